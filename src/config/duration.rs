@@ -1,0 +1,12 @@
+//! Durations in config files: humane strings such as `"2s"`, `"500ms"`, `"1m 30s"`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// `deserialize_with` for a `Duration` field.
+pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+}

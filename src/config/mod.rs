@@ -1,0 +1,128 @@
+//! Config: the TOML file that names the broker, the models, the cameras and their
+//! standing queries.
+//!
+//! Loading reads the file, expands `${VAR}` / `${VAR:-default}` from the environment,
+//! deserialises each section separately (so that a typo in one camera does not hide
+//! the problems of another), resolves relative paths against the file's folder, and
+//! validates everything at once. Every problem carries its path, e.g.
+//! `cameras[1].queries[0].on: must be greater than off (0.5)`.
+//!
+//! ```no_run
+//! let config = ocellus::config::load(std::path::Path::new("pipelines/demo.toml"))
+//!     .map_err(|e| e.to_string())?;
+//! println!("{} cameras", config.cameras.len());
+//! # Ok::<(), String>(())
+//! ```
+
+mod env;
+mod problems;
+mod sections;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use problems::{ConfigError, Problem};
+pub use sections::resolve;
+
+pub mod duration;
+
+use crate::engine::EngineConfig;
+use crate::model::ModelConfig;
+use crate::publish::MqttConfig;
+use crate::source::CameraConfig;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// File the config came from (for messages).
+    pub path: PathBuf,
+    pub engine: EngineConfig,
+    /// `None`: no broker; the daemon prints what it would publish.
+    pub mqtt: Option<MqttConfig>,
+    pub models: BTreeMap<String, ModelConfig>,
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// Reads, expands, parses and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses config text; `path` names it in messages and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let expanded = env::expand(text, &mut problems);
+    let table: toml::Table = match toml::from_str(&expanded) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(Problem::new("", e.to_string().trim().replace('\n', " ")));
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            });
+        }
+    };
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config = sections::build(table, path, &base, &mut problems);
+    if let Some(config) = &config {
+        validate::check(config, &mut problems);
+    }
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Checks that what the config points at exists: model folders and files, file
+/// cameras' media, secret files. `check` reports these; `run` tolerates them (the
+/// affected camera or model fails alone, with its own error line).
+pub fn preflight(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut exists = |at: String, p: &Path| {
+        if !p.exists() {
+            problems.push(Problem::new(at, format!("{} does not exist", p.display())));
+        }
+    };
+    for (name, m) in &config.models {
+        exists(format!("models.{name}.dir"), m.dir());
+        if let crate::model::ModelConfig::Clip(c) = m {
+            exists(format!("models.{name}.vision"), &c.vision);
+            exists(format!("models.{name}.text"), &c.text);
+            exists(format!("models.{name}.tokenizer"), &c.tokenizer);
+            exists(format!("models.{name}.preprocessor"), &c.preprocessor);
+        }
+    }
+    for (i, cam) in config.cameras.iter().enumerate() {
+        if cam.kind() == Some(crate::source::SourceKind::File) {
+            let path = cam.url.strip_prefix("file://").unwrap_or(&cam.url);
+            exists(format!("cameras[{i}].url"), Path::new(path));
+        }
+    }
+    if let Some(m) = &config.mqtt {
+        for (field, p) in [
+            ("password_file", &m.password_file),
+            ("ca_file", &m.ca_file),
+            ("cert_file", &m.cert_file),
+            ("key_file", &m.key_file),
+        ] {
+            if let Some(p) = p {
+                exists(format!("mqtt.{field}"), p);
+            }
+        }
+    }
+    problems
+}

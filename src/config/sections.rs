@@ -1,0 +1,116 @@
+//! Deserialises each section and list element on its own, so that one bad camera or
+//! model does not hide the problems of the others.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::{Config, Problem};
+use crate::engine::EngineConfig;
+use crate::model::ModelConfig;
+use crate::publish::MqttConfig;
+use crate::source::CameraConfig;
+
+const SECTIONS: [&str; 4] = ["engine", "mqtt", "models", "cameras"];
+
+pub fn build(
+    mut table: toml::Table,
+    path: &Path,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Config> {
+    for key in table.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            problems.push(Problem::new(
+                key.clone(),
+                format!("unknown section, expected one of {}", SECTIONS.join(", ")),
+            ));
+        }
+    }
+    let mut engine: EngineConfig = match table.remove("engine") {
+        Some(v) => element(v, "engine", problems)?,
+        None => EngineConfig::default(),
+    };
+    engine.resolve_paths(base);
+    let mqtt: Option<MqttConfig> = match table.remove("mqtt") {
+        Some(v) => Some(element(v, "mqtt", problems)?),
+        None => None,
+    };
+    let mqtt = mqtt.map(|mut m| {
+        m.resolve_paths(base);
+        m
+    });
+
+    let mut models = BTreeMap::new();
+    match table.remove("models") {
+        Some(toml::Value::Table(t)) => {
+            for (name, v) in t {
+                let at = format!("models.{name}");
+                if let Some(mut m) = element::<ModelConfig>(v, &at, problems) {
+                    m.resolve_paths(base);
+                    models.insert(name, m);
+                }
+            }
+        }
+        Some(_) => problems.push(Problem::new("models", "must be a table of named models")),
+        None => {}
+    }
+
+    let mut cameras = Vec::new();
+    match table.remove("cameras") {
+        Some(toml::Value::Array(list)) => {
+            for (i, v) in list.into_iter().enumerate() {
+                let at = format!("cameras[{i}]");
+                if let Some(mut c) = element::<CameraConfig>(v, &at, problems) {
+                    c.resolve_paths(base);
+                    cameras.push(c);
+                }
+            }
+        }
+        Some(_) => problems.push(Problem::new(
+            "cameras",
+            "must be an array of tables ([[cameras]])",
+        )),
+        None => {}
+    }
+    Some(Config {
+        path: PathBuf::from(path),
+        engine,
+        mqtt,
+        models,
+        cameras,
+    })
+}
+
+/// Deserialises one element, recording a problem with its full path on failure.
+fn element<T: DeserializeOwned>(
+    value: toml::Value,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." || inner.is_empty() {
+                at.to_string()
+            } else if inner.starts_with('[') {
+                format!("{at}{inner}")
+            } else {
+                format!("{at}.{inner}")
+            };
+            problems.push(Problem::new(path, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Resolves `p` against `base` when it is relative.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}

@@ -1,0 +1,192 @@
+use std::path::Path;
+
+use super::{ConfigError, parse};
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(text, Path::new("/etc/ocellus/test.toml")) {
+        Ok(_) => vec![],
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(|p| p.to_string()).collect()
+        }
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+const GOOD: &str = r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+
+[models.coco]
+family = "yolox"
+dir = "models/yolox"
+
+[models.scene]
+family = "clip"
+dir = "/var/lib/ocellus/clip"
+
+[[cameras]]
+id = "door"
+url = "rtsp://cam/stream"
+"#;
+
+#[test]
+fn a_good_config_loads_with_paths_resolved() {
+    let c = parse(GOOD, Path::new("/etc/ocellus/test.toml")).unwrap();
+    assert_eq!(
+        c.models["coco"].dir(),
+        Path::new("/etc/ocellus/models/yolox")
+    );
+    assert_eq!(c.models["scene"].dir(), Path::new("/var/lib/ocellus/clip"));
+    assert!(c.cameras[0].is_live());
+    assert_eq!(c.mqtt.unwrap().prefix, "ocellus");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let text = r#"
+[models.coco]
+family = "yolox"
+dir = "m"
+
+[models.scene]
+family = "clip"
+dir = "c"
+logit_scael = 10
+
+[[cameras]]
+id = "door"
+url = "rtsp://cam/1"
+sample_fps = 0
+
+[[cameras.queries]]
+id = "person"
+ask = "is there a person?"
+kind = "yes_no"
+model = "coco"
+on = 0.4
+off = 0.5
+
+[[cameras.queries]]
+id = "person"
+ask = "how many?"
+kind = "count"
+model = "nope"
+
+[[cameras]]
+id = "door"
+url = "ftp://x"
+
+[[cameras.queries]]
+id = "light"
+ask = "is the light red?"
+kind = "yes_no"
+model = "coco"
+label = "person"
+region = [0.5, 0.1, 0.4, 0.9]
+
+[[cameras]]
+id = "bad"
+url = "x.mkv"
+queue = "many"
+"#;
+    let p = problems(text);
+    let expect = [
+        "models.scene: unknown field `logit_scael`",
+        "cameras[2].queue: invalid type: string \"many\"",
+        "cameras[0].sample_fps: must be greater than 0",
+        "cameras[0].queries[0].on: must be greater than off (0.5)",
+        "cameras[0].queries[0].label: a yolox yes_no query needs the class",
+        "cameras[0].queries[1].id: \"person\" is used by another query",
+        "cameras[0].queries[1].model: \"nope\" is not defined under [models]",
+        "cameras[1].id: \"door\" is used by another camera",
+        "cameras[1].url: \"ftp://x\": unsupported scheme",
+        "cameras[1].queries[0].region: [0.5, 0.1, 0.4, 0.9] must be normalised",
+    ];
+    for e in expect {
+        assert!(
+            p.iter().any(|x| x.starts_with(e)),
+            "missing {e:?} in {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), expect.len(), "unexpected extra problems: {p:#?}");
+}
+
+#[test]
+fn unknown_sections_and_bad_toml_are_reported() {
+    let p = problems("[mqt]\nurl = 1\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n");
+    assert_eq!(
+        p,
+        vec!["mqt: unknown section, expected one of engine, mqtt, models, cameras"]
+    );
+    let p = problems("[[cameras]\nid = 1");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("line 1"), "{p:?}");
+}
+
+#[test]
+fn environment_variables_expand_with_defaults_and_missing_ones_are_named() {
+    // SAFETY: tests in this module do not read this variable concurrently.
+    unsafe { std::env::set_var("OCELLUS_TEST_BROKER", "mqtt://10.1.2.3:1884") };
+    let text = r#"
+[mqtt]
+url = "${OCELLUS_TEST_BROKER}"
+password = "${OCELLUS_TEST_UNSET_PASSWORD}"
+username = "${OCELLUS_TEST_UNSET_USER:-ocellus}"
+[[cameras]]
+id = "a"
+url = "a.mkv"
+"#;
+    let p = problems(text);
+    assert_eq!(
+        p,
+        vec!["line 4: environment variable OCELLUS_TEST_UNSET_PASSWORD is not set"]
+    );
+    let ok = text.replace("${OCELLUS_TEST_UNSET_PASSWORD}", "s3cret");
+    let c = parse(&ok, Path::new("x.toml")).unwrap();
+    let m = c.mqtt.unwrap();
+    assert_eq!(m.url, "mqtt://10.1.2.3:1884");
+    assert_eq!(m.username.as_deref(), Some("ocellus"));
+    assert!(
+        !format!("{m:?}").contains("s3cret"),
+        "password must not appear in Debug output"
+    );
+}
+
+#[test]
+fn clip_queries_need_negative_prompts_and_labels() {
+    let text = r#"
+[models.scene]
+family = "clip"
+dir = "c"
+[[cameras]]
+id = "a"
+url = "a.mkv"
+[[cameras.queries]]
+id = "q"
+ask = "is the door open?"
+kind = "yes_no"
+model = "scene"
+[[cameras.queries]]
+id = "k"
+ask = "what colour is the light?"
+kind = "classify"
+model = "scene"
+labels = ["red"]
+[[cameras.queries]]
+id = "c"
+ask = "how many?"
+kind = "count"
+model = "scene"
+"#;
+    let p = problems(text);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    assert!(p[0].starts_with(
+        "cameras[0].queries[0].no: a clip yes_no query needs at least one negative prompt"
+    ));
+    assert!(
+        p[1].starts_with(
+            "cameras[0].queries[1].labels: a classify query needs at least two labels"
+        )
+    );
+    assert!(p[2].starts_with("cameras[0].queries[2].kind: count queries are not supported by model \"scene\" (family clip)"));
+}

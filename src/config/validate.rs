@@ -1,0 +1,202 @@
+//! Semantic checks across the whole config; every problem is reported, none stops
+//! the others from being found.
+
+use std::collections::HashSet;
+
+use super::{Config, Problem};
+use crate::model::ModelConfig;
+use crate::query::{QueryConfig, QueryKind};
+
+pub fn check(config: &Config, problems: &mut Vec<Problem>) {
+    if let Some(mqtt) = &config.mqtt {
+        let at = "mqtt";
+        if !(mqtt.url.starts_with("mqtt://") || mqtt.url.starts_with("mqtts://")) {
+            problems.push(Problem::new(
+                format!("{at}.url"),
+                format!("{:?} must start with mqtt:// or mqtts://", mqtt.url),
+            ));
+        }
+        if mqtt.password.is_some() && mqtt.password_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.password_file"),
+                "give either password or password_file, not both",
+            ));
+        }
+        if mqtt.cert_file.is_some() != mqtt.key_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.cert_file"),
+                "cert_file and key_file go together",
+            ));
+        }
+        if !topic_safe(&mqtt.prefix) {
+            problems.push(Problem::new(
+                format!("{at}.prefix"),
+                "must be non-empty and free of '+', '#' and spaces",
+            ));
+        }
+    }
+    if config.engine.threads == Some(0) {
+        problems.push(Problem::new("engine.threads", "must be at least 1"));
+    }
+    for (name, model) in &config.models {
+        if model.providers().is_empty() {
+            problems.push(Problem::new(
+                format!("models.{name}.providers"),
+                "must name at least one provider",
+            ));
+        }
+        if model.threads() == Some(0) {
+            problems.push(Problem::new(
+                format!("models.{name}.threads"),
+                "must be at least 1",
+            ));
+        }
+    }
+    if config.cameras.is_empty() {
+        problems.push(Problem::new(
+            "cameras",
+            "at least one [[cameras]] is needed",
+        ));
+    }
+    let mut ids = HashSet::new();
+    for (i, cam) in config.cameras.iter().enumerate() {
+        let at = format!("cameras[{i}]");
+        if !id_ok(&cam.id) {
+            problems.push(Problem::new(
+                format!("{at}.id"),
+                format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", cam.id),
+            ));
+        } else if !ids.insert(cam.id.as_str()) {
+            problems.push(Problem::new(
+                format!("{at}.id"),
+                format!("{:?} is used by another camera", cam.id),
+            ));
+        }
+        if cam.kind().is_none() {
+            problems.push(Problem::new(
+                format!("{at}.url"),
+                format!(
+                    "{:?}: unsupported scheme (use rtsp, rtspt, http, https, file or a path)",
+                    cam.url
+                ),
+            ));
+        }
+        if !(cam.sample_fps > 0.0 && cam.sample_fps.is_finite()) {
+            problems.push(Problem::new(
+                format!("{at}.sample_fps"),
+                "must be greater than 0",
+            ));
+        }
+        if cam.queue == 0 {
+            problems.push(Problem::new(format!("{at}.queue"), "must be at least 1"));
+        }
+        let mut qids = HashSet::new();
+        for (j, q) in cam.queries.iter().enumerate() {
+            let qat = format!("{at}.queries[{j}]");
+            if !id_ok(&q.id) {
+                problems.push(Problem::new(
+                    format!("{qat}.id"),
+                    format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", q.id),
+                ));
+            } else if !qids.insert(q.id.as_str()) {
+                problems.push(Problem::new(
+                    format!("{qat}.id"),
+                    format!("{:?} is used by another query of camera {:?}", q.id, cam.id),
+                ));
+            }
+            check_query(q, &qat, config, problems);
+        }
+    }
+}
+
+fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Problem>) {
+    let mut bad =
+        |field: &str, msg: String| problems.push(Problem::new(format!("{at}.{field}"), msg));
+    if !(0.0..=1.0).contains(&q.on) {
+        bad("on", format!("{} must be within 0..1", q.on));
+    }
+    if !(0.0..=1.0).contains(&q.off) {
+        bad("off", format!("{} must be within 0..1", q.off));
+    }
+    if q.on <= q.off {
+        bad("on", format!("must be greater than off ({})", q.off));
+    }
+    if q.min_frames == 0 {
+        bad("min_frames", "must be at least 1".into());
+    }
+    if let Some(s) = q.min_score
+        && !(0.0..=1.0).contains(&s)
+    {
+        bad("min_score", format!("{s} must be within 0..1"));
+    }
+    if let Some([x0, y0, x1, y1]) = q.region {
+        let inside = [x0, y0, x1, y1].iter().all(|v| (0.0..=1.0).contains(v));
+        if !inside || x0 >= x1 || y0 >= y1 {
+            bad(
+                "region",
+                format!(
+                    "[{x0}, {y0}, {x1}, {y1}] must be normalised [x0, y0, x1, y1] with x0 < x1, y0 < y1"
+                ),
+            );
+        }
+    }
+    let Some(model) = config.models.get(&q.model) else {
+        let known: Vec<&str> = config.models.keys().map(String::as_str).collect();
+        bad(
+            "model",
+            format!(
+                "{:?} is not defined under [models] (known: {})",
+                q.model,
+                known.join(", ")
+            ),
+        );
+        return;
+    };
+    match (model, q.kind) {
+        (ModelConfig::Yolox(_), QueryKind::YesNo | QueryKind::Count) => {
+            if q.label.is_none() {
+                bad(
+                    "label",
+                    format!(
+                        "a yolox {} query needs the class to look for, e.g. label = \"person\"",
+                        q.kind.name()
+                    ),
+                );
+            }
+        }
+        (ModelConfig::Clip(_), QueryKind::YesNo) => {
+            if q.no.is_empty() {
+                bad("no", "a clip yes_no query needs at least one negative prompt, e.g. no = [\"an empty doorway\"]".into());
+            }
+        }
+        (ModelConfig::Clip(_), QueryKind::Classify) => {
+            if q.labels.len() < 2 {
+                bad(
+                    "labels",
+                    "a classify query needs at least two labels".into(),
+                );
+            }
+        }
+        (m, kind) => bad(
+            "kind",
+            format!(
+                "{} queries are not supported by model {:?} (family {})",
+                kind.name(),
+                q.model,
+                m.family()
+            ),
+        ),
+    }
+}
+
+fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn topic_safe(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['+', '#', ' '])
+}

@@ -1,0 +1,69 @@
+//! `ocellus ask`: one camera's queries over an image, a clip or a URL, one JSON line
+//! per evaluated frame on stdout.
+
+use std::io::Write;
+
+use super::{CameraWorker, DaemonError, evaluate_until_closed};
+use crate::config::Config;
+use crate::engine;
+use crate::model::Registry;
+use crate::shutdown::Shutdown;
+use crate::source::{self, Ended, WhenFull};
+
+#[derive(Debug, Clone, Default)]
+pub struct AskOptions {
+    /// Camera whose queries to run (required when the config has several).
+    pub camera: Option<String>,
+    /// Overrides the camera's `sample_fps`.
+    pub sample_fps: Option<f64>,
+}
+
+/// Runs the queries over `media`; returns the exit code (1 if the media failed).
+pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonError> {
+    let mut cam = match (&opts.camera, config.cameras.as_slice()) {
+        (Some(id), cams) => cams.iter().find(|c| &c.id == id).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = cams.iter().map(|c| c.id.as_str()).collect();
+            DaemonError::Usage(format!(
+                "no camera {id:?} in {} (cameras: {})",
+                config.path.display(),
+                ids.join(", ")
+            ))
+        })?,
+        (None, [only]) => only.clone(),
+        (None, cams) => {
+            let ids: Vec<&str> = cams.iter().map(|c| c.id.as_str()).collect();
+            return Err(DaemonError::Usage(format!(
+                "{} has {} cameras; pick one with --camera ({})",
+                config.path.display(),
+                cams.len(),
+                ids.join(", ")
+            )));
+        }
+    };
+    gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
+    cam.url = media.to_string();
+    cam.resolve_paths(&std::env::current_dir().unwrap_or_default());
+    cam.repeat = false;
+    if let Some(fps) = opts.sample_fps {
+        cam.sample_fps = fps;
+    }
+    let mut needed = config.clone();
+    needed
+        .models
+        .retain(|name, _| cam.queries.iter().any(|q| &q.model == name));
+    let env = engine::environment(&config.engine)?;
+    let models = Registry::load(&needed, env);
+    let mut worker = CameraWorker::new(&cam, &models);
+    let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
+    let source = source::spawn(cam, tx, |_| {}, Shutdown::new(), source::Retry::Never);
+    let mut out = std::io::stdout().lock();
+    evaluate_until_closed(&mut worker, &rx, |report| {
+        if let Ok(line) = serde_json::to_string(&report) {
+            let _ = writeln!(out, "{line}");
+        }
+    });
+    Ok(match source.join() {
+        Ended::Failed(_) => 1,
+        _ => 0,
+    })
+}

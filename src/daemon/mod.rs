@@ -1,0 +1,201 @@
+//! Daemon: wires the stages together. Per camera a source thread (GStreamer) and an
+//! evaluator thread (gate → models → queries) joined by a bounded frame queue; one
+//! publisher task on tokio. `run` serves until SIGINT/SIGTERM (or until every file
+//! camera has ended); `ask` runs one camera's queries over a given image, clip or URL
+//! and prints a JSON line per evaluated frame.
+//!
+//! ```no_run
+//! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
+//! let code = ocellus::daemon::run(config, ocellus::daemon::RunOptions::default()).unwrap();
+//! std::process::exit(code);
+//! ```
+
+mod ask;
+mod worker;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use ask::{AskOptions, ask};
+pub use worker::CameraWorker;
+
+use crate::config::Config;
+use crate::engine::{self, EngineError};
+use crate::model::Registry;
+use crate::publish::{self, MqttConfig, Outgoing, PublishError};
+use crate::shutdown::Shutdown;
+use crate::source::{self, CameraConfig, Ended, FrameReceiver, WhenFull};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("GStreamer: {0}")]
+    Gstreamer(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Overrides `[mqtt] url` (or enables MQTT when the config has no `[mqtt]`).
+    pub mqtt_url: Option<String>,
+}
+
+/// Runs the daemon; returns the process exit code (0 after a signal or when every
+/// camera finished cleanly, 1 when a camera failed).
+pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
+    gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
+    let env = engine::environment(&config.engine)?;
+    let models = Registry::load(&config, env);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("ocellus-io")
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let mqtt = match (opts.mqtt_url, config.mqtt.clone()) {
+        (Some(url), Some(mut m)) => {
+            m.url = url;
+            Some(m)
+        }
+        (Some(url), None) => Some(MqttConfig::from_url(&url)),
+        (None, m) => m,
+    };
+    if let Some(m) = &mqtt {
+        publish::parse_url(&m.url)?;
+    }
+    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true);
+    let shutdown = Shutdown::new();
+    rt.spawn(signals(shutdown.clone()));
+
+    let cameras: Vec<_> = config
+        .cameras
+        .iter()
+        .map(|cam| start_camera(cam, &models, tx.clone(), shutdown.clone()))
+        .collect();
+    drop(tx);
+    let mut failed = 0;
+    for (id, handle) in cameras {
+        match handle.join() {
+            Ok(Ended::Failed(_)) => failed += 1,
+            Ok(ended) => tracing::info!("camera {id}: {ended:?}"),
+            Err(_) => {
+                tracing::error!("camera {id}: evaluator thread panicked");
+                failed += 1;
+            }
+        }
+    }
+    rt.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(10), publisher).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!("publisher task failed: {e}");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::error!("publisher did not finish within 10 s");
+                Ok(())
+            }
+        }
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(if shutdown.is_triggered() || failed == 0 {
+        0
+    } else {
+        1
+    })
+}
+
+/// Starts one camera: its source thread and its evaluator thread (returned).
+fn start_camera(
+    cam: &CameraConfig,
+    models: &Registry,
+    tx: mpsc::Sender<Outgoing>,
+    shutdown: Shutdown,
+) -> (String, JoinHandle<Ended>) {
+    let policy = if cam.is_live() {
+        WhenFull::DropOldest
+    } else {
+        WhenFull::Block
+    };
+    let (frames_tx, frames_rx) = source::frame_queue(cam.queue, policy);
+    let camera: Arc<str> = Arc::from(cam.id.as_str());
+    let status_tx = tx.clone();
+    let source = source::spawn(
+        cam.clone(),
+        frames_tx,
+        move |status| {
+            let _ = status_tx.blocking_send(Outgoing::Camera {
+                camera: camera.clone(),
+                status,
+            });
+        },
+        shutdown,
+        source::Retry::Forever,
+    );
+    let mut worker = CameraWorker::new(cam, models);
+    let id = cam.id.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("eval-{id}"))
+        .spawn(move || {
+            evaluate_until_closed(&mut worker, &frames_rx, |report| {
+                let _ = tx.blocking_send(Outgoing::Frame(Arc::new(report)));
+            });
+            let dropped = frames_rx.dropped();
+            tracing::info!(
+                "camera {}: {} frames evaluated, {} skipped by the gate, {} dropped by the queue",
+                worker.camera(),
+                worker.gate().admitted(),
+                worker.gate().skipped(),
+                dropped
+            );
+            source.join()
+        })
+        .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
+    (cam.id.clone(), handle)
+}
+
+/// Evaluates admitted frames until the source closes the queue.
+fn evaluate_until_closed(
+    worker: &mut CameraWorker,
+    frames: &FrameReceiver,
+    mut emit: impl FnMut(crate::query::FrameReport),
+) {
+    while let Ok(next) = frames.recv_timeout(Duration::from_millis(500)) {
+        let Some(frame) = next else { continue };
+        if worker.admit(&frame) {
+            emit(worker.evaluate(&frame));
+        }
+    }
+}
+
+async fn signals(shutdown: Shutdown) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.trigger();
+}

@@ -1,0 +1,41 @@
+//! Engine: ONNX Runtime (loaded dynamically), sessions opened with the configured
+//! execution-provider preference (TensorRT → CUDA → CPU, with one log line saying
+//! which was used and why others were skipped), and SIMD image resizing into reused
+//! buffers.
+//!
+//! ```no_run
+//! use ocellus::engine::{self, EngineConfig, Provider};
+//! let env = engine::environment(&EngineConfig::default()).unwrap();
+//! let session = engine::open(env, "people", "model.onnx".as_ref(), &[Provider::Cuda, Provider::Cpu], Some(2)).unwrap();
+//! println!("running on {}", session.provider.name());
+//! ```
+
+mod config;
+mod image;
+mod pillow;
+mod runtime;
+mod session;
+
+use std::path::PathBuf;
+
+pub use config::{EngineConfig, Provider, default_providers};
+pub use image::{Rect, Resize, RgbView};
+pub use pillow::{PillowBicubic, Window};
+pub use runtime::{candidates, environment};
+pub use session::{SharedSession, open};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("ONNX Runtime library {}: {cause}", path.display())]
+    Library { path: PathBuf, cause: String },
+    #[error("model {model}: {}: {cause}", file.display())]
+    Model {
+        model: String,
+        file: PathBuf,
+        cause: String,
+    },
+    #[error("model {model}: inference failed: {cause}")]
+    Run { model: String, cause: String },
+    #[error("image resize: {0}")]
+    Resize(String),
+}

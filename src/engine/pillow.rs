@@ -1,0 +1,182 @@
+//! Pillow-exact bicubic resampling (`Image.resize(size, BICUBIC)` on 8-bit RGB).
+//!
+//! CLIP-family models were trained on images resized by Pillow, and the Hugging Face
+//! processors still resize with it, so the dual encoder's input must match Pillow bit
+//! for bit: fast_image_resize rounds its coefficients to 15 bits where Pillow keeps
+//! 22, which moves pixels by up to 5 levels. This follows Pillow's
+//! `libImaging/Resample.c`: coefficients normalised in f64 and fixed to 22 bits, a
+//! horizontal pass over the rows the vertical pass needs (rounded to u8), then the
+//! vertical pass. Only the requested output window is computed (a centre crop costs
+//! the crop, not the whole resized image); coefficient tables are reused while the
+//! geometry stays the same.
+
+use super::{EngineError, Rect, RgbView};
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+fn bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// Per output index: first source index and fixed-point weights.
+#[derive(Debug, Default, PartialEq)]
+struct Coeffs {
+    key: (u32, u64, u64, u32),
+    bounds: Vec<(usize, usize)>,
+    ksize: usize,
+    weights: Vec<i32>,
+}
+
+impl Coeffs {
+    /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `in_size` source
+    /// pixels, source span `in0..in1`, `out_size` outputs.
+    fn prepare(&mut self, in_size: u32, in0: f64, in1: f64, out_size: u32) {
+        let key = (in_size, in0.to_bits(), in1.to_bits(), out_size);
+        if self.key == key && !self.bounds.is_empty() {
+            return;
+        }
+        let scale = (in1 - in0) / f64::from(out_size);
+        let filterscale = scale.max(1.0);
+        let support = 2.0 * filterscale;
+        let ksize = support.ceil() as usize * 2 + 1;
+        self.bounds.clear();
+        self.weights.clear();
+        self.weights.resize(out_size as usize * ksize, 0);
+        let mut k = vec![0f64; ksize];
+        for xx in 0..out_size as usize {
+            let center = in0 + (xx as f64 + 0.5) * scale;
+            let ss = 1.0 / filterscale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size)) as usize;
+            let n = xmax.saturating_sub(xmin).min(ksize);
+            let mut ww = 0.0;
+            for (x, kx) in k.iter_mut().enumerate().take(n) {
+                let w = bicubic((x as f64 + xmin as f64 - center + 0.5) * ss);
+                *kx = w;
+                ww += w;
+            }
+            let row = &mut self.weights[xx * ksize..(xx + 1) * ksize];
+            for x in 0..n {
+                let w = if ww != 0.0 { k[x] / ww } else { k[x] };
+                let fixed = w * f64::from(1u32 << PRECISION_BITS);
+                row[x] = if w < 0.0 {
+                    (fixed - 0.5) as i32
+                } else {
+                    (fixed + 0.5) as i32
+                };
+            }
+            self.bounds.push((xmin, n));
+        }
+        self.ksize = ksize;
+        self.key = key;
+    }
+
+    fn get(&self, i: usize) -> (usize, &[i32]) {
+        let (start, n) = self.bounds[i];
+        (start, &self.weights[i * self.ksize..i * self.ksize + n])
+    }
+}
+
+#[inline]
+fn clip8(v: i32) -> u8 {
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Reusable Pillow-bicubic resizer for RGB.
+#[derive(Default)]
+pub struct PillowBicubic {
+    horizontal: Coeffs,
+    vertical: Coeffs,
+    temp: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Which part of the resized image to produce: `x`, `y`, `w`, `h` in output pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl PillowBicubic {
+    /// Resizes `crop` of `src` to `out_w`x`out_h` and returns the packed RGB pixels of
+    /// `window` of that result.
+    pub fn run(
+        &mut self,
+        src: &RgbView<'_>,
+        crop: Rect,
+        out_w: u32,
+        out_h: u32,
+        window: Window,
+    ) -> Result<&[u8], EngineError> {
+        if out_w == 0 || out_h == 0 || window.x + window.w > out_w || window.y + window.h > out_h {
+            return Err(EngineError::Resize(format!(
+                "window {window:?} outside {out_w}x{out_h}"
+            )));
+        }
+        let (w, h) = (src.width(), src.height());
+        self.horizontal.prepare(w, crop.x, crop.x + crop.w, out_w);
+        self.vertical.prepare(h, crop.y, crop.y + crop.h, out_h);
+        // Source rows the window's vertical pass reads.
+        let rows = (window.y..window.y + window.h).map(|y| self.vertical.get(y as usize));
+        let first = rows.clone().map(|(s, _)| s).min().unwrap_or(0);
+        let last = rows.map(|(s, k)| s + k.len()).max().unwrap_or(first);
+        let tw = window.w as usize;
+        // Horizontal pass (Pillow skips it when the width and box are unchanged).
+        let need_h = out_w != w || crop.x != 0.0 || crop.w != f64::from(w);
+        self.temp.resize((last - first) * tw * 3, 0);
+        for (ty, sy) in (first..last).enumerate() {
+            let srow = src.row_bytes(sy as u32);
+            let trow = &mut self.temp[ty * tw * 3..(ty + 1) * tw * 3];
+            if !need_h {
+                trow.copy_from_slice(
+                    &srow[window.x as usize * 3..(window.x + window.w) as usize * 3],
+                );
+                continue;
+            }
+            for (tx, px) in trow.chunks_exact_mut(3).enumerate() {
+                let (start, k) = self.horizontal.get(window.x as usize + tx);
+                let mut ss = [1i32 << (PRECISION_BITS - 1); 3];
+                for (i, &kw) in k.iter().enumerate() {
+                    let p = &srow[(start + i) * 3..(start + i) * 3 + 3];
+                    ss[0] += i32::from(p[0]) * kw;
+                    ss[1] += i32::from(p[1]) * kw;
+                    ss[2] += i32::from(p[2]) * kw;
+                }
+                px.copy_from_slice(&ss.map(clip8));
+            }
+        }
+        // Vertical pass.
+        let need_v = out_h != h || crop.y != 0.0 || crop.h != f64::from(h);
+        self.out.resize(tw * window.h as usize * 3, 0);
+        for oy in 0..window.h as usize {
+            let orow = &mut self.out[oy * tw * 3..(oy + 1) * tw * 3];
+            let (start, k) = self.vertical.get(window.y as usize + oy);
+            if !need_v {
+                orow.copy_from_slice(&self.temp[(start - first) * tw * 3..][..tw * 3]);
+                continue;
+            }
+            for (x, px) in orow.chunks_exact_mut(3).enumerate() {
+                let mut ss = [1i32 << (PRECISION_BITS - 1); 3];
+                for (i, &kw) in k.iter().enumerate() {
+                    let p = &self.temp[((start - first + i) * tw + x) * 3..][..3];
+                    ss[0] += i32::from(p[0]) * kw;
+                    ss[1] += i32::from(p[1]) * kw;
+                    ss[2] += i32::from(p[2]) * kw;
+                }
+                px.copy_from_slice(&ss.map(clip8));
+            }
+        }
+        Ok(&self.out)
+    }
+}

@@ -1,0 +1,126 @@
+//! ONNX Runtime sessions with execution-provider preference and logged fallback.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ort::ep::{self, ExecutionProvider};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use super::{EngineError, Provider};
+
+/// A session shared by every camera that uses the model; runs are serialised.
+#[derive(Clone)]
+pub struct SharedSession {
+    inner: Arc<Mutex<Session>>,
+    /// Provider the session runs on.
+    pub provider: Provider,
+}
+
+impl SharedSession {
+    pub fn lock(&self) -> MutexGuard<'_, Session> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Opens `file` for model `model`, trying `providers` in order. A provider that is
+/// not built into this ONNX Runtime, or that fails to create the session, is skipped;
+/// one line says which provider was chosen and why the others were not.
+pub fn open(
+    env: &ort::environment::Environment,
+    model: &str,
+    file: &Path,
+    providers: &[Provider],
+    threads: Option<usize>,
+) -> Result<SharedSession, EngineError> {
+    if !file.is_file() {
+        return Err(EngineError::Model {
+            model: model.into(),
+            file: file.into(),
+            cause: "file not found".into(),
+        });
+    }
+    let mut skipped = Vec::new();
+    let mut last_err = String::new();
+    for &provider in providers {
+        if let Some(why) = unavailable(provider) {
+            skipped.push(format!("{}: {why}", provider.name()));
+            continue;
+        }
+        match build(env, file, provider, threads) {
+            Ok(session) => {
+                if skipped.is_empty() {
+                    tracing::info!("model {model}: {} on {}", file.display(), provider.name());
+                } else {
+                    tracing::warn!(
+                        "model {model}: {} on {} ({})",
+                        file.display(),
+                        provider.name(),
+                        skipped.join("; ")
+                    );
+                }
+                return Ok(SharedSession {
+                    inner: Arc::new(Mutex::new(session)),
+                    provider,
+                });
+            }
+            Err(e) => {
+                last_err = e.clone();
+                skipped.push(format!("{}: {e}", provider.name()));
+            }
+        }
+    }
+    Err(EngineError::Model {
+        model: model.into(),
+        file: file.into(),
+        cause: if skipped.is_empty() {
+            last_err
+        } else {
+            format!("no provider could run it ({})", skipped.join("; "))
+        },
+    })
+}
+
+fn unavailable(provider: Provider) -> Option<&'static str> {
+    let available = match provider {
+        Provider::Cpu => return None,
+        Provider::Cuda => ep::CUDA::is_available(),
+        Provider::Tensorrt => ep::TensorRT::is_available(),
+    };
+    match available {
+        Ok(true) => None,
+        Ok(false) => Some("not in this ONNX Runtime build"),
+        Err(_) => Some("cannot query ONNX Runtime"),
+    }
+}
+
+fn build(
+    env: &ort::environment::Environment,
+    file: &Path,
+    provider: Provider,
+    threads: Option<usize>,
+) -> Result<Session, String> {
+    let s = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
+    let mut builder = Session::builder(env)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(s)?;
+    if let Some(n) = threads {
+        builder = builder.with_intra_threads(n).map_err(s)?;
+    }
+    let dispatch = match provider {
+        Provider::Cpu => None,
+        Provider::Cuda => Some(ep::CUDA::default().build().error_on_failure()),
+        Provider::Tensorrt => Some(
+            ep::TensorRT::default()
+                .with_engine_cache(true)
+                .with_engine_cache_path(std::env::temp_dir().join("ocellus-trt").to_string_lossy())
+                .build()
+                .error_on_failure(),
+        ),
+    };
+    if let Some(d) = dispatch {
+        builder = builder.with_execution_providers([d]).map_err(s)?;
+    }
+    builder.commit_from_file(file).map_err(|e| e.to_string())
+}

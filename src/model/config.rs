@@ -1,0 +1,135 @@
+//! Model config: one `[models.NAME]` table per model, tagged by `family`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::{Provider, default_providers};
+
+/// `[models.NAME]`: which family, where its files are, how to run it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub enum ModelConfig {
+    Yolox(YoloxConfig),
+    Clip(ClipConfig),
+}
+
+/// YOLOX COCO detector (`family = "yolox"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YoloxConfig {
+    pub dir: PathBuf,
+    /// ONNX file inside `dir` (default: the only `.onnx` there).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Class names, one a line (default: the only `.txt` in `dir`).
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    #[serde(default = "default_providers")]
+    pub providers: Vec<Provider>,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Detections below this score are discarded.
+    #[serde(default = "default_score")]
+    pub score_threshold: f32,
+    /// Class-wise NMS IoU.
+    #[serde(default = "default_iou")]
+    pub nms_iou: f32,
+}
+
+/// CLIP-style dual encoder in the Hugging Face ONNX layout (`family = "clip"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipConfig {
+    pub dir: PathBuf,
+    #[serde(default = "default_vision")]
+    pub vision: PathBuf,
+    #[serde(default = "default_text")]
+    pub text: PathBuf,
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: PathBuf,
+    #[serde(default = "default_preprocessor")]
+    pub preprocessor: PathBuf,
+    #[serde(default = "default_providers")]
+    pub providers: Vec<Provider>,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Multiplier of cosine similarities before the softmax (CLIP's trained value).
+    #[serde(default = "default_logit_scale")]
+    pub logit_scale: f32,
+}
+
+fn default_score() -> f32 {
+    0.3
+}
+fn default_iou() -> f32 {
+    0.45
+}
+fn default_vision() -> PathBuf {
+    "onnx/vision_model.onnx".into()
+}
+fn default_text() -> PathBuf {
+    "onnx/text_model.onnx".into()
+}
+fn default_tokenizer() -> PathBuf {
+    "tokenizer.json".into()
+}
+fn default_preprocessor() -> PathBuf {
+    "preprocessor_config.json".into()
+}
+fn default_logit_scale() -> f32 {
+    100.0
+}
+
+impl ModelConfig {
+    pub fn family(&self) -> &'static str {
+        match self {
+            ModelConfig::Yolox(_) => "yolox",
+            ModelConfig::Clip(_) => "clip",
+        }
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        match self {
+            ModelConfig::Yolox(c) => &c.providers,
+            ModelConfig::Clip(c) => &c.providers,
+        }
+    }
+
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            ModelConfig::Yolox(c) => c.threads,
+            ModelConfig::Clip(c) => c.threads,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        match self {
+            ModelConfig::Yolox(c) => &c.dir,
+            ModelConfig::Clip(c) => &c.dir,
+        }
+    }
+
+    /// Makes `dir` absolute and the files inside it relative to `dir`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = crate::config::resolve;
+        match self {
+            ModelConfig::Yolox(c) => {
+                c.dir = resolve(base, &c.dir);
+                c.file = c.file.as_ref().map(|f| resolve(&c.dir, f));
+                c.labels = c.labels.as_ref().map(|f| resolve(&c.dir, f));
+            }
+            ModelConfig::Clip(c) => {
+                c.dir = resolve(base, &c.dir);
+                for f in [
+                    &mut c.vision,
+                    &mut c.text,
+                    &mut c.tokenizer,
+                    &mut c.preprocessor,
+                ] {
+                    *f = resolve(&c.dir, f);
+                }
+            }
+        }
+    }
+}

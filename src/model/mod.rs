@@ -1,0 +1,152 @@
+//! Models: one folder per family, each with its own config and IO contract. A model
+//! never owns its ONNX sessions: [`Registry::load`] opens them through the engine and
+//! hands them to the model at each call.
+//!
+//! ```no_run
+//! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
+//! let env = ocellus::engine::environment(&config.engine).unwrap();
+//! let models = ocellus::model::Registry::load(&config, env);
+//! for (name, why) in models.failed() { eprintln!("{name}: {why}") }
+//! ```
+
+pub mod clip;
+mod config;
+pub mod yolox;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use config::{ClipConfig, ModelConfig, YoloxConfig};
+
+use crate::config::Config;
+use crate::engine::{EngineError, SharedSession};
+
+/// One detected object; `bbox` is normalised `[x0, y0, x1, y1]` in the frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    #[serde(skip)]
+    pub class: usize,
+    pub label: Arc<str>,
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model {model}: {}: {cause}", file.display())]
+    Load {
+        model: String,
+        file: PathBuf,
+        cause: String,
+    },
+    #[error("model {model}: {cause}")]
+    Run { model: String, cause: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A loaded model with its sessions.
+pub enum Loaded {
+    Yolox {
+        model: yolox::Yolox,
+        session: SharedSession,
+    },
+    Clip {
+        model: Box<clip::Clip>,
+        sessions: clip::ClipSessions,
+    },
+}
+
+/// Every model of a config that could be loaded; the others with their one-line error.
+#[derive(Default)]
+pub struct Registry {
+    loaded: BTreeMap<String, Arc<Loaded>>,
+    failed: BTreeMap<String, String>,
+}
+
+impl Registry {
+    /// Loads each model named in the config; a model that fails is logged and skipped.
+    pub fn load(config: &Config, env: &ort::environment::Environment) -> Self {
+        let mut reg = Self::default();
+        for (name, cfg) in &config.models {
+            let mut cfg = cfg.clone();
+            if let (None, ModelConfig::Yolox(c)) = (cfg.threads(), &mut cfg) {
+                c.threads = config.engine.threads;
+            }
+            if let (None, ModelConfig::Clip(c)) = (cfg.threads(), &mut cfg) {
+                c.threads = config.engine.threads;
+            }
+            match Self::load_one(name, &cfg, env) {
+                Ok(m) => {
+                    reg.loaded.insert(name.clone(), Arc::new(m));
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    reg.failed.insert(name.clone(), e.to_string());
+                }
+            }
+        }
+        reg
+    }
+
+    fn load_one(
+        name: &str,
+        cfg: &ModelConfig,
+        env: &ort::environment::Environment,
+    ) -> Result<Loaded, ModelError> {
+        Ok(match cfg {
+            ModelConfig::Yolox(c) => {
+                let (model, session) = yolox::Yolox::load(name, c, env)?;
+                Loaded::Yolox { model, session }
+            }
+            ModelConfig::Clip(c) => {
+                let (model, sessions) = clip::Clip::load(name, c, env)?;
+                Loaded::Clip {
+                    model: Box::new(model),
+                    sessions,
+                }
+            }
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Loaded>> {
+        self.loaded.get(name)
+    }
+
+    /// Models that failed to load, with why.
+    pub fn failed(&self) -> &BTreeMap<String, String> {
+        &self.failed
+    }
+}
+
+/// The one file with extension `ext` in `dir` (a model folder's default).
+pub fn single_file(model: &str, dir: &Path, ext: &str) -> Result<PathBuf, ModelError> {
+    let err = |cause: String| ModelError::Load {
+        model: model.into(),
+        file: dir.to_path_buf(),
+        cause,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| err(e.to_string()))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .filter(|p| {
+            !p.file_stem().is_some_and(|s| {
+                s.eq_ignore_ascii_case("manifest") || s.eq_ignore_ascii_case("readme")
+            })
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(err(format!("no .{ext} file in the folder"))),
+        _ => Err(err(format!(
+            "several .{ext} files; name one with `file`/`labels`"
+        ))),
+    }
+}

@@ -1,0 +1,217 @@
+//! YOLOX COCO detector: letterbox to the model's square input (BGR, 0..255, pad 114),
+//! decode the strided grid outputs, class-wise NMS; boxes come back normalised to the
+//! frame.
+//!
+//! ```no_run
+//! use ocellus::model::yolox::{Yolox, YoloxScratch};
+//! use ocellus::model::YoloxConfig;
+//! let cfg: YoloxConfig = toml::from_str(r#"dir = "../shared/models/yolox_nano_coco""#).unwrap();
+//! let env = ocellus::engine::environment(&Default::default()).unwrap();
+//! let (model, session) = Yolox::load("people", &cfg, env).unwrap();
+//! let frame = ocellus::source::Frame::from_rgb(640, 480, 640 * 3, vec![0; 640 * 480 * 3]);
+//! let mut scratch = YoloxScratch::default();
+//! let mut found = Vec::new();
+//! model.detect(&session, &frame, &mut scratch, &mut found).unwrap();
+//! ```
+
+mod decode;
+mod preprocess;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ort::value::TensorRef;
+
+use super::{Detection, ModelError, YoloxConfig, single_file};
+use crate::engine::{self, SharedSession};
+use crate::source::Frame;
+
+pub use decode::nms;
+pub use preprocess::Letterbox;
+
+/// The detector's contract; its session is held by the caller.
+pub struct Yolox {
+    name: String,
+    labels: Vec<Arc<str>>,
+    /// Model input width and height.
+    size: (u32, u32),
+    input: String,
+    output: String,
+    /// (grid x, grid y, stride) for every output row.
+    grid: Vec<(f32, f32, f32)>,
+    score_threshold: f32,
+    nms_iou: f32,
+}
+
+/// Per-camera buffers, reused frame after frame.
+#[derive(Default)]
+pub struct YoloxScratch {
+    letterbox: Letterbox,
+    candidates: Vec<Detection>,
+}
+
+impl Yolox {
+    /// Opens the model and checks its input/output shapes against the YOLOX contract.
+    pub fn load(
+        name: &str,
+        cfg: &YoloxConfig,
+        env: &ort::environment::Environment,
+    ) -> Result<(Self, SharedSession), ModelError> {
+        let file = match &cfg.file {
+            Some(f) => f.clone(),
+            None => single_file(name, &cfg.dir, "onnx")?,
+        };
+        let labels_file = match &cfg.labels {
+            Some(f) => f.clone(),
+            None => single_file(name, &cfg.dir, "txt")?,
+        };
+        let labels = read_labels(name, &labels_file)?;
+        let session = engine::open(env, name, &file, &cfg.providers, cfg.threads)?;
+        let bad = |cause: String| ModelError::Load {
+            model: name.into(),
+            file: file.clone(),
+            cause,
+        };
+        let (input, size, output, rows, cols) = {
+            let s = session.lock();
+            let [inp] = s.inputs() else {
+                return Err(bad(format!("expected 1 input, found {}", s.inputs().len())));
+            };
+            let [out] = s.outputs() else {
+                return Err(bad(format!(
+                    "expected 1 output, found {}",
+                    s.outputs().len()
+                )));
+            };
+            let dims = inp
+                .dtype()
+                .tensor_shape()
+                .map(|d| d.to_vec())
+                .unwrap_or_default();
+            let [_, 3, h, w] = dims[..] else {
+                return Err(bad(format!(
+                    "input {} has shape {dims:?}, expected [1, 3, H, W]",
+                    inp.name()
+                )));
+            };
+            let odims = out
+                .dtype()
+                .tensor_shape()
+                .map(|d| d.to_vec())
+                .unwrap_or_default();
+            let [_, rows, cols] = odims[..] else {
+                return Err(bad(format!(
+                    "output {} has shape {odims:?}, expected [1, N, 5 + classes]",
+                    out.name()
+                )));
+            };
+            (
+                inp.name().to_string(),
+                (w as u32, h as u32),
+                out.name().to_string(),
+                rows,
+                cols,
+            )
+        };
+        if size.0 == 0 || size.1 == 0 || size.0 % 32 != 0 || size.1 % 32 != 0 {
+            return Err(bad(format!(
+                "input size {}x{} is not a fixed multiple of 32",
+                size.0, size.1
+            )));
+        }
+        if cols != 5 + labels.len() as i64 {
+            return Err(bad(format!(
+                "output has {cols} columns but {} has {} labels (expected 5 + labels)",
+                labels_file.display(),
+                labels.len()
+            )));
+        }
+        let grid = decode::grid(size.0, size.1);
+        if rows != grid.len() as i64 {
+            return Err(bad(format!(
+                "output has {rows} rows, expected {} for strides 8/16/32 at {}x{}",
+                grid.len(),
+                size.0,
+                size.1
+            )));
+        }
+        let model = Self {
+            name: name.into(),
+            labels,
+            size,
+            input,
+            output,
+            grid,
+            score_threshold: cfg.score_threshold,
+            nms_iou: cfg.nms_iou,
+        };
+        Ok((model, session))
+    }
+
+    pub fn labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    /// Detects objects in the whole frame; `out` is cleared first.
+    pub fn detect(
+        &self,
+        session: &SharedSession,
+        frame: &Frame,
+        scratch: &mut YoloxScratch,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), ModelError> {
+        out.clear();
+        let scale = {
+            let _s = tracing::trace_span!("yolox.pre", model = %self.name).entered();
+            scratch.letterbox.fill(frame, self.size)?
+        };
+        let mut session = session.lock();
+        let _s = tracing::trace_span!("yolox.infer", model = %self.name).entered();
+        let shape = [1usize, 3, self.size.1 as usize, self.size.0 as usize];
+        let input = TensorRef::from_array_view((shape, scratch.letterbox.tensor()))
+            .map_err(|e| self.run_error(e))?;
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => input])
+            .map_err(|e| self.run_error(e))?;
+        drop(_s);
+        let _s = tracing::trace_span!("yolox.post", model = %self.name).entered();
+        let value = outputs
+            .get(&self.output)
+            .ok_or_else(|| self.run_error(format!("no output {}", self.output)))?;
+        let (_, rows) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| self.run_error(e))?;
+        decode::candidates(
+            rows,
+            &self.grid,
+            &self.labels,
+            self.score_threshold,
+            scale,
+            (frame.width, frame.height),
+            &mut scratch.candidates,
+        );
+        nms(&mut scratch.candidates, self.nms_iou, out);
+        Ok(())
+    }
+
+    fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
+        ModelError::Run {
+            model: self.name.clone(),
+            cause: e.to_string(),
+        }
+    }
+}
+
+fn read_labels(model: &str, file: &Path) -> Result<Vec<Arc<str>>, ModelError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ModelError::Load {
+        model: model.into(),
+        file: PathBuf::from(file),
+        cause: e.to_string(),
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Arc::from)
+        .collect())
+}

@@ -1,0 +1,100 @@
+//! MQTT config: broker URL, identity, credentials and TLS files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[mqtt]` section. Secrets come from `password_file` or `${ENV}`; never logged.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS).
+    pub url: String,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Topic prefix (default `ocellus`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// CA bundle for `mqtts://` (default: the system roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(
+        default = "default_keep_alive",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub keep_alive: Duration,
+    /// Publish `<cam>/detections` for every evaluated frame.
+    #[serde(default = "yes")]
+    pub detections: bool,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("prefix", &self.prefix)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_client_id() -> String {
+    "ocellus".into()
+}
+fn default_prefix() -> String {
+    "ocellus".into()
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+fn yes() -> bool {
+    true
+}
+
+impl MqttConfig {
+    /// A config for `url` with every other field at its default.
+    pub fn from_url(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            client_id: default_client_id(),
+            prefix: default_prefix(),
+            username: None,
+            password: None,
+            password_file: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            keep_alive: default_keep_alive(),
+            detections: true,
+        }
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.password_file,
+            &mut self.ca_file,
+            &mut self.cert_file,
+            &mut self.key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = crate::config::resolve(base, p);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Turns daemon output (camera status, frame reports) into MQTT messages.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{Message, Outgoing, Topics};
+use crate::query::FrameReport;
+
+/// Attributes are re-sent at most this often while a state holds.
+const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Encoder {
+    topics: Topics,
+    detections: bool,
+    attributes_sent: HashMap<String, Instant>,
+}
+
+impl Encoder {
+    pub fn new(topics: Topics, detections: bool) -> Self {
+        Self {
+            topics,
+            detections,
+            attributes_sent: HashMap::new(),
+        }
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The daemon's own availability.
+    pub fn status(&self, online: bool) -> Message {
+        Message {
+            topic: self.topics.status(),
+            payload: if online {
+                b"online".to_vec()
+            } else {
+                b"offline".to_vec()
+            },
+            retain: true,
+            reliable: true,
+        }
+    }
+
+    pub fn encode(&mut self, out: &Outgoing, mut emit: impl FnMut(Message)) {
+        match out {
+            Outgoing::Camera { camera, status } => emit(Message {
+                topic: self.topics.camera_status(camera),
+                payload: status.as_str().as_bytes().to_vec(),
+                retain: true,
+                reliable: true,
+            }),
+            Outgoing::Frame(report) => self.frame(report, &mut emit),
+        }
+    }
+
+    fn frame(&mut self, r: &FrameReport, emit: &mut impl FnMut(Message)) {
+        let time = humantime::format_rfc3339_millis(r.time).to_string();
+        if let (true, Some(dets)) = (self.detections, &r.detections) {
+            let payload = json!({"time": time, "pts": r.pts, "seq": r.seq, "detections": dets});
+            emit(Message {
+                topic: self.topics.detections(&r.camera),
+                payload: payload.to_string().into_bytes(),
+                retain: false,
+                reliable: false,
+            });
+        }
+        for q in &r.queries {
+            let Some(state) = &q.state else { continue };
+            let attr_topic = self.topics.attributes(&r.camera, &q.id);
+            let due = self
+                .attributes_sent
+                .get(&attr_topic)
+                .is_none_or(|t| t.elapsed() >= ATTRIBUTES_EVERY);
+            if q.change.is_some() || due {
+                let since = q
+                    .since
+                    .map(|s| humantime::format_rfc3339_millis(s).to_string());
+                let attrs = json!({
+                    "score": q.score, "since": since, "frame_time": time, "pts": r.pts,
+                    "model": q.model, "region": q.region, "kind": q.kind,
+                });
+                emit(Message {
+                    topic: attr_topic.clone(),
+                    payload: attrs.to_string().into_bytes(),
+                    retain: true,
+                    reliable: true,
+                });
+                self.attributes_sent.insert(attr_topic, Instant::now());
+            }
+            let Some(change) = &q.change else { continue };
+            emit(Message {
+                topic: self.topics.state(&r.camera, &q.id),
+                payload: state.to_string().into_bytes(),
+                retain: true,
+                reliable: true,
+            });
+            if change.from.is_some() {
+                let event = json!({
+                    "id": format!("{}/{}/{}", r.camera, q.id, r.time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
+                    "camera": r.camera, "query": q.id, "from": change.from, "to": change.to,
+                    "score": q.score, "time": time, "pts": r.pts, "seq": r.seq,
+                    "model": q.model, "region": q.region,
+                });
+                emit(Message {
+                    topic: self.topics.events(&r.camera),
+                    payload: event.to_string().into_bytes(),
+                    retain: false,
+                    reliable: true,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Publish: the MQTT contract of DESIGN.md over rumqttc on tokio — daemon availability
+//! with a last will, per-camera status, retained query state and attributes, events at
+//! QoS 1, detections — through an outbox that survives broker outages. Without a
+//! broker configured, the same messages are printed to stdout as `topic payload`.
+//!
+//! ```no_run
+//! use ocellus::publish::{self, MqttConfig, Outgoing};
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true);
+//! drop(tx); // closing the channel publishes `offline` and disconnects
+//! rt.block_on(task).unwrap().unwrap();
+//! ```
+
+mod config;
+mod connect;
+mod encode;
+mod mqtt;
+mod outbox;
+mod topics;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use config::MqttConfig;
+pub use connect::parse_url;
+pub use encode::Encoder;
+pub use outbox::{Message, Outbox};
+pub use topics::Topics;
+
+use crate::query::FrameReport;
+use crate::source::CameraStatus;
+
+/// What the daemon hands the publisher.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Camera {
+        camera: Arc<str>,
+        status: CameraStatus,
+    },
+    Frame(Arc<FrameReport>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Capacity of the channel into the publisher.
+const CHANNEL: usize = 1024;
+
+/// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Dropping
+/// every sender shuts it down after it has published `offline`.
+pub fn spawn(
+    rt: &tokio::runtime::Handle,
+    mqtt: Option<MqttConfig>,
+    detections: bool,
+) -> (mpsc::Sender<Outgoing>, JoinHandle<Result<(), PublishError>>) {
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let task = match mqtt {
+        Some(cfg) => {
+            let encoder = Encoder::new(Topics::new(&cfg.prefix), detections && cfg.detections);
+            rt.spawn(mqtt::run(cfg, rx, encoder))
+        }
+        None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
+    };
+    (tx, task)
+}
+
+/// Prints every message as one `topic payload` line.
+async fn stdout(
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut encoder: Encoder,
+) -> Result<(), PublishError> {
+    let mut print = |m: Message| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {}", m.topic, String::from_utf8_lossy(&m.payload));
+    };
+    print(encoder.status(true));
+    while let Some(o) = rx.recv().await {
+        encoder.encode(&o, &mut print);
+    }
+    print(encoder.status(false));
+    Ok(())
+}

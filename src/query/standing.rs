@@ -1,0 +1,235 @@
+//! A standing query bound to its loaded model: prompts embedded once at start, then
+//! evaluated against each frame's model outputs.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::{Answer, Change, Debounce, QueryConfig, QueryKind};
+use crate::model::clip::{Embedding, logits, softmax};
+use crate::model::{Detection, Loaded, Registry};
+
+/// What the model produced for one frame, shared by every query of the camera.
+#[derive(Default)]
+pub struct FrameOutputs {
+    /// Detections of the whole frame per detector model.
+    pub detections: Vec<(String, Vec<Detection>)>,
+    /// Image embeddings per (model, region).
+    pub embeddings: Vec<(String, Option<[f32; 4]>, Embedding)>,
+}
+
+impl FrameOutputs {
+    pub fn detections(&self, model: &str) -> Option<&[Detection]> {
+        self.detections
+            .iter()
+            .find(|(m, _)| m == model)
+            .map(|(_, d)| d.as_slice())
+    }
+
+    pub fn embedding(&self, model: &str, region: Option<[f32; 4]>) -> Option<&Embedding> {
+        self.embeddings
+            .iter()
+            .find(|(m, r, _)| m == model && *r == region)
+            .map(|(_, _, e)| e)
+    }
+}
+
+enum How {
+    /// yolox yes_no (best score of `label` in the region) or count.
+    Detector { label: String, min_score: f32 },
+    /// clip: `prompts[..yes]` are positive (yes_no) or all are labels (classify).
+    Prompts {
+        prompts: Vec<Embedding>,
+        yes: usize,
+        scale: f32,
+    },
+}
+
+/// One query's outcome on one frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub id: Arc<str>,
+    pub kind: QueryKind,
+    pub model: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<[f32; 4]>,
+    pub score: f32,
+    /// Current (debounced) state; `None` until `min_frames` agree.
+    pub state: Option<Answer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeOut>,
+    #[serde(skip)]
+    pub since: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeOut {
+    pub from: Option<Answer>,
+    pub to: Answer,
+}
+
+impl From<Change> for ChangeOut {
+    fn from(c: Change) -> Self {
+        Self {
+            from: c.from,
+            to: c.to,
+        }
+    }
+}
+
+pub struct StandingQuery {
+    pub config: QueryConfig,
+    id: Arc<str>,
+    model: Arc<str>,
+    how: How,
+    debounce: Debounce,
+    since: Option<SystemTime>,
+}
+
+impl StandingQuery {
+    /// Binds `config` to its model; clip prompts are embedded here, once.
+    pub fn prepare(config: QueryConfig, models: &Registry) -> Result<Self, String> {
+        let loaded =
+            models
+                .get(&config.model)
+                .ok_or_else(|| match models.failed().get(&config.model) {
+                    Some(why) => format!("model {} is not loaded: {why}", config.model),
+                    None => format!("model {} is not configured", config.model),
+                })?;
+        let how = match (loaded.as_ref(), config.kind) {
+            (Loaded::Yolox { model, .. }, QueryKind::YesNo | QueryKind::Count) => {
+                let label = config.label.clone().unwrap_or_default();
+                if !model.labels().iter().any(|l| **l == *label) {
+                    return Err(format!(
+                        "label {label:?} is not one of model {}'s classes",
+                        config.model
+                    ));
+                }
+                How::Detector {
+                    label,
+                    min_score: config.min_score.unwrap_or(0.0),
+                }
+            }
+            (Loaded::Clip { model, sessions }, QueryKind::YesNo | QueryKind::Classify) => {
+                let (texts, yes): (Vec<&String>, usize) = if config.kind == QueryKind::YesNo {
+                    let yes: Vec<&String> = if config.yes.is_empty() {
+                        vec![&config.ask]
+                    } else {
+                        config.yes.iter().collect()
+                    };
+                    let n = yes.len();
+                    (yes.into_iter().chain(&config.no).collect(), n)
+                } else {
+                    (config.labels.iter().collect(), 0)
+                };
+                let prompts = texts
+                    .into_iter()
+                    .map(|t| model.embed_text(sessions, t).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                How::Prompts {
+                    prompts,
+                    yes,
+                    scale: model.logit_scale(),
+                }
+            }
+            (_, kind) => {
+                return Err(format!(
+                    "model {} cannot answer {} queries",
+                    config.model,
+                    kind.name()
+                ));
+            }
+        };
+        Ok(Self {
+            id: Arc::from(config.id.as_str()),
+            model: Arc::from(config.model.as_str()),
+            debounce: Debounce::new(config.min_frames),
+            config,
+            how,
+            since: None,
+        })
+    }
+
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// Detector models this query needs (whole frame) or clip (model, region) pairs.
+    pub fn needs_detections(&self) -> bool {
+        matches!(self.how, How::Detector { .. })
+    }
+
+    /// Scores the frame and feeds the state machine. `None` when the model produced
+    /// nothing for this frame (e.g. its inference failed).
+    pub fn evaluate(&mut self, outputs: &FrameOutputs, now: SystemTime) -> Option<Evaluation> {
+        let cfg = &self.config;
+        let (score, proposed) = match &self.how {
+            How::Detector { label, min_score } => {
+                let dets = outputs.detections(&cfg.model)?;
+                let mut best = 0.0f32;
+                let mut count = 0u32;
+                for d in dets
+                    .iter()
+                    .filter(|d| *d.label == **label && inside(d, cfg.region))
+                {
+                    best = best.max(d.score);
+                    if d.score >= *min_score {
+                        count += 1;
+                    }
+                }
+                match cfg.kind {
+                    QueryKind::Count => (best, Answer::Count(count)),
+                    _ => (best, self.debounce.propose_yes_no(best, cfg.on, cfg.off)),
+                }
+            }
+            How::Prompts {
+                prompts,
+                yes,
+                scale,
+            } => {
+                let image = outputs.embedding(&cfg.model, cfg.region)?;
+                let probs = softmax(&logits(*scale, image, prompts));
+                if cfg.kind == QueryKind::Classify {
+                    let (best, p) = probs
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, p)| (i, *p))
+                        .unwrap_or((0, 0.0));
+                    (
+                        p,
+                        Answer::Label(cfg.labels.get(best).cloned().unwrap_or_default()),
+                    )
+                } else {
+                    let p: f32 = probs[..*yes].iter().sum();
+                    (p, self.debounce.propose_yes_no(p, cfg.on, cfg.off))
+                }
+            }
+        };
+        let change = self.debounce.update(proposed);
+        if change.is_some() {
+            self.since = Some(now);
+        }
+        Some(Evaluation {
+            id: self.id.clone(),
+            kind: cfg.kind,
+            model: self.model.clone(),
+            region: cfg.region,
+            score,
+            state: self.debounce.state().cloned(),
+            change: change.map(ChangeOut::from),
+            since: self.since,
+        })
+    }
+}
+
+/// True when the detection's centre lies inside the normalised region (or no region).
+fn inside(d: &Detection, region: Option<[f32; 4]>) -> bool {
+    let Some([x0, y0, x1, y1]) = region else {
+        return true;
+    };
+    let cx = (d.bbox[0] + d.bbox[2]) / 2.0;
+    let cy = (d.bbox[1] + d.bbox[3]) / 2.0;
+    cx >= x0 && cx <= x1 && cy >= y0 && cy <= y1
+}

@@ -1,0 +1,109 @@
+//! Camera config: where frames come from and how often to look at them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::query::QueryConfig;
+
+/// RTSP lower transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP first, TCP when UDP fails (rtspsrc's default).
+    #[default]
+    Auto,
+    Tcp,
+    Udp,
+}
+
+/// `[[cameras]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    /// `rtsp://`, `rtspt://` (RTSP over TCP), `http(s)://`, `file://` or a plain path.
+    pub url: String,
+    #[serde(default)]
+    pub transport: Transport,
+    /// At most this many frames a second are evaluated (by presentation time).
+    #[serde(default = "default_sample_fps")]
+    pub sample_fps: f64,
+    /// Frames buffered between decoder and evaluator.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Play a file again from the start when it ends.
+    #[serde(default)]
+    pub repeat: bool,
+    /// A live source that yields no frame for this long is restarted.
+    #[serde(
+        default = "default_frame_timeout",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub frame_timeout: Duration,
+    /// Cap of the exponential reconnect backoff.
+    #[serde(
+        default = "default_reconnect_max",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub reconnect_max: Duration,
+    /// RTSP jitter-buffer latency.
+    #[serde(
+        default = "default_latency",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub latency: Duration,
+    #[serde(default)]
+    pub queries: Vec<QueryConfig>,
+}
+
+fn default_sample_fps() -> f64 {
+    2.0
+}
+fn default_queue() -> usize {
+    2
+}
+fn default_frame_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_reconnect_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_latency() -> Duration {
+    Duration::from_millis(200)
+}
+
+/// The kinds of source a URL can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    Rtsp,
+    Http,
+}
+
+impl CameraConfig {
+    /// Plain relative paths become absolute, anchored at the config file's folder.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if !self.url.contains("://") && !self.url.is_empty() {
+            self.url = crate::config::resolve(base, Path::new(&self.url))
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+
+    /// What kind of source the URL names, `None` for an unsupported scheme.
+    pub fn kind(&self) -> Option<SourceKind> {
+        match self.url.split_once("://").map(|(s, _)| s) {
+            None | Some("file") => Some(SourceKind::File),
+            Some("rtsp" | "rtspt" | "rtsps" | "rtspu") => Some(SourceKind::Rtsp),
+            Some("http" | "https") => Some(SourceKind::Http),
+            Some(_) => None,
+        }
+    }
+
+    /// Live sources drop their oldest frame when the evaluator lags; files wait.
+    pub fn is_live(&self) -> bool {
+        matches!(self.kind(), Some(SourceKind::Rtsp | SourceKind::Http))
+    }
+}

@@ -1,0 +1,264 @@
+//! Keeps one camera's pipeline running: starts it, watches its bus and frame age,
+//! restarts live sources with capped exponential backoff, and reports status.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::pipeline::{self, Progress};
+use super::queue::FrameSender;
+use super::{CameraConfig, CameraStatus, redact};
+use crate::shutdown::Shutdown;
+
+/// How a camera's source ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// A file played to its end (`repeat = false`).
+    Finished { frames: u64 },
+    /// The source cannot go on (bad file, bad URL, missing plugin…); the message is
+    /// the one line that was logged.
+    Failed(String),
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// A running source thread.
+pub struct SourceHandle {
+    pub progress: Arc<Progress>,
+    thread: JoinHandle<Ended>,
+}
+
+impl SourceHandle {
+    pub fn join(self) -> Ended {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Ended::Failed("source thread panicked".into()))
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Whether a live source that fails is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reconnect with capped exponential backoff (the daemon).
+    Forever,
+    /// Give up at the first failure (one-shot `ask`).
+    Never,
+}
+
+/// Starts the camera's source on its own thread.
+pub fn spawn(
+    cam: CameraConfig,
+    tx: FrameSender,
+    on_status: impl Fn(CameraStatus) + Send + 'static,
+    shutdown: Shutdown,
+    retry: Retry,
+) -> SourceHandle {
+    let progress = Arc::new(Progress::new());
+    let p = progress.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("src-{}", cam.id))
+        .spawn(move || supervise(&cam, tx, &on_status, &shutdown, &p, retry))
+        .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
+    SourceHandle { progress, thread }
+}
+
+enum Outcome {
+    Eos,
+    Error(String),
+    Stalled(Duration),
+    Shutdown,
+}
+
+fn supervise(
+    cam: &CameraConfig,
+    tx: FrameSender,
+    on_status: &dyn Fn(CameraStatus),
+    shutdown: &Shutdown,
+    progress: &Arc<Progress>,
+    retry: Retry,
+) -> Ended {
+    let what = format!("camera {}: {}", cam.id, redact(&cam.url));
+    let live = cam.is_live() && retry == Retry::Forever;
+    let mut backoff = Duration::from_secs(1);
+    let ended = loop {
+        if shutdown.is_triggered() {
+            break Ended::Shutdown;
+        }
+        let frames_before = progress.frames.load(Ordering::Relaxed);
+        let outcome = match pipeline::build(cam, tx.clone(), progress.clone()) {
+            Ok(pipeline) => run_once(cam, &pipeline, progress, shutdown, on_status, frames_before),
+            Err(e) => Outcome::Error(e),
+        };
+        let frames = progress.frames.load(Ordering::Relaxed);
+        let got_frames = frames > frames_before;
+        match outcome {
+            Outcome::Shutdown => break Ended::Shutdown,
+            Outcome::Eos if !live && cam.repeat && got_frames => continue,
+            Outcome::Eos if !live => break Ended::Finished { frames },
+            Outcome::Error(e) if !live => {
+                let line = if got_frames {
+                    let at = progress.last_pts_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+                    format!(
+                        "{what}: stopped after {frames} frames at {at:.1} s (damaged or truncated?): {e}"
+                    )
+                } else {
+                    format!("{what}: {e}")
+                };
+                tracing::error!("{line}");
+                break Ended::Failed(line);
+            }
+            Outcome::Eos => tracing::warn!("{what}: stream ended; reconnecting"),
+            Outcome::Error(e) => tracing::warn!("{what}: {e}; reconnecting in {backoff:?}"),
+            Outcome::Stalled(age) => {
+                tracing::warn!("{what}: no frame for {age:.1?}; reconnecting in {backoff:?}")
+            }
+        }
+        on_status(CameraStatus::Reconnecting);
+        if got_frames {
+            backoff = Duration::from_secs(1);
+        }
+        if sleep_unless_shutdown(backoff, shutdown) {
+            break Ended::Shutdown;
+        }
+        backoff = (backoff * 2).min(cam.reconnect_max.max(Duration::from_secs(1)));
+    };
+    on_status(CameraStatus::Offline);
+    ended
+}
+
+/// Plays the pipeline until it ends, fails, stalls or shutdown; always leaves it Null.
+fn run_once(
+    cam: &CameraConfig,
+    pipeline: &gst::Pipeline,
+    progress: &Progress,
+    shutdown: &Shutdown,
+    on_status: &dyn Fn(CameraStatus),
+    frames_before: u64,
+) -> Outcome {
+    progress.stop.store(false, Ordering::Relaxed);
+    let started = Instant::now();
+    let outcome = match pipeline.set_state(gst::State::Playing) {
+        Err(_) => first_error(pipeline)
+            .unwrap_or_else(|| Outcome::Error("cannot start the pipeline".into())),
+        Ok(_) => watch(
+            cam,
+            pipeline,
+            progress,
+            shutdown,
+            on_status,
+            frames_before,
+            started,
+        ),
+    };
+    let duration = pipeline.query_duration::<gst::ClockTime>();
+    progress.stop.store(true, Ordering::Relaxed);
+    let _ = pipeline.set_state(gst::State::Null);
+    if let (Outcome::Eos, Some(total)) = (&outcome, duration) {
+        let last = Duration::from_millis(progress.last_pts_ms.load(Ordering::Relaxed));
+        let total = Duration::from_nanos(total.nseconds());
+        if last + Duration::from_secs(1) < total {
+            tracing::warn!(
+                "camera {}: {}: ended at {:.1} s of {:.1} s (truncated?)",
+                cam.id,
+                redact(&cam.url),
+                last.as_secs_f64(),
+                total.as_secs_f64()
+            );
+        }
+    }
+    outcome
+}
+
+fn watch(
+    cam: &CameraConfig,
+    pipeline: &gst::Pipeline,
+    progress: &Progress,
+    shutdown: &Shutdown,
+    on_status: &dyn Fn(CameraStatus),
+    frames_before: u64,
+    started: Instant,
+) -> Outcome {
+    let Some(bus) = pipeline.bus() else {
+        return Outcome::Error("pipeline has no bus".into());
+    };
+    let mut online = false;
+    loop {
+        if shutdown.is_triggered() {
+            return Outcome::Shutdown;
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => return Outcome::Eos,
+                gst::MessageView::Error(err) => return Outcome::Error(describe(err)),
+                gst::MessageView::Warning(w) => {
+                    tracing::debug!(camera = %cam.id, "GStreamer warning: {}", w.error())
+                }
+                _ => {}
+            }
+        }
+        let frames = progress.frames.load(Ordering::Relaxed);
+        if !online && frames > frames_before {
+            online = true;
+            on_status(CameraStatus::Online);
+        }
+        if cam.is_live() {
+            let age = if online {
+                progress.frame_age()
+            } else {
+                started.elapsed()
+            };
+            if age > cam.frame_timeout {
+                return Outcome::Stalled(age);
+            }
+        }
+    }
+}
+
+fn first_error(pipeline: &gst::Pipeline) -> Option<Outcome> {
+    let bus = pipeline.bus()?;
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_mseconds(500),
+        &[gst::MessageType::Error],
+    )?;
+    match msg.view() {
+        gst::MessageView::Error(err) => Some(Outcome::Error(describe(err))),
+        _ => None,
+    }
+}
+
+/// One line for a GStreamer error: the message and, when it adds something, the
+/// first line of its debug text.
+fn describe(err: &gst::message::Error) -> String {
+    let mut line = err.error().to_string();
+    if let Some(debug) = err.debug()
+        && let Some(first) = debug.lines().last()
+        && !first.is_empty()
+        && !line.contains(first)
+    {
+        let detail = first.rsplit("):").next().unwrap_or(first).trim();
+        if !detail.is_empty() && !detail.starts_with("/Gst") {
+            line = format!("{line} ({})", redact(detail));
+        }
+    }
+    line
+}
+
+/// Sleeps in small steps; true if shutdown came first.
+fn sleep_unless_shutdown(d: Duration, shutdown: &Shutdown) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if shutdown.is_triggered() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
+    }
+    shutdown.is_triggered()
+}

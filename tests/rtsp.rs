@@ -1,0 +1,530 @@
+//! RTSP end to end: a real RTSP server (gst-rtsp-server) in the test process
+//! streams live H.264 made from a photo; the real `ocellus` binary watches it with
+//! the real YOLOX-nano model and publishes to a private mosquitto.
+//!
+//! * `udp_and_tcp_cameras_go_online_and_see_the_person`: an `rtsp://` camera with
+//!   `transport = "udp"` on a UDP-only mount and an `rtspt://` camera on a TCP-only
+//!   mount, in one daemon.
+//! * `reconnects_after_the_server_goes_away`: the server is torn down (clients
+//!   closed, port released) and started again on the same port; a second mount
+//!   serving coffee.png shows that answers come from the picture.
+//!
+//! The stream is 640x360 at 10 fps and the cameras sample 2 fps, to keep the CPU
+//! load of a 2-core machine modest.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use gstreamer_rtsp_server as rtsp;
+use rtsp::gst_rtsp::RTSPLowerTrans;
+use rtsp::prelude::*;
+use rtsp::{RTSPFilterResult, glib};
+
+use common::*;
+
+/// Time for a daemon to load the model and show the first answers.
+const START: Duration = Duration::from_secs(30);
+/// Time for a state change that only needs the stream (status, reconnection).
+const CHANGE: Duration = Duration::from_secs(15);
+
+// ------------------------------------------------------------ RTSP server
+
+/// One mount point: a photo turned into a live H.264 stream.
+struct Mount {
+    path: &'static str,
+    image: PathBuf,
+    protocols: RTSPLowerTrans,
+}
+
+impl Mount {
+    fn new(path: &'static str, image: &str, protocols: RTSPLowerTrans) -> Self {
+        Self {
+            path,
+            image: media(image),
+            protocols,
+        }
+    }
+}
+
+/// The photo, letterboxed (square pixels, black borders) into 640x360, repeated at
+/// 10 fps as a live source, encoded for low latency with a key frame every second.
+fn launch_line(image: &Path) -> String {
+    format!(
+        "( filesrc location={} ! pngdec ! imagefreeze is-live=true ! videoconvert \
+         ! videoscale add-borders=true \
+         ! video/x-raw,format=I420,width=640,height=360,pixel-aspect-ratio=1/1,framerate=10/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 \
+         ! rtph264pay name=pay0 pt=96 )",
+        image.display()
+    )
+}
+
+/// An RTSP server on 127.0.0.1:`port`, served by a glib main loop on its own thread.
+/// `stop` (or drop) closes every client connection, ends every session and releases
+/// the port.
+struct RtspServer {
+    port: u16,
+    main_loop: glib::MainLoop,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RtspServer {
+    fn start(port: u16, mounts: Vec<Mount>) -> Result<Self, String> {
+        gstreamer::init().map_err(|e| e.to_string())?;
+        let context = glib::MainContext::new();
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let thread_loop = main_loop.clone();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let thread = thread::Builder::new()
+            .name(format!("rtsp-server-{port}"))
+            .spawn(move || {
+                let ctx = context.clone();
+                let served = context
+                    .with_thread_default(|| serve(&ctx, &thread_loop, port, &mounts, &ready_tx));
+                if let Err(e) = served {
+                    let _ = ready_tx.send(Err(format!("main context: {e}")));
+                }
+            })
+            .expect("spawn RTSP server thread");
+        let ready = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| Err("RTSP server did not start within 10 s".into()));
+        let mut server = Self {
+            port,
+            main_loop,
+            thread: Some(thread),
+        };
+        match ready {
+            Ok(()) => Ok(server),
+            Err(e) => {
+                server.stop();
+                Err(e)
+            }
+        }
+    }
+
+    fn url(&self, scheme: &str, mount: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}{mount}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.main_loop.quit();
+            t.join().expect("RTSP server thread panicked");
+        }
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs on the server thread with `ctx` as its default main context.
+fn serve(
+    ctx: &glib::MainContext,
+    main_loop: &glib::MainLoop,
+    port: u16,
+    mounts: &[Mount],
+    ready: &mpsc::Sender<Result<(), String>>,
+) {
+    let server = rtsp::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service(&port.to_string());
+    let points = server.mount_points().expect("server has mount points");
+    for m in mounts {
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(&launch_line(&m.image));
+        factory.set_shared(true);
+        factory.set_protocols(m.protocols);
+        points.add_factory(m.path, factory);
+    }
+    let source = match server.attach(Some(ctx)) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot listen on 127.0.0.1:{port}: {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    main_loop.run();
+
+    // Tear down as a dying server would: close every connection, end every session
+    // (UDP sessions outlive their connection otherwise), stop listening.
+    server.client_filter(Some(&mut |_, _| RTSPFilterResult::Remove));
+    if let Some(pool) = server.session_pool() {
+        pool.filter(Some(&mut |_, _| RTSPFilterResult::Remove));
+    }
+    for m in mounts {
+        points.remove_factory(m.path);
+    }
+    source.remove();
+    // Let the closes and media unprepares queued on this context run.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ctx.iteration(false) && Instant::now() < deadline {}
+}
+
+fn port_refuses(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err()
+}
+
+// ------------------------------------------------------------------ daemon
+
+/// A camera watched for people with YOLOX-nano.
+fn camera(id: &str, url: &str, transport: &str) -> String {
+    format!(
+        r#"
+[[cameras]]
+id = "{id}"
+url = "{url}"
+transport = "{transport}"
+sample_fps = 2
+frame_timeout = "2s"
+reconnect_max = "2s"
+
+[[cameras.queries]]
+id = "person"
+ask = "is there a person in view?"
+kind = "yes_no"
+model = "coco"
+label = "person"
+on = 0.6
+off = 0.4
+"#
+    )
+}
+
+fn config(cameras: &[String]) -> String {
+    let dir = models_dir().join("yolox_nano_coco");
+    assert!(dir.is_dir(), "YOLOX-nano not found at {}", dir.display());
+    format!(
+        r#"
+[models.coco]
+family = "yolox"
+dir = "{}"
+providers = ["cpu"]
+threads = 1
+score_threshold = 0.3
+{}"#,
+        dir.display(),
+        cameras.concat()
+    )
+}
+
+// ------------------------------------------------------------------ checks
+
+fn status_topic(cam: &str) -> String {
+    format!("ocellus/{cam}/status")
+}
+
+fn state_topic(cam: &str) -> String {
+    format!("ocellus/{cam}/query/person/state")
+}
+
+fn detections_topic(cam: &str) -> String {
+    format!("ocellus/{cam}/detections")
+}
+
+/// The person boxes of a detections message.
+fn person_boxes(m: &Msg) -> Vec<[f64; 4]> {
+    m.json()["detections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("detections message without a list: {}", m.text()))
+        .iter()
+        .filter(|d| d["label"] == "person")
+        .map(|d| {
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .expect("detection box")
+                .iter()
+                .map(|v| v.as_f64().expect("box coordinate"))
+                .collect();
+            [b[0], b[1], b[2], b[3]]
+        })
+        .collect()
+}
+
+/// Index (in `msgs[from..]`, absolute) of the first message on `topic` with `payload`.
+fn find(msgs: &[Msg], from: usize, topic: &str, payload: &str) -> Option<usize> {
+    msgs.iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, m)| m.topic == topic && m.payload == payload.as_bytes())
+        .map(|(i, _)| i)
+}
+
+/// Index of the first detections message of `cam` after `from` with a person in it.
+fn find_person(msgs: &[Msg], from: usize, cam: &str) -> Option<usize> {
+    let topic = detections_topic(cam);
+    msgs.iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, m)| m.topic == topic && !person_boxes(m).is_empty())
+        .map(|(i, _)| i)
+}
+
+/// Everything but the per-frame detections (counted instead), then the daemon output.
+fn report(col: &MqttCollector, daemon: &Daemon) -> String {
+    let msgs = col.messages();
+    let mut out = String::from("MQTT (detections counted, not listed):\n");
+    let mut dets = std::collections::BTreeMap::<&str, usize>::new();
+    for m in &msgs {
+        if m.topic.ends_with("/detections") {
+            *dets.entry(m.topic.as_str()).or_default() += 1;
+        } else {
+            out.push_str(&format!("  {} {}\n", m.topic, m.text()));
+        }
+    }
+    for (t, n) in dets {
+        out.push_str(&format!("  {t}: {n} messages\n"));
+    }
+    out.push_str("daemon output:\n");
+    out.push_str(&daemon.output());
+    out
+}
+
+/// Waits for `what` to hold on the messages; panics with the report otherwise.
+fn expect(
+    col: &MqttCollector,
+    daemon: &Daemon,
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut(&[Msg]) -> bool,
+) {
+    let t = Instant::now();
+    if !col.wait_for(&mut cond, timeout) {
+        panic!(
+            "{what}: not seen within {timeout:?}\n{}",
+            report(col, daemon)
+        );
+    }
+    eprintln!("[rtsp test] {what}: after {:.1?}", t.elapsed());
+}
+
+/// The camera is online, its person query is `want` and its latest detections agree.
+fn expect_answer(col: &MqttCollector, daemon: &Daemon, cam: &str, want: &str) {
+    expect(col, daemon, START, &format!("{cam} online"), |m| {
+        find(m, 0, &status_topic(cam), "online").is_some()
+    });
+    expect(col, daemon, START, &format!("{cam} person {want}"), |m| {
+        find(m, 0, &state_topic(cam), want).is_some()
+    });
+    let states = col.payloads(&state_topic(cam));
+    assert_eq!(
+        states,
+        vec![want],
+        "{cam}: the person query should settle on {want} at once\n{}",
+        report(col, daemon)
+    );
+    let dets: Vec<Msg> = col
+        .messages()
+        .into_iter()
+        .filter(|m| m.topic == detections_topic(cam))
+        .collect();
+    assert!(
+        !dets.is_empty(),
+        "{cam}: no detections\n{}",
+        report(col, daemon)
+    );
+    let with_person = dets.iter().filter(|m| !person_boxes(m).is_empty()).count();
+    if want == "ON" {
+        assert!(
+            with_person * 2 > dets.len(),
+            "{cam}: only {with_person} of {} detections messages have a person\n{}",
+            dets.len(),
+            report(col, daemon)
+        );
+        // The astronaut fills the left part of the letterboxed 360x360 picture at
+        // x = 140..500 of 640: the box must lie on the picture, not on the borders.
+        for b in person_boxes(dets.last().unwrap()) {
+            assert!(
+                b[0] >= 0.18 && b[2] <= 0.80 && b[2] - b[0] > 0.2 && b[3] - b[1] > 0.6,
+                "{cam}: person box {b:?} is not where the astronaut is"
+            );
+        }
+    } else {
+        assert_eq!(
+            with_person,
+            0,
+            "{cam}: a person was detected in a picture without one\n{}",
+            report(col, daemon)
+        );
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn udp_and_tcp_cameras_go_online_and_see_the_person() {
+    let started = Instant::now();
+    let broker = Mosquitto::start();
+    let col = MqttCollector::new(&broker.url());
+    // Each mount accepts only its transport, so a camera that negotiated the wrong
+    // one would never get a frame.
+    let server = RtspServer::start(
+        free_port(),
+        vec![
+            Mount::new("/udp", "astronaut.png", RTSPLowerTrans::UDP),
+            Mount::new("/tcp", "astronaut.png", RTSPLowerTrans::TCP),
+        ],
+    )
+    .expect("start the RTSP server");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &config(&[
+            camera("cam_udp", &server.url("rtsp", "/udp"), "udp"),
+            camera("cam_tcp", &server.url("rtspt", "/tcp"), "auto"),
+        ]),
+    );
+    let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
+
+    for cam in ["cam_udp", "cam_tcp"] {
+        expect_answer(&col, &daemon, cam, "ON");
+    }
+    assert_eq!(
+        col.payloads("ocellus/cam_udp/status"),
+        vec!["online"],
+        "the UDP camera should come online once and stay so\n{}",
+        report(&col, &daemon)
+    );
+    assert_eq!(
+        col.payloads("ocellus/cam_tcp/status"),
+        vec!["online"],
+        "the TCP camera should come online once and stay so\n{}",
+        report(&col, &daemon)
+    );
+
+    let status = daemon.stop();
+    assert!(
+        status.success(),
+        "daemon exit {status}\n{}",
+        report(&col, &daemon)
+    );
+    for cam in ["cam_udp", "cam_tcp"] {
+        assert_eq!(
+            col.last(&status_topic(cam)).map(|m| m.text()).as_deref(),
+            Some("offline"),
+            "{cam}: no offline status at shutdown\n{}",
+            report(&col, &daemon)
+        );
+    }
+    drop(server);
+    eprintln!("[rtsp test] udp+tcp: {:.1?}", started.elapsed());
+}
+
+#[test]
+fn reconnects_after_the_server_goes_away() {
+    let started = Instant::now();
+    let broker = Mosquitto::start();
+    let col = MqttCollector::new(&broker.url());
+    let port = free_port();
+    let mounts = || {
+        vec![
+            Mount::new(
+                "/astro",
+                "astronaut.png",
+                RTSPLowerTrans::UDP | RTSPLowerTrans::TCP,
+            ),
+            Mount::new(
+                "/coffee",
+                "coffee.png",
+                RTSPLowerTrans::UDP | RTSPLowerTrans::TCP,
+            ),
+        ]
+    };
+    let mut server = RtspServer::start(port, mounts()).expect("start the RTSP server");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &config(&[
+            camera("astro", &server.url("rtsp", "/astro"), "auto"),
+            camera("coffee", &server.url("rtsp", "/coffee"), "tcp"),
+        ]),
+    );
+    let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
+    expect_answer(&col, &daemon, "astro", "ON");
+    expect_answer(&col, &daemon, "coffee", "OFF");
+
+    // The server goes away: connections die, the port is released.
+    let before_stop = col.messages().len();
+    server.stop();
+    assert!(
+        port_refuses(port),
+        "port {port} still accepts connections after the server stopped"
+    );
+    for cam in ["astro", "coffee"] {
+        expect(&col, &daemon, CHANGE, &format!("{cam} reconnecting"), |m| {
+            find(m, before_stop, &status_topic(cam), "reconnecting").is_some()
+        });
+    }
+    assert!(
+        daemon.is_running(),
+        "daemon exited while its cameras were away\n{}",
+        report(&col, &daemon)
+    );
+
+    // A new server on the same port with the same mounts: back online, answers flow.
+    let before_restart = col.messages().len();
+    let _server =
+        RtspServer::start(port, mounts()).expect("restart the RTSP server on the same port");
+    for cam in ["astro", "coffee"] {
+        expect(&col, &daemon, CHANGE, &format!("{cam} online again"), |m| {
+            find(m, before_restart, &status_topic(cam), "online").is_some()
+        });
+    }
+    expect(
+        &col,
+        &daemon,
+        CHANGE,
+        "astro person detections again",
+        |m| {
+            find(m, before_restart, &status_topic("astro"), "online")
+                .and_then(|online| find_person(m, online, "astro"))
+                .is_some()
+        },
+    );
+    expect(&col, &daemon, CHANGE, "coffee detections again", |m| {
+        find(m, before_restart, &status_topic("coffee"), "online").is_some_and(|online| {
+            m[online..]
+                .iter()
+                .any(|m| m.topic == detections_topic("coffee"))
+        })
+    });
+    // The answers did not flicker through the outage.
+    assert_eq!(
+        col.payloads(&state_topic("astro")),
+        vec!["ON"],
+        "{}",
+        report(&col, &daemon)
+    );
+    assert_eq!(
+        col.payloads(&state_topic("coffee")),
+        vec!["OFF"],
+        "{}",
+        report(&col, &daemon)
+    );
+    assert!(
+        col.messages()
+            .iter()
+            .filter(|m| m.topic == detections_topic("coffee"))
+            .all(|m| person_boxes(m).is_empty()),
+        "a person was detected on the coffee stream\n{}",
+        report(&col, &daemon)
+    );
+
+    let status = daemon.stop();
+    assert!(
+        status.success(),
+        "daemon exit {status}\n{}",
+        report(&col, &daemon)
+    );
+    eprintln!("[rtsp test] reconnect: {:.1?}", started.elapsed());
+}
