@@ -74,6 +74,7 @@ CONFIG=pipelines/demo.toml
 # ------------------------------------------------------------- the broker
 PIDS=()
 WORK=""
+# shellcheck disable=SC2329 # invoked by the EXIT trap
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do

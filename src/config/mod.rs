@@ -67,10 +67,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             });
         }
     };
-    let base = path
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let base = absolute
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+        .unwrap_or_else(|| PathBuf::from("/"));
     let config = sections::build(table, path, &base, &mut problems);
     if let Some(config) = &config {
         validate::check(config, &mut problems);

@@ -69,10 +69,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
-    if let Some(m) = &mqtt {
-        publish::parse_url(&m.url)?;
-    }
-    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true);
+    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true)?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
 
@@ -95,17 +92,11 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     }
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(10), publisher).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::error!("publisher task failed: {e}");
-                Ok(())
-            }
-            Err(_) => {
-                tracing::error!("publisher did not finish within 10 s");
-                Ok(())
-            }
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("publisher task failed: {e}"),
+            Err(_) => tracing::error!("publisher did not finish within 10 s"),
         }
-    })?;
+    });
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(if shutdown.is_triggered() || failed == 0 {
         0

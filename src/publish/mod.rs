@@ -6,9 +6,9 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true);
+//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true).unwrap();
 //! drop(tx); // closing the channel publishes `offline` and disconnects
-//! rt.block_on(task).unwrap().unwrap();
+//! rt.block_on(task).unwrap();
 //! ```
 
 mod config;
@@ -52,29 +52,31 @@ pub enum PublishError {
 /// Capacity of the channel into the publisher.
 const CHANNEL: usize = 1024;
 
-/// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Dropping
-/// every sender shuts it down after it has published `offline`.
+/// The publisher's input and its task.
+pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
+
+/// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
+/// (URL, password file, TLS files) fail here, before anything runs. Dropping every
+/// sender shuts it down after it has published `offline`.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     mqtt: Option<MqttConfig>,
     detections: bool,
-) -> (mpsc::Sender<Outgoing>, JoinHandle<Result<(), PublishError>>) {
+) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
         Some(cfg) => {
             let encoder = Encoder::new(Topics::new(&cfg.prefix), detections && cfg.detections);
-            rt.spawn(mqtt::run(cfg, rx, encoder))
+            let opts = connect::options(&cfg, encoder.topics())?;
+            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
     };
-    (tx, task)
+    Ok((tx, task))
 }
 
 /// Prints every message as one `topic payload` line.
-async fn stdout(
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut encoder: Encoder,
-) -> Result<(), PublishError> {
+async fn stdout(mut rx: mpsc::Receiver<Outgoing>, mut encoder: Encoder) {
     let mut print = |m: Message| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{} {}", m.topic, String::from_utf8_lossy(&m.payload));
@@ -84,5 +86,4 @@ async fn stdout(
         encoder.encode(&o, &mut print);
     }
     print(encoder.status(false));
-    Ok(())
 }

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::connect::options;
-use super::{Encoder, Message, MqttConfig, Outbox, Outgoing, PublishError};
+use super::{Encoder, Message, Outbox, Outgoing};
 
 /// Outbox size during an outage (messages) and unacknowledged messages in flight.
 const OUTBOX_CAPACITY: usize = 20_000;
@@ -19,18 +18,17 @@ const WINDOW: usize = 64;
 const DRAIN: Duration = Duration::from_secs(5);
 
 pub async fn run(
-    cfg: MqttConfig,
+    opts: MqttOptions,
+    url: String,
     mut rx: mpsc::Receiver<Outgoing>,
     mut encoder: Encoder,
-) -> Result<(), PublishError> {
-    let opts = options(&cfg, encoder.topics())?;
+) {
     let (client, mut eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let mut outbox = Outbox::new(OUTBOX_CAPACITY, WINDOW);
     let mut retained: BTreeMap<String, Message> = BTreeMap::new();
     let (mut connected, mut ever_connected, mut failures) = (false, false, 0u32);
     let mut input_open = true;
     let mut deadline: Option<Instant> = None;
-    let url = cfg.url.clone();
     loop {
         if connected {
             while let Some(m) = outbox.next_to_send() {
@@ -116,7 +114,6 @@ pub async fn run(
         })
         .await;
     }
-    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

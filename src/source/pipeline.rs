@@ -57,7 +57,7 @@ pub fn uri_of(url: &str) -> Result<String, String> {
     }
     gst::glib::filename_to_uri(url, None)
         .map(|u| u.to_string())
-        .map_err(|e| format!("{url}: not a usable path: {e}"))
+        .map_err(|e| format!("not a usable path: {e}"))
 }
 
 /// Builds (but does not start) the pipeline for `cam`, delivering frames to `tx`.
