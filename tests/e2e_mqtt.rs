@@ -1349,6 +1349,11 @@ fn reconnects_over_a_slow_link() {
         daemon.output(),
         broker.log()
     );
+    // One connection per attempt, with backoff: not a burst of connections per frame.
+    assert!(
+        attempts <= 10,
+        "the daemon opened {attempts} TCP connections to reconnect once"
+    );
     let status = daemon.stop_within(Duration::from_secs(30));
     assert!(status.success(), "exit {status}");
 }

@@ -55,7 +55,11 @@ pub async fn run(
                     if m.retain {
                         retained.insert(m.topic.clone(), m.clone());
                     }
-                    outbox.push(m);
+                    // Best-effort messages (detections) are live data: during an
+                    // outage they are dropped, not replayed stale afterwards.
+                    if m.reliable || connected {
+                        outbox.push(m);
+                    }
                 }),
                 None => {
                     input_open = false;

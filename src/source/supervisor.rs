@@ -85,6 +85,13 @@ fn supervise(
     progress: &Arc<Progress>,
     retry: Retry,
 ) -> Ended {
+    // Report changes only (a repeating file comes back online at every loop).
+    let last = std::cell::Cell::new(None);
+    let on_status = &|status: CameraStatus| {
+        if last.replace(Some(status)) != Some(status) {
+            on_status(status);
+        }
+    };
     let what = format!("camera {}: {}", cam.id, redact(&cam.url));
     let live = cam.is_live() && retry == Retry::Forever;
     let mut backoff = Duration::from_secs(1);
@@ -94,7 +101,14 @@ fn supervise(
         }
         let frames_before = progress.frames.load(Ordering::Relaxed);
         let outcome = match pipeline::build(cam, tx.clone(), progress.clone()) {
-            Ok(pipeline) => run_once(cam, &pipeline, progress, shutdown, on_status, frames_before),
+            Ok(pipeline) => run_once(&Attempt {
+                cam,
+                pipeline: &pipeline,
+                progress,
+                shutdown,
+                on_status,
+                frames_before,
+            }),
             Err(e) => Outcome::Error(e),
         };
         let frames = progress.frames.load(Ordering::Relaxed);
@@ -134,29 +148,25 @@ fn supervise(
     ended
 }
 
-/// Plays the pipeline until it ends, fails, stalls or shutdown; always leaves it Null.
-fn run_once(
-    cam: &CameraConfig,
-    pipeline: &gst::Pipeline,
-    progress: &Progress,
-    shutdown: &Shutdown,
-    on_status: &dyn Fn(CameraStatus),
+/// What one play of a pipeline needs.
+struct Attempt<'a> {
+    cam: &'a CameraConfig,
+    pipeline: &'a gst::Pipeline,
+    progress: &'a Progress,
+    shutdown: &'a Shutdown,
+    on_status: &'a dyn Fn(CameraStatus),
+    /// Frames delivered before this attempt (to notice the first new one).
     frames_before: u64,
-) -> Outcome {
+}
+
+/// Plays the pipeline until it ends, fails, stalls or shutdown; always leaves it Null.
+fn run_once(a: &Attempt<'_>) -> Outcome {
+    let (cam, pipeline, progress) = (a.cam, a.pipeline, a.progress);
     progress.stop.store(false, Ordering::Relaxed);
-    let started = Instant::now();
     let outcome = match pipeline.set_state(gst::State::Playing) {
         Err(_) => first_error(pipeline)
             .unwrap_or_else(|| Outcome::Error("cannot start the pipeline".into())),
-        Ok(_) => watch(
-            cam,
-            pipeline,
-            progress,
-            shutdown,
-            on_status,
-            frames_before,
-            started,
-        ),
+        Ok(_) => watch(a),
     };
     let duration = pipeline.query_duration::<gst::ClockTime>();
     progress.stop.store(true, Ordering::Relaxed);
@@ -177,15 +187,10 @@ fn run_once(
     outcome
 }
 
-fn watch(
-    cam: &CameraConfig,
-    pipeline: &gst::Pipeline,
-    progress: &Progress,
-    shutdown: &Shutdown,
-    on_status: &dyn Fn(CameraStatus),
-    frames_before: u64,
-    started: Instant,
-) -> Outcome {
+fn watch(a: &Attempt<'_>) -> Outcome {
+    let (cam, pipeline, progress, shutdown, on_status) =
+        (a.cam, a.pipeline, a.progress, a.shutdown, a.on_status);
+    let (frames_before, started) = (a.frames_before, Instant::now());
     let Some(bus) = pipeline.bus() else {
         return Outcome::Error("pipeline has no bus".into());
     };
