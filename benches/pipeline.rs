@@ -59,6 +59,7 @@ fn main() {
     fs::create_dir_all(&dir).expect("create target/ocellus-bench");
     let bin = ocellus_binary(root);
     let ticks = clock_ticks();
+    let machine = machine();
 
     let clip = dir.join(format!(
         "astronaut-ball-noise-{WIDTH}x{HEIGHT}p{FPS}-{SECONDS}s.mkv"
@@ -153,7 +154,7 @@ fn main() {
     );
 
     let mut report = Map::new();
-    report.insert("machine".into(), machine());
+    report.insert("machine".into(), machine);
     report.insert(
         "clip".into(),
         json!({
@@ -511,6 +512,10 @@ fn machine() -> Value {
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cpu_model": model,
         "kernel": first_line("uname", "-r"),
+        // Other work on the machine skews every number here.
+        "loadavg_1m_5m_15m_at_start": fs::read_to_string("/proc/loadavg")
+            .ok()
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         "gstreamer": first_line("gst-launch-1.0", "--version").map(|l| l.replace("gst-launch-1.0 version ", "")),
     })
 }

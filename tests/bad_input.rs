@@ -244,25 +244,77 @@ fn assert_close(a: [f64; 4], b: [f64; 4], tol: f64, what: &str) {
     );
 }
 
-/// Like `make_clip` but encodes 4:4:4, so that odd sizes work.
-fn make_clip_444(out: &Path, image: &Path, seconds: f64, width: u32, height: u32) {
-    let tmp = out.with_extension("partial.mkv");
-    let args: Vec<String> = clip_pipeline(out, &tmp, &[(image, seconds)], width, height, 10)
-        .into_iter()
-        .map(|a| a.replace("format=I420", "format=Y444"))
-        .collect();
-    let o = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(&args)
-        .output()
-        .expect("run gst-launch-1.0");
-    assert!(
-        o.status.success(),
-        "gst-launch-1.0 {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
+/// `common::make_clip` with a time limit and retries: the same real GStreamer pipeline
+/// (`common::clip_pipeline`), with `I420` replaced by `format` (`Y444` allows odd sizes).
+/// Under heavy load `gst-launch-1.0` sometimes never finishes such a concat/imagefreeze
+/// pipeline (every streaming thread idle, EOS never posted); a run that takes longer
+/// than 45 s is killed and tried again.
+fn make_clip_retrying(
+    out: &Path,
+    segments: &[(&Path, f64)],
+    width: u32,
+    height: u32,
+    format: &str,
+) {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("mkv")
+        .to_string();
+    let mut failures = Vec::new();
+    for attempt in 1..=3 {
+        let tmp = out.with_extension(format!("try{attempt}.{ext}"));
+        let log = out.with_extension(format!("try{attempt}.log"));
+        let args: Vec<String> = clip_pipeline(out, &tmp, segments, width, height, 10)
+            .into_iter()
+            .map(|a| a.replace("format=I420", &format!("format={format}")))
+            .collect();
+        let mut child = Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("create gst-launch log"))
+            .spawn()
+            .expect("run gst-launch-1.0 (deploy/setup.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait for gst-launch-1.0") {
+                break Some(s);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = fs::read_to_string(&log).unwrap_or_default();
+        let _ = fs::remove_file(&log);
+        match status {
+            Some(s) if s.success() && fs::metadata(&tmp).is_ok_and(|m| m.len() > 0) => {
+                fs::rename(&tmp, out).expect("rename clip into place");
+                return;
+            }
+            Some(s) => panic!(
+                "gst-launch-1.0 failed ({s}) making {}\npipeline: {}\n{stderr}",
+                out.display(),
+                args.join(" ")
+            ),
+            None => {
+                eprintln!(
+                    "gst-launch-1.0 hung making {} (attempt {attempt}); trying again",
+                    out.display()
+                );
+                failures.push(stderr);
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+    }
+    panic!(
+        "gst-launch-1.0 hung 3 times making {}: {failures:?}",
+        out.display()
     );
-    fs::rename(&tmp, out).unwrap();
 }
 
 // -------------------------------------------------------------------- tests
@@ -372,7 +424,7 @@ fn unreachable_rtsp_url() {
 fn truncated_clip() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("six.mkv");
-    make_clip(&full, &[(&media("astronaut.png"), 6.0)], 640, 360, 10);
+    make_clip_retrying(&full, &[(&media("astronaut.png"), 6.0)], 640, 360, "I420");
     let bytes = fs::read(&full).unwrap();
     let cut = dir.path().join("cut.mkv");
     fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -610,7 +662,7 @@ queue = "many"
 fn check_demo_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("demo.mkv");
-    make_clip(&clip, &[(&media("astronaut.png"), 1.0)], 320, 180, 10);
+    make_clip_retrying(&clip, &[(&media("astronaut.png"), 1.0)], 320, 180, "I420");
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
     let models = models_dir();
     let models_s = models.to_string_lossy();
@@ -654,7 +706,7 @@ fn odd_width_video() {
     let chelsea = media("chelsea.png");
     let clip = dir.path().join("odd.mkv");
     // 451 px wide: RGB rows of 1353 bytes, padded to 1356 by GStreamer.
-    make_clip_444(&clip, &chelsea, 2.0, 451, 300);
+    make_clip_retrying(&clip, &[(&chelsea, 2.0)], 451, 300, "Y444");
     let cfg = good_config(dir.path());
     let reference = ask(&chelsea.to_string_lossy(), &cfg);
     assert_eq!(reference.code, Some(0), "{}", reference.show());
@@ -691,7 +743,7 @@ fn portrait_video() {
     let astronaut = media("astronaut.png");
     let clip = dir.path().join("portrait.mkv");
     // 512x512 letterboxed into 360x640: the picture is rows 140..500.
-    make_clip(&clip, &[(&astronaut, 2.0)], 360, 640, 10);
+    make_clip_retrying(&clip, &[(&astronaut, 2.0)], 360, 640, "I420");
     let (top, bottom) = (140.0 / 640.0, 500.0 / 640.0);
     let cfg = good_config(dir.path());
     let reference = ask(&astronaut.to_string_lossy(), &cfg);

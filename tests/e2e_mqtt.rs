@@ -7,9 +7,11 @@
 mod common;
 
 use std::collections::HashMap;
+use std::fs;
 use std::io;
 use std::net::{Shutdown as NetShutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -76,8 +78,81 @@ fn clip(dir: &Path, name: &str, segments: &[(&str, f64)]) -> PathBuf {
     let images: Vec<(PathBuf, f64)> = segments.iter().map(|(n, s)| (media(n), *s)).collect();
     let refs: Vec<(&Path, f64)> = images.iter().map(|(p, s)| (p.as_path(), *s)).collect();
     let out = dir.join(name);
-    make_clip(&out, &refs, 640, 360, 10);
+    make_clip_retrying(&out, &refs, 640, 360, "I420");
     out
+}
+
+/// `common::make_clip` with a time limit and retries: the same real GStreamer pipeline
+/// (`common::clip_pipeline`), with `I420` replaced by `format` (`Y444` allows odd sizes).
+/// Under heavy load `gst-launch-1.0` sometimes never finishes such a concat/imagefreeze
+/// pipeline (every streaming thread idle, EOS never posted); a run that takes longer
+/// than 45 s is killed and tried again.
+fn make_clip_retrying(
+    out: &Path,
+    segments: &[(&Path, f64)],
+    width: u32,
+    height: u32,
+    format: &str,
+) {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("mkv")
+        .to_string();
+    let mut failures = Vec::new();
+    for attempt in 1..=3 {
+        let tmp = out.with_extension(format!("try{attempt}.{ext}"));
+        let log = out.with_extension(format!("try{attempt}.log"));
+        let args: Vec<String> = clip_pipeline(out, &tmp, segments, width, height, 10)
+            .into_iter()
+            .map(|a| a.replace("format=I420", &format!("format={format}")))
+            .collect();
+        let mut child = Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("create gst-launch log"))
+            .spawn()
+            .expect("run gst-launch-1.0 (deploy/setup.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait for gst-launch-1.0") {
+                break Some(s);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = fs::read_to_string(&log).unwrap_or_default();
+        let _ = fs::remove_file(&log);
+        match status {
+            Some(s) if s.success() && fs::metadata(&tmp).is_ok_and(|m| m.len() > 0) => {
+                fs::rename(&tmp, out).expect("rename clip into place");
+                return;
+            }
+            Some(s) => panic!(
+                "gst-launch-1.0 failed ({s}) making {}\npipeline: {}\n{stderr}",
+                out.display(),
+                args.join(" ")
+            ),
+            None => {
+                eprintln!(
+                    "gst-launch-1.0 hung making {} (attempt {attempt}); trying again",
+                    out.display()
+                );
+                failures.push(stderr);
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+    }
+    panic!(
+        "gst-launch-1.0 hung 3 times making {}: {failures:?}",
+        out.display()
+    );
 }
 
 /// Removes ANSI escape sequences (colour codes) from log text.

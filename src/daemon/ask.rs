@@ -57,7 +57,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
     let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
     let source = source::spawn(cam, tx, |_| {}, Shutdown::new(), source::Retry::Never);
     let mut out = std::io::stdout().lock();
-    evaluate_until_closed(&mut worker, &rx, |report| {
+    let _ = evaluate_until_closed(&mut worker, &rx, |report| {
         if let Ok(line) = serde_json::to_string(&report) {
             let _ = writeln!(out, "{line}");
         }

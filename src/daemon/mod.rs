@@ -137,16 +137,14 @@ fn start_camera(
     let handle = std::thread::Builder::new()
         .name(format!("eval-{id}"))
         .spawn(move || {
-            evaluate_until_closed(&mut worker, &frames_rx, |report| {
+            let evaluated = evaluate_until_closed(&mut worker, &frames_rx, |report| {
                 let _ = tx.blocking_send(Outgoing::Frame(Arc::new(report)));
             });
-            let dropped = frames_rx.dropped();
             tracing::info!(
-                "camera {}: {} frames evaluated, {} skipped by the gate, {} dropped by the queue",
+                "camera {}: {evaluated} frames evaluated, {} skipped by the gate, {} dropped by the queue",
                 worker.camera(),
-                worker.gate().admitted(),
-                worker.gate().skipped(),
-                dropped
+                source.progress.gated.load(std::sync::atomic::Ordering::Relaxed),
+                frames_rx.dropped()
             );
             source.join()
         })
@@ -154,18 +152,20 @@ fn start_camera(
     (cam.id.clone(), handle)
 }
 
-/// Evaluates admitted frames until the source closes the queue.
+/// Evaluates every frame the source delivers (the sample gate already ran in the
+/// pipeline) until it closes the queue; returns how many were evaluated.
 fn evaluate_until_closed(
     worker: &mut CameraWorker,
     frames: &FrameReceiver,
     mut emit: impl FnMut(crate::query::FrameReport),
-) {
+) -> u64 {
+    let mut evaluated = 0;
     while let Ok(next) = frames.recv_timeout(Duration::from_millis(500)) {
         let Some(frame) = next else { continue };
-        if worker.admit(&frame) {
-            emit(worker.evaluate(&frame));
-        }
+        emit(worker.evaluate(&frame));
+        evaluated += 1;
     }
+    evaluated
 }
 
 async fn signals(shutdown: Shutdown) {

@@ -1,10 +1,9 @@
-//! One camera's evaluator: gate, run each needed model once per frame (detector on the
+//! One camera's evaluator: run each needed model once per frame (detector on the
 //! whole frame, dual encoder once per region), evaluate every query, report.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::gate::SampleGate;
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry};
@@ -18,7 +17,6 @@ enum Need {
 
 pub struct CameraWorker {
     camera: Arc<str>,
-    gate: SampleGate,
     queries: Vec<StandingQuery>,
     needs: Vec<Need>,
     yolox: YoloxScratch,
@@ -57,7 +55,6 @@ impl CameraWorker {
         }
         Self {
             camera: Arc::from(cam.id.as_str()),
-            gate: SampleGate::new(cam.sample_fps),
             queries,
             needs,
             yolox: YoloxScratch::default(),
@@ -67,15 +64,6 @@ impl CameraWorker {
 
     pub fn camera(&self) -> &Arc<str> {
         &self.camera
-    }
-
-    /// True when the frame passes the gate.
-    pub fn admit(&mut self, frame: &Frame) -> bool {
-        self.gate.admit(frame.pts)
-    }
-
-    pub fn gate(&self) -> &SampleGate {
-        &self.gate
     }
 
     /// Runs the models and queries on `frame`.

@@ -1,6 +1,7 @@
 //! Gate: decides which decoded frames are evaluated. For now a sample-rate cap by
-//! presentation time (never by the container's frame-rate field); frames that do not
-//! pass are counted and dropped before any model runs.
+//! presentation time (never by the container's frame-rate field). It runs inside the
+//! camera's pipeline, on decoded frames before colour conversion, so a frame that is
+//! not evaluated costs only its decode; dropped frames are counted.
 //!
 //! ```
 //! use std::time::Duration;
@@ -16,6 +17,8 @@ use std::time::Duration;
 pub struct SampleGate {
     interval: Duration,
     next: Option<Duration>,
+    /// Presentation time of the last frame seen (admitted or not).
+    last: Option<Duration>,
     admitted: u64,
     skipped: u64,
 }
@@ -26,6 +29,7 @@ impl SampleGate {
         Self {
             interval: Duration::from_secs_f64(1.0 / fps.max(1e-3)),
             next: None,
+            last: None,
             admitted: 0,
             skipped: 0,
         }
@@ -34,9 +38,11 @@ impl SampleGate {
     /// True when the frame at `pts` is due. A timestamp that jumps backwards (a file
     /// that restarts, a reconnected stream) re-arms the gate.
     pub fn admit(&mut self, pts: Duration) -> bool {
+        let backwards = self.last.is_some_and(|last| pts < last);
+        self.last = Some(pts);
         let due = match self.next {
             None => true,
-            Some(next) => pts >= next || next.saturating_sub(pts) > self.interval * 2,
+            Some(next) => pts >= next || backwards,
         };
         if due {
             // Schedule on the grid so that jitter does not drift the rate down.
@@ -74,6 +80,17 @@ mod tests {
             .count();
         assert_eq!(n, 10);
         assert_eq!(g.skipped(), 240);
+    }
+
+    #[test]
+    fn a_short_repeating_clip_is_sampled_on_every_pass() {
+        // A 1 s clip at 10 fps played 4 times, sampled at 2 fps: 2 frames a pass.
+        let mut g = SampleGate::new(2.0);
+        let n = (0..4)
+            .flat_map(|_| 0..10u64)
+            .filter(|i| g.admit(Duration::from_millis(i * 100)))
+            .count();
+        assert_eq!(n, 8);
     }
 
     #[test]

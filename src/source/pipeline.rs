@@ -1,9 +1,9 @@
 //! Builds one camera's GStreamer pipeline:
-//! `uridecodebin (rtspsrc/filesrc/souphttpsrc, any decoder) → videoconvert → videoflip
-//! (honours rotation tags) → RGB → appsink`.
+//! `uridecodebin (rtspsrc/filesrc/souphttpsrc, any decoder) → [sample gate] →
+//! videoconvert → videoflip (honours rotation tags) → RGB → appsink`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -13,6 +13,7 @@ use gstreamer_video as gst_video;
 
 use super::queue::{FrameSender, SendError};
 use super::{CameraConfig, Frame, Transport};
+use crate::gate::SampleGate;
 
 /// Shared between the appsink's streaming thread and the supervisor.
 pub struct Progress {
@@ -22,6 +23,8 @@ pub struct Progress {
     pub last_frame_ms: AtomicU64,
     /// Presentation time of the last frame, in milliseconds.
     pub last_pts_ms: AtomicU64,
+    /// Decoded frames the sample gate dropped before colour conversion.
+    pub gated: AtomicU64,
     pub epoch: Instant,
     pub stop: AtomicBool,
 }
@@ -32,6 +35,7 @@ impl Progress {
             frames: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_pts_ms: AtomicU64::new(0),
+            gated: AtomicU64::new(0),
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
         }
@@ -97,6 +101,25 @@ pub fn build(
         .map_err(|e| format!("cannot assemble pipeline: {e}"))?;
     gst::Element::link_many([&convert, &flip, &convert2, sink.upcast_ref()])
         .map_err(|e| format!("cannot link pipeline: {e}"))?;
+
+    // The sample gate runs on decoded frames before any colour conversion, so frames
+    // that will not be evaluated cost only their decode.
+    let gate = Mutex::new(SampleGate::new(cam.sample_fps));
+    let gate_progress = progress.clone();
+    if let Some(pad) = convert.static_pad("sink") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let mut gate = gate.lock().unwrap_or_else(|e| e.into_inner());
+            if gate.admit(Duration::from_nanos(pts.nseconds())) {
+                gst::PadProbeReturn::Ok
+            } else {
+                gate_progress.gated.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Drop
+            }
+        });
+    }
 
     let (latency, transport) = (cam.latency, cam.transport);
     decode.connect("source-setup", false, move |args| {
