@@ -66,6 +66,24 @@ impl Out {
     }
 }
 
+/// No GLib/GStreamer CRITICAL (a programming error) on any of these runs' stderr.
+/// Checked last in each test, so that it does not hide the test's own findings.
+fn assert_no_critical(outs: &[&Out]) {
+    for out in outs {
+        let criticals: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("-CRITICAL **"))
+            .collect();
+        assert!(
+            criticals.is_empty(),
+            "{} GLib CRITICAL line(s) on stderr, the first: {:?}",
+            criticals.len(),
+            criticals[0]
+        );
+    }
+}
+
 /// Runs `ocellus ARGS` to completion (killed after `TIMEOUT`).
 fn ocellus(args: &[&str], env: &[(&str, &str)]) -> Out {
     let mut cmd = Command::new(ocellus_bin());
@@ -434,6 +452,7 @@ fn truncated_clip() {
     assert_eq!(whole.code, Some(0), "{}", whole.show());
     let whole_frames = whole.json_lines();
     assert_eq!(whole_frames.len(), 12, "6 s at 2 fps:\n{}", whole.show());
+    whole.assert_no_panic();
     assert!(
         !whole.stderr.contains("truncated"),
         "an intact clip is not truncated:\n{}",
@@ -490,6 +509,7 @@ fn truncated_clip() {
     }
     // What the binary does today: a cut-short file is a warning, exit 0.
     assert_eq!(out.code, Some(0), "{}", out.show());
+    assert_no_critical(&[&whole, &out]);
 }
 
 #[test]
@@ -735,6 +755,7 @@ fn odd_width_video() {
             .unwrap();
         assert_eq!(cats["state"], 1, "{f}");
     }
+    assert_no_critical(&[&reference, &out]);
 }
 
 #[test]
@@ -754,6 +775,7 @@ fn portrait_video() {
 
     let out = ask(&clip.to_string_lossy(), &cfg);
     assert_eq!(out.code, Some(0), "{}", out.show());
+    out.assert_no_panic();
     let frames = out.json_lines();
     assert_eq!(frames.len(), 4, "{}", out.show());
     for f in &frames {
@@ -775,6 +797,7 @@ fn portrait_video() {
             "person in the portrait clip vs astronaut.png",
         );
     }
+    assert_no_critical(&[&reference, &out]);
 }
 
 #[test]
@@ -782,10 +805,15 @@ fn still_images() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = good_config(dir.path());
 
-    let out = ask(&media("astronaut.png").to_string_lossy(), &cfg);
-    assert_eq!(out.code, Some(0), "{}", out.show());
-    let frames = out.json_lines();
-    assert_eq!(frames.len(), 1, "an image is one frame:\n{}", out.show());
+    let astronaut = ask(&media("astronaut.png").to_string_lossy(), &cfg);
+    assert_eq!(astronaut.code, Some(0), "{}", astronaut.show());
+    let frames = astronaut.json_lines();
+    assert_eq!(
+        frames.len(),
+        1,
+        "an image is one frame:\n{}",
+        astronaut.show()
+    );
     let (score, b) = best_box(&frames[0], "person");
     assert!(score > 0.8, "person score {score}");
     assert_box_sane(b, "astronaut");
@@ -816,6 +844,8 @@ fn still_images() {
         "nothing on rocket.jpg should score above 0.35: {dets:?}"
     );
     out.assert_no_panic();
+    astronaut.assert_no_panic();
+    assert_no_critical(&[&astronaut, &out]);
 }
 
 /// Logs go to a pipe or a file (systemd, docker) far more often than to a terminal:

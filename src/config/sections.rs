@@ -100,7 +100,15 @@ fn element<T: DeserializeOwned>(
             } else {
                 format!("{at}.{inner}")
             };
-            problems.push(Problem::new(path, e.into_inner().to_string()));
+            // serde's messages may add "in `field`" on further lines: one line each.
+            let message = e.into_inner().to_string();
+            let first = message
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            problems.push(Problem::new(path, first));
             None
         }
     }

@@ -18,7 +18,8 @@ pub struct AskOptions {
     pub sample_fps: Option<f64>,
 }
 
-/// Runs the queries over `media`; returns the exit code (1 if the media failed).
+/// Runs the queries over `media`; returns the exit code (1 if the media failed or a
+/// query could not run).
 pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonError> {
     let mut cam = match (&opts.camera, config.cameras.as_slice()) {
         (Some(id), cams) => cams.iter().find(|c| &c.id == id).cloned().ok_or_else(|| {
@@ -64,6 +65,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
     });
     Ok(match source.join() {
         Ended::Failed(_) => 1,
+        _ if worker.failed_queries() > 0 => 1,
         _ => 0,
     })
 }

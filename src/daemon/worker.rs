@@ -21,6 +21,8 @@ pub struct CameraWorker {
     needs: Vec<Need>,
     yolox: YoloxScratch,
     clip: ClipImage,
+    /// Configured queries that could not be prepared (each already logged).
+    failed: usize,
 }
 
 impl CameraWorker {
@@ -29,6 +31,7 @@ impl CameraWorker {
     pub fn new(cam: &CameraConfig, models: &Registry) -> Self {
         let mut queries = Vec::new();
         let mut needs: Vec<Need> = Vec::new();
+        let mut failed = 0;
         for q in &cam.queries {
             match StandingQuery::prepare(q.clone(), models) {
                 Ok(sq) => {
@@ -50,7 +53,10 @@ impl CameraWorker {
                     }
                     queries.push(sq);
                 }
-                Err(e) => tracing::error!("camera {}: query {}: {e}", cam.id, q.id),
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id)
+                }
             }
         }
         Self {
@@ -59,7 +65,13 @@ impl CameraWorker {
             needs,
             yolox: YoloxScratch::default(),
             clip: ClipImage::new(),
+            failed,
         }
+    }
+
+    /// How many of the camera's queries could not be prepared.
+    pub fn failed_queries(&self) -> usize {
+        self.failed
     }
 
     pub fn camera(&self) -> &Arc<str> {

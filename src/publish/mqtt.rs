@@ -1,11 +1,15 @@
-//! The publisher task: feeds the outbox from the daemon's channel, drives rumqttc's
-//! event loop, reconnects forever, re-sends unacknowledged messages and republishes
-//! retained state after every reconnect.
+//! The publisher task: feeds the outbox from the daemon's channel, reconnects forever,
+//! re-sends unacknowledged messages and republishes retained state after every
+//! reconnect.
+//!
+//! rumqttc's event loop runs in a task of its own that forwards its events: polling it
+//! inside a `select!` next to the daemon's channel would cancel a connection attempt
+//! in progress every time a frame report arrived.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -16,6 +20,93 @@ const OUTBOX_CAPACITY: usize = 20_000;
 const WINDOW: usize = 64;
 /// How long shutdown waits for the broker to take what is left.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Reconnect backoff: doubles from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(4));
+
+/// The publisher's connection state.
+struct Link {
+    url: String,
+    outbox: Outbox,
+    retained: BTreeMap<String, Message>,
+    connected: bool,
+    ever_connected: bool,
+    failed_once: bool,
+    /// Set once the daemon's channel has closed.
+    draining: bool,
+}
+
+impl Link {
+    /// Applies one event from rumqttc's loop.
+    fn on_event(&mut self, ev: Result<Event, ConnectionError>, encoder: &Encoder) {
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!("mqtt: connected to {}", self.url);
+                self.connected = true;
+                self.failed_once = false;
+                if self.ever_connected {
+                    for m in self.retained.values() {
+                        self.outbox.push(m.clone());
+                    }
+                }
+                // Availability first, ahead of any backlog.
+                if !self.draining {
+                    self.outbox.push_front(encoder.status(true));
+                }
+                self.ever_connected = true;
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => self.outbox.on_sent(pkid),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => self.outbox.on_ack(ack.pkid),
+            Ok(_) => {}
+            Err(e) => {
+                if self.connected || !self.failed_once {
+                    tracing::error!(
+                        "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting)",
+                        self.url,
+                        self.outbox.len()
+                    );
+                }
+                self.connected = false;
+                self.failed_once = true;
+                self.outbox.on_disconnect();
+            }
+        }
+    }
+
+    /// Queues what the encoder makes of one daemon output.
+    fn on_output(&mut self, out: &Outgoing, encoder: &mut Encoder) {
+        encoder.encode(out, |m| {
+            if m.retain {
+                self.retained.insert(m.topic.clone(), m.clone());
+            }
+            // Best-effort messages (detections) are live data: during an outage they
+            // are dropped, not replayed stale afterwards.
+            if m.reliable || self.connected {
+                self.outbox.push(m);
+            }
+        });
+    }
+
+    /// Hands queued messages to the client while connected.
+    fn send(&mut self, client: &AsyncClient) {
+        if !self.connected {
+            return;
+        }
+        while let Some(m) = self.outbox.next_to_send() {
+            let qos = if m.reliable {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            if client
+                .try_publish(m.topic, qos, m.retain, m.payload)
+                .is_err()
+            {
+                self.outbox.on_disconnect();
+                return;
+            }
+        }
+    }
+}
 
 pub async fn run(
     opts: MqttOptions,
@@ -23,100 +114,91 @@ pub async fn run(
     mut rx: mpsc::Receiver<Outgoing>,
     mut encoder: Encoder,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(opts, 2 * WINDOW);
-    let mut outbox = Outbox::new(OUTBOX_CAPACITY, WINDOW);
-    let mut retained: BTreeMap<String, Message> = BTreeMap::new();
-    let (mut connected, mut ever_connected, mut failures) = (false, false, 0u32);
-    let mut input_open = true;
+    let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
+    let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
+    let poller = tokio::spawn(poll(eventloop, events_tx));
+    let mut link = Link {
+        url,
+        outbox: Outbox::new(OUTBOX_CAPACITY, WINDOW),
+        retained: BTreeMap::new(),
+        connected: false,
+        ever_connected: false,
+        failed_once: false,
+        draining: false,
+    };
     let mut deadline: Option<Instant> = None;
     loop {
-        if connected {
-            while let Some(m) = outbox.next_to_send() {
-                let qos = if m.reliable {
-                    QoS::AtLeastOnce
-                } else {
-                    QoS::AtMostOnce
-                };
-                if client
-                    .try_publish(m.topic, qos, m.retain, m.payload)
-                    .is_err()
-                {
-                    outbox.on_disconnect();
-                    break;
-                }
-            }
+        // Apply every event already reported (a disconnect above all) before handing
+        // out more messages, so none is handed to a connection that is already gone.
+        while let Ok(ev) = events.try_recv() {
+            link.on_event(ev, &encoder);
         }
-        if !input_open && outbox.is_empty() {
+        link.send(&client);
+        if link.draining && link.outbox.is_empty() {
             break;
         }
         tokio::select! {
-            msg = rx.recv(), if input_open => match msg {
-                Some(out) => encoder.encode(&out, |m| {
-                    if m.retain {
-                        retained.insert(m.topic.clone(), m.clone());
-                    }
-                    // Best-effort messages (detections) are live data: during an
-                    // outage they are dropped, not replayed stale afterwards.
-                    if m.reliable || connected {
-                        outbox.push(m);
-                    }
-                }),
+            msg = rx.recv(), if !link.draining => match msg {
+                Some(out) => link.on_output(&out, &mut encoder),
                 None => {
-                    input_open = false;
-                    outbox.push(encoder.status(false));
+                    link.draining = true;
+                    link.outbox.push(encoder.status(false));
                     deadline = Some(Instant::now() + DRAIN);
                 }
             },
-            ev = eventloop.poll() => match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    tracing::info!("mqtt: connected to {url}");
-                    connected = true;
-                    failures = 0;
-                    if input_open {
-                        outbox.push(encoder.status(true));
-                    }
-                    if ever_connected {
-                        for m in retained.values() {
-                            outbox.push(m.clone());
-                        }
-                    }
-                    ever_connected = true;
-                }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => outbox.on_sent(pkid),
-                Ok(Event::Incoming(Packet::PubAck(ack))) => outbox.on_ack(ack.pkid),
-                Ok(_) => {}
-                Err(e) => {
-                    if connected || failures == 0 {
-                        tracing::error!("mqtt: broker {url} unreachable: {e}; retrying ({} messages waiting)", outbox.len());
-                    }
-                    connected = false;
-                    outbox.on_disconnect();
-                    failures += 1;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+            ev = events.recv() => match ev {
+                Some(ev) => {
+                    let failed = ev.is_err();
+                    link.on_event(ev, &encoder);
+                    if failed && deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8)))).await;
                 }
+                None => break,
             },
             _ = sleep_until(deadline) => break,
         }
     }
-    if !outbox.is_empty() {
+    if !link.outbox.is_empty() {
         tracing::error!(
-            "mqtt: shutting down with {} messages not delivered to {url}",
-            outbox.len()
+            "mqtt: shutting down with {} messages not delivered to {}",
+            link.outbox.len(),
+            link.url
         );
     }
-    if connected {
-        let _ = client.try_disconnect();
+    if link.connected && client.try_disconnect().is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Ok(ev) = eventloop.poll().await {
-                if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            while let Some(ev) = events.recv().await {
+                if matches!(
+                    ev,
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_)
+                ) {
                     break;
                 }
             }
         })
         .await;
+    }
+    poller.abort();
+}
+
+/// Drives rumqttc's event loop and forwards every event; after an error it waits with
+/// capped exponential backoff before the next poll (which reconnects).
+async fn poll(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
+    let mut backoff = BACKOFF.0;
+    loop {
+        let ev = eventloop.poll().await;
+        let failed = ev.is_err();
+        if matches!(ev, Ok(Event::Incoming(Packet::ConnAck(_)))) {
+            backoff = BACKOFF.0;
+        }
+        if tx.send(ev).await.is_err() {
+            return;
+        }
+        if failed {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF.1);
+        }
     }
 }
 

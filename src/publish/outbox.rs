@@ -68,6 +68,14 @@ impl Outbox {
         self.queued.push_back(msg);
     }
 
+    /// Queues a message ahead of everything else (availability after a reconnect).
+    pub fn push_front(&mut self, msg: Message) {
+        if msg.retain {
+            self.queued.retain(|m| !(m.retain && m.topic == msg.topic));
+        }
+        self.queued.push_front(msg);
+    }
+
     /// The next message to hand to the client, if the in-flight window allows.
     pub fn next_to_send(&mut self) -> Option<Message> {
         if self.handed.len() + self.inflight.len() >= self.window {
@@ -163,6 +171,15 @@ mod tests {
         o.on_disconnect();
         assert_eq!(drain(&mut o), vec!["1", "2", "3"]);
         assert!(!o.is_empty());
+    }
+
+    #[test]
+    fn push_front_jumps_the_backlog_and_replaces_its_topic() {
+        let mut o = Outbox::new(100, 10);
+        o.push(msg("status", "offline", true, true));
+        o.push(msg("e", "ev", false, true));
+        o.push_front(msg("status", "online", true, true));
+        assert_eq!(drain(&mut o), vec!["online", "ev"]);
     }
 
     #[test]

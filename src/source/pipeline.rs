@@ -116,7 +116,9 @@ pub fn build(
                 gst::PadProbeReturn::Ok
             } else {
                 gate_progress.gated.fetch_add(1, Ordering::Relaxed);
-                gst::PadProbeReturn::Drop
+                // `Handled` lets the bindings consume (drop) the buffer; `Drop` would
+                // release it twice with gstreamer-rs 0.25 on GStreamer 1.22.
+                gst::PadProbeReturn::Handled
             }
         });
     }
