@@ -59,6 +59,9 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr (a pipe whose reader left) must not panic the thread that
+        // logs: tracing-subscriber would otherwise report it with eprintln!.
+        .log_internal_errors(false)
         .with_target(false)
         .init();
     match cli.command {
