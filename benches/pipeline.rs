@@ -52,6 +52,9 @@ const DECODE_RUNS: usize = 3;
 const CAMERA: &str = "bench";
 /// Longest an ocellus run may take before the benchmark gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
+/// Longest one `gst-launch-1.0` run making a clip may take (1080p on a small machine
+/// takes a while; this only catches a run that hangs, which is then tried again).
+const MAKE_CLIP_LIMIT: Duration = Duration::from_secs(600);
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -87,15 +90,7 @@ fn main() {
         let frames = f64::from(FPS * SECONDS);
         out.insert(format!("{name}_wall_s"), num(long.wall_s));
         out.insert(format!("{name}_fps"), num(frames / long.wall_s));
-        out.insert(format!("{name}_cpu_s"), num(long.cpu_s));
-        out.insert(
-            format!("{name}_cpu_s_per_video_s"),
-            num(long.cpu_s / video_s),
-        );
-        out.insert(
-            format!("{name}_marginal_cpu_s_per_video_s"),
-            num(marginal(long.cpu_s, brief.cpu_s)),
-        );
+        insert_cpu(&mut out, name, long.cpu_s, brief.cpu_s);
     }
 
     // ---------------------------------------------------------- end to end
@@ -120,15 +115,7 @@ fn main() {
         out.insert(format!("{name}_latency_ms_p50"), num(run.latency_ms_p50));
         out.insert(format!("{name}_latency_ms_p99"), num(run.latency_ms_p99));
         out.insert(format!("{name}_latency_ms_max"), num(run.latency_ms_max));
-        out.insert(format!("{name}_cpu_s"), num(run.cpu_s));
-        out.insert(
-            format!("{name}_cpu_s_per_video_s"),
-            num(run.cpu_s / video_s),
-        );
-        out.insert(
-            format!("{name}_marginal_cpu_s_per_video_s"),
-            num(marginal(run.cpu_s, short_run.cpu_s)),
-        );
+        insert_cpu(&mut out, name, run.cpu_s, short_run.cpu_s);
         out.insert(
             format!("{name}_startup_cpu_s_estimate"),
             num(short_run.cpu_s - marginal(run.cpu_s, short_run.cpu_s) * f64::from(SHORT_SECONDS)),
@@ -244,35 +231,27 @@ fn make_clip_if_missing(out: &Path, seconds: u32) {
     }
     eprintln!("bench: making {}", out.display());
     let frames = FPS * seconds;
-    let tmp = out.with_extension("partial.mkv");
     let photo = common::media("astronaut.png");
     let caps =
         |extra: &str| format!("video/x-raw,{extra}width={WIDTH},height={HEIGHT},framerate={FPS}/1");
-    let pipeline = format!(
-        "compositor name=mix background=black sink_2::alpha=0.08 ! videoconvert ! video/x-raw,format=I420 \
+    let pipeline = |tmp: &Path| {
+        format!(
+            "compositor name=mix background=black sink_2::alpha=0.08 ! videoconvert ! video/x-raw,format=I420 \
          ! x264enc tune=zerolatency speed-preset=veryfast key-int-max={KEY_INT_MAX} bitrate={BITRATE_KBPS} \
          ! h264parse ! matroskamux ! filesink location={tmp} \
          filesrc location={photo} ! pngdec ! imagefreeze num-buffers={frames} ! videoconvert \
          ! videoscale add-borders=true ! {still} ! mix.sink_0 \
          videotestsrc pattern=ball num-buffers={frames} background-color=0x00000000 ! {overlay} ! mix.sink_1 \
          videotestsrc pattern=snow num-buffers={frames} ! {overlay} ! mix.sink_2",
-        tmp = tmp.display(),
-        photo = photo.display(),
-        still = caps("pixel-aspect-ratio=1/1,"),
-        overlay = caps("format=BGRA,"),
-    );
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run gst-launch-1.0");
-    assert!(
-        status.success() && tmp.is_file(),
-        "making {} failed: {status}",
-        out.display()
-    );
-    fs::rename(&tmp, out).expect("move the clip into place");
+            tmp = tmp.display(),
+            photo = photo.display(),
+            still = caps("pixel-aspect-ratio=1/1,"),
+            overlay = caps("format=BGRA,"),
+        )
+    };
+    common::run_gst_launch(out, MAKE_CLIP_LIMIT, |tmp| {
+        pipeline(tmp).split_whitespace().map(String::from).collect()
+    });
 }
 
 // ------------------------------------------------------------------ decode only
@@ -339,33 +318,17 @@ struct E2e {
 }
 
 fn config(clip: &Path, sample_fps: f64) -> String {
-    let model = common::models_dir().join("yolox_nano_coco");
-    assert!(
-        model.is_dir(),
-        "YOLOX-nano not found at {}",
-        model.display()
-    );
     format!(
-        r#"[models.coco]
-family = "yolox"
-dir = "{model}"
-providers = ["cpu"]
-threads = 2
-
+        r#"{model}
 [[cameras]]
 id = "{CAMERA}"
-url = "{clip}"
+url = {clip}
 sample_fps = {sample_fps}
 
-[[cameras.queries]]
-id = "person"
-ask = "is there a person in view?"
-kind = "yes_no"
-model = "coco"
-label = "person"
-"#,
-        model = model.display(),
-        clip = clip.display(),
+{query}"#,
+        model = common::yolox_model(&common::yolox_dir(), "threads = 2"),
+        clip = common::toml_path(clip),
+        query = common::person_query(""),
     )
 }
 
@@ -478,6 +441,20 @@ fn e2e(
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `NAME_cpu_s`, `NAME_cpu_s_per_video_s` and `NAME_marginal_cpu_s_per_video_s`
+/// from the CPU seconds of the long and the short clip.
+fn insert_cpu(out: &mut Map<String, Value>, name: &str, cpu_s: f64, short_cpu_s: f64) {
+    out.insert(format!("{name}_cpu_s"), num(cpu_s));
+    out.insert(
+        format!("{name}_cpu_s_per_video_s"),
+        num(cpu_s / f64::from(SECONDS)),
+    );
+    out.insert(
+        format!("{name}_marginal_cpu_s_per_video_s"),
+        num(marginal(cpu_s, short_cpu_s)),
+    );
 }
 
 /// CPU seconds per video second once fixed costs are taken out.

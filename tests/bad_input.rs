@@ -6,182 +6,27 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use common::*;
 
-const TIMEOUT: Duration = Duration::from_secs(90);
-
 // ------------------------------------------------------------------ helpers
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    /// stderr with colour codes removed.
-    stderr: String,
-    /// stderr as written.
-    raw_stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// Log lines at `level` ("ERROR", "WARN", ...).
-    fn log(&self, level: &str) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some(level))
-            .collect()
-    }
-
-    /// stdout parsed as one JSON object per line (panics on anything else).
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| {
-                    panic!("stdout line is not JSON ({e}): {l:?}\n{}", self.show())
-                })
-            })
-            .collect()
-    }
-
-    fn assert_no_panic(&self) {
-        assert!(
-            !self.stderr.contains("panicked") && !self.stdout.contains("panicked"),
-            "the binary panicked:\n{}",
-            self.show()
-        );
-    }
-}
-
-/// No GLib/GStreamer CRITICAL (a programming error) on any of these runs' stderr.
-/// Checked last in each test, so that it does not hide the test's own findings.
-fn assert_no_critical(outs: &[&Out]) {
-    for out in outs {
-        let criticals: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.contains("-CRITICAL **"))
-            .collect();
-        assert!(
-            criticals.is_empty(),
-            "{} GLib CRITICAL line(s) on stderr, the first: {:?}",
-            criticals.len(),
-            criticals[0]
-        );
-    }
-}
-
-/// Runs `ocellus ARGS` to completion (killed after `TIMEOUT`).
-fn ocellus(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(ocellus_bin());
-    cmd.args(args);
-    if std::env::var_os("OCELLUS_MODELS").is_none() {
-        cmd.env("OCELLUS_MODELS", models_dir());
-    }
-    cmd.env("RUST_BACKTRACE", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for ocellus") {
-            break Some(s);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let raw_stderr = err_reader.join().unwrap_or_default();
-    let out = Out {
-        code: status.and_then(|s| s.code()),
-        stdout,
-        stderr: strip_ansi(&raw_stderr),
-        raw_stderr,
-    };
-    assert!(
-        status.is_some(),
-        "ocellus {args:?} did not finish within {TIMEOUT:?}:\n{}",
-        out.show()
-    );
-    eprintln!("ocellus {}\n{}", args.join(" "), out.show());
-    out
-}
-
-/// Removes ANSI escape sequences (colour codes).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn toml_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn yolox_dir() -> PathBuf {
-    models_dir().join("yolox_nano_coco")
-}
-
-/// A config with the YOLOX model `coco` (extra model keys in `model_extra`) and one
-/// camera `door` at `url` asking for persons, cups and cats.
+/// A config with the YOLOX model `coco` at `model_dir` (extra model keys in
+/// `model_extra`) and one camera `door` at `url` asking for persons, cups and cats.
 fn config(dir: &Path, model_dir: &Path, model_extra: &str, url: &Path) -> PathBuf {
     write_config(
         dir,
         &format!(
-            "[engine]\nthreads = 1\n\n[models.coco]\nfamily = \"yolox\"\ndir = {}\nproviders = [\"cpu\"]\n{model_extra}\n\
-             [[cameras]]\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n\
-             [[cameras.queries]]\nid = \"person\"\nask = \"is there a person?\"\nkind = \"yes_no\"\nmodel = \"coco\"\nlabel = \"person\"\n\n\
+            "{ENGINE_ONE_THREAD}{}\
+             [[cameras]]\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
              [[cameras.queries]]\nid = \"cups\"\nask = \"how many cups?\"\nkind = \"count\"\nmodel = \"coco\"\nlabel = \"cup\"\n\n\
              [[cameras.queries]]\nid = \"cats\"\nask = \"how many cats?\"\nkind = \"count\"\nmodel = \"coco\"\nlabel = \"cat\"\n",
-            toml_str(&model_dir.to_string_lossy()),
-            toml_str(&url.to_string_lossy()),
+            yolox_model(model_dir, model_extra),
+            toml_path(url),
+            person_query(""),
         ),
     )
 }
@@ -191,7 +36,71 @@ fn good_config(dir: &Path) -> PathBuf {
 }
 
 fn ask(media: &str, cfg: &Path) -> Out {
-    ocellus(&["ask", media, "-c", &cfg.to_string_lossy()], &[])
+    run_ocellus(&["ask", media, "-c", &cfg.to_string_lossy()], &[])
+}
+
+/// `ask MEDIA` with a config whose camera is fine: exit 1, exactly one ERROR line,
+/// naming camera `door` and MEDIA, no JSON line, no panic.
+fn assert_ask_fails(dir: &Path, media: &str) -> Out {
+    let out = ask(media, &good_config(dir));
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    one_error_naming(&out, media);
+    assert!(
+        out.stdout.trim().is_empty(),
+        "no frame, no JSON line:\n{}",
+        out.show()
+    );
+    out.assert_no_panic();
+    out
+}
+
+/// `run` with camera `door` at `url` and no broker (what would be published goes to
+/// stdout): exit 1, exactly one ERROR line naming the camera and `url`, the camera
+/// goes offline, no panic.
+fn assert_run_fails(dir: &Path, url: &Path) -> Out {
+    let cfg = config(dir, &yolox_dir(), "", url);
+    let out = run_ocellus(&["run", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    one_error_naming(&out, &url.to_string_lossy());
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "ocellus/door/status offline"),
+        "{}",
+        out.show()
+    );
+    out.assert_no_panic();
+    out
+}
+
+/// `ask` over one image with a model that cannot load: the frame is reported (one
+/// JSON line) but no query ran and nothing was detected, and the exit code says a
+/// query could not run.
+fn assert_no_query_ran(out: &Out) {
+    let frames = out.json_lines();
+    assert_eq!(frames.len(), 1, "{}", out.show());
+    assert_eq!(
+        frames[0]["queries"],
+        Value::Array(vec![]),
+        "the queries must not run:\n{}",
+        out.show()
+    );
+    assert!(frames[0].get("detections").is_none(), "{}", out.show());
+    assert_eq!(
+        out.code,
+        Some(1),
+        "a configured query cannot run: exit 1\n{}",
+        out.show()
+    );
+}
+
+/// `ask MEDIA` that must work: exit 0, no panic; returns the output and its frames.
+fn ask_ok(media: &Path, cfg: &Path) -> (Out, Vec<Value>) {
+    let out = ask(&media.to_string_lossy(), cfg);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    out.assert_no_panic();
+    let frames = out.json_lines();
+    (out, frames)
 }
 
 /// Asserts exactly one ERROR line, naming camera `door` and `what`; returns it.
@@ -234,6 +143,16 @@ fn boxes(frame: &Value, label: &str) -> Vec<(f64, [f64; 4])> {
         .collect()
 }
 
+/// The answer of query `id` in a frame.
+fn query<'a>(frame: &'a Value, id: &str) -> &'a Value {
+    frame["queries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no queries array: {frame}"))
+        .iter()
+        .find(|q| q["id"] == id)
+        .unwrap_or_else(|| panic!("no query {id} in {frame}"))
+}
+
 /// The best box of `label` in a frame.
 fn best_box(frame: &Value, label: &str) -> (f64, [f64; 4]) {
     boxes(frame, label)
@@ -262,79 +181,6 @@ fn assert_close(a: [f64; 4], b: [f64; 4], tol: f64, what: &str) {
     );
 }
 
-/// `common::make_clip` with a time limit and retries: the same real GStreamer pipeline
-/// (`common::clip_pipeline`), with `I420` replaced by `format` (`Y444` allows odd sizes).
-/// Under heavy load `gst-launch-1.0` sometimes never finishes such a concat/imagefreeze
-/// pipeline (every streaming thread idle, EOS never posted); a run that takes longer
-/// than 45 s is killed and tried again.
-fn make_clip_retrying(
-    out: &Path,
-    segments: &[(&Path, f64)],
-    width: u32,
-    height: u32,
-    format: &str,
-) {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("mkv")
-        .to_string();
-    let mut failures = Vec::new();
-    for attempt in 1..=3 {
-        let tmp = out.with_extension(format!("try{attempt}.{ext}"));
-        let log = out.with_extension(format!("try{attempt}.log"));
-        let args: Vec<String> = clip_pipeline(out, &tmp, segments, width, height, 10)
-            .into_iter()
-            .map(|a| a.replace("format=I420", &format!("format={format}")))
-            .collect();
-        let mut child = Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("create gst-launch log"))
-            .spawn()
-            .expect("run gst-launch-1.0 (deploy/setup.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(45);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait for gst-launch-1.0") {
-                break Some(s);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(50));
-        };
-        let stderr = fs::read_to_string(&log).unwrap_or_default();
-        let _ = fs::remove_file(&log);
-        match status {
-            Some(s) if s.success() && fs::metadata(&tmp).is_ok_and(|m| m.len() > 0) => {
-                fs::rename(&tmp, out).expect("rename clip into place");
-                return;
-            }
-            Some(s) => panic!(
-                "gst-launch-1.0 failed ({s}) making {}\npipeline: {}\n{stderr}",
-                out.display(),
-                args.join(" ")
-            ),
-            None => {
-                eprintln!(
-                    "gst-launch-1.0 hung making {} (attempt {attempt}); trying again",
-                    out.display()
-                );
-                failures.push(stderr);
-                let _ = fs::remove_file(&tmp);
-            }
-        }
-    }
-    panic!(
-        "gst-launch-1.0 hung 3 times making {}: {failures:?}",
-        out.display()
-    );
-}
-
 // -------------------------------------------------------------------- tests
 
 #[test]
@@ -342,30 +188,11 @@ fn missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-clip.mkv");
     let missing_s = missing.to_string_lossy().to_string();
-
-    let out = ask(&missing_s, &good_config(dir.path()));
-    assert_eq!(out.code, Some(1), "{}", out.show());
-    one_error_naming(&out, &missing_s);
-    assert!(
-        out.stdout.trim().is_empty(),
-        "no frame, no JSON line:\n{}",
-        out.show()
-    );
-    out.assert_no_panic();
+    assert_ask_fails(dir.path(), &missing_s);
 
     // The daemon without a broker prints what it would publish: the camera goes
     // offline without ever being online, and the exit code says it failed.
-    let cfg = config(dir.path(), &yolox_dir(), "", &missing);
-    let out = ocellus(&["run", "-c", &cfg.to_string_lossy()], &[]);
-    assert_eq!(out.code, Some(1), "{}", out.show());
-    one_error_naming(&out, &missing_s);
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l == "ocellus/door/status offline"),
-        "{}",
-        out.show()
-    );
+    let out = assert_run_fails(dir.path(), &missing);
     assert!(
         out.stdout.lines().any(|l| l == "ocellus/status offline"),
         "{}",
@@ -376,10 +203,10 @@ fn missing_file() {
         "{}",
         out.show()
     );
-    out.assert_no_panic();
 
     // check finds it before anything runs.
-    let out = ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    let cfg = config(dir.path(), &yolox_dir(), "", &missing);
+    let out = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
     assert_eq!(out.code, Some(1), "{}", out.show());
     assert!(
         out.stdout
@@ -405,54 +232,28 @@ fn undecodable_file() {
         })
         .collect();
     fs::write(&junk, bytes).unwrap();
-    let junk_s = junk.to_string_lossy().to_string();
-
-    let out = ask(&junk_s, &good_config(dir.path()));
-    assert_eq!(out.code, Some(1), "{}", out.show());
-    one_error_naming(&out, &junk_s);
-    assert!(out.stdout.trim().is_empty(), "{}", out.show());
-    out.assert_no_panic();
-
-    let cfg = config(dir.path(), &yolox_dir(), "", &junk);
-    let out = ocellus(&["run", "-c", &cfg.to_string_lossy()], &[]);
-    assert_eq!(out.code, Some(1), "{}", out.show());
-    one_error_naming(&out, &junk_s);
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l == "ocellus/door/status offline"),
-        "{}",
-        out.show()
-    );
-    out.assert_no_panic();
+    assert_ask_fails(dir.path(), &junk.to_string_lossy());
+    assert_run_fails(dir.path(), &junk);
 }
 
 #[test]
 fn unreachable_rtsp_url() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("rtsp://127.0.0.1:{}/x", free_port());
-    let out = ask(&url, &good_config(dir.path()));
-    assert_eq!(out.code, Some(1), "{}", out.show());
-    one_error_naming(&out, &url);
-    assert!(out.stdout.trim().is_empty(), "{}", out.show());
-    out.assert_no_panic();
+    assert_ask_fails(dir.path(), &url);
 }
 
 #[test]
 fn truncated_clip() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("six.mkv");
-    make_clip_retrying(&full, &[(&media("astronaut.png"), 6.0)], 640, 360, "I420");
+    let full = media_clip(dir.path(), "six.mkv", &[("astronaut.png", 6.0)]);
     let bytes = fs::read(&full).unwrap();
     let cut = dir.path().join("cut.mkv");
     fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let cfg = good_config(dir.path());
 
-    let whole = ask(&full.to_string_lossy(), &cfg);
-    assert_eq!(whole.code, Some(0), "{}", whole.show());
-    let whole_frames = whole.json_lines();
+    let (whole, whole_frames) = ask_ok(&full, &cfg);
     assert_eq!(whole_frames.len(), 12, "6 s at 2 fps:\n{}", whole.show());
-    whole.assert_no_panic();
     assert!(
         !whole.stderr.contains("truncated"),
         "an intact clip is not truncated:\n{}",
@@ -509,7 +310,8 @@ fn truncated_clip() {
     }
     // What the binary does today: a cut-short file is a warning, exit 0.
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert_no_critical(&[&whole, &out]);
+    whole.assert_no_critical();
+    out.assert_no_critical();
 }
 
 #[test]
@@ -538,12 +340,7 @@ fn missing_model_dir() {
             out.show()
         );
     }
-    let frames = out.json_lines();
-    assert_eq!(frames.len(), 1, "{}", out.show());
-    assert_eq!(frames[0]["queries"], Value::Array(vec![]), "{}", out.show());
-    assert!(frames[0].get("detections").is_none(), "{}", out.show());
-    eprintln!("missing model: ask exits {:?}", out.code);
-    assert!(matches!(out.code, Some(0 | 1)), "{}", out.show());
+    assert_no_query_ran(&out);
 }
 
 #[test]
@@ -555,7 +352,7 @@ fn wrong_shaped_model() {
     let cfg = config(
         dir.path(),
         &yolox_dir(),
-        &format!("file = {}\n", toml_str(&yunet_s)),
+        &format!("file = {}", toml_str(&yunet_s)),
         &dir.path().join("unused.mkv"),
     );
     let out = ask(&media("astronaut.png").to_string_lossy(), &cfg);
@@ -574,16 +371,7 @@ fn wrong_shaped_model() {
         model_line.contains("expected") || model_line.contains("shape"),
         "the line should say what is wrong with the model's inputs/outputs: {model_line}"
     );
-    let frames = out.json_lines();
-    assert_eq!(frames.len(), 1, "{}", out.show());
-    assert_eq!(
-        frames[0]["queries"],
-        Value::Array(vec![]),
-        "the queries must not run:\n{}",
-        out.show()
-    );
-    assert!(frames[0].get("detections").is_none(), "{}", out.show());
-    assert!(matches!(out.code, Some(0 | 1)), "{}", out.show());
+    assert_no_query_ran(&out);
 }
 
 #[test]
@@ -625,10 +413,10 @@ id = "back"
 url = "back.mkv"
 queue = "many"
 "#,
-            toml_str(&yolox_dir().to_string_lossy())
+            toml_path(&yolox_dir())
         ),
     );
-    let out = ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    let out = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
     assert_eq!(out.code, Some(1), "{}", out.show());
     out.assert_no_panic();
     let expected = [
@@ -682,17 +470,20 @@ queue = "many"
 fn check_demo_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("demo.mkv");
-    make_clip_retrying(&clip, &[(&media("astronaut.png"), 1.0)], 320, 180, "I420");
+    make_clip(&clip, &[(&media("astronaut.png"), 1.0)], 320, 180, 10);
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
     let models = models_dir();
-    let models_s = models.to_string_lossy();
-    let out = ocellus(
-        &["check", "-c", &demo.to_string_lossy()],
-        &[
-            ("OCELLUS_DEMO_CLIP", &clip.to_string_lossy()),
-            ("OCELLUS_MODELS", &models_s),
-        ],
-    );
+    // `ocellus check` of the demo pipeline with its clip at `clip`.
+    let check_demo = |clip: &Path| {
+        run_ocellus(
+            &["check", "-c", &demo.to_string_lossy()],
+            &[
+                ("OCELLUS_DEMO_CLIP", &clip.to_string_lossy()),
+                ("OCELLUS_MODELS", &models.to_string_lossy()),
+            ],
+        )
+    };
+    let out = check_demo(&clip);
     assert_eq!(out.code, Some(0), "{}", out.show());
     assert!(
         out.stdout.contains("ok (1 cameras, 3 queries, 1 models)"),
@@ -702,13 +493,7 @@ fn check_demo_pipeline() {
 
     // The same with a clip that is not there: one problem, at the camera's url.
     let gone = dir.path().join("gone.mkv");
-    let out = ocellus(
-        &["check", "-c", &demo.to_string_lossy()],
-        &[
-            ("OCELLUS_DEMO_CLIP", &gone.to_string_lossy()),
-            ("OCELLUS_MODELS", &models_s),
-        ],
-    );
+    let out = check_demo(&gone);
     assert_eq!(out.code, Some(1), "{}", out.show());
     assert!(
         out.stdout
@@ -726,16 +511,13 @@ fn odd_width_video() {
     let chelsea = media("chelsea.png");
     let clip = dir.path().join("odd.mkv");
     // 451 px wide: RGB rows of 1353 bytes, padded to 1356 by GStreamer.
-    make_clip_retrying(&clip, &[(&chelsea, 2.0)], 451, 300, "Y444");
+    // (Odd sizes are encoded 4:4:4.)
+    make_clip(&clip, &[(&chelsea, 2.0)], 451, 300, 10);
     let cfg = good_config(dir.path());
-    let reference = ask(&chelsea.to_string_lossy(), &cfg);
-    assert_eq!(reference.code, Some(0), "{}", reference.show());
-    let (_, want) = best_box(&reference.json_lines()[0], "cat");
+    let (reference, reference_frames) = ask_ok(&chelsea, &cfg);
+    let (_, want) = best_box(&reference_frames[0], "cat");
 
-    let out = ask(&clip.to_string_lossy(), &cfg);
-    assert_eq!(out.code, Some(0), "{}", out.show());
-    out.assert_no_panic();
-    let frames = out.json_lines();
+    let (out, frames) = ask_ok(&clip, &cfg);
     assert_eq!(frames.len(), 4, "2 s at 2 fps:\n{}", out.show());
     for f in &frames {
         let (score, b) = best_box(f, "cat");
@@ -747,15 +529,10 @@ fn odd_width_video() {
             b[2] - b[0] > 0.5 && b[3] - b[1] > 0.5,
             "the cat fills most of the picture: {b:?}"
         );
-        let cats = f["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|q| q["id"] == "cats")
-            .unwrap();
-        assert_eq!(cats["state"], 1, "{f}");
+        assert_eq!(query(f, "cats")["state"], 1, "{f}");
     }
-    assert_no_critical(&[&reference, &out]);
+    reference.assert_no_critical();
+    out.assert_no_critical();
 }
 
 #[test]
@@ -764,19 +541,16 @@ fn portrait_video() {
     let astronaut = media("astronaut.png");
     let clip = dir.path().join("portrait.mkv");
     // 512x512 letterboxed into 360x640: the picture is rows 140..500.
-    make_clip_retrying(&clip, &[(&astronaut, 2.0)], 360, 640, "I420");
+    make_clip(&clip, &[(&astronaut, 2.0)], 360, 640, 10);
     let (top, bottom) = (140.0 / 640.0, 500.0 / 640.0);
     let cfg = good_config(dir.path());
-    let reference = ask(&astronaut.to_string_lossy(), &cfg);
-    let (_, r) = best_box(&reference.json_lines()[0], "person");
+    let (reference, reference_frames) = ask_ok(&astronaut, &cfg);
+    let (_, r) = best_box(&reference_frames[0], "person");
     // Where the reference box lands in the portrait frame.
     let scale = bottom - top;
     let want = [r[0], top + r[1] * scale, r[2], top + r[3] * scale];
 
-    let out = ask(&clip.to_string_lossy(), &cfg);
-    assert_eq!(out.code, Some(0), "{}", out.show());
-    out.assert_no_panic();
-    let frames = out.json_lines();
+    let (out, frames) = ask_ok(&clip, &cfg);
     assert_eq!(frames.len(), 4, "{}", out.show());
     for f in &frames {
         let (score, b) = best_box(f, "person");
@@ -797,7 +571,8 @@ fn portrait_video() {
             "person in the portrait clip vs astronaut.png",
         );
     }
-    assert_no_critical(&[&reference, &out]);
+    reference.assert_no_critical();
+    out.assert_no_critical();
 }
 
 #[test]
@@ -805,9 +580,7 @@ fn still_images() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = good_config(dir.path());
 
-    let astronaut = ask(&media("astronaut.png").to_string_lossy(), &cfg);
-    assert_eq!(astronaut.code, Some(0), "{}", astronaut.show());
-    let frames = astronaut.json_lines();
+    let (astronaut, frames) = ask_ok(&media("astronaut.png"), &cfg);
     assert_eq!(
         frames.len(),
         1,
@@ -824,17 +597,10 @@ fn still_images() {
         0.05,
         "astronaut",
     );
-    let person = frames[0]["queries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["id"] == "person")
-        .unwrap();
+    let person = query(&frames[0], "person");
     assert!(person["score"].as_f64().unwrap() > 0.8, "{person}");
 
-    let out = ask(&media("rocket.jpg").to_string_lossy(), &cfg);
-    assert_eq!(out.code, Some(0), "{}", out.show());
-    let frames = out.json_lines();
+    let (out, frames) = ask_ok(&media("rocket.jpg"), &cfg);
     assert_eq!(frames.len(), 1, "{}", out.show());
     let dets = frames[0]["detections"]
         .as_array()
@@ -843,9 +609,8 @@ fn still_images() {
         dets.iter().all(|d| d["score"].as_f64().unwrap() <= 0.35),
         "nothing on rocket.jpg should score above 0.35: {dets:?}"
     );
-    out.assert_no_panic();
-    astronaut.assert_no_panic();
-    assert_no_critical(&[&astronaut, &out]);
+    astronaut.assert_no_critical();
+    out.assert_no_critical();
 }
 
 /// Logs go to a pipe or a file (systemd, docker) far more often than to a terminal:

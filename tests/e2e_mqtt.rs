@@ -1,21 +1,22 @@
 //! End-to-end tests of `ocellus run` against a real mosquitto broker, with real clips
 //! made by GStreamer at test time and the real YOLOX-nano model: the MQTT contract
-//! (availability, retained state, events, detections), the last will, clean shutdown,
-//! a broker outage, a broken camera beside a good one, a broker that is not there yet
-//! when the daemon starts, and a broker behind a slow link. A small TCP proxy in this
-//! file (no MQTT logic, it only forwards bytes) sits between the daemon and the broker
-//! where a test needs to hold the daemon back or add latency.
+//! (availability, retained state, events, detections), the last will, clean shutdown
+//! (also once the reader of its log has gone), a broker outage, a broken camera beside
+//! a good one, a broker that is not there yet when the daemon starts, and a broker
+//! behind a slow link. A small TCP proxy in this file (no MQTT logic, it only forwards
+//! bytes) sits between the daemon and the broker where a test needs to hold the daemon
+//! back or add latency.
 
 mod common;
 
 use std::collections::HashMap;
-use std::fs;
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::net::{Shutdown as NetShutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,24 +27,6 @@ use common::*;
 const CAM: &str = "yard";
 
 // ------------------------------------------------------------------ helpers
-
-/// A TOML basic string.
-fn toml_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn path_str(p: &Path) -> String {
-    toml_str(&p.to_string_lossy())
-}
-
-/// `[engine]` with one inference thread (the tests run side by side on 2 cores) and
-/// the real YOLOX-nano model as `coco`.
-fn engine_and_model() -> String {
-    format!(
-        "[engine]\nthreads = 1\n\n[models.coco]\nfamily = \"yolox\"\ndir = {}\nproviders = [\"cpu\"]\nscore_threshold = 0.3\n\n",
-        path_str(&models_dir().join("yolox_nano_coco"))
-    )
-}
 
 /// `[mqtt]` with a unique client id (the URL is overridden by `--mqtt-url`).
 fn mqtt_section(client_id: &str, keep_alive: &str) -> String {
@@ -56,159 +39,162 @@ fn mqtt_section(client_id: &str, keep_alive: &str) -> String {
 
 fn camera(id: &str, url: &Path, sample_fps: f64, repeat: bool) -> String {
     format!(
-        "[[cameras]]\nid = {}\nurl = {}\nsample_fps = {sample_fps}\nrepeat = {repeat}\n\n\
-         [[cameras.queries]]\nid = \"person\"\nask = \"is there a person?\"\nkind = \"yes_no\"\n\
-         model = \"coco\"\nlabel = \"person\"\nmin_frames = 2\n\n\
+        "[[cameras]]\nid = {}\nurl = {}\nsample_fps = {sample_fps}\nrepeat = {repeat}\n\n{}\
          [[cameras.queries]]\nid = \"cups\"\nask = \"how many cups?\"\nkind = \"count\"\n\
          model = \"coco\"\nlabel = \"cup\"\n\n",
         toml_str(id),
-        path_str(url)
+        toml_path(url),
+        person_query("min_frames = 2")
     )
 }
 
-fn unique_client_id(role: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "ocellus-e2e-{role}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// astronaut 2 s → coffee 2 s, as `DIR/NAME`.
+fn astronaut_coffee(dir: &Path, name: &str) -> PathBuf {
+    media_clip(dir, name, &[("astronaut.png", 2.0), ("coffee.png", 2.0)])
 }
 
-/// A clip of the given (image, seconds) segments at 640x360, 10 fps.
-fn clip(dir: &Path, name: &str, segments: &[(&str, f64)]) -> PathBuf {
-    let images: Vec<(PathBuf, f64)> = segments.iter().map(|(n, s)| (media(n), *s)).collect();
-    let refs: Vec<(&Path, f64)> = images.iter().map(|(p, s)| (p.as_path(), *s)).collect();
-    let out = dir.join(name);
-    make_clip_retrying(&out, &refs, 640, 360, "I420");
-    out
-}
-
-/// `common::make_clip` with a time limit and retries: the same real GStreamer pipeline
-/// (`common::clip_pipeline`), with `I420` replaced by `format` (`Y444` allows odd sizes).
-/// Under heavy load `gst-launch-1.0` sometimes never finishes such a concat/imagefreeze
-/// pipeline (every streaming thread idle, EOS never posted); a run that takes longer
-/// than 45 s is killed and tried again.
-fn make_clip_retrying(
-    out: &Path,
-    segments: &[(&Path, f64)],
-    width: u32,
-    height: u32,
-    format: &str,
-) {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("mkv")
-        .to_string();
-    let mut failures = Vec::new();
-    for attempt in 1..=3 {
-        let tmp = out.with_extension(format!("try{attempt}.{ext}"));
-        let log = out.with_extension(format!("try{attempt}.log"));
-        let args: Vec<String> = clip_pipeline(out, &tmp, segments, width, height, 10)
-            .into_iter()
-            .map(|a| a.replace("format=I420", &format!("format={format}")))
-            .collect();
-        let mut child = Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("create gst-launch log"))
-            .spawn()
-            .expect("run gst-launch-1.0 (deploy/setup.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(45);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait for gst-launch-1.0") {
-                break Some(s);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(50));
-        };
-        let stderr = fs::read_to_string(&log).unwrap_or_default();
-        let _ = fs::remove_file(&log);
-        match status {
-            Some(s) if s.success() && fs::metadata(&tmp).is_ok_and(|m| m.len() > 0) => {
-                fs::rename(&tmp, out).expect("rename clip into place");
-                return;
-            }
-            Some(s) => panic!(
-                "gst-launch-1.0 failed ({s}) making {}\npipeline: {}\n{stderr}",
-                out.display(),
-                args.join(" ")
-            ),
-            None => {
-                eprintln!(
-                    "gst-launch-1.0 hung making {} (attempt {attempt}); trying again",
-                    out.display()
-                );
-                failures.push(stderr);
-                let _ = fs::remove_file(&tmp);
-            }
-        }
-    }
-    panic!(
-        "gst-launch-1.0 hung 3 times making {}: {failures:?}",
-        out.display()
+/// The config of a daemon with its own client id (`role` in it) and `keep_alive`,
+/// the real model, and camera CAM looping over `clip` at `sample_fps`; returns the
+/// client id and the config's path.
+fn looping_config(
+    dir: &Path,
+    role: &str,
+    keep_alive: &str,
+    clip: &Path,
+    sample_fps: f64,
+) -> (String, PathBuf) {
+    let id = client_id(role);
+    let cfg = write_config(
+        dir,
+        &format!(
+            "{}{}{}",
+            mqtt_section(&id, keep_alive),
+            engine_and_yolox(),
+            camera(CAM, clip, sample_fps, true)
+        ),
     );
+    (id, cfg)
 }
 
-/// Removes ANSI escape sequences (colour codes) from log text.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
+/// A private broker with a subscriber to everything on it, and the config of a
+/// daemon (own client id, keep-alive 5 s) whose camera CAM loops over astronaut →
+/// coffee at 2 fps.
+struct Looping {
+    broker: Mosquitto,
+    col: MqttCollector,
+    /// The daemon's MQTT client id (broker log lines name it).
+    id: String,
+    cfg: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Looping {
+    fn new(role: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = astronaut_coffee(dir.path(), "loop.mkv");
+        let broker = Mosquitto::start();
+        let col = MqttCollector::new(&broker.url());
+        let (id, cfg) = looping_config(dir.path(), role, "5s", &clip, 2.0);
+        Looping {
+            broker,
+            col,
+            id,
+            cfg,
+            _dir: dir,
         }
     }
-    out
+
+    /// `ocellus run` with this config against this broker, once it is online with
+    /// a state (see `expect_online`).
+    fn start_online(&self) -> Daemon {
+        let daemon = Daemon::start(&self.cfg, &["--mqtt-url", &self.broker.url()]);
+        expect_online(&self.col, &daemon);
+        daemon
+    }
 }
 
-/// Log lines at `level` (`ERROR`, `WARN`, ...), colour codes removed.
-fn log_lines(output: &str, level: &str) -> Vec<String> {
-    strip_ansi(output)
-        .lines()
-        .filter(|l| l.split_whitespace().nth(1) == Some(level))
-        .map(str::to_string)
-        .collect()
+/// The daemon and camera CAM are online and CAM's person query has a state.
+fn online_with_state(m: &[Msg]) -> bool {
+    m.iter()
+        .any(|m| m.topic == status_topic() && m.payload == b"online")
+        && m.iter()
+            .any(|m| m.topic == cam_status(CAM) && m.payload == b"online")
+        && m.iter().any(|m| m.topic == state_topic(CAM, "person"))
 }
 
-/// No GLib/GStreamer CRITICAL (a programming error) in the daemon's log.
-fn assert_no_critical(out: &str) {
-    let criticals: Vec<&str> = out.lines().filter(|l| l.contains("-CRITICAL **")).collect();
+/// The daemon said `online` after `since` (it is back after an outage).
+fn back_online_since(since: Instant) -> impl Fn(&[Msg]) -> bool {
+    move |m| {
+        m.iter()
+            .any(|m| m.at > since && m.topic == status_topic() && m.payload == b"online")
+    }
+}
+
+/// Waits up to 60 s for `online_with_state`; panics with what arrived and the
+/// daemon's output otherwise.
+fn expect_online(col: &MqttCollector, daemon: &Daemon) {
     assert!(
-        criticals.is_empty(),
-        "{} GLib CRITICAL line(s) in the daemon's log, the first: {:?}",
-        criticals.len(),
-        criticals[0]
+        col.wait_for(online_with_state, Duration::from_secs(60)),
+        "daemon never came online with a state; got:\n{}\ndaemon output:\n{}",
+        col.dump(),
+        daemon.output()
     );
 }
 
-fn status_topic() -> String {
-    "ocellus/status".into()
+/// Camera CAM and the daemon say `offline` (within 10 s).
+fn expect_offline(col: &MqttCollector) {
+    assert!(
+        wait_last(
+            col,
+            &[(&status_topic(), "offline"), (&cam_status(CAM), "offline")],
+            Duration::from_secs(10)
+        ),
+        "after SIGTERM both statuses should be offline; got:\n{}",
+        col.dump()
+    );
 }
-fn cam_status(cam: &str) -> String {
-    format!("ocellus/{cam}/status")
+
+/// SIGTERM: exit 0 within 30 s, and then camera CAM and the daemon `offline`.
+fn stop_cleanly(daemon: &mut Daemon, col: &MqttCollector) {
+    let status = daemon.stop_within(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "SIGTERM should exit 0, got {status}; output:\n{}",
+        daemon.output()
+    );
+    expect_offline(col);
 }
-fn state_topic(cam: &str, q: &str) -> String {
-    format!("ocellus/{cam}/query/{q}/state")
+
+/// The broker's log shows how the daemon's connection `id` ended: with a DISCONNECT
+/// (`clean`: the daemon said goodbye, the offline is its own) or by the socket
+/// closing without one (the broker then publishes the last will).
+fn assert_connection_end(broker: &Mosquitto, id: &str, clean: bool) {
+    let log = broker.log();
+    let disconnected = log.contains(&format!("Client {id} disconnected"));
+    let closed = log.contains(&format!("Client {id} closed its connection"));
+    assert!(
+        disconnected == clean && closed != clean,
+        "the connection of {id} should end {} a DISCONNECT; broker log:\n{log}",
+        if clean { "with" } else { "without" }
+    );
 }
-fn events_topic(cam: &str) -> String {
-    format!("ocellus/{cam}/events")
+
+/// No panic and no GLib CRITICAL in the daemon's log (colour codes removed).
+fn assert_clean_log(log: &str) {
+    assert_no_panic("the daemon's log", log);
+    assert_no_critical("the daemon's log", log);
+}
+
+/// A new subscriber to everything on `url`; panics unless the latest of its
+/// messages match `want` (retained ones, as nobody publishes any more) within 10 s.
+fn late_subscriber(url: &str, want: &[(&str, &str)]) -> MqttCollector {
+    let late = MqttCollector::new(url);
+    assert!(
+        wait_last(&late, want, Duration::from_secs(10)),
+        "a new subscriber should get the retained {want:?}; got:\n{}",
+        late.dump()
+    );
+    late
 }
 
 fn last_payload(c: &MqttCollector, topic: &str) -> Option<String> {
@@ -424,7 +410,7 @@ impl Drop for GatedProxy {
 #[test]
 fn file_camera_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
+    let clip = media_clip(
         dir.path(),
         "three.mkv",
         &[
@@ -437,17 +423,10 @@ fn file_camera_end_to_end() {
     let col = MqttCollector::new(&broker.url());
     let cfg = write_config(
         dir.path(),
-        &format!("{}{}", engine_and_model(), camera(CAM, &clip, 2.0, false)),
+        &format!("{}{}", engine_and_yolox(), camera(CAM, &clip, 2.0, false)),
     );
     let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
-    let status = daemon
-        .wait_exit(Duration::from_secs(120))
-        .unwrap_or_else(|| {
-            panic!(
-                "daemon did not exit at the end of its file within 120 s; output:\n{}",
-                daemon.output()
-            )
-        });
+    let status = daemon.expect_exit(Duration::from_secs(120));
     assert!(
         status.success(),
         "daemon exited with {status} at the end of the file; output:\n{}",
@@ -572,11 +551,13 @@ fn file_camera_end_to_end() {
     for (_, e, _) in &evs {
         check_event_fields(e, CAM);
     }
-    let person_evs: Vec<&Value> = evs
-        .iter()
-        .map(|(_, e, _)| e)
-        .filter(|e| e["query"] == "person")
-        .collect();
+    let of_query = |q: &str| -> Vec<&Value> {
+        evs.iter()
+            .map(|(_, e, _)| e)
+            .filter(|e| e["query"] == q)
+            .collect()
+    };
+    let person_evs = of_query("person");
     assert_eq!(person_evs.len(), 2, "person events:\n{dump}");
     let from_to = |e: &Value| (e["from"].clone(), e["to"].clone());
     assert_eq!(
@@ -599,11 +580,7 @@ fn file_camera_end_to_end() {
         (6.0..9.0).contains(&p1),
         "OFF→ON should happen during the last astronaut part, at {p1} s"
     );
-    let cups_evs: Vec<&Value> = evs
-        .iter()
-        .map(|(_, e, _)| e)
-        .filter(|e| e["query"] == "cups")
-        .collect();
+    let cups_evs = of_query("cups");
     assert_eq!(cups_evs.len(), 2, "cups events:\n{dump}");
     assert_eq!(from_to(cups_evs[0]), (0.into(), 1.into()), "{dump}");
     assert_eq!(from_to(cups_evs[1]), (1.into(), 0.into()), "{dump}");
@@ -620,7 +597,7 @@ fn file_camera_end_to_end() {
     let dets: Vec<Value> = col
         .messages()
         .iter()
-        .filter(|m| m.topic == format!("ocellus/{CAM}/detections"))
+        .filter(|m| m.topic == detections_topic(CAM))
         .map(Msg::json)
         .collect();
     eprintln!("{} detections messages", dets.len());
@@ -677,20 +654,14 @@ fn file_camera_end_to_end() {
     );
 
     // A new subscriber, after the daemon is gone, gets the retained values.
-    let late = MqttCollector::new(&broker.url());
-    assert!(
-        wait_last(
-            &late,
-            &[
-                (&status_topic(), "offline"),
-                (&cam_status(CAM), "offline"),
-                (&person, "ON"),
-                (&cups, "0"),
-            ],
-            Duration::from_secs(10)
-        ),
-        "a new subscriber should get the retained status and states; got:\n{}",
-        late.dump()
+    let late = late_subscriber(
+        &broker.url(),
+        &[
+            (&status_topic(), "offline"),
+            (&cam_status(CAM), "offline"),
+            (&person, "ON"),
+            (&cups, "0"),
+        ],
     );
     for topic in [
         status_topic(),
@@ -712,48 +683,19 @@ fn file_camera_end_to_end() {
         "events and detections must not be retained:\n{late_dump}"
     );
     let out = strip_ansi(&daemon.output());
-    assert!(!out.contains("panicked"), "{out}");
     assert!(
         log_lines(&out, "ERROR").is_empty(),
         "unexpected ERROR lines:\n{out}"
     );
-    assert_no_critical(&out);
+    assert_clean_log(&out);
 }
 
 /// SIGKILL: the broker publishes the daemon's last will, `offline` (retained).
 #[test]
 fn last_will_on_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
-        dir.path(),
-        "loop.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
-    let broker = Mosquitto::start();
-    let col = MqttCollector::new(&broker.url());
-    let id = unique_client_id("lwt");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}{}",
-            mqtt_section(&id, "5s"),
-            engine_and_model(),
-            camera(CAM, &clip, 2.0, true)
-        ),
-    );
-    let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
-    assert!(
-        col.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.topic == status_topic() && m.payload == b"online")
-                && m.iter().any(|m| m.topic == state_topic(CAM, "person")),
-            Duration::from_secs(60)
-        ),
-        "daemon never came online with a state; got:\n{}\ndaemon output:\n{}",
-        col.dump(),
-        daemon.output()
-    );
+    let looping = Looping::new("lwt");
+    let mut daemon = looping.start_online();
+    let (broker, col, id) = (&looping.broker, &looping.col, &looping.id);
     assert!(
         daemon.is_running(),
         "a repeating file camera must keep the daemon running"
@@ -763,7 +705,7 @@ fn last_will_on_sigkill() {
     assert!(!killed.success());
     assert!(
         wait_last(
-            &col,
+            col,
             &[(&status_topic(), "offline")],
             Duration::from_secs(10)
         ),
@@ -776,15 +718,7 @@ fn last_will_on_sigkill() {
         t0.elapsed().as_secs_f64()
     );
     // The daemon never said goodbye: the broker saw the socket close, no DISCONNECT.
-    let log = broker.log();
-    assert!(
-        log.contains(&format!("Client {id} closed its connection")),
-        "broker log:\n{log}"
-    );
-    assert!(
-        !log.contains(&format!("Client {id} disconnected")),
-        "broker log:\n{log}"
-    );
+    assert_connection_end(broker, id, false);
     let late = MqttCollector::with_filter(&broker.url(), "ocellus/status");
     let got = late
         .wait_for_topic(&status_topic(), Duration::from_secs(10))
@@ -796,52 +730,10 @@ fn last_will_on_sigkill() {
 /// SIGTERM: clean exit 0, camera `offline` then daemon `offline`, clean DISCONNECT.
 #[test]
 fn sigterm_clean_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
-        dir.path(),
-        "loop.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
-    let broker = Mosquitto::start();
-    let col = MqttCollector::new(&broker.url());
-    let id = unique_client_id("term");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}{}",
-            mqtt_section(&id, "5s"),
-            engine_and_model(),
-            camera(CAM, &clip, 2.0, true)
-        ),
-    );
-    let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
-    assert!(
-        col.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.topic == cam_status(CAM) && m.payload == b"online")
-                && m.iter().any(|m| m.topic == state_topic(CAM, "person")),
-            Duration::from_secs(60)
-        ),
-        "daemon never came online with a state; got:\n{}\ndaemon output:\n{}",
-        col.dump(),
-        daemon.output()
-    );
-    let status = daemon.stop_within(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "SIGTERM should exit 0, got {status}; output:\n{}",
-        daemon.output()
-    );
-    assert!(
-        wait_last(
-            &col,
-            &[(&status_topic(), "offline"), (&cam_status(CAM), "offline")],
-            Duration::from_secs(10)
-        ),
-        "after SIGTERM both statuses should be offline; got:\n{}",
-        col.dump()
-    );
+    let looping = Looping::new("term");
+    let mut daemon = looping.start_online();
+    let (broker, col, id) = (&looping.broker, &looping.col, &looping.id);
+    stop_cleanly(&mut daemon, col);
     let msgs = col.messages();
     let cam_off = msgs
         .iter()
@@ -861,28 +753,95 @@ fn sigterm_clean_shutdown() {
         out.contains("SIGTERM"),
         "no word of SIGTERM in the log:\n{out}"
     );
-    assert!(!out.contains("panicked"), "{out}");
     // The daemon said goodbye (DISCONNECT): the offline came from the daemon, not the will.
-    let log = broker.log();
+    assert_connection_end(broker, id, true);
+    late_subscriber(
+        &broker.url(),
+        &[(&status_topic(), "offline"), (&cam_status(CAM), "offline")],
+    );
+    assert_clean_log(&out);
+}
+
+/// `ocellus run ... 2>&1 | head -3`: once the reader of its stdout and stderr has gone,
+/// every log line the daemon writes meets EPIPE. It must keep running, and SIGTERM must
+/// still stop it cleanly. (tracing-subscriber used to report the failed write with
+/// `eprintln!`, which panicked the thread that logged: the signal task died at its
+/// "SIGTERM: shutting down" line, before it triggered the shutdown, and the daemon
+/// ignored SIGTERM from then on.)
+#[test]
+fn sigterm_stops_the_daemon_after_its_log_reader_has_gone() {
+    let looping = Looping::new("epipe");
+    let (broker, col, id) = (&looping.broker, &looping.col, &looping.id);
+    let mut child = ocellus_run_command(&looping.cfg, &["--mqtt-url", &broker.url()]);
+    child
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(child.spawn().expect("start ocellus"));
+    let pid = child.0.id();
+
+    // Read its log up to its last line at start (`mqtt: connected to ...`), as `head`
+    // would, then hang up: both read ends are closed.
+    let stdout = child.0.stdout.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            eprintln!("[ocellus {pid} err] {}", line.trim_end());
+            let connected = line.contains("mqtt: connected to");
+            lines.push(std::mem::take(&mut line));
+            if connected {
+                break;
+            }
+        }
+        let _ = tx.send((lines, reader));
+    });
+    let (lines, stderr) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no 'mqtt: connected to' log line within 60 s");
     assert!(
-        log.contains(&format!("Client {id} disconnected")),
-        "broker log:\n{log}"
+        lines
+            .last()
+            .is_some_and(|l| l.contains("mqtt: connected to")),
+        "the log ended before the daemon connected:\n{}",
+        lines.concat()
+    );
+    drop(stderr);
+    drop(stdout);
+
+    // It goes on working without anyone reading its log.
+    assert!(
+        col.wait_for(online_with_state, Duration::from_secs(60)),
+        "daemon never came online with a state after its log reader went; got:\n{}",
+        col.dump()
+    );
+    thread::sleep(Duration::from_secs(2));
+    if let Ok(Some(status)) = child.0.try_wait() {
+        panic!("the daemon exited ({status}) once its log reader had gone");
+    }
+
+    // SIGTERM: it logs "SIGTERM: shutting down" into the closed pipe, and still stops.
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -TERM {pid}: {killed}");
+    let status = wait_or_kill(&mut child.0, Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "SIGTERM did not stop the daemon within 10 s once its stdout and stderr were \
+         closed pipes (it was killed)"
     );
     assert!(
-        !log.contains(&format!("Client {id} closed its connection")),
-        "broker log:\n{log}"
+        status.is_some_and(|s| s.success()),
+        "SIGTERM should exit 0, got {status:?}"
     );
-    let late = MqttCollector::new(&broker.url());
-    assert!(
-        wait_last(
-            &late,
-            &[(&status_topic(), "offline"), (&cam_status(CAM), "offline")],
-            Duration::from_secs(10)
-        ),
-        "retained offline statuses for a new subscriber; got:\n{}",
-        late.dump()
-    );
-    assert_no_critical(&out);
+    expect_offline(col);
+    // The offline came from the daemon (DISCONNECT), not from its last will.
+    assert_connection_end(broker, id, true);
 }
 
 /// The broker goes away for ~6 s and comes back on the same port: nothing the daemon
@@ -890,24 +849,11 @@ fn sigterm_clean_shutdown() {
 #[test]
 fn broker_outage_loses_no_event() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
-        dir.path(),
-        "flip.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
+    let clip = astronaut_coffee(dir.path(), "flip.mkv");
     let mut broker = Mosquitto::start();
     let proxy = GatedProxy::start(broker.port());
     let col = MqttCollector::new(&broker.url());
-    let id = unique_client_id("outage");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}{}",
-            mqtt_section(&id, "2s"),
-            engine_and_model(),
-            camera(CAM, &clip, 4.0, true)
-        ),
-    );
+    let (_, cfg) = looping_config(dir.path(), "outage", "2s", &clip, 4.0);
     let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &proxy.url()]);
     let person = state_topic(CAM, "person");
     let n_person_events = |c: &MqttCollector| {
@@ -954,12 +900,7 @@ fn broker_outage_loses_no_event() {
         daemon.output()
     );
     assert!(
-        col.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.at > open_at && m.topic == status_topic() && m.payload == b"online"),
-            Duration::from_secs(20)
-        ),
+        col.wait_for(back_online_since(open_at), Duration::from_secs(20)),
         "daemon did not come back online after the restart; got:\n{}\ndaemon output:\n{}",
         col.dump(),
         daemon.output()
@@ -983,15 +924,7 @@ fn broker_outage_loses_no_event() {
     // Retained state was republished into the fresh broker (it keeps nothing over a restart).
     let fresh = MqttCollector::new(&broker.url());
     assert!(
-        fresh.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.topic == status_topic() && m.payload == b"online")
-                && m.iter().any(|m| m.topic == person)
-                && m.iter()
-                    .any(|m| m.topic == cam_status(CAM) && m.payload == b"online"),
-            Duration::from_secs(10)
-        ),
+        fresh.wait_for(online_with_state, Duration::from_secs(10)),
         "a fresh subscriber after the restart should get ocellus/status online, the camera status \
          and the person state (retained); got:\n{}",
         fresh.dump()
@@ -999,21 +932,7 @@ fn broker_outage_loses_no_event() {
     drop(fresh);
 
     // Clean stop, so that the outbox drains before the chain is checked.
-    let status = daemon.stop_within(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "SIGTERM exit {status}; output:\n{}",
-        daemon.output()
-    );
-    assert!(
-        wait_last(
-            &col,
-            &[(&status_topic(), "offline")],
-            Duration::from_secs(10)
-        ),
-        "no offline after SIGTERM:\n{}",
-        col.dump()
-    );
+    stop_cleanly(&mut daemon, &col);
     let dump = col.dump();
 
     // Duplicates (same id) must be exact re-sends.
@@ -1140,11 +1059,7 @@ fn broker_outage_loses_no_event() {
 #[test]
 fn broken_camera_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let good = clip(
-        dir.path(),
-        "good.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
+    let good = astronaut_coffee(dir.path(), "good.mkv");
     let missing = dir.path().join("no-such-clip.mkv");
     let broker = Mosquitto::start();
     let col = MqttCollector::new(&broker.url());
@@ -1152,20 +1067,13 @@ fn broken_camera_does_not_stop_the_others() {
         dir.path(),
         &format!(
             "{}{}{}",
-            engine_and_model(),
+            engine_and_yolox(),
             camera("broken", &missing, 2.0, false),
             camera("good", &good, 2.0, false)
         ),
     );
     let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
-    let status = daemon
-        .wait_exit(Duration::from_secs(120))
-        .unwrap_or_else(|| {
-            panic!(
-                "daemon did not exit when its files ended:\n{}",
-                daemon.output()
-            )
-        });
+    let status = daemon.expect_exit(Duration::from_secs(120));
     assert!(
         wait_last(
             &col,
@@ -1232,7 +1140,11 @@ fn broken_camera_does_not_stop_the_others() {
 
     // Exactly one ERROR line about it, naming the camera and the path.
     let errors = log_lines(&out, "ERROR");
-    let about: Vec<&String> = errors.iter().filter(|l| l.contains("broken")).collect();
+    let about: Vec<&str> = errors
+        .iter()
+        .copied()
+        .filter(|l| l.contains("broken"))
+        .collect();
     assert_eq!(
         about.len(),
         1,
@@ -1248,8 +1160,7 @@ fn broken_camera_does_not_stop_the_others() {
         !errors.iter().any(|l| l.contains("good")),
         "ERROR lines about the good camera:\n{out}"
     );
-    assert!(!out.contains("panicked"), "{out}");
-    assert_no_critical(&out);
+    assert_clean_log(&out);
 }
 
 /// No broker at start: one error line, the daemon keeps going, and once a broker
@@ -1257,25 +1168,12 @@ fn broken_camera_does_not_stop_the_others() {
 #[test]
 fn broker_unreachable_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
-        dir.path(),
-        "loop.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
+    let clip = astronaut_coffee(dir.path(), "loop.mkv");
     // Take a port mosquitto can use, then leave it empty for now.
     let mut broker = Mosquitto::start();
     broker.stop();
     let url = broker.url();
-    let id = unique_client_id("late-broker");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}{}",
-            mqtt_section(&id, "5s"),
-            engine_and_model(),
-            camera(CAM, &clip, 2.0, true)
-        ),
-    );
+    let (_, cfg) = looping_config(dir.path(), "late-broker", "5s", &clip, 2.0);
     let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &url]);
     assert!(
         daemon.wait_output("unreachable", Duration::from_secs(60)),
@@ -1301,24 +1199,14 @@ fn broker_unreachable_at_start() {
         "the line should name {url}: {}",
         lines[0]
     );
-    assert!(
-        lines[0].split_whitespace().nth(1) == Some("ERROR"),
-        "{}",
-        lines[0]
-    );
+    assert!(log_level(lines[0]) == Some("ERROR"), "{}", lines[0]);
     assert!(!out.contains("mqtt: connected"), "{out}");
 
     broker.start_again();
     let col = MqttCollector::new(&broker.url());
     assert!(
         col.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.topic == status_topic() && m.payload == b"online")
-                && m.iter()
-                    .any(|m| m.topic == cam_status(CAM) && m.payload == b"online")
-                && m.iter().any(|m| m.topic == state_topic(CAM, "person"))
-                && m.iter().any(|m| m.topic == state_topic(CAM, "cups")),
+            |m| online_with_state(m) && m.iter().any(|m| m.topic == state_topic(CAM, "cups")),
             Duration::from_secs(30)
         ),
         "states did not arrive after the broker appeared; got:\n{}\ndaemon output:\n{}",
@@ -1341,21 +1229,14 @@ fn broker_unreachable_at_start() {
         "retained state for a late subscriber:\n{}",
         late.dump()
     );
-    let status = daemon.stop_within(Duration::from_secs(30));
-    assert!(status.success(), "exit {status}:\n{}", daemon.output());
-    assert!(wait_last(
-        &col,
-        &[(&status_topic(), "offline")],
-        Duration::from_secs(10)
-    ));
+    stop_cleanly(&mut daemon, &col);
     let out = strip_ansi(&daemon.output());
     assert_eq!(
         out.lines().filter(|l| l.contains("unreachable")).count(),
         1,
         "{out}"
     );
-    assert!(!out.contains("panicked"), "{out}");
-    assert_no_critical(&out);
+    assert_clean_log(&out);
 }
 
 /// The broker behind a slow link (what it sends reaches the daemon 300 ms later, as on
@@ -1363,15 +1244,9 @@ fn broker_unreachable_at_start() {
 /// while its camera keeps producing frames.
 #[test]
 fn reconnects_over_a_slow_link() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = clip(
-        dir.path(),
-        "loop.mkv",
-        &[("astronaut.png", 2.0), ("coffee.png", 2.0)],
-    );
-    let mut broker = Mosquitto::start();
-    let proxy = GatedProxy::with_latency(broker.port(), Duration::from_millis(300));
-    let col = MqttCollector::new(&broker.url());
+    let mut looping = Looping::new("slow-link");
+    let proxy = GatedProxy::with_latency(looping.broker.port(), Duration::from_millis(300));
+    let col = &looping.col;
     // Control: an ordinary MQTT client gets through this link.
     let t0 = Instant::now();
     publish_once(&proxy.url(), "slowlink/probe", "through the proxy", false);
@@ -1384,25 +1259,8 @@ fn reconnects_over_a_slow_link() {
         t0.elapsed().as_secs_f64()
     );
     let probe_connections = proxy.forwarded.load(Ordering::SeqCst);
-    let id = unique_client_id("slow-link");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}{}",
-            mqtt_section(&id, "5s"),
-            engine_and_model(),
-            camera(CAM, &clip, 2.0, true)
-        ),
-    );
-    let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &proxy.url()]);
-    let connected = col.wait_for(
-        |m| {
-            m.iter()
-                .any(|m| m.topic == status_topic() && m.payload == b"online")
-                && m.iter().any(|m| m.topic == state_topic(CAM, "person"))
-        },
-        Duration::from_secs(20),
-    );
+    let mut daemon = Daemon::start(&looping.cfg, &["--mqtt-url", &proxy.url()]);
+    let connected = col.wait_for(online_with_state, Duration::from_secs(20));
     let daemon_connections = proxy.forwarded.load(Ordering::SeqCst) - probe_connections;
     eprintln!(
         "slow link, first connection: {daemon_connections} TCP connections opened by the daemon"
@@ -1415,20 +1273,14 @@ fn reconnects_over_a_slow_link() {
         daemon.output()
     );
     // Outage of 3 s, then the same slow link again.
-    broker.stop();
+    looping.broker.stop();
     assert!(col.wait_disconnected(Duration::from_secs(10)));
     thread::sleep(Duration::from_secs(3));
     let before = proxy.forwarded.load(Ordering::SeqCst);
-    broker.start_again();
+    looping.broker.start_again();
     assert!(col.wait_suback_count(2, Duration::from_secs(20)));
     let restarted = Instant::now();
-    let back = col.wait_for(
-        |m| {
-            m.iter()
-                .any(|m| m.at > restarted && m.topic == status_topic() && m.payload == b"online")
-        },
-        Duration::from_secs(20),
-    );
+    let back = col.wait_for(back_online_since(restarted), Duration::from_secs(20));
     let attempts = proxy.forwarded.load(Ordering::SeqCst) - before;
     eprintln!(
         "slow link, after the restart: back online: {back}, {attempts} TCP connections opened to the broker in {:.1} s",
@@ -1439,13 +1291,12 @@ fn reconnects_over_a_slow_link() {
         "the daemon did not reconnect within 20 s of the broker's restart over a 300 ms link; \
          it opened {attempts} TCP connections meanwhile; daemon output:\n{}\nbroker log:\n{}",
         daemon.output(),
-        broker.log()
+        looping.broker.log()
     );
     // One connection per attempt, with backoff: not a burst of connections per frame.
     assert!(
         attempts <= 10,
         "the daemon opened {attempts} TCP connections to reconnect once"
     );
-    let status = daemon.stop_within(Duration::from_secs(30));
-    assert!(status.success(), "exit {status}");
+    stop_cleanly(&mut daemon, col);
 }

@@ -3,8 +3,9 @@
 
 mod common;
 
+use std::panic::AssertUnwindSafe;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -115,6 +116,56 @@ fn make_clip_reports_gst_failure() {
         64,
         10,
     );
+}
+
+/// A `gst-launch-1.0` run that never ends is killed at its time limit and tried again;
+/// after 3 such runs the panic says so, and no process and no file is left behind.
+#[test]
+fn run_gst_launch_kills_a_run_that_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.mkv");
+    // Names the element, to find any gst-launch-1.0 of this test still running.
+    let marker = format!("selftest-hang-{}", std::process::id());
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // A live source without num-buffers never posts EOS.
+        run_gst_launch(&out, Duration::from_millis(500), |_| {
+            [
+                "videotestsrc",
+                "is-live=true",
+                &format!("name={marker}"),
+                "!",
+                "fakesink",
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+    }));
+    let message = match result {
+        Ok(()) => panic!("a pipeline that never ends was reported as done"),
+        Err(e) => e
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "(not a string)".into()),
+    };
+    assert!(message.contains("hung 3 times"), "{message}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "three runs of 500 ms took {:?}",
+        started.elapsed()
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&marker))
+        .collect();
+    assert!(running.is_empty(), "still running: {running:?}");
 }
 
 #[test]

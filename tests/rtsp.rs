@@ -191,47 +191,24 @@ transport = "{transport}"
 sample_fps = 2
 {extra}
 
-[[cameras.queries]]
-id = "person"
-ask = "is there a person in view?"
-kind = "yes_no"
-model = "coco"
-label = "person"
-on = 0.6
-off = 0.4
-"#
+{query}"#,
+        query = person_query("on = 0.6\noff = 0.4")
     )
 }
 
 fn config(cameras: &[String]) -> String {
-    let dir = models_dir().join("yolox_nano_coco");
-    assert!(dir.is_dir(), "YOLOX-nano not found at {}", dir.display());
     format!(
-        r#"
-[models.coco]
-family = "yolox"
-dir = "{}"
-providers = ["cpu"]
-threads = 1
-score_threshold = 0.3
-{}"#,
-        dir.display(),
+        "{}{}",
+        yolox_model(&yolox_dir(), "threads = 1"),
         cameras.concat()
     )
 }
 
 // ------------------------------------------------------------------ checks
 
-fn status_topic(cam: &str) -> String {
-    format!("ocellus/{cam}/status")
-}
-
-fn state_topic(cam: &str) -> String {
-    format!("ocellus/{cam}/query/person/state")
-}
-
-fn detections_topic(cam: &str) -> String {
-    format!("ocellus/{cam}/detections")
+/// The topic of the person query's state.
+fn person_state(cam: &str) -> String {
+    state_topic(cam, "person")
 }
 
 /// The person boxes of a detections message.
@@ -314,7 +291,7 @@ fn expect(
 /// was reached it never changed (a first frame decoded before a key frame may
 /// legitimately say otherwise, a flicker afterwards may not).
 fn assert_settled(col: &MqttCollector, daemon: &Daemon, cam: &str, want: &str) {
-    let states = col.payloads(&state_topic(cam));
+    let states = col.payloads(&person_state(cam));
     assert!(
         states.last().map(String::as_str) == Some(want)
             && states.iter().skip_while(|s| *s != want).all(|s| s == want),
@@ -327,20 +304,20 @@ fn assert_settled(col: &MqttCollector, daemon: &Daemon, cam: &str, want: &str) {
 /// messages agree with the picture.
 fn expect_answer(col: &MqttCollector, daemon: &Daemon, cam: &str, want: &str) {
     expect(col, daemon, START, &format!("{cam} online"), |m| {
-        find(m, 0, &status_topic(cam), "online").is_some()
+        find(m, 0, &cam_status(cam), "online").is_some()
     });
     expect(col, daemon, START, &format!("{cam} person {want}"), |m| {
-        find(m, 0, &state_topic(cam), want).is_some()
+        find(m, 0, &person_state(cam), want).is_some()
     });
     // 3 messages at 2 fps: the stream flows, not just one frame.
     let topic = detections_topic(cam);
     expect(col, daemon, CHANGE, &format!("{cam} 3 detections"), |m| {
-        find(m, 0, &state_topic(cam), want)
+        find(m, 0, &person_state(cam), want)
             .is_some_and(|at| m[at..].iter().filter(|m| m.topic == topic).count() >= 3)
     });
     assert_settled(col, daemon, cam, want);
     let msgs = col.messages();
-    let from = find(&msgs, 0, &state_topic(cam), want).unwrap();
+    let from = find(&msgs, 0, &person_state(cam), want).unwrap();
     for m in msgs[from..].iter().filter(|m| m.topic == topic) {
         let boxes = person_boxes(m);
         if want == "ON" {
@@ -361,6 +338,16 @@ fn expect_answer(col: &MqttCollector, daemon: &Daemon, cam: &str, want: &str) {
             );
         }
     }
+}
+
+/// SIGTERM: exit 0 within 10 s.
+fn stop_cleanly(col: &MqttCollector, daemon: &mut Daemon) {
+    let status = daemon.stop();
+    assert!(
+        status.success(),
+        "daemon exit {status}\n{}",
+        report(col, daemon)
+    );
 }
 
 // ------------------------------------------------------------------ tests
@@ -407,15 +394,10 @@ fn udp_and_tcp_cameras_go_online_and_see_the_person() {
         report(&col, &daemon)
     );
 
-    let status = daemon.stop();
-    assert!(
-        status.success(),
-        "daemon exit {status}\n{}",
-        report(&col, &daemon)
-    );
+    stop_cleanly(&col, &mut daemon);
     for cam in ["cam_udp", "cam_tcp"] {
         assert_eq!(
-            col.last(&status_topic(cam)).map(|m| m.text()).as_deref(),
+            col.last(&cam_status(cam)).map(|m| m.text()).as_deref(),
             Some("offline"),
             "{cam}: no offline status at shutdown\n{}",
             report(&col, &daemon)
@@ -468,7 +450,7 @@ fn reconnects_after_the_server_goes_away() {
     );
     for cam in ["astro", "coffee"] {
         expect(&col, &daemon, CHANGE, &format!("{cam} reconnecting"), |m| {
-            find(m, before_stop, &status_topic(cam), "reconnecting").is_some()
+            find(m, before_stop, &cam_status(cam), "reconnecting").is_some()
         });
     }
     assert!(
@@ -483,7 +465,7 @@ fn reconnects_after_the_server_goes_away() {
         RtspServer::start(port, mounts()).expect("restart the RTSP server on the same port");
     for cam in ["astro", "coffee"] {
         expect(&col, &daemon, CHANGE, &format!("{cam} online again"), |m| {
-            find(m, before_restart, &status_topic(cam), "online").is_some()
+            find(m, before_restart, &cam_status(cam), "online").is_some()
         });
     }
     expect(
@@ -492,13 +474,13 @@ fn reconnects_after_the_server_goes_away() {
         CHANGE,
         "astro person detections again",
         |m| {
-            find(m, before_restart, &status_topic("astro"), "online")
+            find(m, before_restart, &cam_status("astro"), "online")
                 .and_then(|online| find_person(m, online, "astro"))
                 .is_some()
         },
     );
     expect(&col, &daemon, CHANGE, "coffee detections again", |m| {
-        find(m, before_restart, &status_topic("coffee"), "online").is_some_and(|online| {
+        find(m, before_restart, &cam_status("coffee"), "online").is_some_and(|online| {
             m[online..]
                 .iter()
                 .any(|m| m.topic == detections_topic("coffee"))
@@ -506,13 +488,13 @@ fn reconnects_after_the_server_goes_away() {
     });
     // The answers did not flicker through the outage.
     assert_eq!(
-        col.payloads(&state_topic("astro")),
+        col.payloads(&person_state("astro")),
         vec!["ON"],
         "{}",
         report(&col, &daemon)
     );
     assert_eq!(
-        col.payloads(&state_topic("coffee")),
+        col.payloads(&person_state("coffee")),
         vec!["OFF"],
         "{}",
         report(&col, &daemon)
@@ -526,11 +508,6 @@ fn reconnects_after_the_server_goes_away() {
         report(&col, &daemon)
     );
 
-    let status = daemon.stop();
-    assert!(
-        status.success(),
-        "daemon exit {status}\n{}",
-        report(&col, &daemon)
-    );
+    stop_cleanly(&col, &mut daemon);
     eprintln!("[rtsp test] reconnect: {:.1?}", started.elapsed());
 }

@@ -4,11 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{Daemon, free_port, make_clip, media, models_dir, ocellus_bin, write_config};
+use common::{
+    Daemon, KillOnDrop, free_port, make_clip, media, person_query, port_accepts, run_ocellus,
+    toml_path, wait_until, write_config, yolox_dir, yolox_model,
+};
 
 const PASSWORD: &str = "s3cret-Pa55";
 
@@ -69,15 +72,8 @@ fn make_certs(dir: &Path) {
 }
 
 struct TlsBroker {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
-}
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn tls_broker(dir: &Path) -> TlsBroker {
@@ -112,15 +108,18 @@ fn tls_broker(dir: &Path) -> TlsBroker {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "TLS mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    TlsBroker { child, port }
+    let broker = TlsBroker {
+        _child: KillOnDrop(child),
+        port,
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || port_accepts(port)),
+        "TLS mosquitto did not start"
+    );
+    broker
 }
 
-fn config(dir: &Path, port: u16, clip: &Path, password_file: &Path) -> std::path::PathBuf {
+fn config(dir: &Path, port: u16, clip: &Path, password_file: &Path) -> PathBuf {
     write_config(
         dir,
         &format!(
@@ -128,52 +127,54 @@ fn config(dir: &Path, port: u16, clip: &Path, password_file: &Path) -> std::path
 [mqtt]
 url = "mqtts://127.0.0.1:{port}"
 client_id = "ocellus-tls-test"
-ca_file = "{ca}"
+ca_file = {ca}
 username = "camuser"
-password_file = "{pw}"
+password_file = {pw}
 keep_alive = "5s"
 
-[models.coco]
-family = "yolox"
-dir = "{models}/yolox_nano_coco"
-providers = ["cpu"]
-
+{model}
 [[cameras]]
 id = "door"
-url = "{clip}"
+url = {clip}
 repeat = true
 sample_fps = 2
 
-[[cameras.queries]]
-id = "person"
-ask = "is there a person at the door?"
-kind = "yes_no"
-model = "coco"
-label = "person"
-"#,
-            ca = dir.join("ca.crt").display(),
-            pw = password_file.display(),
-            models = models_dir().display(),
-            clip = clip.display(),
+{query}"#,
+            ca = toml_path(&dir.join("ca.crt")),
+            pw = toml_path(password_file),
+            model = yolox_model(&yolox_dir(), ""),
+            clip = toml_path(clip),
+            query = person_query(""),
         ),
     )
+}
+
+/// A 2 s clip of the astronaut at 320x240, as `DIR/NAME`.
+fn person_clip(dir: &Path, name: &str) -> PathBuf {
+    let clip = dir.join(name);
+    make_clip(&clip, &[(&media("astronaut.png"), 2.0)], 320, 240, 10);
+    clip
+}
+
+/// A TLS broker with a password file, a 2 s clip of the astronaut, and the daemon
+/// watching it (looping) and logging in with `password`.
+fn start_tls_daemon(dir: &Path, password: &str) -> (TlsBroker, Daemon) {
+    let broker = tls_broker(dir);
+    let clip = person_clip(dir, "person.mkv");
+    let pw = dir.join("mqtt.pass");
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    let cfg = config(dir, broker.port, &clip, &pw);
+    (broker, Daemon::start(&cfg, &[]))
 }
 
 #[test]
 fn mqtts_with_ca_file_and_password_file_delivers_state() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = tls_broker(dir.path());
-    let clip = dir.path().join("person.mkv");
-    make_clip(&clip, &[(&media("astronaut.png"), 2.0)], 320, 240, 10);
-    let pw = dir.path().join("mqtt.pass");
-    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let cfg = config(dir.path(), broker.port, &clip, &pw);
-    let mut daemon = Daemon::start(&cfg, &[]);
+    let (broker, mut daemon) = start_tls_daemon(dir.path(), PASSWORD);
 
     // An independent client over TLS with the same credentials sees the retained state.
-    let deadline = Instant::now() + Duration::from_secs(40);
     let mut seen = String::new();
-    while Instant::now() < deadline && !seen.contains("ocellus/door/query/person/state ON") {
+    wait_until(Duration::from_secs(40), || {
         let out = Command::new("mosquitto_sub")
             .args([
                 "-h",
@@ -191,7 +192,8 @@ fn mqtts_with_ca_file_and_password_file_delivers_state() {
             .output()
             .unwrap();
         seen = String::from_utf8_lossy(&out.stdout).into_owned();
-    }
+        seen.contains("ocellus/door/query/person/state ON")
+    });
     assert!(
         seen.contains("ocellus/status online"),
         "no online status over TLS: {seen}"
@@ -218,13 +220,7 @@ fn mqtts_with_ca_file_and_password_file_delivers_state() {
 #[test]
 fn wrong_password_is_one_clear_error_and_the_daemon_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = tls_broker(dir.path());
-    let clip = dir.path().join("person.mkv");
-    make_clip(&clip, &[(&media("astronaut.png"), 2.0)], 320, 240, 10);
-    let pw = dir.path().join("mqtt.pass");
-    std::fs::write(&pw, "not-the-password\n").unwrap();
-    let cfg = config(dir.path(), broker.port, &clip, &pw);
-    let mut daemon = Daemon::start(&cfg, &[]);
+    let (broker, mut daemon) = start_tls_daemon(dir.path(), "not-the-password");
     let url = format!("mqtt: broker mqtts://127.0.0.1:{} unreachable", broker.port);
     assert!(
         daemon.wait_output(&url, Duration::from_secs(30)),
@@ -260,10 +256,9 @@ fn wrong_password_is_one_clear_error_and_the_daemon_keeps_running() {
 #[test]
 fn http_clip_is_decoded_and_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("door.mkv");
-    make_clip(&clip, &[(&media("astronaut.png"), 2.0)], 320, 240, 10);
+    let clip = person_clip(dir.path(), "door.mkv");
     let port = free_port();
-    let mut server = Command::new("python3")
+    let server = Command::new("python3")
         .args([
             "-m",
             "http.server",
@@ -277,33 +272,26 @@ fn http_clip_is_decoded_and_answered() {
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 http.server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "http server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = KillOnDrop(server);
+    assert!(
+        wait_until(Duration::from_secs(10), || port_accepts(port)),
+        "http server did not start"
+    );
     let pw = dir.path().join("unused.pass");
     std::fs::write(&pw, "x").unwrap();
     let cfg = config(dir.path(), 1, &clip, &pw);
-    let out = Command::new(ocellus_bin())
-        .arg("ask")
-        .arg(format!("http://127.0.0.1:{port}/door.mkv"))
-        .arg("-c")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ask over http failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ocellus(
+        &[
+            "ask",
+            &format!("http://127.0.0.1:{port}/door.mkv"),
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+        &[],
     );
-    let frames: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    drop(server);
+    assert_eq!(out.code, Some(0), "ask over http failed:\n{}", out.show());
+    let frames = out.json_lines();
     assert!(
         frames.len() >= 3,
         "expected ~4 evaluated frames at 2 fps over 2 s, got {}",

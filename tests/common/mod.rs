@@ -2,12 +2,31 @@
 //!
 //! * paths to the shared read-only material (`shared_dir`, `models_dir`, `media`),
 //! * a throw-away MQTT broker (`Mosquitto`) and a subscriber that records
-//!   everything it sees (`MqttCollector`), plus `publish_once`,
-//! * test clips made with `gst-launch-1.0` (`make_clip`, `make_test_pattern_clip`)
-//!   and ways to check them (`probe_clip`, `discover_duration`),
+//!   everything it sees (`MqttCollector`), plus `publish_once` and the contract's
+//!   topics (`status_topic`, `cam_status`, `state_topic`, `events_topic`,
+//!   `detections_topic`),
+//! * test clips made with `gst-launch-1.0`, killed and tried again when it hangs
+//!   (`make_clip`, `media_clip`, `make_test_pattern_clip`, `run_gst_launch`), and
+//!   ways to check them (`probe_clip`, `discover_duration`),
 //! * the daemon under test as a child process (`Daemon`, `ocellus_bin`,
-//!   `write_config`).
+//!   `ocellus_command`, `ocellus_run_command`, `write_config`), one-shot runs of
+//!   the binary with their output (`run_ocellus`, `Out`; in `cli`), and any child
+//!   with a time limit (`wait_or_kill`) or killed on drop (`KillOnDrop`),
+//! * config snippets for the real models (`conf`) and checks of the daemon's log
+//!   (`logs`).
 #![allow(dead_code)]
+
+mod cli;
+mod conf;
+mod logs;
+
+// Each test crate uses only some of these.
+#[allow(unused_imports)]
+pub use cli::*;
+#[allow(unused_imports)]
+pub use conf::*;
+#[allow(unused_imports)]
+pub use logs::*;
 
 use std::ffi::OsString;
 use std::fs;
@@ -82,7 +101,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn port_accepts(port: u16) -> bool {
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+pub fn port_accepts(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
@@ -274,7 +294,9 @@ pub fn mqtt_host_port(url: &str) -> (String, u16) {
     }
 }
 
-fn client_id(role: &str) -> String {
+/// A client id no other client of this test process uses (`role` in it, to read
+/// broker logs by).
+pub fn client_id(role: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
         "ocellus-test-{role}-{}-{}",
@@ -290,6 +312,31 @@ fn mqtt_options(url: &str, role: &str) -> MqttOptions {
         .set_clean_session(true)
         .set_max_packet_size(64 << 20, 64 << 20);
     o
+}
+
+/// `ocellus/status`: the daemon's availability.
+pub fn status_topic() -> String {
+    "ocellus/status".into()
+}
+
+/// `ocellus/CAM/status`: a camera's availability.
+pub fn cam_status(cam: &str) -> String {
+    format!("ocellus/{cam}/status")
+}
+
+/// `ocellus/CAM/query/Q/state`: a query's retained state.
+pub fn state_topic(cam: &str, query: &str) -> String {
+    format!("ocellus/{cam}/query/{query}/state")
+}
+
+/// `ocellus/CAM/events`: a camera's state changes.
+pub fn events_topic(cam: &str) -> String {
+    format!("ocellus/{cam}/events")
+}
+
+/// `ocellus/CAM/detections`: a camera's detections, one message per evaluated frame.
+pub fn detections_topic(cam: &str) -> String {
+    format!("ocellus/{cam}/detections")
 }
 
 /// One message as the collector received it.
@@ -545,6 +592,33 @@ pub fn publish_once(url: &str, topic: &str, payload: impl Into<Vec<u8>>, retain:
 
 // ----------------------------------------------------------------- clips
 
+/// How many times a `gst-launch-1.0` run that hangs is tried before giving up.
+const GST_LAUNCH_TRIES: u32 = 3;
+
+/// The longest one `gst-launch-1.0` run making a test clip of `seconds` may take.
+/// A few seconds of 640x360 encode in about a second even on a loaded 2-core
+/// machine, so this only catches a run that hangs.
+pub fn clip_time_limit(seconds: f64) -> Duration {
+    Duration::from_secs(30) + Duration::from_secs_f64(4.0 * seconds.max(0.0))
+}
+
+/// Waits up to `limit` for `child` to exit; kills it (and waits for it) when it
+/// has not, returning `None` then.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
 fn muxer_for(out: &Path) -> Vec<String> {
     let ext = out
         .extension()
@@ -576,45 +650,88 @@ fn encoder_tail(out: &Path, location: &Path, fps: u32) -> Vec<String> {
     t
 }
 
-fn partial_path(out: &Path) -> PathBuf {
+/// `DIR/.NAME.PID.ATTEMPT.partial` beside `out`.
+fn partial_path(out: &Path, attempt: u32) -> PathBuf {
     let mut name = OsString::from(".");
     name.push(out.file_name().expect("clip path has a file name"));
-    name.push(format!(".{}.partial", std::process::id()));
+    name.push(format!(".{}.{attempt}.partial", std::process::id()));
     out.with_file_name(name)
 }
 
-/// Runs `gst-launch-1.0 -q ARGS` where ARGS write to a temporary file that is
-/// renamed to `out` on success; panics with the pipeline and its stderr otherwise.
-fn run_gst_launch(out: &Path, pipeline: impl Fn(&Path) -> Vec<String>) {
+/// Runs `gst-launch-1.0 -q ARGS`, where ARGS (from `pipeline`, given the file to
+/// write) write to a temporary file that is renamed to `out` on success. A run that
+/// fails panics with the pipeline and its output (stderr and stdout). A run still
+/// going after `limit` is killed and tried again: under heavy load gst-launch-1.0
+/// sometimes never finishes a concat/imagefreeze pipeline (every streaming thread
+/// idle, EOS never posted). After `GST_LAUNCH_TRIES` such runs it panics with what
+/// each of them wrote.
+pub fn run_gst_launch(out: &Path, limit: Duration, pipeline: impl Fn(&Path) -> Vec<String>) {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).expect("create clip directory");
     }
-    let tmp = partial_path(out);
-    let args = pipeline(&tmp);
-    let output = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run gst-launch-1.0 ({e}); run deploy/setup.sh"));
-    let ok = output.status.success() && fs::metadata(&tmp).map(|m| m.len() > 0).unwrap_or(false);
-    if !ok {
-        let _ = fs::remove_file(&tmp);
-        panic!(
-            "gst-launch-1.0 failed ({}) making {}\npipeline: {}\nstderr:\n{}\nstdout:\n{}",
-            output.status,
-            out.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout)
-        );
+    let mut hung = Vec::new();
+    let mut shown = String::new();
+    for attempt in 1..=GST_LAUNCH_TRIES {
+        let tmp = partial_path(out, attempt);
+        let log_path = tmp.with_extension("log");
+        let log = fs::File::create(&log_path).expect("create gst-launch-1.0 log");
+        let args = pipeline(&tmp);
+        shown = args.join(" ");
+        let mut child = Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run gst-launch-1.0 ({e}); run deploy/setup.sh"));
+        let status = wait_or_kill(&mut child, limit);
+        let output = fs::read_to_string(&log_path).unwrap_or_default();
+        let _ = fs::remove_file(&log_path);
+        match status {
+            Some(s) if s.success() && fs::metadata(&tmp).is_ok_and(|m| m.len() > 0) => {
+                fs::rename(&tmp, out).expect("rename finished clip into place");
+                return;
+            }
+            Some(s) => {
+                let _ = fs::remove_file(&tmp);
+                panic!(
+                    "gst-launch-1.0 failed ({s}) making {}\npipeline: {shown}\nstderr and stdout:\n{output}",
+                    out.display(),
+                );
+            }
+            None => {
+                let _ = fs::remove_file(&tmp);
+                eprintln!(
+                    "gst-launch-1.0 did not finish making {} within {limit:?} (attempt {attempt} \
+                     of {GST_LAUNCH_TRIES}); killed",
+                    out.display()
+                );
+                hung.push(format!("attempt {attempt}:\n{output}"));
+            }
+        }
     }
-    fs::rename(&tmp, out).expect("rename finished clip into place");
+    panic!(
+        "gst-launch-1.0 hung {GST_LAUNCH_TRIES} times making {} (killed after {limit:?} each \
+         time)\npipeline: {shown}\nstderr and stdout:\n{}",
+        out.display(),
+        hung.join("\n")
+    );
+}
+
+/// The raw format a clip is encoded from: 4:2:0 needs even sizes, so odd ones
+/// are encoded as 4:4:4.
+fn raw_format(width: u32, height: u32) -> &'static str {
+    if width.is_multiple_of(2) && height.is_multiple_of(2) {
+        "I420"
+    } else {
+        "Y444"
+    }
 }
 
 /// The `gst-launch-1.0` arguments `make_clip` runs (without `-q`): the muxer
 /// follows the extension of `out`, the file written is `location`.
-pub fn clip_pipeline(
+fn clip_pipeline(
     out: &Path,
     location: &Path,
     segments: &[(&Path, f64)],
@@ -624,6 +741,7 @@ pub fn clip_pipeline(
 ) -> Vec<String> {
     assert!(!segments.is_empty(), "make_clip needs at least one segment");
     assert!(fps > 0 && width > 0 && height > 0);
+    let format = raw_format(width, height);
     let mut a: Vec<String> = ["concat", "name=c", "!", "videoconvert", "!"]
         .map(String::from)
         .to_vec();
@@ -648,7 +766,7 @@ pub fn clip_pipeline(
             .map(String::from),
         );
         a.push(format!(
-            "video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1"
+            "video/x-raw,format={format},width={width},height={height},pixel-aspect-ratio=1/1"
         ));
         a.extend([
             "!".into(),
@@ -665,6 +783,7 @@ pub fn clip_pipeline(
 /// Makes an H.264 clip from still images shown one after the other, each
 /// scaled and letterboxed to `width` x `height`, at `fps` frames per second.
 /// The container follows the extension of `out`: .mkv, .mp4 (faststart) or .ts.
+/// Odd sizes work (x264 then encodes 4:4:4). Never hangs: see `run_gst_launch`.
 pub fn make_clip(out: &Path, segments: &[(&Path, f64)], width: u32, height: u32, fps: u32) {
     for (image, _) in segments {
         assert!(
@@ -673,13 +792,25 @@ pub fn make_clip(out: &Path, segments: &[(&Path, f64)], width: u32, height: u32,
             image.display()
         );
     }
-    run_gst_launch(out, |tmp| {
+    let seconds = segments.iter().map(|(_, s)| s).sum();
+    run_gst_launch(out, clip_time_limit(seconds), |tmp| {
         clip_pipeline(out, tmp, segments, width, height, fps)
     });
 }
 
+/// `make_clip` of shared media files (`media(NAME)`), at 640x360 and 10 fps, as
+/// `DIR/NAME`; returns its path.
+pub fn media_clip(dir: &Path, name: &str, segments: &[(&str, f64)]) -> PathBuf {
+    let images: Vec<(PathBuf, f64)> = segments.iter().map(|(n, s)| (media(n), *s)).collect();
+    let refs: Vec<(&Path, f64)> = images.iter().map(|(p, s)| (p.as_path(), *s)).collect();
+    let out = dir.join(name);
+    make_clip(&out, &refs, 640, 360, 10);
+    out
+}
+
 /// Makes an H.264 clip of `videotestsrc pattern=PATTERN` (e.g. "smpte", "ball",
-/// "snow"). Odd sizes work (x264 then encodes 4:4:4).
+/// "snow"). Odd sizes work (x264 then encodes 4:4:4). Never hangs: see
+/// `run_gst_launch`.
 pub fn make_test_pattern_clip(
     out: &Path,
     width: u32,
@@ -690,7 +821,7 @@ pub fn make_test_pattern_clip(
 ) {
     assert!(fps > 0 && width > 0 && height > 0);
     let frames = ((seconds * f64::from(fps)).round() as u64).max(1);
-    run_gst_launch(out, |tmp| {
+    run_gst_launch(out, clip_time_limit(seconds), |tmp| {
         let mut a = vec![
             "videotestsrc".to_string(),
             format!("pattern={pattern}"),
@@ -828,11 +959,42 @@ pub fn ocellus_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ocellus"))
 }
 
+/// A command running `ocellus_bin()`, with `OCELLUS_MODELS` defaulting to
+/// `models_dir()` and `RUST_BACKTRACE` to 1.
+pub fn ocellus_command() -> Command {
+    let mut cmd = Command::new(ocellus_bin());
+    if std::env::var_os("OCELLUS_MODELS").is_none() {
+        cmd.env("OCELLUS_MODELS", models_dir());
+    }
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        cmd.env("RUST_BACKTRACE", "1");
+    }
+    cmd
+}
+
+/// `ocellus run -c CONFIG EXTRA...` (see `ocellus_command`).
+pub fn ocellus_run_command(config: &Path, extra: &[&str]) -> Command {
+    let mut cmd = ocellus_command();
+    cmd.arg("run").arg("-c").arg(config).args(extra);
+    cmd
+}
+
 /// Writes `toml` to `DIR/ocellus.toml` and returns that path.
 pub fn write_config(dir: &Path, toml: &str) -> PathBuf {
     let path = dir.join("ocellus.toml");
     fs::write(&path, toml).expect("write config");
     path
+}
+
+/// Kills (and reaps) the child on drop: a failed assertion must not leave a helper
+/// process running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A child process (normally `ocellus run -c CONFIG ...`) whose stdout and
@@ -854,14 +1016,7 @@ impl Daemon {
     /// `ocellus run -c CONFIG EXTRA...` with extra environment variables.
     /// `OCELLUS_MODELS` defaults to `models_dir()` and `RUST_BACKTRACE` to 1.
     pub fn start_with_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(ocellus_bin());
-        cmd.arg("run").arg("-c").arg(config).args(extra);
-        if std::env::var_os("OCELLUS_MODELS").is_none() {
-            cmd.env("OCELLUS_MODELS", models_dir());
-        }
-        if std::env::var_os("RUST_BACKTRACE").is_none() {
-            cmd.env("RUST_BACKTRACE", "1");
-        }
+        let mut cmd = ocellus_run_command(config, extra);
         cmd.envs(env.iter().copied());
         Self::spawn("ocellus", cmd)
     }
@@ -960,6 +1115,15 @@ impl Daemon {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; panics (after
+    /// SIGKILL) with the collected output when it does not.
+    pub fn expect_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_exit(timeout) {
+            Some(s) => s,
+            None => self.kill_and_panic(&format!("did not exit by itself within {timeout:?}")),
+        }
+    }
+
     /// Sends a signal by name ("TERM", "INT", "HUP", ...) with `kill`.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -999,16 +1163,18 @@ impl Daemon {
         self.signal("TERM");
         match self.wait_exit(timeout) {
             Some(s) => s,
-            None => {
-                self.kill_hard();
-                panic!(
-                    "{} (pid {}) did not exit within {timeout:?} of SIGTERM; its output:\n{}",
-                    self.name,
-                    self.pid(),
-                    self.output()
-                );
-            }
+            None => self.kill_and_panic(&format!("did not exit within {timeout:?} of SIGTERM")),
         }
+    }
+
+    fn kill_and_panic(&mut self, what: &str) -> ! {
+        self.kill_hard();
+        panic!(
+            "{} (pid {}) {what}; its output:\n{}",
+            self.name,
+            self.pid(),
+            self.output()
+        );
     }
 
     /// Lets the reader threads drain the pipes (bounded: a grandchild could
