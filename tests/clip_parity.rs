@@ -270,7 +270,7 @@ off = 0.1
             .unwrap();
         let outputs = FrameOutputs {
             detections: vec![],
-            embeddings: vec![("tiny".into(), None, e)],
+            embeddings: vec![(std::sync::Arc::from("tiny"), None, e)],
         };
         let eval = query
             .evaluate(&outputs, std::time::SystemTime::now())

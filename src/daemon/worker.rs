@@ -10,9 +10,10 @@ use crate::model::{Loaded, Registry};
 use crate::query::{FrameOutputs, FrameReport, StandingQuery};
 use crate::source::{CameraConfig, Frame};
 
+/// A model output the camera's queries need, computed once per frame.
 enum Need {
-    Detect(String, Arc<Loaded>),
-    Embed(String, Option<[f32; 4]>, Arc<Loaded>),
+    Detect(Arc<str>, Arc<Loaded>),
+    Embed(Arc<str>, Option<[f32; 4]>, Arc<Loaded>),
 }
 
 pub struct CameraWorker {
@@ -38,10 +39,11 @@ impl CameraWorker {
                     let Some(loaded) = models.get(&q.model).cloned() else {
                         continue;
                     };
+                    let name: Arc<str> = Arc::from(q.model.as_str());
                     let need = if sq.needs_detections() {
-                        Need::Detect(q.model.clone(), loaded)
+                        Need::Detect(name, loaded)
                     } else {
-                        Need::Embed(q.model.clone(), q.region, loaded)
+                        Need::Embed(name, q.region, loaded)
                     };
                     let dup = needs.iter().any(|n| match (n, &need) {
                         (Need::Detect(a, _), Need::Detect(b, _)) => a == b,
@@ -82,19 +84,13 @@ impl CameraWorker {
     pub fn evaluate(&mut self, frame: &Frame) -> FrameReport {
         let mut outputs = FrameOutputs::default();
         let mut errors = Vec::new();
-        let mut detections = None;
         for need in &self.needs {
             match need {
                 Need::Detect(name, loaded) => {
                     if let Loaded::Yolox { model, session } = loaded.as_ref() {
                         let mut found = Vec::new();
                         match model.detect(session, frame, &mut self.yolox, &mut found) {
-                            Ok(()) => {
-                                detections
-                                    .get_or_insert_with(Vec::new)
-                                    .extend(found.iter().cloned());
-                                outputs.detections.push((name.clone(), found));
-                            }
+                            Ok(()) => outputs.detections.push((name.clone(), found)),
                             Err(e) => errors.push(e.to_string()),
                         }
                     }
@@ -118,6 +114,14 @@ impl CameraWorker {
             .iter_mut()
             .filter_map(|q| q.evaluate(&outputs, now))
             .collect();
+        // The queries have read the detections: move them into the report.
+        let detections = (!outputs.detections.is_empty()).then(|| {
+            outputs
+                .detections
+                .into_iter()
+                .flat_map(|(_, d)| d)
+                .collect()
+        });
         tracing::trace!(camera = %self.camera, seq = frame.seq, "frame evaluated");
         FrameReport {
             camera: self.camera.clone(),

@@ -14,23 +14,23 @@ use crate::model::{Detection, Loaded, Registry};
 #[derive(Default)]
 pub struct FrameOutputs {
     /// Detections of the whole frame per detector model.
-    pub detections: Vec<(String, Vec<Detection>)>,
+    pub detections: Vec<(Arc<str>, Vec<Detection>)>,
     /// Image embeddings per (model, region).
-    pub embeddings: Vec<(String, Option<[f32; 4]>, Embedding)>,
+    pub embeddings: Vec<(Arc<str>, Option<[f32; 4]>, Embedding)>,
 }
 
 impl FrameOutputs {
     pub fn detections(&self, model: &str) -> Option<&[Detection]> {
         self.detections
             .iter()
-            .find(|(m, _)| m == model)
+            .find(|(m, _)| **m == *model)
             .map(|(_, d)| d.as_slice())
     }
 
     pub fn embedding(&self, model: &str, region: Option<[f32; 4]>) -> Option<&Embedding> {
         self.embeddings
             .iter()
-            .find(|(m, r, _)| m == model && *r == region)
+            .find(|(m, r, _)| **m == *model && *r == region)
             .map(|(_, _, e)| e)
     }
 }
