@@ -19,7 +19,6 @@ pub struct SampleGate {
     next: Option<Duration>,
     /// Presentation time of the last frame seen (admitted or not).
     last: Option<Duration>,
-    admitted: u64,
     skipped: u64,
 }
 
@@ -30,7 +29,6 @@ impl SampleGate {
             interval: Duration::from_secs_f64(1.0 / fps.max(1e-3)),
             next: None,
             last: None,
-            admitted: 0,
             skipped: 0,
         }
     }
@@ -51,15 +49,10 @@ impl SampleGate {
                 _ => pts,
             };
             self.next = Some(base + self.interval);
-            self.admitted += 1;
         } else {
             self.skipped += 1;
         }
         due
-    }
-
-    pub fn admitted(&self) -> u64 {
-        self.admitted
     }
 
     pub fn skipped(&self) -> u64 {

@@ -103,6 +103,17 @@ impl ModelConfig {
         }
     }
 
+    /// Uses the engine's thread count when the model sets none.
+    pub fn default_threads(&mut self, threads: Option<usize>) {
+        let own = match self {
+            ModelConfig::Yolox(c) => &mut c.threads,
+            ModelConfig::Clip(c) => &mut c.threads,
+        };
+        if own.is_none() {
+            *own = threads;
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         match self {
             ModelConfig::Yolox(c) => &c.dir,

@@ -74,12 +74,7 @@ impl Registry {
         let mut reg = Self::default();
         for (name, cfg) in &config.models {
             let mut cfg = cfg.clone();
-            if let (None, ModelConfig::Yolox(c)) = (cfg.threads(), &mut cfg) {
-                c.threads = config.engine.threads;
-            }
-            if let (None, ModelConfig::Clip(c)) = (cfg.threads(), &mut cfg) {
-                c.threads = config.engine.threads;
-            }
+            cfg.default_threads(config.engine.threads);
             match Self::load_one(name, &cfg, env) {
                 Ok(m) => {
                     reg.loaded.insert(name.clone(), Arc::new(m));

@@ -1,6 +1,7 @@
 //! Turns daemon output (camera status, frame reports) into MQTT messages.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -14,7 +15,8 @@ const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
 pub struct Encoder {
     topics: Topics,
     detections: bool,
-    attributes_sent: HashMap<String, Instant>,
+    /// When each (camera, query)'s attributes last went out.
+    attributes_sent: HashMap<(Arc<str>, Arc<str>), Instant>,
 }
 
 impl Encoder {
@@ -69,10 +71,10 @@ impl Encoder {
         }
         for q in &r.queries {
             let Some(state) = &q.state else { continue };
-            let attr_topic = self.topics.attributes(&r.camera, &q.id);
+            let key = (r.camera.clone(), q.id.clone());
             let due = self
                 .attributes_sent
-                .get(&attr_topic)
+                .get(&key)
                 .is_none_or(|t| t.elapsed() >= ATTRIBUTES_EVERY);
             if q.change.is_some() || due {
                 let since = q
@@ -83,12 +85,12 @@ impl Encoder {
                     "model": q.model, "region": q.region, "kind": q.kind,
                 });
                 emit(Message {
-                    topic: attr_topic.clone(),
+                    topic: self.topics.attributes(&r.camera, &q.id),
                     payload: attrs.to_string().into_bytes(),
                     retain: true,
                     reliable: true,
                 });
-                self.attributes_sent.insert(attr_topic, Instant::now());
+                self.attributes_sent.insert(key, Instant::now());
             }
             let Some(change) = &q.change else { continue };
             emit(Message {

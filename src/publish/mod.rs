@@ -25,7 +25,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use config::MqttConfig;
-pub use connect::parse_url;
 pub use encode::Encoder;
 pub use outbox::{Message, Outbox};
 pub use topics::Topics;

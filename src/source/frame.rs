@@ -70,17 +70,6 @@ impl Frame {
             FrameData::Owned(v) => v,
         }
     }
-
-    /// Row `y` without its padding.
-    pub fn row(&self, y: u32) -> &[u8] {
-        let start = y as usize * self.stride;
-        &self.data()[start..start + self.width as usize * 3]
-    }
-
-    /// True when rows carry no padding (the buffer is one packed image).
-    pub fn is_packed(&self) -> bool {
-        self.stride == self.width as usize * 3
-    }
 }
 
 impl std::fmt::Debug for Frame {

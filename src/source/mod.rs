@@ -25,7 +25,7 @@ mod supervisor;
 
 pub use config::{CameraConfig, SourceKind, Transport};
 pub use frame::Frame;
-pub use pipeline::{Progress, uri_of};
+pub use pipeline::Progress;
 pub use queue::{Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue};
 pub use supervisor::{Ended, Retry, SourceHandle, spawn};
 

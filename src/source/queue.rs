@@ -92,10 +92,6 @@ impl FrameSender {
             },
         }
     }
-
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
 }
 
 impl FrameReceiver {
