@@ -1,176 +1,260 @@
 //! End-to-end pipeline benchmark: `cargo bench --bench pipeline`.
 //!
 //! Prints one JSON object on stdout and writes it to `target/ocellus-bench/pipeline.json`.
-//! Progress and the daemon's log go to stderr. Every number carries its unit in its key.
+//! Progress and the daemon's log go to stderr. Every number carries its unit in its key
+//! (`_s`, `_ms`, `_mb`, `_hz`, `_fps`, `_count`, `_per_cpu_s`, `_ratio`).
 //!
-//! What it measures, on a 1080p30 H.264 clip (astronaut photo, a moving ball and light
-//! sensor-like noise so that frames differ and the stream has a camera-like ~4 Mbit/s),
-//! made once with `gst-launch-1.0` under `target/ocellus-bench/` and reused:
+//! Three scenarios, each measured side by side with its baseline in the same run (the
+//! doc comment of each module says what exactly it runs):
 //!
-//! 1. decode only, with `gst-launch-1.0 filesrc ! decodebin [! videoconvert !
-//!    video/x-raw,format=RGB] ! fakesink sync=false` (median of 3 runs each);
-//! 2. `ocellus run` end to end with the real YOLOX-nano (CPU, 2 threads) and one
-//!    person yes/no query, with every frame evaluated (`sample_fps = 1000`) and at the
-//!    realistic `sample_fps = 2`, publishing to a private mosquitto; a subscriber here
-//!    takes frame→MQTT latency = receive wall time − the payload's `time` (the wall
-//!    time at which the frame left the decoder).
+//! * `static` (benches/pipeline/still.rs): a still 1080p30 scene; ocellus at
+//!   `sample_fps = 2`, with and without `keyframes_only`, against decoding the clip;
+//! * `every` (benches/pipeline/every.rs): a moving 720p30 clip with the gates open;
+//!   ocellus frames per CPU-second against decoding plus a bare ONNX Runtime loop
+//!   (benches/pipeline/raw_ort.rs) and against a plain Python loop
+//!   (scripts/bench/python_loop.py, benches/pipeline/python.rs);
+//! * `cameras` (benches/pipeline/cameras.rs): 16 RTSP cameras of 720p from an RTSP
+//!   server inside this process for 60 s, full decoding and `keyframes_only`.
 //!
-//! CPU time of a child (gst-launch-1.0 or ocellus, all its threads) is the growth of
-//! this process's `cutime + cstime` in `/proc/self/stat` across waiting for it: the
-//! kernel adds a child's user and system time there when it is reaped, which is what
-//! `getrusage(RUSAGE_CHILDREN)` reports. Fixed start-up costs (loading plugins, ONNX
-//! Runtime and the model) are separated by running the same thing on a 1 s clip: the
-//! `*_marginal_*` numbers are (long − short) / (10 s − 1 s).
+//! Environment:
+//!
+//! * `OCELLUS_BENCH_ONLY=static,every,cameras` — the scenarios to run (default all);
+//! * `OCELLUS_BENCH_SECONDS` — length of the static and every clips (default 10, at
+//!   least 2; the short clip that measures start-up costs is always 1 s);
+//! * `OCELLUS_BENCH_CAMERA_SECONDS` (60), `OCELLUS_BENCH_WARMUP_SECONDS` (10),
+//!   `OCELLUS_BENCH_CAMERAS` (16) — the cameras scenario;
+//! * `OCELLUS_BENCH_PYTHON` — the interpreter that makes the Python venv (python3);
+//! * `OCELLUS_BENCH_ROLE=raw-ort` — internal: run the raw ONNX Runtime loop only.
+//!
+//! CPU time of a child (gst-launch-1.0, ocellus, the raw loop, Python; all their
+//! threads) is the growth of this process's `cutime + cstime` in `/proc/self/stat`
+//! across reaping it (= `getrusage(RUSAGE_CHILDREN)`). Fixed start-up costs (loading
+//! plugins, ONNX Runtime and the model) are separated by running the same thing on a
+//! 1 s clip: the `*_marginal_*` numbers are (long − short) / (long_s − 1 s).
+//!
+//! Clips are made once with `gst-launch-1.0` (x264enc, matroskamux) under
+//! `target/ocellus-bench/` and reused; their names carry their settings.
 //!
 //! The daemon binary: cargo builds the package's binaries for benchmarks and names the
 //! result in `CARGO_BIN_EXE_ocellus` (target/release/ocellus under `cargo bench`); when
 //! that file is absent at run time, `target/release/ocellus` under the crate, and when
 //! that is missing too, `cargo build --release --bin ocellus` is run first. A debug
 //! build is never used: its timings would mislead.
+//!
+//! A scenario (or a part of one) that fails does not stop the others: its error is in
+//! the scenario's `errors` object (or in place of the scenario).
 
+#[path = "pipeline/cameras.rs"]
+mod cameras;
+#[path = "pipeline/clips.rs"]
+mod clips;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "pipeline/daemon.rs"]
+mod daemon;
+#[path = "pipeline/every.rs"]
+mod every;
+#[path = "pipeline/measure.rs"]
+mod measure;
+#[path = "pipeline/python.rs"]
+mod python;
+#[path = "pipeline/raw_ort.rs"]
+mod raw_ort;
+#[path = "pipeline/rtsp.rs"]
+mod rtsp;
+#[path = "pipeline/still.rs"]
+mod still;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use common::{Daemon, Mosquitto, MqttCollector, Msg};
+use measure::{guarded, marginal, num, tail};
 
-const WIDTH: u32 = 1920;
-const HEIGHT: u32 = 1080;
-const FPS: u32 = 30;
-const SECONDS: u32 = 10;
 /// The short clip that measures fixed start-up costs.
-const SHORT_SECONDS: u32 = 1;
-const BITRATE_KBPS: u32 = 4000;
-const KEY_INT_MAX: u32 = 60;
-const DECODE_RUNS: usize = 3;
-const CAMERA: &str = "bench";
-/// Longest an ocellus run may take before the benchmark gives up.
-const RUN_LIMIT: Duration = Duration::from_secs(600);
-/// Longest one `gst-launch-1.0` run making a clip may take (1080p on a small machine
-/// takes a while; this only catches a run that hangs, which is then tried again).
-const MAKE_CLIP_LIMIT: Duration = Duration::from_secs(600);
+pub const SHORT_SECONDS: u32 = 1;
+/// Longest an ocellus run over a file may take before the benchmark gives up.
+pub const FILE_RUN_LIMIT: Duration = Duration::from_secs(600);
+
+const SCENARIOS: [&str; 3] = ["static", "every", "cameras"];
+
+/// What every scenario needs.
+pub struct Options {
+    pub only: Vec<&'static str>,
+    /// Length of the static and every clips.
+    pub seconds: u32,
+    pub camera_seconds: u32,
+    pub warmup_seconds: u32,
+    pub cameras: usize,
+    /// `target/ocellus-bench`
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    pub ticks: f64,
+}
+
+fn env_u32(key: &str, default: u32) -> u32 {
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={v:?} is not a whole number")),
+        _ => default,
+    }
+}
+
+impl Options {
+    fn from_env(root: &Path) -> Self {
+        let only = match std::env::var("OCELLUS_BENCH_ONLY") {
+            Ok(v) if !v.trim().is_empty() => {
+                let wanted: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for w in &wanted {
+                    assert!(
+                        SCENARIOS.contains(w),
+                        "OCELLUS_BENCH_ONLY: unknown scenario {w:?} (known: {})",
+                        SCENARIOS.join(", ")
+                    );
+                }
+                SCENARIOS
+                    .into_iter()
+                    .filter(|s| wanted.contains(s))
+                    .collect()
+            }
+            _ => SCENARIOS.to_vec(),
+        };
+        let seconds = env_u32("OCELLUS_BENCH_SECONDS", 10);
+        assert!(
+            seconds > SHORT_SECONDS,
+            "OCELLUS_BENCH_SECONDS must be more than the {SHORT_SECONDS} s short clip"
+        );
+        let camera_seconds = env_u32("OCELLUS_BENCH_CAMERA_SECONDS", 60);
+        let warmup_seconds = env_u32("OCELLUS_BENCH_WARMUP_SECONDS", 10);
+        assert!(
+            camera_seconds > warmup_seconds,
+            "OCELLUS_BENCH_CAMERA_SECONDS must be more than OCELLUS_BENCH_WARMUP_SECONDS"
+        );
+        let cameras = env_u32("OCELLUS_BENCH_CAMERAS", 16) as usize;
+        assert!(cameras > 0, "OCELLUS_BENCH_CAMERAS must be at least 1");
+        let dir = root.join("target").join("ocellus-bench");
+        fs::create_dir_all(&dir).expect("create target/ocellus-bench");
+        Options {
+            only,
+            seconds,
+            camera_seconds,
+            warmup_seconds,
+            cameras,
+            bin: ocellus_binary(root),
+            ticks: measure::clock_ticks(),
+            dir,
+        }
+    }
+}
 
 fn main() {
+    if std::env::var("OCELLUS_BENCH_ROLE").is_ok_and(|r| r == raw_ort::ROLE) {
+        raw_ort::child_main();
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target").join("ocellus-bench");
-    fs::create_dir_all(&dir).expect("create target/ocellus-bench");
-    let bin = ocellus_binary(root);
-    let ticks = clock_ticks();
-    let machine = machine();
-
-    let clip = dir.join(format!(
-        "astronaut-ball-noise-{WIDTH}x{HEIGHT}p{FPS}-{SECONDS}s.mkv"
-    ));
-    let short = dir.join(format!(
-        "astronaut-ball-noise-{WIDTH}x{HEIGHT}p{FPS}-{SHORT_SECONDS}s.mkv"
-    ));
-    make_clip_if_missing(&clip, SECONDS);
-    make_clip_if_missing(&short, SHORT_SECONDS);
-    let info = common::probe_clip(&clip);
-    assert_eq!(
-        (info.width, info.height, info.frames),
-        (WIDTH, HEIGHT, u64::from(FPS * SECONDS)),
-        "unexpected clip {}",
-        clip.display()
-    );
-    let video_s = f64::from(SECONDS);
-    let clip_bytes = fs::metadata(&clip).expect("clip size").len();
-
-    // ---------------------------------------------------------- decode only
-    let mut out = Map::new();
-    for (name, rgb) in [("decode_only", true), ("decode_only_no_convert", false)] {
-        let long = median_run(|| decode_only(&clip, rgb, ticks));
-        let brief = median_run(|| decode_only(&short, rgb, ticks));
-        let frames = f64::from(FPS * SECONDS);
-        out.insert(format!("{name}_wall_s"), num(long.wall_s));
-        out.insert(format!("{name}_fps"), num(frames / long.wall_s));
-        insert_cpu(&mut out, name, long.cpu_s, brief.cpu_s);
-    }
-
-    // ---------------------------------------------------------- end to end
-    let broker = Mosquitto::start();
-    let every = e2e(&bin, &dir, &broker, &clip, 1000.0, ticks);
-    let every_short = e2e(&bin, &dir, &broker, &short, 1000.0, ticks);
-    let slow = e2e(&bin, &dir, &broker, &clip, 2.0, ticks);
-    let slow_short = e2e(&bin, &dir, &broker, &short, 2.0, ticks);
-    drop(broker);
-
-    for (name, run, short_run) in [
-        ("e2e_every_frame", &every, &every_short),
-        ("e2e_2hz", &slow, &slow_short),
-    ] {
-        out.insert(format!("{name}_sample_fps"), num(run.sample_fps));
-        out.insert(format!("{name}_exit_ok"), json!(run.exit_ok));
-        out.insert(format!("{name}_frames_evaluated"), json!(run.messages));
-        out.insert(format!("{name}_person_frames"), json!(run.person_frames));
-        out.insert(format!("{name}_wall_s"), num(run.wall_s));
-        out.insert(format!("{name}_first_to_last_message_s"), num(run.span_s));
-        out.insert(format!("{name}_fps"), num(run.fps));
-        out.insert(format!("{name}_latency_ms_p50"), num(run.latency_ms_p50));
-        out.insert(format!("{name}_latency_ms_p99"), num(run.latency_ms_p99));
-        out.insert(format!("{name}_latency_ms_max"), num(run.latency_ms_max));
-        insert_cpu(&mut out, name, run.cpu_s, short_run.cpu_s);
-        out.insert(
-            format!("{name}_startup_cpu_s_estimate"),
-            num(short_run.cpu_s - marginal(run.cpu_s, short_run.cpu_s) * f64::from(SHORT_SECONDS)),
-        );
-    }
-    let decode = out["decode_only_cpu_s_per_video_s"]
-        .as_f64()
-        .unwrap_or(f64::NAN);
-    let decode_marginal = out["decode_only_marginal_cpu_s_per_video_s"]
-        .as_f64()
-        .unwrap_or(f64::NAN);
-    out.insert(
-        "e2e_2hz_cpu_ratio_vs_decode".into(),
-        num(slow.cpu_s / video_s / decode),
-    );
-    out.insert(
-        "e2e_2hz_marginal_cpu_ratio_vs_decode".into(),
-        num(marginal(slow.cpu_s, slow_short.cpu_s) / decode_marginal),
-    );
-    out.insert(
-        "e2e_every_frame_cpu_ratio_vs_decode".into(),
-        num(every.cpu_s / video_s / decode),
-    );
-
+    let o = Options::from_env(root);
+    let started = Instant::now();
     let mut report = Map::new();
-    report.insert("machine".into(), machine);
+    report.insert("machine".into(), machine());
     report.insert(
-        "clip".into(),
+        "options".into(),
         json!({
-            "path": clip.display().to_string(),
-            "content": "astronaut.png letterboxed, videotestsrc ball, snow at alpha 0.08",
-            "width_px": WIDTH, "height_px": HEIGHT, "fps": FPS,
-            "duration_s": SECONDS, "frames": info.frames,
-            "bytes": clip_bytes,
-            "bitrate_kbps": (clip_bytes as f64 * 8.0 / 1000.0 / video_s).round(),
-            "encoder": format!("x264enc tune=zerolatency speed-preset=veryfast key-int-max={KEY_INT_MAX} bitrate={BITRATE_KBPS}, matroska"),
-            "short_clip_duration_s": SHORT_SECONDS,
-        }),
-    );
-    report.insert(
-        "setup".into(),
-        json!({
-            "ocellus_binary": bin.display().to_string(),
-            "model": "yolox_nano_coco (416x416), providers [cpu], threads 2",
-            "query": "person yes_no on the whole frame",
-            "decode_only_runs_median_of": DECODE_RUNS,
+            "scenarios": o.only,
+            "clip_seconds": o.seconds,
+            "short_clip_seconds": SHORT_SECONDS,
+            "camera_run_seconds": o.camera_seconds,
+            "camera_warmup_seconds": o.warmup_seconds,
+            "cameras_count": o.cameras,
+            "ocellus_binary": o.bin.display().to_string(),
+            "ocellus_binary_modified": fs::metadata(&o.bin).and_then(|m| m.modified()).ok()
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            "started": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             "cpu_time_source": "growth of cutime+cstime in /proc/self/stat across reaping the child (= getrusage(RUSAGE_CHILDREN))",
-            "clock_ticks_per_s": ticks,
-            "latency": "receive wall time at the subscriber - payload time (RFC 3339, ms resolution, stamped when the frame left the decoder); files are decoded as fast as the evaluator takes frames (queue of 2, back-pressure), so every-frame latency includes the wait in that queue",
+            "clock_ticks_per_s": o.ticks,
         }),
     );
-    report.insert("results".into(), Value::Object(out));
+    for name in &o.only {
+        eprintln!("bench: ---------------- scenario {name}");
+        let t0 = Instant::now();
+        let value = guarded(&format!("scenario {name}"), || {
+            Ok(match *name {
+                "static" => still::run(&o),
+                "every" => every::run(&o),
+                _ => cameras::run(&o),
+            })
+        });
+        let mut value = value.unwrap_or_else(|e| json!({ "error": e }));
+        if let Some(m) = value.as_object_mut() {
+            m.insert("scenario_wall_s".into(), num(t0.elapsed().as_secs_f64()));
+        }
+        report.insert((*name).into(), value);
+    }
+    report.insert("total_wall_s".into(), num(started.elapsed().as_secs_f64()));
+    report.insert("loadavg_1m_5m_15m_at_end".into(), json!(loadavg()));
     let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
-    fs::write(dir.join("pipeline.json"), format!("{text}\n")).expect("write pipeline.json");
+    fs::write(o.dir.join("pipeline.json"), format!("{text}\n")).expect("write pipeline.json");
     println!("{text}");
+}
+
+// ------------------------------------------------------------------ shared by scenarios
+
+/// CPU-s per video-s of a long/short pair of runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Cpu {
+    pub per_video_s: f64,
+    pub marginal_per_video_s: f64,
+}
+
+/// `NAME_cpu_s`, `NAME_short_cpu_s`, `NAME_cpu_s_per_video_s`,
+/// `NAME_marginal_cpu_s_per_video_s` and `NAME_startup_cpu_s_estimate` from the CPU
+/// seconds of the long (`seconds` s) and the short (1 s) clip.
+pub fn insert_cpu(
+    out: &mut Map<String, Value>,
+    name: &str,
+    cpu_s: f64,
+    short_cpu_s: f64,
+    seconds: u32,
+) -> Cpu {
+    let (long_s, short_s) = (f64::from(seconds), f64::from(SHORT_SECONDS));
+    let cpu = Cpu {
+        per_video_s: cpu_s / long_s,
+        marginal_per_video_s: marginal(cpu_s, short_cpu_s, long_s, short_s),
+    };
+    out.insert(format!("{name}_cpu_s"), num(cpu_s));
+    out.insert(format!("{name}_short_cpu_s"), num(short_cpu_s));
+    out.insert(format!("{name}_cpu_s_per_video_s"), num(cpu.per_video_s));
+    out.insert(
+        format!("{name}_marginal_cpu_s_per_video_s"),
+        num(cpu.marginal_per_video_s),
+    );
+    out.insert(
+        format!("{name}_startup_cpu_s_estimate"),
+        num(short_cpu_s - cpu.marginal_per_video_s * short_s),
+    );
+    cpu
+}
+
+/// `Err` with the daemon's output when a run published nothing or failed.
+pub fn require_answers(run: &daemon::Run) -> Result<(), String> {
+    if run.msgs.is_empty() || !run.exit_ok {
+        return Err(format!(
+            "ocellus: {} detections messages, exit {}; its output (tail):\n{}",
+            run.msgs.len(),
+            run.exit,
+            tail(&run.output, 3000)
+        ));
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ setup
@@ -202,273 +286,10 @@ fn ocellus_binary(root: &Path) -> PathBuf {
     release
 }
 
-/// Kernel clock ticks a second (the unit of /proc/*/stat times).
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
+fn loadavg() -> Option<String> {
+    fs::read_to_string("/proc/loadavg")
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// User + system seconds of this process's reaped children (`cutime + cstime`).
-fn children_cpu_s(ticks: f64) -> f64 {
-    let stat = fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
-    // Fields after the command name in parentheses start at field 3 (state);
-    // cutime and cstime are fields 16 and 17.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f[i - 3].parse::<f64>().expect("stat field");
-    (t(16) + t(17)) / ticks
-}
-
-/// Makes `[photo + moving ball + light noise]` as 1080p H.264 unless it exists.
-fn make_clip_if_missing(out: &Path, seconds: u32) {
-    if out.is_file() {
-        eprintln!("bench: reusing {}", out.display());
-        return;
-    }
-    eprintln!("bench: making {}", out.display());
-    let frames = FPS * seconds;
-    let photo = common::media("astronaut.png");
-    let caps =
-        |extra: &str| format!("video/x-raw,{extra}width={WIDTH},height={HEIGHT},framerate={FPS}/1");
-    let pipeline = |tmp: &Path| {
-        format!(
-            "compositor name=mix background=black sink_2::alpha=0.08 ! videoconvert ! video/x-raw,format=I420 \
-         ! x264enc tune=zerolatency speed-preset=veryfast key-int-max={KEY_INT_MAX} bitrate={BITRATE_KBPS} \
-         ! h264parse ! matroskamux ! filesink location={tmp} \
-         filesrc location={photo} ! pngdec ! imagefreeze num-buffers={frames} ! videoconvert \
-         ! videoscale add-borders=true ! {still} ! mix.sink_0 \
-         videotestsrc pattern=ball num-buffers={frames} background-color=0x00000000 ! {overlay} ! mix.sink_1 \
-         videotestsrc pattern=snow num-buffers={frames} ! {overlay} ! mix.sink_2",
-            tmp = tmp.display(),
-            photo = photo.display(),
-            still = caps("pixel-aspect-ratio=1/1,"),
-            overlay = caps("format=BGRA,"),
-        )
-    };
-    common::run_gst_launch(out, MAKE_CLIP_LIMIT, |tmp| {
-        pipeline(tmp).split_whitespace().map(String::from).collect()
-    });
-}
-
-// ------------------------------------------------------------------ decode only
-
-struct Usage {
-    wall_s: f64,
-    cpu_s: f64,
-}
-
-fn median_run(mut run: impl FnMut() -> Usage) -> Usage {
-    let mut runs: Vec<Usage> = (0..DECODE_RUNS).map(|_| run()).collect();
-    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
-    runs.swap_remove(DECODE_RUNS / 2)
-}
-
-fn decode_only(clip: &Path, rgb: bool, ticks: f64) -> Usage {
-    let mut args = vec![
-        "-q".to_string(),
-        "filesrc".into(),
-        format!("location={}", clip.display()),
-        "!".into(),
-        "decodebin".into(),
-        "!".into(),
-    ];
-    if rgb {
-        args.extend(["videoconvert", "!", "video/x-raw,format=RGB", "!"].map(String::from));
-    }
-    args.extend(["fakesink", "sync=false"].map(String::from));
-    let cpu0 = children_cpu_s(ticks);
-    let t0 = Instant::now();
-    let status = Command::new("gst-launch-1.0")
-        .args(&args)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run gst-launch-1.0");
-    let wall_s = t0.elapsed().as_secs_f64();
-    let cpu_s = children_cpu_s(ticks) - cpu0;
-    assert!(
-        status.success(),
-        "gst-launch-1.0 {} failed: {status}",
-        args.join(" ")
-    );
-    eprintln!(
-        "bench: decode {} rgb={rgb}: {wall_s:.2} s wall, {cpu_s:.2} s CPU",
-        clip.display()
-    );
-    Usage { wall_s, cpu_s }
-}
-
-// ------------------------------------------------------------------ end to end
-
-struct E2e {
-    sample_fps: f64,
-    exit_ok: bool,
-    messages: usize,
-    person_frames: usize,
-    wall_s: f64,
-    span_s: f64,
-    fps: f64,
-    latency_ms_p50: f64,
-    latency_ms_p99: f64,
-    latency_ms_max: f64,
-    cpu_s: f64,
-}
-
-fn config(clip: &Path, sample_fps: f64) -> String {
-    format!(
-        r#"{model}
-[[cameras]]
-id = "{CAMERA}"
-url = {clip}
-sample_fps = {sample_fps}
-
-{query}"#,
-        model = common::yolox_model(&common::yolox_dir(), "threads = 2"),
-        clip = common::toml_path(clip),
-        query = common::person_query(""),
-    )
-}
-
-/// Runs `ocellus run` over the clip until it exits by itself.
-fn e2e(
-    bin: &Path,
-    dir: &Path,
-    broker: &Mosquitto,
-    clip: &Path,
-    sample_fps: f64,
-    ticks: f64,
-) -> E2e {
-    let cfg = dir.join(format!("e2e-{sample_fps}.toml"));
-    fs::write(&cfg, config(clip, sample_fps)).expect("write config");
-    let topic = format!("ocellus/{CAMERA}/detections");
-    let collector = MqttCollector::with_filter(&broker.url(), &topic);
-    // Instants of received messages become wall times through this pair.
-    let (inst0, wall0) = (Instant::now(), SystemTime::now());
-
-    let mut cmd = Command::new(bin);
-    cmd.arg("run")
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--mqtt-url")
-        .arg(broker.url())
-        .env("OCELLUS_MODELS", common::models_dir());
-    let cpu0 = children_cpu_s(ticks);
-    let t0 = Instant::now();
-    let mut daemon = Daemon::spawn("ocellus", cmd);
-    let status: Option<ExitStatus> = daemon.wait_exit(RUN_LIMIT);
-    let wall_s = t0.elapsed().as_secs_f64();
-    let status = status.unwrap_or_else(|| {
-        daemon.kill_hard();
-        panic!(
-            "ocellus did not finish {} within {RUN_LIMIT:?}",
-            clip.display()
-        )
-    });
-    let cpu_s = children_cpu_s(ticks) - cpu0;
-
-    // The daemon hands everything to the broker before it exits; let it arrive.
-    let mut seen = 0;
-    common::wait_until(Duration::from_secs(3), || {
-        let n = collector.messages().len();
-        let settled = n == seen && n > 0;
-        seen = n;
-        if !settled {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        settled
-    });
-    let msgs: Vec<Msg> = collector.messages();
-    assert!(
-        !msgs.is_empty(),
-        "no detections from ocellus on {}; its output:\n{}",
-        clip.display(),
-        daemon.output()
-    );
-    let mut latencies: Vec<f64> = msgs
-        .iter()
-        .map(|m| {
-            let v = m.json();
-            let sent = humantime::parse_rfc3339(v["time"].as_str().expect("time in payload"))
-                .expect("RFC 3339 time");
-            let received = wall0 + (m.at - inst0);
-            match received.duration_since(sent) {
-                Ok(d) => d.as_secs_f64() * 1e3,
-                Err(e) => -e.duration().as_secs_f64() * 1e3,
-            }
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let person_frames = msgs
-        .iter()
-        .filter(|m| {
-            m.json()["detections"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|d| d["label"] == "person"))
-        })
-        .count();
-    let span_s = (msgs[msgs.len() - 1].at - msgs[0].at).as_secs_f64();
-    let run = E2e {
-        sample_fps,
-        exit_ok: status.success(),
-        messages: msgs.len(),
-        person_frames,
-        wall_s,
-        span_s,
-        fps: if span_s > 0.0 {
-            (msgs.len() - 1) as f64 / span_s
-        } else {
-            f64::NAN
-        },
-        latency_ms_p50: percentile(&latencies, 50.0),
-        latency_ms_p99: percentile(&latencies, 99.0),
-        latency_ms_max: latencies[latencies.len() - 1],
-        cpu_s,
-    };
-    eprintln!(
-        "bench: ocellus {} at sample_fps {sample_fps}: {} messages, {wall_s:.2} s wall, {cpu_s:.2} s CPU, exit {status}",
-        clip.display(),
-        run.messages
-    );
-    run
-}
-
-// ------------------------------------------------------------------ helpers
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// `NAME_cpu_s`, `NAME_cpu_s_per_video_s` and `NAME_marginal_cpu_s_per_video_s`
-/// from the CPU seconds of the long and the short clip.
-fn insert_cpu(out: &mut Map<String, Value>, name: &str, cpu_s: f64, short_cpu_s: f64) {
-    out.insert(format!("{name}_cpu_s"), num(cpu_s));
-    out.insert(
-        format!("{name}_cpu_s_per_video_s"),
-        num(cpu_s / f64::from(SECONDS)),
-    );
-    out.insert(
-        format!("{name}_marginal_cpu_s_per_video_s"),
-        num(marginal(cpu_s, short_cpu_s)),
-    );
-}
-
-/// CPU seconds per video second once fixed costs are taken out.
-fn marginal(long_cpu_s: f64, short_cpu_s: f64) -> f64 {
-    (long_cpu_s - short_cpu_s) / f64::from(SECONDS - SHORT_SECONDS)
-}
-
-/// A number rounded to 4 significant decimals (JSON has no NaN: null then).
-fn num(v: f64) -> Value {
-    if v.is_finite() {
-        json!((v * 1e4).round() / 1e4)
-    } else {
-        Value::Null
-    }
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 fn machine() -> Value {
@@ -485,14 +306,28 @@ fn machine() -> Value {
                 .map(str::to_string)
         })
     };
+    let mem_total_mb = fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| (kb * 1024.0 / 1e6).round())
+    });
     json!({
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "cpu_model": model,
+        "mem_total_mb": mem_total_mb,
         "kernel": first_line("uname", "-r"),
         // Other work on the machine skews every number here.
-        "loadavg_1m_5m_15m_at_start": fs::read_to_string("/proc/loadavg")
-            .ok()
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
+        "loadavg_1m_5m_15m_at_start": loadavg(),
         "gstreamer": first_line("gst-launch-1.0", "--version").map(|l| l.replace("gst-launch-1.0 version ", "")),
+        "onnxruntime_library": raw_ort_library(),
     })
+}
+
+/// The ONNX Runtime library the daemon and the raw loop load (first candidate found).
+fn raw_ort_library() -> Option<String> {
+    ocellus::engine::candidates(&Default::default())
+        .into_iter()
+        .find(|p| p.is_file())
+        .map(|p| fs::canonicalize(&p).unwrap_or(p).display().to_string())
 }

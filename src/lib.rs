@@ -8,10 +8,12 @@
 //! ocellus::daemon::run(config, Default::default()).unwrap();
 //! ```
 
+pub mod cache;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod gate;
+pub mod metrics;
 pub mod model;
 pub mod publish;
 pub mod query;

@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ocellus::engine::{self, EngineConfig, Rect, RgbView};
+use ocellus::engine::{self, Batcher, EngineConfig, Rect, RgbView};
 use ocellus::model::ClipConfig;
 use ocellus::model::clip::{Clip, ClipImage, ClipSessions, softmax};
 use ocellus::query::{FrameOutputs, StandingQuery};
 use ocellus::shutdown::Shutdown;
-use ocellus::source::{self, CameraConfig, Frame, WhenFull};
+use ocellus::source::{self, CameraConfig, Frame, Sample, WhenFull};
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
@@ -33,7 +33,8 @@ fn reference() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn load() -> (Clip, ClipSessions) {
+/// The model, its sessions and the engine thread of its vision encoder.
+fn load() -> (Clip, ClipSessions, Batcher) {
     let mut cfg: ClipConfig = toml::from_str(&format!(
         "dir = {:?}\ntokenizer = {:?}\nproviders = [\"cpu\"]\nthreads = 1",
         root().join("tests/fixtures/clip_tiny"),
@@ -46,7 +47,9 @@ fn load() -> (Clip, ClipSessions) {
         cfg = c;
     }
     let env = engine::environment(&EngineConfig::default()).unwrap();
-    Clip::load("tiny-clip", &cfg, env).unwrap()
+    let (clip, sessions) = Clip::load("tiny-clip", &cfg, env).unwrap();
+    let engine = clip.engine(&sessions, &EngineConfig::default()).unwrap();
+    (clip, sessions, engine)
 }
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
@@ -55,10 +58,18 @@ fn decode(path: &Path) -> Frame {
     let cam: CameraConfig =
         toml::from_str(&format!("id = \"img\"\nurl = {:?}", path.to_str().unwrap())).unwrap();
     let (tx, rx) = source::frame_queue(2, WhenFull::Block);
-    let handle = source::spawn(cam, tx, |_| {}, Shutdown::new(), source::Retry::Never);
+    let handle = source::spawn(
+        cam,
+        tx,
+        |_| {},
+        Shutdown::new(),
+        source::Retry::Never,
+        Default::default(),
+    );
     let frame = loop {
         match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Some(f)) => break f,
+            Ok(Some(Sample::Frame(f))) => break f,
+            Ok(Some(Sample::Unchanged(u))) => panic!("the first frame cannot be unchanged: {u:?}"),
             Ok(None) => continue,
             Err(_) => panic!("no frame from {}: {:?}", path.display(), handle.join()),
         }
@@ -91,7 +102,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn tokenizer_and_text_embeddings_match_transformers() {
-    let (clip, sessions) = load();
+    let (clip, sessions, _engine) = load();
     let r = reference();
     for p in r["prompts"].as_array().unwrap() {
         let text = p["text"].as_str().unwrap();
@@ -112,7 +123,8 @@ fn tokenizer_and_text_embeddings_match_transformers() {
 
 #[test]
 fn image_path_matches_transformers_for_real_photos() {
-    let (clip, sessions) = load();
+    let (clip, sessions, engine) = load();
+    let mut client = engine.client();
     let r = reference();
     let mut scratch = ClipImage::new();
     for (i, img) in r["images"].as_array().unwrap().iter().enumerate() {
@@ -146,7 +158,7 @@ fn image_path_matches_transformers_for_real_photos() {
             );
         }
         let got = clip
-            .embed_image(&sessions, &frame, None, &mut scratch)
+            .embed_image(&mut client, &frame, None, &mut scratch)
             .unwrap();
         let want = normalised(&floats(&img["image_embeds"]));
         let d = max_diff(&got, &want);
@@ -173,7 +185,8 @@ fn image_path_matches_transformers_for_real_photos() {
 
 #[test]
 fn yes_no_and_classify_scores_match_transformers() {
-    let (clip, sessions) = load();
+    let (clip, sessions, engine) = load();
+    let mut client = engine.client();
     let r = reference();
     let mut scratch = ClipImage::new();
     let frames: Vec<Frame> = r["images"]
@@ -184,7 +197,10 @@ fn yes_no_and_classify_scores_match_transformers() {
         .collect();
     let embeddings: Vec<_> = frames
         .iter()
-        .map(|f| clip.embed_image(&sessions, f, None, &mut scratch).unwrap())
+        .map(|f| {
+            clip.embed_image(&mut client, f, None, &mut scratch)
+                .unwrap()
+        })
         .collect();
     for q in r["queries"].as_array().unwrap() {
         let strings = |k: &str| -> Vec<&str> {
@@ -259,18 +275,20 @@ off = 0.1
     std::fs::write(&path, cfg).unwrap();
     let config = ocellus::config::load(&path).unwrap();
     let env = engine::environment(&config.engine).unwrap();
-    let models = ocellus::model::Registry::load(&config, env);
+    let prompts = std::sync::Arc::default();
+    let models = ocellus::model::Registry::load(&config, env, &prompts);
     let mut query = StandingQuery::prepare(config.cameras[0].queries[0].clone(), &models).unwrap();
-    let (clip, sessions) = load();
+    let (clip, _sessions, engine) = load();
+    let mut client = engine.client();
     let mut scratch = ClipImage::new();
     for (i, img) in r["images"].as_array().unwrap().iter().enumerate() {
         let frame = decode(&shared().join("media").join(img["file"].as_str().unwrap()));
         let e = clip
-            .embed_image(&sessions, &frame, None, &mut scratch)
+            .embed_image(&mut client, &frame, None, &mut scratch)
             .unwrap();
         let outputs = FrameOutputs {
             detections: vec![],
-            embeddings: vec![(std::sync::Arc::from("tiny"), None, e)],
+            embeddings: vec![(std::sync::Arc::from("tiny"), None, Some(e))],
         };
         let eval = query
             .evaluate(&outputs, std::time::SystemTime::now())

@@ -27,6 +27,7 @@ pub use sections::resolve;
 
 pub mod duration;
 
+use crate::cache::CacheConfig;
 use crate::engine::EngineConfig;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
@@ -38,6 +39,7 @@ pub struct Config {
     /// File the config came from (for messages).
     pub path: PathBuf,
     pub engine: EngineConfig,
+    pub cache: CacheConfig,
     /// `None`: no broker; the daemon prints what it would publish.
     pub mqtt: Option<MqttConfig>,
     pub models: BTreeMap<String, ModelConfig>,

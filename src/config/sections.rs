@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::{Config, Problem};
+use crate::cache::CacheConfig;
 use crate::engine::EngineConfig;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::source::CameraConfig;
 
-const SECTIONS: [&str; 4] = ["engine", "mqtt", "models", "cameras"];
+const SECTIONS: [&str; 5] = ["engine", "cache", "mqtt", "models", "cameras"];
 
 pub fn build(
     mut table: toml::Table,
@@ -33,6 +34,10 @@ pub fn build(
         None => EngineConfig::default(),
     };
     engine.resolve_paths(base);
+    let cache: CacheConfig = match table.remove("cache") {
+        Some(v) => element(v, "cache", problems)?,
+        None => CacheConfig::default(),
+    };
     let mqtt: Option<MqttConfig> = match table.remove("mqtt") {
         Some(v) => Some(element(v, "mqtt", problems)?),
         None => None,
@@ -77,6 +82,7 @@ pub fn build(
     Some(Config {
         path: PathBuf::from(path),
         engine,
+        cache,
         mqtt,
         models,
         cameras,

@@ -116,7 +116,7 @@ fn unknown_sections_and_bad_toml_are_reported() {
     let p = problems("[mqt]\nurl = 1\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n");
     assert_eq!(
         p,
-        vec!["mqt: unknown section, expected one of engine, mqtt, models, cameras"]
+        vec!["mqt: unknown section, expected one of engine, cache, mqtt, models, cameras"]
     );
     let p = problems("[[cameras]\nid = 1");
     assert_eq!(p.len(), 1);
@@ -189,4 +189,22 @@ model = "scene"
         )
     );
     assert!(p[2].starts_with("cameras[0].queries[2].kind: count queries are not supported by model \"scene\" (family clip)"));
+}
+
+#[test]
+fn gate_batching_and_cache_settings_are_checked() {
+    let p = problems(
+        "[engine]\nmax_batch = 0\n[cache]\nembeddings_mb = 8\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\nchange_threshold = 1.5\nmax_staleness = \"0s\"\n",
+    );
+    assert_eq!(
+        p,
+        vec![
+            "engine.max_batch: must be at least 1",
+            "cameras[0].change_threshold: must be between 0 and 1 (0 turns the change gate off)",
+            "cameras[0].max_staleness: must be greater than 0",
+        ]
+    );
+    let p = problems("[cache]\nembedings_mb = 8\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("cache.embedings_mb: unknown field"), "{p:?}");
 }

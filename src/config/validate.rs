@@ -38,6 +38,9 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
     if config.engine.threads == Some(0) {
         problems.push(Problem::new("engine.threads", "must be at least 1"));
     }
+    if config.engine.max_batch == 0 {
+        problems.push(Problem::new("engine.max_batch", "must be at least 1"));
+    }
     for (name, model) in &config.models {
         if model.providers().is_empty() {
             problems.push(Problem::new(
@@ -84,6 +87,18 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
         if !(cam.sample_fps > 0.0 && cam.sample_fps.is_finite()) {
             problems.push(Problem::new(
                 format!("{at}.sample_fps"),
+                "must be greater than 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&cam.change_threshold) {
+            problems.push(Problem::new(
+                format!("{at}.change_threshold"),
+                "must be between 0 and 1 (0 turns the change gate off)",
+            ));
+        }
+        if cam.max_staleness.is_zero() {
+            problems.push(Problem::new(
+                format!("{at}.max_staleness"),
                 "must be greater than 0",
             ));
         }

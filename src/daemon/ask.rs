@@ -3,10 +3,15 @@
 
 use std::io::Write;
 
-use super::{CameraWorker, DaemonError, evaluate_until_closed};
+use std::sync::Arc;
+
+use super::{CameraWorker, DaemonError, WorkerContext, evaluate_until_closed};
+use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
 use crate::engine;
+use crate::metrics::CameraMetrics;
 use crate::model::Registry;
+use crate::query::ReportPool;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Ended, WhenFull};
 
@@ -53,16 +58,32 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
         .models
         .retain(|name, _| cam.queries.iter().any(|q| &q.model == name));
     let env = engine::environment(&config.engine)?;
-    let models = Registry::load(&needed, env);
-    let mut worker = CameraWorker::new(&cam, &models);
+    let models = Registry::load(&needed, env, &Arc::new(PromptCache::default()));
+    let metrics = Arc::new(CameraMetrics::default());
+    let ctx = WorkerContext {
+        cache: Arc::new(EmbeddingCache::new(
+            (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
+        )),
+        metrics: metrics.clone(),
+    };
+    let mut worker = CameraWorker::new(&cam, &models, ctx);
     let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
-    let source = source::spawn(cam, tx, |_| {}, Shutdown::new(), source::Retry::Never);
+    let source = source::spawn(
+        cam,
+        tx,
+        |_| {},
+        Shutdown::new(),
+        source::Retry::Never,
+        metrics,
+    );
+    let pool = ReportPool::new(worker.camera().clone(), 2);
     let mut out = std::io::stdout().lock();
-    let _ = evaluate_until_closed(&mut worker, &rx, |report| {
-        if let Ok(line) = serde_json::to_string(&report) {
+    let _ = evaluate_until_closed(&mut worker, &rx, &pool, |report| {
+        if let Ok(line) = serde_json::to_string(&*report) {
             let _ = writeln!(out, "{line}");
         }
     });
+    tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
     Ok(match source.join() {
         Ended::Failed(_) => 1,
         _ if worker.failed_queries() > 0 => 1,

@@ -20,14 +20,20 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use ask::{AskOptions, ask};
-pub use worker::CameraWorker;
+pub use worker::{CameraWorker, WorkerContext};
 
+use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
 use crate::engine::{self, EngineError};
+use crate::metrics::CameraMetrics;
 use crate::model::Registry;
 use crate::publish::{self, MqttConfig, Outgoing, PublishError};
+use crate::query::{Pooled, ReportPool};
 use crate::shutdown::Shutdown;
 use crate::source::{self, CameraConfig, Ended, FrameReceiver, WhenFull};
+
+/// How often the metrics summary is logged.
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -54,7 +60,11 @@ pub struct RunOptions {
 pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
-    let models = Registry::load(&config, env);
+    let prompts = Arc::new(PromptCache::default());
+    let models = Registry::load(&config, env, &prompts);
+    let cache = Arc::new(EmbeddingCache::new(
+        (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -76,11 +86,16 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     let cameras: Vec<_> = config
         .cameras
         .iter()
-        .map(|cam| start_camera(cam, &models, tx.clone(), shutdown.clone()))
+        .map(|cam| start_camera(cam, &models, &cache, tx.clone(), shutdown.clone()))
         .collect();
     drop(tx);
+    let watched: Vec<(String, Arc<CameraMetrics>)> = cameras
+        .iter()
+        .map(|(id, m, _)| (id.clone(), m.clone()))
+        .collect();
+    rt.spawn(summaries(watched, models.clone_engines(), cache.clone()));
     let mut failed = 0;
-    for (id, handle) in cameras {
+    for (id, _, handle) in cameras {
         match handle.join() {
             Ok(Ended::Failed(_)) => failed += 1,
             Ok(ended) => tracing::info!("camera {id}: {ended:?}"),
@@ -105,19 +120,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     })
 }
 
-/// Starts one camera: its source thread and its evaluator thread (returned).
+/// Starts one camera: its source thread and its evaluator thread (returned with the
+/// camera's metrics).
 fn start_camera(
     cam: &CameraConfig,
     models: &Registry,
+    cache: &Arc<EmbeddingCache>,
     tx: mpsc::Sender<Outgoing>,
     shutdown: Shutdown,
-) -> (String, JoinHandle<Ended>) {
+) -> (String, Arc<CameraMetrics>, JoinHandle<Ended>) {
     let policy = if cam.is_live() {
         WhenFull::DropOldest
     } else {
         WhenFull::Block
     };
-    let (frames_tx, frames_rx) = source::frame_queue(cam.queue, policy);
+    let metrics = Arc::new(CameraMetrics::default());
+    let (frames_tx, frames_rx) =
+        source::frame_queue_counting(cam.queue, policy, metrics.dropped.clone());
     let camera: Arc<str> = Arc::from(cam.id.as_str());
     let status_tx = tx.clone();
     let source = source::spawn(
@@ -131,41 +150,74 @@ fn start_camera(
         },
         shutdown,
         source::Retry::Forever,
+        metrics.clone(),
     );
-    let mut worker = CameraWorker::new(cam, models);
+    let ctx = WorkerContext {
+        cache: cache.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut worker = CameraWorker::new(cam, models, ctx);
     let id = cam.id.clone();
     let handle = std::thread::Builder::new()
         .name(format!("eval-{id}"))
         .spawn(move || {
-            let evaluated = evaluate_until_closed(&mut worker, &frames_rx, |report| {
-                let _ = tx.blocking_send(Outgoing::Frame(Arc::new(report)));
+            let pool = ReportPool::new(worker.camera().clone(), 8);
+            evaluate_until_closed(&mut worker, &frames_rx, &pool, |report| {
+                let _ = tx.blocking_send(Outgoing::Frame(report));
             });
-            tracing::info!(
-                "camera {}: {evaluated} frames evaluated, {} skipped by the gate, {} dropped by the queue",
-                worker.camera(),
-                source.progress.gated.load(std::sync::atomic::Ordering::Relaxed),
-                frames_rx.dropped()
-            );
+            tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
             source.join()
         })
         .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
-    (cam.id.clone(), handle)
+    (cam.id.clone(), metrics, handle)
 }
 
-/// Evaluates every frame the source delivers (the sample gate already ran in the
-/// pipeline) until it closes the queue; returns how many were evaluated.
+/// Evaluates every sample the source delivers (the gates already ran in the
+/// pipeline) until it closes the queue; returns how many were reported.
 fn evaluate_until_closed(
     worker: &mut CameraWorker,
     frames: &FrameReceiver,
-    mut emit: impl FnMut(crate::query::FrameReport),
+    pool: &ReportPool,
+    mut emit: impl FnMut(Pooled),
 ) -> u64 {
     let mut evaluated = 0;
     while let Ok(next) = frames.recv_timeout(Duration::from_millis(500)) {
-        let Some(frame) = next else { continue };
-        emit(worker.evaluate(&frame));
-        evaluated += 1;
+        let Some(sample) = next else { continue };
+        let mut report = pool.take();
+        if worker.evaluate(&sample, &mut report) {
+            // The frame's buffer goes back to GStreamer before the report is sent.
+            drop(sample);
+            emit(report);
+            evaluated += 1;
+        }
     }
     evaluated
+}
+
+/// Logs every camera's and model's counters once a minute.
+async fn summaries(
+    cameras: Vec<(String, Arc<CameraMetrics>)>,
+    engines: Vec<(String, Arc<crate::metrics::ModelMetrics>)>,
+    cache: Arc<EmbeddingCache>,
+) {
+    let mut tick = tokio::time::interval(SUMMARY_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for (id, m) in &cameras {
+            tracing::info!("metrics camera {id}: {}", m.summary());
+        }
+        for (name, m) in &engines {
+            tracing::info!("metrics model {name}: {}", m.summary());
+        }
+        tracing::info!(
+            "metrics cache: {} hits, {} misses, {} evictions, {} KiB",
+            cache.hits(),
+            cache.misses(),
+            cache.evictions(),
+            cache.bytes() / 1024
+        );
+    }
 }
 
 async fn signals(shutdown: Shutdown) {

@@ -1,27 +1,62 @@
-//! One camera's evaluator: run each needed model once per frame (detector on the
-//! whole frame, dual encoder once per region), evaluate every query, report.
+//! One camera's evaluator: for a frame the gate let through, run each needed model
+//! once (detector on the whole frame, dual encoder once per region unless the
+//! embedding cache has that region already), then evaluate every query; for a frame
+//! the gate found unchanged, evaluate the queries on the last outputs. Everything is
+//! written into reused buffers and a pooled report.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::cache::{EmbeddingCache, Key};
+use crate::engine::BatchClient;
+use crate::gate::{Cells, Verdict};
+use crate::metrics::CameraMetrics;
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
-use crate::model::{Loaded, Registry};
-use crate::query::{FrameOutputs, FrameReport, StandingQuery};
-use crate::source::{CameraConfig, Frame};
+use crate::model::{Loaded, Registry, Stages};
+use crate::query::{FrameOutputs, FrameReport, Inference, StandingQuery};
+use crate::source::{CameraConfig, Frame, Sample};
 
-/// A model output the camera's queries need, computed once per frame.
+/// A model output the camera's queries need, computed once per encoded frame into
+/// slot `slot` of the outputs.
 enum Need {
-    Detect(Arc<str>, Arc<Loaded>),
-    Embed(Arc<str>, Option<[f32; 4]>, Arc<Loaded>),
+    Detect {
+        slot: usize,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+    },
+    Embed {
+        slot: usize,
+        region: Option<[f32; 4]>,
+        cells: Cells,
+        key: Key,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+    },
+}
+
+/// What the worker shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub cache: Arc<EmbeddingCache>,
+    pub metrics: Arc<CameraMetrics>,
 }
 
 pub struct CameraWorker {
     camera: Arc<str>,
     queries: Vec<StandingQuery>,
     needs: Vec<Need>,
+    /// Outputs of the last encoded frame (reused for unchanged frames).
+    outputs: FrameOutputs,
+    has_outputs: bool,
+    has_detector: bool,
     yolox: YoloxScratch,
     clip: ClipImage,
+    cache: Arc<EmbeddingCache>,
+    /// Fingerprints closer than this are the same picture (the change threshold).
+    tolerance: f32,
+    max_staleness: Duration,
+    metrics: Arc<CameraMetrics>,
     /// Configured queries that could not be prepared (each already logged).
     failed: usize,
 }
@@ -29,44 +64,64 @@ pub struct CameraWorker {
 impl CameraWorker {
     /// Prepares the camera's queries; a query that cannot run is logged (camera, query,
     /// cause) and left out, the others go on.
-    pub fn new(cam: &CameraConfig, models: &Registry) -> Self {
+    pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
+        let camera: Arc<str> = Arc::from(cam.id.as_str());
         let mut queries = Vec::new();
         let mut needs: Vec<Need> = Vec::new();
+        let mut outputs = FrameOutputs::default();
         let mut failed = 0;
         for q in &cam.queries {
-            match StandingQuery::prepare(q.clone(), models) {
-                Ok(sq) => {
-                    let Some(loaded) = models.get(&q.model).cloned() else {
-                        continue;
-                    };
-                    let name: Arc<str> = Arc::from(q.model.as_str());
-                    let need = if sq.needs_detections() {
-                        Need::Detect(name, loaded)
-                    } else {
-                        Need::Embed(name, q.region, loaded)
-                    };
-                    let dup = needs.iter().any(|n| match (n, &need) {
-                        (Need::Detect(a, _), Need::Detect(b, _)) => a == b,
-                        (Need::Embed(a, ra, _), Need::Embed(b, rb, _)) => a == b && ra == rb,
-                        _ => false,
-                    });
-                    if !dup {
-                        needs.push(need);
-                    }
-                    queries.push(sq);
-                }
+            let sq = match StandingQuery::prepare(q.clone(), models) {
+                Ok(sq) => sq,
                 Err(e) => {
                     failed += 1;
-                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id)
+                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                    continue;
                 }
+            };
+            let Some(loaded) = models.get(&q.model).cloned() else {
+                continue;
+            };
+            let name: Arc<str> = Arc::from(q.model.as_str());
+            if sq.needs_detections() {
+                if !outputs.detections.iter().any(|(m, _)| *m == name) {
+                    needs.push(Need::Detect {
+                        slot: outputs.detections.len(),
+                        engine: loaded.engine().client(),
+                        loaded,
+                    });
+                    outputs.detections.push((name, None));
+                }
+            } else if !outputs
+                .embeddings
+                .iter()
+                .any(|(m, r, _)| *m == name && *r == q.region)
+            {
+                needs.push(Need::Embed {
+                    slot: outputs.embeddings.len(),
+                    region: q.region,
+                    cells: Cells::of_region(q.region),
+                    key: Key::new(&camera, &name, q.region),
+                    engine: loaded.engine().client(),
+                    loaded,
+                });
+                outputs.embeddings.push((name, q.region, None));
             }
+            queries.push(sq);
         }
         Self {
-            camera: Arc::from(cam.id.as_str()),
+            has_detector: !outputs.detections.is_empty(),
+            camera,
             queries,
             needs,
+            outputs,
+            has_outputs: false,
             yolox: YoloxScratch::default(),
             clip: ClipImage::new(),
+            cache: ctx.cache,
+            tolerance: cam.change_threshold,
+            max_staleness: cam.max_staleness,
+            metrics: ctx.metrics,
             failed,
         }
     }
@@ -80,58 +135,165 @@ impl CameraWorker {
         &self.camera
     }
 
-    /// Runs the models and queries on `frame`.
-    pub fn evaluate(&mut self, frame: &Frame) -> FrameReport {
-        let mut outputs = FrameOutputs::default();
-        let mut errors = Vec::new();
-        for need in &self.needs {
+    pub fn metrics(&self) -> &Arc<CameraMetrics> {
+        &self.metrics
+    }
+
+    /// Evaluates `sample` into `report`; false when there is nothing to report (an
+    /// unchanged frame before any frame was encoded).
+    pub fn evaluate(&mut self, sample: &Sample, report: &mut FrameReport) -> bool {
+        report.errors.clear();
+        let (seq, pts, time, decoded_at, change, inference) = match sample {
+            Sample::Frame(frame) => {
+                let inference = self.encode(frame, &mut report.errors);
+                let f = frame;
+                (
+                    f.seq,
+                    f.pts,
+                    f.captured,
+                    f.decoded_at,
+                    f.verdict.score(),
+                    inference,
+                )
+            }
+            Sample::Unchanged(u) => {
+                if !self.has_outputs {
+                    return false;
+                }
+                (
+                    u.seq,
+                    u.pts,
+                    u.captured,
+                    u.decoded_at,
+                    u.score,
+                    Inference::Reused,
+                )
+            }
+        };
+        let t0 = Instant::now();
+        let now = SystemTime::now();
+        report.queries.clear();
+        for q in &mut self.queries {
+            if let Some(e) = q.evaluate(&self.outputs, now) {
+                report.queries.push(e);
+            }
+        }
+        if self.has_detector {
+            let list = report.detections.get_or_insert_with(Vec::new);
+            list.clear();
+            for (_, found) in &self.outputs.detections {
+                list.extend(found.iter().flatten().cloned());
+            }
+        } else {
+            report.detections = None;
+        }
+        self.metrics.queries.record(t0.elapsed());
+        report.camera.clone_from(&self.camera);
+        report.seq = seq;
+        report.pts = pts.as_secs_f64();
+        report.time = time;
+        report.decoded_at = decoded_at;
+        report.change = change;
+        report.inference = inference;
+        self.metrics.evaluated.inc();
+        self.metrics.latency.record(decoded_at.elapsed());
+        tracing::trace!(camera = %self.camera, seq, ?inference, "frame evaluated");
+        true
+    }
+
+    /// Refreshes the outputs from `frame`: runs the models, or takes embeddings from
+    /// the cache when the region looks as it did (never on a stale re-encode).
+    fn encode(&mut self, frame: &Frame, errors: &mut Vec<String>) -> Inference {
+        let mut ran = false;
+        let fresh = matches!(frame.verdict, Verdict::Stale(_));
+        for need in &mut self.needs {
             match need {
-                Need::Detect(name, loaded) => {
-                    if let Loaded::Yolox { model, session } = loaded.as_ref() {
-                        let mut found = Vec::new();
-                        match model.detect(session, frame, &mut self.yolox, &mut found) {
-                            Ok(()) => outputs.detections.push((name.clone(), found)),
-                            Err(e) => errors.push(e.to_string()),
+                Need::Detect {
+                    slot,
+                    loaded,
+                    engine,
+                } => {
+                    let Loaded::Yolox { model, .. } = loaded.as_ref() else {
+                        continue;
+                    };
+                    ran = true;
+                    let entry = &mut self.outputs.detections[*slot].1;
+                    let mut found = entry.take().unwrap_or_default();
+                    match model.detect(engine, frame, &mut self.yolox, &mut found) {
+                        Ok(()) => {
+                            *entry = Some(found);
+                            record(&self.metrics, &self.yolox.stages);
                         }
+                        Err(e) => errors.push(e.to_string()),
                     }
                 }
-                Need::Embed(name, region, loaded) => {
-                    if let Loaded::Clip { model, sessions } = loaded.as_ref() {
-                        match model.embed_image(sessions, frame, *region, &mut self.clip) {
-                            Ok(e) => outputs.embeddings.push((name.clone(), *region, e)),
-                            Err(e) => errors.push(e.to_string()),
+                Need::Embed {
+                    slot,
+                    region,
+                    cells,
+                    key,
+                    loaded,
+                    engine,
+                } => {
+                    let Loaded::Clip { model, .. } = loaded.as_ref() else {
+                        continue;
+                    };
+                    let entry = &mut self.outputs.embeddings[*slot].2;
+                    if let (false, Some(thumb)) = (fresh, &frame.thumb) {
+                        let hit = self.cache.get(
+                            key,
+                            thumb,
+                            cells,
+                            self.tolerance,
+                            frame.pts,
+                            self.max_staleness,
+                        );
+                        if let Some(e) = hit {
+                            self.metrics.cache_hits.inc();
+                            *entry = Some(e);
+                            continue;
+                        }
+                        self.metrics.cache_misses.inc();
+                    }
+                    ran = true;
+                    match model.embed_image(engine, frame, *region, &mut self.clip) {
+                        Ok(e) => {
+                            record(&self.metrics, &self.clip.stages);
+                            if let Some(thumb) = frame.thumb {
+                                self.cache.put(
+                                    key.clone(),
+                                    thumb,
+                                    cells,
+                                    self.tolerance,
+                                    frame.pts,
+                                    e.clone(),
+                                );
+                            }
+                            *entry = Some(e);
+                        }
+                        Err(e) => {
+                            *entry = None;
+                            errors.push(e.to_string());
                         }
                     }
                 }
             }
         }
-        for e in &errors {
+        for e in errors.iter() {
             tracing::warn!("camera {}: {e}", self.camera);
         }
-        let now = SystemTime::now();
-        let queries = self
-            .queries
-            .iter_mut()
-            .filter_map(|q| q.evaluate(&outputs, now))
-            .collect();
-        // The queries have read the detections: move them into the report.
-        let detections = (!outputs.detections.is_empty()).then(|| {
-            outputs
-                .detections
-                .into_iter()
-                .flat_map(|(_, d)| d)
-                .collect()
-        });
-        tracing::trace!(camera = %self.camera, seq = frame.seq, "frame evaluated");
-        FrameReport {
-            camera: self.camera.clone(),
-            seq: frame.seq,
-            pts: frame.pts.as_secs_f64(),
-            time: frame.captured,
-            detections,
-            queries,
-            errors,
-            decoded_at: frame.decoded_at,
+        self.has_outputs = true;
+        if ran {
+            self.metrics.encoded.inc();
+            Inference::Encoded
+        } else {
+            Inference::Cached
         }
     }
+}
+
+fn record(m: &CameraMetrics, s: &Stages) {
+    m.preprocess.record(s.preprocess);
+    m.infer.record(s.infer);
+    m.postprocess.record(s.postprocess);
 }

@@ -1,11 +1,12 @@
-//! Engine config: where ONNX Runtime lives and the default thread count.
+//! Engine config: where ONNX Runtime lives, the default thread count and batching.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 /// `[engine]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Path to `libonnxruntime.so`. Default: `$ORT_DYLIB_PATH`, then the project's
@@ -15,6 +16,34 @@ pub struct EngineConfig {
     /// Default intra-op threads for every session (a model may override).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Most frames (from any cameras) one inference run takes; models with a fixed
+    /// batch dimension run one at a time.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Longest a frame waits for others to fill a batch.
+    #[serde(
+        default = "default_max_wait",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub max_wait: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            onnxruntime: None,
+            threads: None,
+            max_batch: default_max_batch(),
+            max_wait: default_max_wait(),
+        }
+    }
+}
+
+fn default_max_batch() -> usize {
+    8
+}
+fn default_max_wait() -> Duration {
+    Duration::from_millis(5)
 }
 
 impl EngineConfig {

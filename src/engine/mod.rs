@@ -10,6 +10,7 @@
 //! println!("running on {}", session.provider.name());
 //! ```
 
+mod batch;
 mod config;
 mod image;
 mod pillow;
@@ -18,6 +19,7 @@ mod session;
 
 use std::path::PathBuf;
 
+pub use batch::{BatchClient, BatchSpec, Batcher, Job};
 pub use config::{EngineConfig, Provider, default_providers};
 pub use image::{Rect, Resize, RgbView};
 pub use pillow::{PillowBicubic, Window};

@@ -1,62 +1,126 @@
-//! Gate: decides which decoded frames are evaluated. For now a sample-rate cap by
-//! presentation time (never by the container's frame-rate field). It runs inside the
-//! camera's pipeline, on decoded frames before colour conversion, so a frame that is
-//! not evaluated costs only its decode; dropped frames are counted.
+//! Gate: decides which decoded frames reach the models. It runs inside the camera's
+//! pipeline on the decoder's own output, before colour conversion:
+//!
+//! 1. [`SampleGate`] caps the rate by presentation time (`sample_fps`); frames over
+//!    the cap are dropped and counted.
+//! 2. [`ChangeGate`] compares a tiny luma [`Thumb`] of each sampled frame with the
+//!    thumbnail of the last frame that was encoded, inside each query region. A frame
+//!    whose largest cell change stays below `change_threshold` is *unchanged*: it is
+//!    not converted nor encoded, and the camera's last answers are republished with
+//!    its own frame time. `max_staleness` forces a re-encode of an unchanged scene.
 //!
 //! ```
 //! use std::time::Duration;
-//! use ocellus::gate::SampleGate;
-//! let mut gate = SampleGate::new(2.0); // at most 2 frames a second
-//! let admitted = (0..30).filter(|i| gate.admit(Duration::from_millis(i * 100))).count();
-//! assert_eq!(admitted, 6); // 3 s of 10 fps video
+//! use ocellus::gate::{ChangeGate, Thumb, Verdict};
+//! let mut gate = ChangeGate::new(0.02, Duration::from_secs(30), [None]);
+//! let still = Thumb::filled(80);
+//! assert!(gate.judge(Some(&still), Duration::ZERO).passes()); // the first frame
+//! assert!(!gate.judge(Some(&still), Duration::from_secs(1)).passes());
+//! assert!(gate.judge(Some(&Thumb::filled(120)), Duration::from_secs(2)).passes());
+//! assert_eq!(gate.judge(Some(&Thumb::filled(120)), Duration::from_secs(40)), Verdict::Stale(0.0));
 //! ```
+
+mod sample;
+mod thumb;
 
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-pub struct SampleGate {
-    interval: Duration,
-    next: Option<Duration>,
-    /// Presentation time of the last frame seen (admitted or not).
-    last: Option<Duration>,
-    skipped: u64,
+pub use sample::SampleGate;
+pub use thumb::{Cells, GRID_H, GRID_W, Plane, Thumb};
+
+/// What the change gate decided for one sampled frame; the number is the change score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// No reference yet (first frame, or time went backwards).
+    First,
+    /// Changed by more than the threshold (or the gate is off).
+    Changed(f32),
+    /// Unchanged, but the last encode is older than `max_staleness`.
+    Stale(f32),
+    /// Unchanged: reuse the last answers.
+    Unchanged(f32),
 }
 
-impl SampleGate {
-    /// `fps`: the most frames a second to admit.
-    pub fn new(fps: f64) -> Self {
+impl Verdict {
+    /// True when the frame must be encoded.
+    pub fn passes(self) -> bool {
+        !matches!(self, Verdict::Unchanged(_))
+    }
+
+    /// The change score (1 for a first frame).
+    pub fn score(self) -> f32 {
+        match self {
+            Verdict::First => 1.0,
+            Verdict::Changed(s) | Verdict::Stale(s) | Verdict::Unchanged(s) => s,
+        }
+    }
+}
+
+/// Change gate of one camera (see the module docs).
+#[derive(Debug, Clone)]
+pub struct ChangeGate {
+    threshold: f32,
+    max_staleness: Duration,
+    /// Thumbnail cells of each distinct query region.
+    areas: Vec<Cells>,
+    /// Thumbnail and presentation time of the last frame that passed.
+    reference: Option<(Thumb, Duration)>,
+}
+
+impl ChangeGate {
+    /// `threshold` 0 lets every frame pass. `regions`: the camera's query regions
+    /// (`None` = whole frame); with no regions at all the whole frame is watched.
+    pub fn new(
+        threshold: f32,
+        max_staleness: Duration,
+        regions: impl IntoIterator<Item = Option<[f32; 4]>>,
+    ) -> Self {
+        let mut areas: Vec<Cells> = Vec::new();
+        for r in regions {
+            let cells = Cells::of_region(r);
+            if !areas.contains(&cells) {
+                areas.push(cells);
+            }
+        }
+        if areas.is_empty() {
+            areas.push(Cells::ALL);
+        }
         Self {
-            interval: Duration::from_secs_f64(1.0 / fps.max(1e-3)),
-            next: None,
-            last: None,
-            skipped: 0,
+            threshold,
+            max_staleness,
+            areas,
+            reference: None,
         }
     }
 
-    /// True when the frame at `pts` is due. A timestamp that jumps backwards (a file
-    /// that restarts, a reconnected stream) re-arms the gate.
-    pub fn admit(&mut self, pts: Duration) -> bool {
-        let backwards = self.last.is_some_and(|last| pts < last);
-        self.last = Some(pts);
-        let due = match self.next {
-            None => true,
-            Some(next) => pts >= next || backwards,
+    /// Judges the frame at `pts` with thumbnail `thumb` (`None`: a format the gate
+    /// cannot read, which always passes).
+    pub fn judge(&mut self, thumb: Option<&Thumb>, pts: Duration) -> Verdict {
+        let Some(thumb) = thumb else {
+            return Verdict::Changed(1.0);
         };
-        if due {
-            // Schedule on the grid so that jitter does not drift the rate down.
-            let base = match self.next {
-                Some(next) if pts >= next && pts - next < self.interval => next,
-                _ => pts,
-            };
-            self.next = Some(base + self.interval);
-        } else {
-            self.skipped += 1;
+        let verdict = match &self.reference {
+            Some((_, at)) if pts < *at => Verdict::First,
+            None => Verdict::First,
+            Some((reference, at)) => {
+                let score = self
+                    .areas
+                    .iter()
+                    .map(|a| thumb.change(reference, a))
+                    .fold(0.0, f32::max);
+                if self.threshold <= 0.0 || score >= self.threshold {
+                    Verdict::Changed(score)
+                } else if pts - *at >= self.max_staleness {
+                    Verdict::Stale(score)
+                } else {
+                    Verdict::Unchanged(score)
+                }
+            }
+        };
+        if verdict.passes() {
+            self.reference = Some((*thumb, pts));
         }
-        due
-    }
-
-    pub fn skipped(&self) -> u64 {
-        self.skipped
+        verdict
     }
 }
 
@@ -65,32 +129,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jittery_timestamps_keep_the_rate() {
-        let mut g = SampleGate::new(1.0);
-        // 25 fps with ±5 ms jitter for 10 s: 10 frames admitted.
-        let n = (0..250u64)
-            .filter(|i| g.admit(Duration::from_millis(i * 40 + (i % 3) * 5)))
-            .count();
-        assert_eq!(n, 10);
-        assert_eq!(g.skipped(), 240);
+    fn a_still_scene_is_encoded_once_per_max_staleness() {
+        let mut g = ChangeGate::new(0.02, Duration::from_secs(5), [None]);
+        let still = Thumb::filled(100);
+        // 2 samples a second for 20 s: encoded at 0, 5, 10 and 15 s.
+        let passed: Vec<u64> = (0..40u64)
+            .filter(|i| {
+                g.judge(Some(&still), Duration::from_millis(i * 500))
+                    .passes()
+            })
+            .map(|i| i * 500)
+            .collect();
+        assert_eq!(passed, vec![0, 5000, 10000, 15000]);
     }
 
     #[test]
-    fn a_short_repeating_clip_is_sampled_on_every_pass() {
-        // A 1 s clip at 10 fps played 4 times, sampled at 2 fps: 2 frames a pass.
-        let mut g = SampleGate::new(2.0);
-        let n = (0..4)
-            .flat_map(|_| 0..10u64)
-            .filter(|i| g.admit(Duration::from_millis(i * 100)))
-            .count();
-        assert_eq!(n, 8);
+    fn a_change_outside_every_region_is_ignored() {
+        let mut g = ChangeGate::new(
+            0.02,
+            Duration::from_secs(30),
+            [Some([0.0, 0.0, 0.25, 0.25])],
+        );
+        let t = |v: u8, at: usize| {
+            let mut cells = [100u8; GRID_W * GRID_H];
+            cells[at] = v;
+            thumb_of(cells)
+        };
+        assert_eq!(g.judge(Some(&t(100, 0)), Duration::ZERO), Verdict::First);
+        // Bottom-right cell changes: outside the region.
+        let far = GRID_W * GRID_H - 1;
+        assert!(!g.judge(Some(&t(200, far)), Duration::from_secs(1)).passes());
+        // Top-left cell changes: inside.
+        assert!(g.judge(Some(&t(200, 0)), Duration::from_secs(2)).passes());
     }
 
     #[test]
-    fn backwards_jump_rearms() {
-        let mut g = SampleGate::new(1.0);
-        assert!(g.admit(Duration::from_secs(100)));
-        assert!(!g.admit(Duration::from_millis(100_500)));
-        assert!(g.admit(Duration::from_secs(0)));
+    fn threshold_zero_and_unreadable_frames_always_pass() {
+        let mut g = ChangeGate::new(0.0, Duration::from_secs(30), []);
+        let still = Thumb::filled(1);
+        assert!((0..5).all(|i| g.judge(Some(&still), Duration::from_secs(i)).passes()));
+        let mut g = ChangeGate::new(0.5, Duration::from_secs(30), []);
+        assert!((0..5).all(|i| g.judge(None, Duration::from_secs(i)).passes()));
+    }
+
+    #[test]
+    fn time_going_backwards_rearms() {
+        let mut g = ChangeGate::new(0.02, Duration::from_secs(30), []);
+        let still = Thumb::filled(1);
+        g.judge(Some(&still), Duration::from_secs(10));
+        assert_eq!(
+            g.judge(Some(&still), Duration::from_secs(1)),
+            Verdict::First
+        );
+    }
+
+    fn thumb_of(cells: [u8; GRID_W * GRID_H]) -> Thumb {
+        let p = Plane {
+            data: &cells,
+            width: GRID_W,
+            height: GRID_H,
+            stride: GRID_W,
+            offset: 0,
+            step: 1,
+        };
+        Thumb::of(&p).unwrap()
     }
 }

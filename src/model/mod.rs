@@ -2,10 +2,14 @@
 //! never owns its ONNX sessions: [`Registry::load`] opens them through the engine and
 //! hands them to the model at each call.
 //!
+//! Each loaded model's image path runs on its own engine thread ([`Batcher`]), which
+//! batches frames across cameras.
+//!
 //! ```no_run
 //! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
-//! let models = ocellus::model::Registry::load(&config, env);
+//! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
+//! let models = ocellus::model::Registry::load(&config, env, &prompts);
 //! for (name, why) in models.failed() { eprintln!("{name}: {why}") }
 //! ```
 
@@ -16,13 +20,24 @@ pub mod yolox;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 pub use config::{ClipConfig, ModelConfig, YoloxConfig};
 
+use crate::cache::PromptCache;
 use crate::config::Config;
-use crate::engine::{EngineError, SharedSession};
+use crate::engine::{Batcher, EngineConfig, EngineError};
+
+/// How long one model call's steps took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stages {
+    pub preprocess: Duration,
+    /// Waiting for the engine thread and the (batched) run.
+    pub infer: Duration,
+    pub postprocess: Duration,
+}
 
 /// One detected object; `bbox` is normalised `[x0, y0, x1, y1]` in the frame.
 #[derive(Debug, Clone, Serialize)]
@@ -49,16 +64,26 @@ pub enum ModelError {
     Engine(#[from] EngineError),
 }
 
-/// A loaded model with its sessions.
+/// A loaded model with its sessions and the engine thread of its image path.
 pub enum Loaded {
     Yolox {
         model: yolox::Yolox,
-        session: SharedSession,
+        engine: Batcher,
     },
     Clip {
         model: Box<clip::Clip>,
         sessions: clip::ClipSessions,
+        engine: Batcher,
     },
+}
+
+impl Loaded {
+    /// The engine thread that runs this model's frames.
+    pub fn engine(&self) -> &Batcher {
+        match self {
+            Loaded::Yolox { engine, .. } | Loaded::Clip { engine, .. } => engine,
+        }
+    }
 }
 
 /// Every model of a config that could be loaded; the others with their one-line error.
@@ -70,12 +95,17 @@ pub struct Registry {
 
 impl Registry {
     /// Loads each model named in the config; a model that fails is logged and skipped.
-    pub fn load(config: &Config, env: &ort::environment::Environment) -> Self {
+    /// Prompt embeddings go through `prompts`, which outlives a config reload.
+    pub fn load(
+        config: &Config,
+        env: &ort::environment::Environment,
+        prompts: &Arc<PromptCache>,
+    ) -> Self {
         let mut reg = Self::default();
         for (name, cfg) in &config.models {
             let mut cfg = cfg.clone();
             cfg.default_threads(config.engine.threads);
-            match Self::load_one(name, &cfg, env) {
+            match Self::load_one(name, &cfg, env, &config.engine, prompts) {
                 Ok(m) => {
                     reg.loaded.insert(name.clone(), Arc::new(m));
                 }
@@ -92,17 +122,23 @@ impl Registry {
         name: &str,
         cfg: &ModelConfig,
         env: &ort::environment::Environment,
+        engine: &EngineConfig,
+        prompts: &Arc<PromptCache>,
     ) -> Result<Loaded, ModelError> {
         Ok(match cfg {
             ModelConfig::Yolox(c) => {
                 let (model, session) = yolox::Yolox::load(name, c, env)?;
-                Loaded::Yolox { model, session }
+                let engine = model.engine(session, engine)?;
+                Loaded::Yolox { model, engine }
             }
             ModelConfig::Clip(c) => {
                 let (model, sessions) = clip::Clip::load(name, c, env)?;
+                let model = model.with_prompt_cache(prompts.clone());
+                let engine = model.engine(&sessions, engine)?;
                 Loaded::Clip {
                     model: Box::new(model),
                     sessions,
+                    engine,
                 }
             }
         })
@@ -110,6 +146,14 @@ impl Registry {
 
     pub fn get(&self, name: &str) -> Option<&Arc<Loaded>> {
         self.loaded.get(name)
+    }
+
+    /// Each loaded model's engine metrics, by name.
+    pub fn clone_engines(&self) -> Vec<(String, Arc<crate::metrics::ModelMetrics>)> {
+        self.loaded
+            .iter()
+            .map(|(n, l)| (n.clone(), l.engine().metrics.clone()))
+            .collect()
     }
 
     /// Models that failed to load, with why.

@@ -29,17 +29,18 @@ pub use encode::Encoder;
 pub use outbox::{Message, Outbox};
 pub use topics::Topics;
 
-use crate::query::FrameReport;
+use crate::query::Pooled;
 use crate::source::CameraStatus;
 
 /// What the daemon hands the publisher.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Outgoing {
     Camera {
         camera: Arc<str>,
         status: CameraStatus,
     },
-    Frame(Arc<FrameReport>),
+    /// A frame's report, returned to its camera's pool once published.
+    Frame(Pooled),
 }
 
 #[derive(Debug, thiserror::Error)]

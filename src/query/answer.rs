@@ -1,6 +1,7 @@
 //! A query's answer, as published on `<cam>/query/<q>/state`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
@@ -11,7 +12,7 @@ pub enum Answer {
     /// count: a number.
     Count(u32),
     /// classify: a label.
-    Label(String),
+    Label(Arc<str>),
 }
 
 impl fmt::Display for Answer {

@@ -23,5 +23,5 @@ mod standing;
 pub use answer::Answer;
 pub use config::{QueryConfig, QueryKind};
 pub use debounce::{Change, Debounce};
-pub use report::{FrameReport, rfc3339};
-pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery};
+pub use report::{FrameReport, Inference, Pooled, ReportPool, rfc3339};
+pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery, dot, softmax_in_place};

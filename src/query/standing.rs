@@ -1,5 +1,6 @@
 //! A standing query bound to its loaded model: prompts embedded once at start, then
-//! evaluated against each frame's model outputs.
+//! evaluated against each frame's model outputs — a few dot products and the state
+//! machine, without allocating.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -7,16 +8,18 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{Answer, Change, Debounce, QueryConfig, QueryKind};
-use crate::model::clip::{Embedding, logits, softmax};
+use crate::model::clip::Embedding;
 use crate::model::{Detection, Loaded, Registry};
 
-/// What the model produced for one frame, shared by every query of the camera.
+/// What the models produced for the last encoded frame, shared by every query of
+/// the camera (and reused for frames the gate found unchanged). Slots are made once
+/// per camera and refilled in place.
 #[derive(Default)]
 pub struct FrameOutputs {
-    /// Detections of the whole frame per detector model.
-    pub detections: Vec<(Arc<str>, Vec<Detection>)>,
-    /// Image embeddings per (model, region).
-    pub embeddings: Vec<(Arc<str>, Option<[f32; 4]>, Embedding)>,
+    /// Detections of the whole frame per detector model; `None` when its run failed.
+    pub detections: Vec<(Arc<str>, Option<Vec<Detection>>)>,
+    /// Image embeddings per (model, region); `None` when its run failed.
+    pub embeddings: Vec<(Arc<str>, Option<[f32; 4]>, Option<Embedding>)>,
 }
 
 impl FrameOutputs {
@@ -24,14 +27,14 @@ impl FrameOutputs {
         self.detections
             .iter()
             .find(|(m, _)| **m == *model)
-            .map(|(_, d)| d.as_slice())
+            .and_then(|(_, d)| d.as_deref())
     }
 
     pub fn embedding(&self, model: &str, region: Option<[f32; 4]>) -> Option<&Embedding> {
         self.embeddings
             .iter()
             .find(|(m, r, _)| **m == *model && *r == region)
-            .map(|(_, _, e)| e)
+            .and_then(|(_, _, e)| e.as_ref())
     }
 }
 
@@ -43,6 +46,9 @@ enum How {
         prompts: Vec<Embedding>,
         yes: usize,
         scale: f32,
+        labels: Vec<Arc<str>>,
+        /// Per-frame probabilities (reused).
+        probs: Vec<f32>,
     },
 }
 
@@ -111,7 +117,12 @@ impl StandingQuery {
                     min_score: config.min_score.unwrap_or(0.0),
                 }
             }
-            (Loaded::Clip { model, sessions }, QueryKind::YesNo | QueryKind::Classify) => {
+            (
+                Loaded::Clip {
+                    model, sessions, ..
+                },
+                QueryKind::YesNo | QueryKind::Classify,
+            ) => {
                 let (texts, yes): (Vec<&String>, usize) = if config.kind == QueryKind::YesNo {
                     let yes: Vec<&String> = if config.yes.is_empty() {
                         vec![&config.ask]
@@ -128,9 +139,15 @@ impl StandingQuery {
                     .map(|t| model.embed_text(sessions, t).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<_>, _>>()?;
                 How::Prompts {
+                    probs: vec![0.0; prompts.len()],
                     prompts,
                     yes,
                     scale: model.logit_scale(),
+                    labels: config
+                        .labels
+                        .iter()
+                        .map(|l| Arc::from(l.as_str()))
+                        .collect(),
                 }
             }
             (_, kind) => {
@@ -164,7 +181,7 @@ impl StandingQuery {
     /// nothing for this frame (e.g. its inference failed).
     pub fn evaluate(&mut self, outputs: &FrameOutputs, now: SystemTime) -> Option<Evaluation> {
         let cfg = &self.config;
-        let (score, proposed) = match &self.how {
+        let (score, proposed) = match &mut self.how {
             How::Detector { label, min_score } => {
                 let dets = outputs.detections(&cfg.model)?;
                 let mut best = 0.0f32;
@@ -187,9 +204,14 @@ impl StandingQuery {
                 prompts,
                 yes,
                 scale,
+                labels,
+                probs,
             } => {
                 let image = outputs.embedding(&cfg.model, cfg.region)?;
-                let probs = softmax(&logits(*scale, image, prompts));
+                for (p, prompt) in probs.iter_mut().zip(prompts.iter()) {
+                    *p = *scale * dot(image, prompt);
+                }
+                softmax_in_place(probs);
                 if cfg.kind == QueryKind::Classify {
                     let (best, p) = probs
                         .iter()
@@ -197,10 +219,8 @@ impl StandingQuery {
                         .max_by(|a, b| a.1.total_cmp(b.1))
                         .map(|(i, p)| (i, *p))
                         .unwrap_or((0, 0.0));
-                    (
-                        p,
-                        Answer::Label(cfg.labels.get(best).cloned().unwrap_or_default()),
-                    )
+                    let label = labels.get(best).cloned().unwrap_or_else(|| Arc::from(""));
+                    (p, Answer::Label(label))
                 } else {
                     let p: f32 = probs[..*yes].iter().sum();
                     (p, self.debounce.propose_yes_no(p, cfg.on, cfg.off))
@@ -224,6 +244,35 @@ impl StandingQuery {
     }
 }
 
+/// Dot product with eight independent sums, which the compiler vectorises.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Numerically stable softmax, in place.
+pub fn softmax_in_place(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
 /// True when the detection's centre lies inside the normalised region (or no region).
 fn inside(d: &Detection, region: Option<[f32; 4]>) -> bool {
     let Some([x0, y0, x1, y1]) = region else {
@@ -232,4 +281,24 @@ fn inside(d: &Detection, region: Option<[f32; 4]>) -> bool {
     let cx = (d.bbox[0] + d.bbox[2]) / 2.0;
     let cy = (d.bbox[1] + d.bbox[3]) / 2.0;
     cx >= x0 && cx <= x1 && cy >= y0 && cy <= y1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_softmax_match_the_plain_formulas() {
+        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-5);
+        let mut v = [1.0f32, 2.0, 3.0];
+        softmax_in_place(&mut v);
+        let e: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|x| x.exp()).collect();
+        let s: f32 = e.iter().sum();
+        for (got, want) in v.iter().zip(e.iter().map(|x| x / s)) {
+            assert!((got - want).abs() < 1e-6);
+        }
+    }
 }

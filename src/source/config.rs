@@ -30,6 +30,21 @@ pub struct CameraConfig {
     /// At most this many frames a second are evaluated (by presentation time).
     #[serde(default = "default_sample_fps")]
     pub sample_fps: f64,
+    /// A sampled frame whose luma thumbnail differs from the last encoded one by less
+    /// than this (0..1, the largest cell change inside any query region) reuses the
+    /// last answers instead of running the models. 0 turns the change gate off.
+    #[serde(default = "default_change_threshold")]
+    pub change_threshold: f32,
+    /// An unchanged scene is re-encoded at least this often (by presentation time).
+    #[serde(
+        default = "default_max_staleness",
+        deserialize_with = "crate::config::duration::de"
+    )]
+    pub max_staleness: Duration,
+    /// Decode key frames only: delta frames are dropped before the decoder (for low
+    /// sample rates; a frame every GOP).
+    #[serde(default)]
+    pub keyframes_only: bool,
     /// Frames buffered between decoder and evaluator.
     #[serde(default = "default_queue")]
     pub queue: usize,
@@ -60,6 +75,12 @@ pub struct CameraConfig {
 
 fn default_sample_fps() -> f64 {
     2.0
+}
+fn default_change_threshold() -> f32 {
+    0.02
+}
+fn default_max_staleness() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_queue() -> usize {
     2

@@ -1,8 +1,41 @@
-//! A decoded RGB frame, still inside its GStreamer buffer (no copy).
+//! What the source hands the evaluator: a decoded RGB frame still inside its
+//! GStreamer buffer (no copy), or the timing of a sampled frame the change gate found
+//! unchanged (no pixels: it was never converted).
 
 use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
+
+use crate::gate::{Plane, Thumb, Verdict};
+
+/// One sampled frame, as it leaves the gate.
+#[derive(Debug)]
+pub enum Sample {
+    /// The frame is to be encoded.
+    Frame(Frame),
+    /// Nothing changed: the last answers hold for this frame.
+    Unchanged(Unchanged),
+}
+
+impl Sample {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Sample::Frame(f) => f.seq,
+            Sample::Unchanged(u) => u.seq,
+        }
+    }
+}
+
+/// A sampled frame without pixels (see [`Sample::Unchanged`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Unchanged {
+    pub seq: u64,
+    pub pts: Duration,
+    pub captured: SystemTime,
+    pub decoded_at: Instant,
+    /// The change gate's score for it.
+    pub score: f32,
+}
 
 /// One decoded frame: packed RGB rows of `stride` bytes (GStreamer pads RGB rows to a
 /// multiple of 4 bytes, so `stride` may exceed `3 * width`).
@@ -19,6 +52,10 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     pub stride: usize,
+    /// Luma thumbnail computed by the gate (`None` for a format it cannot read).
+    pub thumb: Option<Thumb>,
+    /// Why the gate let the frame through.
+    pub verdict: Verdict,
     data: FrameData,
 }
 
@@ -45,12 +82,23 @@ impl Frame {
             width,
             height,
             stride,
+            thumb: None,
+            verdict: Verdict::First,
             data: FrameData::Gst(buffer),
         }
     }
 
-    /// A frame from packed RGB bytes (tests and benchmarks).
+    /// A frame from packed RGB bytes (tests and benchmarks); its thumbnail is taken
+    /// from the green channel.
     pub fn from_rgb(width: u32, height: u32, stride: usize, data: Vec<u8>) -> Self {
+        let thumb = Thumb::of(&Plane {
+            data: &data,
+            width: width as usize,
+            height: height as usize,
+            stride,
+            offset: 1,
+            step: 3,
+        });
         Self {
             seq: 0,
             pts: Duration::ZERO,
@@ -59,6 +107,8 @@ impl Frame {
             width,
             height,
             stride,
+            thumb,
+            verdict: Verdict::First,
             data: FrameData::Owned(data),
         }
     }
@@ -80,6 +130,7 @@ impl std::fmt::Debug for Frame {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("stride", &self.stride)
+            .field("verdict", &self.verdict)
             .finish()
     }
 }

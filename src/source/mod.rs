@@ -10,9 +10,10 @@
 //! let cam: CameraConfig = toml::from_str(r#"id = "demo"
 //! url = "/tmp/clip.mkv""#).unwrap();
 //! let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
-//! let handle = source::spawn(cam, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never);
-//! while let Ok(frame) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
-//!     if let Some(frame) = frame { println!("{frame:?}") }
+//! let metrics = std::sync::Arc::default();
+//! let handle = source::spawn(cam, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never, metrics);
+//! while let Ok(sample) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+//!     if let Some(sample) = sample { println!("{sample:?}") }
 //! }
 //! println!("{:?}", handle.join());
 //! ```
@@ -24,9 +25,11 @@ mod queue;
 mod supervisor;
 
 pub use config::{CameraConfig, SourceKind, Transport};
-pub use frame::Frame;
+pub use frame::{Frame, Sample, Unchanged};
 pub use pipeline::Progress;
-pub use queue::{Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue};
+pub use queue::{
+    Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue, frame_queue_counting,
+};
 pub use supervisor::{Ended, Retry, SourceHandle, spawn};
 
 /// A camera's availability, as published on `<prefix>/<cam>/status`.

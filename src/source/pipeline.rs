@@ -1,6 +1,8 @@
 //! Builds one camera's GStreamer pipeline:
-//! `uridecodebin (rtspsrc/filesrc/souphttpsrc, any decoder) → [sample gate] →
-//! videoconvert → videoflip (honours rotation tags) → RGB → appsink`.
+//! `uridecodebin (rtspsrc/filesrc/souphttpsrc, [key frames only] → any decoder) →
+//! [sample gate → change gate] → videoconvert → videoflip (honours rotation tags) →
+//! RGB → appsink`. The gates run on the decoder's own output, so a frame they hold
+//! back costs its decode and (when sampled) a luma thumbnail, nothing more.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,10 +12,12 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
 
 use super::queue::{FrameSender, SendError};
-use super::{CameraConfig, Frame, Transport};
-use crate::gate::SampleGate;
+use super::{CameraConfig, Frame, Sample, Transport, Unchanged};
+use crate::gate::{ChangeGate, Plane, SampleGate, Thumb, Verdict};
+use crate::metrics::CameraMetrics;
 
 /// Shared between the appsink's streaming thread and the supervisor.
 pub struct Progress {
@@ -23,34 +27,38 @@ pub struct Progress {
     pub last_frame_ms: AtomicU64,
     /// Presentation time of the last frame, in milliseconds.
     pub last_pts_ms: AtomicU64,
-    /// Decoded frames the sample gate dropped before colour conversion.
-    pub gated: AtomicU64,
+    /// Counters of the camera's frames (decoded, sampled, unchanged, ...).
+    pub metrics: Arc<CameraMetrics>,
     pub epoch: Instant,
     pub stop: AtomicBool,
 }
 
 impl Progress {
-    pub fn new() -> Self {
+    pub fn new(metrics: Arc<CameraMetrics>) -> Self {
         Self {
             frames: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_pts_ms: AtomicU64::new(0),
-            gated: AtomicU64::new(0),
+            metrics,
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
         }
+    }
+
+    /// Counts a delivered sample: the next sequence number, the watchdog's clock, the
+    /// last presentation time.
+    fn delivered(&self, pts: Duration) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.last_frame_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_pts_ms
+            .store(pts.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Time since the last frame (or since `epoch` before the first).
     pub fn frame_age(&self) -> Duration {
         let last = Duration::from_millis(self.last_frame_ms.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last)
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -102,25 +110,49 @@ pub fn build(
     gst::Element::link_many([&convert, &flip, &convert2, sink.upcast_ref()])
         .map_err(|e| format!("cannot link pipeline: {e}"))?;
 
-    // The sample gate runs on decoded frames before any colour conversion, so frames
-    // that will not be evaluated cost only their decode.
-    let gate = Mutex::new(SampleGate::new(cam.sample_fps));
-    let gate_progress = progress.clone();
+    // The gates run on decoded frames before any colour conversion, so frames that
+    // will not be encoded cost only their decode (and a thumbnail when sampled).
+    let gates = Arc::new(Mutex::new(Gates::new(cam)));
     if let Some(pad) = convert.static_pad("sink") {
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+        let (gates, progress, tx) = (gates.clone(), progress.clone(), tx.clone());
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(buffer) = info.buffer() else {
                 return gst::PadProbeReturn::Ok;
             };
-            let mut gate = gate.lock().unwrap_or_else(|e| e.into_inner());
-            if gate.admit(Duration::from_nanos(pts.nseconds())) {
-                gst::PadProbeReturn::Ok
-            } else {
-                gate_progress.gated.fetch_add(1, Ordering::Relaxed);
-                // `Handled` lets the bindings consume (drop) the buffer; `Drop` would
-                // release it twice with gstreamer-rs 0.25 on GStreamer 1.22.
-                gst::PadProbeReturn::Handled
+            let Some(pts) = buffer.pts() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let pts = Duration::from_nanos(pts.nseconds());
+            let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
+            match gates.judge(pad, buffer, pts, &progress.metrics) {
+                Some(verdict) if verdict.passes() => gst::PadProbeReturn::Ok,
+                verdict => {
+                    drop(gates);
+                    if let Some(Verdict::Unchanged(score)) = verdict {
+                        let unchanged = Unchanged {
+                            seq: progress.frames.load(Ordering::Relaxed),
+                            pts,
+                            captured: std::time::SystemTime::now(),
+                            decoded_at: Instant::now(),
+                            score,
+                        };
+                        tracing::trace!(seq = unchanged.seq, ?pts, score, "frame unchanged");
+                        if tx
+                            .send(Sample::Unchanged(unchanged), &progress.stop)
+                            .is_ok()
+                        {
+                            progress.delivered(pts);
+                        }
+                    }
+                    // `Handled` lets the bindings consume (drop) the buffer; `Drop`
+                    // would release it twice with gstreamer-rs 0.25 on GStreamer 1.22.
+                    gst::PadProbeReturn::Handled
+                }
             }
         });
+    }
+    if cam.keyframes_only {
+        drop_delta_units_before_decoder(&pipeline, &cam.id);
     }
 
     let (latency, transport) = (cam.latency, cam.transport);
@@ -178,7 +210,7 @@ pub fn build(
                     .map_err(|_| gst::FlowError::Error)?;
                 let seq = progress.frames.load(Ordering::Relaxed);
                 let pts = pts.unwrap_or_else(|| progress.epoch.elapsed());
-                let frame = Frame::from_gst(
+                let mut frame = Frame::from_gst(
                     seq,
                     pts,
                     vi.width(),
@@ -186,17 +218,12 @@ pub fn build(
                     vi.stride()[0] as usize,
                     mapped,
                 );
-                tracing::trace!(seq, ?pts, "frame decoded");
-                match tx.send(frame, &progress.stop) {
+                let passed = gates.lock().unwrap_or_else(|e| e.into_inner()).take(pts);
+                (frame.thumb, frame.verdict) = passed;
+                tracing::trace!(seq, ?pts, verdict = ?frame.verdict, "frame decoded");
+                match tx.send(Sample::Frame(frame), &progress.stop) {
                     Ok(()) => {
-                        progress.frames.fetch_add(1, Ordering::Relaxed);
-                        progress.last_frame_ms.store(
-                            progress.epoch.elapsed().as_millis() as u64,
-                            Ordering::Relaxed,
-                        );
-                        progress
-                            .last_pts_ms
-                            .store(pts.as_millis() as u64, Ordering::Relaxed);
+                        progress.delivered(pts);
                         Ok(gst::FlowSuccess::Ok)
                     }
                     Err(SendError::Closed | SendError::Stopped) => Err(gst::FlowError::Flushing),
@@ -205,4 +232,124 @@ pub fn build(
             .build(),
     );
     Ok(pipeline)
+}
+
+/// The two gates of one camera and what they decided about the frame in flight.
+struct Gates {
+    sample: SampleGate,
+    change: ChangeGate,
+    /// Caps of the decoder output and their parsed info (re-read only on change).
+    info: Option<(gst::Caps, gst_video::VideoInfo)>,
+    /// Thumbnail and verdict of the frame that passed, for the appsink to attach
+    /// (conversion runs on the same streaming thread, so at most one is in flight).
+    passed: Option<(Duration, Option<Thumb>, Verdict)>,
+}
+
+impl Gates {
+    fn new(cam: &CameraConfig) -> Self {
+        Self {
+            sample: SampleGate::new(cam.sample_fps),
+            change: ChangeGate::new(
+                cam.change_threshold,
+                cam.max_staleness,
+                cam.queries.iter().map(|q| q.region),
+            ),
+            info: None,
+            passed: None,
+        }
+    }
+
+    /// `None`: over the sample rate. Otherwise the change gate's verdict.
+    fn judge(
+        &mut self,
+        pad: &gst::Pad,
+        buffer: &gst::BufferRef,
+        pts: Duration,
+        metrics: &CameraMetrics,
+    ) -> Option<Verdict> {
+        metrics.decoded.inc();
+        if !self.sample.admit(pts) {
+            return None;
+        }
+        metrics.sampled.inc();
+        let thumb = self.thumbnail(pad, buffer);
+        let verdict = self.change.judge(thumb.as_ref(), pts);
+        if verdict.passes() {
+            self.passed = Some((pts, thumb, verdict));
+        } else {
+            metrics.unchanged.inc();
+        }
+        Some(verdict)
+    }
+
+    /// What the gate decided for the frame at `pts` now reaching the appsink.
+    fn take(&mut self, pts: Duration) -> (Option<Thumb>, Verdict) {
+        match self.passed.take() {
+            Some((at, thumb, verdict)) if at == pts => (thumb, verdict),
+            _ => (None, Verdict::Changed(1.0)),
+        }
+    }
+
+    /// The luma thumbnail of a decoded buffer (the Y plane; green for RGB formats).
+    fn thumbnail(&mut self, pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<Thumb> {
+        let caps = pad.current_caps()?;
+        if self
+            .info
+            .as_ref()
+            .is_none_or(|(c, _)| c.as_ptr() != caps.as_ptr())
+        {
+            let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
+            self.info = Some((caps, info));
+        }
+        let (_, info) = self.info.as_ref()?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
+        let format = frame.format_info();
+        let comp = if format.is_rgb() { 1 } else { 0 };
+        let depth = *format.depth().get(comp as usize)?;
+        // 16-bit samples: read the high byte (little-endian formats only).
+        let high_byte = match depth {
+            8 => 0,
+            9..=16 if format.is_le() => 1,
+            _ => return None,
+        };
+        let data = frame.comp_data(comp).ok()?;
+        let plane = Plane {
+            data,
+            width: frame.comp_width(comp) as usize,
+            height: frame.comp_height(comp) as usize,
+            stride: usize::try_from(frame.comp_stride(comp)).ok()?,
+            // `comp_data` starts at the component's first sample already.
+            offset: high_byte,
+            step: usize::try_from(frame.comp_pstride(comp)).ok()?,
+        };
+        Thumb::of(&plane)
+    }
+}
+
+/// With `keyframes_only`, buffers flagged as delta units are dropped at the sink of
+/// the video decoder that uridecodebin plugs in, so only key frames are decoded.
+fn drop_delta_units_before_decoder(pipeline: &gst::Pipeline, camera: &str) {
+    let camera = camera.to_string();
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let is_video_decoder = element.factory().is_some_and(|f| {
+            let klass = f.klass();
+            klass.contains("Decoder") && klass.contains("Video")
+        });
+        if !is_video_decoder {
+            return;
+        }
+        let Some(pad) = element.static_pad("sink") else {
+            return;
+        };
+        tracing::debug!(
+            "camera {camera}: key frames only: dropping delta units before {}",
+            element.name()
+        );
+        pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+            Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                gst::PadProbeReturn::Handled
+            }
+            _ => gst::PadProbeReturn::Ok,
+        });
+    });
 }

@@ -1,13 +1,13 @@
-//! Bounded frame queue between a decoder and its evaluator, with a named overflow
+//! Bounded queue of samples between a decoder and its evaluator, with a named overflow
 //! policy and a drop counter.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 
-use super::Frame;
+use super::Sample;
+use crate::metrics::Counter;
 
 /// What a full queue does with a new frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +21,11 @@ pub enum WhenFull {
 /// Producer half. Cloning shares the counters.
 #[derive(Clone)]
 pub struct FrameSender {
-    tx: Sender<Frame>,
+    tx: Sender<Sample>,
     // Held only to pop the oldest frame under `DropOldest`.
-    rx: Receiver<Frame>,
+    rx: Receiver<Sample>,
     policy: WhenFull,
-    dropped: Arc<AtomicU64>,
+    dropped: Counter,
 }
 
 /// Every sender is gone and the queue is empty: the source has ended.
@@ -34,14 +34,22 @@ pub struct Closed;
 
 /// Consumer half.
 pub struct FrameReceiver {
-    rx: Receiver<Frame>,
-    dropped: Arc<AtomicU64>,
+    rx: Receiver<Sample>,
+    dropped: Counter,
 }
 
 /// Makes a queue of `capacity` frames.
 pub fn frame_queue(capacity: usize, policy: WhenFull) -> (FrameSender, FrameReceiver) {
+    frame_queue_counting(capacity, policy, Counter::default())
+}
+
+/// As [`frame_queue`], counting drops in `dropped` (e.g. the camera's metrics).
+pub fn frame_queue_counting(
+    capacity: usize,
+    policy: WhenFull,
+    dropped: Counter,
+) -> (FrameSender, FrameReceiver) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    let dropped = Arc::new(AtomicU64::new(0));
     (
         FrameSender {
             tx,
@@ -64,7 +72,7 @@ pub enum SendError {
 
 impl FrameSender {
     /// Queues `frame` under the policy. `Block` waits, checking `stop` every 50 ms.
-    pub fn send(&self, mut frame: Frame, stop: &AtomicBool) -> Result<(), SendError> {
+    pub fn send(&self, mut frame: Sample, stop: &AtomicBool) -> Result<(), SendError> {
         match self.policy {
             WhenFull::Block => loop {
                 match self.tx.send_timeout(frame, Duration::from_millis(50)) {
@@ -84,7 +92,7 @@ impl FrameSender {
                     Err(TrySendError::Disconnected(_)) => return Err(SendError::Closed),
                     Err(TrySendError::Full(f)) => {
                         if self.rx.try_recv().is_ok() {
-                            self.dropped.fetch_add(1, Ordering::Relaxed);
+                            self.dropped.inc();
                         }
                         frame = f;
                     }
@@ -96,7 +104,7 @@ impl FrameSender {
 
 impl FrameReceiver {
     /// Next frame, `Ok(None)` on timeout, `Err(Closed)` once the source has ended.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Frame>, Closed> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Sample>, Closed> {
         match self.rx.recv_timeout(timeout) {
             Ok(f) => Ok(Some(f)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
@@ -106,7 +114,7 @@ impl FrameReceiver {
 
     /// Frames discarded by `DropOldest` so far.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.get()
     }
 }
 
@@ -114,10 +122,10 @@ impl FrameReceiver {
 mod tests {
     use super::*;
 
-    fn frame(seq: u64) -> Frame {
-        let mut f = Frame::from_rgb(1, 1, 3, vec![0; 3]);
+    fn frame(seq: u64) -> Sample {
+        let mut f = crate::source::Frame::from_rgb(1, 1, 3, vec![0; 3]);
         f.seq = seq;
-        f
+        Sample::Frame(f)
     }
 
     #[test]
@@ -129,7 +137,7 @@ mod tests {
         }
         assert_eq!(rx.dropped(), 3);
         let got: Vec<u64> = std::iter::from_fn(|| rx.recv_timeout(Duration::ZERO).ok().flatten())
-            .map(|f| f.seq)
+            .map(|f| f.seq())
             .collect();
         assert_eq!(got, vec![3, 4]);
     }
@@ -142,6 +150,6 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         assert_eq!(tx.send(frame(1), &stop), Err(SendError::Stopped));
         assert_eq!(rx.dropped(), 0);
-        assert_eq!(rx.recv_timeout(Duration::ZERO).unwrap().unwrap().seq, 0);
+        assert_eq!(rx.recv_timeout(Duration::ZERO).unwrap().unwrap().seq(), 0);
     }
 }

@@ -12,6 +12,7 @@ use gstreamer::prelude::*;
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
 use super::{CameraConfig, CameraStatus, redact};
+use crate::metrics::CameraMetrics;
 use crate::shutdown::Shutdown;
 
 /// How a camera's source ended.
@@ -60,8 +61,9 @@ pub fn spawn(
     on_status: impl Fn(CameraStatus) + Send + 'static,
     shutdown: Shutdown,
     retry: Retry,
+    metrics: Arc<CameraMetrics>,
 ) -> SourceHandle {
-    let progress = Arc::new(Progress::new());
+    let progress = Arc::new(Progress::new(metrics));
     let p = progress.clone();
     let thread = std::thread::Builder::new()
         .name(format!("src-{}", cam.id))

@@ -8,25 +8,29 @@
 //! let cfg: ClipConfig = toml::from_str(r#"dir = "models/clip-vit-b32""#).unwrap();
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (clip, sessions) = Clip::load("scene", &cfg, env).unwrap();
+//! let engine = clip.engine(&sessions, &Default::default()).unwrap();
 //! let yes = clip.embed_text(&sessions, "a red machine light").unwrap();
 //! let no = clip.embed_text(&sessions, "a green machine light").unwrap();
 //! let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
-//! let image = clip.embed_image(&sessions, &frame, None, &mut ClipImage::new()).unwrap();
+//! let image = clip.embed_image(&mut engine.client(), &frame, None, &mut ClipImage::new()).unwrap();
 //! let p = clip.softmax(&image, &[&yes, &no]);
 //! println!("p(red) = {}", p[0]);
 //! ```
 
 mod preprocess;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
 use ort::value::TensorRef;
 use tokenizers::Tokenizer;
 
-use super::{ClipConfig, ModelError};
-use crate::engine::{self, Rect, RgbView, SharedSession};
+use super::{ClipConfig, ModelError, Stages};
+use crate::cache::PromptCache;
+use crate::engine::{
+    self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
+};
 use crate::source::Frame;
 
 pub use preprocess::{ClipImage, ImageSpec};
@@ -48,13 +52,14 @@ pub struct Clip {
     spec: ImageSpec,
     tokenizer: Tokenizer,
     logit_scale: f32,
-    vision_input: String,
     vision_output: String,
     text_ids: String,
     text_mask: Option<String>,
     text_output: String,
     max_tokens: usize,
-    prompts: Mutex<HashMap<String, Embedding>>,
+    prompts: Arc<PromptCache>,
+    /// Identity of the text model's file (prompt cache key).
+    text_id: String,
 }
 
 impl Clip {
@@ -74,7 +79,7 @@ impl Clip {
             Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
         let vision = engine::open(env, name, &cfg.vision, &cfg.providers, cfg.threads)?;
         let text = engine::open(env, name, &cfg.text, &cfg.providers, cfg.threads)?;
-        let (vision_input, vision_output) = {
+        let (_vision_input, vision_output) = {
             let s = vision.lock();
             let input = s.inputs().first().map(|i| i.name().to_string());
             let output = pick_output(s.outputs(), "image_embeds");
@@ -106,15 +111,38 @@ impl Clip {
             spec,
             tokenizer,
             logit_scale: cfg.logit_scale,
-            vision_input,
             vision_output,
             text_ids,
             text_mask,
             text_output,
             max_tokens,
-            prompts: Mutex::new(HashMap::new()),
+            prompts: Arc::default(),
+            text_id: PromptCache::model_id(&cfg.text),
         };
         Ok((clip, ClipSessions { vision, text }))
+    }
+
+    /// Shares `prompts` (kept across config reloads) instead of a private cache.
+    pub fn with_prompt_cache(mut self, prompts: Arc<PromptCache>) -> Self {
+        self.prompts = prompts;
+        self
+    }
+
+    /// The engine thread that runs the vision encoder for every camera.
+    pub fn engine(
+        &self,
+        sessions: &ClipSessions,
+        cfg: &EngineConfig,
+    ) -> Result<Batcher, ModelError> {
+        Ok(Batcher::spawn(
+            sessions.vision.clone(),
+            BatchSpec {
+                model: self.name.clone(),
+                output: Some(self.vision_output.clone()),
+                max_batch: cfg.max_batch,
+                max_wait: cfg.max_wait,
+            },
+        )?)
     }
 
     pub fn logit_scale(&self) -> f32 {
@@ -140,11 +168,14 @@ impl Clip {
         Ok(ids)
     }
 
-    /// The unit-length embedding of a prompt; each distinct prompt is encoded once.
+    /// The unit-length embedding of a prompt; each distinct prompt is encoded once
+    /// (per text model file, for the life of the prompt cache).
     pub fn embed_text(&self, sessions: &ClipSessions, text: &str) -> Result<Embedding, ModelError> {
-        if let Some(e) = self.cache().get(text) {
-            return Ok(e.clone());
-        }
+        self.prompts
+            .get_or_insert(&self.text_id, text, || self.encode_text(sessions, text))
+    }
+
+    fn encode_text(&self, sessions: &ClipSessions, text: &str) -> Result<Embedding, ModelError> {
         let ids = self.tokenize(text)?;
         let mask = vec![1i64; ids.len()];
         let shape = [1usize, ids.len()];
@@ -160,45 +191,53 @@ impl Clip {
             None => session.run(ort::inputs![self.text_ids.as_str() => ids_t]),
         }
         .map_err(|e| self.run_error(e))?;
-        let embedding = self.first_row(&outputs, &self.text_output)?;
-        self.cache().insert(text.to_string(), embedding.clone());
-        Ok(embedding)
+        self.first_row(&outputs, &self.text_output)
     }
 
-    /// The unit-length embedding of `region` of `frame` (the whole frame for `None`).
+    /// The unit-length embedding of `region` of `frame` (the whole frame for `None`),
+    /// run on the model's engine thread (batched with other cameras).
     pub fn embed_image(
         &self,
-        sessions: &ClipSessions,
+        engine: &mut BatchClient,
         frame: &Frame,
         region: Option<[f32; 4]>,
         scratch: &mut ClipImage,
     ) -> Result<Embedding, ModelError> {
         let view = RgbView::of(frame)?;
         let crop = Rect::of_region(region, frame.width, frame.height);
-        self.embed_view(sessions, &view, crop, scratch)
+        self.embed_view(engine, &view, crop, scratch)
     }
 
     /// As [`Clip::embed_image`], for any RGB view and pixel rectangle.
     pub fn embed_view(
         &self,
-        sessions: &ClipSessions,
+        engine: &mut BatchClient,
         view: &RgbView<'_>,
         crop: Rect,
         scratch: &mut ClipImage,
     ) -> Result<Embedding, ModelError> {
-        let pixels = {
+        let t0 = Instant::now();
+        {
             let _s = tracing::trace_span!("clip.pre", model = %self.name).entered();
-            scratch.fill(view, crop, &self.spec)?
+            scratch.fill(view, crop, &self.spec)?;
+        }
+        let t1 = Instant::now();
+        {
+            let _s = tracing::trace_span!("clip.vision", model = %self.name).entered();
+            engine.run(&mut scratch.job)?;
+        }
+        let t2 = Instant::now();
+        let out = &scratch.job.output;
+        if out.is_empty() {
+            return Err(self.run_error(format!("output {} is empty", self.vision_output)));
+        }
+        let embedding = normalise(out);
+        scratch.stages = Stages {
+            preprocess: t1 - t0,
+            infer: t2 - t1,
+            postprocess: t2.elapsed(),
         };
-        let (cw, ch) = self.spec.crop;
-        let shape = [1usize, 3, ch as usize, cw as usize];
-        let mut session = sessions.vision.lock();
-        let _s = tracing::trace_span!("clip.vision", model = %self.name).entered();
-        let input = TensorRef::from_array_view((shape, pixels)).map_err(|e| self.run_error(e))?;
-        let outputs = session
-            .run(ort::inputs![self.vision_input.as_str() => input])
-            .map_err(|e| self.run_error(e))?;
-        self.first_row(&outputs, &self.vision_output)
+        Ok(embedding)
     }
 
     /// `logit_scale * cos(image, prompt)` for each prompt.
@@ -227,10 +266,6 @@ impl Clip {
             return Err(self.run_error(format!("output {name} has shape {shape:?}")));
         }
         Ok(normalise(&data[..dim]))
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Embedding>> {
-        self.prompts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn run_error(&self, e: impl std::fmt::Display) -> ModelError {

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::engine::{EngineError, PillowBicubic, Rect, RgbView, Window};
+use crate::engine::{EngineError, Job, PillowBicubic, Rect, RgbView, Window};
+use crate::model::Stages;
 
 /// The numbers of `preprocessor_config.json` that matter.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,21 +59,25 @@ impl ImageSpec {
     }
 }
 
-/// Reused buffers for one camera.
+/// Reused buffers for one camera: the resizer and the engine job whose input is the
+/// `[3, H, W]` tensor.
 pub struct ClipImage {
     resize: PillowBicubic,
-    tensor: Vec<f32>,
+    pub(super) job: Job,
+    /// How long the last call's steps took.
+    pub stages: Stages,
 }
 
 impl ClipImage {
     pub fn new() -> Self {
         Self {
             resize: PillowBicubic::default(),
-            tensor: Vec::new(),
+            job: Job::default(),
+            stages: Stages::default(),
         }
     }
 
-    /// Fills the `[1, 3, H, W]` tensor from `crop` of `src`.
+    /// Fills the `[3, H, W]` tensor from `crop` of `src`.
     pub fn fill(
         &mut self,
         src: &RgbView<'_>,
@@ -98,19 +103,20 @@ impl ClipImage {
         };
         let rgb = self.resize.run(src, crop, rw, rh, window)?;
         let plane = (cw * ch) as usize;
-        self.tensor.resize(3 * plane, 0.0);
+        let tensor = &mut self.job.input;
+        tensor.resize(3 * plane, 0.0);
         let scale: [f32; 3] = std::array::from_fn(|c| spec.rescale / spec.std[c]);
         let shift: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
         for y in 0..ch as usize {
             let row = &rgb[y * cw as usize * 3..][..cw as usize * 3];
             for (x, px) in row.chunks_exact(3).enumerate() {
                 for c in 0..3 {
-                    self.tensor[c * plane + y * cw as usize + x] =
+                    tensor[c * plane + y * cw as usize + x] =
                         f32::from(px[c]) * scale[c] - shift[c];
                 }
             }
         }
-        Ok(&self.tensor)
+        Ok(tensor)
     }
 }
 

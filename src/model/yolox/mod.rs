@@ -8,10 +8,11 @@
 //! let cfg: YoloxConfig = toml::from_str(r#"dir = "../shared/models/yolox_nano_coco""#).unwrap();
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (model, session) = Yolox::load("people", &cfg, env).unwrap();
+//! let engine = model.engine(session, &Default::default()).unwrap();
 //! let frame = ocellus::source::Frame::from_rgb(640, 480, 640 * 3, vec![0; 640 * 480 * 3]);
 //! let mut scratch = YoloxScratch::default();
 //! let mut found = Vec::new();
-//! model.detect(&session, &frame, &mut scratch, &mut found).unwrap();
+//! model.detect(&mut engine.client(), &frame, &mut scratch, &mut found).unwrap();
 //! ```
 
 mod decode;
@@ -20,10 +21,10 @@ mod preprocess;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ort::value::TensorRef;
+use std::time::Instant;
 
-use super::{Detection, ModelError, YoloxConfig, single_file};
-use crate::engine::{self, SharedSession};
+use super::{Detection, ModelError, Stages, YoloxConfig, single_file};
+use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, Job, SharedSession};
 use crate::source::Frame;
 
 pub use decode::nms;
@@ -35,7 +36,6 @@ pub struct Yolox {
     labels: Vec<Arc<str>>,
     /// Model input width and height.
     size: (u32, u32),
-    input: String,
     output: String,
     /// (grid x, grid y, stride) for every output row.
     grid: Vec<(f32, f32, f32)>,
@@ -47,7 +47,10 @@ pub struct Yolox {
 #[derive(Default)]
 pub struct YoloxScratch {
     letterbox: Letterbox,
+    job: Job,
     candidates: Vec<Detection>,
+    /// How long the last call's steps took.
+    pub stages: Stages,
 }
 
 impl Yolox {
@@ -72,7 +75,7 @@ impl Yolox {
             file: file.clone(),
             cause,
         };
-        let (input, size, output, rows, cols) = {
+        let (size, output, rows, cols) = {
             let s = session.lock();
             let [inp] = s.inputs() else {
                 return Err(bad(format!("expected 1 input, found {}", s.inputs().len())));
@@ -105,13 +108,7 @@ impl Yolox {
                     out.name()
                 )));
             };
-            (
-                inp.name().to_string(),
-                (w as u32, h as u32),
-                out.name().to_string(),
-                rows,
-                cols,
-            )
+            ((w as u32, h as u32), out.name().to_string(), rows, cols)
         };
         if size.0 == 0 || size.1 == 0 || size.0 % 32 != 0 || size.1 % 32 != 0 {
             return Err(bad(format!(
@@ -139,7 +136,6 @@ impl Yolox {
             name: name.into(),
             labels,
             size,
-            input,
             output,
             grid,
             score_threshold: cfg.score_threshold,
@@ -152,35 +148,56 @@ impl Yolox {
         &self.labels
     }
 
+    /// The engine thread that runs this model's session for every camera.
+    pub fn engine(
+        &self,
+        session: SharedSession,
+        cfg: &EngineConfig,
+    ) -> Result<Batcher, ModelError> {
+        Ok(Batcher::spawn(
+            session,
+            BatchSpec {
+                model: self.name.clone(),
+                output: Some(self.output.clone()),
+                max_batch: cfg.max_batch,
+                max_wait: cfg.max_wait,
+            },
+        )?)
+    }
+
     /// Detects objects in the whole frame; `out` is cleared first.
     pub fn detect(
         &self,
-        session: &SharedSession,
+        engine: &mut BatchClient,
         frame: &Frame,
         scratch: &mut YoloxScratch,
         out: &mut Vec<Detection>,
     ) -> Result<(), ModelError> {
         out.clear();
+        let t0 = Instant::now();
         let scale = {
             let _s = tracing::trace_span!("yolox.pre", model = %self.name).entered();
-            scratch.letterbox.fill(frame, self.size)?
+            scratch
+                .letterbox
+                .fill(frame, self.size, &mut scratch.job.input)?
         };
-        let mut session = session.lock();
-        let _s = tracing::trace_span!("yolox.infer", model = %self.name).entered();
-        let shape = [1usize, 3, self.size.1 as usize, self.size.0 as usize];
-        let input = TensorRef::from_array_view((shape, scratch.letterbox.tensor()))
-            .map_err(|e| self.run_error(e))?;
-        let outputs = session
-            .run(ort::inputs![self.input.as_str() => input])
-            .map_err(|e| self.run_error(e))?;
-        drop(_s);
+        let t1 = Instant::now();
+        {
+            let _s = tracing::trace_span!("yolox.infer", model = %self.name).entered();
+            engine.run(&mut scratch.job)?;
+        }
+        let t2 = Instant::now();
         let _s = tracing::trace_span!("yolox.post", model = %self.name).entered();
-        let value = outputs
-            .get(&self.output)
-            .ok_or_else(|| self.run_error(format!("no output {}", self.output)))?;
-        let (_, rows) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| self.run_error(e))?;
+        let rows = &scratch.job.output;
+        if rows.len() != self.grid.len() * (5 + self.labels.len()) {
+            return Err(self.run_error(format!(
+                "output {} has {} values, expected {} rows of {}",
+                self.output,
+                rows.len(),
+                self.grid.len(),
+                5 + self.labels.len()
+            )));
+        }
         decode::candidates(
             rows,
             &self.grid,
@@ -191,6 +208,11 @@ impl Yolox {
             &mut scratch.candidates,
         );
         nms(&mut scratch.candidates, self.nms_iou, out);
+        scratch.stages = Stages {
+            preprocess: t1 - t0,
+            infer: t2 - t1,
+            postprocess: t2.elapsed(),
+        };
         Ok(())
     }
 
