@@ -186,6 +186,7 @@ fn main() {
     for name in &o.only {
         eprintln!("bench: ---------------- scenario {name}");
         let t0 = Instant::now();
+        let busy0 = measure::machine_busy_s(o.ticks).zip(measure::own_cpu_s(o.ticks));
         let value = guarded(&format!("scenario {name}"), || {
             Ok(match *name {
                 "static" => still::run(&o),
@@ -195,7 +196,19 @@ fn main() {
         });
         let mut value = value.unwrap_or_else(|e| json!({ "error": e }));
         if let Some(m) = value.as_object_mut() {
-            m.insert("scenario_wall_s".into(), num(t0.elapsed().as_secs_f64()));
+            let wall_s = t0.elapsed().as_secs_f64();
+            m.insert("scenario_wall_s".into(), num(wall_s));
+            // Cores other processes kept busy meanwhile: every number above is skewed
+            // by them on a 2-core machine.
+            let busy1 = measure::machine_busy_s(o.ticks).zip(measure::own_cpu_s(o.ticks));
+            m.insert(
+                "other_processes_busy_cores".into(),
+                measure::opt_num(
+                    busy0
+                        .zip(busy1)
+                        .map(|((m0, s0), (m1, s1))| ((m1 - m0) - (s1 - s0)) / wall_s),
+                ),
+            );
         }
         report.insert((*name).into(), value);
     }

@@ -83,6 +83,8 @@ pub struct Run {
 const STOP_LIMIT: Duration = Duration::from_secs(30);
 /// How often the daemon's memory is read.
 const RSS_EVERY: Duration = Duration::from_millis(500);
+/// How often the daemon's memory is read in a run over a file.
+const FILE_RSS_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `ocellus run -c CFG --mqtt-url BROKER` (`config_text` written to `cfg`).
 pub fn run(
@@ -108,8 +110,14 @@ pub fn run(
     let pid = daemon.pid();
     let pid_s = pid.to_string();
     let (mut peak_rss, mut peak_hwm) = (None::<f64>, None::<f64>);
+    // The first read comes one period after the start (before that the child may not
+    // have exec'd yet); files are read more often, as their runs are short.
+    let every = match until {
+        Until::Exit(_) => FILE_RSS_EVERY,
+        Until::For { .. } => RSS_EVERY,
+    };
     let mut sample_rss = |at: &mut Instant| {
-        if at.elapsed() >= RSS_EVERY || *at == started {
+        if at.elapsed() >= every {
             *at = Instant::now();
             if let Some((rss, hwm)) = rss_mb(pid) {
                 peak_rss = Some(peak_rss.map_or(rss, |p: f64| p.max(rss)));
@@ -210,7 +218,7 @@ pub fn run(
         None => status_text,
     };
     eprintln!(
-        "bench: ocellus {}: {} detections messages, {wall_s:.2} s wall, {cpu_s:.2} s CPU, exit {exit}",
+        "bench: ocellus {}: {} detections messages, {wall_s:.2} s wall, {cpu_s:.2} s CPU, {exit}",
         cfg.display(),
         msgs.len()
     );

@@ -76,7 +76,7 @@ pub fn run(o: &Options) -> Value {
     // ------------------------------------------------------------ ocellus
     let ocellus = match guarded("every: ocellus", || {
         let broker = Mosquitto::start();
-        let one = |path: &Path, tag: &str| {
+        let one = |path: &Path, tag: &str| -> Result<Run, String> {
             let cam = daemon::camera(
                 CAMERA,
                 &path.to_string_lossy(),
@@ -189,12 +189,13 @@ pub fn run(o: &Options) -> Value {
     let mut python_versions = Value::Null;
     match py {
         Ok((p, report, short_report)) => {
-            let count = |v: &Value| v["frames"].as_u64().unwrap_or(0) as f64;
-            let (fl, fs) = (count(&report), count(&short_report));
+            let count = |v: &Value| v["frames"].as_u64().unwrap_or(0);
+            let (nl, ns) = (count(&report), count(&short_report));
+            let (fl, fs) = (nl as f64, ns as f64);
             let total = fl / p.long.cpu_s;
             let marg = marginal(fl, fs, p.long.cpu_s, p.short.cpu_s);
-            r.insert("python_frames_count".into(), json!(fl));
-            r.insert("python_short_frames_count".into(), json!(fs));
+            r.insert("python_frames_count".into(), json!(nl));
+            r.insert("python_short_frames_count".into(), json!(ns));
             r.insert(
                 "python_person_frames_count".into(),
                 report["person_frames"].clone(),

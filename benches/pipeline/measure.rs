@@ -282,3 +282,23 @@ pub fn num(v: f64) -> Value {
 pub fn opt_num(v: Option<f64>) -> Value {
     v.map_or(Value::Null, num)
 }
+
+/// Busy CPU seconds of the whole machine since boot (`/proc/stat`: all but idle and
+/// iowait), to tell how much other work ran beside a scenario.
+pub fn machine_busy_s(ticks: f64) -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total: f64 = v.iter().take(8).sum();
+    Some((total - v.get(3)? - v.get(4)?) / ticks)
+}
+
+/// This process's and its reaped children's CPU seconds so far.
+pub fn own_cpu_s(ticks: f64) -> Option<f64> {
+    Some(process_cpu_s("self", ticks)? + children_cpu_s(ticks))
+}

@@ -126,7 +126,7 @@ pub fn run(o: &Options) -> Value {
         ),
     ] {
         let runs = guarded(&format!("static: {name}"), || {
-            let one = |path: &std::path::Path, tag: &str| {
+            let one = |path: &std::path::Path, tag: &str| -> Result<daemon::Run, String> {
                 let cam = daemon::camera(CAMERA, &path.to_string_lossy(), extra);
                 let run = daemon::run(
                     &o.bin,

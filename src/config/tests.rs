@@ -206,5 +206,8 @@ fn gate_batching_and_cache_settings_are_checked() {
     );
     let p = problems("[cache]\nembedings_mb = 8\n");
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("cache.embedings_mb: unknown field"), "{p:?}");
+    assert!(
+        p[0].starts_with("cache.embedings_mb: unknown field"),
+        "{p:?}"
+    );
 }

@@ -1,9 +1,5 @@
-//! Crop-and-resize of RGB frames with fast_image_resize (SIMD), reading strided rows
-//! in place and writing into a buffer that is reused from frame to frame.
-
-use fast_image_resize::images::TypedImage;
-use fast_image_resize::pixels::U8x3;
-use fast_image_resize::{FilterType, ImageView, ResizeAlg, ResizeOptions, Resizer};
+//! Borrowed views of decoded RGB frames (strided rows read in place) and pixel
+//! rectangles of regions.
 
 use super::EngineError;
 use crate::source::Frame;
@@ -56,30 +52,6 @@ impl<'a> RgbView<'a> {
         let start = y as usize * self.stride;
         &self.data[start..start + self.width as usize * 3]
     }
-
-    fn row(&self, y: u32) -> &'a [U8x3] {
-        let bytes = self.row_bytes(y);
-        // SAFETY: U8x3 is #[repr(C)] around [u8; 3] (size 3, align 1), so any 3*n
-        // bytes are n valid pixels.
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<U8x3>(), self.width as usize) }
-    }
-}
-
-// SAFETY: every row yielded is exactly `width` pixels long.
-unsafe impl ImageView for RgbView<'_> {
-    type Pixel = U8x3;
-
-    fn width(&self) -> u32 {
-        self.width
-    }
-
-    fn height(&self) -> u32 {
-        self.height
-    }
-
-    fn iter_rows(&self, start_row: u32) -> impl Iterator<Item = &[U8x3]> {
-        (start_row..self.height).map(|y| self.row(y))
-    }
 }
 
 /// A rectangle in source pixels (fractional edges allowed).
@@ -106,45 +78,6 @@ impl Rect {
     }
 }
 
-/// Reusable resizer: the output buffer is reallocated only when its size changes.
-pub struct Resize {
-    resizer: Resizer,
-    out: TypedImage<'static, U8x3>,
-    filter: FilterType,
-}
-
-impl Resize {
-    pub fn new(filter: FilterType) -> Self {
-        Self {
-            resizer: Resizer::new(),
-            out: TypedImage::new(1, 1),
-            filter,
-        }
-    }
-
-    /// Resizes `crop` of `src` to `width`x`height`; returns packed RGB bytes.
-    pub fn run(
-        &mut self,
-        src: &RgbView<'_>,
-        crop: Rect,
-        width: u32,
-        height: u32,
-    ) -> Result<&[u8], EngineError> {
-        if self.out.width() != width || self.out.height() != height {
-            self.out = TypedImage::new(width, height);
-        }
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(self.filter))
-            .crop(crop.x, crop.y, crop.w, crop.h);
-        self.resizer
-            .resize_typed(src, &mut self.out, &options)
-            .map_err(|e| EngineError::Resize(e.to_string()))?;
-        let pixels = self.out.pixels();
-        // SAFETY: U8x3 is #[repr(C)] around [u8; 3]; the slice covers exactly the pixels.
-        Ok(unsafe { std::slice::from_raw_parts(pixels.as_ptr().cast::<u8>(), pixels.len() * 3) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,23 +95,29 @@ mod tests {
                 packed.extend_from_slice(&px);
             }
         }
-        let whole = Rect::of_region(None, w, h);
-        let mut a = Resize::new(FilterType::Bilinear);
-        let mut b = Resize::new(FilterType::Bilinear);
-        let ra = a
-            .run(&RgbView::new(&padded, w, h, stride).unwrap(), whole, 3, 2)
-            .unwrap()
-            .to_vec();
-        let rb = b
-            .run(
-                &RgbView::new(&packed, w, h, w as usize * 3).unwrap(),
-                whole,
-                3,
-                2,
-            )
-            .unwrap()
-            .to_vec();
-        assert_eq!(ra, rb);
+        let resize = |view: &RgbView<'_>| {
+            let mut planes = vec![vec![0f32; 6]; 3];
+            let [a, b, c] = &mut planes[..] else {
+                unreachable!()
+            };
+            crate::engine::LinearResize::default()
+                .run(
+                    view,
+                    3,
+                    2,
+                    [0, 1, 2],
+                    crate::engine::Planes {
+                        planes: [a, b, c],
+                        stride: 3,
+                    },
+                )
+                .unwrap();
+            planes
+        };
+        assert_eq!(
+            resize(&RgbView::new(&padded, w, h, stride).unwrap()),
+            resize(&RgbView::new(&packed, w, h, w as usize * 3).unwrap())
+        );
         assert!(RgbView::new(&packed[1..], w, h, w as usize * 3).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Engine: ONNX Runtime (loaded dynamically), sessions opened with the configured
 //! execution-provider preference (TensorRT → CUDA → CPU, with one log line saying
-//! which was used and why others were skipped), and SIMD image resizing into reused
-//! buffers.
+//! which was used and why others were skipped), engine threads that batch frames
+//! across cameras, and image resizing straight into reused input tensors.
 //!
 //! ```no_run
 //! use ocellus::engine::{self, EngineConfig, Provider};
@@ -13,6 +13,7 @@
 mod batch;
 mod config;
 mod image;
+mod linear;
 mod pillow;
 mod runtime;
 mod session;
@@ -21,8 +22,9 @@ use std::path::PathBuf;
 
 pub use batch::{BatchClient, BatchSpec, Batcher, Job};
 pub use config::{EngineConfig, Provider, default_providers};
-pub use image::{Rect, Resize, RgbView};
-pub use pillow::{PillowBicubic, Window};
+pub use image::{Rect, RgbView};
+pub use linear::{LinearResize, Planes};
+pub use pillow::{Filter, PillowResample, Window};
 pub use runtime::{candidates, environment};
 pub use session::{SharedSession, open};
 

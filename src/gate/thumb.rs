@@ -40,9 +40,9 @@ impl Plane<'_> {
         self.width > 0
             && self.height > 0
             && self.step > 0
-            && self.stride >= self.offset + (self.width - 1) * self.step + 1
+            && self.stride > self.offset + (self.width - 1) * self.step
             && self.data.len()
-                >= (self.height - 1) * self.stride + self.offset + (self.width - 1) * self.step + 1
+                > (self.height - 1) * self.stride + self.offset + (self.width - 1) * self.step
     }
 }
 

@@ -19,8 +19,11 @@ pub struct FrameOutputs {
     /// Detections of the whole frame per detector model; `None` when its run failed.
     pub detections: Vec<(Arc<str>, Option<Vec<Detection>>)>,
     /// Image embeddings per (model, region); `None` when its run failed.
-    pub embeddings: Vec<(Arc<str>, Option<[f32; 4]>, Option<Embedding>)>,
+    pub embeddings: Vec<EmbeddingSlot>,
 }
+
+/// (model, region, embedding) of one region of the frame.
+pub type EmbeddingSlot = (Arc<str>, Option<[f32; 4]>, Option<Embedding>);
 
 impl FrameOutputs {
     pub fn detections(&self, model: &str) -> Option<&[Detection]> {

@@ -9,6 +9,9 @@ use gstreamer as gst;
 use crate::gate::{Plane, Thumb, Verdict};
 
 /// One sampled frame, as it leaves the gate.
+// Not boxed: a box per frame would be a heap allocation per frame, and samples only
+// travel through short bounded queues.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Sample {
     /// The frame is to be encoded.

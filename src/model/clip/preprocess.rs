@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::engine::{EngineError, Job, PillowBicubic, Rect, RgbView, Window};
+use crate::engine::{EngineError, Job, PillowResample, Rect, RgbView, Window};
 use crate::model::Stages;
 
 /// The numbers of `preprocessor_config.json` that matter.
@@ -62,7 +62,7 @@ impl ImageSpec {
 /// Reused buffers for one camera: the resizer and the engine job whose input is the
 /// `[3, H, W]` tensor.
 pub struct ClipImage {
-    resize: PillowBicubic,
+    resize: PillowResample,
     pub(super) job: Job,
     /// How long the last call's steps took.
     pub stages: Stages,
@@ -71,7 +71,7 @@ pub struct ClipImage {
 impl ClipImage {
     pub fn new() -> Self {
         Self {
-            resize: PillowBicubic::default(),
+            resize: PillowResample::default(),
             job: Job::default(),
             stages: Stages::default(),
         }

@@ -1,0 +1,210 @@
+//! Zero heap allocation on the frame path in the steady state, shown with a counting
+//! global allocator: once warm, evaluating a frame — YOLOX letterbox into the reused
+//! input tensor, the engine thread's run with preallocated ONNX Runtime tensors,
+//! decoding and NMS into reused vectors, a dual-encoder region served from the
+//! embedding cache, every query, the pooled report — allocates nothing, and neither
+//! does a frame the gate found unchanged, nor the gate itself. (ONNX Runtime's own
+//! C++ allocations are not Rust heap allocations and are not counted.)
+//!
+//! One test function only: the count is process-wide, and the harness runs tests of
+//! one binary on parallel threads.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use ocellus::cache::{EmbeddingCache, PromptCache};
+use ocellus::daemon::{CameraWorker, WorkerContext};
+use ocellus::gate::{ChangeGate, Plane, Thumb};
+use ocellus::metrics::CameraMetrics;
+use ocellus::query::{Inference, ReportPool};
+use ocellus::shutdown::Shutdown;
+use ocellus::source::{self, CameraConfig, Frame, Sample, Unchanged, WhenFull};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// Decodes a photo with the camera pipeline (uridecodebin → RGB appsink).
+fn decode(path: &std::path::Path) -> Frame {
+    gstreamer::init().expect("GStreamer");
+    let cam: CameraConfig =
+        toml::from_str(&format!("id = \"img\"\nurl = {}", common::toml_path(path)))
+            .expect("camera");
+    let (tx, rx) = source::frame_queue(2, WhenFull::Block);
+    let handle = source::spawn(
+        cam,
+        tx,
+        |_| {},
+        Shutdown::new(),
+        source::Retry::Never,
+        Arc::default(),
+    );
+    let frame = loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(Sample::Frame(f))) => break f,
+            Ok(_) => continue,
+            Err(_) => panic!("no frame from {}: {:?}", path.display(), handle.join()),
+        }
+    };
+    drop(rx);
+    let _ = handle.join();
+    frame
+}
+
+#[test]
+fn the_frame_path_does_not_allocate_in_the_steady_state() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let config_text = format!(
+        r#"[engine]
+threads = 1
+
+{yolox}
+[models.tiny]
+family = "clip"
+dir = {clip}
+tokenizer = {tokenizer}
+providers = ["cpu"]
+threads = 1
+
+[[cameras]]
+id = "door"
+url = "unused.mkv"
+
+{person}
+[[cameras.queries]]
+id = "coffee"
+ask = "is there coffee?"
+kind = "yes_no"
+model = "tiny"
+yes = ["a photo of a cup of coffee"]
+no = ["a photo of an astronaut", "a photo of a cat"]
+region = [0.0, 0.0, 0.5, 1.0]
+
+[[cameras.queries]]
+id = "scene"
+ask = "what is it?"
+kind = "classify"
+model = "tiny"
+labels = ["astronaut", "coffee", "cat"]
+region = [0.0, 0.0, 0.5, 1.0]
+"#,
+        yolox = common::yolox_model(&common::yolox_dir(), ""),
+        clip = common::toml_path(&root.join("tests/fixtures/clip_tiny")),
+        tokenizer =
+            common::toml_path(&common::models_dir().join("clip_vit_b32_tokenizer/tokenizer.json")),
+        person = common::person_query(""),
+    );
+    let config = ocellus::config::parse(&config_text, std::path::Path::new("/tmp/no_alloc.toml"))
+        .expect("config");
+    let env = ocellus::engine::environment(&config.engine).expect("ONNX Runtime");
+    let models = ocellus::model::Registry::load(&config, env, &Arc::new(PromptCache::default()));
+    assert!(models.failed().is_empty(), "{:?}", models.failed());
+    let ctx = WorkerContext {
+        cache: Arc::new(EmbeddingCache::new(1 << 20)),
+        metrics: Arc::new(CameraMetrics::default()),
+    };
+    let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx.clone());
+    assert_eq!(worker.failed_queries(), 0);
+    let pool = ReportPool::new(worker.camera().clone(), 2);
+    let frame = Sample::Frame(decode(&common::media("astronaut.png")));
+    let unchanged = Sample::Unchanged(Unchanged {
+        seq: 1,
+        pts: Duration::from_millis(500),
+        captured: SystemTime::now(),
+        decoded_at: Instant::now(),
+        score: 0.0,
+    });
+
+    // Warm up: buffers grow to their working size, the cache learns the region.
+    for _ in 0..3 {
+        let mut r = pool.take();
+        assert!(worker.evaluate(&frame, &mut r));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.queries.len(), 3);
+    }
+    for _ in 0..3 {
+        assert!(worker.evaluate(&unchanged, &mut pool.take()));
+    }
+    let hits_before = ctx.metrics.cache_hits.get();
+    let encoded_before = ctx.metrics.encoded.get();
+
+    // Encoded frames: YOLOX runs every time, the dual encoder's region is a cache hit.
+    let mut person = 0.0;
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            let mut r = pool.take();
+            assert!(worker.evaluate(&frame, &mut r));
+            assert_eq!(r.inference, Inference::Encoded);
+            person = r.queries[0].score;
+        }
+    });
+    assert!(person > 0.8, "YOLOX saw the astronaut with {person}");
+    assert_eq!(ctx.metrics.encoded.get() - encoded_before, 20);
+    assert_eq!(ctx.metrics.cache_hits.get() - hits_before, 20);
+    assert_eq!(n, 0, "{n} heap allocations in 20 encoded frames");
+
+    // Frames the gate found unchanged: the last outputs are reused.
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            let mut r = pool.take();
+            assert!(worker.evaluate(&unchanged, &mut r));
+            assert_eq!(r.inference, Inference::Reused);
+        }
+    });
+    assert_eq!(n, 0, "{n} heap allocations in 20 unchanged frames");
+
+    // The gate: thumbnail and verdict.
+    let luma = vec![90u8; 1280 * 720];
+    let mut gate = ChangeGate::new(
+        0.02,
+        Duration::from_secs(30),
+        [None, Some([0.5, 0.0, 1.0, 0.5])],
+    );
+    let n = allocations_during(|| {
+        for i in 0..100u64 {
+            let plane = Plane {
+                data: &luma,
+                width: 1280,
+                height: 720,
+                stride: 1280,
+                offset: 0,
+                step: 1,
+            };
+            let thumb = Thumb::of(&plane);
+            gate.judge(thumb.as_ref(), Duration::from_millis(i * 100));
+        }
+    });
+    assert_eq!(n, 0, "{n} heap allocations in 100 gate decisions");
+}
