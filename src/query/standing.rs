@@ -97,6 +97,25 @@ pub struct StandingQuery {
 }
 
 impl StandingQuery {
+    /// A dual-encoder `yes_no` or `classify` query over prompt embeddings computed
+    /// elsewhere (`prompts[..yes]` positive; for classify, one per label).
+    pub fn from_prompts(config: QueryConfig, prompts: Vec<Embedding>, yes: usize, scale: f32) -> Self {
+        Self {
+            id: Arc::from(config.id.as_str()),
+            model: Arc::from(config.model.as_str()),
+            debounce: Debounce::new(config.min_frames),
+            how: How::Prompts {
+                probs: vec![0.0; prompts.len()],
+                prompts,
+                yes,
+                scale,
+                labels: config.labels.iter().map(|l| Arc::from(l.as_str())).collect(),
+            },
+            config,
+            since: None,
+        }
+    }
+
     /// Binds `config` to its model; clip prompts are embedded here, once.
     pub fn prepare(config: QueryConfig, models: &Registry) -> Result<Self, String> {
         let loaded =
