@@ -78,7 +78,10 @@ fn per_frame_ns(n: usize, with_encoder: bool) -> f64 {
     }
     // The first frame publishes each query's state and attributes; then nothing.
     if with_encoder {
-        assert!(published >= 2 * n as u64, "{published} messages for {n} queries");
+        assert!(
+            published >= 2 * n as u64,
+            "{published} messages for {n} queries"
+        );
     }
     best.as_secs_f64() * 1e9 / f64::from(FRAMES)
 }
@@ -86,7 +89,11 @@ fn per_frame_ns(n: usize, with_encoder: bool) -> f64 {
 fn main() {
     let mut results = serde_json::Map::new();
     for with_encoder in [false, true] {
-        let label = if with_encoder { "evaluate_and_encode" } else { "evaluate" };
+        let label = if with_encoder {
+            "evaluate_and_encode"
+        } else {
+            "evaluate"
+        };
         let mut per = serde_json::Map::new();
         let mut t = Vec::new();
         for n in [1usize, 10, 100] {

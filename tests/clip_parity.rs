@@ -60,6 +60,7 @@ fn decode(path: &Path) -> Frame {
     let (tx, rx) = source::frame_queue(2, WhenFull::Block);
     let handle = source::spawn(
         cam,
+        source::Pixels::Rgb,
         tx,
         |_| {},
         Shutdown::new(),

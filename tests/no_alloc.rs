@@ -56,8 +56,8 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
-/// Decodes a photo with the camera pipeline (uridecodebin → RGB appsink).
-fn decode(path: &std::path::Path) -> Frame {
+/// Decodes a photo with the camera pipeline (uridecodebin → appsink) into `pixels`.
+fn decode(path: &std::path::Path, pixels: source::Pixels) -> Frame {
     gstreamer::init().expect("GStreamer");
     let cam: CameraConfig =
         toml::from_str(&format!("id = \"img\"\nurl = {}", common::toml_path(path)))
@@ -65,6 +65,7 @@ fn decode(path: &std::path::Path) -> Frame {
     let (tx, rx) = source::frame_queue(2, WhenFull::Block);
     let handle = source::spawn(
         cam,
+        pixels,
         tx,
         |_| {},
         Shutdown::new(),
@@ -138,7 +139,7 @@ region = [0.0, 0.0, 0.5, 1.0]
     let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx.clone());
     assert_eq!(worker.failed_queries(), 0);
     let pool = ReportPool::new(worker.camera().clone(), 2);
-    let frame = Sample::Frame(decode(&common::media("astronaut.png")));
+    let frame = Sample::Frame(decode(&common::media("astronaut.png"), source::Pixels::Rgb));
     let unchanged = Sample::Unchanged(Unchanged {
         seq: 1,
         pts: Duration::from_millis(500),
@@ -184,6 +185,32 @@ region = [0.0, 0.0, 0.5, 1.0]
         }
     });
     assert_eq!(n, 0, "{n} heap allocations in 20 unchanged frames");
+
+    // A detector-only camera gets I420 frames: the letterbox converts only the
+    // pixels it samples.
+    let mut detector_only = config.cameras[0].clone();
+    detector_only.queries.truncate(1);
+    let mut worker = CameraWorker::new(&detector_only, &models, ctx.clone());
+    assert_eq!(worker.pixels(), source::Pixels::I420);
+    let frame = Sample::Frame(decode(
+        &common::media("astronaut.png"),
+        source::Pixels::I420,
+    ));
+    for _ in 0..3 {
+        assert!(worker.evaluate(&frame, &mut pool.take()));
+    }
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            let mut r = pool.take();
+            assert!(worker.evaluate(&frame, &mut r));
+            person = r.queries[0].score;
+        }
+    });
+    assert!(
+        person > 0.8,
+        "YOLOX saw the astronaut in I420 with {person}"
+    );
+    assert_eq!(n, 0, "{n} heap allocations in 20 encoded I420 frames");
 
     // The gate: thumbnail and verdict.
     let luma = vec![90u8; 1280 * 720];

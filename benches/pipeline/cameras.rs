@@ -8,7 +8,7 @@
 //! then gets SIGTERM. Measured over the window after `OCELLUS_BENCH_WARMUP_SECONDS`
 //! (10) from the start: frame→MQTT latency, per-camera evaluation rate, the daemon's
 //! CPU; over the whole run: peak RSS and the exit counters. Twice: full decoding and
-//! `keyframes_only = true` on every camera.
+//! `keyframes_only = true` on every camera, and that with `decoder_threads = 1`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -48,7 +48,14 @@ pub fn run(o: &Options) -> Value {
     let mut errors = Map::new();
     match guarded("cameras: mosquitto", || Ok(Mosquitto::start())) {
         Ok(broker) => {
-            for (name, extra) in [("full", ""), ("keyframes_only", "keyframes_only = true\n")] {
+            for (name, extra) in [
+                ("full", ""),
+                ("keyframes_only", "keyframes_only = true\n"),
+                (
+                    "keyframes_only_one_decoder_thread",
+                    "keyframes_only = true\ndecoder_threads = 1\n",
+                ),
+            ] {
                 match guarded(&format!("cameras: {name}"), || {
                     one(o, &broker, &clip, name, extra)
                 }) {
@@ -73,7 +80,8 @@ pub fn run(o: &Options) -> Value {
                        ( filesrc ! matroskademux ! h264parse config-interval=-1 ! rtph264pay config-interval=-1 ), \
                        the clip in real time from its start when the daemon connects",
             "camera": "rtsp://127.0.0.1:PORT/camN, transport = \"tcp\", sample_fps = 1, person yes/no query; \
-                       keyframes_only: the same plus keyframes_only = true",
+                       keyframes_only: the same plus keyframes_only = true; \
+                       keyframes_only_one_decoder_thread: also decoder_threads = 1",
             "model": "YOLOX-nano on the CPU, threads = 2 ([engine] and model)",
             "run_s": o.camera_seconds,
             "warmup_s": o.warmup_seconds,

@@ -70,6 +70,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
     let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
     let source = source::spawn(
         cam,
+        worker.pixels(),
         tx,
         |_| {},
         Shutdown::new(),

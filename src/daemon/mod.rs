@@ -137,10 +137,16 @@ fn start_camera(
     let metrics = Arc::new(CameraMetrics::default());
     let (frames_tx, frames_rx) =
         source::frame_queue_counting(cam.queue, policy, metrics.dropped.clone());
+    let ctx = WorkerContext {
+        cache: cache.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut worker = CameraWorker::new(cam, models, ctx);
     let camera: Arc<str> = Arc::from(cam.id.as_str());
     let status_tx = tx.clone();
     let source = source::spawn(
         cam.clone(),
+        worker.pixels(),
         frames_tx,
         move |status| {
             let _ = status_tx.blocking_send(Outgoing::Camera {
@@ -152,11 +158,6 @@ fn start_camera(
         source::Retry::Forever,
         metrics.clone(),
     );
-    let ctx = WorkerContext {
-        cache: cache.clone(),
-        metrics: metrics.clone(),
-    };
-    let mut worker = CameraWorker::new(cam, models, ctx);
     let id = cam.id.clone();
     let handle = std::thread::Builder::new()
         .name(format!("eval-{id}"))

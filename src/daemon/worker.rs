@@ -15,7 +15,7 @@ use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
 use crate::query::{FrameOutputs, FrameReport, Inference, StandingQuery};
-use crate::source::{CameraConfig, Frame, Sample};
+use crate::source::{CameraConfig, Frame, Pixels, Sample};
 
 /// A model output the camera's queries need, computed once per encoded frame into
 /// slot `slot` of the outputs.
@@ -133,6 +133,16 @@ impl CameraWorker {
 
     pub fn camera(&self) -> &Arc<str> {
         &self.camera
+    }
+
+    /// The pixels this camera's models need: RGB when a dual encoder reads the
+    /// frame, else the decoder's I420 (detectors convert only what they sample).
+    pub fn pixels(&self) -> Pixels {
+        if self.needs.iter().any(|n| matches!(n, Need::Embed { .. })) {
+            Pixels::Rgb
+        } else {
+            Pixels::I420
+        }
     }
 
     pub fn metrics(&self) -> &Arc<CameraMetrics> {

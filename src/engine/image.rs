@@ -2,7 +2,7 @@
 //! rectangles of regions.
 
 use super::EngineError;
-use crate::source::Frame;
+use crate::source::{Frame, PixelFormat};
 
 /// A borrowed RGB image whose rows are `stride` bytes apart.
 pub struct RgbView<'a> {
@@ -35,7 +35,13 @@ impl<'a> RgbView<'a> {
         })
     }
 
+    /// The view of an RGB frame (an I420 frame is refused).
     pub fn of(frame: &'a Frame) -> Result<Self, EngineError> {
+        if frame.format != PixelFormat::Rgb {
+            return Err(EngineError::Resize(
+                "this model needs RGB frames, the camera delivers I420".into(),
+            ));
+        }
         Self::new(frame.data(), frame.width, frame.height, frame.stride)
     }
 

@@ -1,9 +1,10 @@
 //! Bilinear resizing as OpenCV's `INTER_LINEAR` does it (2x2 taps per output pixel,
 //! no antialiasing: the resize detectors such as YOLOX are trained with), written
-//! straight into the planes of a float input tensor. Source positions and weights are
+//! straight into the planes of a float input tensor, from RGB or from I420 (then
+//! only the output pixels are converted to RGB). Source positions and weights are
 //! tabulated once per geometry, so a stream of same-sized frames allocates nothing.
 
-use super::{EngineError, RgbView};
+use super::{EngineError, I420View, RgbView};
 
 /// One output coordinate: the two source indices and the weight of the second.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -35,6 +36,9 @@ pub struct LinearResize {
     key: (u32, u32, u32, u32),
     xs: Vec<Tap>,
     ys: Vec<Tap>,
+    /// Chroma taps (I420: half the luma size).
+    cxs: Vec<Tap>,
+    cys: Vec<Tap>,
 }
 
 /// Where the resized pixels go: three planes (in the channel order the model wants)
@@ -44,7 +48,77 @@ pub struct Planes<'a> {
     pub stride: usize,
 }
 
+fn check(out_w: u32, out_h: u32, dst: &Planes<'_>) -> Result<(), EngineError> {
+    let need = (out_h as usize).saturating_sub(1) * dst.stride + out_w as usize;
+    if out_w == 0
+        || out_h == 0
+        || (out_w as usize) > dst.stride
+        || dst.planes.iter().any(|p| p.len() < need)
+    {
+        return Err(EngineError::Resize(format!(
+            "{out_w}x{out_h} does not fit planes of stride {}",
+            dst.stride
+        )));
+    }
+    Ok(())
+}
+
+#[inline]
+fn lerp(a: u8, b: u8, t: f32) -> f32 {
+    f32::from(a) + (f32::from(b) - f32::from(a)) * t
+}
+
 impl LinearResize {
+    /// As [`LinearResize::run`] from an I420 frame: Y, U and V are interpolated at
+    /// each output pixel and converted with the frame's matrix.
+    pub fn run_i420(
+        &mut self,
+        src: &I420View<'_>,
+        out_w: u32,
+        out_h: u32,
+        order: [usize; 3],
+        dst: Planes<'_>,
+    ) -> Result<(), EngineError> {
+        check(out_w, out_h, &dst)?;
+        let (w, h) = (src.width(), src.height());
+        let key = (w, h, out_w, out_h);
+        if self.key != key || self.xs.is_empty() || self.cxs.is_empty() {
+            taps(w, out_w, &mut self.xs);
+            taps(h, out_h, &mut self.ys);
+            taps(w.div_ceil(2), out_w, &mut self.cxs);
+            taps(h.div_ceil(2), out_h, &mut self.cys);
+            self.key = key;
+        }
+        let m = *src.matrix();
+        let [p0, p1, p2] = dst.planes;
+        for (y, (ty, cy)) in self.ys.iter().zip(&self.cys).enumerate() {
+            let (ya, yb) = (src.row(0, ty.a), src.row(0, ty.b));
+            let (ua, ub) = (src.row(1, cy.a), src.row(1, cy.b));
+            let (va, vb) = (src.row(2, cy.a), src.row(2, cy.b));
+            let row = y * dst.stride;
+            let (o0, o1, o2) = (
+                &mut p0[row..row + out_w as usize],
+                &mut p1[row..row + out_w as usize],
+                &mut p2[row..row + out_w as usize],
+            );
+            for (x, (tx, cx)) in self.xs.iter().zip(&self.cxs).enumerate() {
+                let bil = |ra: &[u8], rb: &[u8], t: &Tap, ty: f32| {
+                    let top = lerp(ra[t.a], ra[t.b], t.t);
+                    top + (lerp(rb[t.a], rb[t.b], t.t) - top) * ty
+                };
+                let rgb = m.rgb(
+                    bil(ya, yb, tx, ty.t),
+                    bil(ua, ub, cx, cy.t),
+                    bil(va, vb, cx, cy.t),
+                );
+                o0[x] = rgb[order[0]];
+                o1[x] = rgb[order[1]];
+                o2[x] = rgb[order[2]];
+            }
+        }
+        Ok(())
+    }
+
     /// Resizes all of `src` to `out_w` x `out_h` into the top-left corner of `dst`;
     /// `order[c]` is the source channel (0 R, 1 G, 2 B) of plane `c`.
     pub fn run(
@@ -55,19 +129,11 @@ impl LinearResize {
         order: [usize; 3],
         dst: Planes<'_>,
     ) -> Result<(), EngineError> {
-        let need = (out_h as usize).saturating_sub(1) * dst.stride + out_w as usize;
-        if out_w == 0
-            || out_h == 0
-            || (out_w as usize) > dst.stride
-            || dst.planes.iter().any(|p| p.len() < need)
-        {
-            return Err(EngineError::Resize(format!(
-                "{out_w}x{out_h} does not fit planes of stride {}",
-                dst.stride
-            )));
-        }
+        check(out_w, out_h, &dst)?;
         let key = (src.width(), src.height(), out_w, out_h);
         if self.key != key || self.xs.is_empty() {
+            // (The chroma tables belong to the I420 path; make it rebuild.)
+            self.cxs.clear();
             taps(src.width(), out_w, &mut self.xs);
             taps(src.height(), out_h, &mut self.ys);
             self.key = key;
@@ -102,6 +168,73 @@ impl LinearResize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{I420Layout, YuvMatrix};
+
+    #[test]
+    fn i420_resizes_like_rgb_converted_first() {
+        // A smooth 64x36 RGB picture and its BT.709 limited-range I420 encoding.
+        let (w, h) = (64usize, 36usize);
+        let rgb_at = |x: f32, y: f32| [40.0 + x * 3.0, 60.0 + y * 4.0, 200.0 - x - y];
+        let (kr, kb) = (0.2126f32, 0.0722f32);
+        let yuv = |[r, g, b]: [f32; 3]| {
+            let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+            let u = (b - y) / (2.0 * (1.0 - kb));
+            let v = (r - y) / (2.0 * (1.0 - kr));
+            [
+                16.0 + y * 219.0 / 255.0,
+                128.0 + u * 224.0 / 255.0,
+                128.0 + v * 224.0 / 255.0,
+            ]
+        };
+        let (cw, ch) = (w / 2, h / 2);
+        let mut data = vec![0u8; w * h + 2 * cw * ch];
+        let mut rgb = vec![0u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                let p = rgb_at(x as f32, y as f32);
+                data[y * w + x] = yuv(p)[0].round() as u8;
+                rgb[(y * w + x) * 3..][..3].copy_from_slice(&p.map(|v| v as u8));
+            }
+        }
+        for y in 0..ch {
+            for x in 0..cw {
+                // Chroma of the 2x2 block's centre.
+                let p = rgb_at(2.0 * x as f32 + 0.5, 2.0 * y as f32 + 0.5);
+                let c = yuv(p);
+                data[w * h + y * cw + x] = c[1].round() as u8;
+                data[w * h + cw * ch + y * cw + x] = c[2].round() as u8;
+            }
+        }
+        let layout = I420Layout {
+            offsets: [0, w * h, w * h + cw * ch],
+            strides: [w, cw, cw],
+            matrix: YuvMatrix::bt709(false),
+        };
+        let i420 = I420View::new(&data, w as u32, h as u32, layout).unwrap();
+        let rgbv = RgbView::new(&rgb, w as u32, h as u32, w * 3).unwrap();
+        let run = |f: &mut dyn FnMut(Planes<'_>)| {
+            let mut planes = vec![vec![0f32; 16 * 9]; 3];
+            let [a, b, c] = &mut planes[..] else {
+                unreachable!()
+            };
+            f(Planes {
+                planes: [a, b, c],
+                stride: 16,
+            });
+            planes
+        };
+        let mut r = LinearResize::default();
+        let from_yuv = run(&mut |p| r.run_i420(&i420, 16, 9, [0, 1, 2], p).unwrap());
+        let from_rgb = run(&mut |p| r.run(&rgbv, 16, 9, [0, 1, 2], p).unwrap());
+        let d = from_yuv
+            .iter()
+            .flatten()
+            .zip(from_rgb.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        // Rounding to 8 bits in YUV moves a sample by up to about 2 levels of RGB.
+        assert!(d < 2.5, "I420 and RGB paths differ by {d} levels");
+    }
 
     #[test]
     fn halving_averages_pixel_pairs_and_identity_copies() {

@@ -17,6 +17,7 @@ mod linear;
 mod pillow;
 mod runtime;
 mod session;
+mod yuv;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,7 @@ pub use linear::{LinearResize, Planes};
 pub use pillow::{Filter, PillowResample, Window};
 pub use runtime::{candidates, environment};
 pub use session::{SharedSession, open};
+pub use yuv::{I420Layout, I420View, YuvMatrix};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -99,7 +99,12 @@ pub struct StandingQuery {
 impl StandingQuery {
     /// A dual-encoder `yes_no` or `classify` query over prompt embeddings computed
     /// elsewhere (`prompts[..yes]` positive; for classify, one per label).
-    pub fn from_prompts(config: QueryConfig, prompts: Vec<Embedding>, yes: usize, scale: f32) -> Self {
+    pub fn from_prompts(
+        config: QueryConfig,
+        prompts: Vec<Embedding>,
+        yes: usize,
+        scale: f32,
+    ) -> Self {
         Self {
             id: Arc::from(config.id.as_str()),
             model: Arc::from(config.model.as_str()),
@@ -109,7 +114,11 @@ impl StandingQuery {
                 prompts,
                 yes,
                 scale,
-                labels: config.labels.iter().map(|l| Arc::from(l.as_str())).collect(),
+                labels: config
+                    .labels
+                    .iter()
+                    .map(|l| Arc::from(l.as_str()))
+                    .collect(),
             },
             config,
             since: None,

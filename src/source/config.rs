@@ -45,6 +45,11 @@ pub struct CameraConfig {
     /// sample rates; a frame every GOP).
     #[serde(default)]
     pub keyframes_only: bool,
+    /// Threads of the video decoder (FFmpeg decoders' `max-threads`); 0 lets the
+    /// decoder choose (one per core). 1 saves a few frames of memory per camera and
+    /// suits many cameras on few cores.
+    #[serde(default)]
+    pub decoder_threads: u32,
     /// Frames buffered between decoder and evaluator.
     #[serde(default = "default_queue")]
     pub queue: usize,
@@ -83,7 +88,7 @@ fn default_max_staleness() -> Duration {
     Duration::from_secs(30)
 }
 fn default_queue() -> usize {
-    2
+    1
 }
 fn default_frame_timeout() -> Duration {
     Duration::from_secs(10)

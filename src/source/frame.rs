@@ -6,7 +6,27 @@ use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
 
+use crate::engine::I420Layout;
 use crate::gate::{Plane, Thumb, Verdict};
+
+/// Which pixels a camera's frames should arrive in: RGB for models that need it
+/// (the dual encoders' Pillow-exact preprocessing), the decoder's own I420 otherwise
+/// (detectors convert only the pixels of their input, and a frame is half the size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pixels {
+    #[default]
+    Rgb,
+    I420,
+}
+
+/// How a frame's bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PixelFormat {
+    /// Packed RGB rows `Frame::stride` bytes apart.
+    Rgb,
+    /// Planar YUV 4:2:0.
+    I420(I420Layout),
+}
 
 /// One sampled frame, as it leaves the gate.
 // Not boxed: a box per frame would be a heap allocation per frame, and samples only
@@ -41,7 +61,7 @@ pub struct Unchanged {
 }
 
 /// One decoded frame: packed RGB rows of `stride` bytes (GStreamer pads RGB rows to a
-/// multiple of 4 bytes, so `stride` may exceed `3 * width`).
+/// multiple of 4 bytes, so `stride` may exceed `3 * width`), or I420 planes.
 pub struct Frame {
     /// Per-camera sequence number, counting from 0 across reconnects.
     pub seq: u64,
@@ -55,6 +75,7 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     pub stride: usize,
+    pub format: PixelFormat,
     /// Luma thumbnail computed by the gate (`None` for a format it cannot read).
     pub thumb: Option<Thumb>,
     /// Why the gate let the frame through.
@@ -72,9 +93,9 @@ impl Frame {
     pub fn from_gst(
         seq: u64,
         pts: Duration,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         stride: usize,
+        format: PixelFormat,
         buffer: gst::MappedBuffer<gst::buffer::Readable>,
     ) -> Self {
         Self {
@@ -85,6 +106,7 @@ impl Frame {
             width,
             height,
             stride,
+            format,
             thumb: None,
             verdict: Verdict::First,
             data: FrameData::Gst(buffer),
@@ -110,13 +132,29 @@ impl Frame {
             width,
             height,
             stride,
+            format: PixelFormat::Rgb,
             thumb,
             verdict: Verdict::First,
             data: FrameData::Owned(data),
         }
     }
 
-    /// All bytes, rows `stride` apart.
+    /// An I420 frame from its planes' bytes (tests and benchmarks).
+    pub fn from_i420(width: u32, height: u32, layout: I420Layout, data: Vec<u8>) -> Self {
+        let mut f = Self::from_rgb(width, height, layout.strides[0], data);
+        f.format = PixelFormat::I420(layout);
+        f.thumb = Thumb::of(&Plane {
+            data: f.data(),
+            width: width as usize,
+            height: height as usize,
+            stride: layout.strides[0],
+            offset: layout.offsets[0],
+            step: 1,
+        });
+        f
+    }
+
+    /// All bytes (see `format`).
     pub fn data(&self) -> &[u8] {
         match &self.data {
             FrameData::Gst(b) => b.as_slice(),
@@ -133,6 +171,7 @@ impl std::fmt::Debug for Frame {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("stride", &self.stride)
+            .field("format", &self.format)
             .field("verdict", &self.verdict)
             .finish()
     }

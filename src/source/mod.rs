@@ -11,7 +11,7 @@
 //! url = "/tmp/clip.mkv""#).unwrap();
 //! let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
 //! let metrics = std::sync::Arc::default();
-//! let handle = source::spawn(cam, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never, metrics);
+//! let handle = source::spawn(cam, source::Pixels::I420, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never, metrics);
 //! while let Ok(sample) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
 //!     if let Some(sample) = sample { println!("{sample:?}") }
 //! }
@@ -25,7 +25,7 @@ mod queue;
 mod supervisor;
 
 pub use config::{CameraConfig, SourceKind, Transport};
-pub use frame::{Frame, Sample, Unchanged};
+pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use pipeline::Progress;
 pub use queue::{
     Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue, frame_queue_counting,

@@ -15,7 +15,8 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use super::queue::{FrameSender, SendError};
-use super::{CameraConfig, Frame, Sample, Transport, Unchanged};
+use super::{CameraConfig, Frame, PixelFormat, Pixels, Sample, Transport, Unchanged};
+use crate::engine::{I420Layout, YuvMatrix};
 use crate::gate::{ChangeGate, Plane, SampleGate, Thumb, Verdict};
 use crate::metrics::CameraMetrics;
 
@@ -72,9 +73,11 @@ pub fn uri_of(url: &str) -> Result<String, String> {
         .map_err(|e| format!("not a usable path: {e}"))
 }
 
-/// Builds (but does not start) the pipeline for `cam`, delivering frames to `tx`.
+/// Builds (but does not start) the pipeline for `cam`, delivering frames in
+/// `pixels` to `tx`.
 pub fn build(
     cam: &CameraConfig,
+    pixels: Pixels,
     tx: FrameSender,
     progress: Arc<Progress>,
 ) -> Result<gst::Pipeline, String> {
@@ -97,7 +100,10 @@ pub fn build(
     flip.set_property_from_str("video-direction", "auto");
     let convert2 = make("videoconvert")?;
     let caps = gst_video::VideoCapsBuilder::new()
-        .format(gst_video::VideoFormat::Rgb)
+        .format(match pixels {
+            Pixels::Rgb => gst_video::VideoFormat::Rgb,
+            Pixels::I420 => gst_video::VideoFormat::I420,
+        })
         .build();
     let sink = gst_app::AppSink::builder()
         .caps(&caps)
@@ -151,9 +157,7 @@ pub fn build(
             }
         });
     }
-    if cam.keyframes_only {
-        drop_delta_units_before_decoder(&pipeline, &cam.id);
-    }
+    configure_decoder(&pipeline, cam);
 
     let (latency, transport) = (cam.latency, cam.transport);
     decode.connect("source-setup", false, move |args| {
@@ -205,19 +209,14 @@ pub fn build(
                 };
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
                 let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+                let (format, stride) = layout(vi, &buffer);
                 let mapped = buffer
                     .into_mapped_buffer_readable()
                     .map_err(|_| gst::FlowError::Error)?;
                 let seq = progress.frames.load(Ordering::Relaxed);
                 let pts = pts.unwrap_or_else(|| progress.epoch.elapsed());
-                let mut frame = Frame::from_gst(
-                    seq,
-                    pts,
-                    vi.width(),
-                    vi.height(),
-                    vi.stride()[0] as usize,
-                    mapped,
-                );
+                let mut frame =
+                    Frame::from_gst(seq, pts, (vi.width(), vi.height()), stride, format, mapped);
                 let passed = gates.lock().unwrap_or_else(|e| e.into_inner()).take(pts);
                 (frame.thumb, frame.verdict) = passed;
                 tracing::trace!(seq, ?pts, verdict = ?frame.verdict, "frame decoded");
@@ -326,16 +325,27 @@ impl Gates {
     }
 }
 
-/// With `keyframes_only`, buffers flagged as delta units are dropped at the sink of
-/// the video decoder that uridecodebin plugs in, so only key frames are decoded.
-fn drop_delta_units_before_decoder(pipeline: &gst::Pipeline, camera: &str) {
-    let camera = camera.to_string();
+/// Configures the video decoder uridecodebin plugs in: its thread count
+/// (`decoder_threads`) and, with `keyframes_only`, a probe at its sink that drops
+/// buffers flagged as delta units, so only key frames are decoded.
+fn configure_decoder(pipeline: &gst::Pipeline, cam: &CameraConfig) {
+    let (camera, keyframes_only, threads) =
+        (cam.id.clone(), cam.keyframes_only, cam.decoder_threads);
+    if !keyframes_only && threads == 0 {
+        return;
+    }
     pipeline.connect_deep_element_added(move |_, _, element| {
         let is_video_decoder = element.factory().is_some_and(|f| {
             let klass = f.klass();
             klass.contains("Decoder") && klass.contains("Video")
         });
         if !is_video_decoder {
+            return;
+        }
+        if threads > 0 && element.find_property("max-threads").is_some() {
+            element.set_property("max-threads", threads as i32);
+        }
+        if !keyframes_only {
             return;
         }
         let Some(pad) = element.static_pad("sink") else {
@@ -352,4 +362,38 @@ fn drop_delta_units_before_decoder(pipeline: &gst::Pipeline, camera: &str) {
             _ => gst::PadProbeReturn::Ok,
         });
     });
+}
+
+/// The layout of a delivered buffer (its video meta's offsets and strides when it
+/// has one, else the caps' default) and the row stride of its first plane.
+fn layout(vi: &gst_video::VideoInfo, buffer: &gst::BufferRef) -> (PixelFormat, usize) {
+    let (offsets, strides): ([usize; 3], [usize; 3]) = match buffer.meta::<gst_video::VideoMeta>() {
+        Some(m) if m.n_planes() as usize >= vi.n_planes() as usize => (
+            std::array::from_fn(|i| m.offset().get(i).copied().unwrap_or(0)),
+            std::array::from_fn(|i| m.stride().get(i).map(|&s| s.max(0) as usize).unwrap_or(0)),
+        ),
+        _ => (
+            std::array::from_fn(|i| vi.offset().get(i).copied().unwrap_or(0)),
+            std::array::from_fn(|i| vi.stride().get(i).map(|&s| s.max(0) as usize).unwrap_or(0)),
+        ),
+    };
+    if vi.format() != gst_video::VideoFormat::I420 {
+        return (PixelFormat::Rgb, strides[0]);
+    }
+    let c = vi.colorimetry();
+    let full = c.range() == gst_video::VideoColorRange::Range0_255;
+    let matrix = match c.matrix() {
+        gst_video::VideoColorMatrix::Bt601 => YuvMatrix::bt601(full),
+        gst_video::VideoColorMatrix::Bt2020 => YuvMatrix::bt2020(full),
+        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::bt709(full),
+        // Unknown: GStreamer's own default, BT.709 for HD and BT.601 for SD.
+        _ if vi.height() >= 720 => YuvMatrix::bt709(full),
+        _ => YuvMatrix::bt601(full),
+    };
+    let layout = I420Layout {
+        offsets,
+        strides,
+        matrix,
+    };
+    (PixelFormat::I420(layout), strides[0])
 }

@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
-use super::{CameraConfig, CameraStatus, redact};
+use super::{CameraConfig, CameraStatus, Pixels, redact};
 use crate::metrics::CameraMetrics;
 use crate::shutdown::Shutdown;
 
@@ -54,9 +54,10 @@ pub enum Retry {
     Never,
 }
 
-/// Starts the camera's source on its own thread.
+/// Starts the camera's source on its own thread, delivering frames in `pixels`.
 pub fn spawn(
     cam: CameraConfig,
+    pixels: Pixels,
     tx: FrameSender,
     on_status: impl Fn(CameraStatus) + Send + 'static,
     shutdown: Shutdown,
@@ -67,7 +68,7 @@ pub fn spawn(
     let p = progress.clone();
     let thread = std::thread::Builder::new()
         .name(format!("src-{}", cam.id))
-        .spawn(move || supervise(&cam, tx, &on_status, &shutdown, &p, retry))
+        .spawn(move || supervise(&cam, pixels, tx, &on_status, &shutdown, &p, retry))
         .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
     SourceHandle { progress, thread }
 }
@@ -81,6 +82,7 @@ enum Outcome {
 
 fn supervise(
     cam: &CameraConfig,
+    pixels: Pixels,
     tx: FrameSender,
     on_status: &dyn Fn(CameraStatus),
     shutdown: &Shutdown,
@@ -102,7 +104,7 @@ fn supervise(
             break Ended::Shutdown;
         }
         let frames_before = progress.frames.load(Ordering::Relaxed);
-        let outcome = match pipeline::build(cam, tx.clone(), progress.clone()) {
+        let outcome = match pipeline::build(cam, pixels, tx.clone(), progress.clone()) {
             Ok(pipeline) => run_once(&Attempt {
                 cam,
                 pipeline: &pipeline,

@@ -1,9 +1,9 @@
 //! YOLOX letterbox, as the reference demo does it: scale to fit with bilinear
 //! interpolation (OpenCV `INTER_LINEAR`), paste top-left on a 114-grey square, BGR
 //! planes, values 0..255 (no mean/std) — written straight into the reused input
-//! tensor.
+//! tensor, from RGB or I420 frames.
 
-use crate::engine::{EngineError, LinearResize, Planes, RgbView};
+use crate::engine::{EngineError, I420View, LinearResize, Planes, RgbView};
 use crate::source::Frame;
 
 /// YOLOX's letterbox grey.
@@ -30,23 +30,22 @@ impl Letterbox {
         let r = (w as f32 / frame.width as f32).min(h as f32 / frame.height as f32);
         let rw = ((frame.width as f32 * r) as u32).clamp(1, w);
         let rh = ((frame.height as f32 * r) as u32).clamp(1, h);
-        let view = RgbView::of(frame)?;
         let plane = (w * h) as usize;
         tensor.resize(3 * plane, 0.0);
         let (b, rest) = tensor.split_at_mut(plane);
         let (g, r_plane) = rest.split_at_mut(plane);
         let stride = w as usize;
         // Planes in B, G, R order take source channels 2, 1, 0.
-        self.resize.run(
-            &view,
-            rw,
-            rh,
-            [2, 1, 0],
-            Planes {
-                planes: [&mut *b, &mut *g, &mut *r_plane],
-                stride,
-            },
-        )?;
+        let planes = Planes {
+            planes: [&mut *b, &mut *g, &mut *r_plane],
+            stride,
+        };
+        match I420View::of(frame) {
+            Some(view) => self.resize.run_i420(&view?, rw, rh, [2, 1, 0], planes)?,
+            None => self
+                .resize
+                .run(&RgbView::of(frame)?, rw, rh, [2, 1, 0], planes)?,
+        }
         for p in [b, g, r_plane] {
             // Right of the picture, then below it.
             for y in 0..rh as usize {
