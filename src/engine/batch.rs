@@ -8,9 +8,10 @@
 //! queue's explicit policy (drop-oldest for live sources, counted). Models whose
 //! batch dimension is fixed run one frame at a time.
 //!
-//! Input and output tensors are allocated once per batch size and reused, and each
-//! camera's buffers travel to the engine thread and back, so the steady state
-//! allocates nothing.
+//! Input and output tensors are allocated once per batch size and reused. A camera
+//! fills an input buffer borrowed from the engine's small pool (a few batches' worth,
+//! however many cameras there are), so memory grows with the batch size, not with
+//! the number of cameras, and the steady state allocates nothing.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -19,10 +20,11 @@
 //! let session = engine::open(env, "coco", "yolox.onnx".as_ref(), &[engine::Provider::Cpu], None).unwrap();
 //! let batcher = Batcher::spawn(session, BatchSpec { model: "coco".into(), output: None, max_batch: 4, max_wait: Duration::from_millis(5) }).unwrap();
 //! let mut client = batcher.client();
-//! let mut job = Job::default();
-//! job.input.resize(batcher.input_len(), 0.0);
-//! client.run(&mut job).unwrap();
-//! println!("{} output values", job.output.len());
+//! let len = batcher.input_len();
+//! let values = client
+//!     .infer(|input| Ok(input.resize(len, 0.0)), |output| output.len())
+//!     .unwrap();
+//! println!("{values} output values");
 //! ```
 
 use std::sync::Arc;
@@ -68,12 +70,55 @@ pub struct Batcher {
     tx: Sender<Request>,
     clients: Arc<AtomicUsize>,
     shape: Arc<Shapes>,
+    pool: Arc<JobPool>,
     pub metrics: Arc<ModelMetrics>,
+}
+
+/// Input/output buffers lent to cameras: at most `limit` exist.
+struct JobPool {
+    tx: Sender<Job>,
+    rx: Receiver<Job>,
+    made: AtomicUsize,
+    limit: usize,
+}
+
+impl JobPool {
+    fn new(limit: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(limit);
+        Self {
+            tx,
+            rx,
+            made: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// An idle job; a new one while fewer than `limit` exist, else waits for one.
+    fn take(&self) -> Job {
+        if let Ok(job) = self.rx.try_recv() {
+            return job;
+        }
+        if self
+            .made
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .is_ok()
+        {
+            return Job::default();
+        }
+        self.rx.recv().unwrap_or_default()
+    }
+
+    fn give_back(&self, job: Job) {
+        let _ = self.tx.try_send(job);
+    }
 }
 
 /// A camera's connection to a batcher (one request in flight at a time).
 pub struct BatchClient {
     tx: Sender<Request>,
+    pool: Arc<JobPool>,
     reply_tx: Sender<(Job, Result<(), String>)>,
     reply_rx: Receiver<(Job, Result<(), String>)>,
     served: Instant,
@@ -164,6 +209,8 @@ impl Batcher {
         let (tx, rx) = crossbeam_channel::bounded(1024);
         let clients = Arc::new(AtomicUsize::new(0));
         let metrics = Arc::new(ModelMetrics::default());
+        // Two batches in flight (one running, one gathering) plus slack.
+        let pool = Arc::new(JobPool::new(2 * shape.max_batch + 2));
         let worker = Worker {
             session,
             shape: shape.clone(),
@@ -179,6 +226,7 @@ impl Batcher {
             tx,
             clients,
             shape,
+            pool,
             metrics,
         })
     }
@@ -189,6 +237,7 @@ impl Batcher {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         BatchClient {
             tx: self.tx.clone(),
+            pool: self.pool.clone(),
             reply_tx,
             reply_rx,
             served: Instant::now(),
@@ -214,6 +263,22 @@ impl Batcher {
 }
 
 impl BatchClient {
+    /// Runs one item: `fill` writes the input into a buffer lent by the engine (it
+    /// waits for one when all are in use), then `read` gets the output. Blocks until
+    /// done.
+    pub fn infer<T>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<f32>) -> Result<(), EngineError>,
+        read: impl FnOnce(&[f32]) -> T,
+    ) -> Result<T, EngineError> {
+        let mut job = self.pool.take();
+        let result = fill(&mut job.input)
+            .and_then(|()| self.run(&mut job))
+            .map(|()| read(&job.output));
+        self.pool.give_back(job);
+        result
+    }
+
     /// Runs `job.input` (one item) and fills `job.output`. Blocks until done.
     pub fn run(&mut self, job: &mut Job) -> Result<(), EngineError> {
         let fail = |cause: String| EngineError::Run {

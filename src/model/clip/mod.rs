@@ -19,6 +19,7 @@
 
 mod preprocess;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -217,25 +218,27 @@ impl Clip {
         scratch: &mut ClipImage,
     ) -> Result<Embedding, ModelError> {
         let t0 = Instant::now();
-        {
-            let _s = tracing::trace_span!("clip.pre", model = %self.name).entered();
-            scratch.fill(view, crop, &self.spec)?;
-        }
-        let t1 = Instant::now();
-        {
-            let _s = tracing::trace_span!("clip.vision", model = %self.name).entered();
-            engine.run(&mut scratch.job)?;
-        }
-        let t2 = Instant::now();
-        let out = &scratch.job.output;
-        if out.is_empty() {
-            return Err(self.run_error(format!("output {} is empty", self.vision_output)));
-        }
-        let embedding = normalise(out);
+        // Both closures exist at once: the times go through cells.
+        let (t1, t2) = (Cell::new(t0), Cell::new(t0));
+        let embedding = engine.infer(
+            |input| {
+                let _s = tracing::trace_span!("clip.pre", model = %self.name).entered();
+                scratch.fill_into(view, crop, &self.spec, input)?;
+                t1.set(Instant::now());
+                Ok(())
+            },
+            |out| {
+                t2.set(Instant::now());
+                if out.is_empty() {
+                    return Err(self.run_error(format!("output {} is empty", self.vision_output)));
+                }
+                Ok(normalise(out))
+            },
+        )??;
         scratch.stages = Stages {
-            preprocess: t1 - t0,
-            infer: t2 - t1,
-            postprocess: t2.elapsed(),
+            preprocess: t1.get() - t0,
+            infer: t2.get() - t1.get(),
+            postprocess: t2.get().elapsed(),
         };
         Ok(embedding)
     }

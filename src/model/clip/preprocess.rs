@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::engine::{EngineError, Job, PillowResample, Rect, RgbView, Window};
+use crate::engine::{EngineError, PillowResample, Rect, RgbView, Window};
 use crate::model::Stages;
 
 /// The numbers of `preprocessor_config.json` that matter.
@@ -59,11 +59,11 @@ impl ImageSpec {
     }
 }
 
-/// Reused buffers for one camera: the resizer and the engine job whose input is the
-/// `[3, H, W]` tensor.
+/// Reused buffers for one camera: the resizer and its output.
 pub struct ClipImage {
     resize: PillowResample,
-    pub(super) job: Job,
+    /// The tensor of [`ClipImage::fill`] (inspection and tests).
+    pixels: Vec<f32>,
     /// How long the last call's steps took.
     pub stages: Stages,
 }
@@ -72,18 +72,32 @@ impl ClipImage {
     pub fn new() -> Self {
         Self {
             resize: PillowResample::default(),
-            job: Job::default(),
+            pixels: Vec::new(),
             stages: Stages::default(),
         }
     }
 
-    /// Fills the `[3, H, W]` tensor from `crop` of `src`.
+    /// The `[3, H, W]` tensor of `crop` of `src`.
     pub fn fill(
         &mut self,
         src: &RgbView<'_>,
         crop: Rect,
         spec: &ImageSpec,
     ) -> Result<&[f32], EngineError> {
+        let mut pixels = std::mem::take(&mut self.pixels);
+        let filled = self.fill_into(src, crop, spec, &mut pixels);
+        self.pixels = pixels;
+        filled.map(|()| self.pixels.as_slice())
+    }
+
+    /// Writes the `[3, H, W]` tensor of `crop` of `src` into `tensor`.
+    pub fn fill_into(
+        &mut self,
+        src: &RgbView<'_>,
+        crop: Rect,
+        spec: &ImageSpec,
+        tensor: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
         let (w, h) = (crop.w.round().max(1.0), crop.h.round().max(1.0));
         // transformers: short side to `shortest_edge`, long side int(edge * long / short).
         let edge = f64::from(spec.shortest_edge);
@@ -103,7 +117,6 @@ impl ClipImage {
         };
         let rgb = self.resize.run(src, crop, rw, rh, window)?;
         let plane = (cw * ch) as usize;
-        let tensor = &mut self.job.input;
         tensor.resize(3 * plane, 0.0);
         let scale: [f32; 3] = std::array::from_fn(|c| spec.rescale / spec.std[c]);
         let shift: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
@@ -116,7 +129,7 @@ impl ClipImage {
                 }
             }
         }
-        Ok(tensor)
+        Ok(())
     }
 }
 

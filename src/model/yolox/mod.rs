@@ -21,10 +21,11 @@ mod preprocess;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use super::{Detection, ModelError, Stages, YoloxConfig, single_file};
-use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, Job, SharedSession};
+use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, SharedSession};
 use crate::source::Frame;
 
 pub use decode::nms;
@@ -47,7 +48,6 @@ pub struct Yolox {
 #[derive(Default)]
 pub struct YoloxScratch {
     letterbox: Letterbox,
-    job: Job,
     candidates: Vec<Detection>,
     /// How long the last call's steps took.
     pub stages: Stages,
@@ -175,43 +175,50 @@ impl Yolox {
     ) -> Result<(), ModelError> {
         out.clear();
         let t0 = Instant::now();
-        let scale = {
-            let _s = tracing::trace_span!("yolox.pre", model = %self.name).entered();
-            scratch
-                .letterbox
-                .fill(frame, self.size, &mut scratch.job.input)?
-        };
-        let t1 = Instant::now();
-        {
-            let _s = tracing::trace_span!("yolox.infer", model = %self.name).entered();
-            engine.run(&mut scratch.job)?;
-        }
-        let t2 = Instant::now();
-        let _s = tracing::trace_span!("yolox.post", model = %self.name).entered();
-        let rows = &scratch.job.output;
-        if rows.len() != self.grid.len() * (5 + self.labels.len()) {
-            return Err(self.run_error(format!(
-                "output {} has {} values, expected {} rows of {}",
-                self.output,
-                rows.len(),
-                self.grid.len(),
-                5 + self.labels.len()
-            )));
-        }
-        decode::candidates(
-            rows,
-            &self.grid,
-            &self.labels,
-            self.score_threshold,
-            scale,
-            (frame.width, frame.height),
-            &mut scratch.candidates,
-        );
-        nms(&mut scratch.candidates, self.nms_iou, out);
-        scratch.stages = Stages {
-            preprocess: t1 - t0,
-            infer: t2 - t1,
-            postprocess: t2.elapsed(),
+        // Both closures exist at once: what the first learns goes through cells.
+        let (t1, t2, scale) = (Cell::new(t0), Cell::new(t0), Cell::new(1.0f32));
+        let YoloxScratch {
+            letterbox,
+            candidates,
+            stages,
+        } = scratch;
+        let decoded = engine.infer(
+            |input| {
+                let _s = tracing::trace_span!("yolox.pre", model = %self.name).entered();
+                scale.set(letterbox.fill(frame, self.size, input)?);
+                t1.set(Instant::now());
+                Ok(())
+            },
+            |rows| {
+                t2.set(Instant::now());
+                let _s = tracing::trace_span!("yolox.post", model = %self.name).entered();
+                if rows.len() != self.grid.len() * (5 + self.labels.len()) {
+                    return Err(self.run_error(format!(
+                        "output {} has {} values, expected {} rows of {}",
+                        self.output,
+                        rows.len(),
+                        self.grid.len(),
+                        5 + self.labels.len()
+                    )));
+                }
+                decode::candidates(
+                    rows,
+                    &self.grid,
+                    &self.labels,
+                    self.score_threshold,
+                    scale.get(),
+                    (frame.width, frame.height),
+                    candidates,
+                );
+                nms(candidates, self.nms_iou, out);
+                Ok(())
+            },
+        )?;
+        decoded?;
+        *stages = Stages {
+            preprocess: t1.get() - t0,
+            infer: t2.get() - t1.get(),
+            postprocess: t2.get().elapsed(),
         };
         Ok(())
     }
