@@ -25,11 +25,22 @@ pub fn camera(id: &str, url: &str, extra: &str) -> String {
     )
 }
 
-/// The YOLOX-nano model on the CPU with 2 threads, then the cameras.
+/// Intra-op threads of every ONNX Runtime session in the benchmark (ocellus, the raw
+/// loop, the Python loop): `OCELLUS_BENCH_THREADS`, default 2.
+pub fn threads() -> usize {
+    std::env::var("OCELLUS_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
+/// The YOLOX-nano model on the CPU with `threads()` threads, then the cameras.
 pub fn config(cameras: &[String]) -> String {
+    let n = threads();
     format!(
-        "[engine]\nthreads = 2\n\n{}{}",
-        common::yolox_model(&common::yolox_dir(), "threads = 2"),
+        "[engine]\nthreads = {n}\n\n{}{}",
+        common::yolox_model(&common::yolox_dir(), &format!("threads = {n}")),
         cameras.concat()
     )
 }

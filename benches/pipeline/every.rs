@@ -4,7 +4,8 @@
 //!
 //! A moving 720p30 H.264 clip (photo, ball, light snow). `ocellus` at
 //! `sample_fps = 1000`, `change_threshold = 0` (every decoded frame is encoded), with
-//! YOLOX-nano on the CPU, 2 threads. Frames = messages on `ocellus/bench/detections`.
+//! YOLOX-nano on the CPU, `OCELLUS_BENCH_THREADS` intra-op threads (default 2) for
+//! ocellus, the raw loop and the Python loop alike. Frames = messages on `ocellus/bench/detections`.
 //! The limit in the same run: decode-only CPU plus a raw ONNX Runtime loop of the
 //! same session over as many tensors (see `raw_ort`). The alternative:
 //! `scripts/bench/python_loop.py` over the same clip.
@@ -20,7 +21,6 @@ use crate::measure::{DECODE_RUNS, decode_only, guarded, marginal, num};
 use crate::{FILE_RUN_LIMIT, Options, SHORT_SECONDS, insert_cpu, python, raw_ort};
 
 const CAMERA: &str = "bench";
-const THREADS: usize = 2;
 
 pub fn spec(seconds: u32) -> ClipSpec {
     ClipSpec {
@@ -128,9 +128,9 @@ pub fn run(o: &Options) -> Value {
     // ------------------------------------------------------------ raw ORT
     let model = raw_ort::model_file();
     let raw = match guarded("every: raw ONNX Runtime loop", || {
-        let (long, report) = raw_ort::run(frames.long, THREADS, &model, o.ticks)?;
-        let (short, _) = raw_ort::run(frames.short, THREADS, &model, o.ticks)?;
-        let (one, _) = raw_ort::run(1, THREADS, &model, o.ticks)?;
+        let (long, report) = raw_ort::run(frames.long, daemon::threads(), &model, o.ticks)?;
+        let (short, _) = raw_ort::run(frames.short, daemon::threads(), &model, o.ticks)?;
+        let (one, _) = raw_ort::run(1, daemon::threads(), &model, o.ticks)?;
         Ok((Pair { long, short }, one, report))
     }) {
         Ok(v) => Some(v),
@@ -182,8 +182,9 @@ pub fn run(o: &Options) -> Value {
     // ------------------------------------------------------------ Python
     let py = guarded("every: python loop", || {
         let python = python::ensure_env(&o.dir, o.ticks)?;
-        let (long, report) = python::run(&python, &clip, &model, THREADS, o.ticks)?;
-        let (short, short_report) = python::run(&python, &short, &model, THREADS, o.ticks)?;
+        let (long, report) = python::run(&python, &clip, &model, daemon::threads(), o.ticks)?;
+        let (short, short_report) =
+            python::run(&python, &short, &model, daemon::threads(), o.ticks)?;
         Ok((Pair { long, short }, report, short_report))
     });
     let mut python_versions = Value::Null;
@@ -230,11 +231,12 @@ pub fn run(o: &Options) -> Value {
         "short_clip": short_spec.describe(&short),
         "setup": {
             "ocellus": "one camera on the clip file, person yes/no query, sample_fps = 1000, change_threshold = 0 \
-                        (every decoded frame is encoded), YOLOX-nano on the CPU with threads = 2. Frames = messages \
+                        (every decoded frame is encoded), YOLOX-nano on the CPU. Frames = messages \
                         on ocellus/bench/detections (one per evaluated frame).",
+            "intra_op_threads": daemon::threads(),
             "decode_only": format!("gst-launch-1.0 filesrc ! decodebin ! fakesink sync=false (median of {DECODE_RUNS})"),
             "raw_ort": "the benchmark binary re-run with OCELLUS_BENCH_ROLE=raw-ort OCELLUS_BENCH_FRAMES=N: \
-                        ocellus::engine::environment + ocellus::engine::open (Level3, 2 intra-op threads, CPU) of the \
+                        ocellus::engine::environment + ocellus::engine::open (Level3, intra_op_threads, CPU) of the \
                         same model, one preprocessed 1x3x416x416 tensor run N times; runs of N (= ocellus frames), \
                         N short (= ocellus frames of the 1 s clip) and 1 frame",
             "limit_frames_per_cpu_s": "N / (decode_only_cpu_s + raw_ort_cpu_s_without_startup), where the raw loop's \
@@ -242,7 +244,7 @@ pub fn run(o: &Options) -> Value {
             "limit_marginal_frames_per_cpu_s": "(N - N short) / ((decode long - decode short) + (raw_ort N - raw_ort N short))",
             "ocellus_frames_per_cpu_s": "N / ocellus CPU-s (whole run); marginal: (N - N short) / (CPU long - CPU short)",
             "python": format!("scripts/bench/python_loop.py: cv2.VideoCapture decode, NumPy YOLOX letterbox, onnxruntime \
-                        InferenceSession (intra_op_num_threads = 2, ORT_ENABLE_ALL, CPU), person test on the raw output; \
+                        InferenceSession (intra_op_num_threads = intra_op_threads, ORT_ENABLE_ALL, CPU), person test on the raw output; \
                         venv under target/ocellus-bench/pyenv with {}", python::PINS.join(" ")),
             "python_versions": python_versions,
             "target": "ocellus_vs_limit_ratio >= 0.95 (reported, not asserted)",

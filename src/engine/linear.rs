@@ -39,6 +39,8 @@ pub struct LinearResize {
     /// Chroma taps (I420: half the luma size).
     cxs: Vec<Tap>,
     cys: Vec<Tap>,
+    /// Horizontally interpolated rows (Y, U, V; top and bottom source row).
+    rows: [Vec<f32>; 6],
 }
 
 /// Where the resized pixels go: three planes (in the channel order the model wants)
@@ -61,6 +63,14 @@ fn check(out_w: u32, out_h: u32, dst: &Planes<'_>) -> Result<(), EngineError> {
         )));
     }
     Ok(())
+}
+
+/// `out[x]` = source row interpolated at tap `x`.
+#[inline]
+fn horizontal(row: &[u8], taps: &[Tap], out: &mut [f32]) {
+    for (o, t) in out.iter_mut().zip(taps) {
+        *o = lerp(row[t.a], row[t.b], t.t);
+    }
 }
 
 #[inline]
@@ -91,26 +101,32 @@ impl LinearResize {
         }
         let m = *src.matrix();
         let [p0, p1, p2] = dst.planes;
+        let n = out_w as usize;
+        for r in &mut self.rows {
+            r.resize(n, 0.0);
+        }
+        let [ya_h, yb_h, ua_h, ub_h, va_h, vb_h] = &mut self.rows;
         for (y, (ty, cy)) in self.ys.iter().zip(&self.cys).enumerate() {
-            let (ya, yb) = (src.row(0, ty.a), src.row(0, ty.b));
-            let (ua, ub) = (src.row(1, cy.a), src.row(1, cy.b));
-            let (va, vb) = (src.row(2, cy.a), src.row(2, cy.b));
+            // Horizontal pass over the two source rows of each plane.
+            horizontal(src.row(0, ty.a), &self.xs, ya_h);
+            horizontal(src.row(0, ty.b), &self.xs, yb_h);
+            horizontal(src.row(1, cy.a), &self.cxs, ua_h);
+            horizontal(src.row(1, cy.b), &self.cxs, ub_h);
+            horizontal(src.row(2, cy.a), &self.cxs, va_h);
+            horizontal(src.row(2, cy.b), &self.cxs, vb_h);
+            // Vertical blend and conversion (straight-line code the compiler vectorises).
             let row = y * dst.stride;
             let (o0, o1, o2) = (
-                &mut p0[row..row + out_w as usize],
-                &mut p1[row..row + out_w as usize],
-                &mut p2[row..row + out_w as usize],
+                &mut p0[row..row + n],
+                &mut p1[row..row + n],
+                &mut p2[row..row + n],
             );
-            for (x, (tx, cx)) in self.xs.iter().zip(&self.cxs).enumerate() {
-                let bil = |ra: &[u8], rb: &[u8], t: &Tap, ty: f32| {
-                    let top = lerp(ra[t.a], ra[t.b], t.t);
-                    top + (lerp(rb[t.a], rb[t.b], t.t) - top) * ty
-                };
-                let rgb = m.rgb(
-                    bil(ya, yb, tx, ty.t),
-                    bil(ua, ub, cx, cy.t),
-                    bil(va, vb, cx, cy.t),
-                );
+            let (t, ct) = (ty.t, cy.t);
+            for x in 0..n {
+                let yv = ya_h[x] + (yb_h[x] - ya_h[x]) * t;
+                let uv = ua_h[x] + (ub_h[x] - ua_h[x]) * ct;
+                let vv = va_h[x] + (vb_h[x] - va_h[x]) * ct;
+                let rgb = m.rgb(yv, uv, vv);
                 o0[x] = rgb[order[0]];
                 o1[x] = rgb[order[1]];
                 o2[x] = rgb[order[2]];
