@@ -15,15 +15,8 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-use gstreamer_rtsp_server as rtsp;
-use rtsp::gst_rtsp::RTSPLowerTrans;
-use rtsp::prelude::*;
-use rtsp::{RTSPFilterResult, glib};
 
 use common::*;
 
@@ -35,19 +28,11 @@ const CHANGE: Duration = Duration::from_secs(15);
 // ------------------------------------------------------------ RTSP server
 
 /// One mount point: a photo turned into a live H.264 stream.
-struct Mount {
-    path: &'static str,
-    image: PathBuf,
-    protocols: RTSPLowerTrans,
-}
-
-impl Mount {
-    fn new(path: &'static str, image: &str, protocols: RTSPLowerTrans) -> Self {
-        Self {
-            path,
-            image: media(image),
-            protocols,
-        }
+fn mount(path: &str, image: &str, protocols: RTSPLowerTrans) -> RtspMount {
+    RtspMount {
+        path: path.to_string(),
+        launch: launch_line(&media(image)),
+        protocols,
     }
 }
 
@@ -62,115 +47,6 @@ fn launch_line(image: &Path) -> String {
          ! rtph264pay name=pay0 pt=96 )",
         image.display()
     )
-}
-
-/// An RTSP server on 127.0.0.1:`port`, served by a glib main loop on its own thread.
-/// `stop` (or drop) closes every client connection, ends every session and releases
-/// the port.
-struct RtspServer {
-    port: u16,
-    main_loop: glib::MainLoop,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl RtspServer {
-    fn start(port: u16, mounts: Vec<Mount>) -> Result<Self, String> {
-        gstreamer::init().map_err(|e| e.to_string())?;
-        let context = glib::MainContext::new();
-        let main_loop = glib::MainLoop::new(Some(&context), false);
-        let thread_loop = main_loop.clone();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-        let thread = thread::Builder::new()
-            .name(format!("rtsp-server-{port}"))
-            .spawn(move || {
-                let ctx = context.clone();
-                let served = context
-                    .with_thread_default(|| serve(&ctx, &thread_loop, port, &mounts, &ready_tx));
-                if let Err(e) = served {
-                    let _ = ready_tx.send(Err(format!("main context: {e}")));
-                }
-            })
-            .expect("spawn RTSP server thread");
-        let ready = ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| Err("RTSP server did not start within 10 s".into()));
-        let mut server = Self {
-            port,
-            main_loop,
-            thread: Some(thread),
-        };
-        match ready {
-            Ok(()) => Ok(server),
-            Err(e) => {
-                server.stop();
-                Err(e)
-            }
-        }
-    }
-
-    fn url(&self, scheme: &str, mount: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}{mount}", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.main_loop.quit();
-            t.join().expect("RTSP server thread panicked");
-        }
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Runs on the server thread with `ctx` as its default main context.
-fn serve(
-    ctx: &glib::MainContext,
-    main_loop: &glib::MainLoop,
-    port: u16,
-    mounts: &[Mount],
-    ready: &mpsc::Sender<Result<(), String>>,
-) {
-    let server = rtsp::RTSPServer::new();
-    server.set_address("127.0.0.1");
-    server.set_service(&port.to_string());
-    let points = server.mount_points().expect("server has mount points");
-    for m in mounts {
-        let factory = rtsp::RTSPMediaFactory::new();
-        factory.set_launch(&launch_line(&m.image));
-        factory.set_shared(true);
-        factory.set_protocols(m.protocols);
-        points.add_factory(m.path, factory);
-    }
-    let source = match server.attach(Some(ctx)) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot listen on 127.0.0.1:{port}: {e}")));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    main_loop.run();
-
-    // Tear down as a dying server would: close every connection, end every session
-    // (UDP sessions outlive their connection otherwise), stop listening.
-    server.client_filter(Some(&mut |_, _| RTSPFilterResult::Remove));
-    if let Some(pool) = server.session_pool() {
-        pool.filter(Some(&mut |_, _| RTSPFilterResult::Remove));
-    }
-    for m in mounts {
-        points.remove_factory(m.path);
-    }
-    // (`SourceId::remove` would look in the global default context, not ours.)
-    if let Some(listening) = ctx.find_source_by_id(&source) {
-        listening.destroy();
-    }
-    // Let the closes and media unprepares queued on this context run.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while ctx.iteration(false) && Instant::now() < deadline {}
 }
 
 fn port_refuses(port: u16) -> bool {
@@ -362,8 +238,8 @@ fn udp_and_tcp_cameras_go_online_and_see_the_person() {
     let server = RtspServer::start(
         free_port(),
         vec![
-            Mount::new("/udp", "astronaut.png", RTSPLowerTrans::UDP),
-            Mount::new("/tcp", "astronaut.png", RTSPLowerTrans::TCP),
+            mount("/udp", "astronaut.png", RTSPLowerTrans::UDP),
+            mount("/tcp", "astronaut.png", RTSPLowerTrans::TCP),
         ],
     )
     .expect("start the RTSP server");
@@ -415,12 +291,12 @@ fn reconnects_after_the_server_goes_away() {
     let port = free_port();
     let mounts = || {
         vec![
-            Mount::new(
+            mount(
                 "/astro",
                 "astronaut.png",
                 RTSPLowerTrans::UDP | RTSPLowerTrans::TCP,
             ),
-            Mount::new(
+            mount(
                 "/coffee",
                 "coffee.png",
                 RTSPLowerTrans::UDP | RTSPLowerTrans::TCP,

@@ -16,10 +16,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::clips::ClipSpec;
+use crate::common::RtspServer;
 use crate::common::{self, Mosquitto};
 use crate::daemon::{self, Until, exit_counters};
 use crate::measure::{guarded, median, num, opt_num, percentile, tail};
-use crate::rtsp::{RtspServer, clip_launch};
+use crate::rtsp::{clip_launch, mounts};
 use crate::{Options, require_answers};
 
 /// The clip outlasts the run by this much (connection and start-up time).
@@ -112,17 +113,13 @@ fn one(
 ) -> Result<Value, String> {
     let ids: Vec<String> = (0..o.cameras).map(|i| format!("cam{i}")).collect();
     let launch = clip_launch(clip);
-    let mut server = RtspServer::start(
-        ids.iter()
-            .map(|id| (format!("/{id}"), launch.clone()))
-            .collect(),
-    )?;
+    let mut server = RtspServer::start_on_free_port(mounts(&ids, &launch))?;
     let cams: Vec<String> = ids
         .iter()
         .map(|id| {
             daemon::camera(
                 id,
-                &server.url(&format!("/{id}")),
+                &server.url("rtsp", &format!("/{id}")),
                 &format!("transport = \"tcp\"\nsample_fps = 1.0\n{extra}"),
             )
         })

@@ -19,6 +19,7 @@
 mod cli;
 mod conf;
 mod logs;
+mod rtsp;
 
 // Each test crate uses only some of these.
 #[allow(unused_imports)]
@@ -27,6 +28,8 @@ pub use cli::*;
 pub use conf::*;
 #[allow(unused_imports)]
 pub use logs::*;
+#[allow(unused_imports)]
+pub use rtsp::*;
 
 use std::ffi::OsString;
 use std::fs;
