@@ -45,6 +45,30 @@ pub fn config(cameras: &[String]) -> String {
     )
 }
 
+/// The one file camera `camera` of the file-clip scenarios: `clip` with the camera
+/// settings in `extra`, run until the daemon exits at the clip's end (config written
+/// to `config_file` under the bench folder); an error when it published no answers.
+pub fn run_clip(
+    o: &crate::Options,
+    broker: &Mosquitto,
+    camera_id: &str,
+    clip: &Path,
+    extra: &str,
+    config_file: &str,
+) -> Result<Run, String> {
+    let cam = camera(camera_id, &clip.to_string_lossy(), extra);
+    let run = run(
+        &o.bin,
+        &o.dir.join(config_file),
+        &config(&[cam]),
+        broker,
+        Until::Exit(crate::FILE_RUN_LIMIT),
+        o.ticks,
+    );
+    crate::require_answers(&run)?;
+    Ok(run)
+}
+
 /// How long a run lasts.
 pub enum Until {
     /// Until the daemon exits by itself (its files ended); killed after the limit.

@@ -16,9 +16,9 @@ use serde_json::{Map, Value, json};
 
 use crate::clips::ClipSpec;
 use crate::common::Mosquitto;
-use crate::daemon::{self, Run, Until, exit_counters};
+use crate::daemon::{self, Run, exit_counters};
 use crate::measure::{DECODE_RUNS, decode_only, guarded, marginal, num};
-use crate::{FILE_RUN_LIMIT, Options, SHORT_SECONDS, insert_cpu, python, raw_ort};
+use crate::{Options, SHORT_SECONDS, insert_cpu, python, raw_ort};
 
 const CAMERA: &str = "bench";
 
@@ -76,22 +76,9 @@ pub fn run(o: &Options) -> Value {
     // ------------------------------------------------------------ ocellus
     let ocellus = match guarded("every: ocellus", || {
         let broker = Mosquitto::start();
-        let one = |path: &Path, tag: &str| -> Result<Run, String> {
-            let cam = daemon::camera(
-                CAMERA,
-                &path.to_string_lossy(),
-                "sample_fps = 1000.0\nchange_threshold = 0.0\n",
-            );
-            let run = daemon::run(
-                &o.bin,
-                &o.dir.join(format!("every{tag}.toml")),
-                &daemon::config(&[cam]),
-                &broker,
-                Until::Exit(FILE_RUN_LIMIT),
-                o.ticks,
-            );
-            crate::require_answers(&run)?;
-            Ok(run)
+        let one = |path: &Path, tag: &str| {
+            let extra = "sample_fps = 1000.0\nchange_threshold = 0.0\n";
+            daemon::run_clip(o, &broker, CAMERA, path, extra, &format!("every{tag}.toml"))
         };
         Ok(Pair {
             long: one(&clip, "")?,

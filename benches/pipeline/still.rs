@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 
 use crate::clips::ClipSpec;
 use crate::common::Mosquitto;
-use crate::daemon::{self, Until, exit_counters};
+use crate::daemon::{self, exit_counters};
 use crate::measure::{
     DECODE_RUNS, Usage, decode_only, element_has_property, gst_launch, guarded, median_run, num,
 };
-use crate::{FILE_RUN_LIMIT, Options, SHORT_SECONDS, insert_cpu};
+use crate::{Options, SHORT_SECONDS, insert_cpu};
 
 const CAMERA: &str = "bench";
 
@@ -126,18 +126,9 @@ pub fn run(o: &Options) -> Value {
         ),
     ] {
         let runs = guarded(&format!("static: {name}"), || {
-            let one = |path: &std::path::Path, tag: &str| -> Result<daemon::Run, String> {
-                let cam = daemon::camera(CAMERA, &path.to_string_lossy(), extra);
-                let run = daemon::run(
-                    &o.bin,
-                    &o.dir.join(format!("static-{name}{tag}.toml")),
-                    &daemon::config(&[cam]),
-                    &broker,
-                    Until::Exit(FILE_RUN_LIMIT),
-                    o.ticks,
-                );
-                crate::require_answers(&run)?;
-                Ok(run)
+            let one = |path: &std::path::Path, tag: &str| {
+                let file = format!("static-{name}{tag}.toml");
+                daemon::run_clip(o, &broker, CAMERA, path, extra, &file)
             };
             Ok((one(&clip, "")?, one(&short, "-short")?))
         });

@@ -214,8 +214,9 @@ impl CameraWorker {
     /// Refreshes the outputs from `frame`: runs the models, or takes embeddings from
     /// the cache when the region looks as it did (never on a stale re-encode).
     fn encode(&mut self, frame: &Frame, errors: &mut Vec<String>) -> Inference {
-        let mut ran = false;
-        let fresh = matches!(frame.verdict, Verdict::Stale(_));
+        let mut hits = 0;
+        // A re-encode forced by `max_staleness` must not be answered from the cache.
+        let stale = matches!(frame.verdict, Verdict::Stale(_));
         for need in &mut self.needs {
             match need {
                 Need::Detect {
@@ -226,7 +227,6 @@ impl CameraWorker {
                     let Loaded::Yolox { model, .. } = loaded.as_ref() else {
                         continue;
                     };
-                    ran = true;
                     let entry = &mut self.outputs.detections[*slot].1;
                     let mut found = entry.take().unwrap_or_default();
                     match model.detect(engine, frame, &mut self.yolox, &mut found) {
@@ -249,7 +249,7 @@ impl CameraWorker {
                         continue;
                     };
                     let entry = &mut self.outputs.embeddings[*slot].2;
-                    if let (false, Some(thumb)) = (fresh, &frame.thumb) {
+                    if let (false, Some(thumb)) = (stale, &frame.thumb) {
                         let hit = self.cache.get(
                             key,
                             thumb,
@@ -261,11 +261,11 @@ impl CameraWorker {
                         if let Some(e) = hit {
                             self.metrics.cache_hits.inc();
                             *entry = Some(e);
+                            hits += 1;
                             continue;
                         }
                         self.metrics.cache_misses.inc();
                     }
-                    ran = true;
                     match model.embed_image(engine, frame, *region, &mut self.clip) {
                         Ok(e) => {
                             record(&self.metrics, &self.clip.stages);
@@ -293,11 +293,14 @@ impl CameraWorker {
             tracing::warn!("camera {}: {e}", self.camera);
         }
         self.has_outputs = true;
-        if ran {
+        if self.needs.is_empty() {
+            // No query needs a model: nothing ran, nothing came from the cache.
+            Inference::Reused
+        } else if hits == self.needs.len() {
+            Inference::Cached
+        } else {
             self.metrics.encoded.inc();
             Inference::Encoded
-        } else {
-            Inference::Cached
         }
     }
 }

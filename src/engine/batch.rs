@@ -2,11 +2,12 @@
 //! runs of its session: cameras submit preprocessed input tensors, the thread
 //! gathers up to `max_batch` of them (waiting at most `max_wait` for more, and not
 //! at all when every camera is already waiting), runs them as one batch and hands
-//! each camera its rows of the output. When more cameras wait than one batch takes,
-//! the camera served longest ago goes first (stalest-first), so none starves; a
-//! camera has at most one request in flight, and what its frames do meanwhile is its
-//! queue's explicit policy (drop-oldest for live sources, counted). Models whose
-//! batch dimension is fixed run one frame at a time.
+//! each camera its rows of the output. When more requests wait than one batch takes,
+//! the camera served longest ago goes first (stalest-first); cameras waiting for an
+//! input buffer (below) are woken in arrival order. A camera has at most one request
+//! in flight, and what its frames do meanwhile is its queue's explicit policy
+//! (drop-oldest for live sources, counted). Models whose batch dimension is fixed run
+//! one frame at a time.
 //!
 //! Input and output tensors are allocated once per batch size and reused. A camera
 //! fills an input buffer borrowed from the engine's small pool (a few batches' worth,

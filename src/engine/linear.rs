@@ -33,7 +33,7 @@ fn taps(in_size: u32, out_size: u32, out: &mut Vec<Tap>) {
 /// Reusable bilinear resizer into planar tensors.
 #[derive(Debug, Default)]
 pub struct LinearResize {
-    key: (u32, u32, u32, u32),
+    key: (u32, u32, u32, u32, bool),
     xs: Vec<Tap>,
     ys: Vec<Tap>,
     /// Chroma taps (I420: half the luma size).
@@ -78,7 +78,39 @@ fn lerp(a: u8, b: u8, t: f32) -> f32 {
     f32::from(a) + (f32::from(b) - f32::from(a)) * t
 }
 
+/// Row `y` (its first `n` values) of each of the three planes.
+fn rows_mut<'p>(
+    planes: &'p mut [&mut [f32]; 3],
+    stride: usize,
+    y: usize,
+    n: usize,
+) -> [&'p mut [f32]; 3] {
+    let start = y * stride;
+    let [p0, p1, p2] = planes;
+    [
+        &mut p0[start..start + n],
+        &mut p1[start..start + n],
+        &mut p2[start..start + n],
+    ]
+}
+
 impl LinearResize {
+    /// Makes the tap tables for a `w` x `h` source and `out_w` x `out_h` output
+    /// (and, for I420, the half-size chroma tables), unless they are current.
+    fn prepare(&mut self, (w, h): (u32, u32), (out_w, out_h): (u32, u32), i420: bool) {
+        let key = (w, h, out_w, out_h, i420);
+        if self.key == key && !self.xs.is_empty() {
+            return;
+        }
+        taps(w, out_w, &mut self.xs);
+        taps(h, out_h, &mut self.ys);
+        if i420 {
+            taps(w.div_ceil(2), out_w, &mut self.cxs);
+            taps(h.div_ceil(2), out_h, &mut self.cys);
+        }
+        self.key = key;
+    }
+
     /// As [`LinearResize::run`] from an I420 frame: Y, U and V are interpolated at
     /// each output pixel and converted with the frame's matrix.
     pub fn run_i420(
@@ -87,46 +119,32 @@ impl LinearResize {
         out_w: u32,
         out_h: u32,
         order: [usize; 3],
-        dst: Planes<'_>,
+        mut dst: Planes<'_>,
     ) -> Result<(), EngineError> {
         check(out_w, out_h, &dst)?;
-        let (w, h) = (src.width(), src.height());
-        let key = (w, h, out_w, out_h);
-        if self.key != key || self.xs.is_empty() || self.cxs.is_empty() {
-            taps(w, out_w, &mut self.xs);
-            taps(h, out_h, &mut self.ys);
-            taps(w.div_ceil(2), out_w, &mut self.cxs);
-            taps(h.div_ceil(2), out_h, &mut self.cys);
-            self.key = key;
-        }
+        self.prepare((src.width(), src.height()), (out_w, out_h), true);
         let m = *src.matrix();
-        let [p0, p1, p2] = dst.planes;
         let n = out_w as usize;
         for r in &mut self.rows {
             r.resize(n, 0.0);
         }
-        let [ya_h, yb_h, ua_h, ub_h, va_h, vb_h] = &mut self.rows;
+        let [ya, yb, ua, ub, va, vb] = &mut self.rows;
         for (y, (ty, cy)) in self.ys.iter().zip(&self.cys).enumerate() {
             // Horizontal pass over the two source rows of each plane.
-            horizontal(src.row(0, ty.a), &self.xs, ya_h);
-            horizontal(src.row(0, ty.b), &self.xs, yb_h);
-            horizontal(src.row(1, cy.a), &self.cxs, ua_h);
-            horizontal(src.row(1, cy.b), &self.cxs, ub_h);
-            horizontal(src.row(2, cy.a), &self.cxs, va_h);
-            horizontal(src.row(2, cy.b), &self.cxs, vb_h);
+            horizontal(src.row(0, ty.a), &self.xs, ya);
+            horizontal(src.row(0, ty.b), &self.xs, yb);
+            horizontal(src.row(1, cy.a), &self.cxs, ua);
+            horizontal(src.row(1, cy.b), &self.cxs, ub);
+            horizontal(src.row(2, cy.a), &self.cxs, va);
+            horizontal(src.row(2, cy.b), &self.cxs, vb);
             // Vertical blend and conversion (straight-line code the compiler vectorises).
-            let row = y * dst.stride;
-            let (o0, o1, o2) = (
-                &mut p0[row..row + n],
-                &mut p1[row..row + n],
-                &mut p2[row..row + n],
-            );
-            let (t, ct) = (ty.t, cy.t);
+            let [o0, o1, o2] = rows_mut(&mut dst.planes, dst.stride, y, n);
             for x in 0..n {
-                let yv = ya_h[x] + (yb_h[x] - ya_h[x]) * t;
-                let uv = ua_h[x] + (ub_h[x] - ua_h[x]) * ct;
-                let vv = va_h[x] + (vb_h[x] - va_h[x]) * ct;
-                let rgb = m.rgb(yv, uv, vv);
+                let rgb = m.rgb(
+                    ya[x] + (yb[x] - ya[x]) * ty.t,
+                    ua[x] + (ub[x] - ua[x]) * cy.t,
+                    va[x] + (vb[x] - va[x]) * cy.t,
+                );
                 o0[x] = rgb[order[0]];
                 o1[x] = rgb[order[1]];
                 o2[x] = rgb[order[2]];
@@ -143,34 +161,18 @@ impl LinearResize {
         out_w: u32,
         out_h: u32,
         order: [usize; 3],
-        dst: Planes<'_>,
+        mut dst: Planes<'_>,
     ) -> Result<(), EngineError> {
         check(out_w, out_h, &dst)?;
-        let key = (src.width(), src.height(), out_w, out_h);
-        if self.key != key || self.xs.is_empty() {
-            // (The chroma tables belong to the I420 path; make it rebuild.)
-            self.cxs.clear();
-            taps(src.width(), out_w, &mut self.xs);
-            taps(src.height(), out_h, &mut self.ys);
-            self.key = key;
-        }
-        let [p0, p1, p2] = dst.planes;
+        self.prepare((src.width(), src.height()), (out_w, out_h), false);
         for (y, ty) in self.ys.iter().enumerate() {
             let (ra, rb) = (src.row_bytes(ty.a as u32), src.row_bytes(ty.b as u32));
-            let row = y * dst.stride;
-            let (o0, o1, o2) = (
-                &mut p0[row..row + out_w as usize],
-                &mut p1[row..row + out_w as usize],
-                &mut p2[row..row + out_w as usize],
-            );
+            let [o0, o1, o2] = rows_mut(&mut dst.planes, dst.stride, y, out_w as usize);
             for (x, tx) in self.xs.iter().enumerate() {
                 let (ia, ib) = (tx.a * 3, tx.b * 3);
                 let px = |c: usize| {
-                    let top = f32::from(ra[ia + c])
-                        + (f32::from(ra[ib + c]) - f32::from(ra[ia + c])) * tx.t;
-                    let bottom = f32::from(rb[ia + c])
-                        + (f32::from(rb[ib + c]) - f32::from(rb[ia + c])) * tx.t;
-                    top + (bottom - top) * ty.t
+                    let top = lerp(ra[ia + c], ra[ib + c], tx.t);
+                    top + (lerp(rb[ia + c], rb[ib + c], tx.t) - top) * ty.t
                 };
                 o0[x] = px(order[0]);
                 o1[x] = px(order[1]);

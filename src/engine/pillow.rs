@@ -1,6 +1,4 @@
-//! Pillow-exact resampling (`Image.resize(size, BICUBIC | BILINEAR)` on 8-bit RGB),
-//! with coefficient tables computed once per geometry, so that resizing a stream of
-//! same-sized frames allocates nothing.
+//! Pillow-exact bicubic resampling (`Image.resize(size, BICUBIC)` on 8-bit RGB).
 //!
 //! CLIP-family models were trained on images resized by Pillow, and the Hugging Face
 //! processors still resize with it, so the dual encoder's input must match Pillow bit
@@ -15,35 +13,6 @@
 use super::{EngineError, Rect, RgbView};
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
-
-/// Pillow's resampling filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Filter {
-    /// Triangle filter, support 1 (antialiased when shrinking).
-    Bilinear,
-    /// Keys cubic, a = -0.5, support 2.
-    #[default]
-    Bicubic,
-}
-
-impl Filter {
-    fn support(self) -> f64 {
-        match self {
-            Filter::Bilinear => 1.0,
-            Filter::Bicubic => 2.0,
-        }
-    }
-
-    fn weight(self, x: f64) -> f64 {
-        match self {
-            Filter::Bilinear => {
-                let x = x.abs();
-                if x < 1.0 { 1.0 - x } else { 0.0 }
-            }
-            Filter::Bicubic => bicubic(x),
-        }
-    }
-}
 
 fn bicubic(x: f64) -> f64 {
     const A: f64 = -0.5;
@@ -69,14 +38,14 @@ struct Coeffs {
 impl Coeffs {
     /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `in_size` source
     /// pixels, source span `in0..in1`, `out_size` outputs.
-    fn prepare(&mut self, filter: Filter, in_size: u32, in0: f64, in1: f64, out_size: u32) {
+    fn prepare(&mut self, in_size: u32, in0: f64, in1: f64, out_size: u32) {
         let key = (in_size, in0.to_bits(), in1.to_bits(), out_size);
         if self.key == key && !self.bounds.is_empty() {
             return;
         }
         let scale = (in1 - in0) / f64::from(out_size);
         let filterscale = scale.max(1.0);
-        let support = filter.support() * filterscale;
+        let support = 2.0 * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         self.bounds.clear();
         self.weights.clear();
@@ -90,7 +59,7 @@ impl Coeffs {
             let n = xmax.saturating_sub(xmin).min(ksize);
             let mut ww = 0.0;
             for (x, kx) in k.iter_mut().enumerate().take(n) {
-                let w = filter.weight((x as f64 + xmin as f64 - center + 0.5) * ss);
+                let w = bicubic((x as f64 + xmin as f64 - center + 0.5) * ss);
                 *kx = w;
                 ww += w;
             }
@@ -121,10 +90,9 @@ fn clip8(v: i32) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Reusable Pillow-exact resizer for RGB (bicubic by default).
+/// Reusable Pillow-bicubic resizer for RGB.
 #[derive(Default)]
-pub struct PillowResample {
-    filter: Filter,
+pub struct PillowBicubic {
     horizontal: Coeffs,
     vertical: Coeffs,
     temp: Vec<u8>,
@@ -140,14 +108,7 @@ pub struct Window {
     pub h: u32,
 }
 
-impl PillowResample {
-    pub fn new(filter: Filter) -> Self {
-        Self {
-            filter,
-            ..Self::default()
-        }
-    }
-
+impl PillowBicubic {
     /// Resizes `crop` of `src` to `out_w`x`out_h` and returns the packed RGB pixels of
     /// `window` of that result.
     pub fn run(
@@ -164,10 +125,8 @@ impl PillowResample {
             )));
         }
         let (w, h) = (src.width(), src.height());
-        self.horizontal
-            .prepare(self.filter, w, crop.x, crop.x + crop.w, out_w);
-        self.vertical
-            .prepare(self.filter, h, crop.y, crop.y + crop.h, out_h);
+        self.horizontal.prepare(w, crop.x, crop.x + crop.w, out_w);
+        self.vertical.prepare(h, crop.y, crop.y + crop.h, out_h);
         // Source rows the window's vertical pass reads.
         let rows = (window.y..window.y + window.h).map(|y| self.vertical.get(y as usize));
         let first = rows.clone().map(|(s, _)| s).min().unwrap_or(0);

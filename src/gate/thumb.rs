@@ -95,10 +95,6 @@ impl Thumb {
         }
         f32::from(max) / 255.0
     }
-
-    pub fn cells(&self) -> &[u8] {
-        &self.cells
-    }
 }
 
 /// Pixel span `[start, end)` of cell `i` of `n` over `len` pixels (never empty when

@@ -16,7 +16,8 @@ pub struct Encoder {
     topics: Topics,
     detections: bool,
     /// When each (camera, query)'s attributes last went out.
-    attributes_sent: HashMap<(Arc<str>, Arc<str>), Instant>,
+    /// Looked up by borrowed names, so the per-frame check touches no refcount.
+    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, Instant>>,
 }
 
 impl Encoder {
@@ -59,9 +60,11 @@ impl Encoder {
     }
 
     fn frame(&mut self, r: &FrameReport, emit: &mut impl FnMut(Message)) {
-        let time = humantime::format_rfc3339_millis(r.time).to_string();
+        // Formatted only for the messages that go out (most frames send none).
+        let time = humantime::format_rfc3339_millis(r.time);
         if let (true, Some(dets)) = (self.detections, &r.detections) {
-            let payload = json!({"time": time, "pts": r.pts, "seq": r.seq, "detections": dets});
+            let payload =
+                json!({"time": time.to_string(), "pts": r.pts, "seq": r.seq, "detections": dets});
             emit(Message {
                 topic: self.topics.detections(&r.camera),
                 payload: payload.to_string().into_bytes(),
@@ -71,17 +74,17 @@ impl Encoder {
         }
         for q in &r.queries {
             let Some(state) = &q.state else { continue };
-            let key = (r.camera.clone(), q.id.clone());
             let due = self
                 .attributes_sent
-                .get(&key)
+                .get(&*r.camera)
+                .and_then(|sent| sent.get(&*q.id))
                 .is_none_or(|t| t.elapsed() >= ATTRIBUTES_EVERY);
             if q.change.is_some() || due {
                 let since = q
                     .since
                     .map(|s| humantime::format_rfc3339_millis(s).to_string());
                 let attrs = json!({
-                    "score": q.score, "since": since, "frame_time": time, "pts": r.pts,
+                    "score": q.score, "since": since, "frame_time": time.to_string(), "pts": r.pts,
                     "model": q.model, "region": q.region, "kind": q.kind,
                 });
                 emit(Message {
@@ -90,7 +93,10 @@ impl Encoder {
                     retain: true,
                     reliable: true,
                 });
-                self.attributes_sent.insert(key, Instant::now());
+                self.attributes_sent
+                    .entry(r.camera.clone())
+                    .or_default()
+                    .insert(q.id.clone(), Instant::now());
             }
             let Some(change) = &q.change else { continue };
             emit(Message {
@@ -103,7 +109,7 @@ impl Encoder {
                 let event = json!({
                     "id": format!("{}/{}/{}", r.camera, q.id, r.time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
                     "camera": r.camera, "query": q.id, "from": change.from, "to": change.to,
-                    "score": q.score, "time": time, "pts": r.pts, "seq": r.seq,
+                    "score": q.score, "time": time.to_string(), "pts": r.pts, "seq": r.seq,
                     "model": q.model, "region": q.region,
                 });
                 emit(Message {

@@ -24,4 +24,4 @@ pub use answer::Answer;
 pub use config::{QueryConfig, QueryKind};
 pub use debounce::{Change, Debounce};
 pub use report::{FrameReport, Inference, Pooled, ReportPool, rfc3339};
-pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery, dot, softmax_in_place};
+pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery};

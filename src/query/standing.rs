@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{Answer, Change, Debounce, QueryConfig, QueryKind};
-use crate::model::clip::Embedding;
+use crate::model::clip::{Embedding, dot, softmax_in_place};
 use crate::model::{Detection, Loaded, Registry};
 
 /// What the models produced for the last encoded frame, shared by every query of
@@ -53,6 +53,22 @@ enum How {
         /// Per-frame probabilities (reused).
         probs: Vec<f32>,
     },
+}
+
+impl How {
+    fn prompts(config: &QueryConfig, prompts: Vec<Embedding>, yes: usize, scale: f32) -> Self {
+        How::Prompts {
+            probs: vec![0.0; prompts.len()],
+            prompts,
+            yes,
+            scale,
+            labels: config
+                .labels
+                .iter()
+                .map(|l| Arc::from(l.as_str()))
+                .collect(),
+        }
+    }
 }
 
 /// One query's outcome on one frame.
@@ -105,22 +121,17 @@ impl StandingQuery {
         yes: usize,
         scale: f32,
     ) -> Self {
+        let how = How::prompts(&config, prompts, yes, scale);
+        Self::new(config, how)
+    }
+
+    fn new(config: QueryConfig, how: How) -> Self {
         Self {
             id: Arc::from(config.id.as_str()),
             model: Arc::from(config.model.as_str()),
             debounce: Debounce::new(config.min_frames),
-            how: How::Prompts {
-                probs: vec![0.0; prompts.len()],
-                prompts,
-                yes,
-                scale,
-                labels: config
-                    .labels
-                    .iter()
-                    .map(|l| Arc::from(l.as_str()))
-                    .collect(),
-            },
             config,
+            how,
             since: None,
         }
     }
@@ -169,17 +180,7 @@ impl StandingQuery {
                     .into_iter()
                     .map(|t| model.embed_text(sessions, t).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<_>, _>>()?;
-                How::Prompts {
-                    probs: vec![0.0; prompts.len()],
-                    prompts,
-                    yes,
-                    scale: model.logit_scale(),
-                    labels: config
-                        .labels
-                        .iter()
-                        .map(|l| Arc::from(l.as_str()))
-                        .collect(),
-                }
+                How::prompts(&config, prompts, yes, model.logit_scale())
             }
             (_, kind) => {
                 return Err(format!(
@@ -189,14 +190,7 @@ impl StandingQuery {
                 ));
             }
         };
-        Ok(Self {
-            id: Arc::from(config.id.as_str()),
-            model: Arc::from(config.model.as_str()),
-            debounce: Debounce::new(config.min_frames),
-            config,
-            how,
-            since: None,
-        })
+        Ok(Self::new(config, how))
     }
 
     pub fn id(&self) -> &Arc<str> {
@@ -275,35 +269,6 @@ impl StandingQuery {
     }
 }
 
-/// Dot product with eight independent sums, which the compiler vectorises.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Numerically stable softmax, in place.
-pub fn softmax_in_place(v: &mut [f32]) {
-    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for x in v.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in v.iter_mut() {
-        *x /= sum;
-    }
-}
-
 /// True when the detection's centre lies inside the normalised region (or no region).
 fn inside(d: &Detection, region: Option<[f32; 4]>) -> bool {
     let Some([x0, y0, x1, y1]) = region else {
@@ -312,24 +277,4 @@ fn inside(d: &Detection, region: Option<[f32; 4]>) -> bool {
     let cx = (d.bbox[0] + d.bbox[2]) / 2.0;
     let cy = (d.bbox[1] + d.bbox[3]) / 2.0;
     cx >= x0 && cx <= x1 && cy >= y0 && cy <= y1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_and_softmax_match_the_plain_formulas() {
-        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-5);
-        let mut v = [1.0f32, 2.0, 3.0];
-        softmax_in_place(&mut v);
-        let e: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|x| x.exp()).collect();
-        let s: f32 = e.iter().sum();
-        for (got, want) in v.iter().zip(e.iter().map(|x| x / s)) {
-            assert!((got - want).abs() < 1e-6);
-        }
-    }
 }

@@ -139,21 +139,6 @@ impl Frame {
         }
     }
 
-    /// An I420 frame from its planes' bytes (tests and benchmarks).
-    pub fn from_i420(width: u32, height: u32, layout: I420Layout, data: Vec<u8>) -> Self {
-        let mut f = Self::from_rgb(width, height, layout.strides[0], data);
-        f.format = PixelFormat::I420(layout);
-        f.thumb = Thumb::of(&Plane {
-            data: f.data(),
-            width: width as usize,
-            height: height as usize,
-            stride: layout.strides[0],
-            offset: layout.offsets[0],
-            step: 1,
-        });
-        f
-    }
-
     /// All bytes (see `format`).
     pub fn data(&self) -> &[u8] {
         match &self.data {

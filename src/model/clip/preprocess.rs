@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::engine::{EngineError, PillowResample, Rect, RgbView, Window};
+use crate::engine::{EngineError, PillowBicubic, Rect, RgbView, Window};
 use crate::model::Stages;
 
 /// The numbers of `preprocessor_config.json` that matter.
@@ -61,7 +61,7 @@ impl ImageSpec {
 
 /// Reused buffers for one camera: the resizer and its output.
 pub struct ClipImage {
-    resize: PillowResample,
+    resize: PillowBicubic,
     /// The tensor of [`ClipImage::fill`] (inspection and tests).
     pixels: Vec<f32>,
     /// How long the last call's steps took.
@@ -71,7 +71,7 @@ pub struct ClipImage {
 impl ClipImage {
     pub fn new() -> Self {
         Self {
-            resize: PillowResample::default(),
+            resize: PillowBicubic::default(),
             pixels: Vec::new(),
             stages: Stages::default(),
         }
