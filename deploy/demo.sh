@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's demo: ocellus watching a 12 s clip (an astronaut, a cup of
-# coffee, a cat) with pipelines/demo.toml, publishing to a private MQTT broker
+# The project's demo: ocellus watching a 16 s clip (an astronaut, a cup of
+# coffee, a cat, a machine display) with pipelines/demo.toml, publishing to a private MQTT broker
 # whose traffic is printed here, prefixed with "[mqtt]".
 #
 #   deploy/demo.sh [extra ocellus arguments...]
@@ -37,7 +37,7 @@ export OCELLUS_MODELS="${OCELLUS_MODELS:-$SHARED/models}"
 OCELLUS_MODELS="$(cd "$OCELLUS_MODELS" && pwd)"
 
 # ---------------------------------------------------------------- the clip
-CLIP="$ROOT/target/demo/demo.mkv"
+CLIP="$ROOT/target/demo/demo-v2.mkv"
 if [ ! -s "$CLIP" ]; then
   say "making the demo clip $CLIP"
   mkdir -p "$(dirname "$CLIP")"
@@ -45,7 +45,7 @@ if [ ! -s "$CLIP" ]; then
   N=$((FPS * SECONDS_EACH))
   tmp="$CLIP.partial.mkv"
   segments=()
-  for img in astronaut.png coffee.png chelsea.png; do
+  for img in astronaut.png coffee.png chelsea.png ocr_synthetic_machine3.png; do
     [ -f "$SHARED/media/$img" ] || die "missing $SHARED/media/$img"
     segments+=(
       filesrc "location=$SHARED/media/$img" ! decodebin ! videoconvert

@@ -155,6 +155,21 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
             );
         }
     }
+    if let Some(p) = &q.pattern {
+        if q.kind != QueryKind::Read {
+            bad("pattern", "only read queries take a pattern".into());
+        } else if let Err(e) = regex::Regex::new(p) {
+            let first = e.to_string();
+            let first = first.lines().last().unwrap_or_default().trim().to_string();
+            bad("pattern", format!("{p:?} is not a valid regular expression: {first}"));
+        }
+    }
+    if q.every.is_zero() {
+        bad("every", "must be longer than 0s".into());
+    }
+    if q.max_tokens == Some(0) {
+        bad("max_tokens", "must be at least 1".into());
+    }
     let Some(model) = config.models.get(&q.model) else {
         let known: Vec<&str> = config.models.keys().map(String::as_str).collect();
         bad(
@@ -192,6 +207,18 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
                 );
             }
         }
+        (ModelConfig::Florence2(_), QueryKind::Caption | QueryKind::Detect | QueryKind::Read) => {}
+        (ModelConfig::Florence2(_), QueryKind::Ground) => {
+            if q.ask.trim().is_empty() {
+                bad("ask", "a ground query needs the phrase to find in `ask`".into());
+            }
+        }
+        (ModelConfig::Smolvlm(_), QueryKind::YesNo | QueryKind::Answer | QueryKind::Caption) => {
+            if q.ask.trim().is_empty() {
+                bad("ask", "a smolvlm query needs the question in `ask`".into());
+            }
+        }
+        (ModelConfig::Ppocr(_), QueryKind::Read) => {}
         (m, kind) => bad(
             "kind",
             format!(

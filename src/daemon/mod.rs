@@ -1,5 +1,6 @@
 //! Daemon: wires the stages together. Per camera a source thread (GStreamer) and an
-//! evaluator thread (gate → models → queries) joined by a bounded frame queue; one
+//! evaluator thread (gate → models → queries) joined by a bounded frame queue, plus a
+//! generative worker for its slow queries (VLMs, OCR) fed newest-frame-wins; one
 //! publisher task on tokio. `run` serves until SIGINT/SIGTERM (or until every file
 //! camera has ended); `ask` runs one camera's queries over a given image, clip or URL
 //! and prints a JSON line per evaluated frame.
@@ -11,6 +12,7 @@
 //! ```
 
 mod ask;
+pub mod generative;
 mod worker;
 
 use std::sync::Arc;
@@ -142,6 +144,10 @@ fn start_camera(
         metrics: metrics.clone(),
     };
     let mut worker = CameraWorker::new(cam, models, ctx);
+    let slow_tx = tx.clone();
+    worker.start_generative(shutdown.clone(), move |report| {
+        let _ = slow_tx.blocking_send(Outgoing::Frame(report));
+    });
     let camera: Arc<str> = Arc::from(cam.id.as_str());
     let status_tx = tx.clone();
     let source = source::spawn(
@@ -166,6 +172,7 @@ fn start_camera(
             evaluate_until_closed(&mut worker, &frames_rx, &pool, |report| {
                 let _ = tx.blocking_send(Outgoing::Frame(report));
             });
+            worker.stop_generative();
             tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
             source.join()
         })

@@ -14,8 +14,21 @@ use crate::metrics::CameraMetrics;
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
-use crate::query::{FrameOutputs, FrameReport, Inference, StandingQuery};
+use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, SlowQuery, StandingQuery};
+use crate::shutdown::Shutdown;
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
+
+use super::generative::{self, Cadence, Generative, SlowLane};
+
+/// Where the camera's slow queries run.
+enum Slow {
+    /// None configured.
+    Off,
+    /// On the evaluator's thread, into the frame's own report (`ocellus ask`).
+    Inline(Box<Generative>),
+    /// On the camera's generative worker (the daemon).
+    Lane(SlowLane),
+}
 
 /// A model output the camera's queries need, computed once per encoded frame into
 /// slot `slot` of the outputs.
@@ -59,6 +72,8 @@ pub struct CameraWorker {
     metrics: Arc<CameraMetrics>,
     /// Configured queries that could not be prepared (each already logged).
     failed: usize,
+    slow: Slow,
+    cadences: Vec<Cadence>,
 }
 
 impl CameraWorker {
@@ -69,8 +84,11 @@ impl CameraWorker {
         let mut queries = Vec::new();
         let mut needs: Vec<Need> = Vec::new();
         let mut outputs = FrameOutputs::default();
-        let mut failed = 0;
+        let (generative, mut failed) = Generative::new(cam, models, ctx.metrics.clone());
         for q in &cam.queries {
+            if SlowQuery::prepare(q, models).is_some() {
+                continue; // a slow model's query: the generative worker's
+            }
             let sq = match StandingQuery::prepare(q.clone(), models) {
                 Ok(sq) => sq,
                 Err(e) => {
@@ -79,7 +97,10 @@ impl CameraWorker {
                     continue;
                 }
             };
-            let Some(loaded) = models.get(&q.model).cloned() else {
+            let Some((loaded, engine)) = models
+                .get(&q.model)
+                .and_then(|l| Some((l.clone(), l.engine()?.client())))
+            else {
                 continue;
             };
             let name: Arc<str> = Arc::from(q.model.as_str());
@@ -87,7 +108,7 @@ impl CameraWorker {
                 if !outputs.detections.iter().any(|(m, _)| *m == name) {
                     needs.push(Need::Detect {
                         slot: outputs.detections.len(),
-                        engine: loaded.engine().client(),
+                        engine,
                         loaded,
                     });
                     outputs.detections.push((name, None));
@@ -102,7 +123,7 @@ impl CameraWorker {
                     region: q.region,
                     cells: Cells::of_region(q.region),
                     key: Key::new(&camera, &name, q.region),
-                    engine: loaded.engine().client(),
+                    engine,
                     loaded,
                 });
                 outputs.embeddings.push((name, q.region, None));
@@ -123,6 +144,27 @@ impl CameraWorker {
             max_staleness: cam.max_staleness,
             metrics: ctx.metrics,
             failed,
+            cadences: generative.cadences(),
+            slow: if generative.is_empty() {
+                Slow::Off
+            } else {
+                Slow::Inline(Box::new(generative))
+            },
+        }
+    }
+
+    /// Moves the slow queries onto a generative worker thread whose reports go to
+    /// `emit` (the daemon); without this they run inline in each frame's report.
+    pub fn start_generative(&mut self, shutdown: Shutdown, emit: impl FnMut(Pooled) + Send + 'static) {
+        if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
+            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown, emit));
+        }
+    }
+
+    /// Stops the generative worker (after its current frame).
+    pub fn stop_generative(&mut self) {
+        if let Slow::Lane(lane) = &mut self.slow {
+            lane.close();
         }
     }
 
@@ -138,7 +180,9 @@ impl CameraWorker {
     /// The pixels this camera's models need: RGB when a dual encoder reads the
     /// frame, else the decoder's I420 (detectors convert only what they sample).
     pub fn pixels(&self) -> Pixels {
-        if self.needs.iter().any(|n| matches!(n, Need::Embed { .. })) {
+        if self.needs.iter().any(|n| matches!(n, Need::Embed { .. }))
+            || !matches!(self.slow, Slow::Off)
+        {
             Pixels::Rgb
         } else {
             Pixels::I420
@@ -198,6 +242,10 @@ impl CameraWorker {
             report.detections = None;
         }
         self.metrics.queries.record(t0.elapsed());
+        report.captions.clear();
+        if let Sample::Frame(frame) = sample {
+            self.slow(frame, report);
+        }
         report.camera.clone_from(&self.camera);
         report.seq = seq;
         report.pts = pts.as_secs_f64();
@@ -209,6 +257,22 @@ impl CameraWorker {
         self.metrics.latency.record(decoded_at.elapsed());
         tracing::trace!(camera = %self.camera, seq, ?inference, "frame evaluated");
         true
+    }
+
+    /// Runs (inline) or hands over (worker) the slow queries due on `frame`.
+    fn slow(&mut self, frame: &Frame, report: &mut FrameReport) {
+        if matches!(self.slow, Slow::Off) {
+            return;
+        }
+        let due = generative::due(&mut self.cadences, frame.pts, frame.verdict);
+        if due == 0 {
+            return;
+        }
+        match &mut self.slow {
+            Slow::Off => {}
+            Slow::Inline(g) => g.answer(frame, due, report),
+            Slow::Lane(lane) => lane.offer(frame, due),
+        }
     }
 
     /// Refreshes the outputs from `frame`: runs the models, or takes embeddings from

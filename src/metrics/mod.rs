@@ -67,12 +67,22 @@ pub struct CameraMetrics {
     pub postprocess: Histogram,
     /// Evaluating every query of the frame.
     pub queries: Histogram,
+    /// Frames the generative worker ran its due queries on.
+    pub slow_jobs: Counter,
+    /// Frames handed to the generative worker that a newer frame replaced before
+    /// it was free (newest wins).
+    pub slow_replaced: Counter,
+    /// Encoding one (model, region) for the slow queries: vision encoder (and the
+    /// image-prefix pass), or the whole OCR pipeline.
+    pub slow_encode: Histogram,
+    /// One slow query on already-encoded features (prompt suffix and decoding).
+    pub slow_query: Histogram,
 }
 
 impl CameraMetrics {
     /// One line: the counters and the latency quantiles.
     pub fn summary(&self) -> String {
-        format!(
+        let mut line = format!(
             "{} decoded, {} sampled, {} unchanged, {} encoded, {} cache hits, {} dropped; \
              latency p50 {:.1} ms p99 {:.1} ms; infer p50 {:.1} ms, preprocess p50 {:.2} ms, queries p50 {:.3} ms",
             self.decoded.get(),
@@ -86,7 +96,17 @@ impl CameraMetrics {
             self.infer.quantile_ms(0.5),
             self.preprocess.quantile_ms(0.5),
             self.queries.quantile_ms(0.5),
-        )
+        );
+        let jobs = self.slow_jobs.get();
+        if jobs > 0 || self.slow_replaced.get() > 0 {
+            line.push_str(&format!(
+                "; generative: {jobs} frames, {} replaced, encode p50 {:.1} ms, query p50 {:.1} ms",
+                self.slow_replaced.get(),
+                self.slow_encode.quantile_ms(0.5),
+                self.slow_query.quantile_ms(0.5),
+            ));
+        }
+        line
     }
 }
 

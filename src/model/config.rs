@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::florence2::Florence2Config;
+use super::ppocr::PpocrConfig;
+use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
 
 /// `[models.NAME]`: which family, where its files are, how to run it.
@@ -12,6 +15,9 @@ use crate::engine::{Provider, default_providers};
 pub enum ModelConfig {
     Yolox(YoloxConfig),
     Clip(ClipConfig),
+    Florence2(Florence2Config),
+    Smolvlm(SmolVlmConfig),
+    Ppocr(PpocrConfig),
 }
 
 /// YOLOX COCO detector (`family = "yolox"`).
@@ -86,6 +92,9 @@ impl ModelConfig {
         match self {
             ModelConfig::Yolox(_) => "yolox",
             ModelConfig::Clip(_) => "clip",
+            ModelConfig::Florence2(_) => "florence2",
+            ModelConfig::Smolvlm(_) => "smolvlm",
+            ModelConfig::Ppocr(_) => "ppocr",
         }
     }
 
@@ -93,6 +102,9 @@ impl ModelConfig {
         match self {
             ModelConfig::Yolox(c) => &c.providers,
             ModelConfig::Clip(c) => &c.providers,
+            ModelConfig::Florence2(c) => &c.providers,
+            ModelConfig::Smolvlm(c) => &c.providers,
+            ModelConfig::Ppocr(c) => &c.providers,
         }
     }
 
@@ -100,7 +112,19 @@ impl ModelConfig {
         match self {
             ModelConfig::Yolox(c) => c.threads,
             ModelConfig::Clip(c) => c.threads,
+            ModelConfig::Florence2(c) => c.threads,
+            ModelConfig::Smolvlm(c) => c.threads,
+            ModelConfig::Ppocr(c) => c.threads,
         }
+    }
+
+    /// Slow models run on each camera's generative worker, at each query's cadence,
+    /// instead of on every sampled frame.
+    pub fn is_slow(&self) -> bool {
+        matches!(
+            self,
+            ModelConfig::Florence2(_) | ModelConfig::Smolvlm(_) | ModelConfig::Ppocr(_)
+        )
     }
 
     /// Uses the engine's thread count when the model sets none.
@@ -108,6 +132,9 @@ impl ModelConfig {
         let own = match self {
             ModelConfig::Yolox(c) => &mut c.threads,
             ModelConfig::Clip(c) => &mut c.threads,
+            ModelConfig::Florence2(c) => &mut c.threads,
+            ModelConfig::Smolvlm(c) => &mut c.threads,
+            ModelConfig::Ppocr(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -118,6 +145,9 @@ impl ModelConfig {
         match self {
             ModelConfig::Yolox(c) => &c.dir,
             ModelConfig::Clip(c) => &c.dir,
+            ModelConfig::Florence2(c) => &c.dir,
+            ModelConfig::Smolvlm(c) => &c.dir,
+            ModelConfig::Ppocr(c) => &c.dir,
         }
     }
 
@@ -141,6 +171,9 @@ impl ModelConfig {
                     *f = resolve(&c.dir, f);
                 }
             }
+            ModelConfig::Florence2(c) => c.resolve_paths(base),
+            ModelConfig::Smolvlm(c) => c.resolve_paths(base),
+            ModelConfig::Ppocr(c) => c.resolve_paths(base),
         }
     }
 }

@@ -15,6 +15,9 @@
 
 pub mod clip;
 mod config;
+pub mod florence2;
+pub mod ppocr;
+pub mod smolvlm;
 pub mod yolox;
 
 use std::collections::BTreeMap;
@@ -48,6 +51,10 @@ pub struct Detection {
     pub score: f32,
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
+    /// The model that found it, for detections of slow models (florence2) that share
+    /// the camera's detections topic with the per-frame detector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Arc<str>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,13 +82,27 @@ pub enum Loaded {
         sessions: clip::ClipSessions,
         engine: Batcher,
     },
+    Florence2 {
+        model: Box<florence2::Florence2>,
+        sessions: florence2::Florence2Sessions,
+    },
+    Smolvlm {
+        model: Box<smolvlm::SmolVlm>,
+        sessions: smolvlm::SmolVlmSessions,
+    },
+    Ppocr {
+        model: Box<ppocr::Ppocr>,
+        sessions: ppocr::PpocrSessions,
+    },
 }
 
 impl Loaded {
-    /// The engine thread that runs this model's frames.
-    pub fn engine(&self) -> &Batcher {
+    /// The engine thread that batches this model's frames across cameras; `None` for
+    /// slow models, which each camera's generative worker calls directly.
+    pub fn engine(&self) -> Option<&Batcher> {
         match self {
-            Loaded::Yolox { engine, .. } | Loaded::Clip { engine, .. } => engine,
+            Loaded::Yolox { engine, .. } | Loaded::Clip { engine, .. } => Some(engine),
+            Loaded::Florence2 { .. } | Loaded::Smolvlm { .. } | Loaded::Ppocr { .. } => None,
         }
     }
 }
@@ -141,6 +162,27 @@ impl Registry {
                     engine,
                 }
             }
+            ModelConfig::Florence2(c) => {
+                let (model, sessions) = florence2::Florence2::load(name, c, env)?;
+                Loaded::Florence2 {
+                    model: Box::new(model),
+                    sessions,
+                }
+            }
+            ModelConfig::Smolvlm(c) => {
+                let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
+                Loaded::Smolvlm {
+                    model: Box::new(model),
+                    sessions,
+                }
+            }
+            ModelConfig::Ppocr(c) => {
+                let (model, sessions) = ppocr::Ppocr::load(name, c, env)?;
+                Loaded::Ppocr {
+                    model: Box::new(model),
+                    sessions,
+                }
+            }
         })
     }
 
@@ -152,7 +194,7 @@ impl Registry {
     pub fn clone_engines(&self) -> Vec<(String, Arc<crate::metrics::ModelMetrics>)> {
         self.loaded
             .iter()
-            .map(|(n, l)| (n.clone(), l.engine().metrics.clone()))
+            .filter_map(|(n, l)| Some((n.clone(), l.engine()?.metrics.clone())))
             .collect()
     }
 

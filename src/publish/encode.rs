@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{Message, Outgoing, Topics};
-use crate::query::FrameReport;
+use crate::query::{Answer, FrameReport};
 
 /// Attributes are re-sent at most this often while a state holds.
 const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
+
+/// Longest text state payload: Home Assistant drops sensor states over 255
+/// characters; the whole text goes in the attributes.
+const MAX_STATE_CHARS: usize = 255;
 
 pub struct Encoder {
     topics: Topics,
@@ -72,6 +76,18 @@ impl Encoder {
                 reliable: false,
             });
         }
+        for c in &r.captions {
+            let payload = json!({
+                "text": c.text, "query": c.query, "model": c.model,
+                "time": time.to_string(), "pts": r.pts, "seq": r.seq,
+            });
+            emit(Message {
+                topic: self.topics.caption(&r.camera),
+                payload: payload.to_string().into_bytes(),
+                retain: true,
+                reliable: true,
+            });
+        }
         for q in &r.queries {
             let Some(state) = &q.state else { continue };
             let due = self
@@ -83,10 +99,13 @@ impl Encoder {
                 let since = q
                     .since
                     .map(|s| humantime::format_rfc3339_millis(s).to_string());
-                let attrs = json!({
+                let mut attrs = json!({
                     "score": q.score, "since": since, "frame_time": time.to_string(), "pts": r.pts,
                     "model": q.model, "region": q.region, "kind": q.kind,
                 });
+                if let (Answer::Text(text), Some(map)) = (state, attrs.as_object_mut()) {
+                    map.insert("text".into(), json!(text));
+                }
                 emit(Message {
                     topic: self.topics.attributes(&r.camera, &q.id),
                     payload: attrs.to_string().into_bytes(),
@@ -101,7 +120,7 @@ impl Encoder {
             let Some(change) = &q.change else { continue };
             emit(Message {
                 topic: self.topics.state(&r.camera, &q.id),
-                payload: state.to_string().into_bytes(),
+                payload: state_payload(state),
                 retain: true,
                 reliable: true,
             });
@@ -120,5 +139,14 @@ impl Encoder {
                 });
             }
         }
+    }
+}
+
+/// The state topic's payload: the answer, text cut to [`MAX_STATE_CHARS`] characters.
+fn state_payload(state: &Answer) -> Vec<u8> {
+    let text = state.to_string();
+    match text.char_indices().nth(MAX_STATE_CHARS) {
+        Some((end, _)) => text[..end].as_bytes().to_vec(),
+        None => text.into_bytes(),
     }
 }

@@ -37,4 +37,9 @@ impl Topics {
     pub fn detections(&self, cam: &str) -> String {
         format!("{}/{cam}/detections", self.prefix)
     }
+
+    /// Latest caption (retained).
+    pub fn caption(&self, cam: &str) -> String {
+        format!("{}/{cam}/caption", self.prefix)
+    }
 }

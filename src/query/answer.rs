@@ -13,6 +13,10 @@ pub enum Answer {
     Count(u32),
     /// classify: a label.
     Label(Arc<str>),
+    /// caption, read, answer: text.
+    Text(Arc<str>),
+    /// read with a `pattern`: the number it matched.
+    Number(f64),
 }
 
 impl fmt::Display for Answer {
@@ -21,7 +25,8 @@ impl fmt::Display for Answer {
             Answer::YesNo(true) => f.write_str("ON"),
             Answer::YesNo(false) => f.write_str("OFF"),
             Answer::Count(n) => write!(f, "{n}"),
-            Answer::Label(l) => f.write_str(l),
+            Answer::Label(l) | Answer::Text(l) => f.write_str(l),
+            Answer::Number(n) => write!(f, "{n}"),
         }
     }
 }
@@ -30,6 +35,7 @@ impl Serialize for Answer {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Answer::Count(n) => s.serialize_u32(*n),
+            Answer::Number(n) => s.serialize_f64(*n),
             other => s.collect_str(other),
         }
     }

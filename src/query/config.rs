@@ -1,5 +1,7 @@
 //! Query config: one standing question per `[[cameras.queries]]` table.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// What kind of answer a query gives.
@@ -12,6 +14,16 @@ pub enum QueryKind {
     Count,
     /// One label out of a list.
     Classify,
+    /// A description of the picture (florence2, smolvlm).
+    Caption,
+    /// Objects found by name, with boxes (florence2).
+    Detect,
+    /// Text read off the picture (ppocr, florence2); a number with `pattern`.
+    Read,
+    /// Boxes of the phrase `ask` (florence2 phrase grounding).
+    Ground,
+    /// A free-form answer to `ask` (smolvlm).
+    Answer,
 }
 
 impl QueryKind {
@@ -20,8 +32,32 @@ impl QueryKind {
             QueryKind::YesNo => "yes_no",
             QueryKind::Count => "count",
             QueryKind::Classify => "classify",
+            QueryKind::Caption => "caption",
+            QueryKind::Detect => "detect",
+            QueryKind::Read => "read",
+            QueryKind::Ground => "ground",
+            QueryKind::Answer => "answer",
         }
     }
+
+    /// Kinds whose answer is text (published as the state, 255 characters at most).
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            QueryKind::Caption | QueryKind::Read | QueryKind::Answer
+        )
+    }
+}
+
+/// How much a `caption` query says (florence2 tasks `<CAPTION>`,
+/// `<DETAILED_CAPTION>`, `<MORE_DETAILED_CAPTION>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detail {
+    #[default]
+    Brief,
+    Detailed,
+    MoreDetailed,
 }
 
 /// `[[cameras.queries]]`.
@@ -61,6 +97,33 @@ pub struct QueryConfig {
     /// Detections below this score are not counted (yolox).
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Slow models (florence2, smolvlm, ppocr): run at least this often.
+    #[serde(
+        default = "default_every",
+        deserialize_with = "crate::config::duration::de",
+        serialize_with = "crate::config::duration::ser"
+    )]
+    pub every: Duration,
+    /// Slow models: also run when the gate sees the scene change, at most once per
+    /// `min_interval`.
+    #[serde(default = "default_on_change")]
+    pub on_change: bool,
+    #[serde(
+        default = "default_min_interval",
+        deserialize_with = "crate::config::duration::de",
+        serialize_with = "crate::config::duration::ser"
+    )]
+    pub min_interval: Duration,
+    /// read: a regular expression whose first match (its first group when it has
+    /// one) becomes the state, as a number when it parses as one.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Generative kinds: most tokens to generate (default: the model's).
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+    /// caption: brief, detailed or more_detailed (florence2).
+    #[serde(default)]
+    pub detail: Detail,
 }
 
 fn default_on() -> f32 {
@@ -71,4 +134,13 @@ fn default_off() -> f32 {
 }
 fn default_min_frames() -> u32 {
     1
+}
+fn default_every() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_on_change() -> bool {
+    true
+}
+fn default_min_interval() -> Duration {
+    Duration::from_secs(2)
 }

@@ -1,7 +1,9 @@
-//! Standing queries: plain-language questions bound to a model and evaluated on every
-//! sampled frame — `yes_no` (p(yes) with hysteresis), `count` (objects of a class in a
-//! region) and `classify` (one of several labels) — each behind a state machine that
-//! turns scores into stable states and state changes into events.
+//! Standing queries: plain-language questions bound to a model — evaluated on every
+//! sampled frame: `yes_no` (p(yes) with hysteresis), `count` (objects of a class in a
+//! region) and `classify` (one of several labels); or, for slow models, at their own
+//! cadence ([`slow`]): `caption`, `detect`, `read`, `ground`, `answer` and smolvlm
+//! `yes_no` — each behind a state machine that turns scores into stable states and
+//! state changes into events.
 //!
 //! ```
 //! use ocellus::query::{Answer, Debounce};
@@ -18,10 +20,12 @@ mod answer;
 mod config;
 mod debounce;
 mod report;
+pub mod slow;
 mod standing;
 
 pub use answer::Answer;
-pub use config::{QueryConfig, QueryKind};
+pub use config::{Detail, QueryConfig, QueryKind};
 pub use debounce::{Change, Debounce};
-pub use report::{FrameReport, Inference, Pooled, ReportPool, rfc3339};
+pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
+pub use slow::SlowQuery;
 pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery};

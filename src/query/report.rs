@@ -40,6 +40,10 @@ pub struct FrameReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detections: Option<Vec<Detection>>,
     pub queries: Vec<Evaluation>,
+    /// Captions made for this frame (caption queries, published retained on
+    /// `<cam>/caption`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub captions: Vec<Caption>,
     /// Model failures on this frame, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -58,10 +62,19 @@ impl FrameReport {
             change: 0.0,
             detections: None,
             queries: Vec::new(),
+            captions: Vec::new(),
             errors: Vec::new(),
             decoded_at: Instant::now(),
         }
     }
+}
+
+/// A caption query's text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Caption {
+    pub query: Arc<str>,
+    pub model: Arc<str>,
+    pub text: Arc<str>,
 }
 
 /// RFC 3339 with milliseconds, UTC.

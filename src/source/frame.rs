@@ -139,6 +139,35 @@ impl Frame {
         }
     }
 
+    /// A copy that owns its pixels, written into `buf` (its capacity is reused), for
+    /// work that outlives the decoder's buffer (the generative worker).
+    pub fn copy_into(&self, mut buf: Vec<u8>) -> Frame {
+        buf.clear();
+        buf.extend_from_slice(self.data());
+        Frame {
+            seq: self.seq,
+            pts: self.pts,
+            captured: self.captured,
+            decoded_at: self.decoded_at,
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            format: self.format,
+            thumb: self.thumb,
+            verdict: self.verdict,
+            data: FrameData::Owned(buf),
+        }
+    }
+
+    /// Gives back the pixel buffer of a frame made by [`Frame::copy_into`] (`None` for
+    /// a decoder buffer).
+    pub fn into_buffer(self) -> Option<Vec<u8>> {
+        match self.data {
+            FrameData::Owned(v) => Some(v),
+            FrameData::Gst(_) => None,
+        }
+    }
+
     /// All bytes (see `format`).
     pub fn data(&self) -> &[u8] {
         match &self.data {

@@ -53,6 +53,7 @@ pub fn candidates(
                     label: labels[class].clone(),
                     score,
                     bbox,
+                    model: None,
                 });
             }
         }
@@ -92,6 +93,7 @@ mod tests {
             label: Arc::from(format!("c{class}")),
             score,
             bbox,
+            model: None,
         }
     }
 

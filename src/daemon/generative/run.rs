@@ -1,0 +1,147 @@
+//! One slow query's model calls on one frame: the (model, region) encode shared by
+//! every query of the frame ("encode once, ask many": Florence-2's vision features,
+//! SmolVLM's image-prefix KV cache, the OCR reading), then the query's own part.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::CameraMetrics;
+use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
+use crate::model::ppocr::Reading;
+use crate::model::smolvlm::ImagePrefix;
+use crate::model::{Loaded, ModelError};
+use crate::query::slow::{Ask, Outcome, to_frame};
+use crate::query::SlowQuery;
+use crate::source::Frame;
+
+/// What one (model, region) encode of a frame produced.
+pub enum Features {
+    Florence(ImageFeatures),
+    Smol(ImagePrefix),
+    Ocr(Reading),
+}
+
+/// The encodes of the current frame, reused by each query that needs the same one.
+#[derive(Default)]
+pub struct Encoded {
+    entries: Vec<(Arc<str>, Option<[f32; 4]>, Result<Features, String>)>,
+}
+
+impl Encoded {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The features of `q`'s (model, region), encoding them on first use.
+    fn get(
+        &mut self,
+        q: &SlowQuery,
+        frame: &Frame,
+        metrics: &CameraMetrics,
+    ) -> &Result<Features, String> {
+        let i = match self
+            .entries
+            .iter()
+            .position(|(m, r, _)| m == q.model() && *r == q.region())
+        {
+            Some(i) => i,
+            None => {
+                let t0 = Instant::now();
+                let features = encode(q.loaded(), frame, q.region()).map_err(|e| e.to_string());
+                metrics.slow_encode.record(t0.elapsed());
+                self.entries
+                    .push((q.model().clone(), q.region(), features));
+                self.entries.len() - 1
+            }
+        };
+        &self.entries[i].2
+    }
+}
+
+fn encode(
+    loaded: &Loaded,
+    frame: &Frame,
+    region: Option<[f32; 4]>,
+) -> Result<Features, ModelError> {
+    Ok(match loaded {
+        Loaded::Florence2 { model, sessions } => {
+            Features::Florence(model.encode(sessions, frame, region)?)
+        }
+        Loaded::Smolvlm { model, sessions } => {
+            Features::Smol(model.prefix(sessions, frame, region)?)
+        }
+        Loaded::Ppocr { model, sessions } => Features::Ocr(model.read(sessions, frame, region)?),
+        Loaded::Yolox { .. } | Loaded::Clip { .. } => {
+            return Err(ModelError::Run {
+                model: String::new(),
+                cause: "not a slow model".into(),
+            });
+        }
+    })
+}
+
+/// Runs `q` on `frame`, encoding through `encoded`; returns the outcome and how long
+/// the query's own part took.
+pub fn ask(
+    q: &SlowQuery,
+    frame: &Frame,
+    encoded: &mut Encoded,
+    metrics: &CameraMetrics,
+) -> Result<(Outcome, Duration), String> {
+    let features = encoded.get(q, frame, metrics).as_ref().map_err(Clone::clone)?;
+    let t0 = Instant::now();
+    let outcome = match (q.loaded().as_ref(), q.ask(), features) {
+        (Loaded::Florence2 { model, sessions }, Ask::Florence(task), Features::Florence(f)) => {
+            let max = q.max_tokens().unwrap_or(0);
+            let generated = model
+                .run(sessions, f, task, max)
+                .map_err(|e| e.to_string())?;
+            match generated.output {
+                TaskOutput::Text(text) => Outcome::Text { text, score: None },
+                TaskOutput::Boxes(found) => Outcome::Boxes(
+                    found
+                        .into_iter()
+                        .map(|f| Found {
+                            bbox: to_frame(f.bbox, q.region()),
+                            label: f.label,
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        (Loaded::Smolvlm { model, sessions }, Ask::YesNo(question), Features::Smol(prefix)) => {
+            let yes_no = model
+                .yes_no(sessions, prefix, question)
+                .map_err(|e| e.to_string())?;
+            Outcome::Probability(yes_no.p_yes)
+        }
+        (Loaded::Smolvlm { model, sessions }, Ask::Answer(question), Features::Smol(prefix)) => {
+            let max = q.max_tokens().unwrap_or(0);
+            let generated = model
+                .answer(sessions, prefix, question, max)
+                .map_err(|e| e.to_string())?;
+            Outcome::Text {
+                text: generated.text,
+                score: None,
+            }
+        }
+        (Loaded::Ppocr { .. }, Ask::Ocr, Features::Ocr(reading)) => {
+            let score = if reading.lines.is_empty() {
+                None
+            } else {
+                Some(
+                    reading.lines.iter().map(|l| l.score).sum::<f32>()
+                        / reading.lines.len() as f32,
+                )
+            };
+            Outcome::Text {
+                text: reading.text(),
+                score,
+            }
+        }
+        _ => return Err(format!("model {} cannot answer this query", q.model())),
+    };
+    let took = t0.elapsed();
+    metrics.slow_query.record(took);
+    Ok((outcome, took))
+}

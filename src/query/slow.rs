@@ -1,0 +1,240 @@
+//! Slow standing queries — answered by generative VLMs (florence2, smolvlm) or the OCR
+//! pipeline (ppocr) on the camera's generative worker at the query's own cadence
+//! rather than on every frame. A query turns what its model produced ([`Outcome`])
+//! into an answer and feeds the same state machine as the per-frame queries:
+//! `caption`, `answer` and `read` give text (`read` with a `pattern` gives the
+//! number it matched), `detect` and `ground` give a count and boxes, smolvlm
+//! `yes_no` gives p(yes) with hysteresis.
+//!
+//! ```
+//! use ocellus::query::{Answer, slow::extract};
+//! let re = regex::Regex::new(r"(\d+\.\d)\s*bar").unwrap();
+//! assert_eq!(extract(&re, "PRESSURE 12.5 bar"), Some(Answer::Number(12.5)));
+//! assert_eq!(extract(&re, "no reading"), None);
+//! ```
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use regex::Regex;
+
+use super::{Answer, ChangeOut, Debounce, Detail, Evaluation, QueryConfig, QueryKind};
+use crate::model::florence2::{Found, Task};
+use crate::model::{Detection, Loaded, Registry};
+
+/// Which model call answers the query.
+pub enum Ask {
+    /// florence2: one task prompt.
+    Florence(Task),
+    /// smolvlm: p(yes) of the question in one decoder step.
+    YesNo(String),
+    /// smolvlm: a generated answer to the question.
+    Answer(String),
+    /// ppocr: the text lines of the region.
+    Ocr,
+}
+
+/// What the model produced for one query on one frame.
+pub enum Outcome {
+    /// Generated or read text; `score` when the model gives one (OCR confidence).
+    Text { text: String, score: Option<f32> },
+    /// Boxes normalised in the FRAME.
+    Boxes(Vec<Found>),
+    /// p(yes).
+    Probability(f32),
+}
+
+/// A slow query bound to its loaded model.
+pub struct SlowQuery {
+    pub config: QueryConfig,
+    id: Arc<str>,
+    model: Arc<str>,
+    loaded: Arc<Loaded>,
+    ask: Ask,
+    pattern: Option<Regex>,
+    max_tokens: Option<usize>,
+    debounce: Debounce,
+    since: Option<SystemTime>,
+}
+
+impl SlowQuery {
+    /// Binds `config` to its slow model; `None` when the model is not a slow one
+    /// (the query is a per-frame one).
+    pub fn prepare(config: &QueryConfig, models: &Registry) -> Option<Result<Self, String>> {
+        let loaded = models.get(&config.model)?.clone();
+        let ask = match (loaded.as_ref(), config.kind) {
+            (Loaded::Yolox { .. } | Loaded::Clip { .. }, _) => return None,
+            (Loaded::Florence2 { .. }, kind) => Ask::Florence(match kind {
+                QueryKind::Caption => match config.detail {
+                    Detail::Brief => Task::Caption,
+                    Detail::Detailed => Task::DetailedCaption,
+                    Detail::MoreDetailed => Task::MoreDetailedCaption,
+                },
+                QueryKind::Detect => Task::Detect,
+                QueryKind::Read => Task::Ocr,
+                QueryKind::Ground => Task::Ground(config.ask.clone()),
+                other => return Some(Err(cannot(config, other))),
+            }),
+            (Loaded::Smolvlm { .. }, QueryKind::YesNo) => Ask::YesNo(config.ask.clone()),
+            (Loaded::Smolvlm { .. }, QueryKind::Answer | QueryKind::Caption) => {
+                Ask::Answer(config.ask.clone())
+            }
+            (Loaded::Ppocr { .. }, QueryKind::Read) => Ask::Ocr,
+            (_, other) => return Some(Err(cannot(config, other))),
+        };
+        let pattern = match config.pattern.as_deref().map(Regex::new).transpose() {
+            Ok(p) => p,
+            Err(e) => return Some(Err(format!("pattern: {e}"))),
+        };
+        Some(Ok(Self {
+            id: Arc::from(config.id.as_str()),
+            model: Arc::from(config.model.as_str()),
+            loaded,
+            ask,
+            pattern,
+            max_tokens: config.max_tokens,
+            debounce: Debounce::new(config.min_frames),
+            since: None,
+            config: config.clone(),
+        }))
+    }
+
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    pub fn model(&self) -> &Arc<str> {
+        &self.model
+    }
+
+    pub fn loaded(&self) -> &Arc<Loaded> {
+        &self.loaded
+    }
+
+    pub fn ask(&self) -> &Ask {
+        &self.ask
+    }
+
+    pub fn region(&self) -> Option<[f32; 4]> {
+        self.config.region
+    }
+
+    /// The query's token cap, if it sets one.
+    pub fn max_tokens(&self) -> Option<usize> {
+        self.max_tokens
+    }
+
+    /// Turns one run's outcome into the query's answer (through the state machine),
+    /// adding found boxes to `detections`. `None` when the outcome gives no answer
+    /// (a `pattern` that did not match).
+    pub fn conclude(
+        &mut self,
+        outcome: Outcome,
+        now: SystemTime,
+        detections: &mut Vec<Detection>,
+    ) -> Option<Evaluation> {
+        let cfg = &self.config;
+        let (score, proposed) = match outcome {
+            Outcome::Probability(p) => (p, self.debounce.propose_yes_no(p, cfg.on, cfg.off)),
+            Outcome::Text { text, score } => {
+                let answer = match &self.pattern {
+                    Some(re) => extract(re, &text)?,
+                    None => Answer::Text(Arc::from(text.trim())),
+                };
+                (score.unwrap_or(f32::NAN), answer)
+            }
+            Outcome::Boxes(found) => {
+                let mut n = 0;
+                for f in found {
+                    if cfg.kind == QueryKind::Detect
+                        && !cfg.labels.is_empty()
+                        && !cfg.labels.iter().any(|l| l.eq_ignore_ascii_case(&f.label))
+                    {
+                        continue;
+                    }
+                    n += 1;
+                    detections.push(Detection {
+                        class: 0,
+                        label: Arc::from(f.label.as_str()),
+                        score: f32::NAN,
+                        bbox: f.bbox,
+                        model: Some(self.model.clone()),
+                    });
+                }
+                (f32::NAN, Answer::Count(n))
+            }
+        };
+        let change = self.debounce.update(proposed);
+        if change.is_some() {
+            self.since = Some(now);
+        }
+        Some(Evaluation {
+            id: self.id.clone(),
+            kind: cfg.kind,
+            model: self.model.clone(),
+            region: cfg.region,
+            score,
+            state: self.debounce.state().cloned(),
+            change: change.map(ChangeOut::from),
+            since: self.since,
+        })
+    }
+}
+
+fn cannot(config: &QueryConfig, kind: QueryKind) -> String {
+    format!(
+        "model {} cannot answer {} queries",
+        config.model,
+        kind.name()
+    )
+}
+
+/// The first match of `re` in `text` (its first group when it has one): a number
+/// when it parses as one (a decimal comma counts as a point), else the text.
+pub fn extract(re: &Regex, text: &str) -> Option<Answer> {
+    let caps = re.captures(text)?;
+    let m = caps.get(1).or_else(|| caps.get(0))?.as_str().trim();
+    let number = m.replace(',', ".");
+    Some(match number.parse::<f64>() {
+        Ok(n) if n.is_finite() => Answer::Number(n),
+        _ => Answer::Text(Arc::from(m)),
+    })
+}
+
+/// Maps a box normalised in `region` to the frame.
+pub fn to_frame(bbox: [f32; 4], region: Option<[f32; 4]>) -> [f32; 4] {
+    let Some([x0, y0, x1, y1]) = region else {
+        return bbox;
+    };
+    let (w, h) = (x1 - x0, y1 - y0);
+    [
+        x0 + bbox[0] * w,
+        y0 + bbox[1] * h,
+        x0 + bbox[2] * w,
+        y0 + bbox[3] * h,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_takes_the_first_group_and_parses_numbers() {
+        let re = Regex::new(r"(\d+[.,]\d)").unwrap();
+        assert_eq!(extract(&re, "T 21,5 C"), Some(Answer::Number(21.5)));
+        let whole = Regex::new(r"[A-Z]+ \d").unwrap();
+        assert_eq!(
+            extract(&whole, "the MACHINE 3 light"),
+            Some(Answer::Text(Arc::from("MACHINE 3")))
+        );
+        assert_eq!(extract(&re, "nothing"), None);
+    }
+
+    #[test]
+    fn region_boxes_map_into_the_frame() {
+        let b = to_frame([0.0, 0.5, 1.0, 1.0], Some([0.5, 0.0, 1.0, 0.5]));
+        assert_eq!(b, [0.5, 0.25, 1.0, 0.5]);
+        assert_eq!(to_frame(b, None), b);
+    }
+}
