@@ -211,3 +211,110 @@ fn gate_batching_and_cache_settings_are_checked() {
         "{p:?}"
     );
 }
+
+const SLOW_MODELS: &str = r#"
+[models.vlm]
+family = "florence2"
+dir = "models/florence2"
+
+[models.chat]
+family = "smolvlm"
+dir = "models/smolvlm"
+
+[models.ocr]
+family = "ppocr"
+dir = "models/ppocr"
+
+[[cameras]]
+id = "line"
+url = "rtsp://cam/1"
+"#;
+
+#[test]
+fn slow_queries_load_with_their_cadence() {
+    let text = format!(
+        "{SLOW_MODELS}
+[[cameras.queries]]
+id = \"scene\"
+ask = \"describe\"
+kind = \"caption\"
+model = \"vlm\"
+detail = \"detailed\"
+every = \"1m\"
+[[cameras.queries]]
+id = \"meter\"
+ask = \"meter reading\"
+kind = \"read\"
+model = \"ocr\"
+pattern = '(\\d+\\.\\d)'
+region = [0.1, 0.1, 0.5, 0.3]
+[[cameras.queries]]
+id = \"door\"
+ask = \"Is the door open?\"
+kind = \"yes_no\"
+model = \"chat\"
+"
+    );
+    let c = parse(&text, Path::new("/etc/ocellus/test.toml")).unwrap();
+    let q = &c.cameras[0].queries;
+    assert_eq!(q[0].every, std::time::Duration::from_secs(60));
+    assert_eq!(q[0].detail, crate::query::Detail::Detailed);
+    assert_eq!(q[1].every, std::time::Duration::from_secs(30), "default");
+    assert!(q[1].on_change);
+    assert_eq!(q[1].pattern.as_deref(), Some("(\\d+\\.\\d)"));
+    assert!(c.models.values().all(|m| m.is_slow()));
+    assert_eq!(
+        c.models["ocr"].dir(),
+        Path::new("/etc/ocellus/models/ppocr")
+    );
+}
+
+#[test]
+fn slow_query_problems_are_reported_with_their_path() {
+    let text = format!(
+        "{SLOW_MODELS}
+[[cameras.queries]]
+id = \"a\"
+ask = \"x\"
+kind = \"read\"
+model = \"ocr\"
+pattern = '(\\d+'
+[[cameras.queries]]
+id = \"b\"
+ask = \"x\"
+kind = \"classify\"
+model = \"vlm\"
+[[cameras.queries]]
+id = \"c\"
+ask = \"x\"
+kind = \"caption\"
+model = \"ocr\"
+every = \"0s\"
+[[cameras.queries]]
+id = \"d\"
+ask = \"x\"
+kind = \"caption\"
+model = \"vlm\"
+pattern = 'x'
+"
+    );
+    let p = problems(&text);
+    let has = |at: &str, what: &str| {
+        assert!(
+            p.iter().any(|l| l.contains(at) && l.contains(what)),
+            "no {at} / {what} in {p:#?}"
+        )
+    };
+    has("cameras[0].queries[0].pattern", "not a valid regular expression");
+    has(
+        "cameras[0].queries[1].kind",
+        "classify queries are not supported by model \"vlm\" (family florence2)",
+    );
+    has(
+        "cameras[0].queries[2].kind",
+        "caption queries are not supported by model \"ocr\" (family ppocr)",
+    );
+    has("cameras[0].queries[2].every", "must be longer than 0s");
+    has("cameras[0].queries[3].pattern", "only read queries take a pattern");
+    assert_eq!(p.len(), 5, "{p:#?}");
+}
