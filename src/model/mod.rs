@@ -14,6 +14,7 @@
 //! ```
 
 pub mod clip;
+pub mod smolvlm;
 mod config;
 pub mod yolox;
 
