@@ -111,7 +111,10 @@ fn pixel_values_match_the_idefics3_processor() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         let sum: f64 = got.iter().map(|&x| f64::from(x)).sum();
-        eprintln!("{name}: pixel_values max |diff| {d:e}, sum {sum} (transformers {})", img["sum"]);
+        eprintln!(
+            "{name}: pixel_values max |diff| {d:e}, sum {sum} (transformers {})",
+            img["sum"]
+        );
         assert!(d <= PIXEL_TOL, "{name}: pixel_values max |diff| {d}");
     }
 }
@@ -160,8 +163,16 @@ fn yes_no_logits_and_greedy_answers_match_transformers() {
                 "{name} {q:?}: p(yes) {:.6} (|diff| {dp:e}), logits |diff| {dy:e} / {dn:e}",
                 got.p_yes
             );
-            assert!(dy <= TOL && dn <= TOL, "{name} {q:?}: logits {got:?} vs {case}");
-            assert!(dp <= TOL, "{name} {q:?}: p(yes) {} vs {}", got.p_yes, case["p_yes"]);
+            assert!(
+                dy <= TOL && dn <= TOL,
+                "{name} {q:?}: logits {got:?} vs {case}"
+            );
+            assert!(
+                dp <= TOL,
+                "{name} {q:?}: p(yes) {} vs {}",
+                got.p_yes,
+                case["p_yes"]
+            );
             worst_logit = worst_logit.max(dy).max(dn);
             worst_p = worst_p.max(dp);
 
@@ -170,7 +181,11 @@ fn yes_no_logits_and_greedy_answers_match_transformers() {
                 "{name} {q:?}: {} tokens {:?}, {:?}",
                 answer.tokens, answer.text, answer.timings
             );
-            assert_eq!(answer.ids, ids(&case["generated_ids"]), "{name} {q:?}: greedy ids");
+            assert_eq!(
+                answer.ids,
+                ids(&case["generated_ids"]),
+                "{name} {q:?}: greedy ids"
+            );
             assert_eq!(answer.tokens, answer.ids.len());
             assert_eq!(answer.text, case["generated_text"].as_str().unwrap());
         }
@@ -184,18 +199,25 @@ fn questions_do_not_mutate_the_shared_prefix() {
     let frame = photo("chelsea.png");
     let shared = vlm.prefix(&s, &frame, None).unwrap();
     let first = vlm.yes_no(&s, &shared, "Is there a cat?").unwrap();
-    let answer = vlm.answer(&s, &shared, "What is in the picture?", 8).unwrap();
-    let second = vlm.yes_no(&s, &shared, "Is there a person in the image?").unwrap();
+    let answer = vlm
+        .answer(&s, &shared, "What is in the picture?", 8)
+        .unwrap();
+    let second = vlm
+        .yes_no(&s, &shared, "Is there a person in the image?")
+        .unwrap();
     let again = vlm.yes_no(&s, &shared, "Is there a cat?").unwrap();
     let fresh = vlm.prefix(&s, &frame, None).unwrap();
     assert_eq!(again, first, "asking twice on one prefix");
     assert_eq!(vlm.yes_no(&s, &fresh, "Is there a cat?").unwrap(), first);
     assert_eq!(
-        vlm.yes_no(&s, &fresh, "Is there a person in the image?").unwrap(),
+        vlm.yes_no(&s, &fresh, "Is there a person in the image?")
+            .unwrap(),
         second
     );
     assert_eq!(
-        vlm.answer(&s, &fresh, "What is in the picture?", 8).unwrap().ids,
+        vlm.answer(&s, &fresh, "What is in the picture?", 8)
+            .unwrap()
+            .ids,
         answer.ids
     );
     // A region is a different image: a different prefix and answer.

@@ -14,8 +14,8 @@
 //! ```
 
 pub mod clip;
-pub mod smolvlm;
 mod config;
+pub mod smolvlm;
 pub mod yolox;
 
 use std::collections::BTreeMap;

@@ -109,8 +109,8 @@ impl SmolVlm {
         let mut past = prefix.len() + suffix.ids.len();
         let mut ids = Vec::new();
         while ids.len() < max_tokens {
-            let next = argmax(&step.logits)
-                .ok_or_else(|| self.run_error("the decoder gave no logits"))?;
+            let next =
+                argmax(&step.logits).ok_or_else(|| self.run_error("the decoder gave no logits"))?;
             ids.push(next);
             if self.stop.contains(&next) || ids.len() == max_tokens {
                 break;
@@ -178,15 +178,21 @@ impl SmolVlm {
             Vec::with_capacity(3 + cache.len());
         inputs.push((
             "inputs_embeds".into(),
-            TensorRef::from_array_view(([1usize, n, d], embeds)).map_err(e)?.into(),
+            TensorRef::from_array_view(([1usize, n, d], embeds))
+                .map_err(e)?
+                .into(),
         ));
         inputs.push((
             "attention_mask".into(),
-            TensorRef::from_array_view(([1usize, past_len + n], &mask[..])).map_err(e)?.into(),
+            TensorRef::from_array_view(([1usize, past_len + n], &mask[..]))
+                .map_err(e)?
+                .into(),
         ));
         inputs.push((
             "position_ids".into(),
-            TensorRef::from_array_view(([1usize, n], &positions[..])).map_err(e)?.into(),
+            TensorRef::from_array_view(([1usize, n], &positions[..]))
+                .map_err(e)?
+                .into(),
         ));
         if past.is_empty() {
             let shape = [1usize, self.io.kv_heads, 0, self.io.head_dim];

@@ -77,8 +77,8 @@ impl SmolVlm {
         let generation = cfg.config.with_file_name("generation_config.json");
         let eos = match std::fs::read_to_string(&generation) {
             Ok(text) => {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| err(&generation, e.to_string()))?;
+                let v: Value =
+                    serde_json::from_str(&text).map_err(|e| err(&generation, e.to_string()))?;
                 ids_of(&v["eos_token_id"])
             }
             Err(_) => hf.eos.clone(),
@@ -125,7 +125,10 @@ impl SmolVlm {
         if images != hf.image_seq_len {
             return Err(err(
                 &cfg.tokenizer,
-                format!("the prompt prefix has {images} image tokens, expected {}", hf.image_seq_len),
+                format!(
+                    "the prompt prefix has {images} image tokens, expected {}",
+                    hf.image_seq_len
+                ),
             ));
         }
         let mut vlm = Self {
@@ -194,7 +197,11 @@ impl HfConfig {
 /// A token id or a list of them.
 fn ids_of(v: &Value) -> Vec<u32> {
     match v {
-        Value::Array(list) => list.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
         other => other.as_u64().map(|x| x as u32).into_iter().collect(),
     }
 }

@@ -84,10 +84,9 @@ impl ImageSpec {
         }
         let filter = match &v["resample"] {
             Value::Null => Filter::Lanczos,
-            r => r
-                .as_u64()
-                .and_then(Filter::from_pil)
-                .ok_or(format!("resample {r} is not supported (LANCZOS = 1, BICUBIC = 3)"))?,
+            r => r.as_u64().and_then(Filter::from_pil).ok_or(format!(
+                "resample {r} is not supported (LANCZOS = 1, BICUBIC = 3)"
+            ))?,
         };
         let mut spec = Self {
             longest_edge: edge("size")?,
