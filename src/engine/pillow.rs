@@ -281,3 +281,64 @@ impl PillowResize {
         Ok(&self.out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 7x5 RGB pattern (the values Pillow 13 was given for the expectations below).
+    fn pattern() -> Vec<u8> {
+        let mut px = Vec::new();
+        for y in 0..5u32 {
+            for x in 0..7u32 {
+                px.push(((x * 37 + y * 11) % 256) as u8);
+                px.push(((x * x * 9 + y * 50) % 256) as u8);
+                px.push(((255 + 512 - x * 30 - y * 20) % 256) as u8);
+            }
+        }
+        px
+    }
+
+    fn lanczos(crop: Rect, w: u32, h: u32) -> Vec<u8> {
+        let px = pattern();
+        let src = RgbView::new(&px, 7, 5, 21).unwrap();
+        let window = Window { x: 0, y: 0, w, h };
+        PillowResize::new(Filter::Lanczos)
+            .run(&src, crop, w, h, window)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn lanczos_matches_pillow() {
+        // Image.fromarray(pattern).resize((3, 4), Image.LANCZOS)
+        let whole = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 7.0,
+            h: 5.0,
+        };
+        assert_eq!(
+            lanczos(whole, 3, 4),
+            [
+                25, 8, 233, 112, 98, 162, 199, 140, 91, 39, 70, 209, 126, 154, 138, 212, 110, 68,
+                53, 147, 183, 139, 172, 113, 233, 147, 35, 63, 213, 161, 166, 119, 75, 159, 91, 98
+            ]
+        );
+        // .resize((4, 3), Image.LANCZOS, box=(1.5, 0.5, 6.0, 4.5))
+        let boxed = Rect {
+            x: 1.5,
+            y: 0.5,
+            w: 4.5,
+            h: 4.0,
+        };
+        assert_eq!(
+            lanczos(boxed, 4, 3),
+            [
+                66, 51, 195, 105, 86, 164, 146, 170, 130, 191, 113, 94, 82, 119, 166, 121, 185,
+                135, 162, 227, 101, 208, 64, 64, 98, 203, 137, 137, 177, 106, 179, 62, 71, 218,
+                133, 40
+            ]
+        );
+    }
+}
