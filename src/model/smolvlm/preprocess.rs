@@ -16,7 +16,8 @@
 //! let pixels = vec![255u8; 40 * 30 * 3];
 //! let view = RgbView::new(&pixels, 40, 30, 40 * 3).unwrap();
 //! let whole = Rect { x: 0.0, y: 0.0, w: 40.0, h: 30.0 };
-//! let tensor = SmolVlmImage::new(&spec).fill(&view, whole, &spec).unwrap();
+//! let mut image = SmolVlmImage::new(&spec);
+//! let tensor = image.fill(&view, whole, &spec).unwrap();
 //! assert_eq!(tensor.len(), 3 * 64 * 64);
 //! assert!(tensor.iter().all(|&v| v == 1.0));
 //! ```
