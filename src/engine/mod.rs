@@ -25,7 +25,7 @@ pub use batch::{BatchClient, BatchSpec, Batcher, Job};
 pub use config::{EngineConfig, Provider, default_providers};
 pub use image::{Rect, RgbView};
 pub use linear::{LinearResize, Planes};
-pub use pillow::{PillowBicubic, Window};
+pub use pillow::{Filter, PillowBicubic, PillowResize, Window};
 pub use runtime::{candidates, environment};
 pub use session::{SharedSession, open};
 pub use yuv::{I420Layout, I420View, YuvMatrix};

@@ -1,18 +1,78 @@
-//! Pillow-exact bicubic resampling (`Image.resize(size, BICUBIC)` on 8-bit RGB).
+//! Pillow-exact resampling (`Image.resize(size, BICUBIC | LANCZOS)` on 8-bit RGB).
 //!
-//! CLIP-family models were trained on images resized by Pillow, and the Hugging Face
-//! processors still resize with it, so the dual encoder's input must match Pillow bit
-//! for bit: fast_image_resize rounds its coefficients to 15 bits where Pillow keeps
+//! CLIP-family and Idefics3 (SmolVLM) models were trained on images resized by Pillow,
+//! and the Hugging Face processors still resize with it, so their input must match
+//! Pillow bit for bit: fast_image_resize rounds its coefficients to 15 bits where Pillow keeps
 //! 22, which moves pixels by up to 5 levels. This follows Pillow's
 //! `libImaging/Resample.c`: coefficients normalised in f64 and fixed to 22 bits, a
 //! horizontal pass over the rows the vertical pass needs (rounded to u8), then the
 //! vertical pass. Only the requested output window is computed (a centre crop costs
 //! the crop, not the whole resized image); coefficient tables are reused while the
 //! geometry stays the same.
+//!
+//! ```
+//! use ocellus::engine::{Filter, PillowResize, Rect, RgbView, Window};
+//! let pixels = vec![128u8; 8 * 6 * 3];
+//! let src = RgbView::new(&pixels, 8, 6, 8 * 3).unwrap();
+//! let mut lanczos = PillowResize::new(Filter::Lanczos);
+//! let whole = Rect { x: 0.0, y: 0.0, w: 8.0, h: 6.0 };
+//! let out = lanczos.run(&src, whole, 4, 4, Window { x: 0, y: 0, w: 4, h: 4 }).unwrap();
+//! assert_eq!(out, &[128u8; 4 * 4 * 3][..]);
+//! ```
 
 use super::{EngineError, Rect, RgbView};
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Pillow's resampling filters (`libImaging/Resample.c`) that ocellus uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `Image.BICUBIC` (a = -0.5, support 2).
+    Bicubic,
+    /// `Image.LANCZOS` (sinc windowed by sinc, support 3).
+    Lanczos,
+}
+
+impl Filter {
+    /// Pillow's `Resampling` number (`resample` in a Hugging Face processor config).
+    pub fn from_pil(resample: u64) -> Option<Self> {
+        match resample {
+            1 => Some(Filter::Lanczos),
+            3 => Some(Filter::Bicubic),
+            _ => None,
+        }
+    }
+
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bicubic => 2.0,
+            Filter::Lanczos => 3.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Filter::Bicubic => bicubic(x),
+            Filter::Lanczos => lanczos(x),
+        }
+    }
+}
+
+fn sinc(x: f64) -> f64 {
+    if x == 0.0 {
+        return 1.0;
+    }
+    let x = x * std::f64::consts::PI;
+    x.sin() / x
+}
+
+fn lanczos(x: f64) -> f64 {
+    if (-3.0..3.0).contains(&x) {
+        sinc(x) * sinc(x / 3.0)
+    } else {
+        0.0
+    }
+}
 
 fn bicubic(x: f64) -> f64 {
     const A: f64 = -0.5;
@@ -38,14 +98,14 @@ struct Coeffs {
 impl Coeffs {
     /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `in_size` source
     /// pixels, source span `in0..in1`, `out_size` outputs.
-    fn prepare(&mut self, in_size: u32, in0: f64, in1: f64, out_size: u32) {
+    fn prepare(&mut self, filter: Filter, in_size: u32, in0: f64, in1: f64, out_size: u32) {
         let key = (in_size, in0.to_bits(), in1.to_bits(), out_size);
         if self.key == key && !self.bounds.is_empty() {
             return;
         }
         let scale = (in1 - in0) / f64::from(out_size);
         let filterscale = scale.max(1.0);
-        let support = 2.0 * filterscale;
+        let support = filter.support() * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         self.bounds.clear();
         self.weights.clear();
@@ -59,7 +119,7 @@ impl Coeffs {
             let n = xmax.saturating_sub(xmin).min(ksize);
             let mut ww = 0.0;
             for (x, kx) in k.iter_mut().enumerate().take(n) {
-                let w = bicubic((x as f64 + xmin as f64 - center + 0.5) * ss);
+                let w = filter.weight((x as f64 + xmin as f64 - center + 0.5) * ss);
                 *kx = w;
                 ww += w;
             }
@@ -90,9 +150,28 @@ fn clip8(v: i32) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Reusable Pillow-bicubic resizer for RGB.
+/// Reusable Pillow-bicubic resizer for RGB (CLIP's preprocessing).
 #[derive(Default)]
-pub struct PillowBicubic {
+pub struct PillowBicubic(PillowResize);
+
+impl PillowBicubic {
+    /// Resizes `crop` of `src` to `out_w`x`out_h` and returns the packed RGB pixels of
+    /// `window` of that result.
+    pub fn run(
+        &mut self,
+        src: &RgbView<'_>,
+        crop: Rect,
+        out_w: u32,
+        out_h: u32,
+        window: Window,
+    ) -> Result<&[u8], EngineError> {
+        self.0.run(src, crop, out_w, out_h, window)
+    }
+}
+
+/// Reusable Pillow resizer for RGB with one filter.
+pub struct PillowResize {
+    filter: Filter,
     horizontal: Coeffs,
     vertical: Coeffs,
     temp: Vec<u8>,
@@ -108,7 +187,27 @@ pub struct Window {
     pub h: u32,
 }
 
-impl PillowBicubic {
+impl Default for PillowResize {
+    fn default() -> Self {
+        Self::new(Filter::Bicubic)
+    }
+}
+
+impl PillowResize {
+    pub fn new(filter: Filter) -> Self {
+        Self {
+            filter,
+            horizontal: Coeffs::default(),
+            vertical: Coeffs::default(),
+            temp: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn filter(&self) -> Filter {
+        self.filter
+    }
+
     /// Resizes `crop` of `src` to `out_w`x`out_h` and returns the packed RGB pixels of
     /// `window` of that result.
     pub fn run(
@@ -125,8 +224,10 @@ impl PillowBicubic {
             )));
         }
         let (w, h) = (src.width(), src.height());
-        self.horizontal.prepare(w, crop.x, crop.x + crop.w, out_w);
-        self.vertical.prepare(h, crop.y, crop.y + crop.h, out_h);
+        self.horizontal
+            .prepare(self.filter, w, crop.x, crop.x + crop.w, out_w);
+        self.vertical
+            .prepare(self.filter, h, crop.y, crop.y + crop.h, out_h);
         // Source rows the window's vertical pass reads.
         let rows = (window.y..window.y + window.h).map(|y| self.vertical.get(y as usize));
         let first = rows.clone().map(|(s, _)| s).min().unwrap_or(0);
@@ -178,5 +279,66 @@ impl PillowBicubic {
             }
         }
         Ok(&self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 7x5 RGB pattern (the values Pillow 13 was given for the expectations below).
+    fn pattern() -> Vec<u8> {
+        let mut px = Vec::new();
+        for y in 0..5u32 {
+            for x in 0..7u32 {
+                px.push(((x * 37 + y * 11) % 256) as u8);
+                px.push(((x * x * 9 + y * 50) % 256) as u8);
+                px.push(((255 + 512 - x * 30 - y * 20) % 256) as u8);
+            }
+        }
+        px
+    }
+
+    fn lanczos(crop: Rect, w: u32, h: u32) -> Vec<u8> {
+        let px = pattern();
+        let src = RgbView::new(&px, 7, 5, 21).unwrap();
+        let window = Window { x: 0, y: 0, w, h };
+        PillowResize::new(Filter::Lanczos)
+            .run(&src, crop, w, h, window)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn lanczos_matches_pillow() {
+        // Image.fromarray(pattern).resize((3, 4), Image.LANCZOS)
+        let whole = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 7.0,
+            h: 5.0,
+        };
+        assert_eq!(
+            lanczos(whole, 3, 4),
+            [
+                25, 8, 233, 112, 98, 162, 199, 140, 91, 39, 70, 209, 126, 154, 138, 212, 110, 68,
+                53, 147, 183, 139, 172, 113, 233, 147, 35, 63, 213, 161, 166, 119, 75, 159, 91, 98
+            ]
+        );
+        // .resize((4, 3), Image.LANCZOS, box=(1.5, 0.5, 6.0, 4.5))
+        let boxed = Rect {
+            x: 1.5,
+            y: 0.5,
+            w: 4.5,
+            h: 4.0,
+        };
+        assert_eq!(
+            lanczos(boxed, 4, 3),
+            [
+                66, 51, 195, 105, 86, 164, 146, 170, 130, 191, 113, 94, 82, 119, 166, 121, 185,
+                135, 162, 227, 101, 208, 64, 64, 98, 203, 137, 137, 177, 106, 179, 62, 71, 218,
+                133, 40
+            ]
+        );
     }
 }

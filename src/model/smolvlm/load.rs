@@ -1,0 +1,298 @@
+//! Loading a SmolVLM model: opens the three sessions, checks their inputs and
+//! outputs, reads the tokenizer and the Hugging Face configs, and embeds the constant
+//! prompt prefix once.
+//!
+//! ```no_run
+//! # use ocellus::model::smolvlm::{SmolVlm, SmolVlmConfig};
+//! # let cfg: SmolVlmConfig = toml::from_str(r#"dir = "/models/smolvlm""#).unwrap();
+//! # let env = ocellus::engine::environment(&Default::default()).unwrap();
+//! match SmolVlm::load("vqa", &cfg, env) {
+//!     Ok((vlm, _sessions)) => println!("prefix of {} tokens", vlm.prefix_ids().len()),
+//!     Err(e) => eprintln!("{e}"), // one line naming the model and the file
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use super::{DecoderIo, ImageSpec, SmolVlm, SmolVlmConfig, SmolVlmImage, SmolVlmSessions};
+use crate::engine::{self, SharedSession};
+use crate::model::ModelError;
+
+const IMAGE: &str = "<image>";
+const FAKE: &str = "<fake_token_around_image>";
+const GLOBAL: &str = "<global-img>";
+const END: &str = "<end_of_utterance>";
+
+impl SmolVlm {
+    /// Opens the sessions and checks the files against the SmolVLM contract; errors
+    /// are one line naming the model and the file.
+    pub fn load(
+        name: &str,
+        cfg: &SmolVlmConfig,
+        env: &ort::environment::Environment,
+    ) -> Result<(Self, SmolVlmSessions), ModelError> {
+        let err = |file: &Path, cause: String| ModelError::Load {
+            model: name.into(),
+            file: file.to_path_buf(),
+            cause,
+        };
+        let spec =
+            ImageSpec::from_file(&cfg.preprocessor).map_err(|e| err(&cfg.preprocessor, e))?;
+        let tokenizer =
+            Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        let hf = HfConfig::read(&cfg.config).map_err(|e| err(&cfg.config, e))?;
+        if hf.image_size != spec.square {
+            return Err(err(
+                &cfg.preprocessor,
+                format!(
+                    "max_image_size.longest_edge {} differs from the vision encoder's image_size {}",
+                    spec.square, hf.image_size
+                ),
+            ));
+        }
+        let token = |t: &str| {
+            tokenizer
+                .token_to_id(t)
+                .ok_or_else(|| err(&cfg.tokenizer, format!("token {t} is missing")))
+        };
+        let image_token_id = token(IMAGE)?;
+        if image_token_id != hf.image_token_id {
+            return Err(err(
+                &cfg.config,
+                format!(
+                    "image_token_id {} is not the tokenizer's {IMAGE} ({image_token_id})",
+                    hf.image_token_id
+                ),
+            ));
+        }
+        for t in [FAKE, GLOBAL] {
+            token(t)?;
+        }
+        let mut stop = vec![token(END)?];
+        let generation = cfg.config.with_file_name("generation_config.json");
+        let eos = match std::fs::read_to_string(&generation) {
+            Ok(text) => {
+                let v: Value =
+                    serde_json::from_str(&text).map_err(|e| err(&generation, e.to_string()))?;
+                ids_of(&v["eos_token_id"])
+            }
+            Err(_) => hf.eos.clone(),
+        };
+        for id in eos {
+            if !stop.contains(&id) {
+                stop.push(id);
+            }
+        }
+        let single = |text: &str| -> Result<u32, ModelError> {
+            let enc = tokenizer
+                .encode(text, false)
+                .map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+            match enc.get_ids() {
+                [id] => Ok(*id),
+                ids => Err(err(
+                    &cfg.tokenizer,
+                    format!("{text:?} must be one token, it is {ids:?}"),
+                )),
+            }
+        };
+        let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
+
+        let open = |file: &PathBuf| engine::open(env, name, file, &cfg.providers, cfg.threads);
+        let sessions = SmolVlmSessions {
+            vision: open(&cfg.vision)?,
+            embed: open(&cfg.embed)?,
+            decoder: open(&cfg.decoder)?,
+        };
+        let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
+        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
+        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+
+        let prefix_text = format!(
+            "<|im_start|>User:{FAKE}{GLOBAL}{}{FAKE}",
+            IMAGE.repeat(hf.image_seq_len)
+        );
+        let prefix_ids = tokenizer
+            .encode(prefix_text.as_str(), false)
+            .map_err(|e| err(&cfg.tokenizer, e.to_string()))?
+            .get_ids()
+            .to_vec();
+        let images = prefix_ids.iter().filter(|&&t| t == image_token_id).count();
+        if images != hf.image_seq_len {
+            return Err(err(
+                &cfg.tokenizer,
+                format!(
+                    "the prompt prefix has {images} image tokens, expected {}",
+                    hf.image_seq_len
+                ),
+            ));
+        }
+        let mut vlm = Self {
+            name: name.into(),
+            scratch: Mutex::new(SmolVlmImage::new(&spec)),
+            spec,
+            tokenizer,
+            io,
+            vision_output,
+            hidden: 0,
+            image_token_id,
+            prefix_ids,
+            prefix_embeds: Vec::new(),
+            yes_id,
+            no_id,
+            stop,
+            suffixes: Mutex::new(HashMap::new()),
+        };
+        let embeds = vlm
+            .embed(&sessions, &vlm.prefix_ids)
+            .map_err(|e| err(&cfg.embed, e.to_string()))?;
+        vlm.hidden = embeds.len() / vlm.prefix_ids.len().max(1);
+        vlm.prefix_embeds = embeds;
+        Ok((vlm, sessions))
+    }
+}
+
+/// The numbers of `config.json` that matter.
+struct HfConfig {
+    image_token_id: u32,
+    image_size: u32,
+    image_seq_len: usize,
+    eos: Vec<u32>,
+}
+
+impl HfConfig {
+    fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let num = |v: &Value, key: &str| {
+            v[key]
+                .as_u64()
+                .filter(|&n| n > 0)
+                .ok_or(format!("{key} is missing"))
+        };
+        let vision = &v["vision_config"];
+        let image_size = num(vision, "image_size")?;
+        let patch = num(vision, "patch_size")?;
+        let scale = v["scale_factor"].as_u64().unwrap_or(2).max(1);
+        let side = image_size / patch;
+        if image_size % patch != 0 || side % scale != 0 {
+            return Err(format!(
+                "image_size {image_size}, patch_size {patch}, scale_factor {scale} do not tile"
+            ));
+        }
+        let eos = ids_of(&v["text_config"]["eos_token_id"]);
+        Ok(Self {
+            image_token_id: num(&v, "image_token_id")? as u32,
+            image_size: image_size as u32,
+            image_seq_len: ((side / scale) * (side / scale)) as usize,
+            eos,
+        })
+    }
+}
+
+/// A token id or a list of them.
+fn ids_of(v: &Value) -> Vec<u32> {
+    match v {
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
+        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
+    }
+}
+
+fn names(list: &[ort::value::Outlet]) -> Vec<String> {
+    list.iter().map(|o| o.name().to_string()).collect()
+}
+
+fn check_vision(session: &SharedSession) -> Result<String, String> {
+    let s = session.lock();
+    let inputs = names(s.inputs());
+    if inputs != ["pixel_values", "pixel_attention_mask"] {
+        return Err(format!(
+            "expected inputs pixel_values, pixel_attention_mask, found {inputs:?}"
+        ));
+    }
+    let outputs = names(s.outputs());
+    outputs
+        .iter()
+        .find(|o| *o == "image_features")
+        .or(outputs.first())
+        .cloned()
+        .ok_or_else(|| "expected an image_features output".into())
+}
+
+fn check_embed(session: &SharedSession) -> Result<(), String> {
+    let s = session.lock();
+    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
+    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
+        return Err(format!(
+            "expected input_ids -> inputs_embeds, found {inputs:?} -> {outputs:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_decoder(session: &SharedSession) -> Result<DecoderIo, String> {
+    let s = session.lock();
+    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
+    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
+        if !inputs.iter().any(|i| i == want) {
+            return Err(format!("expected an input {want}, found {inputs:?}"));
+        }
+    }
+    if inputs.iter().any(|i| i == "use_cache_branch") {
+        return Err("decoders with a use_cache_branch input are not supported".into());
+    }
+    if !outputs.iter().any(|o| o == "logits") {
+        return Err(format!("expected a logits output, found {outputs:?}"));
+    }
+    let mut cache = Vec::new();
+    for layer in 0.. {
+        let pair = |kind: &str| {
+            (
+                format!("past_key_values.{layer}.{kind}"),
+                format!("present.{layer}.{kind}"),
+            )
+        };
+        let (key, value) = (pair("key"), pair("value"));
+        if !inputs.contains(&key.0) {
+            break;
+        }
+        for (past, present) in [&key, &value] {
+            if !inputs.contains(past) || !outputs.contains(present) {
+                return Err(format!("expected {past} and {present} for every layer"));
+            }
+        }
+        cache.push(key);
+        cache.push(value);
+    }
+    let extra = inputs.len() - 3 - cache.len();
+    if cache.is_empty() || extra != 0 {
+        return Err(format!(
+            "expected inputs_embeds, attention_mask, position_ids and past_key_values.N.key/value, found {inputs:?}"
+        ));
+    }
+    let dims = s
+        .inputs()
+        .iter()
+        .find(|i| i.name() == cache[0].0)
+        .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
+        .unwrap_or_default();
+    match dims[..] {
+        [_, kv_heads, _, head_dim] if kv_heads > 0 && head_dim > 0 => Ok(DecoderIo {
+            cache,
+            kv_heads: kv_heads as usize,
+            head_dim: head_dim as usize,
+        }),
+        _ => Err(format!(
+            "{} must be [batch, kv_heads, past, head_dim] with fixed heads, is {dims:?}",
+            cache[0].0
+        )),
+    }
+}
