@@ -116,7 +116,7 @@ pub fn ask(
             Outcome::Probability(yes_no.p_yes)
         }
         (Loaded::Smolvlm { model, sessions }, Ask::Answer(question), Features::Smol(prefix)) => {
-            let max = q.max_tokens().unwrap_or(0);
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
             let generated = model
                 .answer(sessions, prefix, question, max)
                 .map_err(|e| e.to_string())?;

@@ -132,6 +132,7 @@ impl SmolVlm {
             ));
         }
         let mut vlm = Self {
+            max_tokens: cfg.max_tokens,
             name: name.into(),
             scratch: Mutex::new(SmolVlmImage::new(&spec)),
             spec,

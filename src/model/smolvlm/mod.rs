@@ -88,6 +88,8 @@ pub struct SmolVlm {
     stop: Vec<u32>,
     scratch: Mutex<SmolVlmImage>,
     suffixes: Mutex<HashMap<String, Arc<Suffix>>>,
+    /// Default token cap of an answer (`max_tokens` in the config).
+    max_tokens: usize,
 }
 
 impl SmolVlm {
@@ -103,6 +105,11 @@ impl SmolVlm {
     /// Token ids of a question's suffix (`QUESTION<end_of_utterance>\nAssistant:`).
     pub fn suffix_ids(&self, s: &SmolVlmSessions, question: &str) -> Result<Vec<u32>, ModelError> {
         Ok(self.suffix(s, question)?.ids.clone())
+    }
+
+    /// The configured token cap of an answer.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
     }
 
     /// The ids of the yes and no tokens.
