@@ -14,6 +14,7 @@
 //! ```
 
 pub mod clip;
+pub mod ppocr;
 mod config;
 pub mod yolox;
 
