@@ -14,8 +14,8 @@
 //! ```
 
 pub mod clip;
-pub mod ppocr;
 mod config;
+pub mod ppocr;
 pub mod yolox;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,11 @@ pub const WIDTH: u32 = 192;
 pub const FLIP_SCORE: f32 = 0.9;
 
 /// Fills the `[n, 3, 48, 192]` input for `crops`.
-pub fn fill(crops: &[Crop], resize: &mut LinearResize, tensor: &mut Vec<f32>) -> Result<(), EngineError> {
+pub fn fill(
+    crops: &[Crop],
+    resize: &mut LinearResize,
+    tensor: &mut Vec<f32>,
+) -> Result<(), EngineError> {
     let item = (3 * LINE_HEIGHT * WIDTH) as usize;
     tensor.clear();
     tensor.resize(item * crops.len(), 0.0);
@@ -39,6 +43,9 @@ mod tests {
 
     #[test]
     fn only_confident_180_flips() {
-        assert_eq!(flips(&[0.02, 0.98, 0.15, 0.85, 0.9, 0.1], 3), [true, false, false]);
+        assert_eq!(
+            flips(&[0.02, 0.98, 0.15, 0.85, 0.9, 0.1], 3),
+            [true, false, false]
+        );
     }
 }

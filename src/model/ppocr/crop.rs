@@ -171,11 +171,12 @@ fn homography(from: &Quad, to: &Quad) -> Option<[f64; 8]> {
             return None;
         }
         a.swap(col, pivot);
-        for r in 0..8 {
+        let row = a[col];
+        for (r, other) in a.iter_mut().enumerate() {
             if r != col {
-                let f = a[r][col] / a[col][col];
-                for c in col..9 {
-                    a[r][c] -= f * a[col][c];
+                let f = other[col] / row[col];
+                for (x, y) in other.iter_mut().zip(row).skip(col) {
+                    *x -= f * y;
                 }
             }
         }

@@ -74,7 +74,12 @@ pub fn normalise(v: &mut [f32]) {
 
 /// Text boxes of the probability map `prob` (`pw` x `ph`) in pixels of the
 /// `src_w` x `src_h` image, corners ordered, in reading order.
-pub fn boxes(prob: &[f32], (pw, ph): (usize, usize), (src_w, src_h): (u32, u32), p: &DetParams) -> Vec<Quad> {
+pub fn boxes(
+    prob: &[f32],
+    (pw, ph): (usize, usize),
+    (src_w, src_h): (u32, u32),
+    p: &DetParams,
+) -> Vec<Quad> {
     let mut mask = vec![0u8; pw * ph];
     // Threshold, then dilate with a 2x2 kernel anchored at its bottom-right cell.
     for y in 0..ph {
@@ -116,8 +121,12 @@ pub fn boxes(prob: &[f32], (pw, ph): (usize, usize), (src_w, src_h): (u32, u32),
             ]
         });
         // RapidOCR's filter: reorder, clip to the image, drop slivers.
-        let q = geometry::order_corners(scaled)
-            .map(|[x, y]| [x.clamp(0.0, sw - 1.0).trunc(), y.clamp(0.0, sh - 1.0).trunc()]);
+        let q = geometry::order_corners(scaled).map(|[x, y]| {
+            [
+                x.clamp(0.0, sw - 1.0).trunc(),
+                y.clamp(0.0, sh - 1.0).trunc(),
+            ]
+        });
         if geometry::dist(q[0], q[1]) < 4.0 || geometry::dist(q[0], q[3]) < 4.0 {
             continue;
         }
@@ -132,9 +141,15 @@ pub fn boxes(prob: &[f32], (pw, ph): (usize, usize), (src_w, src_h): (u32, u32),
 fn mean_inside(prob: &[f32], w: usize, h: usize, quad: &Quad) -> f64 {
     let q = quad.map(|[x, y]| [x.trunc(), y.trunc()]);
     let lim = |v: f64, n: usize| (v.max(0.0) as usize).min(n - 1);
-    let x0 = lim(quad.iter().map(|p| p[0]).fold(f64::MAX, f64::min).floor(), w);
+    let x0 = lim(
+        quad.iter().map(|p| p[0]).fold(f64::MAX, f64::min).floor(),
+        w,
+    );
     let x1 = lim(quad.iter().map(|p| p[0]).fold(f64::MIN, f64::max).ceil(), w);
-    let y0 = lim(quad.iter().map(|p| p[1]).fold(f64::MAX, f64::min).floor(), h);
+    let y0 = lim(
+        quad.iter().map(|p| p[1]).fold(f64::MAX, f64::min).floor(),
+        h,
+    );
     let y1 = lim(quad.iter().map(|p| p[1]).fold(f64::MIN, f64::max).ceil(), h);
     // OpenCV's fillPoly: the inside plus the rasterised edges.
     let bw = x1 - x0 + 1;
@@ -169,50 +184,52 @@ fn mean_inside(prob: &[f32], w: usize, h: usize, quad: &Quad) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
-/// Grows a rectangle by `area × ratio / perimeter` on each side. Like pyclipper, the
-/// corners are first truncated to integers; the grown box is the minimum-area
+/// Grows a rectangle by `area × ratio / perimeter` as RapidOCR does: its corners
+/// truncated to integers, offset with round joins (Clipper), and the minimum-area
 /// rectangle of the result.
 fn unclip(quad: &Quad, ratio: f64) -> Option<(Quad, f64)> {
-    let (w, h) = (geometry::dist(quad[0], quad[1]), geometry::dist(quad[0], quad[3]));
+    let (w, h) = (
+        geometry::dist(quad[0], quad[1]),
+        geometry::dist(quad[0], quad[3]),
+    );
     let perimeter = 2.0 * (w + h);
     if perimeter == 0.0 {
         return None;
     }
-    let d = w * h * ratio / perimeter;
-    let ints: Vec<Point> = quad.iter().map(|p| [p[0].trunc(), p[1].trunc()]).collect();
-    let (q, _) = geometry::min_area_rect(&geometry::convex_hull(&ints))?;
-    // Each corner moves d along both of its sides, away from the centre.
-    let (u, v) = unit_axes(&q)?;
-    let q = [
-        add(q[0], [-d * (u[0] + v[0]), -d * (u[1] + v[1])]),
-        add(q[1], [d * (u[0] - v[0]), d * (u[1] - v[1])]),
-        add(q[2], [d * (u[0] + v[0]), d * (u[1] + v[1])]),
-        add(q[3], [d * (v[0] - u[0]), d * (v[1] - u[1])]),
-    ];
-    let short = geometry::dist(q[0], q[1]).min(geometry::dist(q[0], q[3]));
-    Some((geometry::order_corners(q), short))
-}
-
-/// Unit vectors along the top edge (left to right) and the left edge (top to bottom).
-fn unit_axes(q: &Quad) -> Option<(Point, Point)> {
-    let unit = |a: Point, b: Point| {
-        let l = geometry::dist(a, b);
-        (l > 0.0).then(|| [(b[0] - a[0]) / l, (b[1] - a[1]) / l])
-    };
-    Some((unit(q[0], q[1])?, unit(q[0], q[3])?))
-}
-
-fn add(a: Point, b: Point) -> Point {
-    [a[0] + b[0], a[1] + b[1]]
+    // Shapely's area and length of the (float) rectangle.
+    let area = 0.5
+        * (0..4)
+            .map(|i| {
+                let (a, b) = (quad[i], quad[(i + 1) % 4]);
+                a[0] * b[1] - b[0] * a[1]
+            })
+            .sum::<f64>()
+            .abs();
+    let length: f64 = (0..4)
+        .map(|i| geometry::dist(quad[i], quad[(i + 1) % 4]))
+        .sum();
+    let d = area * ratio / length;
+    let ints: Vec<[i64; 2]> = quad.iter().map(|p| [p[0] as i64, p[1] as i64]).collect();
+    let grown: Vec<Point> = geometry::offset_round(&ints, d)
+        .iter()
+        .map(|p| [p[0] as f64, p[1] as f64])
+        .collect();
+    geometry::min_area_rect(&geometry::convex_hull(&grown))
 }
 
 /// Top to bottom by the top-left corner, then left to right within 10 pixels of
 /// height (RapidOCR's `sorted_boxes`).
 pub fn sort_reading_order(boxes: &mut [Quad]) {
-    boxes.sort_by(|a, b| a[0][1].total_cmp(&b[0][1]).then(a[0][0].total_cmp(&b[0][0])));
+    boxes.sort_by(|a, b| {
+        a[0][1]
+            .total_cmp(&b[0][1])
+            .then(a[0][0].total_cmp(&b[0][0]))
+    });
     for i in 0..boxes.len().saturating_sub(1) {
         for j in (0..=i).rev() {
-            if (boxes[j + 1][0][1] - boxes[j][0][1]).abs() < 10.0 && boxes[j + 1][0][0] < boxes[j][0][0] {
+            if (boxes[j + 1][0][1] - boxes[j][0][1]).abs() < 10.0
+                && boxes[j + 1][0][0] < boxes[j][0][0]
+            {
                 boxes.swap(j, j + 1);
             } else {
                 break;
@@ -242,7 +259,11 @@ mod tests {
                 prob[y * w + x] = 0.9;
             }
         }
-        let p = DetParams { threshold: 0.3, box_threshold: 0.5, unclip_ratio: 1.6 };
+        let p = DetParams {
+            threshold: 0.3,
+            box_threshold: 0.5,
+            unclip_ratio: 1.6,
+        };
         let b = boxes(&prob, (w, h), (200, 80), &p);
         assert_eq!(b.len(), 1);
         // Dilated region x 20..=80, y 10..=20 (60x10); d = 600*1.6/140 ≈ 6.86.

@@ -112,8 +112,10 @@ impl Ppocr {
             file: file.to_path_buf(),
             cause,
         };
-        let det_io = io(&det).ok_or_else(|| err(&cfg.det, "expected one input and one output".into()))?;
-        let rec_io = io(&rec).ok_or_else(|| err(&cfg.rec, "expected one input and one output".into()))?;
+        let det_io =
+            io(&det).ok_or_else(|| err(&cfg.det, "expected one input and one output".into()))?;
+        let rec_io =
+            io(&rec).ok_or_else(|| err(&cfg.rec, "expected one input and one output".into()))?;
         let cls_io = match (&cls, &cfg.cls) {
             (Some(s), Some(f)) => {
                 Some(io(s).ok_or_else(|| err(f, "expected one input and one output".into()))?)
@@ -201,7 +203,11 @@ impl Ppocr {
         let quads = {
             let _s = tracing::trace_span!("ppocr.post", model = %self.name, step = "det").entered();
             if prob.len() < w * h {
-                return Err(self.run_error(format!("det output has {} values, expected {}", prob.len(), w * h)));
+                return Err(self.run_error(format!(
+                    "det output has {} values, expected {}",
+                    prob.len(),
+                    w * h
+                )));
             }
             detect::boxes(&prob, (w, h), (view.width(), view.height()), &self.params)
         };
@@ -223,12 +229,18 @@ impl Ppocr {
             let t = Instant::now();
             let images: Vec<Crop> = crops.iter().map(|(_, c)| c.clone()).collect();
             {
-                let _s = tracing::trace_span!("ppocr.pre", model = %self.name, step = "cls").entered();
+                let _s =
+                    tracing::trace_span!("ppocr.pre", model = %self.name, step = "cls").entered();
                 classify::fill(&images, &mut resize, &mut tensor)?;
             }
             pre += t.elapsed();
             let t = Instant::now();
-            let shape = [images.len(), 3, crop::LINE_HEIGHT as usize, classify::WIDTH as usize];
+            let shape = [
+                images.len(),
+                3,
+                crop::LINE_HEIGHT as usize,
+                classify::WIDTH as usize,
+            ];
             let (_, out) = self.run(cls, cls_io, shape, &tensor, "cls")?;
             reading.runs.cls = t.elapsed();
             for ((_, c), flip) in crops.iter_mut().zip(classify::flips(&out, images.len())) {
@@ -247,7 +259,8 @@ impl Ppocr {
             let items: Vec<&Crop> = batch.iter().map(|&i| &images[i]).collect();
             let width = recognize::batch_width(&items);
             {
-                let _s = tracing::trace_span!("ppocr.pre", model = %self.name, step = "rec").entered();
+                let _s =
+                    tracing::trace_span!("ppocr.pre", model = %self.name, step = "rec").entered();
                 recognize::fill(&items, width, &mut resize, &mut tensor)?;
             }
             pre += t.elapsed();
@@ -321,7 +334,10 @@ impl Ppocr {
         let (shape, values) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| self.run_error(format!("{step}: {e}")))?;
-        Ok((shape.iter().map(|&d| d.max(0) as usize).collect(), values.to_vec()))
+        Ok((
+            shape.iter().map(|&d| d.max(0) as usize).collect(),
+            values.to_vec(),
+        ))
     }
 
     fn run_error(&self, e: impl std::fmt::Display) -> ModelError {

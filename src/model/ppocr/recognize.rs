@@ -52,10 +52,11 @@ impl Charset {
         let (mut text, mut sum, mut n) = (String::new(), 0f64, 0usize);
         let mut prev = usize::MAX;
         for step in probs.chunks_exact(classes) {
-            let (best, p) = step
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+            let (best, p) =
+                step.iter().enumerate().fold(
+                    (0, f32::MIN),
+                    |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+                );
             if best != 0 && best != prev {
                 if let Some(c) = self.chars.get(best) {
                     text.push_str(c);
@@ -123,7 +124,11 @@ mod tests {
         let (text, score) = keys.decode(&probs, 4);
         assert_eq!(text, "aab ");
         assert!((score - (0.8 + 0.7 + 1.0 + 1.0) / 4.0).abs() < 1e-6);
-        let crop = |w, h| Crop { width: w, height: h, rgb: vec![0; (w * h * 3) as usize] };
+        let crop = |w, h| Crop {
+            width: w,
+            height: h,
+            rgb: vec![0; (w * h * 3) as usize],
+        };
         assert_eq!(batch_width(&[&crop(100, 48)]), 320);
         assert_eq!(batch_width(&[&crop(480, 48), &crop(10, 48)]), 480);
     }
