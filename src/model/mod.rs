@@ -15,6 +15,7 @@
 
 pub mod clip;
 mod config;
+pub mod florence2;
 pub mod yolox;
 
 use std::collections::BTreeMap;
