@@ -239,11 +239,27 @@ fn greedy_generation_matches_transformers_for_every_image_and_task() {
                 Value::String(s) => {
                     assert_eq!(got.output, TaskOutput::Text(s.clone()), "{what}: output")
                 }
-                want => assert_boxes(&got.output, want, size, false, &what),
+                want => {
+                    assert_boxes(&got.output, want, size, false, &what);
+                    assert_boxes(
+                        &got.output,
+                        &run["post_1000"],
+                        (1000.0, 1000.0),
+                        true,
+                        &what,
+                    );
+                }
             }
         }
     }
     assert!(runs.next().is_none());
+    let least = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|run| run["min_margin"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    eprintln!("smallest top-2 logit margin in the reference: {least:.4}");
     eprintln!(
         "{n_runs} runs, {n_tokens} tokens: encode {:.2} ms/image, run {:.2} ms/task ({:.3} ms/token)",
         encode_t.as_secs_f64() * 1e3 / 3.0,
