@@ -311,3 +311,42 @@ fn parsing_matches_post_process_generation_on_handwritten_answers() {
         }
     }
 }
+
+/// Timings with the real Florence-2-base dimensions (random weights, written by
+/// `make_tiny_florence2.py --size base` to target/florence2_base, or the folder in
+/// `OCELLUS_FLORENCE2_DIR`, e.g. a real onnx-community export):
+/// `cargo test --release --test florence2_parity -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs a Florence-2-base sized model folder (not committed)"]
+fn base_sized_model_timings() {
+    let dir = std::env::var_os("OCELLUS_FLORENCE2_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/florence2_base"));
+    let providers = std::env::var("OCELLUS_PROVIDERS").unwrap_or_else(|_| "\"cpu\"".into());
+    let mut cfg: Florence2Config =
+        toml::from_str(&format!("dir = {dir:?}\nproviders = [{providers}]")).unwrap();
+    cfg.resolve_paths(Path::new("/"));
+    let env = engine::environment(&EngineConfig::default()).unwrap();
+    let (model, sessions) = Florence2::load("base-florence2", &cfg, env).unwrap();
+    let frame = decode(&shared().join("media/astronaut.png"));
+    let _ = model.encode(&sessions, &frame, None).unwrap(); // warm-up
+    let image = model.encode(&sessions, &frame, None).unwrap();
+    eprintln!(
+        "provider {}: preprocess {:?}, vision {:?} ({} tokens)",
+        sessions.vision.provider.name(),
+        image.stages.preprocess,
+        image.stages.infer,
+        image.tokens
+    );
+    for task in [Task::Caption, Task::Detect, Task::Caption] {
+        let g = model.run(&sessions, &image, &task, 20).unwrap();
+        eprintln!(
+            "{}: encoder {:?}, decode {:?} for {} tokens ({:.2} ms/token)",
+            task.token(),
+            g.encode,
+            g.decode,
+            g.tokens,
+            g.decode.as_secs_f64() * 1e3 / g.tokens as f64
+        );
+    }
+}
