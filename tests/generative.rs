@@ -89,7 +89,12 @@ fn read_queries_turn_a_display_into_text_and_numbers() {
             query("display", "read", "ocr", ""),
             query("machine", "read", "ocr", "pattern = 'MACHINE\\s*(\\d+)'"),
             query("camera", "read", "ocr", "pattern = 'camera\\s*(\\d+)'"),
-            query("second_line", "read", "ocr", "region = [0.0, 0.5, 0.8, 0.9]"),
+            query(
+                "second_line",
+                "read",
+                "ocr",
+                "region = [0.0, 0.5, 0.8, 0.9]"
+            ),
         ),
     );
     let lines = ask(&media("ocr_synthetic_machine3.png"), &cfg, "1");
@@ -111,7 +116,10 @@ fn read_queries_turn_a_display_into_text_and_numbers() {
             && squash(&display).contains("Doorcamera42OK"),
         "{display:?}"
     );
-    let second = state("second_line").as_str().unwrap_or_default().to_string();
+    let second = state("second_line")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(squash(&second), "Doorcamera42OK", "{line:#}");
     let score = eval(line, "display").unwrap()["score"].as_f64().unwrap();
     assert!(score > 0.8 && score <= 1.0, "mean line confidence {score}");
@@ -159,4 +167,224 @@ fn slow_queries_run_on_the_first_frame_and_on_a_scene_change_only() {
     assert!((read[1].0 - 3.0).abs() < 0.01, "{read:?}");
     assert!(!squash(&read[0].1).contains("MACHINE"), "{read:?}");
     assert!(squash(&read[1].1).contains("MACHINE3"), "{read:?}");
+}
+
+fn reference(family: &str) -> Value {
+    let path = root().join(format!("tests/fixtures/{family}/reference.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn captions_detections_answers_and_readings_reach_mqtt() {
+    let florence = reference("florence2_tiny");
+    let run = |task: &str| -> Value {
+        florence["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["image"] == "astronaut" && r["task"] == task)
+            .unwrap()["post"]
+            .clone()
+    };
+    let caption = run("<CAPTION>");
+    let od = run("<OD>");
+    let smol = reference("smolvlm_tiny");
+    let case = |q: &str| -> Value {
+        smol["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["image"] == "astronaut.png" && c["question"] == q)
+            .unwrap()
+            .clone()
+    };
+    let person = case("Is there a person in the image?");
+    let what = case("What is in the picture?");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}{}\
+             [[cameras]]\nid = \"scene\"\nurl = {}\n\n{}\
+             [[cameras.queries]]\nid = \"caption\"\nask = \"describe\"\nkind = \"caption\"\nmodel = \"florence\"\nmax_tokens = 20\n\n\
+             [[cameras.queries]]\nid = \"things\"\nask = \"objects\"\nkind = \"detect\"\nmodel = \"florence\"\nmax_tokens = 20\n\n\
+             [[cameras.queries]]\nid = \"someone\"\nask = \"Is there a person in the image?\"\nkind = \"yes_no\"\nmodel = \"smol\"\n\n\
+             [[cameras.queries]]\nid = \"what\"\nask = \"What is in the picture?\"\nkind = \"answer\"\nmodel = \"smol\"\nmax_tokens = 16\n\n\
+             [[cameras]]\nid = \"panel\"\nurl = {}\n\n{}",
+            engine_and_yolox(),
+            florence_model(),
+            smolvlm_model(),
+            ppocr_model(),
+            toml_path(&media("astronaut.png")),
+            person_query(""),
+            toml_path(&media("ocr_synthetic_machine3.png")),
+            query("machine", "read", "ocr", "pattern = 'MACHINE\\s*(\\d+)'"),
+        ),
+    );
+    let broker = Mosquitto::start();
+    let col = MqttCollector::new(&broker.url());
+    let out = run_ocellus(
+        &[
+            "run",
+            "-c",
+            &cfg.to_string_lossy(),
+            "--mqtt-url",
+            &broker.url(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    out.assert_no_critical();
+    let topic = |t: &str| format!("ocellus/{t}");
+    let wanted = [
+        "scene/caption",
+        "scene/query/caption/state",
+        "scene/query/things/state",
+        "scene/query/someone/state",
+        "scene/query/what/state",
+        "panel/query/machine/state",
+    ];
+    assert!(
+        col.wait_for(
+            |m| wanted.iter().all(|w| m.iter().any(|x| x.topic == topic(w))),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        col.dump()
+    );
+    let last = |t: &str| col.last(&topic(t)).unwrap_or_else(|| panic!("no {t}"));
+
+    // Florence-2: the caption (retained JSON and the query's state) and the boxes,
+    // exactly what transformers' generate() + post_process_generation give.
+    let cap = last("scene/caption").json();
+    assert_eq!(cap["text"], caption, "{cap}");
+    assert_eq!(cap["query"], "caption");
+    assert_eq!(cap["model"], "florence");
+    assert_eq!(
+        last("scene/query/caption/state").text(),
+        caption.as_str().unwrap()
+    );
+    let attrs = last("scene/query/caption/attributes").json();
+    assert_eq!(attrs["text"], caption, "{attrs}");
+    let labels = od["labels"].as_array().unwrap();
+    assert_eq!(
+        last("scene/query/things/state").text(),
+        labels.len().to_string()
+    );
+    let dets: Vec<Value> = col
+        .payloads(&topic("scene/detections"))
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let from_florence: Vec<&Value> = dets
+        .iter()
+        .flat_map(|m| m["detections"].as_array().unwrap())
+        .filter(|d| d["model"] == "florence")
+        .collect();
+    let found: Vec<&Value> = from_florence.iter().map(|d| &d["label"]).collect();
+    assert_eq!(found, labels.iter().collect::<Vec<_>>(), "{dets:#?}");
+    // The per-frame detector's answer is published too (its own message).
+    assert!(
+        dets.iter().any(|m| m["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["label"] == "person" && d.get("model").is_none())),
+        "{dets:#?}"
+    );
+    assert_eq!(last("scene/query/person/state").text(), "ON");
+
+    // SmolVLM: p(yes) from one decoder step, and a greedy answer.
+    assert_eq!(last("scene/query/someone/state").text(), "ON");
+    let p = last("scene/query/someone/attributes").json()["score"]
+        .as_f64()
+        .unwrap();
+    assert!((p - person["p_yes"].as_f64().unwrap()).abs() < 1e-4, "{p}");
+    assert_eq!(
+        last("scene/query/what/state").text(),
+        what["generated_text"].as_str().unwrap().trim()
+    );
+
+    // PP-OCR: the display's machine number as a sensor value.
+    assert_eq!(last("panel/query/machine/state").text(), "3");
+    let summary = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("camera scene: ") && l.contains("generative: "))
+        .unwrap_or_else(|| panic!("no generative summary:\n{}", out.stderr));
+    assert!(summary.contains("generative: 1 frames"), "{summary}");
+}
+
+#[test]
+fn a_broken_slow_model_is_named_once_and_the_other_queries_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Florence-2 folder without its decoder.
+    let broken = dir.path().join("florence-broken");
+    let fixture = root().join("tests/fixtures/florence2_tiny");
+    std::fs::create_dir_all(broken.join("onnx")).unwrap();
+    for f in [
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+        "onnx/vision_encoder.onnx",
+        "onnx/embed_tokens.onnx",
+        "onnx/encoder_model.onnx",
+    ] {
+        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
+    }
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}{}[models.florence]\nfamily = \"florence2\"\ndir = {}\n\n\
+             [[cameras]]\nid = \"panel\"\nurl = \"unused.png\"\n\n{}{}",
+            ppocr_model(),
+            toml_path(&broken),
+            query("caption", "caption", "florence", ""),
+            query("machine", "read", "ocr", "pattern = 'MACHINE\\s*(\\d+)'"),
+        ),
+    );
+    let check = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(check.code, Some(1), "{}", check.show());
+    let decoder = broken.join("onnx/decoder_model_merged.onnx");
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("models.florence.decoder:")
+                && l.contains(&*decoder.to_string_lossy())),
+        "{}",
+        check.show()
+    );
+    let out = run_ocellus(
+        &[
+            "ask",
+            &media("ocr_synthetic_machine3.png").to_string_lossy(),
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+        &[],
+    );
+    out.assert_no_panic();
+    assert_eq!(out.code, Some(1), "a query could not run: {}", out.show());
+    let errors = out.log("ERROR");
+    assert!(
+        errors.iter().any(|l| l.contains("model florence")
+            && l.contains(&*decoder.to_string_lossy())
+            && !l.contains("query")),
+        "{}",
+        out.show()
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("query caption") && l.contains("model florence")),
+        "{}",
+        out.show()
+    );
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{}", out.show());
+    let machine = eval(&lines[0], "machine").expect("the OCR query still runs");
+    assert_eq!(machine["state"], serde_json::json!(3.0));
+    assert!(eval(&lines[0], "caption").is_none());
 }

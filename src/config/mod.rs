@@ -102,11 +102,10 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
     };
     for (name, m) in &config.models {
         exists(format!("models.{name}.dir"), m.dir());
-        if let crate::model::ModelConfig::Clip(c) = m {
-            exists(format!("models.{name}.vision"), &c.vision);
-            exists(format!("models.{name}.text"), &c.text);
-            exists(format!("models.{name}.tokenizer"), &c.tokenizer);
-            exists(format!("models.{name}.preprocessor"), &c.preprocessor);
+        if m.dir().is_dir() {
+            for (field, file) in m.required_files() {
+                exists(format!("models.{name}.{field}"), file);
+            }
         }
     }
     for (i, cam) in config.cameras.iter().enumerate() {

@@ -305,7 +305,10 @@ pattern = 'x'
             "no {at} / {what} in {p:#?}"
         )
     };
-    has("cameras[0].queries[0].pattern", "not a valid regular expression");
+    has(
+        "cameras[0].queries[0].pattern",
+        "not a valid regular expression",
+    );
     has(
         "cameras[0].queries[1].kind",
         "classify queries are not supported by model \"vlm\" (family florence2)",
@@ -315,6 +318,9 @@ pattern = 'x'
         "caption queries are not supported by model \"ocr\" (family ppocr)",
     );
     has("cameras[0].queries[2].every", "must be longer than 0s");
-    has("cameras[0].queries[3].pattern", "only read queries take a pattern");
+    has(
+        "cameras[0].queries[3].pattern",
+        "only read queries take a pattern",
+    );
     assert_eq!(p.len(), 5, "{p:#?}");
 }

@@ -161,7 +161,10 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
         } else if let Err(e) = regex::Regex::new(p) {
             let first = e.to_string();
             let first = first.lines().last().unwrap_or_default().trim().to_string();
-            bad("pattern", format!("{p:?} is not a valid regular expression: {first}"));
+            bad(
+                "pattern",
+                format!("{p:?} is not a valid regular expression: {first}"),
+            );
         }
     }
     if q.every.is_zero() {
@@ -210,7 +213,10 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
         (ModelConfig::Florence2(_), QueryKind::Caption | QueryKind::Detect | QueryKind::Read) => {}
         (ModelConfig::Florence2(_), QueryKind::Ground) => {
             if q.ask.trim().is_empty() {
-                bad("ask", "a ground query needs the phrase to find in `ask`".into());
+                bad(
+                    "ask",
+                    "a ground query needs the phrase to find in `ask`".into(),
+                );
             }
         }
         (ModelConfig::Smolvlm(_), QueryKind::YesNo | QueryKind::Answer | QueryKind::Caption) => {

@@ -155,7 +155,11 @@ impl CameraWorker {
 
     /// Moves the slow queries onto a generative worker thread whose reports go to
     /// `emit` (the daemon); without this they run inline in each frame's report.
-    pub fn start_generative(&mut self, shutdown: Shutdown, emit: impl FnMut(Pooled) + Send + 'static) {
+    pub fn start_generative(
+        &mut self,
+        shutdown: Shutdown,
+        emit: impl FnMut(Pooled) + Send + 'static,
+    ) {
         if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
             self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown, emit));
         }
@@ -243,8 +247,11 @@ impl CameraWorker {
         }
         self.metrics.queries.record(t0.elapsed());
         report.captions.clear();
-        if let Sample::Frame(frame) = sample {
-            self.slow(frame, report);
+        let mut inference = inference;
+        if let Sample::Frame(frame) = sample
+            && self.slow(frame, report)
+        {
+            inference = Inference::Encoded;
         }
         report.camera.clone_from(&self.camera);
         report.seq = seq;
@@ -259,19 +266,26 @@ impl CameraWorker {
         true
     }
 
-    /// Runs (inline) or hands over (worker) the slow queries due on `frame`.
-    fn slow(&mut self, frame: &Frame, report: &mut FrameReport) {
+    /// Runs (inline) or hands over (worker) the slow queries due on `frame`; true when
+    /// they ran inline, into `report`.
+    fn slow(&mut self, frame: &Frame, report: &mut FrameReport) -> bool {
         if matches!(self.slow, Slow::Off) {
-            return;
+            return false;
         }
         let due = generative::due(&mut self.cadences, frame.pts, frame.verdict);
         if due == 0 {
-            return;
+            return false;
         }
         match &mut self.slow {
-            Slow::Off => {}
-            Slow::Inline(g) => g.answer(frame, due, report),
-            Slow::Lane(lane) => lane.offer(frame, due),
+            Slow::Off => false,
+            Slow::Inline(g) => {
+                g.answer(frame, due, report);
+                true
+            }
+            Slow::Lane(lane) => {
+                lane.offer(frame, due);
+                false
+            }
         }
     }
 

@@ -151,6 +151,49 @@ impl ModelConfig {
         }
     }
 
+    /// The files the model cannot load without, by config field (after
+    /// `resolve_paths`); optional files (Florence-2's generation config, PP-OCR's
+    /// keys, which the recogniser's metadata also holds) are not listed.
+    pub fn required_files(&self) -> Vec<(&'static str, &Path)> {
+        let p = PathBuf::as_path;
+        match self {
+            ModelConfig::Yolox(c) => [("file", &c.file), ("labels", &c.labels)]
+                .into_iter()
+                .filter_map(|(k, f)| Some((k, f.as_deref()?)))
+                .collect(),
+            ModelConfig::Clip(c) => vec![
+                ("vision", p(&c.vision)),
+                ("text", p(&c.text)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+            ],
+            ModelConfig::Florence2(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("encoder", p(&c.encoder)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+            ],
+            ModelConfig::Smolvlm(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+                ("config", p(&c.config)),
+            ],
+            ModelConfig::Ppocr(c) => [
+                ("det", Some(&c.det)),
+                ("rec", Some(&c.rec)),
+                ("cls", c.cls.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, f)| Some((k, f?.as_path())))
+            .collect(),
+        }
+    }
+
     /// Makes `dir` absolute and the files inside it relative to `dir`.
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = crate::config::resolve;

@@ -65,7 +65,10 @@ mod tests {
         c.ran(s(0));
         assert!(!c.due(s(3), Verdict::Changed(0.5)), "within min_interval");
         assert!(c.due(s(6), Verdict::Changed(0.5)), "scene change");
-        assert!(!c.due(s(6), Verdict::Stale(0.0)), "no change, period not over");
+        assert!(
+            !c.due(s(6), Verdict::Stale(0.0)),
+            "no change, period not over"
+        );
         assert!(c.due(s(30), Verdict::Stale(0.0)), "period over");
         c.ran(s(30));
         assert!(c.due(s(1), Verdict::Stale(0.0)), "pts went backwards");

@@ -73,7 +73,11 @@ pub struct Generative {
 impl Generative {
     /// Prepares the camera's queries that use slow models (others are skipped);
     /// returns how many of those failed (each logged with camera and query).
-    pub fn new(cam: &CameraConfig, models: &Registry, metrics: Arc<CameraMetrics>) -> (Self, usize) {
+    pub fn new(
+        cam: &CameraConfig,
+        models: &Registry,
+        metrics: Arc<CameraMetrics>,
+    ) -> (Self, usize) {
         let mut queries = Vec::new();
         let mut failed = 0;
         for q in &cam.queries {
@@ -118,7 +122,10 @@ impl Generative {
 
     /// The cadence of each query, in order.
     pub fn cadences(&self) -> Vec<Cadence> {
-        self.queries.iter().map(|q| Cadence::of(&q.config)).collect()
+        self.queries
+            .iter()
+            .map(|q| Cadence::of(&q.config))
+            .collect()
     }
 
     /// Answers the queries of `due` on `frame`, appending to `report` (its frame

@@ -10,8 +10,8 @@ use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
 use crate::model::ppocr::Reading;
 use crate::model::smolvlm::ImagePrefix;
 use crate::model::{Loaded, ModelError};
-use crate::query::slow::{Ask, Outcome, to_frame};
 use crate::query::SlowQuery;
+use crate::query::slow::{Ask, Outcome, to_frame};
 use crate::source::Frame;
 
 /// What one (model, region) encode of a frame produced.
@@ -49,8 +49,7 @@ impl Encoded {
                 let t0 = Instant::now();
                 let features = encode(q.loaded(), frame, q.region()).map_err(|e| e.to_string());
                 metrics.slow_encode.record(t0.elapsed());
-                self.entries
-                    .push((q.model().clone(), q.region(), features));
+                self.entries.push((q.model().clone(), q.region(), features));
                 self.entries.len() - 1
             }
         };
@@ -88,11 +87,14 @@ pub fn ask(
     encoded: &mut Encoded,
     metrics: &CameraMetrics,
 ) -> Result<(Outcome, Duration), String> {
-    let features = encoded.get(q, frame, metrics).as_ref().map_err(Clone::clone)?;
+    let features = encoded
+        .get(q, frame, metrics)
+        .as_ref()
+        .map_err(Clone::clone)?;
     let t0 = Instant::now();
     let outcome = match (q.loaded().as_ref(), q.ask(), features) {
         (Loaded::Florence2 { model, sessions }, Ask::Florence(task), Features::Florence(f)) => {
-            let max = q.max_tokens().unwrap_or(0);
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
             let generated = model
                 .run(sessions, f, task, max)
                 .map_err(|e| e.to_string())?;
@@ -130,8 +132,7 @@ pub fn ask(
                 None
             } else {
                 Some(
-                    reading.lines.iter().map(|l| l.score).sum::<f32>()
-                        / reading.lines.len() as f32,
+                    reading.lines.iter().map(|l| l.score).sum::<f32>() / reading.lines.len() as f32,
                 )
             };
             Outcome::Text {

@@ -97,6 +97,8 @@ pub struct Florence2 {
     io: DecoderIo,
     pre: Mutex<preprocess::Preprocessor>,
     prompts: Mutex<HashMap<String, Arc<PromptEmbeds>>>,
+    /// Default token cap (`max_tokens` in the config).
+    max_tokens: usize,
 }
 
 impl Florence2 {
@@ -161,12 +163,18 @@ impl Florence2 {
             io,
             pre: Mutex::default(),
             prompts: Mutex::default(),
+            max_tokens: cfg.max_tokens,
         };
         Ok((model, sessions))
     }
 
     pub fn spec(&self) -> &ImageSpec {
         &self.spec
+    }
+
+    /// The configured token cap.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
     }
 
     pub fn generation(&self) -> &GenerationSpec {
