@@ -13,8 +13,7 @@ use ocellus::engine::{self, EngineConfig};
 use ocellus::model::florence2::{
     Florence2, Florence2Config, Florence2Sessions, Found, Task, TaskOutput,
 };
-use ocellus::shutdown::Shutdown;
-use ocellus::source::{self, CameraConfig, Frame, Sample, WhenFull};
+use ocellus::source::{self, Frame};
 use serde_json::Value;
 
 const PIXEL_TOL: f32 = 1e-6;
@@ -52,30 +51,7 @@ fn load() -> (Florence2, Florence2Sessions, Florence2Config) {
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
-    gstreamer::init().unwrap();
-    let cam: CameraConfig =
-        toml::from_str(&format!("id = \"img\"\nurl = {:?}", path.to_str().unwrap())).unwrap();
-    let (tx, rx) = source::frame_queue(2, WhenFull::Block);
-    let handle = source::spawn(
-        cam,
-        source::Pixels::Rgb,
-        tx,
-        |_| {},
-        Shutdown::new(),
-        source::Retry::Never,
-        Default::default(),
-    );
-    let frame = loop {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Some(Sample::Frame(f))) => break f,
-            Ok(Some(Sample::Unchanged(u))) => panic!("the first frame cannot be unchanged: {u:?}"),
-            Ok(None) => continue,
-            Err(_) => panic!("no frame from {}: {:?}", path.display(), handle.join()),
-        }
-    };
-    drop(rx);
-    let _ = handle.join();
-    frame
+    source::first_frame(path, source::Pixels::Rgb).unwrap()
 }
 
 fn task_of(name: &str, input: &Value) -> Task {

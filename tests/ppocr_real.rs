@@ -6,12 +6,10 @@
 //! spaces where the model's spacing is not the point ("MACHINE 3:LIGHT RED").
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ocellus::engine::{self, EngineConfig};
 use ocellus::model::ppocr::{Ppocr, PpocrConfig, PpocrSessions, Reading};
-use ocellus::shutdown::Shutdown;
-use ocellus::source::{self, CameraConfig, Frame, Sample, WhenFull};
+use ocellus::source::{self, Frame};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -45,33 +43,9 @@ fn reference(case: &str) -> Value {
     all[case].clone()
 }
 
-/// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
+/// Decodes a shared photo with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(name: &str) -> Frame {
-    let path = shared().join("media").join(name);
-    gstreamer::init().unwrap();
-    let cam: CameraConfig =
-        toml::from_str(&format!("id = \"img\"\nurl = {:?}", path.to_str().unwrap())).unwrap();
-    let (tx, rx) = source::frame_queue(2, WhenFull::Block);
-    let handle = source::spawn(
-        cam,
-        source::Pixels::Rgb,
-        tx,
-        |_| {},
-        Shutdown::new(),
-        source::Retry::Never,
-        Default::default(),
-    );
-    let frame = loop {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Some(Sample::Frame(f))) => break f,
-            Ok(Some(Sample::Unchanged(u))) => panic!("the first frame cannot be unchanged: {u:?}"),
-            Ok(None) => continue,
-            Err(_) => panic!("no frame from {}: {:?}", path.display(), handle.join()),
-        }
-    };
-    drop(rx);
-    let _ = handle.join();
-    frame
+    source::first_frame(&shared().join("media").join(name), source::Pixels::Rgb).unwrap()
 }
 
 fn squeeze(s: &str) -> String {

@@ -8,12 +8,10 @@
 //! 1e-4, greedy token ids exactly equal.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ocellus::engine::{self, EngineConfig};
 use ocellus::model::smolvlm::{SmolVlm, SmolVlmConfig, SmolVlmSessions};
-use ocellus::shutdown::Shutdown;
-use ocellus::source::{self, CameraConfig, Frame, Sample, WhenFull};
+use ocellus::source::{self, Frame};
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
@@ -51,30 +49,7 @@ fn load() -> (SmolVlm, SmolVlmSessions) {
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
-    gstreamer::init().unwrap();
-    let cam: CameraConfig =
-        toml::from_str(&format!("id = \"img\"\nurl = {:?}", path.to_str().unwrap())).unwrap();
-    let (tx, rx) = source::frame_queue(2, WhenFull::Block);
-    let handle = source::spawn(
-        cam,
-        source::Pixels::Rgb,
-        tx,
-        |_| {},
-        Shutdown::new(),
-        source::Retry::Never,
-        Default::default(),
-    );
-    let frame = loop {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Some(Sample::Frame(f))) => break f,
-            Ok(Some(Sample::Unchanged(u))) => panic!("the first frame cannot be unchanged: {u:?}"),
-            Ok(None) => continue,
-            Err(_) => panic!("no frame from {}: {:?}", path.display(), handle.join()),
-        }
-    };
-    drop(rx);
-    let _ = handle.join();
-    frame
+    source::first_frame(path, source::Pixels::Rgb).unwrap()
 }
 
 fn photo(name: &str) -> Frame {

@@ -146,7 +146,7 @@ impl Encoder {
 fn state_payload(state: &Answer) -> Vec<u8> {
     let text = state.to_string();
     match text.char_indices().nth(MAX_STATE_CHARS) {
-        Some((end, _)) => text[..end].as_bytes().to_vec(),
+        Some((end, _)) => text.as_bytes()[..end].to_vec(),
         None => text.into_bytes(),
     }
 }

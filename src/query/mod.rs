@@ -22,6 +22,7 @@ mod debounce;
 mod report;
 pub mod slow;
 mod standing;
+mod tracker;
 
 pub use answer::Answer;
 pub use config::{Detail, QueryConfig, QueryKind};

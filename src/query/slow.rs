@@ -18,7 +18,8 @@ use std::time::SystemTime;
 
 use regex::Regex;
 
-use super::{Answer, ChangeOut, Debounce, Detail, Evaluation, QueryConfig, QueryKind};
+use super::tracker::Tracker;
+use super::{Answer, Detail, Evaluation, QueryConfig, QueryKind};
 use crate::model::florence2::{Found, Task};
 use crate::model::{Detection, Loaded, Registry};
 
@@ -47,14 +48,11 @@ pub enum Outcome {
 /// A slow query bound to its loaded model.
 pub struct SlowQuery {
     pub config: QueryConfig,
-    id: Arc<str>,
-    model: Arc<str>,
+    track: Tracker,
     loaded: Arc<Loaded>,
     ask: Ask,
     pattern: Option<Regex>,
     max_tokens: Option<usize>,
-    debounce: Debounce,
-    since: Option<SystemTime>,
 }
 
 impl SlowQuery {
@@ -87,24 +85,21 @@ impl SlowQuery {
             Err(e) => return Some(Err(format!("pattern: {e}"))),
         };
         Some(Ok(Self {
-            id: Arc::from(config.id.as_str()),
-            model: Arc::from(config.model.as_str()),
+            track: Tracker::new(config),
             loaded,
             ask,
             pattern,
             max_tokens: config.max_tokens,
-            debounce: Debounce::new(config.min_frames),
-            since: None,
             config: config.clone(),
         }))
     }
 
     pub fn id(&self) -> &Arc<str> {
-        &self.id
+        &self.track.id
     }
 
     pub fn model(&self) -> &Arc<str> {
-        &self.model
+        &self.track.model
     }
 
     pub fn loaded(&self) -> &Arc<Loaded> {
@@ -135,7 +130,7 @@ impl SlowQuery {
     ) -> Option<Evaluation> {
         let cfg = &self.config;
         let (score, proposed) = match outcome {
-            Outcome::Probability(p) => (p, self.debounce.propose_yes_no(p, cfg.on, cfg.off)),
+            Outcome::Probability(p) => (p, self.track.propose_yes_no(p, cfg)),
             Outcome::Text { text, score } => {
                 let answer = match &self.pattern {
                     Some(re) => extract(re, &text)?,
@@ -158,26 +153,13 @@ impl SlowQuery {
                         label: Arc::from(f.label.as_str()),
                         score: f32::NAN,
                         bbox: f.bbox,
-                        model: Some(self.model.clone()),
+                        model: Some(self.track.model.clone()),
                     });
                 }
                 (f32::NAN, Answer::Count(n))
             }
         };
-        let change = self.debounce.update(proposed);
-        if change.is_some() {
-            self.since = Some(now);
-        }
-        Some(Evaluation {
-            id: self.id.clone(),
-            kind: cfg.kind,
-            model: self.model.clone(),
-            region: cfg.region,
-            score,
-            state: self.debounce.state().cloned(),
-            change: change.map(ChangeOut::from),
-            since: self.since,
-        })
+        Some(self.track.settle(cfg, score, proposed, now))
     }
 }
 

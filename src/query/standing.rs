@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{Answer, Change, Debounce, QueryConfig, QueryKind};
+use super::tracker::Tracker;
+use super::{Answer, Change, QueryConfig, QueryKind};
 use crate::model::clip::{Embedding, dot, softmax_in_place};
 use crate::model::{Detection, Loaded, Registry};
 
@@ -105,11 +106,8 @@ impl From<Change> for ChangeOut {
 
 pub struct StandingQuery {
     pub config: QueryConfig,
-    id: Arc<str>,
-    model: Arc<str>,
     how: How,
-    debounce: Debounce,
-    since: Option<SystemTime>,
+    track: Tracker,
 }
 
 impl StandingQuery {
@@ -127,12 +125,9 @@ impl StandingQuery {
 
     fn new(config: QueryConfig, how: How) -> Self {
         Self {
-            id: Arc::from(config.id.as_str()),
-            model: Arc::from(config.model.as_str()),
-            debounce: Debounce::new(config.min_frames),
+            track: Tracker::new(&config),
             config,
             how,
-            since: None,
         }
     }
 
@@ -194,7 +189,7 @@ impl StandingQuery {
     }
 
     pub fn id(&self) -> &Arc<str> {
-        &self.id
+        &self.track.id
     }
 
     /// Detector models this query needs (whole frame) or clip (model, region) pairs.
@@ -222,7 +217,7 @@ impl StandingQuery {
                 }
                 match cfg.kind {
                     QueryKind::Count => (best, Answer::Count(count)),
-                    _ => (best, self.debounce.propose_yes_no(best, cfg.on, cfg.off)),
+                    _ => (best, self.track.propose_yes_no(best, cfg)),
                 }
             }
             How::Prompts {
@@ -248,24 +243,11 @@ impl StandingQuery {
                     (p, Answer::Label(label))
                 } else {
                     let p: f32 = probs[..*yes].iter().sum();
-                    (p, self.debounce.propose_yes_no(p, cfg.on, cfg.off))
+                    (p, self.track.propose_yes_no(p, cfg))
                 }
             }
         };
-        let change = self.debounce.update(proposed);
-        if change.is_some() {
-            self.since = Some(now);
-        }
-        Some(Evaluation {
-            id: self.id.clone(),
-            kind: cfg.kind,
-            model: self.model.clone(),
-            region: cfg.region,
-            score,
-            state: self.debounce.state().cloned(),
-            change: change.map(ChangeOut::from),
-            since: self.since,
-        })
+        Some(self.track.settle(cfg, score, proposed, now))
     }
 }
 

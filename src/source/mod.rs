@@ -22,6 +22,7 @@ mod config;
 mod frame;
 mod pipeline;
 mod queue;
+mod still;
 mod supervisor;
 
 pub use config::{CameraConfig, SourceKind, Transport};
@@ -30,6 +31,7 @@ pub use pipeline::Progress;
 pub use queue::{
     Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue, frame_queue_counting,
 };
+pub use still::first_frame;
 pub use supervisor::{Ended, Retry, SourceHandle, spawn};
 
 /// A camera's availability, as published on `<prefix>/<cam>/status`.

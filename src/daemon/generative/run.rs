@@ -21,10 +21,17 @@ pub enum Features {
     Ocr(Reading),
 }
 
+/// One (model, region) encode of the current frame, or why it failed.
+struct Entry {
+    model: Arc<str>,
+    region: Option<[f32; 4]>,
+    features: Result<Features, String>,
+}
+
 /// The encodes of the current frame, reused by each query that needs the same one.
 #[derive(Default)]
 pub struct Encoded {
-    entries: Vec<(Arc<str>, Option<[f32; 4]>, Result<Features, String>)>,
+    entries: Vec<Entry>,
 }
 
 impl Encoded {
@@ -42,18 +49,22 @@ impl Encoded {
         let i = match self
             .entries
             .iter()
-            .position(|(m, r, _)| m == q.model() && *r == q.region())
+            .position(|e| e.model == *q.model() && e.region == q.region())
         {
             Some(i) => i,
             None => {
                 let t0 = Instant::now();
                 let features = encode(q.loaded(), frame, q.region()).map_err(|e| e.to_string());
                 metrics.slow_encode.record(t0.elapsed());
-                self.entries.push((q.model().clone(), q.region(), features));
+                self.entries.push(Entry {
+                    model: q.model().clone(),
+                    region: q.region(),
+                    features,
+                });
                 self.entries.len() - 1
             }
         };
-        &self.entries[i].2
+        &self.entries[i].features
     }
 }
 

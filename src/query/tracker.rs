@@ -1,0 +1,56 @@
+//! What every standing query keeps between evaluations: its names, its state
+//! machine and when its state last changed — and how a proposed answer becomes the
+//! query's [`Evaluation`].
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{Answer, ChangeOut, Debounce, Evaluation, QueryConfig};
+
+pub struct Tracker {
+    pub id: Arc<str>,
+    pub model: Arc<str>,
+    debounce: Debounce,
+    since: Option<SystemTime>,
+}
+
+impl Tracker {
+    pub fn new(config: &QueryConfig) -> Self {
+        Self {
+            id: Arc::from(config.id.as_str()),
+            model: Arc::from(config.model.as_str()),
+            debounce: Debounce::new(config.min_frames),
+            since: None,
+        }
+    }
+
+    /// The yes/no a score proposes (hysteresis between `on` and `off`).
+    pub fn propose_yes_no(&self, score: f32, cfg: &QueryConfig) -> Answer {
+        self.debounce.propose_yes_no(score, cfg.on, cfg.off)
+    }
+
+    /// Feeds `proposed` to the state machine; the evaluation carries the current
+    /// state and the change, if this made one.
+    pub fn settle(
+        &mut self,
+        cfg: &QueryConfig,
+        score: f32,
+        proposed: Answer,
+        now: SystemTime,
+    ) -> Evaluation {
+        let change = self.debounce.update(proposed);
+        if change.is_some() {
+            self.since = Some(now);
+        }
+        Evaluation {
+            id: self.id.clone(),
+            kind: cfg.kind,
+            model: self.model.clone(),
+            region: cfg.region,
+            score,
+            state: self.debounce.state().cloned(),
+            change: change.map(ChangeOut::from),
+            since: self.since,
+        }
+    }
+}
