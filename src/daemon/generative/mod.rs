@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use ocellus::daemon::generative::Generative;
-//! let config = ocellus::config::load("pipelines/generative.toml".as_ref()).unwrap();
+//! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
 //! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
 //! let models = ocellus::model::Registry::load(&config, env, &prompts);
