@@ -235,7 +235,13 @@ fn main() {
         let frames = ["ocr_synthetic_machine3.png", "page.png"]
             .into_iter()
             .map(|n| photo(n).map(|f| (n, f)))
-            .collect::<Result<Vec<_>, _>>();
+            .collect::<Result<Vec<_>, _>>()
+            .map(|mut f| {
+                // The display as a camera would see it: a 720p frame around it.
+                let camera = ppocr::on_canvas(&f[0].1, 1280, 720);
+                f.push(("ocr_synthetic_machine3.png in a 720p frame", camera));
+                f
+            });
         let value = match frames.and_then(|f| ppocr::bench(&bench, &dir, &f)) {
             Ok((v, r)) => {
                 rows.extend(r);

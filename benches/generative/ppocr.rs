@@ -64,3 +64,17 @@ pub fn bench(b: &Bench, dir: &Path, frames: &[(&str, Frame)]) -> Result<(Value, 
     let report = json!({"dir": dir, "load_ms": num(load_ms), "images": images});
     Ok((report, rows))
 }
+
+/// `frame` centred on a `w`×`h` grey RGB canvas (a camera-sized frame with little text).
+pub fn on_canvas(frame: &Frame, w: u32, h: u32) -> Frame {
+    let (cw, ch) = (w as usize, h as usize);
+    let mut data = vec![128u8; cw * ch * 3];
+    let (fw, fh) = (frame.width as usize, frame.height as usize);
+    let (x0, y0) = ((cw - fw) / 2, (ch - fh) / 2);
+    for y in 0..fh {
+        let src = &frame.data()[y * frame.stride..y * frame.stride + fw * 3];
+        let at = ((y0 + y) * cw + x0) * 3;
+        data[at..at + fw * 3].copy_from_slice(src);
+    }
+    Frame::from_rgb(w, h, cw * 3, data)
+}
