@@ -150,3 +150,66 @@ fn state_payload(state: &Answer) -> Vec<u8> {
         None => text.into_bytes(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::query::{Caption, Evaluation, QueryKind};
+
+    fn text_report(text: &str) -> FrameReport {
+        let mut r = FrameReport::new(Arc::from("cam"));
+        let state = Answer::Text(Arc::from(text));
+        r.queries.push(Evaluation {
+            id: Arc::from("scene"),
+            kind: QueryKind::Caption,
+            model: Arc::from("vlm"),
+            region: None,
+            score: f32::NAN,
+            state: Some(state.clone()),
+            change: Some(crate::query::ChangeOut {
+                from: None,
+                to: state,
+            }),
+            since: None,
+        });
+        r.captions.push(Caption {
+            query: Arc::from("scene"),
+            model: Arc::from("vlm"),
+            text: Arc::from(text),
+        });
+        r
+    }
+
+    fn messages(r: &FrameReport) -> Vec<Message> {
+        let mut enc = Encoder::new(Topics::new("ocellus"), true);
+        let mut out = Vec::new();
+        enc.frame(r, &mut |m| out.push(m));
+        out
+    }
+
+    #[test]
+    fn long_text_states_are_cut_to_255_characters_and_kept_whole_in_the_attributes() {
+        let text = "é".repeat(300);
+        let out = messages(&text_report(&text));
+        let find = |t: &str| out.iter().find(|m| m.topic == t).unwrap();
+        let state =
+            String::from_utf8(find("ocellus/cam/query/scene/state").payload.clone()).unwrap();
+        assert_eq!(state.chars().count(), 255);
+        let attrs: serde_json::Value =
+            serde_json::from_slice(&find("ocellus/cam/query/scene/attributes").payload).unwrap();
+        assert_eq!(attrs["text"], text.as_str());
+        assert!(
+            attrs["score"].is_null(),
+            "no score for generated text: {attrs}"
+        );
+        let caption = find("ocellus/cam/caption");
+        assert!(caption.retain && caption.reliable);
+        let c: serde_json::Value = serde_json::from_slice(&caption.payload).unwrap();
+        assert_eq!(
+            (c["text"].as_str(), c["query"].as_str()),
+            (Some(text.as_str()), Some("scene"))
+        );
+    }
+}
