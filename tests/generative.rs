@@ -388,3 +388,85 @@ fn a_broken_slow_model_is_named_once_and_the_other_queries_go_on() {
     assert_eq!(machine["state"], serde_json::json!(3.0));
     assert!(eval(&lines[0], "caption").is_none());
 }
+
+/// The evaluator hands frames to the generative worker without ever waiting for it:
+/// every sampled frame is evaluated at once, each frame handed over is either
+/// answered or replaced by a newer one (newest wins, counted), and the last one is
+/// always answered.
+#[test]
+fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluator() {
+    use std::sync::{Arc, Mutex};
+
+    use ocellus::cache::{EmbeddingCache, PromptCache};
+    use ocellus::daemon::{CameraWorker, WorkerContext};
+    use ocellus::gate::Verdict;
+    use ocellus::metrics::CameraMetrics;
+    use ocellus::model::Registry;
+    use ocellus::query::{FrameReport, ReportPool};
+    use ocellus::shutdown::Shutdown;
+    use ocellus::source::{Frame, Sample};
+
+    let text = format!(
+        "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
+        florence_model(),
+        query(
+            "caption",
+            "caption",
+            "florence",
+            "every = \"10ms\"\nmin_interval = \"10ms\"\nmax_tokens = 20"
+        ),
+    );
+    let config = ocellus::config::parse(&text, Path::new("/tmp/ocellus.toml")).unwrap();
+    let env = ocellus::engine::environment(&config.engine).unwrap();
+    let models = Registry::load(&config, env, &Arc::new(PromptCache::default()));
+    let metrics = Arc::new(CameraMetrics::default());
+    let ctx = WorkerContext {
+        cache: Arc::new(EmbeddingCache::new(0)),
+        metrics: metrics.clone(),
+    };
+    let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx);
+    assert_eq!(worker.failed_queries(), 0);
+    let answered: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+    let sink = answered.clone();
+    worker.start_generative(Shutdown::new(), move |r| {
+        let captions = r.queries.iter().filter(|q| q.state.is_some()).count();
+        sink.lock().unwrap().push((r.seq, captions));
+    });
+
+    let photo = ocellus::source::first_frame(&media("astronaut.png"), ocellus::source::Pixels::Rgb)
+        .unwrap();
+    let pool = ReportPool::new(Arc::from("cam"), 2);
+    let n = 40u64;
+    for i in 0..n {
+        let mut frame = Frame::from_rgb(
+            photo.width,
+            photo.height,
+            photo.stride,
+            photo.data().to_vec(),
+        );
+        frame.seq = i;
+        frame.pts = Duration::from_millis(100 * i);
+        frame.verdict = Verdict::Changed(1.0);
+        let mut report: ocellus::query::Pooled = pool.take();
+        let report: &mut FrameReport = &mut report;
+        assert!(worker.evaluate(&Sample::Frame(frame), report));
+        assert_eq!(report.seq, i);
+    }
+    worker.stop_generative();
+
+    let answered = answered.lock().unwrap().clone();
+    let jobs = metrics.slow_jobs.get();
+    let replaced = metrics.slow_replaced.get();
+    assert_eq!(jobs + replaced, n, "answered {jobs} + replaced {replaced}");
+    assert_eq!(answered.len() as u64, jobs);
+    assert!(
+        answered.iter().all(|(_, captions)| *captions == 1),
+        "{answered:?}"
+    );
+    assert!(answered.windows(2).all(|w| w[1].0 > w[0].0), "{answered:?}");
+    assert_eq!(
+        answered.last().map(|a| a.0),
+        Some(n - 1),
+        "the newest frame is answered"
+    );
+}
