@@ -81,7 +81,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
-    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true)?;
+    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true, &config.cameras)?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
 

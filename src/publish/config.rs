@@ -37,6 +37,12 @@ pub struct MqttConfig {
     /// Publish `<cam>/detections` for every evaluated frame.
     #[serde(default = "yes")]
     pub detections: bool,
+    /// Home Assistant MQTT discovery (one device per camera); `false` turns it off.
+    #[serde(default = "yes")]
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix (its birth message is `<prefix>/status`).
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
 }
 
 impl std::fmt::Debug for MqttConfig {
@@ -62,6 +68,9 @@ fn default_prefix() -> String {
 fn default_keep_alive() -> Duration {
     Duration::from_secs(30)
 }
+fn default_discovery_prefix() -> String {
+    "homeassistant".into()
+}
 fn yes() -> bool {
     true
 }
@@ -81,6 +90,8 @@ impl MqttConfig {
             key_file: None,
             keep_alive: default_keep_alive(),
             detections: true,
+            discovery: true,
+            discovery_prefix: default_discovery_prefix(),
         }
     }
 

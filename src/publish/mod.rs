@@ -6,13 +6,14 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true).unwrap();
+//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[]).unwrap();
 //! drop(tx); // closing the channel publishes `offline` and disconnects
 //! rt.block_on(task).unwrap();
 //! ```
 
 mod config;
 mod connect;
+mod discovery;
 mod encode;
 mod mqtt;
 mod outbox;
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use config::MqttConfig;
+pub use discovery::Discovery;
 pub use encode::Encoder;
 pub use outbox::{Message, Outbox};
 pub use topics::Topics;
@@ -56,19 +58,24 @@ const CHANNEL: usize = 1024;
 pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
 
 /// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
-/// (URL, password file, TLS files) fail here, before anything runs. Dropping every
-/// sender shuts it down after it has published `offline`.
+/// (URL, password file, TLS files) fail here, before anything runs. `cameras` are
+/// announced to Home Assistant (unless `discovery = false`). Dropping every sender
+/// shuts it down after it has published `offline`.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     mqtt: Option<MqttConfig>,
     detections: bool,
+    cameras: &[crate::source::CameraConfig],
 ) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
         Some(cfg) => {
             let encoder = Encoder::new(Topics::new(&cfg.prefix), detections && cfg.detections);
             let opts = connect::options(&cfg, encoder.topics())?;
-            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder))
+            let discovery = cfg
+                .discovery
+                .then(|| Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras));
+            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder, discovery))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
     };

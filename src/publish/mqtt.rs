@@ -13,7 +13,7 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packe
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Encoder, Message, Outbox, Outgoing};
+use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 
 /// Outbox size during an outage (messages) and unacknowledged messages in flight.
 const OUTBOX_CAPACITY: usize = 20_000;
@@ -33,6 +33,9 @@ struct Link {
     failed_once: bool,
     /// Set once the daemon's channel has closed.
     draining: bool,
+    discovery: Option<Discovery>,
+    /// Subscriptions to make after each connect (a clean session forgets them).
+    subscribe: bool,
 }
 
 impl Link {
@@ -48,11 +51,24 @@ impl Link {
                         self.outbox.push(m.clone());
                     }
                 }
-                // Availability first, ahead of any backlog.
+                // Availability first, ahead of any backlog, then the discovery configs.
                 if !self.draining {
+                    if let Some(d) = &self.discovery {
+                        for m in d.messages().into_iter().rev() {
+                            self.outbox.push_front(m);
+                        }
+                        self.subscribe = true;
+                    }
                     self.outbox.push_front(encoder.status(true));
                 }
                 self.ever_connected = true;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Some(d) = &self.discovery {
+                    for m in d.on_message(&p.topic, &p.payload) {
+                        self.outbox.push(m);
+                    }
+                }
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => self.outbox.on_sent(pkid),
             Ok(Event::Incoming(Packet::PubAck(ack))) => self.outbox.on_ack(ack.pkid),
@@ -91,6 +107,15 @@ impl Link {
         if !self.connected {
             return;
         }
+        if std::mem::take(&mut self.subscribe)
+            && let Some(d) = &self.discovery
+        {
+            for filter in [d.birth_topic(), d.configs_filter()] {
+                if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                    tracing::warn!("mqtt: cannot subscribe to {filter}: {e}");
+                }
+            }
+        }
         while let Some(m) = self.outbox.next_to_send() {
             let qos = if m.reliable {
                 QoS::AtLeastOnce
@@ -113,6 +138,7 @@ pub async fn run(
     url: String,
     mut rx: mpsc::Receiver<Outgoing>,
     mut encoder: Encoder,
+    discovery: Option<Discovery>,
 ) {
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
@@ -125,6 +151,8 @@ pub async fn run(
         ever_connected: false,
         failed_once: false,
         draining: false,
+        discovery,
+        subscribe: false,
     };
     let mut deadline: Option<Instant> = None;
     loop {

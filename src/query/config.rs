@@ -124,6 +124,12 @@ pub struct QueryConfig {
     /// caption: brief, detailed or more_detailed (florence2).
     #[serde(default)]
     pub detail: Detail,
+    /// Home Assistant entity name (default: the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Unit of a numeric state (count, detect, ground, read with `pattern`), e.g. "bar".
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 fn default_on() -> f32 {

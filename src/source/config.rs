@@ -23,6 +23,9 @@ pub enum Transport {
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     pub id: String,
+    /// Home Assistant device name (default: the id).
+    #[serde(default)]
+    pub name: Option<String>,
     /// `rtsp://`, `rtspt://` (RTSP over TCP), `http(s)://`, `file://` or a plain path.
     pub url: String,
     #[serde(default)]

@@ -1,0 +1,237 @@
+//! Home Assistant MQTT discovery, device-based form: one retained
+//! `<discovery>/device/ocellus_<cam>/config` per camera declaring a `binary_sensor` per
+//! `yes_no` query, a `sensor` per query with a number or text for a state, and an
+//! `event` entity for the camera's alerts, all available while the daemon (last
+//! will) and the camera are online. Republished on Home Assistant's birth message;
+//! a device or component announced before that the config no longer has is removed
+//! (an empty config, or a component reduced to its `platform`).
+//!
+//! ```
+//! use ocellus::publish::{Discovery, Topics};
+//! let cam: ocellus::source::CameraConfig = toml::from_str(r#"
+//! id = "door"
+//! url = "rtsp://cam/1"
+//! [[queries]]
+//! id = "person"
+//! ask = "is there a person at the door?"
+//! kind = "yes_no"
+//! model = "coco"
+//! label = "person"
+//! "#).unwrap();
+//! let d = Discovery::new("homeassistant", &Topics::new("ocellus"), &[cam]);
+//! let config = &d.messages()[0];
+//! assert_eq!(config.topic, "homeassistant/device/ocellus_door/config");
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{Message, Topics};
+use crate::query::{QueryConfig, QueryKind};
+use crate::source::CameraConfig;
+
+/// The discovery messages of every camera, and what to do with Home Assistant's.
+pub struct Discovery {
+    prefix: String,
+    availability: String,
+    devices: BTreeMap<String, Device>,
+}
+
+struct Device {
+    topic: String,
+    config: Value,
+}
+
+impl Discovery {
+    pub fn new(prefix: &str, topics: &Topics, cameras: &[CameraConfig]) -> Self {
+        let prefix = prefix.trim_end_matches('/').to_string();
+        let devices = cameras
+            .iter()
+            .map(|cam| {
+                let id = device_id(&cam.id);
+                let topic = format!("{prefix}/device/{id}/config");
+                (
+                    id,
+                    Device {
+                        topic,
+                        config: device_config(cam, topics),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            availability: topics.status(),
+            prefix,
+            devices,
+        }
+    }
+
+    /// The retained config of every camera.
+    pub fn messages(&self) -> Vec<Message> {
+        self.devices
+            .values()
+            .map(|d| retained(&d.topic, d.config.to_string().into_bytes()))
+            .collect()
+    }
+
+    /// Home Assistant's birth / last-will topic.
+    pub fn birth_topic(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+
+    /// Where the retained device configs (ours from earlier runs included) live.
+    pub fn configs_filter(&self) -> String {
+        format!("{}/device/+/config", self.prefix)
+    }
+
+    /// What to publish on an incoming message: the configs again after Home
+    /// Assistant's birth message; a removal for a device config of this daemon (same
+    /// availability topic) that names a camera or component the config no longer has.
+    pub fn on_message(&self, topic: &str, payload: &[u8]) -> Vec<Message> {
+        if topic == self.birth_topic() {
+            return if payload == b"online" {
+                self.messages()
+            } else {
+                Vec::new()
+            };
+        }
+        let Some(id) = topic
+            .strip_prefix(&format!("{}/device/", self.prefix))
+            .and_then(|t| t.strip_suffix("/config"))
+        else {
+            return Vec::new();
+        };
+        let Ok(old) = serde_json::from_slice::<Value>(payload) else {
+            return Vec::new();
+        };
+        let ours = old["availability"]
+            .as_array()
+            .and_then(|a| a.first())
+            .is_some_and(|a| a["topic"] == self.availability.as_str());
+        if !ours || !id.starts_with("ocellus_") {
+            return Vec::new();
+        }
+        let Some(device) = self.devices.get(id) else {
+            tracing::info!("home assistant: removing device {id} (camera no longer configured)");
+            return vec![retained(topic, Vec::new())];
+        };
+        let (Some(old_components), Some(now)) = (
+            old["components"].as_object(),
+            device.config["components"].as_object(),
+        ) else {
+            return Vec::new();
+        };
+        let gone: Vec<(&String, &Value)> = old_components
+            .iter()
+            .filter(|(k, v)| !now.contains_key(*k) && v.as_object().is_some_and(|o| o.len() > 1))
+            .collect();
+        if gone.is_empty() {
+            return Vec::new();
+        }
+        let mut config = device.config.clone();
+        for (k, v) in gone {
+            tracing::info!("home assistant: removing entity {k} of device {id}");
+            config["components"][k] = json!({"platform": v["platform"]});
+        }
+        vec![retained(topic, config.to_string().into_bytes())]
+    }
+}
+
+fn retained(topic: &str, payload: Vec<u8>) -> Message {
+    Message {
+        topic: topic.to_string(),
+        payload,
+        retain: true,
+        reliable: true,
+    }
+}
+
+fn device_id(camera: &str) -> String {
+    format!("ocellus_{camera}")
+}
+
+fn device_config(cam: &CameraConfig, topics: &Topics) -> Value {
+    let id = device_id(&cam.id);
+    let mut components = serde_json::Map::new();
+    for q in &cam.queries {
+        let (key, component) = component(&id, &cam.id, q, topics);
+        components.insert(key, component);
+    }
+    components.insert(
+        format!("{id}_events"),
+        json!({
+            "platform": "event",
+            "unique_id": format!("{id}_events"),
+            "default_entity_id": format!("event.{id}_events"),
+            "name": "Alerts",
+            "state_topic": topics.events(&cam.id),
+            "event_types": cam.queries.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+        }),
+    );
+    json!({
+        "device": {
+            "identifiers": [id],
+            "name": cam.name.as_deref().unwrap_or(&cam.id),
+            "manufacturer": "ocellus",
+            "model": "camera",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        },
+        "origin": {
+            "name": "ocellus",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        },
+        "availability": [
+            {"topic": topics.status(), "payload_available": "online", "payload_not_available": "offline"},
+            {
+                "topic": topics.camera_status(&cam.id),
+                "value_template": "{{ 'online' if value == 'online' else 'offline' }}",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            },
+        ],
+        "availability_mode": "all",
+        "qos": 1,
+        "components": components,
+    })
+}
+
+/// One query's entity: its key in `components` and its config.
+fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (String, Value) {
+    let key = format!("{device}_{}", q.id);
+    let numeric = matches!(
+        q.kind,
+        QueryKind::Count | QueryKind::Detect | QueryKind::Ground
+    ) || (q.kind == QueryKind::Read && q.pattern.is_some());
+    let platform = if q.kind == QueryKind::YesNo {
+        "binary_sensor"
+    } else {
+        "sensor"
+    };
+    let mut c = serde_json::Map::new();
+    let mut set = |k: &str, v: Value| {
+        c.insert(k.into(), v);
+    };
+    set("platform", json!(platform));
+    set("unique_id", json!(key));
+    set("default_entity_id", json!(format!("{platform}.{key}")));
+    set("name", json!(q.name.as_deref().unwrap_or(&q.id)));
+    set("state_topic", json!(topics.state(camera, &q.id)));
+    set(
+        "json_attributes_topic",
+        json!(topics.attributes(camera, &q.id)),
+    );
+    if q.kind == QueryKind::YesNo {
+        set("payload_on", json!("ON"));
+        set("payload_off", json!("OFF"));
+    } else if numeric {
+        set("state_class", json!("measurement"));
+        if let Some(unit) = &q.unit {
+            set("unit_of_measurement", json!(unit));
+        }
+    } else if q.kind == QueryKind::Classify {
+        set("device_class", json!("enum"));
+        set("options", json!(q.labels));
+    }
+    (key, Value::Object(c))
+}
