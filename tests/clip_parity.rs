@@ -267,7 +267,11 @@ off = 0.1
             embeddings: vec![(std::sync::Arc::from("tiny"), None, Some(e))],
         };
         let eval = query
-            .evaluate(&outputs, std::time::SystemTime::now())
+            .evaluate(
+                &outputs,
+                std::time::SystemTime::now(),
+                std::time::Duration::ZERO,
+            )
             .unwrap();
         let want = q["p_yes"][i].as_f64().unwrap() as f32;
         assert!(

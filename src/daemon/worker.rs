@@ -232,7 +232,7 @@ impl CameraWorker {
         let now = SystemTime::now();
         report.queries.clear();
         for q in &mut self.queries {
-            if let Some(e) = q.evaluate(&self.outputs, now) {
+            if let Some(e) = q.evaluate(&self.outputs, now, pts) {
                 report.queries.push(e);
             }
         }

@@ -94,6 +94,27 @@ pub struct QueryConfig {
     /// Consecutive evaluated frames that must agree before the state changes.
     #[serde(default = "default_min_frames")]
     pub min_frames: u32,
+    /// A new answer must hold this long (stream time) before the state changes.
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::de",
+        serialize_with = "crate::config::duration::ser"
+    )]
+    pub min_duration: Duration,
+    /// yes_no: OFF must hold this long before an ON state turns OFF.
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::de",
+        serialize_with = "crate::config::duration::ser"
+    )]
+    pub off_delay: Duration,
+    /// After a state change, the state holds at least this long (no alert storm).
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::de",
+        serialize_with = "crate::config::duration::ser"
+    )]
+    pub cooldown: Duration,
     /// Detections below this score are not counted (yolox).
     #[serde(default)]
     pub min_score: Option<f32>,

@@ -10,7 +10,7 @@
 //! let mut light = Debounce::new(2); // two frames must agree
 //! for score in [0.9, 0.9] {
 //!     let proposed = light.propose_yes_no(score, 0.7, 0.5);
-//!     if let Some(change) = light.update(proposed) {
+//!     if let Some(change) = light.update(proposed, std::time::Duration::ZERO) {
 //!         assert_eq!(change.to, Answer::YesNo(true));
 //!     }
 //! }
@@ -26,7 +26,7 @@ mod tracker;
 
 pub use answer::Answer;
 pub use config::{Detail, QueryConfig, QueryKind};
-pub use debounce::{Change, Debounce};
+pub use debounce::{Change, Debounce, Timing};
 pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
 pub use slow::SlowQuery;
 pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery};

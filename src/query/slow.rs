@@ -14,7 +14,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
@@ -125,7 +125,7 @@ impl SlowQuery {
     pub fn conclude(
         &mut self,
         outcome: Outcome,
-        now: SystemTime,
+        (now, pts): (SystemTime, Duration),
         detections: &mut Vec<Detection>,
     ) -> Option<Evaluation> {
         let cfg = &self.config;
@@ -159,7 +159,7 @@ impl SlowQuery {
                 (f32::NAN, Answer::Count(n))
             }
         };
-        Some(self.track.settle(cfg, score, proposed, now))
+        Some(self.track.settle(cfg, score, proposed, (now, pts)))
     }
 }
 

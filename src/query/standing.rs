@@ -3,7 +3,7 @@
 //! machine, without allocating.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -199,7 +199,14 @@ impl StandingQuery {
 
     /// Scores the frame and feeds the state machine. `None` when the model produced
     /// nothing for this frame (e.g. its inference failed).
-    pub fn evaluate(&mut self, outputs: &FrameOutputs, now: SystemTime) -> Option<Evaluation> {
+    /// `now` is the wall-clock time of the evaluation, `pts` the frame's stream time
+    /// (the state machine's clock).
+    pub fn evaluate(
+        &mut self,
+        outputs: &FrameOutputs,
+        now: SystemTime,
+        pts: Duration,
+    ) -> Option<Evaluation> {
         let cfg = &self.config;
         let (score, proposed) = match &mut self.how {
             How::Detector { label, min_score } => {
@@ -247,7 +254,7 @@ impl StandingQuery {
                 }
             }
         };
-        Some(self.track.settle(cfg, score, proposed, now))
+        Some(self.track.settle(cfg, score, proposed, (now, pts)))
     }
 }
 

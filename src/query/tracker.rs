@@ -3,9 +3,9 @@
 //! query's [`Evaluation`].
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use super::{Answer, ChangeOut, Debounce, Evaluation, QueryConfig};
+use super::{Answer, ChangeOut, Debounce, Evaluation, QueryConfig, Timing};
 
 pub struct Tracker {
     pub id: Arc<str>,
@@ -19,7 +19,14 @@ impl Tracker {
         Self {
             id: Arc::from(config.id.as_str()),
             model: Arc::from(config.model.as_str()),
-            debounce: Debounce::new(config.min_frames),
+            debounce: Debounce::with_timing(
+                config.min_frames,
+                Timing {
+                    min_duration: config.min_duration,
+                    off_delay: config.off_delay,
+                    cooldown: config.cooldown,
+                },
+            ),
             since: None,
         }
     }
@@ -29,16 +36,16 @@ impl Tracker {
         self.debounce.propose_yes_no(score, cfg.on, cfg.off)
     }
 
-    /// Feeds `proposed` to the state machine; the evaluation carries the current
-    /// state and the change, if this made one.
+    /// Feeds `proposed` (frame at stream time `pts`) to the state machine; the
+    /// evaluation carries the current state and the change, if this made one.
     pub fn settle(
         &mut self,
         cfg: &QueryConfig,
         score: f32,
         proposed: Answer,
-        now: SystemTime,
+        (now, pts): (SystemTime, Duration),
     ) -> Evaluation {
-        let change = self.debounce.update(proposed);
+        let change = self.debounce.update(proposed, pts);
         if change.is_some() {
             self.since = Some(now);
         }

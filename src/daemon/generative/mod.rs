@@ -146,7 +146,7 @@ impl Generative {
                 Ok((outcome, took)) => {
                     tracing::trace!(camera = %self.camera, query = %q.id(), ?took, "slow query answered");
                     any_boxes |= matches!(q.config.kind, QueryKind::Detect | QueryKind::Ground);
-                    if let Some(e) = q.conclude(outcome, now, &mut boxes) {
+                    if let Some(e) = q.conclude(outcome, (now, frame.pts), &mut boxes) {
                         if e.kind == QueryKind::Caption
                             && let Some(crate::query::Answer::Text(text)) = &e.state
                         {
