@@ -18,4 +18,5 @@ pub mod model;
 pub mod publish;
 pub mod query;
 pub mod shutdown;
+pub mod snapshot;
 pub mod source;

@@ -11,9 +11,10 @@ use crate::cache::CacheConfig;
 use crate::engine::EngineConfig;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
+use crate::snapshot::SnapshotConfig;
 use crate::source::CameraConfig;
 
-const SECTIONS: [&str; 5] = ["engine", "cache", "mqtt", "models", "cameras"];
+const SECTIONS: [&str; 6] = ["engine", "cache", "mqtt", "snapshots", "models", "cameras"];
 
 pub fn build(
     mut table: toml::Table,
@@ -45,6 +46,14 @@ pub fn build(
     let mqtt = mqtt.map(|mut m| {
         m.resolve_paths(base);
         m
+    });
+    let snapshots: Option<SnapshotConfig> = match table.remove("snapshots") {
+        Some(v) => Some(element(v, "snapshots", problems)?),
+        None => None,
+    };
+    let snapshots = snapshots.map(|mut s| {
+        s.resolve_paths(base);
+        s
     });
 
     let mut models = BTreeMap::new();
@@ -84,6 +93,7 @@ pub fn build(
         engine,
         cache,
         mqtt,
+        snapshots,
         models,
         cameras,
     })

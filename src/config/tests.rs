@@ -116,7 +116,9 @@ fn unknown_sections_and_bad_toml_are_reported() {
     let p = problems("[mqt]\nurl = 1\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n");
     assert_eq!(
         p,
-        vec!["mqt: unknown section, expected one of engine, cache, mqtt, models, cameras"]
+        vec![
+            "mqt: unknown section, expected one of engine, cache, mqtt, snapshots, models, cameras"
+        ]
     );
     let p = problems("[[cameras]\nid = 1");
     assert_eq!(p.len(), 1);

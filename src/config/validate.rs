@@ -41,6 +41,14 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
     if config.engine.max_batch == 0 {
         problems.push(Problem::new("engine.max_batch", "must be at least 1"));
     }
+    if let Some(s) = &config.snapshots {
+        if !(1..=100).contains(&s.quality) {
+            problems.push(Problem::new("snapshots.quality", "must be within 1..100"));
+        }
+        if s.keep == 0 {
+            problems.push(Problem::new("snapshots.keep", "must be at least 1"));
+        }
+    }
     for (name, model) in &config.models {
         if model.providers().is_empty() {
             problems.push(Problem::new(

@@ -81,14 +81,29 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
-    let (tx, publisher) = publish::spawn(rt.handle(), mqtt, true, &config.cameras)?;
+    let (tx, publisher) = publish::spawn(
+        rt.handle(),
+        mqtt,
+        true,
+        &config.cameras,
+        config.snapshots.is_some(),
+    )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
 
     let cameras: Vec<_> = config
         .cameras
         .iter()
-        .map(|cam| start_camera(cam, &models, &cache, tx.clone(), shutdown.clone()))
+        .map(|cam| {
+            start_camera(
+                cam,
+                &models,
+                &cache,
+                config.snapshots.clone(),
+                tx.clone(),
+                shutdown.clone(),
+            )
+        })
         .collect();
     drop(tx);
     let watched: Vec<(String, Arc<CameraMetrics>)> = cameras
@@ -128,6 +143,7 @@ fn start_camera(
     cam: &CameraConfig,
     models: &Registry,
     cache: &Arc<EmbeddingCache>,
+    snapshots: Option<crate::snapshot::SnapshotConfig>,
     tx: mpsc::Sender<Outgoing>,
     shutdown: Shutdown,
 ) -> (String, Arc<CameraMetrics>, JoinHandle<Ended>) {
@@ -144,6 +160,9 @@ fn start_camera(
         metrics: metrics.clone(),
     };
     let mut worker = CameraWorker::new(cam, models, ctx);
+    if let Some(cfg) = snapshots {
+        worker.enable_snapshots(cfg);
+    }
     let slow_tx = tx.clone();
     worker.start_generative(shutdown.clone(), move |report| {
         let _ = slow_tx.blocking_send(Outgoing::Frame(report));

@@ -16,6 +16,7 @@ use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, SlowQuery, StandingQuery};
 use crate::shutdown::Shutdown;
+use crate::snapshot::{SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
 
 use super::generative::{self, Cadence, Generative, SlowLane};
@@ -74,6 +75,9 @@ pub struct CameraWorker {
     failed: usize,
     slow: Slow,
     cadences: Vec<Cadence>,
+    snapshots: Option<Snapshotter>,
+    /// The regions of the camera's queries (drawn on snapshots).
+    regions: Vec<[f32; 4]>,
 }
 
 impl CameraWorker {
@@ -145,6 +149,8 @@ impl CameraWorker {
             metrics: ctx.metrics,
             failed,
             cadences: generative.cadences(),
+            snapshots: None,
+            regions: cam.queries.iter().filter_map(|q| q.region).collect(),
             slow: if generative.is_empty() {
                 Slow::Off
             } else {
@@ -163,6 +169,12 @@ impl CameraWorker {
         if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
             self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown, emit));
         }
+    }
+
+    /// Takes a snapshot of the frame behind each alert (a state change between two
+    /// known states) of the per-frame queries.
+    pub fn enable_snapshots(&mut self, cfg: SnapshotConfig) {
+        self.snapshots = Some(Snapshotter::new(&self.camera, cfg));
     }
 
     /// Stops the generative worker (after its current frame).
@@ -248,11 +260,15 @@ impl CameraWorker {
         self.metrics.queries.record(t0.elapsed());
         report.captions.clear();
         let mut inference = inference;
-        if let Sample::Frame(frame) = sample
-            && self.slow(frame, report)
-        {
-            inference = Inference::Encoded;
+        if let Sample::Frame(frame) = sample {
+            if let Some(s) = &mut self.snapshots {
+                s.keep(frame);
+            }
+            if self.slow(frame, report) {
+                inference = Inference::Encoded;
+            }
         }
+        self.snapshot(report, time);
         report.camera.clone_from(&self.camera);
         report.seq = seq;
         report.pts = pts.as_secs_f64();
@@ -264,6 +280,29 @@ impl CameraWorker {
         self.metrics.latency.record(decoded_at.elapsed());
         tracing::trace!(camera = %self.camera, seq, ?inference, "frame evaluated");
         true
+    }
+
+    /// Attaches the snapshot of the kept frame when a query of `report` alerted.
+    fn snapshot(&mut self, report: &mut FrameReport, time: std::time::SystemTime) {
+        report.snapshot = None;
+        let Some(shots) = &mut self.snapshots else {
+            return;
+        };
+        let Some(alert) = report
+            .queries
+            .iter()
+            .find(|q| q.change.as_ref().is_some_and(|c| c.from.is_some()))
+        else {
+            return;
+        };
+        let boxes = report.detections.as_deref().unwrap_or_default();
+        match shots.take(&self.regions, boxes, time, &alert.id) {
+            Ok(shot) => report.snapshot = Some(shot),
+            Err(e) => {
+                tracing::warn!("camera {}: {e}", self.camera);
+                report.errors.push(e);
+            }
+        }
     }
 
     /// Runs (inline) or hands over (worker) the slow queries due on `frame`; true when

@@ -1,7 +1,7 @@
 //! Home Assistant MQTT discovery, device-based form: one retained
 //! `<discovery>/device/ocellus_<cam>/config` per camera declaring a `binary_sensor` per
-//! `yes_no` query, a `sensor` per query with a number or text for a state, and an
-//! `event` entity for the camera's alerts, all available while the daemon (last
+//! `yes_no` query, a `sensor` per query with a number or text for a state, an
+//! `event` entity for the camera's alerts and an `image` of the last alert's snapshot, all available while the daemon (last
 //! will) and the camera are online. Republished on Home Assistant's birth message;
 //! a device or component announced before that the config no longer has is removed
 //! (an empty config, or a component reduced to its `platform`).
@@ -18,7 +18,7 @@
 //! model = "coco"
 //! label = "person"
 //! "#).unwrap();
-//! let d = Discovery::new("homeassistant", &Topics::new("ocellus"), &[cam]);
+//! let d = Discovery::new("homeassistant", &Topics::new("ocellus"), &[cam], false);
 //! let config = &d.messages()[0];
 //! assert_eq!(config.topic, "homeassistant/device/ocellus_door/config");
 //! ```
@@ -44,7 +44,8 @@ struct Device {
 }
 
 impl Discovery {
-    pub fn new(prefix: &str, topics: &Topics, cameras: &[CameraConfig]) -> Self {
+    /// `snapshots`: whether cameras publish snapshots (an `image` entity each).
+    pub fn new(prefix: &str, topics: &Topics, cameras: &[CameraConfig], snapshots: bool) -> Self {
         let prefix = prefix.trim_end_matches('/').to_string();
         let devices = cameras
             .iter()
@@ -55,7 +56,7 @@ impl Discovery {
                     id,
                     Device {
                         topic,
-                        config: device_config(cam, topics),
+                        config: device_config(cam, topics, snapshots),
                     },
                 )
             })
@@ -151,7 +152,7 @@ fn device_id(camera: &str) -> String {
     format!("ocellus_{camera}")
 }
 
-fn device_config(cam: &CameraConfig, topics: &Topics) -> Value {
+fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value {
     let id = device_id(&cam.id);
     let mut components = serde_json::Map::new();
     for q in &cam.queries {
@@ -169,6 +170,19 @@ fn device_config(cam: &CameraConfig, topics: &Topics) -> Value {
             "event_types": cam.queries.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
         }),
     );
+    if snapshots {
+        components.insert(
+            format!("{id}_snapshot"),
+            json!({
+                "platform": "image",
+                "unique_id": format!("{id}_snapshot"),
+                "default_entity_id": format!("image.{id}_snapshot"),
+                "name": "Last alert",
+                "image_topic": topics.snapshot(&cam.id),
+                "content_type": "image/jpeg",
+            }),
+        );
+    }
     json!({
         "device": {
             "identifiers": [id],

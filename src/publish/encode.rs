@@ -76,6 +76,14 @@ impl Encoder {
                 reliable: false,
             });
         }
+        if let Some(shot) = &r.snapshot {
+            emit(Message {
+                topic: self.topics.snapshot(&r.camera),
+                payload: shot.jpeg.to_vec(),
+                retain: true,
+                reliable: true,
+            });
+        }
         for c in &r.captions {
             let payload = json!({
                 "text": c.text, "query": c.query, "model": c.model,
@@ -131,6 +139,9 @@ impl Encoder {
                     "camera": r.camera, "query": q.id, "from": change.from, "to": change.to,
                     "score": q.score, "time": time.to_string(), "pts": r.pts, "seq": r.seq,
                     "model": q.model, "region": q.region,
+                    "snapshot": r.snapshot.as_ref().map(|s| json!({
+                        "topic": self.topics.snapshot(&r.camera), "file": s.file,
+                    })),
                 });
                 emit(Message {
                     topic: self.topics.events(&r.camera),

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[]).unwrap();
+//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[], false).unwrap();
 //! drop(tx); // closing the channel publishes `offline` and disconnects
 //! rt.block_on(task).unwrap();
 //! ```
@@ -66,15 +66,16 @@ pub fn spawn(
     mqtt: Option<MqttConfig>,
     detections: bool,
     cameras: &[crate::source::CameraConfig],
+    snapshots: bool,
 ) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
         Some(cfg) => {
             let encoder = Encoder::new(Topics::new(&cfg.prefix), detections && cfg.detections);
             let opts = connect::options(&cfg, encoder.topics())?;
-            let discovery = cfg
-                .discovery
-                .then(|| Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras));
+            let discovery = cfg.discovery.then(|| {
+                Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras, snapshots)
+            });
             rt.spawn(mqtt::run(opts, cfg.url, rx, encoder, discovery))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),

@@ -42,4 +42,9 @@ impl Topics {
     pub fn caption(&self, cam: &str) -> String {
         format!("{}/{cam}/caption", self.prefix)
     }
+
+    /// JPEG of the frame behind the last alert (retained).
+    pub fn snapshot(&self, cam: &str) -> String {
+        format!("{}/{cam}/snapshot", self.prefix)
+    }
 }

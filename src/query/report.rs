@@ -44,6 +44,9 @@ pub struct FrameReport {
     /// `<cam>/caption`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub captions: Vec<Caption>,
+    /// The picture behind this frame's alerts (published on `<cam>/snapshot`).
+    #[serde(skip)]
+    pub snapshot: Option<crate::snapshot::Snapshot>,
     /// Model failures on this frame, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -63,6 +66,7 @@ impl FrameReport {
             detections: None,
             queries: Vec::new(),
             captions: Vec::new(),
+            snapshot: None,
             errors: Vec::new(),
             decoded_at: Instant::now(),
         }

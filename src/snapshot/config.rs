@@ -1,0 +1,45 @@
+//! `[snapshots]`: JPEGs of the frames behind alerts.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Folder the JPEGs are also written to (one subfolder per camera); without it
+    /// snapshots go to MQTT only.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Files kept per camera (the oldest go first).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// Megabytes kept per camera.
+    #[serde(default = "default_keep_mb")]
+    pub keep_mb: u64,
+    /// JPEG quality, 1..100.
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+    /// Draw the query regions and the detections on the picture.
+    #[serde(default = "yes")]
+    pub annotate: bool,
+}
+
+fn default_keep() -> usize {
+    100
+}
+fn default_keep_mb() -> u64 {
+    100
+}
+fn default_quality() -> u8 {
+    80
+}
+fn yes() -> bool {
+    true
+}
+
+impl SnapshotConfig {
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.dir = self.dir.as_ref().map(|d| crate::config::resolve(base, d));
+    }
+}
