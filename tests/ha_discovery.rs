@@ -33,7 +33,7 @@ fn door(clip: &Path, with_cups: bool) -> String {
          model = \"ocr\"\npattern = '(\\d+)'\nunit = \"bar\"\n\n\
          [[cameras.queries]]\nid = \"sign\"\nask = \"what does the sign say?\"\nkind = \"read\"\nmodel = \"ocr\"\n\n",
         toml_path(clip),
-        person_query(""),
+        person_query("expire_after = \"2s\""),
     );
     if with_cups {
         s.push_str(
@@ -142,6 +142,7 @@ fn home_assistant_sees_each_camera_as_a_device_and_removed_entities_go() {
         "",
         &format!("{}{}", door(&clip, true), yard(&clip)),
     );
+    let states = MqttCollector::with_filter(&broker.url(), "ocellus/door/query/person/state");
     let mut daemon = Daemon::start(&cfg, &["--mqtt-url", &broker.url()]);
     assert!(
         ha.wait_for(
@@ -162,6 +163,15 @@ fn home_assistant_sees_each_camera_as_a_device_and_removed_entities_go() {
     assert_eq!(
         c("ocellus_door_person")["state_topic"],
         "ocellus/door/query/person/state"
+    );
+    // expire_after: Home Assistant expires the state unless it is re-sent, which the
+    // daemon does (at least twice per period) while frames flow.
+    assert_eq!(c("ocellus_door_person")["expire_after"], 2);
+    assert!(c("ocellus_door_cups").get("expire_after").is_none());
+    assert!(
+        states.wait_for(|m| m.len() >= 3, Duration::from_secs(10)),
+        "the person state (always ON) should be re-sent every second:\n{}",
+        states.dump()
     );
     assert_eq!(c("ocellus_door_cups")["unit_of_measurement"], "cups");
     assert_eq!(c("ocellus_door_cups")["state_class"], "measurement");

@@ -178,6 +178,9 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
     if q.every.is_zero() {
         bad("every", "must be longer than 0s".into());
     }
+    if q.expire_after.is_some_and(|e| e.as_secs() == 0) {
+        bad("expire_after", "must be at least 1s".into());
+    }
     if q.max_tokens == Some(0) {
         bad("max_tokens", "must be at least 1".into());
     }

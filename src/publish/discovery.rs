@@ -235,6 +235,9 @@ fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (S
         "json_attributes_topic",
         json!(topics.attributes(camera, &q.id)),
     );
+    if let Some(e) = q.expire_after {
+        set("expire_after", json!(e.as_secs().max(1)));
+    }
     if q.kind == QueryKind::YesNo {
         set("payload_on", json!("ON"));
         set("payload_off", json!("OFF"));

@@ -98,11 +98,15 @@ impl Encoder {
         }
         for q in &r.queries {
             let Some(state) = &q.state else { continue };
+            // With expire_after, state and attributes go out at least twice per period.
+            let every = q
+                .expire_after
+                .map_or(ATTRIBUTES_EVERY, |e| ATTRIBUTES_EVERY.min(e / 2));
             let due = self
                 .attributes_sent
                 .get(&*r.camera)
                 .and_then(|sent| sent.get(&*q.id))
-                .is_none_or(|t| t.elapsed() >= ATTRIBUTES_EVERY);
+                .is_none_or(|t| t.elapsed() >= every);
             if q.change.is_some() || due {
                 let since = q
                     .since
@@ -125,13 +129,16 @@ impl Encoder {
                     .or_default()
                     .insert(q.id.clone(), Instant::now());
             }
+            let refresh = due && q.expire_after.is_some();
+            if q.change.is_some() || refresh {
+                emit(Message {
+                    topic: self.topics.state(&r.camera, &q.id),
+                    payload: state_payload(state),
+                    retain: true,
+                    reliable: true,
+                });
+            }
             let Some(change) = &q.change else { continue };
-            emit(Message {
-                topic: self.topics.state(&r.camera, &q.id),
-                payload: state_payload(state),
-                retain: true,
-                reliable: true,
-            });
             if change.from.is_some() {
                 let event = json!({
                     "id": format!("{}/{}/{}", r.camera, q.id, r.time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
@@ -185,6 +192,7 @@ mod tests {
                 to: state,
             }),
             since: None,
+            expire_after: None,
         });
         r.captions.push(Caption {
             query: Arc::from("scene"),

@@ -115,6 +115,10 @@ pub struct QueryConfig {
         serialize_with = "crate::config::duration::ser"
     )]
     pub cooldown: Duration,
+    /// The state becomes unavailable (in Home Assistant) when the camera has produced
+    /// no frame for this long; the state is re-sent while frames flow.
+    #[serde(default, deserialize_with = "crate::config::duration::de_opt")]
+    pub expire_after: Option<Duration>,
     /// Detections below this score are not counted (yolox).
     #[serde(default)]
     pub min_score: Option<f32>,

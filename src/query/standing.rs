@@ -87,6 +87,10 @@ pub struct Evaluation {
     pub change: Option<ChangeOut>,
     #[serde(skip)]
     pub since: Option<SystemTime>,
+    /// The query's `expire_after`: its state is re-sent often enough for consumers
+    /// (Home Assistant) to expire it when the camera stops producing frames.
+    #[serde(skip)]
+    pub expire_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -58,6 +58,7 @@ impl Tracker {
             state: self.debounce.state().cloned(),
             change: change.map(ChangeOut::from),
             since: self.since,
+            expire_after: cfg.expire_after,
         }
     }
 }
