@@ -37,6 +37,11 @@ pub struct MqttConfig {
     /// Publish `<cam>/detections` for every evaluated frame.
     #[serde(default = "yes")]
     pub detections: bool,
+    /// Folder for the outbox journal: messages produced during a broker outage are
+    /// also written there, so a restart during the outage loses none (default: the
+    /// outbox lives in memory only).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     /// Home Assistant MQTT discovery (one device per camera); `false` turns it off.
     #[serde(default = "yes")]
     pub discovery: bool,
@@ -90,6 +95,7 @@ impl MqttConfig {
             key_file: None,
             keep_alive: default_keep_alive(),
             detections: true,
+            state_dir: None,
             discovery: true,
             discovery_prefix: default_discovery_prefix(),
         }
@@ -97,6 +103,7 @@ impl MqttConfig {
 
     pub fn resolve_paths(&mut self, base: &Path) {
         for p in [
+            &mut self.state_dir,
             &mut self.password_file,
             &mut self.ca_file,
             &mut self.cert_file,

@@ -15,6 +15,7 @@ mod config;
 mod connect;
 mod discovery;
 mod encode;
+mod journal;
 mod mqtt;
 mod outbox;
 mod topics;
@@ -76,7 +77,13 @@ pub fn spawn(
             let discovery = cfg.discovery.then(|| {
                 Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras, snapshots)
             });
-            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder, discovery))
+            let journal = cfg
+                .state_dir
+                .as_deref()
+                .map(journal::Journal::open)
+                .transpose()
+                .map_err(PublishError::Config)?;
+            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder, discovery, journal))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
     };

@@ -13,6 +13,7 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packe
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::journal::Journal;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 
 /// Outbox size during an outage (messages) and unacknowledged messages in flight.
@@ -36,6 +37,8 @@ struct Link {
     discovery: Option<Discovery>,
     /// Subscriptions to make after each connect (a clean session forgets them).
     subscribe: bool,
+    /// The outbox on disk during outages.
+    journal: Option<Journal>,
 }
 
 impl Link {
@@ -81,9 +84,13 @@ impl Link {
                         self.outbox.len()
                     );
                 }
+                let was = self.connected || !self.failed_once;
                 self.connected = false;
                 self.failed_once = true;
                 self.outbox.on_disconnect();
+                if was && let Some(j) = &mut self.journal {
+                    j.rewrite(self.outbox.pending());
+                }
             }
         }
     }
@@ -96,6 +103,12 @@ impl Link {
             }
             // Best-effort messages (detections) are live data: during an outage they
             // are dropped, not replayed stale afterwards.
+            if m.reliable
+                && !self.connected
+                && let Some(j) = &mut self.journal
+            {
+                j.append(&m);
+            }
             if m.reliable || self.connected {
                 self.outbox.push(m);
             }
@@ -139,6 +152,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Outgoing>,
     mut encoder: Encoder,
     discovery: Option<Discovery>,
+    journal: Option<(Journal, Vec<Message>)>,
 ) {
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
@@ -153,7 +167,15 @@ pub async fn run(
         draining: false,
         discovery,
         subscribe: false,
+        journal: None,
     };
+    if let Some((journal, earlier)) = journal {
+        // What an earlier run could not deliver goes first, in its order.
+        for m in earlier {
+            link.outbox.push(m);
+        }
+        link.journal = Some(journal);
+    }
     let mut deadline: Option<Instant> = None;
     loop {
         // Apply every event already reported (a disconnect above all) before handing
@@ -162,6 +184,12 @@ pub async fn run(
             link.on_event(ev, &encoder);
         }
         link.send(&client);
+        if link.connected
+            && link.outbox.is_empty()
+            && let Some(j) = &mut link.journal
+        {
+            j.clear();
+        }
         if link.draining && link.outbox.is_empty() {
             break;
         }
@@ -188,11 +216,22 @@ pub async fn run(
         }
     }
     if !link.outbox.is_empty() {
-        tracing::error!(
-            "mqtt: shutting down with {} messages not delivered to {}",
-            link.outbox.len(),
-            link.url
-        );
+        link.outbox.on_disconnect();
+        match &mut link.journal {
+            Some(j) => {
+                j.rewrite(link.outbox.pending());
+                tracing::warn!(
+                    "mqtt: shutting down with {} messages not delivered to {}; kept in the journal for the next start",
+                    link.outbox.len(),
+                    link.url
+                );
+            }
+            None => tracing::error!(
+                "mqtt: shutting down with {} messages not delivered to {}",
+                link.outbox.len(),
+                link.url
+            ),
+        }
     }
     if link.connected && client.try_disconnect().is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {

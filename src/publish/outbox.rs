@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 /// One message to publish.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub topic: String,
     pub payload: Vec<u8>,
@@ -117,6 +117,16 @@ impl Outbox {
             }
             self.queued.push_front(msg);
         }
+    }
+
+    /// Every reliable message not yet acknowledged, in the order it would be sent.
+    pub fn pending(&self) -> impl Iterator<Item = &Message> {
+        self.inflight
+            .iter()
+            .map(|(_, m)| m)
+            .chain(self.handed.iter())
+            .chain(self.queued.iter())
+            .filter(|m| m.reliable)
     }
 
     /// Nothing queued, handed or unacknowledged.
