@@ -4,6 +4,10 @@
 //! (scripts/fixtures/make_tiny_clip.py). Tolerance: 1e-4 on embeddings and
 //! probabilities, 1e-3 on raw logits (they are scaled by 100).
 
+mod common;
+
+use common::shared_dir;
+
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, Batcher, EngineConfig, Rect, RgbView};
@@ -19,12 +23,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("OCELLUS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
-}
-
 fn reference() -> Value {
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/clip_tiny/reference.json")).unwrap();
@@ -36,7 +34,7 @@ fn load() -> (Clip, ClipSessions, Batcher) {
     let mut cfg: ClipConfig = toml::from_str(&format!(
         "dir = {:?}\ntokenizer = {:?}\nproviders = [\"cpu\"]\nthreads = 1",
         root().join("tests/fixtures/clip_tiny"),
-        shared().join("models/clip_vit_b32_tokenizer/tokenizer.json"),
+        shared_dir().join("models/clip_vit_b32_tokenizer/tokenizer.json"),
     ))
     .unwrap();
     let mut model = ocellus::model::ModelConfig::Clip(cfg.clone());
@@ -105,7 +103,7 @@ fn image_path_matches_transformers_for_real_photos() {
     let mut scratch = ClipImage::new();
     for (i, img) in r["images"].as_array().unwrap().iter().enumerate() {
         let file = img["file"].as_str().unwrap();
-        let frame = decode(&shared().join("media").join(file));
+        let frame = decode(&shared_dir().join("media").join(file));
         assert_eq!(
             (frame.width as u64, frame.height as u64),
             (
@@ -169,7 +167,13 @@ fn yes_no_and_classify_scores_match_transformers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|img| decode(&shared().join("media").join(img["file"].as_str().unwrap())))
+        .map(|img| {
+            decode(
+                &shared_dir()
+                    .join("media")
+                    .join(img["file"].as_str().unwrap()),
+            )
+        })
         .collect();
     let embeddings: Vec<_> = frames
         .iter()
@@ -243,7 +247,7 @@ on = 0.2
 off = 0.1
 "#,
         root().join("tests/fixtures/clip_tiny"),
-        shared().join("models/clip_vit_b32_tokenizer/tokenizer.json"),
+        shared_dir().join("models/clip_vit_b32_tokenizer/tokenizer.json"),
         q["yes"],
         q["no"],
     );
@@ -258,7 +262,11 @@ off = 0.1
     let mut client = engine.client();
     let mut scratch = ClipImage::new();
     for (i, img) in r["images"].as_array().unwrap().iter().enumerate() {
-        let frame = decode(&shared().join("media").join(img["file"].as_str().unwrap()));
+        let frame = decode(
+            &shared_dir()
+                .join("media")
+                .join(img["file"].as_str().unwrap()),
+        );
         let e = clip
             .embed_image(&mut client, &frame, None, &mut scratch)
             .unwrap();

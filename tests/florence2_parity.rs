@@ -6,6 +6,10 @@
 //! resize is Pillow-exact and the normalisation rounds as transformers does); token
 //! ids, decoded text and parsed outputs must be equal.
 
+mod common;
+
+use common::shared_dir;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,12 +24,6 @@ const PIXEL_TOL: f32 = 1e-6;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("OCELLUS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
 }
 
 fn fixture() -> PathBuf {
@@ -136,7 +134,11 @@ fn pixel_values_match_the_processor() {
     let r = reference();
     for img in r["images"].as_array().unwrap() {
         let name = img["name"].as_str().unwrap();
-        let frame = decode(&shared().join("media").join(img["file"].as_str().unwrap()));
+        let frame = decode(
+            &shared_dir()
+                .join("media")
+                .join(img["file"].as_str().unwrap()),
+        );
         let px = model.pixel_values(&frame, region(img)).unwrap();
         let shape: Vec<usize> = img["pixel_shape"]
             .as_array()
@@ -191,7 +193,11 @@ fn greedy_generation_matches_transformers_for_every_image_and_task() {
         (Duration::ZERO, Duration::ZERO, 0, 0);
     for img in r["images"].as_array().unwrap() {
         let name = img["name"].as_str().unwrap();
-        let frame = decode(&shared().join("media").join(img["file"].as_str().unwrap()));
+        let frame = decode(
+            &shared_dir()
+                .join("media")
+                .join(img["file"].as_str().unwrap()),
+        );
         let t0 = Instant::now();
         let image = model.encode(&sessions, &frame, region(img)).unwrap();
         encode_t += t0.elapsed();
@@ -249,7 +255,11 @@ fn cached_prompt_embeddings_give_the_same_ids() {
     let (model, sessions, _cfg) = load();
     let r = reference();
     let img = &r["images"][0];
-    let frame = decode(&shared().join("media").join(img["file"].as_str().unwrap()));
+    let frame = decode(
+        &shared_dir()
+            .join("media")
+            .join(img["file"].as_str().unwrap()),
+    );
     let image = model.encode(&sessions, &frame, region(img)).unwrap();
     let run = &r["runs"][3];
     let task = task_of(run["task"].as_str().unwrap(), &run["input"]);
@@ -304,7 +314,7 @@ fn base_sized_model_timings() {
     cfg.resolve_paths(Path::new("/"));
     let env = engine::environment(&EngineConfig::default()).unwrap();
     let (model, sessions) = Florence2::load("base-florence2", &cfg, env).unwrap();
-    let frame = decode(&shared().join("media/astronaut.png"));
+    let frame = decode(&shared_dir().join("media/astronaut.png"));
     let _ = model.encode(&sessions, &frame, None).unwrap(); // warm-up
     let image = model.encode(&sessions, &frame, None).unwrap();
     eprintln!(

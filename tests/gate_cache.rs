@@ -22,23 +22,6 @@ fn config(dir: &Path, camera: &str, queries: &str, models: &str) -> std::path::P
     )
 }
 
-fn ask(media: &Path, cfg: &Path, sample_fps: &str) -> Vec<Value> {
-    let out = run_ocellus(
-        &[
-            "ask",
-            &media.to_string_lossy(),
-            "-c",
-            &cfg.to_string_lossy(),
-            "--sample-fps",
-            sample_fps,
-        ],
-        &[],
-    );
-    assert_eq!(out.code, Some(0), "{}", out.show());
-    out.assert_no_critical();
-    out.json_lines()
-}
-
 fn inference(lines: &[Value]) -> Vec<(f64, String)> {
     lines
         .iter()
@@ -70,7 +53,7 @@ fn a_still_clip_is_encoded_once_per_max_staleness() {
         &person_query(""),
         &yolox_model(&yolox_dir(), ""),
     );
-    let lines = ask(&clip, &cfg, "4");
+    let lines = ask_json(&clip, &cfg, "4");
     let kinds = inference(&lines);
     let encoded: Vec<f64> = kinds
         .iter()
@@ -121,7 +104,7 @@ fn a_change_is_encoded_at_the_next_sample() {
         &person_query(""),
         &yolox_model(&yolox_dir(), ""),
     );
-    let lines = ask(&clip, &cfg, "2");
+    let lines = ask_json(&clip, &cfg, "2");
     let kinds = inference(&lines);
     let first_after = kinds
         .iter()
@@ -165,7 +148,7 @@ fn a_camera_flipping_between_two_views_is_served_from_the_embedding_cache() {
     let query = "[[cameras.queries]]\nid = \"coffee\"\nask = \"is there coffee?\"\nkind = \"yes_no\"\n\
                  model = \"tiny\"\nyes = [\"a photo of a cup of coffee\"]\nno = [\"a photo of an astronaut\"]\n";
     let cfg = config(dir.path(), "", query, &tiny_clip_model());
-    let lines = ask(&clip, &cfg, "2");
+    let lines = ask_json(&clip, &cfg, "2");
     let kinds = inference(&lines);
     let count = |k: &str| kinds.iter().filter(|(_, x)| x == k).count();
     // Each view is encoded once; going back to a view seen before is a cache hit.
@@ -201,17 +184,7 @@ fn held_back_frames_publish_the_last_answers_with_their_own_time() {
     let broker = Mosquitto::start();
     let col = MqttCollector::with_filter(&broker.url(), &detections_topic("cam"));
     assert!(col.wait_subscribed(Duration::from_secs(10)));
-    let out = run_ocellus(
-        &[
-            "run",
-            "-c",
-            &cfg.to_string_lossy(),
-            "--mqtt-url",
-            &broker.url(),
-        ],
-        &[],
-    );
-    assert_eq!(out.code, Some(0), "{}", out.show());
+    let out = run_to_end(&cfg, &broker.url());
     assert!(
         col.wait_for(|m| m.len() >= 20, Duration::from_secs(10)),
         "{}",

@@ -5,6 +5,10 @@
 //! scripts/fixtures/make_ppocr_reference.py). Texts are compared after removing
 //! spaces where the model's spacing is not the point ("MACHINE 3:LIGHT RED").
 
+mod common;
+
+use common::shared_dir;
+
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, EngineConfig};
@@ -16,16 +20,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("OCELLUS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
-}
-
 fn config(extra: &str) -> PpocrConfig {
     let mut cfg: PpocrConfig = toml::from_str(&format!(
         "dir = {:?}\nproviders = [\"cpu\"]\nthreads = 2\n{extra}",
-        shared().join("models/ppocrv4_rapidocr"),
+        shared_dir().join("models/ppocrv4_rapidocr"),
     ))
     .unwrap();
     cfg.resolve_paths(Path::new("/"));
@@ -45,7 +43,7 @@ fn reference(case: &str) -> Value {
 
 /// Decodes a shared photo with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(name: &str) -> Frame {
-    source::first_frame(&shared().join("media").join(name), source::Pixels::Rgb).unwrap()
+    source::first_frame(&shared_dir().join("media").join(name), source::Pixels::Rgb).unwrap()
 }
 
 fn squeeze(s: &str) -> String {

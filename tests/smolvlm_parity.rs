@@ -7,6 +7,10 @@
 //! Tolerances: pixel values 1e-6 (the resizes are Pillow-exact), logits and p(yes)
 //! 1e-4, greedy token ids exactly equal.
 
+mod common;
+
+use common::shared_dir;
+
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, EngineConfig};
@@ -23,12 +27,6 @@ fn root() -> PathBuf {
 
 fn fixture() -> PathBuf {
     root().join("tests/fixtures/smolvlm_tiny")
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("OCELLUS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
 }
 
 fn reference() -> Value {
@@ -53,7 +51,7 @@ fn decode(path: &Path) -> Frame {
 }
 
 fn photo(name: &str) -> Frame {
-    decode(&shared().join("media").join(name))
+    decode(&shared_dir().join("media").join(name))
 }
 
 fn ids(v: &Value) -> Vec<u32> {

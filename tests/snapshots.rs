@@ -37,17 +37,7 @@ fn each_alert_publishes_and_keeps_the_picture_of_its_frame() {
     );
     let broker = Mosquitto::start();
     let col = MqttCollector::new(&broker.url());
-    let out = run_ocellus(
-        &[
-            "run",
-            "-c",
-            &cfg.to_string_lossy(),
-            "--mqtt-url",
-            &broker.url(),
-        ],
-        &[],
-    );
-    assert_eq!(out.code, Some(0), "{}", out.show());
+    run_to_end(&cfg, &broker.url());
     let events = |c: &MqttCollector| -> Vec<Value> {
         c.payloads(&events_topic("cam"))
             .iter()

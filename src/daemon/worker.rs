@@ -14,7 +14,7 @@ use crate::metrics::CameraMetrics;
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
-use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, SlowQuery, StandingQuery};
+use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, StandingQuery};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
@@ -90,7 +90,7 @@ impl CameraWorker {
         let mut outputs = FrameOutputs::default();
         let (generative, mut failed) = Generative::new(cam, models, ctx.metrics.clone());
         for q in &cam.queries {
-            if SlowQuery::prepare(q, models).is_some() {
+            if models.get(&q.model).is_some_and(|m| m.is_slow()) {
                 continue; // a slow model's query: the generative worker's
             }
             let sq = match StandingQuery::prepare(q.clone(), models) {

@@ -17,6 +17,7 @@ pub mod clip;
 mod config;
 pub mod florence2;
 pub mod ppocr;
+pub mod preprocessor;
 pub mod smolvlm;
 pub mod yolox;
 
@@ -97,6 +98,11 @@ pub enum Loaded {
 }
 
 impl Loaded {
+    /// Slow models run at each query's cadence on the camera's generative worker.
+    pub fn is_slow(&self) -> bool {
+        self.engine().is_none()
+    }
+
     /// The engine thread that batches this model's frames across cameras; `None` for
     /// slow models, which each camera's generative worker calls directly.
     pub fn engine(&self) -> Option<&Batcher> {

@@ -16,6 +16,8 @@ pub struct Journal {
     path: PathBuf,
     /// Lines in the file (0: empty).
     lines: usize,
+    /// Open for appending (dropped when the file is rewritten).
+    appender: Option<File>,
 }
 
 impl Journal {
@@ -52,11 +54,17 @@ impl Journal {
             );
         }
         let lines = pending.len();
-        Ok((Self { path, lines }, pending))
+        let journal = Self {
+            path,
+            lines,
+            appender: None,
+        };
+        Ok((journal, pending))
     }
 
     /// Replaces the file's contents with `messages`.
     pub fn rewrite<'a>(&mut self, messages: impl Iterator<Item = &'a Message>) {
+        self.appender = None;
         let tmp = self.path.with_extension("jsonl.tmp");
         let result = (|| -> std::io::Result<usize> {
             let mut w = BufWriter::new(File::create(&tmp)?);
@@ -79,10 +87,15 @@ impl Journal {
     /// Adds one message at the end.
     pub fn append(&mut self, m: &Message) {
         let result = (|| -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let f = match &mut self.appender {
+                Some(f) => f,
+                None => self.appender.insert(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)?,
+                ),
+            };
             let mut line = serde_json::to_vec(m)?;
             line.push(b'\n');
             f.write_all(&line)

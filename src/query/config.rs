@@ -39,14 +39,6 @@ impl QueryKind {
             QueryKind::Answer => "answer",
         }
     }
-
-    /// Kinds whose answer is text (published as the state, 255 characters at most).
-    pub fn is_text(self) -> bool {
-        matches!(
-            self,
-            QueryKind::Caption | QueryKind::Read | QueryKind::Answer
-        )
-    }
 }
 
 /// How much a `caption` query says (florence2 tasks `<CAPTION>`,

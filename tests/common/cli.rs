@@ -98,3 +98,33 @@ pub fn run_ocellus(args: &[&str], env: &[(&str, &str)]) -> Out {
     eprintln!("ocellus {}\n{}", args.join(" "), out.show());
     out
 }
+
+/// `ocellus ask MEDIA -c CFG --sample-fps FPS`, which must succeed without critical
+/// log lines; its JSON lines.
+pub fn ask_json(media: &std::path::Path, cfg: &std::path::Path, sample_fps: &str) -> Vec<Value> {
+    let out = run_ocellus(
+        &[
+            "ask",
+            &media.to_string_lossy(),
+            "-c",
+            &cfg.to_string_lossy(),
+            "--sample-fps",
+            sample_fps,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    out.assert_no_critical();
+    out.json_lines()
+}
+
+/// `ocellus run -c CFG --mqtt-url URL` of cameras that end by themselves; it must
+/// exit 0.
+pub fn run_to_end(cfg: &std::path::Path, mqtt_url: &str) -> Out {
+    let out = run_ocellus(
+        &["run", "-c", &cfg.to_string_lossy(), "--mqtt-url", mqtt_url],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    out
+}

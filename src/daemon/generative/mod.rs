@@ -31,8 +31,8 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 
 pub use cadence::Cadence;
-pub use mailbox::{Mailbox, Taken};
-pub use run::{Encoded, Features};
+use mailbox::{Mailbox, Taken};
+use run::Encoded;
 
 use crate::metrics::CameraMetrics;
 use crate::model::Registry;
@@ -113,11 +113,6 @@ impl Generative {
 
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
-    }
-
-    /// Ids of the prepared slow queries.
-    pub fn ids(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.queries.iter().map(SlowQuery::id)
     }
 
     /// The cadence of each query, in order.
@@ -273,7 +268,7 @@ fn serve(
 }
 
 /// Clears `report` and sets its frame fields from `frame`.
-pub fn start_report(report: &mut FrameReport, frame: &Frame) {
+fn start_report(report: &mut FrameReport, frame: &Frame) {
     report.queries.clear();
     report.captions.clear();
     report.errors.clear();

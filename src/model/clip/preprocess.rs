@@ -21,8 +21,7 @@ pub struct ImageSpec {
 impl ImageSpec {
     /// Reads a Hugging Face `preprocessor_config.json`.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let v = crate::model::preprocessor::read(path)?;
         let num = |v: &Value| v.as_f64().map(|f| f as u32);
         let shortest_edge = match &v["size"] {
             Value::Object(m) => m.get("shortest_edge").and_then(num),
@@ -39,12 +38,7 @@ impl ImageSpec {
         }
         .ok_or("crop_size is malformed")?;
         let triple = |key: &str| -> Result<[f32; 3], String> {
-            let list = v[key].as_array().ok_or(format!("{key} is missing"))?;
-            let vals: Vec<f32> = list
-                .iter()
-                .filter_map(|x| x.as_f64().map(|f| f as f32))
-                .collect();
-            <[f32; 3]>::try_from(vals).map_err(|_| format!("{key} must have 3 numbers"))
+            crate::model::preprocessor::triple(&v, key)?.ok_or(format!("{key} is missing"))
         };
         if v["do_center_crop"] == Value::Bool(false) {
             return Err("do_center_crop = false is not supported".into());
@@ -52,7 +46,7 @@ impl ImageSpec {
         Ok(Self {
             shortest_edge,
             crop: (crop.1, crop.0),
-            rescale: v["rescale_factor"].as_f64().unwrap_or(1.0 / 255.0) as f32,
+            rescale: crate::model::preprocessor::rescale(&v) as f32,
             mean: triple("image_mean")?,
             std: triple("image_std")?,
         })

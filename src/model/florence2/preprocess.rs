@@ -29,8 +29,7 @@ pub struct ImageSpec {
 impl ImageSpec {
     /// Reads a Florence-2 `preprocessor_config.json` (`size` as `{height, width}`).
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let v = crate::model::preprocessor::read(path)?;
         let num = |v: &Value| v.as_u64().map(|n| n as u32);
         let size = v["size"]["width"]
             .as_u64()
@@ -50,16 +49,11 @@ impl ImageSpec {
             }
         }
         let triple = |key: &str| -> Result<[f32; 3], String> {
-            let list = v[key].as_array().ok_or(format!("{key} is missing"))?;
-            let vals: Vec<f32> = list
-                .iter()
-                .filter_map(|x| x.as_f64().map(|f| f as f32))
-                .collect();
-            <[f32; 3]>::try_from(vals).map_err(|_| format!("{key} must have 3 numbers"))
+            crate::model::preprocessor::triple(&v, key)?.ok_or(format!("{key} is missing"))
         };
         Ok(Self {
             size,
-            rescale: v["rescale_factor"].as_f64().unwrap_or(1.0 / 255.0),
+            rescale: crate::model::preprocessor::rescale(&v),
             mean: triple("image_mean")?,
             std: triple("image_std")?,
         })

@@ -61,8 +61,7 @@ impl Default for ImageSpec {
 impl ImageSpec {
     /// Reads a Hugging Face `preprocessor_config.json` of an `Idefics3ImageProcessor`.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let v = crate::model::preprocessor::read(path)?;
         let edge = |key: &str| {
             v[key]["longest_edge"]
                 .as_u64()
@@ -71,14 +70,7 @@ impl ImageSpec {
                 .ok_or(format!("{key}.longest_edge is missing or out of range"))
         };
         let triple = |key: &str| -> Result<[f32; 3], String> {
-            let Some(list) = v[key].as_array() else {
-                return Ok([0.5; 3]);
-            };
-            let vals: Vec<f32> = list
-                .iter()
-                .filter_map(|x| x.as_f64().map(|f| f as f32))
-                .collect();
-            <[f32; 3]>::try_from(vals).map_err(|_| format!("{key} must have 3 numbers"))
+            Ok(crate::model::preprocessor::triple(&v, key)?.unwrap_or([0.5; 3]))
         };
         if v["do_resize"] == Value::Bool(false) {
             return Err("do_resize = false is not supported".into());
@@ -93,7 +85,7 @@ impl ImageSpec {
             longest_edge: edge("size")?,
             square: edge("max_image_size")?,
             filter,
-            rescale: v["rescale_factor"].as_f64().unwrap_or(1.0 / 255.0),
+            rescale: crate::model::preprocessor::rescale(&v),
             mean: triple("image_mean")?,
             std: triple("image_std")?,
         };
