@@ -44,6 +44,7 @@ impl PromptCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let e = compute()?;
+        tracing::debug!("prompt embedded: {prompt:?}");
         self.lock().insert(key, e.clone());
         Ok(e)
     }

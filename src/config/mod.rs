@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use problems::{ConfigError, Problem};
 pub use sections::resolve;
+pub use validate::check_runtime_query;
 
 pub mod duration;
 

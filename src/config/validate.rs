@@ -132,9 +132,29 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
     }
 }
 
+/// Checks a query given at runtime (`ocellus/<cam>/query/<q>/set`) against the models
+/// of `config`; problems are named by field alone.
+pub fn check_runtime_query(q: &QueryConfig, config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if !id_ok(&q.id) {
+        problems.push(Problem::new(
+            "id",
+            format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", q.id),
+        ));
+    }
+    check_query(q, "", config, &mut problems);
+    problems
+}
+
 fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Problem>) {
-    let mut bad =
-        |field: &str, msg: String| problems.push(Problem::new(format!("{at}.{field}"), msg));
+    let mut bad = |field: &str, msg: String| {
+        let path = if at.is_empty() {
+            field.to_string()
+        } else {
+            format!("{at}.{field}")
+        };
+        problems.push(Problem::new(path, msg))
+    };
     if !(0.0..=1.0).contains(&q.on) {
         bad("on", format!("{} must be within 0..1", q.on));
     }

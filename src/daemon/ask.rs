@@ -79,11 +79,12 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
     );
     let pool = ReportPool::new(worker.camera().clone(), 2);
     let mut out = std::io::stdout().lock();
-    let _ = evaluate_until_closed(&mut worker, &rx, &pool, |report| {
+    let print = |report: crate::query::Pooled| {
         if let Ok(line) = serde_json::to_string(&*report) {
             let _ = writeln!(out, "{line}");
         }
-    });
+    };
+    let _ = evaluate_until_closed(&mut worker, &rx, &pool, print, |_| {});
     tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
     Ok(match source.join() {
         Ended::Failed(_) => 1,

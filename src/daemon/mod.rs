@@ -15,8 +15,11 @@ mod ask;
 pub mod generative;
 mod worker;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -26,6 +29,7 @@ pub use worker::{CameraWorker, WorkerContext};
 
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
+use crate::control::{self, Control, StateFile};
 use crate::engine::{self, EngineError};
 use crate::metrics::CameraMetrics;
 use crate::model::Registry;
@@ -33,6 +37,9 @@ use crate::publish::{self, MqttConfig, Outgoing, PublishError};
 use crate::query::{Pooled, ReportPool};
 use crate::shutdown::Shutdown;
 use crate::source::{self, CameraConfig, Ended, FrameReceiver, WhenFull};
+
+/// Runtime query commands waiting for the control thread.
+const COMMANDS: usize = 64;
 
 /// How often the metrics summary is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
@@ -59,11 +66,11 @@ pub struct RunOptions {
 
 /// Runs the daemon; returns the process exit code (0 after a signal or when every
 /// camera finished cleanly, 1 when a camera failed).
-pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
+pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
     let prompts = Arc::new(PromptCache::default());
-    let models = Registry::load(&config, env, &prompts);
+    let models = Arc::new(Registry::load(&config, env, &prompts));
     let cache = Arc::new(EmbeddingCache::new(
         (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
     ));
@@ -81,30 +88,54 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
+    // Runtime query changes (over MQTT) are saved next to the outbox journal.
+    let state = mqtt.as_ref().and_then(|m| m.state_dir.as_deref());
+    let mut control = Control::new(&config, state.map(StateFile::in_dir));
+    control.restore(&models);
+    config.cameras = control.cameras();
+    let (commands_tx, commands) = crossbeam_channel::bounded(COMMANDS);
     let (tx, publisher) = publish::spawn(
         rt.handle(),
         mqtt,
         true,
         &config.cameras,
         config.snapshots.is_some(),
+        Some(commands_tx),
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
 
+    let mut routes = BTreeMap::new();
     let cameras: Vec<_> = config
         .cameras
         .iter()
         .map(|cam| {
+            let (changes_tx, changes) = crossbeam_channel::bounded(4);
+            routes.insert(cam.id.clone(), changes_tx);
             start_camera(
                 cam,
                 &models,
                 &cache,
                 config.snapshots.clone(),
-                tx.clone(),
+                (tx.clone(), changes),
                 shutdown.clone(),
             )
         })
         .collect();
+    let (done, control_done) = crossbeam_channel::bounded::<()>(0);
+    let reject_tx = tx.clone();
+    let routes = control::Routes {
+        cameras: routes,
+        reject: Box::new(move |cmd, reason| {
+            let _ = reject_tx.blocking_send(Outgoing::Rejected {
+                camera: cmd.camera.clone(),
+                query: cmd.query.clone(),
+                reason,
+            });
+        }),
+    };
+    let control = control::spawn(control, models.clone(), commands, control_done, routes)
+        .map_err(DaemonError::Runtime)?;
     drop(tx);
     let watched: Vec<(String, Arc<CameraMetrics>)> = cameras
         .iter()
@@ -121,6 +152,10 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
                 failed += 1;
             }
         }
+    }
+    drop(done);
+    if control.join().is_err() {
+        tracing::error!("the runtime query thread panicked");
     }
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(10), publisher).await {
@@ -141,10 +176,10 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
 /// camera's metrics).
 fn start_camera(
     cam: &CameraConfig,
-    models: &Registry,
+    models: &Arc<Registry>,
     cache: &Arc<EmbeddingCache>,
     snapshots: Option<crate::snapshot::SnapshotConfig>,
-    tx: mpsc::Sender<Outgoing>,
+    (tx, changes): (mpsc::Sender<Outgoing>, Receiver<CameraConfig>),
     shutdown: Shutdown,
 ) -> (String, Arc<CameraMetrics>, JoinHandle<Ended>) {
     let policy = if cam.is_live() {
@@ -184,13 +219,35 @@ fn start_camera(
         metrics.clone(),
     );
     let id = cam.id.clone();
+    let models = models.clone();
+    let mut current = cam.clone();
     let handle = std::thread::Builder::new()
         .name(format!("eval-{id}"))
         .spawn(move || {
             let pool = ReportPool::new(worker.camera().clone(), 8);
-            evaluate_until_closed(&mut worker, &frames_rx, &pool, |report| {
+            let progress = source.progress.clone();
+            let emit = |report| {
                 let _ = tx.blocking_send(Outgoing::Frame(report));
-            });
+            };
+            // Runtime query changes are taken between two frames.
+            let between = |worker: &mut CameraWorker| {
+                while let Ok(next) = changes.try_recv() {
+                    let removed = current
+                        .queries
+                        .iter()
+                        .filter(|q| !next.queries.iter().any(|n| n.id == q.id))
+                        .map(|q| q.id.clone())
+                        .collect();
+                    let (regions, pixels) = worker.replace_queries(&next, &models);
+                    progress.tuning.retune(regions, pixels);
+                    let _ = tx.blocking_send(Outgoing::Queries {
+                        camera: Box::new(next.clone()),
+                        removed,
+                    });
+                    current = next;
+                }
+            };
+            evaluate_until_closed(&mut worker, &frames_rx, &pool, emit, between);
             worker.stop_generative();
             tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
             source.join()
@@ -206,9 +263,11 @@ fn evaluate_until_closed(
     frames: &FrameReceiver,
     pool: &ReportPool,
     mut emit: impl FnMut(Pooled),
+    mut between: impl FnMut(&mut CameraWorker),
 ) -> u64 {
     let mut evaluated = 0;
-    while let Ok(next) = frames.recv_timeout(Duration::from_millis(500)) {
+    while let Ok(next) = frames.recv_timeout(Duration::from_millis(250)) {
+        between(worker);
         let Some(sample) = next else { continue };
         let mut report = pool.take();
         if worker.evaluate(&sample, &mut report) {

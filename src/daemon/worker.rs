@@ -14,7 +14,7 @@ use crate::metrics::CameraMetrics;
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
-use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, StandingQuery};
+use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
@@ -78,28 +78,56 @@ pub struct CameraWorker {
     snapshots: Option<Snapshotter>,
     /// The regions of the camera's queries (drawn on snapshots).
     regions: Vec<[f32; 4]>,
+    /// The configs of the slow queries (a runtime change restarts the lane only when
+    /// these change).
+    slow_configs: Vec<QueryConfig>,
+    /// How a generative worker is started again after a runtime change.
+    lane: Option<(Shutdown, Emit)>,
+    /// After a runtime change of pixel format: frames in the old format still queued
+    /// are skipped until the rebuilt pipeline delivers this one.
+    awaiting: Option<Pixels>,
 }
 
-impl CameraWorker {
-    /// Prepares the camera's queries; a query that cannot run is logged (camera, query,
-    /// cause) and left out, the others go on.
-    pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
-        let camera: Arc<str> = Arc::from(cam.id.as_str());
-        let mut queries = Vec::new();
-        let mut needs: Vec<Need> = Vec::new();
-        let mut outputs = FrameOutputs::default();
-        let (generative, mut failed) = Generative::new(cam, models, ctx.metrics.clone());
+/// Where a generative worker's reports go.
+type Emit = Arc<dyn Fn(Pooled) + Send + Sync>;
+
+/// A camera's per-frame queries and the model outputs they need.
+struct FastQueries {
+    queries: Vec<StandingQuery>,
+    needs: Vec<Need>,
+    outputs: FrameOutputs,
+    failed: usize,
+}
+
+impl FastQueries {
+    /// Prepares the per-frame queries of `cam`, taking from `reuse` any query whose
+    /// config is unchanged (with its state).
+    fn prepare(
+        cam: &CameraConfig,
+        models: &Registry,
+        camera: &Arc<str>,
+        mut reuse: Vec<StandingQuery>,
+    ) -> Self {
+        let mut fast = Self {
+            queries: Vec::new(),
+            needs: Vec::new(),
+            outputs: FrameOutputs::default(),
+            failed: 0,
+        };
         for q in &cam.queries {
             if models.get(&q.model).is_some_and(|m| m.is_slow()) {
                 continue; // a slow model's query: the generative worker's
             }
-            let sq = match StandingQuery::prepare(q.clone(), models) {
-                Ok(sq) => sq,
-                Err(e) => {
-                    failed += 1;
-                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
-                    continue;
-                }
+            let sq = match reuse.iter().position(|old| old.config == *q) {
+                Some(i) => reuse.swap_remove(i),
+                None => match StandingQuery::prepare(q.clone(), models) {
+                    Ok(sq) => sq,
+                    Err(e) => {
+                        fast.failed += 1;
+                        tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                        continue;
+                    }
+                },
             };
             let Some((loaded, engine)) = models
                 .get(&q.model)
@@ -107,39 +135,72 @@ impl CameraWorker {
             else {
                 continue;
             };
-            let name: Arc<str> = Arc::from(q.model.as_str());
-            if sq.needs_detections() {
-                if !outputs.detections.iter().any(|(m, _)| *m == name) {
-                    needs.push(Need::Detect {
-                        slot: outputs.detections.len(),
-                        engine,
-                        loaded,
-                    });
-                    outputs.detections.push((name, None));
-                }
-            } else if !outputs
-                .embeddings
-                .iter()
-                .any(|(m, r, _)| *m == name && *r == q.region)
-            {
-                needs.push(Need::Embed {
-                    slot: outputs.embeddings.len(),
-                    region: q.region,
-                    cells: Cells::of_region(q.region),
-                    key: Key::new(&camera, &name, q.region),
+            fast.need(camera, q, loaded, engine, sq.needs_detections());
+            fast.queries.push(sq);
+        }
+        fast
+    }
+
+    /// Adds the model output query `q` needs, unless another query needs it already.
+    fn need(
+        &mut self,
+        camera: &Arc<str>,
+        q: &QueryConfig,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+        detections: bool,
+    ) {
+        let name: Arc<str> = Arc::from(q.model.as_str());
+        let outputs = &mut self.outputs;
+        if detections {
+            if !outputs.detections.iter().any(|(m, _)| *m == name) {
+                self.needs.push(Need::Detect {
+                    slot: outputs.detections.len(),
                     engine,
                     loaded,
                 });
-                outputs.embeddings.push((name, q.region, None));
+                outputs.detections.push((name, None));
             }
-            queries.push(sq);
+        } else if !outputs
+            .embeddings
+            .iter()
+            .any(|(m, r, _)| *m == name && *r == q.region)
+        {
+            self.needs.push(Need::Embed {
+                slot: outputs.embeddings.len(),
+                region: q.region,
+                cells: Cells::of_region(q.region),
+                key: Key::new(camera, &name, q.region),
+                engine,
+                loaded,
+            });
+            outputs.embeddings.push((name, q.region, None));
         }
+    }
+}
+
+/// The configs of `cam`'s queries that run on slow models, in order.
+fn slow_configs(cam: &CameraConfig, models: &Registry) -> Vec<QueryConfig> {
+    cam.queries
+        .iter()
+        .filter(|q| models.get(&q.model).is_some_and(|m| m.is_slow()))
+        .cloned()
+        .collect()
+}
+
+impl CameraWorker {
+    /// Prepares the camera's queries; a query that cannot run is logged (camera, query,
+    /// cause) and left out, the others go on.
+    pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
+        let camera: Arc<str> = Arc::from(cam.id.as_str());
+        let fast = FastQueries::prepare(cam, models, &camera, Vec::new());
+        let (generative, failed) = Generative::new(cam, models, ctx.metrics.clone());
         Self {
-            has_detector: !outputs.detections.is_empty(),
+            has_detector: !fast.outputs.detections.is_empty(),
+            queries: fast.queries,
+            needs: fast.needs,
+            outputs: fast.outputs,
             camera,
-            queries,
-            needs,
-            outputs,
             has_outputs: false,
             yolox: YoloxScratch::default(),
             clip: ClipImage::new(),
@@ -147,8 +208,9 @@ impl CameraWorker {
             tolerance: cam.change_threshold,
             max_staleness: cam.max_staleness,
             metrics: ctx.metrics,
-            failed,
+            failed: failed + fast.failed,
             cadences: generative.cadences(),
+            slow_configs: slow_configs(cam, models),
             snapshots: None,
             regions: cam.queries.iter().filter_map(|q| q.region).collect(),
             slow: if generative.is_empty() {
@@ -156,7 +218,56 @@ impl CameraWorker {
             } else {
                 Slow::Inline(Box::new(generative))
             },
+            lane: None,
+            awaiting: None,
         }
+    }
+
+    /// Replaces the camera's queries with `cam.queries` (a runtime change) between two
+    /// frames: a query whose config is unchanged keeps its state; a new one is
+    /// prepared here (its prompts come from the prompt cache when the change was
+    /// validated first); the generative worker restarts only when the slow queries
+    /// changed. Returns the gate regions and pixels the camera's source must now use.
+    pub fn replace_queries(
+        &mut self,
+        cam: &CameraConfig,
+        models: &Registry,
+    ) -> (Vec<Option<[f32; 4]>>, Pixels) {
+        let before = self.pixels();
+        let old = std::mem::take(&mut self.queries);
+        let fast = FastQueries::prepare(cam, models, &self.camera, old);
+        self.has_detector = !fast.outputs.detections.is_empty();
+        self.queries = fast.queries;
+        self.needs = fast.needs;
+        self.outputs = fast.outputs;
+        self.has_outputs = false;
+        self.failed = fast.failed;
+        let slow = slow_configs(cam, models);
+        if slow != self.slow_configs {
+            if let Slow::Lane(lane) = &mut self.slow {
+                lane.close();
+            }
+            let (generative, failed) = Generative::new(cam, models, self.metrics.clone());
+            self.failed += failed;
+            self.cadences = generative.cadences();
+            self.slow = match (&self.lane, generative.is_empty()) {
+                (_, true) => Slow::Off,
+                (Some((shutdown, emit)), false) => {
+                    let emit = emit.clone();
+                    Slow::Lane(SlowLane::spawn(generative, shutdown.clone(), move |r| {
+                        emit(r)
+                    }))
+                }
+                (None, false) => Slow::Inline(Box::new(generative)),
+            };
+            self.slow_configs = slow;
+        }
+        self.regions = cam.queries.iter().filter_map(|q| q.region).collect();
+        let pixels = self.pixels();
+        if pixels != before {
+            self.awaiting = Some(pixels);
+        }
+        (cam.queries.iter().map(|q| q.region).collect(), pixels)
     }
 
     /// Moves the slow queries onto a generative worker thread whose reports go to
@@ -164,11 +275,14 @@ impl CameraWorker {
     pub fn start_generative(
         &mut self,
         shutdown: Shutdown,
-        emit: impl FnMut(Pooled) + Send + 'static,
+        emit: impl Fn(Pooled) + Send + Sync + 'static,
     ) {
+        let emit: Emit = Arc::new(emit);
         if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
-            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown, emit));
+            let e = emit.clone();
+            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown.clone(), move |r| e(r)));
         }
+        self.lane = Some((shutdown, emit));
     }
 
     /// Takes a snapshot of the frame behind each alert (a state change between two
@@ -214,7 +328,11 @@ impl CameraWorker {
     pub fn evaluate(&mut self, sample: &Sample, report: &mut FrameReport) -> bool {
         report.errors.clear();
         let (seq, pts, time, decoded_at, change, inference) = match sample {
+            Sample::Frame(frame) if self.awaiting.is_some_and(|p| !p.matches(frame.format)) => {
+                return false;
+            }
             Sample::Frame(frame) => {
+                self.awaiting = None;
                 let inference = self.encode(frame, &mut report.errors);
                 let f = frame;
                 (

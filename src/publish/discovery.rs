@@ -36,6 +36,8 @@ pub struct Discovery {
     prefix: String,
     availability: String,
     devices: BTreeMap<String, Device>,
+    topics: Topics,
+    snapshots: bool,
 }
 
 struct Device {
@@ -65,7 +67,53 @@ impl Discovery {
             availability: topics.status(),
             prefix,
             devices,
+            topics: topics.clone(),
+            snapshots,
         }
+    }
+
+    /// A camera's queries changed at runtime: its new config, in which an entity that
+    /// went away stays as its `platform` alone (Home Assistant's removal, also seen by
+    /// a Home Assistant that starts later). An entity whose platform changed is first
+    /// removed by a message that is not retained (a retained one would coalesce with
+    /// the config behind it while the broker is away).
+    pub fn update(&mut self, cam: &CameraConfig) -> Vec<Message> {
+        let id = device_id(&cam.id);
+        let mut config = device_config(cam, &self.topics, self.snapshots);
+        let Some(device) = self.devices.get_mut(&id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(old) = device.config["components"].as_object() {
+            let mut removal = device.config.clone();
+            let mut changed = false;
+            for (k, v) in old {
+                let platform = &v["platform"];
+                let gone = json!({ "platform": platform });
+                match config["components"].get(k) {
+                    None => {
+                        if *v != gone {
+                            tracing::info!("home assistant: removing entity {k} of device {id}");
+                        }
+                        config["components"][k] = gone;
+                    }
+                    Some(now) if now["platform"] != *platform => {
+                        tracing::info!("home assistant: replacing entity {k} of device {id}");
+                        removal["components"][k] = gone;
+                        changed = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if changed {
+                let mut m = retained(&device.topic, removal.to_string().into_bytes());
+                m.retain = false;
+                out.push(m);
+            }
+        }
+        out.push(retained(&device.topic, config.to_string().into_bytes()));
+        device.config = config;
+        out
     }
 
     /// The retained config of every camera.

@@ -60,6 +60,40 @@ impl Encoder {
                 reliable: true,
             }),
             Outgoing::Frame(report) => self.frame(report, &mut emit),
+            Outgoing::Queries { camera, removed } => {
+                // An empty retained message deletes the broker's retained one.
+                for query in removed {
+                    for topic in [
+                        self.topics.state(&camera.id, query),
+                        self.topics.attributes(&camera.id, query),
+                    ] {
+                        emit(Message {
+                            topic,
+                            payload: Vec::new(),
+                            retain: true,
+                            reliable: true,
+                        });
+                    }
+                    if let Some(sent) = self.attributes_sent.get_mut(camera.id.as_str()) {
+                        sent.remove(query.as_str());
+                    }
+                }
+            }
+            Outgoing::Rejected {
+                camera,
+                query,
+                reason,
+            } => emit(Message {
+                topic: self.topics.query_error(camera, query),
+                payload: json!({
+                    "camera": camera, "query": query, "error": reason,
+                    "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                })
+                .to_string()
+                .into_bytes(),
+                retain: false,
+                reliable: true,
+            }),
         }
     }
 

@@ -6,7 +6,7 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[], false).unwrap();
+//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[], false, None).unwrap();
 //! drop(tx); // closing the channel publishes `offline` and disconnects
 //! rt.block_on(task).unwrap();
 //! ```
@@ -44,6 +44,19 @@ pub enum Outgoing {
     },
     /// A frame's report, returned to its camera's pool once published.
     Frame(Pooled),
+    /// A camera's queries after a runtime change, sent by its evaluator after its last
+    /// report under the old ones: Home Assistant's device config follows them, and
+    /// the retained state of each removed query is cleared.
+    Queries {
+        camera: Box<crate::source::CameraConfig>,
+        removed: Vec<String>,
+    },
+    /// A runtime query spec was refused; published on `.../query/<q>/error`.
+    Rejected {
+        camera: String,
+        query: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +73,8 @@ pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
 
 /// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
 /// (URL, password file, TLS files) fail here, before anything runs. `cameras` are
-/// announced to Home Assistant (unless `discovery = false`). Dropping every sender
+/// announced to Home Assistant (unless `discovery = false`). With `commands`, runtime
+/// query specs received on `<prefix>/+/query/+/set` go there. Dropping every sender
 /// shuts it down after it has published `offline`.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
@@ -68,6 +82,7 @@ pub fn spawn(
     detections: bool,
     cameras: &[crate::source::CameraConfig],
     snapshots: bool,
+    commands: Option<crossbeam_channel::Sender<crate::control::Command>>,
 ) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
@@ -83,7 +98,9 @@ pub fn spawn(
                 .map(journal::Journal::open)
                 .transpose()
                 .map_err(PublishError::Config)?;
-            rt.spawn(mqtt::run(opts, cfg.url, rx, encoder, discovery, journal))
+            rt.spawn(mqtt::run(
+                opts, cfg.url, rx, encoder, discovery, journal, commands,
+            ))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
     };

@@ -9,12 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::journal::Journal;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
+use crate::control::Command;
 
 /// Outbox size during an outage (messages) and unacknowledged messages in flight.
 const OUTBOX_CAPACITY: usize = 20_000;
@@ -39,6 +41,8 @@ struct Link {
     subscribe: bool,
     /// The outbox on disk during outages.
     journal: Option<Journal>,
+    /// Where runtime query specs go (`<prefix>/+/query/+/set`).
+    commands: Option<Sender<Command>>,
 }
 
 impl Link {
@@ -60,13 +64,29 @@ impl Link {
                         for m in d.messages().into_iter().rev() {
                             self.outbox.push_front(m);
                         }
-                        self.subscribe = true;
                     }
+                    self.subscribe = self.discovery.is_some() || self.commands.is_some();
                     self.outbox.push_front(encoder.status(true));
                 }
                 self.ever_connected = true;
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let (Some(commands), Some((camera, query))) =
+                    (&self.commands, encoder.topics().parse_query_set(&p.topic))
+                {
+                    let cmd = Command {
+                        camera: camera.to_string(),
+                        query: query.to_string(),
+                        payload: p.payload.to_vec(),
+                    };
+                    if commands.try_send(cmd).is_err() {
+                        tracing::warn!(
+                            "mqtt: {}: dropped, too many query changes at once",
+                            p.topic
+                        );
+                    }
+                    return;
+                }
                 if let Some(d) = &self.discovery {
                     for m in d.on_message(&p.topic, &p.payload) {
                         self.outbox.push(m);
@@ -97,8 +117,15 @@ impl Link {
 
     /// Queues what the encoder makes of one daemon output.
     fn on_output(&mut self, out: &Outgoing, encoder: &mut Encoder) {
+        if let (Outgoing::Queries { camera, .. }, Some(d)) = (out, &mut self.discovery) {
+            for m in d.update(camera) {
+                self.outbox.push(m);
+            }
+        }
         encoder.encode(out, |m| {
-            if m.retain {
+            if m.retain && m.payload.is_empty() {
+                self.retained.remove(&m.topic);
+            } else if m.retain {
                 self.retained.insert(m.topic.clone(), m.clone());
             }
             // Best-effort messages (detections) are live data: during an outage they
@@ -116,14 +143,19 @@ impl Link {
     }
 
     /// Hands queued messages to the client while connected.
-    fn send(&mut self, client: &AsyncClient) {
+    fn send(&mut self, client: &AsyncClient, topics: &super::Topics) {
         if !self.connected {
             return;
         }
-        if std::mem::take(&mut self.subscribe)
-            && let Some(d) = &self.discovery
-        {
-            for filter in [d.birth_topic(), d.configs_filter()] {
+        if std::mem::take(&mut self.subscribe) {
+            let mut filters = Vec::new();
+            if let Some(d) = &self.discovery {
+                filters.extend([d.birth_topic(), d.configs_filter()]);
+            }
+            if self.commands.is_some() {
+                filters.push(topics.query_set_filter());
+            }
+            for filter in filters {
                 if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
                     tracing::warn!("mqtt: cannot subscribe to {filter}: {e}");
                 }
@@ -153,6 +185,7 @@ pub async fn run(
     mut encoder: Encoder,
     discovery: Option<Discovery>,
     journal: Option<(Journal, Vec<Message>)>,
+    commands: Option<Sender<Command>>,
 ) {
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
@@ -168,6 +201,7 @@ pub async fn run(
         discovery,
         subscribe: false,
         journal: None,
+        commands,
     };
     if let Some((journal, earlier)) = journal {
         // What an earlier run could not deliver goes first, in its order.
@@ -183,7 +217,7 @@ pub async fn run(
         while let Ok(ev) = events.try_recv() {
             link.on_event(ev, &encoder);
         }
-        link.send(&client);
+        link.send(&client, encoder.topics());
         if link.connected
             && link.outbox.is_empty()
             && let Some(j) = &mut link.journal

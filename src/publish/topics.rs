@@ -47,4 +47,47 @@ impl Topics {
     pub fn snapshot(&self, cam: &str) -> String {
         format!("{}/{cam}/snapshot", self.prefix)
     }
+
+    /// Where runtime query specs arrive (`<prefix>/<cam>/query/<q>/set`).
+    pub fn query_set_filter(&self) -> String {
+        format!("{}/+/query/+/set", self.prefix)
+    }
+
+    /// The camera and query of a `.../query/<q>/set` topic.
+    pub fn parse_query_set<'a>(&self, topic: &'a str) -> Option<(&'a str, &'a str)> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
+        let rest = rest.strip_suffix("/set")?;
+        let (cam, query) = rest.split_once("/query/")?;
+        (!cam.is_empty() && !query.is_empty() && !cam.contains('/') && !query.contains('/'))
+            .then_some((cam, query))
+    }
+
+    /// Why a runtime query spec was rejected.
+    pub fn query_error(&self, cam: &str, query: &str) -> String {
+        format!("{}/{cam}/query/{query}/error", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_set_topics_parse() {
+        let t = Topics::new("site/ocellus");
+        assert_eq!(
+            t.parse_query_set("site/ocellus/door/query/cup/set"),
+            Some(("door", "cup"))
+        );
+        for bad in [
+            "site/ocellus/door/query/cup/state",
+            "site/ocellus/door/query//set",
+            "site/ocellus/a/b/query/cup/set",
+            "other/door/query/cup/set",
+        ] {
+            assert_eq!(t.parse_query_set(bad), None, "{bad}");
+        }
+    }
 }

@@ -19,6 +19,16 @@ pub enum Pixels {
     I420,
 }
 
+impl Pixels {
+    /// Whether a frame laid out as `format` is in these pixels.
+    pub fn matches(self, format: PixelFormat) -> bool {
+        matches!(
+            (self, format),
+            (Pixels::Rgb, PixelFormat::Rgb) | (Pixels::I420, PixelFormat::I420(_))
+        )
+    }
+}
+
 /// How a frame's bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PixelFormat {

@@ -24,6 +24,7 @@ mod pipeline;
 mod queue;
 mod still;
 mod supervisor;
+mod tuning;
 
 pub use config::{CameraConfig, SourceKind, Transport};
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
@@ -33,6 +34,7 @@ pub use queue::{
 };
 pub use still::first_frame;
 pub use supervisor::{Ended, Retry, SourceHandle, spawn};
+pub use tuning::Tuning;
 
 /// A camera's availability, as published on `<prefix>/<cam>/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use super::queue::{FrameSender, SendError};
-use super::{CameraConfig, Frame, PixelFormat, Pixels, Sample, Transport, Unchanged};
+use super::{CameraConfig, Frame, PixelFormat, Pixels, Sample, Transport, Tuning, Unchanged};
 use crate::engine::{I420Layout, YuvMatrix};
 use crate::gate::{ChangeGate, Plane, SampleGate, Thumb, Verdict};
 use crate::metrics::CameraMetrics;
@@ -32,11 +32,14 @@ pub struct Progress {
     pub metrics: Arc<CameraMetrics>,
     pub epoch: Instant,
     pub stop: AtomicBool,
+    /// What the evaluator changed at runtime (gate regions, pixel format).
+    pub tuning: Tuning,
 }
 
 impl Progress {
-    pub fn new(metrics: Arc<CameraMetrics>) -> Self {
+    pub fn new(metrics: Arc<CameraMetrics>, tuning: Tuning) -> Self {
         Self {
+            tuning,
             frames: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_pts_ms: AtomicU64::new(0),
@@ -73,14 +76,14 @@ pub fn uri_of(url: &str) -> Result<String, String> {
         .map_err(|e| format!("not a usable path: {e}"))
 }
 
-/// Builds (but does not start) the pipeline for `cam`, delivering frames in
-/// `pixels` to `tx`.
+/// Builds (but does not start) the pipeline for `cam`, delivering frames in the
+/// pixels of `progress.tuning` to `tx`.
 pub fn build(
     cam: &CameraConfig,
-    pixels: Pixels,
     tx: FrameSender,
     progress: Arc<Progress>,
 ) -> Result<gst::Pipeline, String> {
+    let pixels = progress.tuning.pixels();
     let uri = uri_of(&cam.url)?;
     let make = |factory: &str| {
         gst::ElementFactory::make(factory).build().map_err(|_| {
@@ -118,7 +121,7 @@ pub fn build(
 
     // The gates run on decoded frames before any colour conversion, so frames that
     // will not be encoded cost only their decode (and a thumbnail when sampled).
-    let gates = Arc::new(Mutex::new(Gates::new(cam)));
+    let gates = Arc::new(Mutex::new(Gates::new(cam, &progress.tuning)));
     if let Some(pad) = convert.static_pad("sink") {
         let (gates, progress, tx) = (gates.clone(), progress.clone(), tx.clone());
         pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -130,7 +133,7 @@ pub fn build(
             };
             let pts = Duration::from_nanos(pts.nseconds());
             let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
-            match gates.judge(pad, buffer, pts, &progress.metrics) {
+            match gates.judge(pad, buffer, pts, &progress) {
                 Some(verdict) if verdict.passes() => gst::PadProbeReturn::Ok,
                 verdict => {
                     drop(gates);
@@ -242,19 +245,22 @@ struct Gates {
     /// Thumbnail and verdict of the frame that passed, for the appsink to attach
     /// (conversion runs on the same streaming thread, so at most one is in flight).
     passed: Option<(Duration, Option<Thumb>, Verdict)>,
+    threshold: f32,
+    max_staleness: Duration,
+    /// The tuning generation the change gate was built for.
+    generation: u64,
 }
 
 impl Gates {
-    fn new(cam: &CameraConfig) -> Self {
+    fn new(cam: &CameraConfig, tuning: &Tuning) -> Self {
         Self {
             sample: SampleGate::new(cam.sample_fps),
-            change: ChangeGate::new(
-                cam.change_threshold,
-                cam.max_staleness,
-                cam.queries.iter().map(|q| q.region),
-            ),
+            change: ChangeGate::new(cam.change_threshold, cam.max_staleness, tuning.regions()),
             info: None,
             passed: None,
+            threshold: cam.change_threshold,
+            max_staleness: cam.max_staleness,
+            generation: tuning.generation(),
         }
     }
 
@@ -264,13 +270,24 @@ impl Gates {
         pad: &gst::Pad,
         buffer: &gst::BufferRef,
         pts: Duration,
-        metrics: &CameraMetrics,
+        progress: &Progress,
     ) -> Option<Verdict> {
+        let metrics = &progress.metrics;
         metrics.decoded.inc();
         if !self.sample.admit(pts) {
             return None;
         }
         metrics.sampled.inc();
+        let generation = progress.tuning.generation();
+        if generation != self.generation {
+            // The queries changed: watch their regions, and let this frame through.
+            self.generation = generation;
+            self.change = ChangeGate::new(
+                self.threshold,
+                self.max_staleness,
+                progress.tuning.regions(),
+            );
+        }
         let thumb = self.thumbnail(pad, buffer);
         let verdict = self.change.judge(thumb.as_ref(), pts);
         if verdict.passes() {

@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
-use super::{CameraConfig, CameraStatus, Pixels, redact};
+use super::{CameraConfig, CameraStatus, Pixels, Tuning, redact};
 use crate::metrics::CameraMetrics;
 use crate::shutdown::Shutdown;
 
@@ -64,16 +64,19 @@ pub fn spawn(
     retry: Retry,
     metrics: Arc<CameraMetrics>,
 ) -> SourceHandle {
-    let progress = Arc::new(Progress::new(metrics));
+    let tuning = Tuning::new(cam.queries.iter().map(|q| q.region).collect(), pixels);
+    let progress = Arc::new(Progress::new(metrics, tuning));
     let p = progress.clone();
     let thread = std::thread::Builder::new()
         .name(format!("src-{}", cam.id))
-        .spawn(move || supervise(&cam, pixels, tx, &on_status, &shutdown, &p, retry))
+        .spawn(move || supervise(&cam, tx, &on_status, &shutdown, &p, retry))
         .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
     SourceHandle { progress, thread }
 }
 
 enum Outcome {
+    /// The evaluator asked for another pixel format.
+    Rebuild,
     Eos,
     Error(String),
     Stalled(Duration),
@@ -82,7 +85,6 @@ enum Outcome {
 
 fn supervise(
     cam: &CameraConfig,
-    pixels: Pixels,
     tx: FrameSender,
     on_status: &dyn Fn(CameraStatus),
     shutdown: &Shutdown,
@@ -104,7 +106,7 @@ fn supervise(
             break Ended::Shutdown;
         }
         let frames_before = progress.frames.load(Ordering::Relaxed);
-        let outcome = match pipeline::build(cam, pixels, tx.clone(), progress.clone()) {
+        let outcome = match pipeline::build(cam, tx.clone(), progress.clone()) {
             Ok(pipeline) => run_once(&Attempt {
                 cam,
                 pipeline: &pipeline,
@@ -119,6 +121,13 @@ fn supervise(
         let got_frames = frames > frames_before;
         match outcome {
             Outcome::Shutdown => break Ended::Shutdown,
+            Outcome::Rebuild => {
+                tracing::info!(
+                    "{what}: restarting the pipeline for {:?} frames",
+                    progress.tuning.pixels()
+                );
+                continue;
+            }
             Outcome::Eos if !live && cam.repeat && got_frames => continue,
             Outcome::Eos if !live => break Ended::Finished { frames },
             Outcome::Error(e) if !live => {
@@ -202,6 +211,9 @@ fn watch(a: &Attempt<'_>) -> Outcome {
     loop {
         if shutdown.is_triggered() {
             return Outcome::Shutdown;
+        }
+        if progress.tuning.take_rebuild() {
+            return Outcome::Rebuild;
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {

@@ -1,0 +1,119 @@
+//! The runtime changes to the config file's queries, and the file that keeps them
+//! across restarts (`<state_dir>/queries.json`, replaced atomically on each change).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every camera's runtime changes.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    #[serde(default)]
+    pub cameras: BTreeMap<String, CameraOverrides>,
+}
+
+/// One camera's runtime changes.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraOverrides {
+    /// Queries added or replaced at runtime: their JSON specs as received (id set).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, Value>,
+    /// Queries of the config file deleted at runtime.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub deleted: BTreeSet<String>,
+}
+
+impl CameraOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// `<state_dir>/queries.json`.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join("queries.json"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved overrides; none when the file does not exist yet.
+    pub fn load(&self) -> Result<Overrides, String> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("runtime queries {}: {e}", self.path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Overrides::default()),
+            Err(e) => Err(format!(
+                "runtime queries {}: cannot read: {e}",
+                self.path.display()
+            )),
+        }
+    }
+
+    /// Writes `overrides` to a temporary file, syncs it and renames it over the old
+    /// one, so a crash leaves either the old or the new file, never a torn one.
+    pub fn save(&self, overrides: &Overrides) -> Result<(), String> {
+        let fail = |what: &str, e: std::io::Error| {
+            format!(
+                "runtime queries {}: cannot {what}: {e}",
+                self.path.display()
+            )
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fail("create its folder", e))?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(overrides)
+            .map_err(|e| format!("runtime queries: cannot encode: {e}"))?;
+        let mut file = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
+        file.write_all(&text)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| fail("write", e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| fail("replace", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(&dir.path().join("nested"));
+        assert_eq!(file.load().unwrap(), Overrides::default());
+        let mut o = Overrides::default();
+        let cam = o.cameras.entry("door".into()).or_default();
+        cam.set.insert(
+            "cup".into(),
+            serde_json::json!({"id": "cup", "ask": "a cup?", "kind": "count"}),
+        );
+        cam.deleted.insert("person".into());
+        file.save(&o).unwrap();
+        assert_eq!(file.load().unwrap(), o);
+        assert!(!file.path().with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn a_damaged_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        std::fs::write(file.path(), b"{\"cameras\": [").unwrap();
+        let e = file.load().unwrap_err();
+        assert!(e.contains("queries.json"), "{e}");
+    }
+}
