@@ -16,7 +16,7 @@ use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, StandingQuery};
 use crate::shutdown::Shutdown;
-use crate::snapshot::{SnapshotConfig, Snapshotter};
+use crate::snapshot::{self, Region, SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
 
 use super::generative::{self, Cadence, Generative, SlowLane};
@@ -77,7 +77,7 @@ pub struct CameraWorker {
     cadences: Vec<Cadence>,
     snapshots: Option<Snapshotter>,
     /// The regions of the camera's queries (drawn on snapshots).
-    regions: Vec<[f32; 4]>,
+    regions: Vec<Region>,
 }
 
 impl CameraWorker {
@@ -150,7 +150,7 @@ impl CameraWorker {
             failed,
             cadences: generative.cadences(),
             snapshots: None,
-            regions: cam.queries.iter().filter_map(|q| q.region).collect(),
+            regions: snapshot::regions(&cam.queries),
             slow: if generative.is_empty() {
                 Slow::Off
             } else {
@@ -161,12 +161,16 @@ impl CameraWorker {
 
     /// Moves the slow queries onto a generative worker thread whose reports go to
     /// `emit` (the daemon); without this they run inline in each frame's report.
+    /// With snapshots enabled before, the worker takes those of its alerts.
     pub fn start_generative(
         &mut self,
         shutdown: Shutdown,
         emit: impl FnMut(Pooled) + Send + 'static,
     ) {
-        if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
+        if let Slow::Inline(mut g) = std::mem::replace(&mut self.slow, Slow::Off) {
+            if let Some(shots) = &self.snapshots {
+                g.enable_snapshots(shots.sibling());
+            }
             self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown, emit));
         }
     }
