@@ -18,15 +18,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn ppocr_model() -> String {
-    let dir = models_dir().join("ppocrv4_rapidocr");
-    assert!(dir.is_dir(), "PP-OCRv4 not found at {}", dir.display());
-    format!(
-        "[models.ocr]\nfamily = \"ppocr\"\ndir = {}\nproviders = [\"cpu\"]\n\n",
-        toml_path(&dir)
-    )
-}
-
 fn florence_model() -> String {
     format!(
         "[models.florence]\nfamily = \"florence2\"\ndir = {}\nproviders = [\"cpu\"]\n\n",

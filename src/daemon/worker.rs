@@ -16,7 +16,7 @@ use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
 use crate::shutdown::Shutdown;
-use crate::snapshot::{SnapshotConfig, Snapshotter};
+use crate::snapshot::{self, Region, SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
 
 use super::generative::{self, Cadence, Generative, SlowLane};
@@ -77,7 +77,7 @@ pub struct CameraWorker {
     cadences: Vec<Cadence>,
     snapshots: Option<Snapshotter>,
     /// The regions of the camera's queries (drawn on snapshots).
-    regions: Vec<[f32; 4]>,
+    regions: Vec<Region>,
     /// The configs of the slow queries (a runtime change restarts the lane only when
     /// these change).
     slow_configs: Vec<QueryConfig>,
@@ -212,7 +212,7 @@ impl CameraWorker {
             cadences: generative.cadences(),
             slow_configs: slow_configs(cam, models),
             snapshots: None,
-            regions: cam.queries.iter().filter_map(|q| q.region).collect(),
+            regions: snapshot::regions(&cam.queries),
             slow: if generative.is_empty() {
                 Slow::Off
             } else {
@@ -247,7 +247,10 @@ impl CameraWorker {
             if let Slow::Lane(lane) = &mut self.slow {
                 lane.close();
             }
-            let (generative, failed) = Generative::new(cam, models, self.metrics.clone());
+            let (mut generative, failed) = Generative::new(cam, models, self.metrics.clone());
+            if let (Some(shots), Some(_)) = (&self.snapshots, &self.lane) {
+                generative.enable_snapshots(shots.sibling());
+            }
             self.failed += failed;
             self.cadences = generative.cadences();
             self.slow = match (&self.lane, generative.is_empty()) {
@@ -262,7 +265,7 @@ impl CameraWorker {
             };
             self.slow_configs = slow;
         }
-        self.regions = cam.queries.iter().filter_map(|q| q.region).collect();
+        self.regions = snapshot::regions(&cam.queries);
         let pixels = self.pixels();
         if pixels != before {
             self.awaiting = Some(pixels);
@@ -272,13 +275,17 @@ impl CameraWorker {
 
     /// Moves the slow queries onto a generative worker thread whose reports go to
     /// `emit` (the daemon); without this they run inline in each frame's report.
+    /// With snapshots enabled before, the worker takes those of its alerts.
     pub fn start_generative(
         &mut self,
         shutdown: Shutdown,
         emit: impl Fn(Pooled) + Send + Sync + 'static,
     ) {
         let emit: Emit = Arc::new(emit);
-        if let Slow::Inline(g) = std::mem::replace(&mut self.slow, Slow::Off) {
+        if let Slow::Inline(mut g) = std::mem::replace(&mut self.slow, Slow::Off) {
+            if let Some(shots) = &self.snapshots {
+                g.enable_snapshots(shots.sibling());
+            }
             let e = emit.clone();
             self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown.clone(), move |r| e(r)));
         }

@@ -1,4 +1,16 @@
-//! Rectangles drawn into a packed RGB picture (regions and boxes of a snapshot).
+//! A snapshot's annotations drawn into a packed RGB picture: the outlines of the
+//! query regions and detection boxes, then their labels.
+
+use super::Region;
+use super::label::{self, Style};
+use crate::model::Detection;
+
+/// Region outline colour (yellow) and detection box colour (red); labels are written
+/// in black on the yellow and in white on the red.
+pub(super) const REGION: [u8; 3] = [255, 210, 0];
+pub(super) const BOX: [u8; 3] = [230, 30, 30];
+pub(super) const REGION_TEXT: [u8; 3] = [0, 0, 0];
+pub(super) const BOX_TEXT: [u8; 3] = [255, 255, 255];
 
 /// Draws the outline of normalised `[x0, y0, x1, y1]` in `rgb` (packed rows of
 /// `w` pixels), `thick` pixels wide, in `color`.
@@ -25,6 +37,41 @@ pub fn rectangle(rgb: &mut [u8], w: usize, h: usize, rect: [f32; 4], thick: usiz
         for y in y0..=y1 {
             put((x0 + t).min(x1), y);
             put(x1.saturating_sub(t).max(x0), y);
+        }
+    }
+}
+
+/// Outlines `regions` and `boxes` in `rgb` (packed rows of `w` pixels), then labels
+/// them (last, so that no outline crosses a label).
+pub fn annotate(rgb: &mut [u8], w: usize, h: usize, regions: &[Region], boxes: &[Detection]) {
+    let thick = (w.max(h) / 320).max(1);
+    for r in regions {
+        rectangle(rgb, w, h, r.rect, thick, REGION);
+    }
+    for b in boxes {
+        rectangle(rgb, w, h, b.bbox, thick, BOX);
+    }
+    let scale = label::scale_for(h);
+    let on_region = Style {
+        scale,
+        text: REGION_TEXT,
+        background: REGION,
+    };
+    let on_box = Style {
+        scale,
+        text: BOX_TEXT,
+        background: BOX,
+    };
+    for r in regions {
+        label::label(rgb, w, h, r.rect, format_args!("{}", r.query), &on_region);
+    }
+    for b in boxes {
+        // Florence-2's boxes have no score (NaN).
+        if b.score.is_finite() {
+            let text = format_args!("{} {:.2}", b.label, b.score);
+            label::label(rgb, w, h, b.bbox, text, &on_box);
+        } else {
+            label::label(rgb, w, h, b.bbox, format_args!("{}", b.label), &on_box);
         }
     }
 }

@@ -1,22 +1,26 @@
 //! Snapshots: the JPEG of the frame behind an alert, optionally annotated with the
-//! query regions and the detections, published retained on `<cam>/snapshot` and
-//! written to `[snapshots] dir`/`<cam>/` under a retention limit (files and bytes per
-//! camera). The camera's evaluator keeps a copy of its last frame with pixels (a
+//! query regions (yellow, each labelled with its query's id) and the detections (red,
+//! each labelled with its label and score), published retained on `<cam>/snapshot`
+//! and written to `[snapshots] dir`/`<cam>/` under a retention limit (files and bytes
+//! per camera). The camera's evaluator keeps a copy of its last frame with pixels (a
 //! buffer reused frame after frame) so that an alert decided on a frame the gate held
-//! back still gets the picture it is about.
+//! back still gets the picture it is about; its generative worker pictures the frame
+//! it answered, with a [`Snapshotter::sibling`] that shares the camera's folder.
 //!
 //! ```
-//! use ocellus::snapshot::{SnapshotConfig, Snapshotter};
+//! use ocellus::snapshot::{Region, SnapshotConfig, Snapshotter};
 //! let cfg: SnapshotConfig = toml::from_str("quality = 70").unwrap();
 //! let mut shots = Snapshotter::new("door", cfg);
 //! let frame = ocellus::source::Frame::from_rgb(64, 48, 64 * 3, vec![90; 64 * 48 * 3]);
 //! shots.keep(&frame);
-//! let shot = shots.take(&[[0.1, 0.1, 0.5, 0.5]], &[], std::time::SystemTime::now(), "person").unwrap();
+//! let door = Region { query: "person".into(), rect: [0.1, 0.1, 0.5, 0.5] };
+//! let shot = shots.take(&[door], &[], std::time::SystemTime::now(), "person").unwrap();
 //! assert_eq!(&shot.jpeg[..2], &[0xFF, 0xD8]);
 //! ```
 
 mod config;
 mod draw;
+mod label;
 mod store;
 
 use std::sync::Arc;
@@ -28,7 +32,9 @@ pub use config::SnapshotConfig;
 
 use crate::engine::{I420View, RgbView};
 use crate::model::Detection;
+use crate::query::QueryConfig;
 use crate::source::{Frame, PixelFormat};
+use store::Folder;
 
 /// One alert's picture.
 #[derive(Debug, Clone)]
@@ -38,23 +44,56 @@ pub struct Snapshot {
     pub file: Option<String>,
 }
 
+/// A query's region as a snapshot shows it: outlined and labelled with the query's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub query: String,
+    /// Normalised `[x0, y0, x1, y1]`.
+    pub rect: [f32; 4],
+}
+
+/// The regions of those `queries` that have one.
+pub fn regions(queries: &[QueryConfig]) -> Vec<Region> {
+    queries
+        .iter()
+        .filter_map(|q| {
+            Some(Region {
+                query: q.id.clone(),
+                rect: q.region?,
+            })
+        })
+        .collect()
+}
+
 /// A camera's snapshot maker.
 pub struct Snapshotter {
-    camera: String,
     cfg: SnapshotConfig,
+    /// The camera's folder, shared with the snapshot makers of its other threads.
+    folder: Option<Arc<Folder>>,
     last: Option<Frame>,
     rgb: Vec<u8>,
 }
 
-/// Region outline colour (yellow) and detection box colour (red).
-const REGION: [u8; 3] = [255, 210, 0];
-const BOX: [u8; 3] = [230, 30, 30];
-
 impl Snapshotter {
     pub fn new(camera: &str, cfg: SnapshotConfig) -> Self {
+        let folder = cfg.dir.as_ref().map(|dir| {
+            let limits = (cfg.keep, cfg.keep_mb.saturating_mul(1 << 20));
+            Arc::new(Folder::new(dir.join(camera), limits))
+        });
         Self {
-            camera: camera.to_string(),
             cfg,
+            folder,
+            last: None,
+            rgb: Vec::new(),
+        }
+    }
+
+    /// A snapshot maker for another thread of the same camera: same settings, same
+    /// folder (one retention limit over every file), buffers of its own.
+    pub fn sibling(&self) -> Self {
+        Self {
+            cfg: self.cfg.clone(),
+            folder: self.folder.clone(),
             last: None,
             rgb: Vec::new(),
         }
@@ -70,26 +109,34 @@ impl Snapshotter {
         self.last = Some(frame.copy_into(buf));
     }
 
-    /// The JPEG of the last kept frame with `regions` and `boxes` drawn (when
-    /// `annotate`), written to the snapshot folder when there is one.
+    /// [`Snapshotter::take_of`] the last kept frame.
     pub fn take(
         &mut self,
-        regions: &[[f32; 4]],
+        regions: &[Region],
         boxes: &[Detection],
         time: SystemTime,
         query: &str,
     ) -> Result<Snapshot, String> {
-        let frame = self.last.as_ref().ok_or("no frame yet")?;
+        let frame = self.last.take().ok_or("no frame yet")?;
+        let shot = self.take_of(&frame, regions, boxes, time, query);
+        self.last = Some(frame);
+        shot
+    }
+
+    /// The JPEG of `frame` with `regions` and `boxes` drawn and labelled (when
+    /// `annotate`), written to the snapshot folder as `query`'s when there is one.
+    pub fn take_of(
+        &mut self,
+        frame: &Frame,
+        regions: &[Region],
+        boxes: &[Detection],
+        time: SystemTime,
+        query: &str,
+    ) -> Result<Snapshot, String> {
         let (w, h) = (frame.width as usize, frame.height as usize);
         to_rgb(frame, &mut self.rgb).map_err(|e| format!("snapshot: {e}"))?;
         if self.cfg.annotate {
-            let thick = (w.max(h) / 320).max(1);
-            for r in regions {
-                draw::rectangle(&mut self.rgb, w, h, *r, thick, REGION);
-            }
-            for b in boxes {
-                draw::rectangle(&mut self.rgb, w, h, b.bbox, thick, BOX);
-            }
+            draw::annotate(&mut self.rgb, w, h, regions, boxes);
         }
         let (ew, eh) = (
             u16::try_from(w).map_err(|_| "snapshot: frame too wide for JPEG")?,
@@ -99,14 +146,8 @@ impl Snapshotter {
         Encoder::new(&mut jpeg, self.cfg.quality.clamp(1, 100))
             .encode(&self.rgb, ew, eh, ColorType::Rgb)
             .map_err(|e| format!("snapshot: JPEG: {e}"))?;
-        let file = match &self.cfg.dir {
-            Some(dir) => Some(store::write(
-                &dir.join(&self.camera),
-                &jpeg,
-                time,
-                query,
-                (self.cfg.keep, self.cfg.keep_mb.saturating_mul(1 << 20)),
-            )?),
+        let file = match &self.folder {
+            Some(folder) => Some(folder.write(&jpeg, time, query)?),
             None => None,
         };
         Ok(Snapshot {
@@ -145,3 +186,6 @@ fn to_rgb(frame: &Frame, out: &mut Vec<u8>) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! Config snippets (TOML) shared by the tests: strings, paths and the real
-//! YOLOX-nano model.
+//! YOLOX-nano and PP-OCRv4 models.
 
 use std::path::{Path, PathBuf};
 
@@ -50,5 +50,16 @@ pub fn person_query(extra: &str) -> String {
     format!(
         "[[cameras.queries]]\nid = \"person\"\nask = \"is there a person in view?\"\nkind = \"yes_no\"\n\
          model = \"coco\"\nlabel = \"person\"\n{extra}\n\n"
+    )
+}
+
+/// `[models.ocr]`: the real PP-OCRv4 (`<models>/ppocrv4_rapidocr`) on the CPU; panics
+/// when it is missing.
+pub fn ppocr_model() -> String {
+    let dir = models_dir().join("ppocrv4_rapidocr");
+    assert!(dir.is_dir(), "PP-OCRv4 not found at {}", dir.display());
+    format!(
+        "[models.ocr]\nfamily = \"ppocr\"\ndir = {}\nproviders = [\"cpu\"]\n\n",
+        toml_path(&dir)
     )
 }

@@ -6,7 +6,8 @@
 //! [`Mailbox`] where the newest frame wins (the queries a replaced frame was due for
 //! carry over). The worker encodes each (model, region) once per frame and asks
 //! every due query on those features, then publishes one report with the answers,
-//! boxes and captions.
+//! boxes and captions, and, with snapshots on, the picture of the frame behind the
+//! first alert among them (the camera's regions and that query's boxes drawn).
 //!
 //! ```no_run
 //! use ocellus::daemon::generative::Generative;
@@ -24,6 +25,7 @@ mod cadence;
 mod mailbox;
 mod run;
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -38,6 +40,7 @@ use crate::metrics::CameraMetrics;
 use crate::model::Registry;
 use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
 use crate::shutdown::Shutdown;
+use crate::snapshot::{self, Region, Snapshotter};
 use crate::source::{CameraConfig, Frame};
 
 /// Slow queries per camera are tracked in a 64-bit mask.
@@ -68,6 +71,9 @@ pub struct Generative {
     queries: Vec<SlowQuery>,
     encoded: Encoded,
     metrics: Arc<CameraMetrics>,
+    snapshots: Option<Snapshotter>,
+    /// The regions of the camera's queries (drawn on snapshots).
+    regions: Vec<Region>,
 }
 
 impl Generative {
@@ -103,6 +109,8 @@ impl Generative {
             queries,
             encoded: Encoded::default(),
             metrics,
+            snapshots: None,
+            regions: snapshot::regions(&cam.queries),
         };
         (generative, failed)
     }
@@ -113,6 +121,12 @@ impl Generative {
 
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
+    }
+
+    /// Takes a snapshot of the frame behind each alert (a state change between two
+    /// known states) of the slow queries, into the report of that frame.
+    pub fn enable_snapshots(&mut self, shots: Snapshotter) {
+        self.snapshots = Some(shots);
     }
 
     /// The cadence of each query, in order.
@@ -131,6 +145,8 @@ impl Generative {
         let now = SystemTime::now();
         let mut boxes = Vec::new();
         let mut any_boxes = false;
+        // The first query that alerted, and the boxes it found.
+        let mut alert: Option<(Arc<str>, Range<usize>)> = None;
         for (i, q) in self.queries.iter_mut().enumerate() {
             if due & (1 << i) == 0 {
                 continue;
@@ -141,7 +157,11 @@ impl Generative {
                 Ok((outcome, took)) => {
                     tracing::trace!(camera = %self.camera, query = %q.id(), ?took, "slow query answered");
                     any_boxes |= matches!(q.config.kind, QueryKind::Detect | QueryKind::Ground);
+                    let first_box = boxes.len();
                     if let Some(e) = q.conclude(outcome, (now, frame.pts), &mut boxes) {
+                        if alert.is_none() && e.change.as_ref().is_some_and(|c| c.from.is_some()) {
+                            alert = Some((e.id.clone(), first_box..boxes.len()));
+                        }
                         if e.kind == QueryKind::Caption
                             && let Some(crate::query::Answer::Text(text)) = &e.state
                         {
@@ -161,10 +181,33 @@ impl Generative {
                 }
             }
         }
+        if let Some((query, found)) = alert {
+            self.snapshot(frame, &query, &boxes[found], report);
+        }
         if any_boxes {
             report.detections.get_or_insert_with(Vec::new).extend(boxes);
         }
         self.encoded.clear();
+    }
+
+    /// Attaches the snapshot of `frame` for `query`'s alert (when snapshots are on).
+    fn snapshot(
+        &mut self,
+        frame: &Frame,
+        query: &str,
+        boxes: &[crate::model::Detection],
+        report: &mut FrameReport,
+    ) {
+        let Some(shots) = &mut self.snapshots else {
+            return;
+        };
+        match shots.take_of(frame, &self.regions, boxes, frame.captured, query) {
+            Ok(shot) => report.snapshot = Some(shot),
+            Err(e) => {
+                tracing::warn!("camera {}: {e}", self.camera);
+                report.errors.push(e);
+            }
+        }
     }
 }
 
@@ -273,6 +316,7 @@ fn start_report(report: &mut FrameReport, frame: &Frame) {
     report.captions.clear();
     report.errors.clear();
     report.detections = None;
+    report.snapshot = None;
     report.seq = frame.seq;
     report.pts = frame.pts.as_secs_f64();
     report.time = frame.captured;
