@@ -1,7 +1,8 @@
 //! Alert semantics on a real clip through the binary (GStreamer, YOLOX-nano): a scene
 //! flapping between a person and no person every half second produces an alert storm
-//! with no rules, none under `min_duration` + `cooldown`, and the real change that
-//! follows (the person leaves for good) produces exactly one event.
+//! with no rules, none under `min_duration` + `cooldown` nor under hysteresis +
+//! `min_frames` + `cooldown`, and the real change that follows (the person leaves
+//! for good) produces exactly one event.
 
 mod common;
 
@@ -80,4 +81,30 @@ fn flapping_raises_no_alert_storm_and_a_real_change_raises_one_event() {
     // The person left at 5.5 s (the end of the last astronaut half-second) and OFF
     // had to hold 1 s.
     assert!((6.5..=7.5).contains(pts), "{calm:?}");
+
+    // Counted in frames instead: hysteresis, 3 agreeing samples (a flap lasts 2),
+    // and the cooldown. The person stands 2 s first, so the first state is ON.
+    let mut segments = vec![("astronaut.png", 2.0)];
+    for _ in 0..6 {
+        segments.push(("coffee.png", 0.5));
+        segments.push(("astronaut.png", 0.5));
+    }
+    segments.push(("coffee.png", 4.0));
+    let clip = media_clip(dir.path(), "flap2.mkv", &segments);
+    let framed = changes(
+        dir.path(),
+        &clip,
+        "on = 0.6\noff = 0.4\nmin_frames = 3\ncooldown = \"2s\"",
+    );
+    eprintln!("with on/off + min_frames + cooldown: {framed:?}");
+    let events: Vec<_> = framed
+        .iter()
+        .filter(|(_, from, _)| !from.is_null())
+        .collect();
+    assert_eq!(events.len(), 1, "exactly one alert: {framed:?}");
+    let (pts, from, to) = events[0];
+    assert_eq!((from.as_str(), to.as_str()), (Some("ON"), Some("OFF")));
+    assert_eq!(framed[0].2, "ON", "{framed:?}");
+    // The third OFF sample after the person left for good at 8 s.
+    assert!((8.4..=9.1).contains(pts), "{framed:?}");
 }
