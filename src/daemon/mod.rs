@@ -27,7 +27,7 @@ pub use worker::{CameraWorker, WorkerContext};
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
 use crate::engine::{self, EngineError};
-use crate::metrics::CameraMetrics;
+use crate::metrics::{CameraMetrics, PublisherMetrics};
 use crate::model::Registry;
 use crate::publish::{self, MqttConfig, Outgoing, PublishError};
 use crate::query::{Pooled, ReportPool};
@@ -81,12 +81,17 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
+    // The publisher's counters are logged only when there is a broker to count for.
+    let mqtt_metrics = mqtt
+        .is_some()
+        .then(|| Arc::new(PublisherMetrics::default()));
     let (tx, publisher) = publish::spawn(
         rt.handle(),
         mqtt,
         true,
         &config.cameras,
         config.snapshots.is_some(),
+        mqtt_metrics.clone().unwrap_or_default(),
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
@@ -110,7 +115,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         .iter()
         .map(|(id, m, _)| (id.clone(), m.clone()))
         .collect();
-    rt.spawn(summaries(watched, models.clone_engines(), cache.clone()));
+    rt.spawn(summaries(
+        watched,
+        models.clone_engines(),
+        cache.clone(),
+        mqtt_metrics.clone(),
+    ));
     let mut failed = 0;
     for (id, _, handle) in cameras {
         match handle.join() {
@@ -130,6 +140,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+    if let Some(m) = &mqtt_metrics {
+        tracing::info!("metrics mqtt: {}", m.summary());
+    }
     Ok(if shutdown.is_triggered() || failed == 0 {
         0
     } else {
@@ -221,11 +234,12 @@ fn evaluate_until_closed(
     evaluated
 }
 
-/// Logs every camera's and model's counters once a minute.
+/// Logs every camera's and model's counters, and the publisher's, once a minute.
 async fn summaries(
     cameras: Vec<(String, Arc<CameraMetrics>)>,
     engines: Vec<(String, Arc<crate::metrics::ModelMetrics>)>,
     cache: Arc<EmbeddingCache>,
+    mqtt: Option<Arc<PublisherMetrics>>,
 ) {
     let mut tick = tokio::time::interval(SUMMARY_EVERY);
     tick.tick().await;
@@ -244,6 +258,9 @@ async fn summaries(
             cache.evictions(),
             cache.bytes() / 1024
         );
+        if let Some(m) = &mqtt {
+            tracing::info!("metrics mqtt: {}", m.summary());
+        }
     }
 }
 

@@ -48,3 +48,9 @@ impl Topics {
         format!("{}/{cam}/snapshot", self.prefix)
     }
 }
+
+/// Whether `topic` is a camera's events topic (`<prefix>/<cam>/events`; no other topic
+/// of the contract ends so), for counting events.
+pub fn is_events(topic: &str) -> bool {
+    topic.ends_with("/events")
+}
