@@ -38,7 +38,9 @@ fn a_good_config_loads_with_paths_resolved() {
     );
     assert_eq!(c.models["scene"].dir(), Path::new("/var/lib/ocellus/clip"));
     assert!(c.cameras[0].is_live());
-    assert_eq!(c.mqtt.unwrap().prefix, "ocellus");
+    let mqtt = c.mqtt.unwrap();
+    assert_eq!(mqtt.prefix, "ocellus");
+    assert_eq!(mqtt.outbox_capacity, 20_000);
 }
 
 #[test]
@@ -89,8 +91,11 @@ id = "bad"
 url = "x.mkv"
 queue = "many"
 "#;
-    let p = problems(text);
+    let p = problems(&format!(
+        "[mqtt]\nurl = \"mqtt://b\"\noutbox_capacity = 0\n{text}"
+    ));
     let expect = [
+        "mqtt.outbox_capacity: must be at least 1",
         "models.scene: unknown field `logit_scael`",
         "cameras[2].queue: invalid type: string \"many\"",
         "cameras[0].sample_fps: must be greater than 0",

@@ -34,6 +34,12 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
                 "must be non-empty and free of '+', '#' and spaces",
             ));
         }
+        if mqtt.outbox_capacity == 0 {
+            problems.push(Problem::new(
+                format!("{at}.outbox_capacity"),
+                "must be at least 1",
+            ));
+        }
     }
     if config.engine.threads == Some(0) {
         problems.push(Problem::new("engine.threads", "must be at least 1"));

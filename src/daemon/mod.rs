@@ -31,7 +31,7 @@ use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
 use crate::control::{self, Control, StateFile};
 use crate::engine::{self, EngineError};
-use crate::metrics::CameraMetrics;
+use crate::metrics::{CameraMetrics, PublisherMetrics};
 use crate::model::Registry;
 use crate::publish::{self, MqttConfig, Outgoing, PublishError};
 use crate::query::{Pooled, ReportPool};
@@ -94,6 +94,10 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     control.restore(&models);
     config.cameras = control.cameras();
     let (commands_tx, commands) = crossbeam_channel::bounded(COMMANDS);
+    // The publisher's counters are logged only when there is a broker to count for.
+    let mqtt_metrics = mqtt
+        .is_some()
+        .then(|| Arc::new(PublisherMetrics::default()));
     let (tx, publisher) = publish::spawn(
         rt.handle(),
         mqtt,
@@ -101,6 +105,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         &config.cameras,
         config.snapshots.is_some(),
         Some(commands_tx),
+        mqtt_metrics.clone().unwrap_or_default(),
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone()));
@@ -141,7 +146,12 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         .iter()
         .map(|(id, m, _)| (id.clone(), m.clone()))
         .collect();
-    rt.spawn(summaries(watched, models.clone_engines(), cache.clone()));
+    rt.spawn(summaries(
+        watched,
+        models.clone_engines(),
+        cache.clone(),
+        mqtt_metrics.clone(),
+    ));
     let mut failed = 0;
     for (id, _, handle) in cameras {
         match handle.join() {
@@ -165,6 +175,9 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+    if let Some(m) = &mqtt_metrics {
+        tracing::info!("metrics mqtt: {}", m.summary());
+    }
     Ok(if shutdown.is_triggered() || failed == 0 {
         0
     } else {
@@ -280,11 +293,12 @@ fn evaluate_until_closed(
     evaluated
 }
 
-/// Logs every camera's and model's counters once a minute.
+/// Logs every camera's and model's counters, and the publisher's, once a minute.
 async fn summaries(
     cameras: Vec<(String, Arc<CameraMetrics>)>,
     engines: Vec<(String, Arc<crate::metrics::ModelMetrics>)>,
     cache: Arc<EmbeddingCache>,
+    mqtt: Option<Arc<PublisherMetrics>>,
 ) {
     let mut tick = tokio::time::interval(SUMMARY_EVERY);
     tick.tick().await;
@@ -303,6 +317,9 @@ async fn summaries(
             cache.evictions(),
             cache.bytes() / 1024
         );
+        if let Some(m) = &mqtt {
+            tracing::info!("metrics mqtt: {}", m.summary());
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Metrics: lock-free counters and latency histograms per camera and per model,
-//! updated on the hot path without allocation, read by the once-a-minute log summary
-//! (and by the HTTP `/metrics` endpoint later).
+//! Metrics: lock-free counters and latency histograms per camera and per model, and
+//! the MQTT publisher's queue gauges and counters (`PublisherMetrics`), updated on the
+//! hot path without allocation, read by the once-a-minute log summary (and by the
+//! HTTP `/metrics` endpoint later).
 //!
 //! ```
 //! use std::time::Duration;
@@ -13,11 +14,13 @@
 //! ```
 
 mod histogram;
+mod publisher;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use histogram::Histogram;
+pub use publisher::PublisherMetrics;
 
 /// A monotonically increasing count; clones share it (e.g. a queue's drop counter
 /// that is also the camera's).

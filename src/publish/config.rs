@@ -42,6 +42,10 @@ pub struct MqttConfig {
     /// outbox lives in memory only).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Messages the outbox keeps queued while the broker is unreachable; beyond, the
+    /// overflow policy drops (see `publish::OVERFLOW_POLICY`).
+    #[serde(default = "default_outbox_capacity")]
+    pub outbox_capacity: usize,
     /// Home Assistant MQTT discovery (one device per camera); `false` turns it off.
     #[serde(default = "yes")]
     pub discovery: bool,
@@ -60,6 +64,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_file", &self.password_file)
             .field("ca_file", &self.ca_file)
+            .field("outbox_capacity", &self.outbox_capacity)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +77,12 @@ fn default_prefix() -> String {
 }
 fn default_keep_alive() -> Duration {
     Duration::from_secs(30)
+}
+/// Default `outbox_capacity`: hours of events, minutes of a busy camera's states.
+pub const DEFAULT_OUTBOX_CAPACITY: usize = 20_000;
+
+fn default_outbox_capacity() -> usize {
+    DEFAULT_OUTBOX_CAPACITY
 }
 fn default_discovery_prefix() -> String {
     "homeassistant".into()
@@ -96,6 +107,7 @@ impl MqttConfig {
             keep_alive: default_keep_alive(),
             detections: true,
             state_dir: None,
+            outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
             discovery: true,
             discovery_prefix: default_discovery_prefix(),
         }

@@ -9,8 +9,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Message;
+use crate::metrics::PublisherMetrics;
 
 pub struct Journal {
     path: PathBuf,
@@ -18,12 +20,17 @@ pub struct Journal {
     lines: usize,
     /// Open for appending (dropped when the file is rewritten).
     appender: Option<File>,
+    /// Counts the lines written.
+    metrics: Arc<PublisherMetrics>,
 }
 
 impl Journal {
     /// Opens the journal in `dir`, returning what an earlier run left undelivered;
-    /// the error names the file.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<Message>), String> {
+    /// the error names the file. Lines written are counted in `metrics`.
+    pub fn open(
+        dir: &Path,
+        metrics: Arc<PublisherMetrics>,
+    ) -> Result<(Self, Vec<Message>), String> {
         let path = dir.join("outbox.jsonl");
         let err = |e: std::io::Error| format!("mqtt outbox journal {}: {e}", path.display());
         std::fs::create_dir_all(dir).map_err(err)?;
@@ -58,6 +65,7 @@ impl Journal {
             path,
             lines,
             appender: None,
+            metrics,
         };
         Ok((journal, pending))
     }
@@ -79,7 +87,10 @@ impl Journal {
             Ok(n)
         })();
         match result {
-            Ok(n) => self.lines = n,
+            Ok(n) => {
+                self.lines = n;
+                self.metrics.on_journal_lines(n);
+            }
             Err(e) => tracing::error!("mqtt outbox journal {}: {e}", self.path.display()),
         }
     }
@@ -101,7 +112,10 @@ impl Journal {
             f.write_all(&line)
         })();
         match result {
-            Ok(()) => self.lines += 1,
+            Ok(()) => {
+                self.lines += 1;
+                self.metrics.on_journal_lines(1);
+            }
             Err(e) => tracing::error!("mqtt outbox journal {}: {e}", self.path.display()),
         }
     }
@@ -131,27 +145,29 @@ mod tests {
     #[test]
     fn what_is_written_comes_back_in_order_until_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut j, old) = Journal::open(dir.path()).unwrap();
+        let metrics = Arc::new(PublisherMetrics::default());
+        let (mut j, old) = Journal::open(dir.path(), metrics.clone()).unwrap();
         assert!(old.is_empty());
         let (a, b, c) = (msg("a", b"1"), msg("b", &[0, 255]), msg("c", b"3"));
         j.rewrite([&a, &b].into_iter());
         j.append(&c);
-        let (mut j, old) = Journal::open(dir.path()).unwrap();
+        assert_eq!(metrics.journal_lines(), 3);
+        let (mut j, old) = Journal::open(dir.path(), Default::default()).unwrap();
         assert_eq!(old, vec![a, b, c]);
         j.clear();
-        let (_, old) = Journal::open(dir.path()).unwrap();
+        let (_, old) = Journal::open(dir.path(), Default::default()).unwrap();
         assert!(old.is_empty());
     }
 
     #[test]
     fn a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut j, _) = Journal::open(dir.path()).unwrap();
+        let (mut j, _) = Journal::open(dir.path(), Default::default()).unwrap();
         j.append(&msg("a", b"1"));
         let path = dir.path().join("outbox.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"topic\":\"b\",\"pay").unwrap();
-        let (_, old) = Journal::open(dir.path()).unwrap();
+        let (_, old) = Journal::open(dir.path(), Default::default()).unwrap();
         assert_eq!(old, vec![msg("a", b"1")]);
     }
 }

@@ -6,7 +6,10 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let (tx, task) = publish::spawn(rt.handle(), Some(MqttConfig::from_url("mqtt://127.0.0.1:1883")), true, &[], false, None).unwrap();
+//! let metrics = std::sync::Arc::new(ocellus::metrics::PublisherMetrics::default());
+//! let mqtt = Some(MqttConfig::from_url("mqtt://127.0.0.1:1883"));
+//! let (tx, task) = publish::spawn(rt.handle(), mqtt, true, &[], false, None, metrics.clone()).unwrap();
+//! println!("{}", metrics.summary()); // 0 queued, oldest 0.0 s, 0 dropped, ...
 //! drop(tx); // closing the channel publishes `offline` and disconnects
 //! rt.block_on(task).unwrap();
 //! ```
@@ -29,9 +32,10 @@ use tokio::task::JoinHandle;
 pub use config::MqttConfig;
 pub use discovery::Discovery;
 pub use encode::Encoder;
-pub use outbox::{Message, Outbox};
+pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
 pub use topics::Topics;
 
+use crate::metrics::PublisherMetrics;
 use crate::query::Pooled;
 use crate::source::CameraStatus;
 
@@ -74,8 +78,9 @@ pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
 /// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
 /// (URL, password file, TLS files) fail here, before anything runs. `cameras` are
 /// announced to Home Assistant (unless `discovery = false`). With `commands`, runtime
-/// query specs received on `<prefix>/+/query/+/set` go there. Dropping every sender
-/// shuts it down after it has published `offline`.
+/// query specs received on `<prefix>/+/query/+/set` go there. The MQTT publisher keeps
+/// `metrics` up to date (stdout leaves them alone). Dropping every sender shuts it
+/// down after it has published `offline`.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     mqtt: Option<MqttConfig>,
@@ -83,6 +88,7 @@ pub fn spawn(
     cameras: &[crate::source::CameraConfig],
     snapshots: bool,
     commands: Option<crossbeam_channel::Sender<crate::control::Command>>,
+    metrics: Arc<PublisherMetrics>,
 ) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
@@ -95,12 +101,18 @@ pub fn spawn(
             let journal = cfg
                 .state_dir
                 .as_deref()
-                .map(journal::Journal::open)
+                .map(|dir| journal::Journal::open(dir, metrics.clone()))
                 .transpose()
                 .map_err(PublishError::Config)?;
-            rt.spawn(mqtt::run(
-                opts, cfg.url, rx, encoder, discovery, journal, commands,
-            ))
+            let outbox = Outbox::new(cfg.outbox_capacity, mqtt::WINDOW, metrics);
+            let parts = mqtt::Parts {
+                encoder,
+                discovery,
+                journal,
+                outbox,
+                commands,
+            };
+            rt.spawn(mqtt::run(opts, cfg.url, rx, parts))
         }
         None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
     };

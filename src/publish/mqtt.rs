@@ -18,9 +18,8 @@ use super::journal::Journal;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::control::Command;
 
-/// Outbox size during an outage (messages) and unacknowledged messages in flight.
-const OUTBOX_CAPACITY: usize = 20_000;
-const WINDOW: usize = 64;
+/// Unacknowledged messages in flight.
+pub(super) const WINDOW: usize = 64;
 /// How long shutdown waits for the broker to take what is left.
 const DRAIN: Duration = Duration::from_secs(5);
 /// Reconnect backoff: doubles from the first to the last.
@@ -52,6 +51,9 @@ impl Link {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!("mqtt: connected to {}", self.url);
                 self.connected = true;
+                self.outbox
+                    .metrics()
+                    .set_connected(true, self.ever_connected);
                 self.failed_once = false;
                 if self.ever_connected {
                     for m in self.retained.values() {
@@ -106,6 +108,7 @@ impl Link {
                 }
                 let was = self.connected || !self.failed_once;
                 self.connected = false;
+                self.outbox.metrics().set_connected(false, false);
                 self.failed_once = true;
                 self.outbox.on_disconnect();
                 if was && let Some(j) = &mut self.journal {
@@ -135,6 +138,9 @@ impl Link {
                 && let Some(j) = &mut self.journal
             {
                 j.append(&m);
+            }
+            if m.reliable && !m.retain && super::topics::is_events(&m.topic) {
+                self.outbox.metrics().on_event_raised();
             }
             if m.reliable || self.connected {
                 self.outbox.push(m);
@@ -178,21 +184,30 @@ impl Link {
     }
 }
 
-pub async fn run(
-    opts: MqttOptions,
-    url: String,
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut encoder: Encoder,
-    discovery: Option<Discovery>,
-    journal: Option<(Journal, Vec<Message>)>,
-    commands: Option<Sender<Command>>,
-) {
+/// What the publisher task is made of, besides its connection.
+pub struct Parts {
+    pub encoder: Encoder,
+    pub discovery: Option<Discovery>,
+    /// The journal and what an earlier run left in it.
+    pub journal: Option<(Journal, Vec<Message>)>,
+    pub outbox: Outbox,
+    pub commands: Option<Sender<Command>>,
+}
+
+pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing>, parts: Parts) {
+    let Parts {
+        mut encoder,
+        discovery,
+        journal,
+        outbox,
+        commands,
+    } = parts;
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
     let poller = tokio::spawn(poll(eventloop, events_tx));
     let mut link = Link {
         url,
-        outbox: Outbox::new(OUTBOX_CAPACITY, WINDOW),
+        outbox,
         retained: BTreeMap::new(),
         connected: false,
         ever_connected: false,
@@ -280,6 +295,7 @@ pub async fn run(
         })
         .await;
     }
+    link.outbox.metrics().set_connected(false, false);
     poller.abort();
 }
 

@@ -13,12 +13,14 @@
 //!   the binary with their output (`run_ocellus`, `Out`; in `cli`), and any child
 //!   with a time limit (`wait_or_kill`) or killed on drop (`KillOnDrop`),
 //! * config snippets for the real models (`conf`) and checks of the daemon's log
-//!   (`logs`).
+//!   (`logs`),
+//! * a gated TCP proxy between the daemon and the broker (`GatedProxy`, in `proxy`).
 #![allow(dead_code)]
 
 mod cli;
 mod conf;
 mod logs;
+mod proxy;
 mod rtsp;
 
 // Each test crate uses only some of these.
@@ -28,6 +30,8 @@ pub use cli::*;
 pub use conf::*;
 #[allow(unused_imports)]
 pub use logs::*;
+#[allow(unused_imports)]
+pub use proxy::*;
 #[allow(unused_imports)]
 pub use rtsp::*;
 
@@ -125,7 +129,7 @@ fn find_program(name: &str, fallbacks: &[&str]) -> PathBuf {
 static BROKER_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A private mosquitto broker on a free 127.0.0.1 port (anonymous, no
-/// persistence). Killed on drop.
+/// persistence, no limit on a subscriber's queue). Killed on drop.
 pub struct Mosquitto {
     port: u16,
     dir: tempfile::TempDir,
@@ -212,10 +216,15 @@ impl Mosquitto {
 
     fn spawn(&mut self) -> Result<(), String> {
         let conf = self.dir.path().join("mosquitto.conf");
+        // No limit on the QoS 1 messages queued for a subscriber: by default mosquitto
+        // keeps 1000 beyond those in flight and drops the rest (after acknowledging
+        // them to the publisher), so a test's collector stalled for a moment on a
+        // loaded machine would lose part of a daemon's post-outage backlog.
         fs::write(
             &conf,
             format!(
                 "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 0\n\
                  log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n\
                  log_type information\nlog_timestamp_format %H:%M:%S\n",
                 self.port
