@@ -8,6 +8,7 @@
 //! ocellus::daemon::run(config, Default::default()).unwrap();
 //! ```
 
+pub mod api;
 pub mod cache;
 pub mod config;
 pub mod control;

@@ -16,6 +16,14 @@ pub fn ser<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_duration(*d))
 }
 
+/// `serialize_with` for an optional `Duration` field (`null` when absent).
+pub fn ser_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// `deserialize_with` for an optional `Duration` field (with `#[serde(default)]`).
 pub fn de_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de(d).map(Some)

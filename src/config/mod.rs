@@ -43,6 +43,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `None`: no broker; the daemon prints what it would publish.
     pub mqtt: Option<MqttConfig>,
+    /// `None`: no HTTP endpoints.
+    pub http: Option<crate::api::HttpConfig>,
     /// `None`: no snapshots.
     pub snapshots: Option<crate::snapshot::SnapshotConfig>,
     pub models: BTreeMap<String, ModelConfig>,

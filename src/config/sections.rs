@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::{Config, Problem};
+use crate::api::HttpConfig;
 use crate::cache::CacheConfig;
 use crate::engine::EngineConfig;
 use crate::model::ModelConfig;
@@ -14,7 +15,15 @@ use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;
 use crate::source::CameraConfig;
 
-const SECTIONS: [&str; 6] = ["engine", "cache", "mqtt", "snapshots", "models", "cameras"];
+const SECTIONS: [&str; 7] = [
+    "engine",
+    "cache",
+    "mqtt",
+    "http",
+    "snapshots",
+    "models",
+    "cameras",
+];
 
 pub fn build(
     mut table: toml::Table,
@@ -46,6 +55,14 @@ pub fn build(
     let mqtt = mqtt.map(|mut m| {
         m.resolve_paths(base);
         m
+    });
+    let http: Option<HttpConfig> = match table.remove("http") {
+        Some(v) => Some(element(v, "http", problems)?),
+        None => None,
+    };
+    let http = http.map(|mut h| {
+        h.resolve_paths(base);
+        h
     });
     let snapshots: Option<SnapshotConfig> = match table.remove("snapshots") {
         Some(v) => Some(element(v, "snapshots", problems)?),
@@ -93,6 +110,7 @@ pub fn build(
         engine,
         cache,
         mqtt,
+        http,
         snapshots,
         models,
         cameras,

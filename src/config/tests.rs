@@ -122,7 +122,7 @@ fn unknown_sections_and_bad_toml_are_reported() {
     assert_eq!(
         p,
         vec![
-            "mqt: unknown section, expected one of engine, cache, mqtt, snapshots, models, cameras"
+            "mqt: unknown section, expected one of engine, cache, mqtt, http, snapshots, models, cameras"
         ]
     );
     let p = problems("[[cameras]\nid = 1");
@@ -330,4 +330,24 @@ pattern = 'x'
         "only read queries take a pattern",
     );
     assert_eq!(p.len(), 5, "{p:#?}");
+}
+
+#[test]
+fn http_off_loopback_needs_a_token() {
+    let cams = "[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n";
+    let p = problems(&format!("[http]\nlisten = \"0.0.0.0:9380\"\n{cams}"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("http.listen: 0.0.0.0:9380 is not a loopback address"),
+        "{p:?}"
+    );
+    assert!(
+        problems(&format!(
+            "[http]\nlisten = \"0.0.0.0:9380\"\ntoken = \"s3cret\"\n{cams}"
+        ))
+        .is_empty()
+    );
+    assert!(problems(&format!("[http]\n{cams}")).is_empty());
+    let p = problems(&format!("[http]\nlisten = \"nowhere\"\n{cams}"));
+    assert!(p[0].starts_with("http.listen"), "{p:?}");
 }

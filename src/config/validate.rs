@@ -41,6 +41,23 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
     }
+    if let Some(http) = &config.http {
+        if http.token.is_some() && http.token_file.is_some() {
+            problems.push(Problem::new(
+                "http.token_file",
+                "give either token or token_file, not both",
+            ));
+        }
+        if !http.listen.ip().is_loopback() && !http.has_token() {
+            problems.push(Problem::new(
+                "http.listen",
+                format!(
+                    "{} is not a loopback address: set token_file (or token) so requests must carry it",
+                    http.listen
+                ),
+            ));
+        }
+    }
     if config.engine.threads == Some(0) {
         problems.push(Problem::new("engine.threads", "must be at least 1"));
     }

@@ -31,11 +31,6 @@ mod spec;
 mod state;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use crossbeam_channel::{Receiver, Sender};
 
 pub use state::{CameraOverrides, Overrides, StateFile};
 
@@ -125,18 +120,36 @@ impl Control {
     /// holds (its model is gone, say) is logged with the file and left out.
     pub fn restore(&mut self, models: &Registry) {
         let Some(file) = &self.file else { return };
-        let saved = match file.load() {
-            Ok(saved) => saved,
-            Err(e) => {
-                tracing::error!("{e}; starting without the runtime queries");
-                return;
+        match file.load() {
+            Ok(saved) => {
+                let from = file.path().display().to_string();
+                self.adopt(saved, models, &from);
             }
+            Err(e) => tracing::error!("{e}; starting without the runtime queries"),
+        }
+    }
+
+    /// Takes a new config file's cameras (a reload), keeping the runtime changes of
+    /// every camera it still has.
+    pub fn rebase(&mut self, config: &Config, models: &Registry) {
+        let mut kept = Overrides {
+            cameras: std::mem::take(&mut self.orphans),
         };
-        let path = file.path().display().to_string();
+        for (id, cam) in std::mem::take(&mut self.cameras) {
+            if !cam.overrides.is_empty() {
+                kept.cameras.insert(id, cam.overrides);
+            }
+        }
+        let file = self.file.take();
+        *self = Self::new(config, file);
+        self.adopt(kept, models, "runtime queries");
+    }
+
+    fn adopt(&mut self, saved: Overrides, models: &Registry, from: &str) {
         for (id, overrides) in saved.cameras {
             let Some(cam) = self.cameras.get_mut(&id) else {
                 tracing::warn!(
-                    "{path}: camera {id} is not in the config; its runtime queries wait"
+                    "{from}: camera {id} is not in the config; its runtime queries wait"
                 );
                 self.orphans.insert(id, overrides);
                 continue;
@@ -149,13 +162,13 @@ impl Control {
                         cam.set.insert(q.clone(), query);
                         cam.overrides.set.insert(q.clone(), spec.clone());
                     }
-                    Err(e) => tracing::error!("{path}: camera {id}: query {q}: {e}; left out"),
+                    Err(e) => tracing::error!("{from}: camera {id}: query {q}: {e}; left out"),
                 }
             }
             cam.overrides.deleted = overrides.deleted;
             let n = cam.overrides.set.len() + cam.overrides.deleted.len();
             if n > 0 {
-                tracing::info!("camera {id}: {n} runtime query change(s) restored from {path}");
+                tracing::info!("camera {id}: {n} runtime query change(s) restored from {from}");
             }
         }
     }
@@ -273,64 +286,17 @@ impl Control {
     }
 }
 
-/// Where the control thread sends its results.
-pub struct Routes {
-    /// Each camera's evaluator, which takes the camera's new config between frames.
-    pub cameras: BTreeMap<String, Sender<CameraConfig>>,
-    pub reject: Reject,
+/// What the daemon's supervisor is asked to do: MQTT commands, HTTP requests and
+/// SIGHUP all come this way, one at a time.
+pub enum Request {
+    /// Add, replace or delete a query (`reply` answers HTTP; MQTT has none).
+    Query {
+        cmd: Command,
+        reply: Option<Reply<Option<CameraConfig>>>,
+    },
+    /// Re-read the config file and apply what changed.
+    Reload { reply: Option<Reply<String>> },
 }
 
-/// Publishes why a command was refused.
-pub type Reject = Box<dyn Fn(&Command, String) + Send>;
-
-/// Serves `commands` on a thread of its own (binding a query to its model may run a
-/// text encoder) until `done` is dropped.
-pub fn spawn(
-    mut control: Control,
-    models: Arc<Registry>,
-    commands: Receiver<Command>,
-    done: Receiver<()>,
-    routes: Routes,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("control".into())
-        .spawn(move || {
-            loop {
-                let cmd = crossbeam_channel::select! {
-                    recv(commands) -> cmd => match cmd {
-                        Ok(cmd) => cmd,
-                        Err(_) => return,
-                    },
-                    recv(done) -> _ => return,
-                };
-                serve(&mut control, &models, &routes, &cmd);
-            }
-        })
-}
-
-fn serve(control: &mut Control, models: &Registry, routes: &Routes, cmd: &Command) {
-    let what = format!("camera {}: query {}", cmd.camera, cmd.query);
-    match control.apply(cmd, models) {
-        Ok(None) => tracing::info!("{what}: unchanged"),
-        Ok(Some(cam)) => {
-            let verb = match cam.queries.iter().find(|q| q.id == cmd.query) {
-                Some(q) => format!("set at runtime ({} on {})", q.kind.name(), q.model),
-                None => "deleted at runtime".to_string(),
-            };
-            tracing::info!("{what}: {verb}");
-            let delivered = routes
-                .cameras
-                .get(&cmd.camera)
-                .is_some_and(|tx| tx.send_timeout(cam, Duration::from_secs(5)).is_ok());
-            if !delivered {
-                tracing::warn!(
-                    "{what}: saved, but the camera is not running; it applies at the next start"
-                );
-            }
-        }
-        Err(reason) => {
-            tracing::warn!("{what}: refused: {reason}");
-            (routes.reject)(cmd, reason);
-        }
-    }
-}
+/// Where the outcome of a request goes.
+pub type Reply<T> = tokio::sync::oneshot::Sender<Result<T, String>>;

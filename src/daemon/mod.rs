@@ -12,34 +12,36 @@
 //! ```
 
 mod ask;
+mod camera;
 pub mod generative;
+mod supervisor;
 mod worker;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-
-use crossbeam_channel::Receiver;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use crossbeam_channel::RecvTimeoutError;
 
 pub use ask::{AskOptions, ask};
 pub use worker::{CameraWorker, WorkerContext};
 
+use camera::CameraEnv;
+use supervisor::Supervisor;
+
+use crate::api::{self, Shared};
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::config::Config;
-use crate::control::{self, Control, StateFile};
+use crate::control::{Control, Request, StateFile};
 use crate::engine::{self, EngineError};
-use crate::metrics::{CameraMetrics, PublisherMetrics};
+use crate::metrics::PublisherMetrics;
 use crate::model::Registry;
-use crate::publish::{self, MqttConfig, Outgoing, PublishError};
+use crate::publish::{self, MqttConfig, PublishError};
 use crate::query::{Pooled, ReportPool};
 use crate::shutdown::Shutdown;
-use crate::source::{self, CameraConfig, Ended, FrameReceiver, WhenFull};
+use crate::source::FrameReceiver;
 
-/// Runtime query commands waiting for the control thread.
-const COMMANDS: usize = 64;
+/// Requests (query changes, reloads) waiting for the supervisor.
+const REQUESTS: usize = 64;
 
 /// How often the metrics summary is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
@@ -66,7 +68,7 @@ pub struct RunOptions {
 
 /// Runs the daemon; returns the process exit code (0 after a signal or when every
 /// camera finished cleanly, 1 when a camera failed).
-pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
+pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
     let prompts = Arc::new(PromptCache::default());
@@ -88,12 +90,12 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         (Some(url), None) => Some(MqttConfig::from_url(&url)),
         (None, m) => m,
     };
-    // Runtime query changes (over MQTT) are saved next to the outbox journal.
+    // Runtime query changes (over MQTT or HTTP) are saved next to the outbox journal.
     let state = mqtt.as_ref().and_then(|m| m.state_dir.as_deref());
     let mut control = Control::new(&config, state.map(StateFile::in_dir));
     control.restore(&models);
-    config.cameras = control.cameras();
-    let (commands_tx, commands) = crossbeam_channel::bounded(COMMANDS);
+    let cameras = control.cameras();
+    let (requests_tx, requests) = crossbeam_channel::bounded(REQUESTS);
     // The publisher's counters are logged only when there is a broker to count for.
     let mqtt_metrics = mqtt
         .is_some()
@@ -102,71 +104,41 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         rt.handle(),
         mqtt,
         true,
-        &config.cameras,
+        &cameras,
         config.snapshots.is_some(),
-        Some(commands_tx),
+        Some(requests_tx.clone()),
         mqtt_metrics.clone().unwrap_or_default(),
     )?;
     let shutdown = Shutdown::new();
-    rt.spawn(signals(shutdown.clone()));
-
-    let mut routes = BTreeMap::new();
-    let cameras: Vec<_> = config
-        .cameras
-        .iter()
-        .map(|cam| {
-            let (changes_tx, changes) = crossbeam_channel::bounded(4);
-            routes.insert(cam.id.clone(), changes_tx);
-            start_camera(
-                cam,
-                &models,
-                &cache,
-                config.snapshots.clone(),
-                (tx.clone(), changes),
-                shutdown.clone(),
-            )
-        })
-        .collect();
-    let (done, control_done) = crossbeam_channel::bounded::<()>(0);
-    let reject_tx = tx.clone();
-    let routes = control::Routes {
-        cameras: routes,
-        reject: Box::new(move |cmd, reason| {
-            let _ = reject_tx.blocking_send(Outgoing::Rejected {
-                camera: cmd.camera.clone(),
-                query: cmd.query.clone(),
-                reason,
-            });
-        }),
-    };
-    let control = control::spawn(control, models.clone(), commands, control_done, routes)
-        .map_err(DaemonError::Runtime)?;
-    drop(tx);
-    let watched: Vec<(String, Arc<CameraMetrics>)> = cameras
-        .iter()
-        .map(|(id, m, _)| (id.clone(), m.clone()))
-        .collect();
-    rt.spawn(summaries(
-        watched,
-        models.clone_engines(),
-        cache.clone(),
+    rt.spawn(signals(shutdown.clone(), requests_tx.clone()));
+    let shared = Arc::new(Shared::new(
         mqtt_metrics.clone(),
+        cache.clone(),
+        requests_tx,
     ));
-    let mut failed = 0;
-    for (id, _, handle) in cameras {
-        match handle.join() {
-            Ok(Ended::Failed(_)) => failed += 1,
-            Ok(ended) => tracing::info!("camera {id}: {ended:?}"),
-            Err(_) => {
-                tracing::error!("camera {id}: evaluator thread panicked");
-                failed += 1;
-            }
+    if let Some(http) = &config.http {
+        api::spawn(rt.handle(), http, shared.clone());
+    }
+    let camera_env = CameraEnv {
+        models,
+        cache,
+        snapshots: config.snapshots.clone(),
+        tx,
+        shared: shared.clone(),
+    };
+    let mut supervisor = Supervisor::start(config, env, prompts, control, camera_env);
+    rt.spawn(summaries(shared.clone()));
+    loop {
+        match requests.recv_timeout(Duration::from_millis(200)) {
+            Ok(request) => supervisor.handle(request),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if shutdown.is_triggered() || !supervisor.reap() {
+            break;
         }
     }
-    drop(done);
-    if control.join().is_err() {
-        tracing::error!("the runtime query thread panicked");
-    }
+    let failed = supervisor.stop_all();
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(10), publisher).await {
             Ok(Ok(())) => {}
@@ -183,90 +155,6 @@ pub fn run(mut config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     } else {
         1
     })
-}
-
-/// Starts one camera: its source thread and its evaluator thread (returned with the
-/// camera's metrics).
-fn start_camera(
-    cam: &CameraConfig,
-    models: &Arc<Registry>,
-    cache: &Arc<EmbeddingCache>,
-    snapshots: Option<crate::snapshot::SnapshotConfig>,
-    (tx, changes): (mpsc::Sender<Outgoing>, Receiver<CameraConfig>),
-    shutdown: Shutdown,
-) -> (String, Arc<CameraMetrics>, JoinHandle<Ended>) {
-    let policy = if cam.is_live() {
-        WhenFull::DropOldest
-    } else {
-        WhenFull::Block
-    };
-    let metrics = Arc::new(CameraMetrics::default());
-    let (frames_tx, frames_rx) =
-        source::frame_queue_counting(cam.queue, policy, metrics.dropped.clone());
-    let ctx = WorkerContext {
-        cache: cache.clone(),
-        metrics: metrics.clone(),
-    };
-    let mut worker = CameraWorker::new(cam, models, ctx);
-    if let Some(cfg) = snapshots {
-        worker.enable_snapshots(cfg);
-    }
-    let slow_tx = tx.clone();
-    worker.start_generative(shutdown.clone(), move |report| {
-        let _ = slow_tx.blocking_send(Outgoing::Frame(report));
-    });
-    let camera: Arc<str> = Arc::from(cam.id.as_str());
-    let status_tx = tx.clone();
-    let source = source::spawn(
-        cam.clone(),
-        worker.pixels(),
-        frames_tx,
-        move |status| {
-            let _ = status_tx.blocking_send(Outgoing::Camera {
-                camera: camera.clone(),
-                status,
-            });
-        },
-        shutdown,
-        source::Retry::Forever,
-        metrics.clone(),
-    );
-    let id = cam.id.clone();
-    let models = models.clone();
-    let mut current = cam.clone();
-    let handle = std::thread::Builder::new()
-        .name(format!("eval-{id}"))
-        .spawn(move || {
-            let pool = ReportPool::new(worker.camera().clone(), 8);
-            let progress = source.progress.clone();
-            let emit = |report| {
-                let _ = tx.blocking_send(Outgoing::Frame(report));
-            };
-            // Runtime query changes are taken between two frames.
-            let between = |worker: &mut CameraWorker| {
-                while let Ok(next) = changes.try_recv() {
-                    let removed = current
-                        .queries
-                        .iter()
-                        .filter(|q| !next.queries.iter().any(|n| n.id == q.id))
-                        .map(|q| q.id.clone())
-                        .collect();
-                    let (regions, pixels) = worker.replace_queries(&next, &models);
-                    progress.tuning.retune(regions, pixels);
-                    let _ = tx.blocking_send(Outgoing::Queries {
-                        camera: Box::new(next.clone()),
-                        removed,
-                    });
-                    current = next;
-                }
-            };
-            evaluate_until_closed(&mut worker, &frames_rx, &pool, emit, between);
-            worker.stop_generative();
-            tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
-            source.join()
-        })
-        .unwrap_or_else(|e| panic!("cannot spawn a thread: {e}"));
-    (cam.id.clone(), metrics, handle)
 }
 
 /// Evaluates every sample the source delivers (the gates already ran in the
@@ -294,22 +182,23 @@ fn evaluate_until_closed(
 }
 
 /// Logs every camera's and model's counters, and the publisher's, once a minute.
-async fn summaries(
-    cameras: Vec<(String, Arc<CameraMetrics>)>,
-    engines: Vec<(String, Arc<crate::metrics::ModelMetrics>)>,
-    cache: Arc<EmbeddingCache>,
-    mqtt: Option<Arc<PublisherMetrics>>,
-) {
+async fn summaries(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(SUMMARY_EVERY);
     tick.tick().await;
     loop {
         tick.tick().await;
-        for (id, m) in &cameras {
+        for (id, m) in camera::views(&shared) {
             tracing::info!("metrics camera {id}: {}", m.summary());
         }
-        for (name, m) in &engines {
+        let engines: Vec<_> = shared
+            .models()
+            .iter()
+            .filter_map(|(n, m)| Some((n.clone(), m.metrics.clone()?)))
+            .collect();
+        for (name, m) in engines {
             tracing::info!("metrics model {name}: {}", m.summary());
         }
+        let cache = &shared.cache;
         tracing::info!(
             "metrics cache: {} hits, {} misses, {} evictions, {} KiB",
             cache.hits(),
@@ -317,32 +206,43 @@ async fn summaries(
             cache.evictions(),
             cache.bytes() / 1024
         );
-        if let Some(m) = &mqtt {
+        if let Some(m) = &shared.publisher {
             tracing::info!("metrics mqtt: {}", m.summary());
         }
     }
 }
 
-async fn signals(shutdown: Shutdown) {
+/// SIGTERM and SIGINT shut down; SIGHUP asks for a reload.
+async fn signals(shutdown: Shutdown, requests: crossbeam_channel::Sender<Request>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let name = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    if requests.try_send(Request::Reload { reply: None }).is_err() {
+                        tracing::warn!("SIGHUP: the daemon is busy; try again");
+                    }
+                }
+            }
         };
         shutdown.trigger();
         tracing::info!("{name}: shutting down");
     }
     #[cfg(not(unix))]
     {
+        let _ = requests;
         let _ = tokio::signal::ctrl_c().await;
         shutdown.trigger();
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// `[engine]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Path to `libonnxruntime.so`. Default: `$ORT_DYLIB_PATH`, then the project's

@@ -27,7 +27,7 @@ pub use image::{Rect, RgbView};
 pub use linear::{LinearResize, Planes};
 pub use pillow::{Filter, PillowBicubic, PillowResize, Window};
 pub use runtime::{candidates, environment};
-pub use session::{SharedSession, open};
+pub use session::{SharedSession, chosen_providers, open};
 pub use yuv::{I420Layout, I420View, YuvMatrix};
 
 #[derive(Debug, thiserror::Error)]

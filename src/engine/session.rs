@@ -1,5 +1,6 @@
 //! ONNX Runtime sessions with execution-provider preference and logged fallback.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,6 +22,21 @@ impl SharedSession {
     pub fn lock(&self) -> MutexGuard<'_, Session> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The provider each opened session runs on, by (model, file name): the log says it
+/// once at load, `/metrics` says it for as long as the model runs.
+static CHOSEN: Mutex<BTreeMap<(String, String), &'static str>> = Mutex::new(BTreeMap::new());
+
+/// (model, file name, provider) of every session opened so far; a model opened again
+/// (a reload) replaces its entries.
+pub fn chosen_providers() -> Vec<(String, String, &'static str)> {
+    CHOSEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|((m, f), p)| (m.clone(), f.clone(), *p))
+        .collect()
 }
 
 /// Opens `file` for model `model`, trying `providers` in order. A provider that is
@@ -59,6 +75,14 @@ pub fn open(
                         skipped.join("; ")
                     );
                 }
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                CHOSEN
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((model.to_string(), name), provider.name());
                 return Ok(SharedSession {
                     inner: Arc::new(Mutex::new(session)),
                     provider,

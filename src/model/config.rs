@@ -10,7 +10,7 @@ use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
 
 /// `[models.NAME]`: which family, where its files are, how to run it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "family", rename_all = "lowercase")]
 pub enum ModelConfig {
     Yolox(YoloxConfig),
@@ -21,7 +21,7 @@ pub enum ModelConfig {
 }
 
 /// YOLOX COCO detector (`family = "yolox"`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct YoloxConfig {
     pub dir: PathBuf,
@@ -44,7 +44,7 @@ pub struct YoloxConfig {
 }
 
 /// CLIP-style dual encoder in the Hugging Face ONNX layout (`family = "clip"`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClipConfig {
     pub dir: PathBuf,

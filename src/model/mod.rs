@@ -145,6 +145,54 @@ impl Registry {
         reg
     }
 
+    /// The models of `new` for a reload: a model whose config (and the engine's) is
+    /// unchanged keeps running as it is, the others are loaded anew (a failure is
+    /// logged and recorded like at start). Also returns the names that changed:
+    /// added, reloaded or removed.
+    pub fn reload(
+        &self,
+        old: &Config,
+        new: &Config,
+        env: &ort::environment::Environment,
+        prompts: &Arc<PromptCache>,
+    ) -> (Self, std::collections::BTreeSet<String>) {
+        let mut reg = Self::default();
+        let mut changed = std::collections::BTreeSet::new();
+        for (name, cfg) in &new.models {
+            let same = old.engine == new.engine && old.models.get(name) == Some(cfg);
+            if same {
+                if let Some(m) = self.loaded.get(name) {
+                    reg.loaded.insert(name.clone(), m.clone());
+                    continue;
+                }
+                if let Some(e) = self.failed.get(name) {
+                    reg.failed.insert(name.clone(), e.clone());
+                    continue;
+                }
+            }
+            changed.insert(name.clone());
+            let mut cfg = cfg.clone();
+            cfg.default_threads(new.engine.threads);
+            match Self::load_one(name, &cfg, env, &new.engine, prompts) {
+                Ok(m) => {
+                    tracing::info!("model {name}: loaded");
+                    reg.loaded.insert(name.clone(), Arc::new(m));
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    reg.failed.insert(name.clone(), e.to_string());
+                }
+            }
+        }
+        changed.extend(
+            old.models
+                .keys()
+                .filter(|n| !new.models.contains_key(*n))
+                .cloned(),
+        );
+        (reg, changed)
+    }
+
     fn load_one(
         name: &str,
         cfg: &ModelConfig,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// `[mqtt]` section. Secrets come from `password_file` or `${ENV}`; never logged.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// `mqtt://host:port` or `mqtts://host:port` (TLS).

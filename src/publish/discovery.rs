@@ -116,6 +116,43 @@ impl Discovery {
         out
     }
 
+    /// The cameras after a reload: each camera's config as in [`Discovery::update`],
+    /// a new camera's device announced, and a removed camera's device removed (an
+    /// empty config).
+    pub fn set_cameras(&mut self, cameras: &[CameraConfig]) -> Vec<Message> {
+        let mut out = Vec::new();
+        let ids: Vec<String> = cameras.iter().map(|c| device_id(&c.id)).collect();
+        let gone: Vec<String> = self
+            .devices
+            .keys()
+            .filter(|k| !ids.contains(k))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(d) = self.devices.remove(&id) {
+                tracing::info!("home assistant: removing device {id} (camera removed)");
+                out.push(retained(&d.topic, Vec::new()));
+            }
+        }
+        for cam in cameras {
+            let id = device_id(&cam.id);
+            if self.devices.contains_key(&id) {
+                out.extend(self.update(cam));
+            } else {
+                let device = Device {
+                    topic: format!("{}/device/{id}/config", self.prefix),
+                    config: device_config(cam, &self.topics, self.snapshots),
+                };
+                out.push(retained(
+                    &device.topic,
+                    device.config.to_string().into_bytes(),
+                ));
+                self.devices.insert(id, device);
+            }
+        }
+        out
+    }
+
     /// The retained config of every camera.
     pub fn messages(&self) -> Vec<Message> {
         self.devices

@@ -79,6 +79,34 @@ impl Encoder {
                     }
                 }
             }
+            Outgoing::Cameras { removed, .. } => {
+                for cam in removed {
+                    let mut topics: Vec<String> = cam
+                        .queries
+                        .iter()
+                        .flat_map(|q| {
+                            [
+                                self.topics.state(&cam.id, &q.id),
+                                self.topics.attributes(&cam.id, &q.id),
+                            ]
+                        })
+                        .collect();
+                    topics.extend([
+                        self.topics.camera_status(&cam.id),
+                        self.topics.snapshot(&cam.id),
+                        self.topics.caption(&cam.id),
+                    ]);
+                    for topic in topics {
+                        emit(Message {
+                            topic,
+                            payload: Vec::new(),
+                            retain: true,
+                            reliable: true,
+                        });
+                    }
+                    self.attributes_sent.remove(cam.id.as_str());
+                }
+            }
             Outgoing::Rejected {
                 camera,
                 query,

@@ -55,6 +55,12 @@ pub enum Outgoing {
         camera: Box<crate::source::CameraConfig>,
         removed: Vec<String>,
     },
+    /// The cameras after a reload: Home Assistant's devices follow (a removed
+    /// camera's device goes), and a removed camera's retained topics are cleared.
+    Cameras {
+        cameras: Vec<crate::source::CameraConfig>,
+        removed: Vec<crate::source::CameraConfig>,
+    },
     /// A runtime query spec was refused; published on `.../query/<q>/error`.
     Rejected {
         camera: String,
@@ -87,7 +93,7 @@ pub fn spawn(
     detections: bool,
     cameras: &[crate::source::CameraConfig],
     snapshots: bool,
-    commands: Option<crossbeam_channel::Sender<crate::control::Command>>,
+    commands: Option<crossbeam_channel::Sender<crate::control::Request>>,
     metrics: Arc<PublisherMetrics>,
 ) -> Result<Publisher, PublishError> {
     let (tx, rx) = mpsc::channel(CHANNEL);

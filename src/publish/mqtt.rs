@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::journal::Journal;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
-use crate::control::Command;
+use crate::control::{Command, Request};
 
 /// Unacknowledged messages in flight.
 pub(super) const WINDOW: usize = 64;
@@ -41,7 +41,7 @@ struct Link {
     /// The outbox on disk during outages.
     journal: Option<Journal>,
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
-    commands: Option<Sender<Command>>,
+    commands: Option<Sender<Request>>,
 }
 
 impl Link {
@@ -81,7 +81,10 @@ impl Link {
                         query: query.to_string(),
                         payload: p.payload.to_vec(),
                     };
-                    if commands.try_send(cmd).is_err() {
+                    if commands
+                        .try_send(Request::Query { cmd, reply: None })
+                        .is_err()
+                    {
                         tracing::warn!(
                             "mqtt: {}: dropped, too many query changes at once",
                             p.topic
@@ -120,10 +123,18 @@ impl Link {
 
     /// Queues what the encoder makes of one daemon output.
     fn on_output(&mut self, out: &Outgoing, encoder: &mut Encoder) {
-        if let (Outgoing::Queries { camera, .. }, Some(d)) = (out, &mut self.discovery) {
-            for m in d.update(camera) {
-                self.outbox.push(m);
+        match (out, &mut self.discovery) {
+            (Outgoing::Queries { camera, .. }, Some(d)) => {
+                for m in d.update(camera) {
+                    self.outbox.push(m);
+                }
             }
+            (Outgoing::Cameras { cameras, .. }, Some(d)) => {
+                for m in d.set_cameras(cameras) {
+                    self.outbox.push(m);
+                }
+            }
+            _ => {}
         }
         encoder.encode(out, |m| {
             if m.retain && m.payload.is_empty() {
@@ -191,7 +202,7 @@ pub struct Parts {
     /// The journal and what an earlier run left in it.
     pub journal: Option<(Journal, Vec<Message>)>,
     pub outbox: Outbox,
-    pub commands: Option<Sender<Command>>,
+    pub commands: Option<Sender<Request>>,
 }
 
 pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing>, parts: Parts) {

@@ -109,7 +109,12 @@ pub struct QueryConfig {
     pub cooldown: Duration,
     /// The state becomes unavailable (in Home Assistant) when the camera has produced
     /// no frame for this long; the state is re-sent while frames flow.
-    #[serde(default, deserialize_with = "crate::config::duration::de_opt")]
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::de_opt",
+        serialize_with = "crate::config::duration::ser_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expire_after: Option<Duration>,
     /// Detections below this score are not counted (yolox).
     #[serde(default)]

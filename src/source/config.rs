@@ -19,7 +19,7 @@ pub enum Transport {
 }
 
 /// `[[cameras]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     pub id: String,

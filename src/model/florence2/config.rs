@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::engine::{Provider, default_providers};
 
 /// Florence-2 (DaViT vision tower + BART encoder/decoder) in the Hugging Face ONNX layout.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Florence2Config {
     pub dir: PathBuf,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::engine::{Provider, default_providers};
 
 /// PP-OCR text reader: DB detector, optional angle classifier, CTC recogniser.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PpocrConfig {
     pub dir: PathBuf,

@@ -17,7 +17,7 @@ use crate::engine::{Provider, default_providers};
 /// SmolVLM in the onnx-community layout (`onnx/vision_encoder.onnx`,
 /// `onnx/embed_tokens.onnx`, `onnx/decoder_model_merged.onnx`, `tokenizer.json`,
 /// `preprocessor_config.json`, `config.json`, optional `generation_config.json`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmolVlmConfig {
     pub dir: PathBuf,
