@@ -31,22 +31,9 @@ const CHANGE: Duration = Duration::from_secs(15);
 fn mount(path: &str, image: &str, protocols: RTSPLowerTrans) -> RtspMount {
     RtspMount {
         path: path.to_string(),
-        launch: launch_line(&media(image)),
+        launch: photo_launch_line(&media(image)),
         protocols,
     }
-}
-
-/// The photo, letterboxed (square pixels, black borders) into 640x360, repeated at
-/// 10 fps as a live source, encoded for low latency with a key frame every second.
-fn launch_line(image: &Path) -> String {
-    format!(
-        "( filesrc location={} ! pngdec ! imagefreeze is-live=true ! videoconvert \
-         ! videoscale add-borders=true \
-         ! video/x-raw,format=I420,width=640,height=360,pixel-aspect-ratio=1/1,framerate=10/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 \
-         ! rtph264pay name=pay0 pt=96 )",
-        image.display()
-    )
 }
 
 fn port_refuses(port: u16) -> bool {

@@ -51,6 +51,22 @@ impl ConfigError {
             ConfigError::Invalid { problems, .. } => problems,
         }
     }
+
+    /// The error on one line (problems joined with `; `), for a log line or a reply.
+    pub fn one_line(&self) -> String {
+        match self {
+            ConfigError::Read { .. } => self.to_string(),
+            ConfigError::Invalid { path, problems } => format!(
+                "config {}: {}",
+                path.display(),
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
 }
 
 fn list(problems: &[Problem]) -> String {

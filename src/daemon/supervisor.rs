@@ -126,7 +126,7 @@ impl Supervisor {
 
     /// Re-reads the config file and applies what changed (see the module docs).
     fn reload(&mut self) -> Result<String, String> {
-        let new = config::load(&self.config.path).map_err(|e| e.to_string().replace('\n', "; "))?;
+        let new = config::load(&self.config.path).map_err(|e| e.one_line())?;
         let fixed = [
             ("engine", self.config.engine != new.engine),
             ("cache", self.config.cache != new.cache),

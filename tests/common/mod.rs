@@ -19,6 +19,7 @@
 
 mod cli;
 mod conf;
+mod http;
 mod logs;
 mod proxy;
 mod rtsp;
@@ -28,6 +29,8 @@ mod rtsp;
 pub use cli::*;
 #[allow(unused_imports)]
 pub use conf::*;
+#[allow(unused_imports)]
+pub use http::*;
 #[allow(unused_imports)]
 pub use logs::*;
 #[allow(unused_imports)]

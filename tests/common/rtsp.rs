@@ -21,6 +21,19 @@ pub struct RtspMount {
     pub protocols: RTSPLowerTrans,
 }
 
+/// The photo, letterboxed (square pixels, black borders) into 640x360, repeated at
+/// 10 fps as a live source, encoded for low latency with a key frame every second.
+pub fn photo_launch_line(image: &std::path::Path) -> String {
+    format!(
+        "( filesrc location={} ! pngdec ! imagefreeze is-live=true ! videoconvert \
+         ! videoscale add-borders=true \
+         ! video/x-raw,format=I420,width=640,height=360,pixel-aspect-ratio=1/1,framerate=10/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 \
+         ! rtph264pay name=pay0 pt=96 )",
+        image.display()
+    )
+}
+
 pub struct RtspServer {
     port: u16,
     main_loop: glib::MainLoop,
