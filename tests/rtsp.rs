@@ -15,7 +15,6 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
