@@ -131,5 +131,8 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
             }
         }
     }
+    if let Some(f) = config.http.as_ref().and_then(|h| h.token_file.as_ref()) {
+        exists("http.token_file".into(), f);
+    }
     problems
 }
