@@ -46,6 +46,7 @@ APT_PACKAGES=(
   gstreamer1.0-rtsp
   mosquitto
   mosquitto-clients
+  systemd                          # systemd-analyze verify (tests check the unit)
   # building Rust crates that compile C (ring, ...), fetching rustup / wheels
   gcc
   libc6-dev

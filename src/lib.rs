@@ -22,3 +22,4 @@ pub mod query;
 pub mod shutdown;
 pub mod snapshot;
 pub mod source;
+pub mod watchdog;

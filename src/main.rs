@@ -17,8 +17,23 @@ use ocellus::daemon::{self, AskOptions, RunOptions};
     about = "Standing questions over camera feeds, answered on MQTT"
 )]
 struct Cli {
+    /// Log lines on stderr: `text`, or `json` (one object a line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "OCELLUS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -53,17 +68,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_from_env("OCELLUS_LOG").unwrap_or_else(|_| EnvFilter::new("info,ort=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        // A closed stderr (a pipe whose reader left) must not panic the thread that
-        // logs: tracing-subscriber would otherwise report it with eprintln!.
-        .log_internal_errors(false)
-        .with_target(false)
-        .init();
+    init_logs(cli.log_format);
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config, mqtt_url } => {
@@ -88,6 +93,49 @@ fn main() -> ExitCode {
             ))
         }
     }
+}
+
+/// Logs to stderr, filtered by `$OCELLUS_LOG`. Under journald (stderr is the stream
+/// `$JOURNAL_STREAM` names) text lines carry no timestamp or colour: the journal
+/// stamps each line itself.
+fn init_logs(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("OCELLUS_LOG").unwrap_or_else(|_| EnvFilter::new("info,ort=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // A closed stderr (a pipe whose reader left) must not panic the thread that
+        // logs: tracing-subscriber would otherwise report it with eprintln!.
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text if stderr_is_journal() => builder
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init(),
+    }
+}
+
+/// Whether stderr is the journal stream systemd connected (`$JOURNAL_STREAM` is its
+/// `device:inode`).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    stream == format!("{}:{}", meta.dev(), meta.ino())
 }
 
 fn load(path: &Path) -> Option<config::Config> {

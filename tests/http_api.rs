@@ -134,7 +134,25 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
         401
     );
 
-    // Prometheus text whose counters move.
+    // Prometheus text whose counters move. "online" comes with the first decoded
+    // frame, before that frame has been evaluated: wait for its latency sample.
+    let latency_count = |s: &prometheus_parse::Scrape| {
+        s.samples
+            .iter()
+            .find(|x| {
+                x.metric == "ocellus_camera_latency_seconds"
+                    && x.labels.get("camera") == Some("live")
+            })
+            .and_then(|x| match &x.value {
+                prometheus_parse::Value::Histogram(b) => b.last().map(|b| b.count),
+                _ => None,
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || latency_count(&scrape(port))
+            .is_some_and(|c| c > 0.0)),
+        "no evaluated frame in the latency histogram"
+    );
     let first = scrape(port);
     let decoded = |s: &prometheus_parse::Scrape| {
         value(

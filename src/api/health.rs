@@ -1,6 +1,7 @@
 //! `/healthz`: healthy when every running camera delivered a frame within its
 //! `frame_timeout`, the broker (when there is one) is connected and every configured
-//! model loaded. A camera whose file played out is `ended`, not unhealthy.
+//! model loaded, and no watched loop (evaluator, generative worker, publisher,
+//! supervisor) has stalled. A camera whose file played out is `ended`, not unhealthy.
 
 use std::sync::atomic::Ordering;
 
@@ -58,6 +59,8 @@ pub fn health(shared: &Shared) -> Health {
             json!({"family": m.family, "loaded": m.error.is_none(), "error": m.error}),
         );
     }
+    let stalls = shared.watchdog.stalls();
+    problems.extend(stalls.iter().map(|s| s.to_string()));
     let healthy = problems.is_empty();
     Health {
         healthy,

@@ -13,6 +13,7 @@ use crate::cache::EmbeddingCache;
 use crate::control::Request;
 use crate::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::source::{CameraConfig, CameraStatus, Progress};
+use crate::watchdog::Watchdog;
 
 /// Shared by the daemon (writes) and the endpoints and summaries (read).
 pub struct Shared {
@@ -26,6 +27,8 @@ pub struct Shared {
     pub snapshots: Mutex<HashMap<String, Arc<[u8]>>>,
     /// Changes go to the daemon's supervisor (the same path as MQTT commands).
     pub requests: Sender<Request>,
+    /// The loops that must keep moving (a stalled one makes the daemon unhealthy).
+    pub watchdog: Arc<Watchdog>,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
         publisher: Option<Arc<PublisherMetrics>>,
         cache: Arc<EmbeddingCache>,
         requests: Sender<Request>,
+        watchdog: Arc<Watchdog>,
     ) -> Self {
         Self {
             started: Instant::now(),
@@ -42,6 +46,7 @@ impl Shared {
             cache,
             snapshots: Mutex::default(),
             requests,
+            watchdog,
         }
     }
 

@@ -351,3 +351,18 @@ fn http_off_loopback_needs_a_token() {
     let p = problems(&format!("[http]\nlisten = \"nowhere\"\n{cams}"));
     assert!(p[0].starts_with("http.listen"), "{p:?}");
 }
+
+/// The example config in deploy/ is valid; on a machine without its files, only
+/// those files are reported.
+#[test]
+fn the_deploy_example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ocellus.example.toml");
+    let config = super::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.cameras[0].queries.len(), 2);
+    for p in super::preflight(&config) {
+        assert!(
+            p.message.contains("does not exist") || p.message.contains("not found"),
+            "{p}"
+        );
+    }
+}

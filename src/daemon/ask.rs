@@ -84,7 +84,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
             let _ = writeln!(out, "{line}");
         }
     };
-    let _ = evaluate_until_closed(&mut worker, &rx, &pool, print, |_| {});
+    let _ = evaluate_until_closed(&mut worker, &rx, &pool, print, |_| {}, None);
     tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
     Ok(match source.join() {
         Ended::Failed(_) => 1,

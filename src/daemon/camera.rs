@@ -60,6 +60,11 @@ impl RunningCamera {
         if let Some(cfg) = env.snapshots.clone() {
             worker.enable_snapshots(cfg);
         }
+        worker.watch(env.shared.watchdog.clone());
+        let heartbeat = env
+            .shared
+            .watchdog
+            .register(format!("camera {}: evaluator", cam.id));
         let emit = reporter(env, &cam.id);
         let slow_emit = emit.clone();
         worker.start_generative(shutdown.clone(), move |report| slow_emit(report));
@@ -113,7 +118,15 @@ impl RunningCamera {
                         current = next;
                     }
                 };
-                evaluate_until_closed(&mut worker, &frames_rx, &pool, |r| emit(r), between);
+                evaluate_until_closed(
+                    &mut worker,
+                    &frames_rx,
+                    &pool,
+                    |r| emit(r),
+                    between,
+                    Some(&heartbeat),
+                );
+                drop(heartbeat);
                 worker.stop_generative();
                 tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
                 let end = source.join();

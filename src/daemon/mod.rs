@@ -39,6 +39,7 @@ use crate::publish::{self, MqttConfig, PublishError};
 use crate::query::{Pooled, ReportPool};
 use crate::shutdown::Shutdown;
 use crate::source::FrameReceiver;
+use crate::watchdog::{self, Notifier, Watchdog};
 
 /// Requests (query changes, reloads) waiting for the supervisor.
 const REQUESTS: usize = 64;
@@ -100,14 +101,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     let mqtt_metrics = mqtt
         .is_some()
         .then(|| Arc::new(PublisherMetrics::default()));
+    // systemd (Type=notify): READY/RELOADING/STOPPING, and watchdog pings while every
+    // watched loop makes progress.
+    let notifier = Notifier::from_env().map(Arc::new);
+    let period = notifier.as_ref().and_then(|n| n.watchdog());
+    let watchdog = Watchdog::new(period.unwrap_or(watchdog::DEFAULT_LIMIT));
+    let links = publish::Links {
+        commands: Some(requests_tx.clone()),
+        metrics: mqtt_metrics.clone().unwrap_or_default(),
+        heartbeat: Some(watchdog.register("publisher")),
+    };
     let (tx, publisher) = publish::spawn(
         rt.handle(),
         mqtt,
         true,
         &cameras,
         config.snapshots.is_some(),
-        Some(requests_tx.clone()),
-        mqtt_metrics.clone().unwrap_or_default(),
+        links,
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone(), requests_tx.clone()));
@@ -115,6 +125,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         mqtt_metrics.clone(),
         cache.clone(),
         requests_tx,
+        watchdog.clone(),
     ));
     if let Some(http) = &config.http {
         api::spawn(rt.handle(), http, shared.clone());
@@ -128,8 +139,28 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     };
     let mut supervisor = Supervisor::start(config, env, prompts, control, camera_env);
     rt.spawn(summaries(shared.clone()));
+    let every = period.map_or(watchdog::DEFAULT_LIMIT, |p| p / 2);
+    rt.spawn(watchdog::serve(
+        watchdog.clone(),
+        notifier.clone(),
+        every,
+        shutdown.clone(),
+    ));
+    let notify = |state: &str| {
+        if let Some(n) = &notifier {
+            n.send(state);
+        }
+    };
+    notify(&format!("READY=1\nSTATUS={}", supervisor.status()));
+    let heartbeat = watchdog.register("supervisor");
     loop {
+        heartbeat.beat();
         match requests.recv_timeout(Duration::from_millis(200)) {
+            Ok(request @ Request::Reload { .. }) => {
+                notify("RELOADING=1");
+                supervisor.handle(request);
+                notify(&format!("READY=1\nSTATUS={}", supervisor.status()));
+            }
             Ok(request) => supervisor.handle(request),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -138,6 +169,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
             break;
         }
     }
+    notify("STOPPING=1");
+    drop(heartbeat);
     let failed = supervisor.stop_all();
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(10), publisher).await {
@@ -158,16 +191,21 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
 }
 
 /// Evaluates every sample the source delivers (the gates already ran in the
-/// pipeline) until it closes the queue; returns how many were reported.
+/// pipeline) until it closes the queue, beating `heartbeat` each time round (at least
+/// every 250 ms while it waits); returns how many were reported.
 fn evaluate_until_closed(
     worker: &mut CameraWorker,
     frames: &FrameReceiver,
     pool: &ReportPool,
     mut emit: impl FnMut(Pooled),
     mut between: impl FnMut(&mut CameraWorker),
+    heartbeat: Option<&watchdog::Heartbeat>,
 ) -> u64 {
     let mut evaluated = 0;
     while let Ok(next) = frames.recv_timeout(Duration::from_millis(250)) {
+        if let Some(h) = heartbeat {
+            h.beat();
+        }
         between(worker);
         let Some(sample) = next else { continue };
         let mut report = pool.take();

@@ -245,6 +245,21 @@ impl Supervisor {
         self.shared.set_models(views);
     }
 
+    /// One line for systemd's `STATUS=`.
+    pub fn status(&self) -> String {
+        let failed = self.camera_env.models.failed().len();
+        format!(
+            "{} camera(s) running, {} model(s) loaded{}",
+            self.cameras.len(),
+            self.config.models.len() - failed,
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            }
+        )
+    }
+
     /// Joins the cameras that ended; false once none is running.
     pub fn reap(&mut self) -> bool {
         let done: Vec<String> = self

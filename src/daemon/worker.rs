@@ -18,6 +18,7 @@ use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, St
 use crate::shutdown::Shutdown;
 use crate::snapshot::{self, Region, SnapshotConfig, Snapshotter};
 use crate::source::{CameraConfig, Frame, Pixels, Sample};
+use crate::watchdog::{Heartbeat, Watchdog};
 
 use super::generative::{self, Cadence, Generative, SlowLane};
 
@@ -83,6 +84,8 @@ pub struct CameraWorker {
     slow_configs: Vec<QueryConfig>,
     /// How a generative worker is started again after a runtime change.
     lane: Option<(Shutdown, Emit)>,
+    /// Watches the generative worker's loop (set by the daemon).
+    watchdog: Option<Arc<Watchdog>>,
     /// After a runtime change of pixel format: frames in the old format still queued
     /// are skipped until the rebuilt pipeline delivers this one.
     awaiting: Option<Pixels>,
@@ -219,6 +222,7 @@ impl CameraWorker {
                 Slow::Inline(Box::new(generative))
             },
             lane: None,
+            watchdog: None,
             awaiting: None,
         }
     }
@@ -257,9 +261,13 @@ impl CameraWorker {
                 (_, true) => Slow::Off,
                 (Some((shutdown, emit)), false) => {
                     let emit = emit.clone();
-                    Slow::Lane(SlowLane::spawn(generative, shutdown.clone(), move |r| {
-                        emit(r)
-                    }))
+                    let heartbeat = self.slow_heartbeat();
+                    Slow::Lane(SlowLane::spawn(
+                        generative,
+                        shutdown.clone(),
+                        heartbeat,
+                        move |r| emit(r),
+                    ))
                 }
                 (None, false) => Slow::Inline(Box::new(generative)),
             };
@@ -287,9 +295,22 @@ impl CameraWorker {
                 g.enable_snapshots(shots.sibling());
             }
             let e = emit.clone();
-            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown.clone(), move |r| e(r)));
+            let heartbeat = self.slow_heartbeat();
+            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown.clone(), heartbeat, move |r| {
+                e(r)
+            }));
         }
         self.lane = Some((shutdown, emit));
+    }
+
+    /// Has `watchdog` watch the generative worker (call before `start_generative`).
+    pub fn watch(&mut self, watchdog: Arc<Watchdog>) {
+        self.watchdog = Some(watchdog);
+    }
+
+    fn slow_heartbeat(&self) -> Option<Heartbeat> {
+        let name = format!("camera {}: generative worker", self.camera);
+        self.watchdog.as_ref().map(|w| w.register(name))
     }
 
     /// Takes a snapshot of the frame behind each alert (a state change between two

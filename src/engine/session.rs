@@ -118,6 +118,26 @@ fn unavailable(provider: Provider) -> Option<&'static str> {
     }
 }
 
+/// Where TensorRT keeps the engines it builds (minutes each on first start):
+/// systemd's `$CACHE_DIRECTORY` (`CacheDirectory=`), else `$XDG_CACHE_HOME/ocellus`,
+/// else `~/.cache/ocellus`, else the temporary directory — never a private `/tmp`
+/// that a service restart empties when a cache directory exists.
+pub fn tensorrt_cache() -> std::path::PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let base = env("CACHE_DIRECTORY")
+        // systemd lists several directories separated by ':'; the first is ours.
+        .and_then(|v| {
+            v.to_string_lossy()
+                .split(':')
+                .next()
+                .map(std::path::PathBuf::from)
+        })
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| std::path::PathBuf::from(d).join("ocellus")))
+        .or_else(|| env("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/ocellus")))
+        .unwrap_or_else(|| std::env::temp_dir().join("ocellus"));
+    base.join("tensorrt")
+}
+
 fn build(
     env: &ort::environment::Environment,
     file: &Path,
@@ -138,7 +158,7 @@ fn build(
         Provider::Tensorrt => Some(
             ep::TensorRT::default()
                 .with_engine_cache(true)
-                .with_engine_cache_path(std::env::temp_dir().join("ocellus-trt").to_string_lossy())
+                .with_engine_cache_path(tensorrt_cache().to_string_lossy())
                 .build()
                 .error_on_failure(),
         ),

@@ -11,8 +11,10 @@ use serde::Deserialize;
 pub struct MqttConfig {
     /// `mqtt://host:port` or `mqtts://host:port` (TLS).
     pub url: String,
-    #[serde(default = "default_client_id")]
-    pub client_id: String,
+    /// Default `<prefix>-<hostname>`: unique per box and prefix, as the broker
+    /// disconnects a client when another connects with the same id.
+    #[serde(default)]
+    pub client_id: Option<String>,
     /// Topic prefix (default `ocellus`).
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -69,9 +71,6 @@ impl std::fmt::Debug for MqttConfig {
     }
 }
 
-fn default_client_id() -> String {
-    "ocellus".into()
-}
 fn default_prefix() -> String {
     "ocellus".into()
 }
@@ -92,11 +91,23 @@ fn yes() -> bool {
 }
 
 impl MqttConfig {
+    /// The MQTT client id: `client_id`, else `<prefix>-<hostname>`.
+    pub fn client_id(&self) -> String {
+        self.client_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into());
+            format!("{}-{host}", super::Topics::new(&self.prefix).node())
+        })
+    }
+
     /// A config for `url` with every other field at its default.
     pub fn from_url(url: &str) -> Self {
         Self {
             url: url.to_string(),
-            client_id: default_client_id(),
+            client_id: None,
             prefix: default_prefix(),
             username: None,
             password: None,

@@ -43,7 +43,7 @@ pub fn parse_url(url: &str) -> Result<(String, u16, bool), PublishError> {
 /// Builds the client options; reads the password and TLS files (never logs secrets).
 pub fn options(cfg: &MqttConfig, topics: &Topics) -> Result<MqttOptions, PublishError> {
     let (host, port, tls) = parse_url(&cfg.url)?;
-    let mut opts = MqttOptions::new(cfg.client_id.clone(), host, port);
+    let mut opts = MqttOptions::new(cfg.client_id(), host, port);
     opts.set_keep_alive(cfg.keep_alive);
     opts.set_clean_session(true);
     opts.set_max_packet_size(4 << 20, 4 << 20);

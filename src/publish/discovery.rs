@@ -52,7 +52,7 @@ impl Discovery {
         let devices = cameras
             .iter()
             .map(|cam| {
-                let id = device_id(&cam.id);
+                let id = topics.device_id(&cam.id);
                 let topic = format!("{prefix}/device/{id}/config");
                 (
                     id,
@@ -78,7 +78,7 @@ impl Discovery {
     /// removed by a message that is not retained (a retained one would coalesce with
     /// the config behind it while the broker is away).
     pub fn update(&mut self, cam: &CameraConfig) -> Vec<Message> {
-        let id = device_id(&cam.id);
+        let id = self.topics.device_id(&cam.id);
         let mut config = device_config(cam, &self.topics, self.snapshots);
         let Some(device) = self.devices.get_mut(&id) else {
             return Vec::new();
@@ -121,7 +121,10 @@ impl Discovery {
     /// empty config).
     pub fn set_cameras(&mut self, cameras: &[CameraConfig]) -> Vec<Message> {
         let mut out = Vec::new();
-        let ids: Vec<String> = cameras.iter().map(|c| device_id(&c.id)).collect();
+        let ids: Vec<String> = cameras
+            .iter()
+            .map(|c| self.topics.device_id(&c.id))
+            .collect();
         let gone: Vec<String> = self
             .devices
             .keys()
@@ -135,7 +138,7 @@ impl Discovery {
             }
         }
         for cam in cameras {
-            let id = device_id(&cam.id);
+            let id = self.topics.device_id(&cam.id);
             if self.devices.contains_key(&id) {
                 out.extend(self.update(cam));
             } else {
@@ -195,7 +198,7 @@ impl Discovery {
             .as_array()
             .and_then(|a| a.first())
             .is_some_and(|a| a["topic"] == self.availability.as_str());
-        if !ours || !id.starts_with("ocellus_") {
+        if !ours || !id.starts_with(&format!("{}_", self.topics.node())) {
             return Vec::new();
         }
         let Some(device) = self.devices.get(id) else {
@@ -233,12 +236,8 @@ fn retained(topic: &str, payload: Vec<u8>) -> Message {
     }
 }
 
-fn device_id(camera: &str) -> String {
-    format!("ocellus_{camera}")
-}
-
 fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value {
-    let id = device_id(&cam.id);
+    let id = topics.device_id(&cam.id);
     let mut components = serde_json::Map::new();
     for q in &cam.queries {
         let (key, component) = component(&id, &cam.id, q, topics);
@@ -249,7 +248,7 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
         json!({
             "platform": "event",
             "unique_id": format!("{id}_events"),
-            "default_entity_id": format!("event.{id}_events"),
+            "default_entity_id": entity_id("event", &format!("{id}_events")),
             "name": "Alerts",
             "state_topic": topics.events(&cam.id),
             "event_types": cam.queries.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
@@ -261,7 +260,7 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
             json!({
                 "platform": "image",
                 "unique_id": format!("{id}_snapshot"),
-                "default_entity_id": format!("image.{id}_snapshot"),
+                "default_entity_id": entity_id("image", &format!("{id}_snapshot")),
                 "name": "Last alert",
                 "image_topic": topics.snapshot(&cam.id),
                 "content_type": "image/jpeg",
@@ -295,6 +294,22 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
     })
 }
 
+/// Home Assistant's entity id for `key`: object ids are lowercase `[a-z0-9_]`, so a
+/// camera `front-door` under prefix `site-a` gives `binary_sensor.site_a_front_door_...`.
+fn entity_id(platform: &str, key: &str) -> String {
+    let object: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{platform}.{object}")
+}
+
 /// One query's entity: its key in `components` and its config.
 fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (String, Value) {
     let key = format!("{device}_{}", q.id);
@@ -313,7 +328,7 @@ fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (S
     };
     set("platform", json!(platform));
     set("unique_id", json!(key));
-    set("default_entity_id", json!(format!("{platform}.{key}")));
+    set("default_entity_id", json!(entity_id(platform, &key)));
     set("name", json!(q.name.as_deref().unwrap_or(&q.id)));
     set("state_topic", json!(topics.state(camera, &q.id)));
     set(

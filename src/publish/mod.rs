@@ -8,7 +8,8 @@
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! let metrics = std::sync::Arc::new(ocellus::metrics::PublisherMetrics::default());
 //! let mqtt = Some(MqttConfig::from_url("mqtt://127.0.0.1:1883"));
-//! let (tx, task) = publish::spawn(rt.handle(), mqtt, true, &[], false, None, metrics.clone()).unwrap();
+//! let links = publish::Links { metrics: metrics.clone(), ..Default::default() };
+//! let (tx, task) = publish::spawn(rt.handle(), mqtt, true, &[], false, links).unwrap();
 //! println!("{}", metrics.summary()); // 0 queued, oldest 0.0 s, 0 dropped, ...
 //! drop(tx); // closing the channel publishes `offline` and disconnects
 //! rt.block_on(task).unwrap();
@@ -38,6 +39,7 @@ pub use topics::Topics;
 use crate::metrics::PublisherMetrics;
 use crate::query::Pooled;
 use crate::source::CameraStatus;
+use crate::watchdog::Heartbeat;
 
 /// What the daemon hands the publisher.
 #[derive(Debug)]
@@ -75,27 +77,44 @@ pub enum PublishError {
     Config(String),
 }
 
+/// How often an idle publisher still beats its heartbeat.
+const BEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Capacity of the channel into the publisher.
 const CHANNEL: usize = 1024;
 
 /// The publisher's input and its task.
 pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
 
+/// What the publisher shares with the rest of the daemon.
+#[derive(Default)]
+pub struct Links {
+    /// Where runtime query specs received over MQTT go.
+    pub commands: Option<crossbeam_channel::Sender<crate::control::Request>>,
+    /// Kept up to date by the MQTT publisher (stdout leaves them alone).
+    pub metrics: Arc<PublisherMetrics>,
+    /// Beaten every time round the publisher's loop (at least once a second).
+    pub heartbeat: Option<Heartbeat>,
+}
+
 /// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
 /// (URL, password file, TLS files) fail here, before anything runs. `cameras` are
-/// announced to Home Assistant (unless `discovery = false`). With `commands`, runtime
-/// query specs received on `<prefix>/+/query/+/set` go there. The MQTT publisher keeps
-/// `metrics` up to date (stdout leaves them alone). Dropping every sender shuts it
-/// down after it has published `offline`.
+/// announced to Home Assistant (unless `discovery = false`). See [`Links`] for what it
+/// shares with the daemon. Dropping every sender shuts it down after it has published
+/// `offline`.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     mqtt: Option<MqttConfig>,
     detections: bool,
     cameras: &[crate::source::CameraConfig],
     snapshots: bool,
-    commands: Option<crossbeam_channel::Sender<crate::control::Request>>,
-    metrics: Arc<PublisherMetrics>,
+    links: Links,
 ) -> Result<Publisher, PublishError> {
+    let Links {
+        commands,
+        metrics,
+        heartbeat,
+    } = links;
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
         Some(cfg) => {
@@ -117,23 +136,42 @@ pub fn spawn(
                 journal,
                 outbox,
                 commands,
+                heartbeat,
             };
             rt.spawn(mqtt::run(opts, cfg.url, rx, parts))
         }
-        None => rt.spawn(stdout(rx, Encoder::new(Topics::new("ocellus"), detections))),
+        None => rt.spawn(stdout(
+            rx,
+            Encoder::new(Topics::new("ocellus"), detections),
+            heartbeat,
+        )),
     };
     Ok((tx, task))
 }
 
 /// Prints every message as one `topic payload` line.
-async fn stdout(mut rx: mpsc::Receiver<Outgoing>, mut encoder: Encoder) {
+async fn stdout(
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut encoder: Encoder,
+    heartbeat: Option<Heartbeat>,
+) {
     let mut print = |m: Message| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{} {}", m.topic, String::from_utf8_lossy(&m.payload));
     };
     print(encoder.status(true));
-    while let Some(o) = rx.recv().await {
-        encoder.encode(&o, &mut print);
+    let mut tick = tokio::time::interval(BEAT_EVERY);
+    loop {
+        if let Some(h) = &heartbeat {
+            h.beat();
+        }
+        tokio::select! {
+            o = rx.recv() => match o {
+                Some(o) => encoder.encode(&o, &mut print),
+                None => break,
+            },
+            _ = tick.tick() => {}
+        }
     }
     print(encoder.status(false));
 }

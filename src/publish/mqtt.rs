@@ -25,9 +25,18 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Reconnect backoff: doubles from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(4));
 
+/// Connections the broker closed within this long of accepting them count as
+/// taken over (another client with the same id, or an ACL kick).
+const QUICK_DROP: Duration = Duration::from_secs(10);
+
 /// The publisher's connection state.
 struct Link {
     url: String,
+    client_id: String,
+    /// When the current connection was accepted.
+    connected_at: Option<Instant>,
+    /// Connections in a row closed within `QUICK_DROP` (the hint is logged at 3).
+    quick_drops: u32,
     outbox: Outbox,
     retained: BTreeMap<String, Message>,
     connected: bool,
@@ -49,7 +58,8 @@ impl Link {
     fn on_event(&mut self, ev: Result<Event, ConnectionError>, encoder: &Encoder) {
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!("mqtt: connected to {}", self.url);
+                tracing::info!("mqtt: connected to {} as {}", self.url, self.client_id);
+                self.connected_at = Some(Instant::now());
                 self.connected = true;
                 self.outbox
                     .metrics()
@@ -102,6 +112,20 @@ impl Link {
             Ok(Event::Incoming(Packet::PubAck(ack))) => self.outbox.on_ack(ack.pkid),
             Ok(_) => {}
             Err(e) => {
+                match self.connected_at.take() {
+                    Some(at) if at.elapsed() < QUICK_DROP => self.quick_drops += 1,
+                    Some(_) => self.quick_drops = 0,
+                    None => {}
+                }
+                if self.quick_drops == 3 {
+                    tracing::warn!(
+                        "mqtt: {} closed the connection 3 times in a row within {} s of accepting it; \
+                         is another client using client_id {:?}? (each daemon needs its own)",
+                        self.url,
+                        QUICK_DROP.as_secs(),
+                        self.client_id
+                    );
+                }
                 if self.connected || !self.failed_once {
                     tracing::error!(
                         "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting)",
@@ -203,6 +227,7 @@ pub struct Parts {
     pub journal: Option<(Journal, Vec<Message>)>,
     pub outbox: Outbox,
     pub commands: Option<Sender<Request>>,
+    pub heartbeat: Option<crate::watchdog::Heartbeat>,
 }
 
 pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing>, parts: Parts) {
@@ -212,12 +237,17 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         journal,
         outbox,
         commands,
+        heartbeat,
     } = parts;
+    let client_id = opts.client_id();
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
     let poller = tokio::spawn(poll(eventloop, events_tx));
     let mut link = Link {
         url,
+        client_id,
+        connected_at: None,
+        quick_drops: 0,
         outbox,
         retained: BTreeMap::new(),
         connected: false,
@@ -237,7 +267,11 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         link.journal = Some(journal);
     }
     let mut deadline: Option<Instant> = None;
+    let mut beat = tokio::time::interval(super::BEAT_EVERY);
     loop {
+        if let Some(h) = &heartbeat {
+            h.beat();
+        }
         // Apply every event already reported (a disconnect above all) before handing
         // out more messages, so none is handed to a connection that is already gone.
         while let Ok(ev) = events.try_recv() {
@@ -273,6 +307,7 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
                 None => break,
             },
             _ = sleep_until(deadline) => break,
+            _ = beat.tick() => {}
         }
     }
     if !link.outbox.is_empty() {

@@ -13,6 +13,27 @@ impl Topics {
         }
     }
 
+    /// The prefix as one Home Assistant id part: `ocellus` by default, other
+    /// prefixes with each character outside `[A-Za-z0-9_-]` made `_`, so that two
+    /// daemons with their own prefixes on one broker never share a device.
+    pub fn node(&self) -> String {
+        self.prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    /// Home Assistant's device id of camera `cam` (`ocellus_<cam>` by default).
+    pub fn device_id(&self, cam: &str) -> String {
+        format!("{}_{cam}", self.node())
+    }
+
     /// Daemon availability (`online` / `offline`, last will).
     pub fn status(&self) -> String {
         format!("{}/status", self.prefix)
@@ -95,5 +116,12 @@ mod tests {
         ] {
             assert_eq!(t.parse_query_set(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn device_ids_carry_the_prefix_as_one_id_part() {
+        assert_eq!(Topics::new("ocellus").device_id("door"), "ocellus_door");
+        assert_eq!(Topics::new("site-a/").device_id("door"), "site-a_door");
+        assert_eq!(Topics::new("plant/line 3").node(), "plant_line_3");
     }
 }

@@ -42,6 +42,7 @@ use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPoo
 use crate::shutdown::Shutdown;
 use crate::snapshot::{self, Region, Snapshotter};
 use crate::source::{CameraConfig, Frame};
+use crate::watchdog::Heartbeat;
 
 /// Slow queries per camera are tracked in a 64-bit mask.
 pub const MAX_SLOW_QUERIES: usize = 64;
@@ -223,9 +224,12 @@ pub struct SlowLane {
 
 impl SlowLane {
     /// Starts the worker thread of `generative`; its reports go to `emit`.
+    /// `heartbeat`, when given, is beaten each time round the worker's loop (at least
+    /// every 500 ms while it waits, and after every frame it answers).
     pub fn spawn(
         mut generative: Generative,
         shutdown: Shutdown,
+        heartbeat: Option<Heartbeat>,
         emit: impl FnMut(Pooled) + Send + 'static,
     ) -> Self {
         let mailbox = Arc::new(Mailbox::new(generative.metrics.slow_replaced.clone()));
@@ -235,7 +239,7 @@ impl SlowLane {
         let stop = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || serve(&mut generative, &inbox, &free_tx, &stop, emit))
+            .spawn(move || serve(&mut generative, &inbox, &free_tx, &stop, heartbeat, emit))
             .map_err(|e| tracing::error!("cannot start the generative worker: {e}"))
             .ok();
         Self {
@@ -288,10 +292,14 @@ fn serve(
     inbox: &Mailbox<Job>,
     free: &Sender<Vec<u8>>,
     shutdown: &Shutdown,
+    heartbeat: Option<Heartbeat>,
     mut emit: impl FnMut(Pooled),
 ) {
     let pool = ReportPool::new(generative.camera.clone(), 2);
     loop {
+        if let Some(h) = &heartbeat {
+            h.beat();
+        }
         let job = match inbox.take(Duration::from_millis(500)) {
             Taken::Item(job) => job,
             Taken::Empty if shutdown.is_triggered() => break,
