@@ -117,8 +117,16 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
     let cfg = config(dir.path(), port, &broker.url(), &rtsp, &clip);
     let mut daemon = Daemon::start(&cfg, &[]);
 
+    // Healthy from the start (no camera is late yet); "online" once the RTSP camera
+    // delivered its first frame.
     let ok = wait_health(port, 200).json();
     assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(
+        wait_until(WAIT, || get(port, "/healthz")
+            .is_some_and(|r| r.json()["cameras"]["live"]["status"] == "online")),
+        "the RTSP camera never came online"
+    );
+    let ok = wait_health(port, 200).json();
     assert_eq!(ok["broker"]["connected"], true, "{ok}");
     assert_eq!(ok["models"]["coco"]["loaded"], true, "{ok}");
     assert_eq!(ok["cameras"]["live"]["status"], "online", "{ok}");
