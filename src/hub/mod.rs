@@ -8,17 +8,23 @@
 //! the family loaders expect) plus `ocellus-model.json`; `<dir>` is `--dir`, else
 //! `$OCELLUS_MODELS`, else `/var/lib/ocellus/models`.
 //!
-//! ```
-//! use ocellus::hub::catalog::Catalog;
+//! ```no_run
+//! use ocellus::hub::{catalog::Catalog, pull::{pull, PullOptions}};
 //! let catalog = Catalog::builtin().unwrap();
-//! assert_eq!(catalog.get("yolox-nano").unwrap().family, "yolox");
+//! let entry = catalog.get("yolox-nano").unwrap();
+//! let dir = ocellus::hub::default_dir();
+//! let installed = pull(entry, &dir, &PullOptions::default()).unwrap();
+//! println!("{}", installed.snippet());
 //! ```
 
 pub mod catalog;
+pub mod download;
 mod error;
 pub mod hash;
 pub mod layout;
 pub mod manifest;
+mod progress;
+pub mod pull;
 
 use std::path::PathBuf;
 
