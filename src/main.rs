@@ -1,4 +1,4 @@
-//! The `ocellus` command line: `run`, `check`, `ask`.
+//! The `ocellus` command line: `run`, `check`, `ask`, `models`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,11 @@ enum Command {
         #[arg(long)]
         sample_fps: Option<f64>,
     },
+    /// Model files: list, pull (download and verify), import, verify.
+    Models {
+        #[command(subcommand)]
+        command: ocellus::hub::cli::ModelsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     match cli.command {
+        Command::Models { command } => ocellus::hub::cli::run(command),
         Command::Check { config } => check(&config),
         Command::Run { config, mqtt_url } => {
             let Some(config) = load(&config) else {

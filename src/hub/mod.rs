@@ -18,13 +18,16 @@
 //! ```
 
 pub mod catalog;
+pub mod cli;
 pub mod download;
 mod error;
 pub mod hash;
+pub mod import;
 pub mod layout;
 pub mod manifest;
 mod progress;
 pub mod pull;
+pub mod verify;
 
 use std::path::PathBuf;
 
