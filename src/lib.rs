@@ -15,6 +15,7 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod gate;
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod publish;

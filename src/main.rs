@@ -1,4 +1,4 @@
-//! The `ocellus` command line: `run`, `check`, `ask`.
+//! The `ocellus` command line: `run`, `check`, `ask`, `models`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -64,12 +64,18 @@ enum Command {
         #[arg(long)]
         sample_fps: Option<f64>,
     },
+    /// Model files: list, pull (download and verify), import, verify.
+    Models {
+        #[command(subcommand)]
+        command: ocellus::hub::cli::ModelsCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {
+        Command::Models { command } => ocellus::hub::cli::run(command),
         Command::Check { config } => check(&config),
         Command::Run { config, mqtt_url } => {
             let Some(config) = load(&config) else {

@@ -20,6 +20,7 @@
 mod cli;
 mod conf;
 mod http;
+pub mod hub_server;
 mod logs;
 mod proxy;
 mod rtsp;
