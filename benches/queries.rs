@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ocellus::model::clip::Embedding;
+use ocellus::model::clip::{Embedding, Scoring};
 use ocellus::publish::{Encoder, Outgoing, Topics};
 use ocellus::query::{FrameOutputs, QueryConfig, ReportPool, StandingQuery};
 use serde_json::{Value, json};
@@ -38,7 +38,12 @@ fn queries(n: usize) -> Vec<StandingQuery> {
                 "id = \"q{i}\"\nask = \"question {i}?\"\nkind = \"yes_no\"\nmodel = \"scene\"\nno = [\"not {i}\"]"
             ))
             .expect("query config");
-            StandingQuery::from_prompts(config, vec![unit(2 * i + 1), unit(2 * i + 2)], 1, 100.0)
+            StandingQuery::from_prompts(
+                config,
+                vec![unit(2 * i + 1), unit(2 * i + 2)],
+                1,
+                Scoring::Softmax { scale: 100.0 },
+            )
         })
         .collect()
 }

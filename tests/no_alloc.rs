@@ -1,8 +1,9 @@
 //! Zero heap allocation on the frame path in the steady state, shown with a counting
 //! global allocator: once warm, evaluating a frame — YOLOX letterbox into the reused
 //! input tensor, the engine thread's run with preallocated ONNX Runtime tensors,
-//! decoding and NMS into reused vectors, a dual-encoder region served from the
-//! embedding cache, every query, the pooled report — allocates nothing, and neither
+//! decoding and NMS into reused vectors, dual-encoder regions (CLIP and SigLIP) served
+//! from the embedding cache, every query (softmax and sigmoid scoring), the pooled
+//! report — allocates nothing, and neither
 //! does a frame the gate found unchanged, nor the gate itself. (ONNX Runtime's own
 //! C++ allocations are not Rust heap allocations and are not counted.)
 //!
@@ -99,6 +100,12 @@ tokenizer = {tokenizer}
 providers = ["cpu"]
 threads = 1
 
+[models.sig]
+family = "clip"
+dir = {siglip}
+providers = ["cpu"]
+threads = 1
+
 [[cameras]]
 id = "door"
 url = "unused.mkv"
@@ -120,9 +127,27 @@ kind = "classify"
 model = "tiny"
 labels = ["astronaut", "coffee", "cat"]
 region = [0.0, 0.0, 0.5, 1.0]
+
+[[cameras.queries]]
+id = "sig_coffee"
+ask = "is there coffee?"
+kind = "yes_no"
+model = "sig"
+yes = ["a photo of a cup of coffee"]
+no = ["a photo of an astronaut", "a photo of a cat"]
+region = [0.0, 0.0, 0.5, 1.0]
+
+[[cameras.queries]]
+id = "sig_scene"
+ask = "what is it?"
+kind = "classify"
+model = "sig"
+labels = ["astronaut", "coffee", "cat"]
+region = [0.0, 0.0, 0.5, 1.0]
 "#,
         yolox = common::yolox_model(&common::yolox_dir(), ""),
         clip = common::toml_path(&root.join("tests/fixtures/clip_tiny")),
+        siglip = common::toml_path(&root.join("tests/fixtures/siglip_tiny")),
         tokenizer =
             common::toml_path(&common::models_dir().join("clip_vit_b32_tokenizer/tokenizer.json")),
         person = common::person_query(""),
@@ -153,7 +178,7 @@ region = [0.0, 0.0, 0.5, 1.0]
         let mut r = pool.take();
         assert!(worker.evaluate(&frame, &mut r));
         assert!(r.errors.is_empty(), "{:?}", r.errors);
-        assert_eq!(r.queries.len(), 3);
+        assert_eq!(r.queries.len(), 5);
     }
     for _ in 0..3 {
         assert!(worker.evaluate(&unchanged, &mut pool.take()));
@@ -161,7 +186,7 @@ region = [0.0, 0.0, 0.5, 1.0]
     let hits_before = ctx.metrics.cache_hits.get();
     let encoded_before = ctx.metrics.encoded.get();
 
-    // Encoded frames: YOLOX runs every time, the dual encoder's region is a cache hit.
+    // Encoded frames: YOLOX runs every time, each dual encoder's region is a cache hit.
     let mut person = 0.0;
     let n = allocations_during(|| {
         for _ in 0..20 {
@@ -173,7 +198,7 @@ region = [0.0, 0.0, 0.5, 1.0]
     });
     assert!(person > 0.8, "YOLOX saw the astronaut with {person}");
     assert_eq!(ctx.metrics.encoded.get() - encoded_before, 20);
-    assert_eq!(ctx.metrics.cache_hits.get() - hits_before, 20);
+    assert_eq!(ctx.metrics.cache_hits.get() - hits_before, 40);
     assert_eq!(n, 0, "{n} heap allocations in 20 encoded frames");
 
     // Frames the gate found unchanged: the last outputs are reused.

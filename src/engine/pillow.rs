@@ -1,6 +1,8 @@
-//! Pillow-exact resampling (`Image.resize(size, BICUBIC | LANCZOS)` on 8-bit RGB).
+//! Pillow-exact resampling (`Image.resize(size, BILINEAR | BICUBIC | LANCZOS)` on 8-bit
+//! RGB).
 //!
-//! CLIP-family and Idefics3 (SmolVLM) models were trained on images resized by Pillow,
+//! CLIP-family (CLIP, SigLIP, MobileCLIP) and Idefics3 (SmolVLM) models were trained on
+//! images resized by Pillow,
 //! and the Hugging Face processors still resize with it, so their input must match
 //! Pillow bit for bit: fast_image_resize rounds its coefficients to 15 bits where Pillow keeps
 //! 22, which moves pixels by up to 5 levels. This follows Pillow's
@@ -24,9 +26,12 @@ use super::{EngineError, Rect, RgbView};
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// Pillow's resampling filters (`libImaging/Resample.c`) that ocellus uses.
+/// Pillow's resampling filters (`libImaging/Resample.c`) that ocellus uses. Pillow
+/// resizes with all three by the same support-based convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
+    /// `Image.BILINEAR` (triangle, support 1).
+    Bilinear,
     /// `Image.BICUBIC` (a = -0.5, support 2).
     Bicubic,
     /// `Image.LANCZOS` (sinc windowed by sinc, support 3).
@@ -38,6 +43,7 @@ impl Filter {
     pub fn from_pil(resample: u64) -> Option<Self> {
         match resample {
             1 => Some(Filter::Lanczos),
+            2 => Some(Filter::Bilinear),
             3 => Some(Filter::Bicubic),
             _ => None,
         }
@@ -45,6 +51,7 @@ impl Filter {
 
     fn support(self) -> f64 {
         match self {
+            Filter::Bilinear => 1.0,
             Filter::Bicubic => 2.0,
             Filter::Lanczos => 3.0,
         }
@@ -52,6 +59,7 @@ impl Filter {
 
     fn weight(self, x: f64) -> f64 {
         match self {
+            Filter::Bilinear => bilinear(x),
             Filter::Bicubic => bicubic(x),
             Filter::Lanczos => lanczos(x),
         }
@@ -74,6 +82,11 @@ fn lanczos(x: f64) -> f64 {
     }
 }
 
+fn bilinear(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 { 1.0 - x } else { 0.0 }
+}
+
 fn bicubic(x: f64) -> f64 {
     const A: f64 = -0.5;
     let x = x.abs();
@@ -89,17 +102,19 @@ fn bicubic(x: f64) -> f64 {
 /// Per output index: first source index and fixed-point weights.
 #[derive(Debug, Default, PartialEq)]
 struct Coeffs {
-    key: (u32, u64, u64, u32),
+    key: Option<(Filter, u32, u64, u64, u32)>,
     bounds: Vec<(usize, usize)>,
     ksize: usize,
     weights: Vec<i32>,
+    /// One output's weights before normalisation (reused).
+    k: Vec<f64>,
 }
 
 impl Coeffs {
     /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for `in_size` source
     /// pixels, source span `in0..in1`, `out_size` outputs.
     fn prepare(&mut self, filter: Filter, in_size: u32, in0: f64, in1: f64, out_size: u32) {
-        let key = (in_size, in0.to_bits(), in1.to_bits(), out_size);
+        let key = Some((filter, in_size, in0.to_bits(), in1.to_bits(), out_size));
         if self.key == key && !self.bounds.is_empty() {
             return;
         }
@@ -110,7 +125,9 @@ impl Coeffs {
         self.bounds.clear();
         self.weights.clear();
         self.weights.resize(out_size as usize * ksize, 0);
-        let mut k = vec![0f64; ksize];
+        let k = &mut self.k;
+        k.clear();
+        k.resize(ksize, 0.0);
         for xx in 0..out_size as usize {
             let center = in0 + (xx as f64 + 0.5) * scale;
             let ss = 1.0 / filterscale;
@@ -208,6 +225,11 @@ impl PillowResize {
         self.filter
     }
 
+    /// Switches the filter; the coefficient tables follow at the next run.
+    pub fn set_filter(&mut self, filter: Filter) {
+        self.filter = filter;
+    }
+
     /// Resizes `crop` of `src` to `out_w`x`out_h` and returns the packed RGB pixels of
     /// `window` of that result.
     pub fn run(
@@ -299,14 +321,87 @@ mod tests {
         px
     }
 
-    fn lanczos(crop: Rect, w: u32, h: u32) -> Vec<u8> {
+    fn resize(filter: Filter, crop: Rect, w: u32, h: u32) -> Vec<u8> {
         let px = pattern();
         let src = RgbView::new(&px, 7, 5, 21).unwrap();
         let window = Window { x: 0, y: 0, w, h };
-        PillowResize::new(Filter::Lanczos)
+        PillowResize::new(filter)
             .run(&src, crop, w, h, window)
             .unwrap()
             .to_vec()
+    }
+
+    fn lanczos(crop: Rect, w: u32, h: u32) -> Vec<u8> {
+        resize(Filter::Lanczos, crop, w, h)
+    }
+
+    const WHOLE: Rect = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: 7.0,
+        h: 5.0,
+    };
+
+    #[test]
+    fn bilinear_matches_pillow() {
+        // Image.fromarray(pattern).resize((3, 4), Image.BILINEAR, reducing_gap=None)
+        assert_eq!(
+            resize(Filter::Bilinear, WHOLE, 3, 4),
+            [
+                35, 25, 224, 114, 98, 160, 193, 137, 96, 48, 83, 201, 127, 145, 137, 206, 113, 73,
+                60, 141, 177, 139, 168, 113, 218, 139, 49, 73, 200, 154, 152, 123, 90, 163, 106,
+                94
+            ]
+        );
+        // .resize((4, 3), Image.BILINEAR, box=(1.5, 0.5, 6.0, 4.5))
+        let boxed = Rect {
+            x: 1.5,
+            y: 0.5,
+            w: 4.5,
+            h: 4.0,
+        };
+        assert_eq!(
+            resize(Filter::Bilinear, boxed, 4, 3),
+            [
+                64, 54, 197, 105, 95, 163, 146, 158, 131, 188, 112, 96, 79, 124, 169, 120, 165,
+                135, 161, 196, 103, 203, 93, 68, 94, 194, 141, 135, 169, 107, 176, 80, 75, 214,
+                127, 45
+            ]
+        );
+        // .resize((9, 6), Image.BILINEAR): upscaling, support 1
+        assert_eq!(
+            resize(Filter::Bilinear, WHOLE, 9, 6),
+            [
+                0, 0, 255, 25, 6, 235, 53, 21, 212, 82, 46, 188, 111, 81, 165, 140, 130, 142, 169,
+                189, 118, 197, 173, 95, 222, 68, 75, 8, 38, 240, 33, 44, 220, 61, 59, 197, 90, 84,
+                173, 119, 119, 150, 148, 168, 127, 177, 120, 103, 205, 82, 80, 230, 106, 60, 17,
+                79, 223, 42, 85, 203, 70, 100, 180, 99, 125, 156, 128, 160, 133, 157, 209, 110,
+                186, 126, 86, 214, 81, 63, 239, 147, 43, 27, 121, 207, 52, 127, 187, 80, 142, 164,
+                109, 167, 140, 138, 202, 117, 167, 168, 94, 196, 120, 70, 224, 123, 47, 249, 189,
+                27, 36, 163, 190, 61, 169, 170, 89, 184, 147, 118, 194, 123, 147, 180, 100, 176,
+                79, 77, 205, 96, 53, 212, 143, 51, 194, 167, 74, 44, 200, 175, 69, 206, 155, 97,
+                221, 132, 126, 189, 108, 155, 25, 85, 184, 74, 62, 213, 133, 38, 156, 117, 100, 10,
+                12, 251
+            ]
+        );
+    }
+
+    #[test]
+    fn one_resizer_switches_filters() {
+        let px = pattern();
+        let src = RgbView::new(&px, 7, 5, 21).unwrap();
+        let window = Window {
+            x: 0,
+            y: 0,
+            w: 3,
+            h: 4,
+        };
+        let mut r = PillowResize::new(Filter::Lanczos);
+        let first = r.run(&src, WHOLE, 3, 4, window).unwrap().to_vec();
+        r.set_filter(Filter::Bilinear);
+        let second = r.run(&src, WHOLE, 3, 4, window).unwrap().to_vec();
+        assert_eq!(first, lanczos(WHOLE, 3, 4));
+        assert_eq!(second, resize(Filter::Bilinear, WHOLE, 3, 4));
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct YoloxConfig {
     pub nms_iou: f32,
 }
 
-/// CLIP-style dual encoder in the Hugging Face ONNX layout (`family = "clip"`).
+/// Dual encoder (CLIP, SigLIP, MobileCLIP) in the Hugging Face ONNX layout
+/// (`family = "clip"`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClipConfig {
@@ -56,13 +57,39 @@ pub struct ClipConfig {
     pub tokenizer: PathBuf,
     #[serde(default = "default_preprocessor")]
     pub preprocessor: PathBuf,
+    /// The model's `config.json` (optional): its `model_type` and text tower.
+    #[serde(default = "default_model_json")]
+    pub config: PathBuf,
+    /// The combined export (optional), read only for SigLIP's trained `logit_scale`
+    /// and `logit_bias`, which the split towers do not hold.
+    #[serde(default = "default_combined")]
+    pub combined: PathBuf,
     #[serde(default = "default_providers")]
     pub providers: Vec<Provider>,
     #[serde(default)]
     pub threads: Option<usize>,
-    /// Multiplier of cosine similarities before the softmax (CLIP's trained value).
-    #[serde(default = "default_logit_scale")]
-    pub logit_scale: f32,
+    /// How the model is scored: `"clip"` (CLIP, MobileCLIP: softmax over a query's
+    /// prompts) or `"siglip"` (a sigmoid per prompt). Default: `config.json`'s
+    /// `model_type`; CLIP without one.
+    #[serde(default)]
+    pub model_type: Option<ClipModelType>,
+    /// Multiplier of cosine similarities, i.e. `exp` of the model's trained
+    /// `logit_scale`. Default: 100 for CLIP; SigLIP's is read from `combined`.
+    #[serde(default)]
+    pub logit_scale: Option<f32>,
+    /// SigLIP's trained `logit_bias` (default: read from `combined`); CLIP has none.
+    #[serde(default)]
+    pub logit_bias: Option<f32>,
+}
+
+/// The dual encoders the `clip` family runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipModelType {
+    /// CLIP and MobileCLIP: contrastive (softmax) scoring.
+    Clip,
+    /// SigLIP: sigmoid scoring with a bias.
+    Siglip,
 }
 
 fn default_score() -> f32 {
@@ -83,8 +110,11 @@ fn default_tokenizer() -> PathBuf {
 fn default_preprocessor() -> PathBuf {
     "preprocessor_config.json".into()
 }
-fn default_logit_scale() -> f32 {
-    100.0
+fn default_model_json() -> PathBuf {
+    "config.json".into()
+}
+fn default_combined() -> PathBuf {
+    "onnx/model.onnx".into()
 }
 
 impl ModelConfig {
@@ -153,7 +183,8 @@ impl ModelConfig {
 
     /// The files the model cannot load without, by config field (after
     /// `resolve_paths`); optional files (Florence-2's generation config, PP-OCR's
-    /// keys, which the recogniser's metadata also holds) are not listed.
+    /// keys, which the recogniser's metadata also holds, a dual encoder's
+    /// `config.json` and combined export) are not listed.
     pub fn required_files(&self) -> Vec<(&'static str, &Path)> {
         let p = PathBuf::as_path;
         match self {
@@ -210,6 +241,8 @@ impl ModelConfig {
                     &mut c.text,
                     &mut c.tokenizer,
                     &mut c.preprocessor,
+                    &mut c.config,
+                    &mut c.combined,
                 ] {
                     *f = resolve(&c.dir, f);
                 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use config::{ClipConfig, ModelConfig, YoloxConfig};
+pub use config::{ClipConfig, ClipModelType, ModelConfig, YoloxConfig};
 
 use crate::cache::PromptCache;
 use crate::config::Config;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::tracker::Tracker;
 use super::{Answer, Change, QueryConfig, QueryKind};
-use crate::model::clip::{Embedding, dot, softmax_in_place};
+use crate::model::clip::{Embedding, Scoring, dot};
 use crate::model::{Detection, Loaded, Registry};
 
 /// What the models produced for the last encoded frame, shared by every query of
@@ -45,24 +45,30 @@ impl FrameOutputs {
 enum How {
     /// yolox yes_no (best score of `label` in the region) or count.
     Detector { label: String, min_score: f32 },
-    /// clip: `prompts[..yes]` are positive (yes_no) or all are labels (classify).
+    /// clip: `prompts[..yes]` are positive (yes_no) or all are labels (classify),
+    /// scored by the model's rule (softmax for CLIP, sigmoid for SigLIP).
     Prompts {
         prompts: Vec<Embedding>,
         yes: usize,
-        scale: f32,
+        scoring: Scoring,
         labels: Vec<Arc<str>>,
-        /// Per-frame probabilities (reused).
+        /// Per-frame logits, then probabilities (reused).
         probs: Vec<f32>,
     },
 }
 
 impl How {
-    fn prompts(config: &QueryConfig, prompts: Vec<Embedding>, yes: usize, scale: f32) -> Self {
+    fn prompts(
+        config: &QueryConfig,
+        prompts: Vec<Embedding>,
+        yes: usize,
+        scoring: Scoring,
+    ) -> Self {
         How::Prompts {
             probs: vec![0.0; prompts.len()],
             prompts,
             yes,
-            scale,
+            scoring,
             labels: config
                 .labels
                 .iter()
@@ -121,9 +127,9 @@ impl StandingQuery {
         config: QueryConfig,
         prompts: Vec<Embedding>,
         yes: usize,
-        scale: f32,
+        scoring: Scoring,
     ) -> Self {
-        let how = How::prompts(&config, prompts, yes, scale);
+        let how = How::prompts(&config, prompts, yes, scoring);
         Self::new(config, how)
     }
 
@@ -179,7 +185,7 @@ impl StandingQuery {
                     .into_iter()
                     .map(|t| model.embed_text(sessions, t).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<_>, _>>()?;
-                How::prompts(&config, prompts, yes, model.logit_scale())
+                How::prompts(&config, prompts, yes, model.scoring())
             }
             (_, kind) => {
                 return Err(format!(
@@ -234,26 +240,20 @@ impl StandingQuery {
             How::Prompts {
                 prompts,
                 yes,
-                scale,
+                scoring,
                 labels,
                 probs,
             } => {
                 let image = outputs.embedding(&cfg.model, cfg.region)?;
                 for (p, prompt) in probs.iter_mut().zip(prompts.iter()) {
-                    *p = *scale * dot(image, prompt);
+                    *p = scoring.logit(dot(image, prompt));
                 }
-                softmax_in_place(probs);
                 if cfg.kind == QueryKind::Classify {
-                    let (best, p) = probs
-                        .iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map(|(i, p)| (i, *p))
-                        .unwrap_or((0, 0.0));
+                    let (best, p) = scoring.classify(probs);
                     let label = labels.get(best).cloned().unwrap_or_else(|| Arc::from(""));
                     (p, Answer::Label(label))
                 } else {
-                    let p: f32 = probs[..*yes].iter().sum();
+                    let p = scoring.yes_no(probs, *yes);
                     (p, self.track.propose_yes_no(p, cfg))
                 }
             }

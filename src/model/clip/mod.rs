@@ -1,7 +1,23 @@
-//! CLIP-style dual encoder (Hugging Face ONNX layout: `onnx/vision_model.onnx`,
-//! `onnx/text_model.onnx`, `tokenizer.json`, `preprocessor_config.json`). Images and
-//! prompts are embedded separately and compared by cosine similarity times
-//! `logit_scale`; a softmax over a query's prompts gives p(yes) or the label.
+//! Dual encoders — CLIP, SigLIP, MobileCLIP — in the Hugging Face ONNX layout
+//! (`onnx/vision_model.onnx`, `onnx/text_model.onnx`, `tokenizer.json`,
+//! `preprocessor_config.json`, `config.json`; SigLIP also `onnx/model.onnx`). Images
+//! and prompts are embedded separately and compared by cosine similarity; how that
+//! becomes a query's score is the model's [`Scoring`] (softmax for CLIP and
+//! MobileCLIP, a sigmoid per prompt for SigLIP; the rules and why are there).
+//!
+//! What differs between them, and where it is read from:
+//!
+//! | | CLIP / MobileCLIP | SigLIP |
+//! |---|---|---|
+//! | which | `config.json` `model_type` (`"clip"`; no file: CLIP) | `"siglip"` |
+//! | image (`preprocessor_config.json`) | shortest edge, centre crop, bicubic (MobileCLIP's reference transforms: bilinear, no normalisation) | `size.height` × `size.width`, no crop, `resample` (2: bilinear), mean = std = 0.5 |
+//! | text input | unpadded, cut to 77 tokens (padded only for a fixed-length model) | padded to 64 (`max_position_embeddings`) with the pad token, no mask |
+//! | outputs | `image_embeds`, `text_embeds` | `pooler_output` of each tower |
+//! | scoring | `logit_scale` × cos (config, default 100), softmax | `sigmoid(logit_scale × cos + logit_bias)`, both read from `onnx/model.onnx` (or config) |
+//!
+//! Files: `preprocess` (images), `scoring` (logits to scores), `family` (config.json),
+//! `siglip` and `onnx_graph` (SigLIP's scalars in the combined export); the text input
+//! and the output names (taken from the sessions) are below.
 //!
 //! ```no_run
 //! use ocellus::model::{ClipConfig, clip::{Clip, ClipImage}};
@@ -13,31 +29,39 @@
 //! let no = clip.embed_text(&sessions, "a green machine light").unwrap();
 //! let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let image = clip.embed_image(&mut engine.client(), &frame, None, &mut ClipImage::new()).unwrap();
-//! let p = clip.softmax(&image, &[&yes, &no]);
-//! println!("p(red) = {}", p[0]);
+//! let mut logits = clip.logits(&image, &[&yes, &no]);
+//! println!("p(red) = {}", clip.scoring().yes_no(&mut logits, 1));
 //! ```
 
+mod family;
+mod onnx_graph;
 mod preprocess;
+mod scoring;
+mod siglip;
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use ort::value::TensorRef;
 use tokenizers::Tokenizer;
 
-use super::{ClipConfig, ModelError, Stages};
+use super::{ClipConfig, ClipModelType, ModelError, Stages};
 use crate::cache::PromptCache;
 use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
 };
 use crate::source::Frame;
 
-pub use preprocess::{ClipImage, ImageSpec};
+pub use preprocess::{ClipImage, ImageSpec, Resize};
+pub use scoring::{Scoring, dot, logits, sigmoid, softmax, softmax_in_place};
 
 /// A unit-length embedding.
 pub type Embedding = Arc<[f32]>;
+
+/// CLIP's trained multiplier (exp of its logit_scale, clamped at 100 in training).
+const CLIP_LOGIT_SCALE: f32 = 100.0;
 
 /// The two sessions a dual encoder needs.
 #[derive(Clone)]
@@ -46,18 +70,30 @@ pub struct ClipSessions {
     pub text: SharedSession,
 }
 
+/// How a prompt becomes the text tower's input.
+#[derive(Debug, Clone, PartialEq)]
+struct TextInput {
+    mask: Option<String>,
+    output: String,
+    /// Longest token sequence (the end token kept last when cut).
+    max_tokens: usize,
+    /// Every prompt padded to this length (SigLIP; a text model of fixed length).
+    pad_to: Option<usize>,
+    pad_id: i64,
+    /// The mask is 0 on padding (CLIP); SigLIP's is all ones, as it was trained.
+    mask_padding: bool,
+}
+
 /// The dual encoder's contract, tokenizer and prompt cache; sessions are held by the
 /// caller.
 pub struct Clip {
     name: String,
+    model_type: ClipModelType,
     spec: ImageSpec,
     tokenizer: Tokenizer,
-    logit_scale: f32,
+    scoring: Scoring,
     vision_output: String,
-    text_ids: String,
-    text_mask: Option<String>,
-    text_output: String,
-    max_tokens: usize,
+    text: TextInput,
     prompts: Arc<PromptCache>,
     /// Identity of the text model's file (prompt cache key).
     text_id: String,
@@ -69,54 +105,109 @@ impl Clip {
         cfg: &ClipConfig,
         env: &ort::environment::Environment,
     ) -> Result<(Self, ClipSessions), ModelError> {
-        let err = |file: &PathBuf, cause: String| ModelError::Load {
+        let err = |file: &Path, cause: String| ModelError::Load {
             model: name.into(),
-            file: file.clone(),
+            file: file.to_path_buf(),
             cause,
         };
+        let family = family::read(&cfg.config, cfg.model_type).map_err(|e| err(&cfg.config, e))?;
+        let model_type = family.model_type;
         let spec =
             ImageSpec::from_file(&cfg.preprocessor).map_err(|e| err(&cfg.preprocessor, e))?;
-        let tokenizer =
+        let mut tokenizer =
             Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        // Padding and cutting are done here, as the model needs them.
+        let tokenizer_pad = tokenizer.get_padding().map(|p| i64::from(p.pad_id));
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        let scoring = scoring_of(model_type, cfg).map_err(|(file, e)| err(&file, e))?;
         let vision = engine::open(env, name, &cfg.vision, &cfg.providers, cfg.threads)?;
         let text = engine::open(env, name, &cfg.text, &cfg.providers, cfg.threads)?;
-        let (_vision_input, vision_output) = {
+        let (preferred_image, preferred_text): (&[&str], &[&str]) = match model_type {
+            ClipModelType::Clip => (&["image_embeds"], &["text_embeds"]),
+            ClipModelType::Siglip => (&["pooler_output"], &["pooler_output"]),
+        };
+        let vision_output = {
             let s = vision.lock();
-            let input = s.inputs().first().map(|i| i.name().to_string());
-            let output = pick_output(s.outputs(), "image_embeds");
-            input.zip(output).ok_or_else(|| {
+            let input = s.inputs().first().ok_or_else(|| {
                 err(
                     &cfg.vision,
-                    "expected input pixel_values and output image_embeds".into(),
+                    "expected a pixel_values input, found none".into(),
                 )
-            })?
+            })?;
+            let dims = input.dtype().tensor_shape().map(|d| d.to_vec());
+            if let (Some(dims), Some((w, h))) = (dims, spec.output_size()) {
+                // [batch, 3, height, width]
+                if dims.len() == 4
+                    && dims[2] > 0
+                    && dims[3] > 0
+                    && (dims[3], dims[2]) != (i64::from(w), i64::from(h))
+                {
+                    return Err(err(
+                        &cfg.preprocessor,
+                        format!(
+                            "gives {w}x{h} images, but {} takes {}x{}",
+                            cfg.vision.display(),
+                            dims[3],
+                            dims[2]
+                        ),
+                    ));
+                }
+            }
+            pick_output(s.outputs(), preferred_image).map_err(|e| err(&cfg.vision, e))?
         };
-        let (text_ids, text_mask, text_output, max_tokens) = {
+        let text_input = {
             let s = text.lock();
             let names: Vec<&str> = s.inputs().iter().map(|i| i.name()).collect();
-            if !names.contains(&"input_ids") {
+            let Some(ids) = s.inputs().iter().find(|i| i.name() == "input_ids") else {
                 return Err(err(
                     &cfg.text,
                     format!("expected an input_ids input, found {names:?}"),
                 ));
-            }
+            };
+            let fixed = ids
+                .dtype()
+                .tensor_shape()
+                .and_then(|d| d.get(1).copied())
+                .filter(|&n| n > 0)
+                .map(|n| n as usize);
             let mask = names
                 .contains(&"attention_mask")
                 .then(|| "attention_mask".to_string());
-            let output = pick_output(s.outputs(), "text_embeds")
-                .ok_or_else(|| err(&cfg.text, "expected a text_embeds output".into()))?;
-            ("input_ids".to_string(), mask, output, 77)
+            let output = pick_output(s.outputs(), preferred_text).map_err(|e| err(&cfg.text, e))?;
+            let (default_max, pad_id) = match model_type {
+                // SigLIP's text tower: 64 positions, pad </s> (SiglipTextConfig defaults).
+                ClipModelType::Siglip => (64, 1),
+                ClipModelType::Clip => (77, 0),
+            };
+            let max_tokens = family.max_positions.unwrap_or(default_max);
+            let pad_to = match model_type {
+                ClipModelType::Siglip => Some(fixed.unwrap_or(max_tokens)),
+                ClipModelType::Clip => fixed,
+            };
+            TextInput {
+                mask,
+                output,
+                max_tokens: pad_to.map_or(max_tokens, |n| n.min(max_tokens)),
+                pad_to,
+                pad_id: tokenizer_pad.or(family.pad_id).unwrap_or(pad_id),
+                mask_padding: model_type == ClipModelType::Clip,
+            }
         };
+        tracing::debug!(
+            "model {name}: {model_type:?}, {scoring:?}, image {:?}, text {text_input:?}",
+            spec.resize
+        );
         let clip = Self {
             name: name.into(),
+            model_type,
             spec,
             tokenizer,
-            logit_scale: cfg.logit_scale,
+            scoring,
             vision_output,
-            text_ids,
-            text_mask,
-            text_output,
-            max_tokens,
+            text: text_input,
             prompts: Arc::default(),
             text_id: PromptCache::model_id(&cfg.text),
         };
@@ -146,27 +237,43 @@ impl Clip {
         )?)
     }
 
-    pub fn logit_scale(&self) -> f32 {
-        self.logit_scale
+    pub fn model_type(&self) -> ClipModelType {
+        self.model_type
+    }
+
+    /// How cosine similarities become scores, with the model's trained numbers.
+    pub fn scoring(&self) -> Scoring {
+        self.scoring
     }
 
     pub fn spec(&self) -> &ImageSpec {
         &self.spec
     }
 
-    /// Token ids of `text` (with start/end tokens, cut to the context length).
+    /// The text model's input ids for `text`: with the tokenizer's start/end tokens,
+    /// cut to the context length (the end token kept), padded where the model is.
     pub fn tokenize(&self, text: &str) -> Result<Vec<i64>, ModelError> {
+        Ok(self.tokens(text)?.0)
+    }
+
+    /// The ids and how many of them are not padding.
+    fn tokens(&self, text: &str) -> Result<(Vec<i64>, usize), ModelError> {
         let enc = self
             .tokenizer
             .encode(text, true)
             .map_err(|e| self.run_error(format!("tokenizer: {e}")))?;
         let mut ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
-        if ids.len() > self.max_tokens {
+        let max = self.text.max_tokens;
+        if ids.len() > max {
             let end = ids[ids.len() - 1];
-            ids.truncate(self.max_tokens);
-            ids[self.max_tokens - 1] = end;
+            ids.truncate(max);
+            ids[max - 1] = end;
         }
-        Ok(ids)
+        let real = ids.len();
+        if let Some(n) = self.text.pad_to {
+            ids.resize(n, self.text.pad_id);
+        }
+        Ok((ids, real))
     }
 
     /// The unit-length embedding of a prompt; each distinct prompt is encoded once
@@ -177,22 +284,24 @@ impl Clip {
     }
 
     fn encode_text(&self, sessions: &ClipSessions, text: &str) -> Result<Embedding, ModelError> {
-        let ids = self.tokenize(text)?;
-        let mask = vec![1i64; ids.len()];
+        let (ids, real) = self.tokens(text)?;
+        let mask: Vec<i64> = (0..ids.len())
+            .map(|i| i64::from(i < real || !self.text.mask_padding))
+            .collect();
         let shape = [1usize, ids.len()];
         let mut session = sessions.text.lock();
         let _s = tracing::trace_span!("clip.text", model = %self.name).entered();
         let ids_t = TensorRef::from_array_view((shape, &ids[..])).map_err(|e| self.run_error(e))?;
-        let outputs = match &self.text_mask {
+        let outputs = match &self.text.mask {
             Some(m) => {
                 let mask_t = TensorRef::from_array_view((shape, &mask[..]))
                     .map_err(|e| self.run_error(e))?;
-                session.run(ort::inputs![self.text_ids.as_str() => ids_t, m.as_str() => mask_t])
+                session.run(ort::inputs!["input_ids" => ids_t, m.as_str() => mask_t])
             }
-            None => session.run(ort::inputs![self.text_ids.as_str() => ids_t]),
+            None => session.run(ort::inputs!["input_ids" => ids_t]),
         }
         .map_err(|e| self.run_error(e))?;
-        self.first_row(&outputs, &self.text_output)
+        self.first_row(&outputs, &self.text.output)
     }
 
     /// The unit-length embedding of `region` of `frame` (the whole frame for `None`),
@@ -229,6 +338,7 @@ impl Clip {
             },
             |out| {
                 t2.set(Instant::now());
+                let _s = tracing::trace_span!("clip.post", model = %self.name).entered();
                 if out.is_empty() {
                     return Err(self.run_error(format!("output {} is empty", self.vision_output)));
                 }
@@ -243,14 +353,26 @@ impl Clip {
         Ok(embedding)
     }
 
-    /// `logit_scale * cos(image, prompt)` for each prompt.
+    /// The model's logit of each prompt: `logit_scale * cos(image, prompt)`, plus
+    /// `logit_bias` for SigLIP.
     pub fn logits(&self, image: &[f32], prompts: &[&Embedding]) -> Vec<f32> {
-        logits(self.logit_scale, image, prompts.iter().copied())
+        prompts
+            .iter()
+            .map(|p| self.scoring.logit(dot(image, p)))
+            .collect()
     }
 
-    /// Softmax over the prompts' logits.
+    /// Softmax over the prompts' logits (CLIP's probabilities).
     pub fn softmax(&self, image: &[f32], prompts: &[&Embedding]) -> Vec<f32> {
         softmax(&self.logits(image, prompts))
+    }
+
+    /// Each prompt's probability as the model defines it: the softmax over the
+    /// prompts (CLIP), or each prompt's own sigmoid (SigLIP).
+    pub fn probabilities(&self, image: &[f32], prompts: &[&Embedding]) -> Vec<f32> {
+        let mut l = self.logits(image, prompts);
+        self.scoring.classify(&mut l);
+        l
     }
 
     fn first_row(
@@ -279,80 +401,73 @@ impl Clip {
     }
 }
 
-fn pick_output(outputs: &[ort::value::Outlet], preferred: &str) -> Option<String> {
-    outputs
+/// The scoring rule and its numbers: the config's, else the model's (SigLIP: from
+/// the combined export), else CLIP's 100. The error names the file it concerns.
+fn scoring_of(model_type: ClipModelType, cfg: &ClipConfig) -> Result<Scoring, (PathBuf, String)> {
+    let scoring = match model_type {
+        ClipModelType::Clip => {
+            if cfg.logit_bias.is_some() {
+                return Err((
+                    cfg.config.clone(),
+                    "logit_bias is set, but this is a CLIP model, which has none \
+                     (set model_type = \"siglip\" if it is SigLIP)"
+                        .into(),
+                ));
+            }
+            Scoring::Softmax {
+                scale: cfg.logit_scale.unwrap_or(CLIP_LOGIT_SCALE),
+            }
+        }
+        ClipModelType::Siglip => {
+            let (scale, bias) = match (cfg.logit_scale, cfg.logit_bias) {
+                (Some(s), Some(b)) => (s, b),
+                (s, b) => {
+                    if !cfg.combined.is_file() {
+                        return Err((
+                            cfg.combined.clone(),
+                            "not found; SigLIP's logit_scale and logit_bias are only in the \
+                             combined export: add it, or set logit_scale (exp of the trained \
+                             value) and logit_bias in the model's config"
+                                .into(),
+                        ));
+                    }
+                    let (fs, fb) = siglip::logit_params(&cfg.combined)
+                        .map_err(|e| (cfg.combined.clone(), e))?;
+                    (s.unwrap_or(fs), b.unwrap_or(fb))
+                }
+            };
+            Scoring::Sigmoid { scale, bias }
+        }
+    };
+    let (Scoring::Softmax { scale } | Scoring::Sigmoid { scale, .. }) = scoring;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err((
+            cfg.config.clone(),
+            format!("logit_scale {scale} must be a positive number"),
+        ));
+    }
+    Ok(scoring)
+}
+
+/// The output named first in `preferred` that the model has, or its only output.
+fn pick_output(outputs: &[ort::value::Outlet], preferred: &[&str]) -> Result<String, String> {
+    if let Some(o) = preferred
         .iter()
-        .find(|o| o.name() == preferred)
-        .or_else(|| outputs.first())
-        .map(|o| o.name().to_string())
+        .find_map(|p| outputs.iter().find(|o| o.name() == *p))
+    {
+        return Ok(o.name().to_string());
+    }
+    match outputs {
+        [only] => Ok(only.name().to_string()),
+        _ => Err(format!(
+            "expected an output named {}, found {:?}",
+            preferred.join(" or "),
+            outputs.iter().map(|o| o.name()).collect::<Vec<_>>()
+        )),
+    }
 }
 
 fn normalise(v: &[f32]) -> Embedding {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter().map(|x| x / norm).collect()
-}
-
-/// `scale * cos(image, prompt)` for unit-length embeddings.
-pub fn logits<'a>(
-    scale: f32,
-    image: &[f32],
-    prompts: impl IntoIterator<Item = &'a Embedding>,
-) -> Vec<f32> {
-    prompts.into_iter().map(|p| scale * dot(image, p)).collect()
-}
-
-/// Numerically stable softmax.
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let mut v = logits.to_vec();
-    softmax_in_place(&mut v);
-    v
-}
-
-/// Dot product with eight independent sums, which the compiler vectorises.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Numerically stable softmax, in place.
-pub fn softmax_in_place(v: &mut [f32]) {
-    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for x in v.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in v.iter_mut() {
-        *x /= sum;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_and_softmax_match_the_plain_formulas() {
-        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-5);
-        let mut v = [1.0f32, 2.0, 3.0];
-        softmax_in_place(&mut v);
-        let e: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|x| x.exp()).collect();
-        let s: f32 = e.iter().sum();
-        for (got, want) in v.iter().zip(e.iter().map(|x| x / s)) {
-            assert!((got - want).abs() < 1e-6);
-        }
-    }
 }
