@@ -105,7 +105,11 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     // watched loop makes progress.
     let notifier = Notifier::from_env().map(Arc::new);
     let period = notifier.as_ref().and_then(|n| n.watchdog());
-    let watchdog = Watchdog::new(period.unwrap_or(watchdog::DEFAULT_LIMIT));
+    // Every watched loop beats at least once a second, so a limit under 2 s (a very
+    // short WatchdogSec=) would call an idle loop stalled: detection then takes longer
+    // than WatchdogSec, never falsely.
+    let limit = period.map_or(watchdog::DEFAULT_LIMIT, |p| p.max(watchdog::MIN_LIMIT));
+    let watchdog = Watchdog::new(limit);
     let links = publish::Links {
         commands: Some(requests_tx.clone()),
         metrics: mqtt_metrics.clone().unwrap_or_default(),

@@ -33,6 +33,8 @@ use crate::shutdown::Shutdown;
 
 /// How long a loop may go without a beat when systemd sets no watchdog period.
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
+/// The shortest limit: every watched loop beats at least once a second.
+pub const MIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// The loops being watched and how long each may go without progress.
 #[derive(Debug)]
