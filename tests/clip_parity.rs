@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::shared_dir;
+use common::{floats, max_diff, normalised, shared_dir};
 
 use std::path::{Path, PathBuf};
 
@@ -51,27 +51,6 @@ fn load() -> (Clip, ClipSessions, Batcher) {
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
     source::first_frame(path, source::Pixels::Rgb).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / n).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length differs");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::shared_dir;
+use common::{floats, max_diff, normalised, shared_dir};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,31 +63,10 @@ fn decode(file: &str) -> Frame {
     source::first_frame(&shared_dir().join("media").join(file), source::Pixels::Rgb).unwrap()
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .map(|a| a.iter().map(|s| s.as_str().unwrap()).collect())
         .unwrap_or_default()
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter().map(|x| x / n).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length differs");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// The processor's pixel_values from the fixture's bytes (HWC) and per-channel table:

@@ -22,6 +22,7 @@ mod conf;
 mod http;
 pub mod hub_server;
 mod logs;
+mod parity;
 mod proxy;
 mod rtsp;
 
@@ -34,6 +35,8 @@ pub use conf::*;
 pub use http::*;
 #[allow(unused_imports)]
 pub use logs::*;
+#[allow(unused_imports)]
+pub use parity::*;
 #[allow(unused_imports)]
 pub use proxy::*;
 #[allow(unused_imports)]
