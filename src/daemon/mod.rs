@@ -104,11 +104,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     // systemd (Type=notify): READY/RELOADING/STOPPING, and watchdog pings while every
     // watched loop makes progress.
     let notifier = Notifier::from_env().map(Arc::new);
-    let period = notifier.as_ref().and_then(|n| n.watchdog());
-    // Every watched loop beats at least once a second, so a limit under 2 s (a very
-    // short WatchdogSec=) would call an idle loop stalled: detection then takes longer
-    // than WatchdogSec, never falsely.
-    let limit = period.map_or(watchdog::DEFAULT_LIMIT, |p| p.max(watchdog::MIN_LIMIT));
+    let (limit, every) = watchdog::timing(notifier.as_ref().and_then(|n| n.watchdog()));
     let watchdog = Watchdog::new(limit);
     let links = publish::Links {
         commands: Some(requests_tx.clone()),
@@ -143,7 +139,6 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     };
     let mut supervisor = Supervisor::start(config, env, prompts, control, camera_env);
     rt.spawn(summaries(shared.clone()));
-    let every = period.map_or(watchdog::DEFAULT_LIMIT, |p| p / 2);
     rt.spawn(watchdog::serve(
         watchdog.clone(),
         notifier.clone(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::catalog::{Catalog, Entry};
 use super::hash::hash_file;
 use super::layout::{self, Need};
-use super::manifest::{Check, Installed, Manifest, ManifestFile, now};
+use super::manifest::{Check, Installed, Manifest, ManifestFile};
 use super::{Aftermath, HashKind, HubError, human_size};
 use crate::model::single_file;
 
@@ -120,20 +120,7 @@ pub fn import(catalog: &Catalog, dir: &Path, name: Option<&str>) -> Result<Insta
             url: None,
         });
     }
-    let manifest = Manifest {
-        name: entry.name.clone(),
-        family: entry.family.clone(),
-        licence: entry.licence.clone(),
-        source: entry.source_label(),
-        repo: entry.repo.clone(),
-        endpoint: None,
-        revision: entry.revision.clone(),
-        commit: None,
-        installed_by: "import".into(),
-        time: now(),
-        config: entry.config.clone(),
-        files,
-    };
+    let manifest = Manifest::for_entry(entry, "import", files);
     manifest.write(&dir)?;
     let pinned = manifest
         .files

@@ -84,6 +84,30 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of catalogue `entry` installed now by `installed_by` (`pull` or
+    /// `import`) with `files`, at the catalogue's revision (a pull then records its
+    /// endpoint, the revision it asked for and the commit it got).
+    pub fn for_entry(
+        entry: &super::catalog::Entry,
+        installed_by: &str,
+        files: Vec<ManifestFile>,
+    ) -> Self {
+        Self {
+            name: entry.name.clone(),
+            family: entry.family.clone(),
+            licence: entry.licence.clone(),
+            source: entry.source_label(),
+            repo: entry.repo.clone(),
+            endpoint: None,
+            revision: entry.revision.clone(),
+            commit: None,
+            installed_by: installed_by.into(),
+            time: now(),
+            config: entry.config.clone(),
+            files,
+        }
+    }
+
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
     }

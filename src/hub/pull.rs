@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::catalog::{Entry, FileSpec, is_commit};
 use super::download::{Client, ClientOptions, Fetched, Meta};
 use super::hash::{FileHashes, hash_file};
-use super::manifest::{Check, Installed, Manifest, ManifestFile, now};
+use super::manifest::{Check, Installed, Manifest, ManifestFile};
 use super::progress::Progress;
 use super::{Aftermath, FetchError, HashKind, HubError, human_size};
 
@@ -93,18 +93,10 @@ pub fn pull(entry: &Entry, models_dir: &Path, opts: &PullOptions) -> Result<Inst
         }
     }
     let manifest = Manifest {
-        name: entry.name.clone(),
-        family: entry.family.clone(),
-        licence: entry.licence.clone(),
-        source: entry.source_label(),
-        repo: entry.repo.clone(),
         endpoint: entry.repo.as_ref().map(|_| opts.endpoint.clone()),
         revision: asked,
         commit: puller.commit.clone(),
-        installed_by: "pull".into(),
-        time: now(),
-        config: entry.config.clone(),
-        files,
+        ..Manifest::for_entry(entry, "pull", files)
     };
     manifest.write(&dir)?;
     tracing::info!(

@@ -36,6 +36,18 @@ pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
 /// The shortest limit: every watched loop beats at least once a second.
 pub const MIN_LIMIT: Duration = Duration::from_secs(2);
 
+/// The stall limit and the check (and ping) interval for systemd's watchdog `period`
+/// (`WatchdogSec=`): the limit is the period but never under [`MIN_LIMIT`] (a shorter
+/// one would call an idle loop stalled; detection then takes longer than the period,
+/// never falsely), checks every half period. Without systemd: [`DEFAULT_LIMIT`], and
+/// a check (for the log) as often.
+pub fn timing(period: Option<Duration>) -> (Duration, Duration) {
+    match period {
+        Some(p) => (p.max(MIN_LIMIT), p / 2),
+        None => (DEFAULT_LIMIT, DEFAULT_LIMIT),
+    }
+}
+
 /// The loops being watched and how long each may go without progress.
 #[derive(Debug)]
 pub struct Watchdog {
@@ -148,7 +160,8 @@ pub async fn serve(
                     tracing::warn!("watchdog: progress again ({})", stalled.join(", "));
                     stalled.clear();
                 }
-                if let Some(n) = &notifier {
+                // Pings only where systemd armed a watchdog (WatchdogSec=).
+                if let Some(n) = notifier.as_ref().filter(|n| n.watchdog().is_some()) {
                     n.send("WATCHDOG=1");
                 }
             }
@@ -214,6 +227,14 @@ mod tests {
             }]
         );
         assert_eq!(stalls[0].to_string(), "a: no progress for 1.5 s");
+    }
+
+    #[test]
+    fn timing_follows_the_period_with_a_floor() {
+        let s = Duration::from_secs;
+        assert_eq!(timing(Some(s(60))), (s(60), s(30)));
+        assert_eq!(timing(Some(s(1))), (s(2), Duration::from_millis(500)));
+        assert_eq!(timing(None), (DEFAULT_LIMIT, DEFAULT_LIMIT));
     }
 
     #[test]
