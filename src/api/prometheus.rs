@@ -40,7 +40,7 @@ pub fn render(shared: &Shared) -> String {
         cache.bytes() as f64,
     );
     if let Some(p) = &shared.publisher {
-        let rows: [(&str, &str, &str, f64); 8] = [
+        let rows: [(&str, &str, &str, f64); 12] = [
             (
                 "ocellus_mqtt_connected",
                 "1 while the broker is connected.",
@@ -82,6 +82,30 @@ pub fn render(shared: &Shared) -> String {
                 "Messages written to the outage journal.",
                 "counter",
                 p.journal_lines() as f64,
+            ),
+            (
+                "ocellus_mqtt_journal_bytes",
+                "Bytes in the outage journal file (capped by mqtt.journal_max_bytes).",
+                "gauge",
+                p.journal_bytes() as f64,
+            ),
+            (
+                "ocellus_mqtt_journal_dropped_total",
+                "Messages left out of the full outage journal (drop-oldest; kept in memory).",
+                "counter",
+                p.journal_dropped() as f64,
+            ),
+            (
+                "ocellus_mqtt_incoming_dropped_total",
+                "Incoming messages discarded for being over the daemon's limit for their topic.",
+                "counter",
+                p.incoming_dropped() as f64,
+            ),
+            (
+                "ocellus_mqtt_refused_total",
+                "Outgoing messages refused: over mqtt.max_packet_size, or closed the connection each time sent.",
+                "counter",
+                p.refused() as f64,
             ),
             (
                 "ocellus_mqtt_reconnects_total",

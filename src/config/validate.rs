@@ -40,6 +40,9 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
                 "must be at least 1",
             ));
         }
+        for (field, why) in mqtt.limit_problems() {
+            problems.push(Problem::new(format!("{at}.{field}"), why));
+        }
     }
     if let Some(http) = &config.http {
         if http.token.is_some() && http.token_file.is_some() {

@@ -1,6 +1,7 @@
 //! Publisher metrics: what the MQTT outbox holds and has done — messages queued, the
 //! age of the oldest, drops, events raised and acknowledged, journal lines written,
-//! the connection state and reconnects. Lock-free: the publisher task updates them,
+//! the journal's size and what it left out, incoming messages discarded for their
+//! size, outgoing ones refused for theirs, the connection state and reconnects. Lock-free: the publisher task updates them,
 //! the once-a-minute summary (and later `/metrics`) reads them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +22,10 @@ pub struct PublisherMetrics {
     events_raised: Counter,
     events_acknowledged: Counter,
     journal_lines: Counter,
+    journal_bytes: AtomicU64,
+    journal_dropped: Counter,
+    incoming_dropped: Counter,
+    refused: Counter,
     connected: AtomicBool,
     reconnects: Counter,
 }
@@ -35,6 +40,10 @@ impl Default for PublisherMetrics {
             events_raised: Counter::default(),
             events_acknowledged: Counter::default(),
             journal_lines: Counter::default(),
+            journal_bytes: AtomicU64::new(0),
+            journal_dropped: Counter::default(),
+            incoming_dropped: Counter::default(),
+            refused: Counter::default(),
             connected: AtomicBool::new(false),
             reconnects: Counter::default(),
         }
@@ -82,6 +91,30 @@ impl PublisherMetrics {
         self.journal_lines.get()
     }
 
+    /// Bytes in the outbox journal file now.
+    pub fn journal_bytes(&self) -> u64 {
+        self.journal_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Messages left out of the journal because it was at its byte cap (kept in
+    /// memory only: a restart before they are delivered loses them).
+    pub fn journal_dropped(&self) -> u64 {
+        self.journal_dropped.get()
+    }
+
+    /// Incoming messages discarded because they were over the daemon's limit for
+    /// their topic.
+    pub fn incoming_dropped(&self) -> u64 {
+        self.incoming_dropped.get()
+    }
+
+    /// Outgoing messages refused because their packet would be over
+    /// `mqtt.max_packet_size`, or because the broker closed the connection each time
+    /// one was sent.
+    pub fn refused(&self) -> u64 {
+        self.refused.get()
+    }
+
     /// Whether the broker connection is up.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
@@ -93,11 +126,22 @@ impl PublisherMetrics {
     }
 
     /// One line: `3 queued, oldest 12.4 s, 0 dropped, 41 events raised, 41
-    /// acknowledged, 12 journal lines, 1 reconnects, connected`.
+    /// acknowledged, 12 journal lines, 1 reconnects, connected`, with the refusals
+    /// (`, 2 refused, 1 incoming dropped, 3 journal dropped`) when there were any.
     pub fn summary(&self) -> String {
+        let mut refusals = String::new();
+        for (n, what) in [
+            (self.refused(), "refused"),
+            (self.incoming_dropped(), "incoming dropped"),
+            (self.journal_dropped(), "journal dropped"),
+        ] {
+            if n > 0 {
+                refusals.push_str(&format!(", {n} {what}"));
+            }
+        }
         format!(
             "{} queued, oldest {:.1} s, {} dropped, {} events raised, {} acknowledged, \
-             {} journal lines, {} reconnects, {}",
+             {} journal lines, {} reconnects, {}{refusals}",
             self.queued(),
             self.oldest_age().unwrap_or_default().as_secs_f64(),
             self.dropped(),
@@ -137,6 +181,22 @@ impl PublisherMetrics {
 
     pub(crate) fn on_journal_lines(&self, n: usize) {
         self.journal_lines.add(n as u64);
+    }
+
+    pub(crate) fn set_journal_bytes(&self, n: u64) {
+        self.journal_bytes.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on_journal_dropped(&self, n: u64) {
+        self.journal_dropped.add(n);
+    }
+
+    pub(crate) fn on_incoming_dropped(&self) {
+        self.incoming_dropped.inc();
+    }
+
+    pub(crate) fn on_refused(&self) {
+        self.refused.inc();
     }
 
     /// The connection came up (`reconnect`: not the first time) or went down.

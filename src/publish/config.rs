@@ -48,6 +48,19 @@ pub struct MqttConfig {
     /// overflow policy drops (see `publish::OVERFLOW_POLICY`).
     #[serde(default = "default_outbox_capacity")]
     pub outbox_capacity: usize,
+    /// Largest MQTT packet the daemon publishes, in bytes (topic and headers
+    /// included): a message that would be larger is refused where it is made, logged
+    /// and counted, and everything else still goes out. Set it to the broker's own
+    /// limit where the broker has one (MQTT 3.1.1 cannot announce it). Default
+    /// 4 MiB (`publish::DEFAULT_MAX_PACKET`).
+    #[serde(default = "default_max_packet_size")]
+    pub max_packet_size: usize,
+    /// Byte cap of the outbox journal in `state_dir`: beyond it the journal keeps the
+    /// newest messages (drop-oldest; the ones left out stay in memory), counted in
+    /// `ocellus_mqtt_journal_dropped_total`. Default 64 MiB
+    /// (`publish::DEFAULT_JOURNAL_MAX_BYTES`).
+    #[serde(default = "default_journal_max_bytes")]
+    pub journal_max_bytes: u64,
     /// Home Assistant MQTT discovery (one device per camera); `false` turns it off.
     #[serde(default = "yes")]
     pub discovery: bool,
@@ -67,6 +80,8 @@ impl std::fmt::Debug for MqttConfig {
             .field("password_file", &self.password_file)
             .field("ca_file", &self.ca_file)
             .field("outbox_capacity", &self.outbox_capacity)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("journal_max_bytes", &self.journal_max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +97,12 @@ pub const DEFAULT_OUTBOX_CAPACITY: usize = 20_000;
 
 fn default_outbox_capacity() -> usize {
     DEFAULT_OUTBOX_CAPACITY
+}
+fn default_max_packet_size() -> usize {
+    super::limits::DEFAULT_MAX_PACKET
+}
+fn default_journal_max_bytes() -> u64 {
+    super::journal::DEFAULT_MAX_BYTES
 }
 fn default_discovery_prefix() -> String {
     "homeassistant".into()
@@ -119,9 +140,33 @@ impl MqttConfig {
             detections: true,
             state_dir: None,
             outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
+            max_packet_size: default_max_packet_size(),
+            journal_max_bytes: default_journal_max_bytes(),
             discovery: true,
             discovery_prefix: default_discovery_prefix(),
         }
+    }
+
+    /// What is wrong with the size limits, as `(field, why)`.
+    pub fn limit_problems(&self) -> Vec<(&'static str, String)> {
+        use super::limits::{MIN_MAX_PACKET, MQTT_MAX_REMAINING};
+        let mut out = Vec::new();
+        if !(MIN_MAX_PACKET..=MQTT_MAX_REMAINING).contains(&self.max_packet_size) {
+            out.push((
+                "max_packet_size",
+                format!("must be between {MIN_MAX_PACKET} and {MQTT_MAX_REMAINING} bytes"),
+            ));
+        }
+        if self.journal_max_bytes < 2 * self.max_packet_size as u64 {
+            out.push((
+                "journal_max_bytes",
+                format!(
+                    "must be at least twice max_packet_size ({} bytes), so the largest message fits",
+                    2 * self.max_packet_size as u64
+                ),
+            ));
+        }
+        out
     }
 
     pub fn resolve_paths(&mut self, base: &Path) {

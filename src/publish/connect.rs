@@ -46,7 +46,12 @@ pub fn options(cfg: &MqttConfig, topics: &Topics) -> Result<MqttOptions, Publish
     let mut opts = MqttOptions::new(cfg.client_id(), host, port);
     opts.set_keep_alive(cfg.keep_alive);
     opts.set_clean_session(true);
-    opts.set_max_packet_size(4 << 20, 4 << 20);
+    // Incoming: the protocol's largest, so that no packet the broker sends can end
+    // the session (rumqttc treats one over its limit as a broken connection); the
+    // daemon's own, smaller limits apply per topic as messages come out of the
+    // client (see `limits`). Outgoing: the broker's limit, never reached because
+    // nothing larger is queued.
+    opts.set_max_packet_size(super::MQTT_MAX_REMAINING, cfg.max_packet_size);
     opts.set_last_will(LastWill::new(
         topics.status(),
         "offline",

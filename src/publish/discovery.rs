@@ -6,6 +6,11 @@
 //! a device or component announced before that the config no longer has is removed
 //! (an empty config, or a component reduced to its `platform`).
 //!
+//! A device config over `mqtt.max_packet_size` (a camera with huge query names, say)
+//! is never published: the device keeps the last config that fit (or, if none did,
+//! is not announced and left as it is), with a rate-limited error and a count in
+//! `ocellus_mqtt_refused_total`; the other devices and all other output go on.
+//!
 //! ```
 //! use ocellus::publish::{Discovery, Topics};
 //! let cam: ocellus::source::CameraConfig = toml::from_str(r#"
@@ -25,9 +30,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
+use super::limits::{DEFAULT_MAX_PACKET, Throttle, held_note, packet_size};
 use super::{Message, Topics};
+use crate::metrics::PublisherMetrics;
 use crate::query::{QueryConfig, QueryKind};
 use crate::source::CameraConfig;
 
@@ -38,10 +47,15 @@ pub struct Discovery {
     devices: BTreeMap<String, Device>,
     topics: Topics,
     snapshots: bool,
+    /// `mqtt.max_packet_size`.
+    max_packet: usize,
+    refusals: Throttle,
+    metrics: Arc<PublisherMetrics>,
 }
 
 struct Device {
     topic: String,
+    /// The last config that fit in a packet (`Null`: none did; not announced).
     config: Value,
 }
 
@@ -69,6 +83,54 @@ impl Discovery {
             devices,
             topics: topics.clone(),
             snapshots,
+            max_packet: DEFAULT_MAX_PACKET,
+            refusals: Throttle::default(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Limits packets to `max_packet` bytes (default `limits::DEFAULT_MAX_PACKET`):
+    /// a device whose config does not fit is not announced; refusals are counted in
+    /// `metrics`.
+    pub fn with_limit(mut self, max_packet: usize, metrics: Arc<PublisherMetrics>) -> Self {
+        self.max_packet = max_packet;
+        self.metrics = metrics;
+        let ids: Vec<String> = self.devices.keys().cloned().collect();
+        for id in ids {
+            let Some(d) = self.devices.get(&id) else {
+                continue;
+            };
+            let size = packet_size(&d.topic, d.config.to_string().len());
+            if size > max_packet {
+                self.refuse(&id, size, "it is not announced");
+                if let Some(d) = self.devices.get_mut(&id) {
+                    d.config = Value::Null;
+                }
+            }
+        }
+        self
+    }
+
+    /// Whether `config` fits in a packet on `topic`; when not, the refusal is logged
+    /// (rate-limited) and counted.
+    fn fits(&mut self, id: &str, topic: &str, config: &str, otherwise: &str) -> bool {
+        let size = packet_size(topic, config.len());
+        if size <= self.max_packet {
+            return true;
+        }
+        self.refuse(id, size, otherwise);
+        false
+    }
+
+    fn refuse(&mut self, id: &str, size: usize, otherwise: &str) {
+        self.metrics.on_refused();
+        if let Some(held) = self.refusals.allow() {
+            tracing::error!(
+                "home assistant: not publishing the config of device {id}: {size} bytes, over \
+                 mqtt.max_packet_size ({} bytes); {otherwise}{}",
+                self.max_packet,
+                held_note(held)
+            );
         }
     }
 
@@ -80,6 +142,17 @@ impl Discovery {
     pub fn update(&mut self, cam: &CameraConfig) -> Vec<Message> {
         let id = self.topics.device_id(&cam.id);
         let mut config = device_config(cam, &self.topics, self.snapshots);
+        let Some(topic) = self.devices.get(&id).map(|d| d.topic.clone()) else {
+            return Vec::new();
+        };
+        if !self.fits(
+            &id,
+            &topic,
+            &config.to_string(),
+            "it keeps its previous config",
+        ) {
+            return Vec::new();
+        }
         let Some(device) = self.devices.get_mut(&id) else {
             return Vec::new();
         };
@@ -142,14 +215,16 @@ impl Discovery {
             if self.devices.contains_key(&id) {
                 out.extend(self.update(cam));
             } else {
-                let device = Device {
+                let mut device = Device {
                     topic: format!("{}/device/{id}/config", self.prefix),
                     config: device_config(cam, &self.topics, self.snapshots),
                 };
-                out.push(retained(
-                    &device.topic,
-                    device.config.to_string().into_bytes(),
-                ));
+                let payload = device.config.to_string();
+                if self.fits(&id, &device.topic, &payload, "it is not announced") {
+                    out.push(retained(&device.topic, payload.into_bytes()));
+                } else {
+                    device.config = Value::Null;
+                }
                 self.devices.insert(id, device);
             }
         }
@@ -160,6 +235,7 @@ impl Discovery {
     pub fn messages(&self) -> Vec<Message> {
         self.devices
             .values()
+            .filter(|d| !d.config.is_null())
             .map(|d| retained(&d.topic, d.config.to_string().into_bytes()))
             .collect()
     }
@@ -351,4 +427,44 @@ fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (S
         set("options", json!(q.labels));
     }
     (key, Value::Object(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera(name: &str) -> CameraConfig {
+        toml::from_str(&format!(
+            "id = \"door\"\nurl = \"rtsp://cam/1\"\n[[queries]]\nid = \"person\"\n\
+             ask = \"is there a person?\"\nkind = \"yes_no\"\nmodel = \"coco\"\n\
+             label = \"person\"\nname = \"{name}\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_config_over_the_packet_limit_is_refused_and_the_last_that_fit_stays() {
+        let metrics = Arc::new(PublisherMetrics::default());
+        let topics = Topics::new("ocellus");
+        let mut d = Discovery::new("homeassistant", &topics, &[camera("Person")], false)
+            .with_limit(8 << 10, metrics.clone());
+        let before = d.messages();
+        assert_eq!(before.len(), 1);
+        // Huge query names: the new config is refused, the old one stays.
+        assert!(d.update(&camera(&"n".repeat(10_000))).is_empty());
+        assert_eq!(d.messages(), before);
+        assert_eq!(metrics.refused(), 1);
+        // A device that never fit is not announced, nor removed when seen.
+        let big = Discovery::new(
+            "homeassistant",
+            &topics,
+            &[camera(&"n".repeat(10_000))],
+            false,
+        )
+        .with_limit(8 << 10, metrics.clone());
+        assert!(big.messages().is_empty());
+        assert_eq!(metrics.refused(), 2);
+        let ours = before[0].payload.clone();
+        assert!(big.on_message(&before[0].topic, &ours).is_empty());
+    }
 }

@@ -51,6 +51,21 @@ impl Encoder {
         }
     }
 
+    /// A refused query spec's reason, on `.../query/<q>/error`.
+    pub fn rejected(&self, camera: &str, query: &str, reason: &str) -> Message {
+        Message {
+            topic: self.topics.query_error(camera, query),
+            payload: json!({
+                "camera": camera, "query": query, "error": reason,
+                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            })
+            .to_string()
+            .into_bytes(),
+            retain: false,
+            reliable: true,
+        }
+    }
+
     pub fn encode(&mut self, out: &Outgoing, mut emit: impl FnMut(Message)) {
         match out {
             Outgoing::Camera { camera, status } => emit(Message {
@@ -111,17 +126,7 @@ impl Encoder {
                 camera,
                 query,
                 reason,
-            } => emit(Message {
-                topic: self.topics.query_error(camera, query),
-                payload: json!({
-                    "camera": camera, "query": query, "error": reason,
-                    "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-                })
-                .to_string()
-                .into_bytes(),
-                retain: false,
-                reliable: true,
-            }),
+            } => emit(self.rejected(camera, query, reason)),
         }
     }
 

@@ -2,6 +2,9 @@
 //! with a last will, per-camera status, retained query state and attributes, events at
 //! QoS 1, detections — through an outbox that survives broker outages. Without a
 //! broker configured, the same messages are printed to stdout as `topic payload`.
+//! Sizes are bounded both ways (`limits`): an incoming message over the daemon's
+//! limit for its topic is discarded without losing the connection, and nothing
+//! over `mqtt.max_packet_size` is ever queued; the journal on disk has a byte cap.
 //!
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
@@ -20,6 +23,7 @@ mod connect;
 mod discovery;
 mod encode;
 mod journal;
+mod limits;
 mod mqtt;
 mod outbox;
 mod topics;
@@ -33,6 +37,8 @@ use tokio::task::JoinHandle;
 pub use config::MqttConfig;
 pub use discovery::Discovery;
 pub use encode::Encoder;
+pub use journal::DEFAULT_MAX_BYTES as DEFAULT_JOURNAL_MAX_BYTES;
+pub use limits::{DEFAULT_MAX_PACKET, MAX_QUERY_SPEC, MQTT_MAX_REMAINING};
 pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
 pub use topics::Topics;
 
@@ -120,16 +126,26 @@ pub fn spawn(
         Some(cfg) => {
             let encoder = Encoder::new(Topics::new(&cfg.prefix), detections && cfg.detections);
             let opts = connect::options(&cfg, encoder.topics())?;
+            if let Some((field, why)) = cfg.limit_problems().into_iter().next() {
+                return Err(PublishError::Config(format!("mqtt.{field}: {why}")));
+            }
             let discovery = cfg.discovery.then(|| {
                 Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras, snapshots)
+                    .with_limit(cfg.max_packet_size, metrics.clone())
             });
+            let incoming = limits::Incoming::new(
+                encoder.topics(),
+                cfg.discovery.then_some(cfg.discovery_prefix.as_str()),
+                cfg.max_packet_size,
+            );
             let journal = cfg
                 .state_dir
                 .as_deref()
-                .map(|dir| journal::Journal::open(dir, metrics.clone()))
+                .map(|dir| journal::Journal::open(dir, cfg.journal_max_bytes, metrics.clone()))
                 .transpose()
                 .map_err(PublishError::Config)?;
-            let outbox = Outbox::new(cfg.outbox_capacity, mqtt::WINDOW, metrics);
+            let outbox = Outbox::new(cfg.outbox_capacity, mqtt::WINDOW, metrics)
+                .with_max_packet(cfg.max_packet_size);
             let parts = mqtt::Parts {
                 encoder,
                 discovery,
@@ -137,6 +153,7 @@ pub fn spawn(
                 outbox,
                 commands,
                 heartbeat,
+                incoming,
             };
             rt.spawn(mqtt::run(opts, cfg.url, rx, parts))
         }

@@ -6,7 +6,8 @@
 //! inside a `select!` next to the daemon's channel would cancel a connection attempt
 //! in progress every time a frame report arrived.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -15,8 +16,28 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::journal::Journal;
+use super::limits::{Incoming, Throttle, held_note};
+use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::control::{Command, Request};
+
+/// What the polling task forwards.
+#[derive(Debug)]
+pub enum Polled {
+    Event(Result<Event, ConnectionError>),
+    /// An incoming message over the daemon's limit for its topic, already discarded.
+    Oversized {
+        topic: String,
+        size: usize,
+        kind: &'static str,
+        limit: usize,
+    },
+}
+
+/// Messages the broker refused (closed the connection on) that are remembered so
+/// they are not sent again after a reconnect; beyond this many the oldest is
+/// forgotten.
+const REFUSED_KEPT: usize = 256;
 
 /// Unacknowledged messages in flight.
 pub(super) const WINDOW: usize = 64;
@@ -51,9 +72,81 @@ struct Link {
     journal: Option<Journal>,
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
     commands: Option<Sender<Request>>,
+    /// Rate limit of the warnings about oversized incoming messages.
+    oversized: Throttle,
+    /// Messages (topic, payload hash) the broker closed the connection on: not
+    /// republished after a reconnect.
+    refused: HashSet<(String, u64)>,
+    refused_order: std::collections::VecDeque<(String, u64)>,
+}
+
+fn fingerprint(m: &Message) -> (String, u64) {
+    let mut h = DefaultHasher::new();
+    m.payload.hash(&mut h);
+    (m.topic.clone(), h.finish())
 }
 
 impl Link {
+    /// Applies what the polling task forwarded.
+    fn on_polled(&mut self, polled: Polled, encoder: &Encoder) {
+        match polled {
+            Polled::Event(ev) => self.on_event(ev, encoder),
+            Polled::Oversized {
+                topic,
+                size,
+                kind,
+                limit,
+            } => self.on_oversized(&topic, size, kind, limit, encoder),
+        }
+    }
+
+    /// An incoming message was over its limit: counted, logged (rate-limited), and
+    /// for a query spec refused on its `.../error` topic.
+    fn on_oversized(
+        &mut self,
+        topic: &str,
+        size: usize,
+        kind: &str,
+        limit: usize,
+        encoder: &Encoder,
+    ) {
+        self.outbox.metrics().on_incoming_dropped();
+        if let Some(held) = self.oversized.allow() {
+            tracing::warn!(
+                "mqtt: discarded a {size}-byte {kind} on {topic}: over the daemon's {limit}-byte \
+                 limit for it{}; {} discarded in all",
+                held_note(held),
+                self.outbox.metrics().incoming_dropped()
+            );
+        }
+        if self.commands.is_some()
+            && let Some((camera, query)) = encoder.topics().parse_query_set(topic)
+        {
+            let reason = format!("the spec is {size} bytes, over the limit of {limit} bytes");
+            self.outbox.push(encoder.rejected(camera, query, &reason));
+        }
+    }
+
+    /// Remembers a message the broker closed the connection on.
+    fn remember_refused(&mut self, m: &Message) {
+        let f = fingerprint(m);
+        if self.refused.insert(f.clone()) {
+            self.refused_order.push_back(f);
+            if self.refused_order.len() > REFUSED_KEPT
+                && let Some(old) = self.refused_order.pop_front()
+            {
+                self.refused.remove(&old);
+            }
+        }
+        if self.retained.get(&m.topic).is_some_and(|r| r == m) {
+            self.retained.remove(&m.topic);
+        }
+    }
+
+    fn was_refused(&self, m: &Message) -> bool {
+        !self.refused.is_empty() && self.refused.contains(&fingerprint(m))
+    }
+
     /// Applies one event from rumqttc's loop.
     fn on_event(&mut self, ev: Result<Event, ConnectionError>, encoder: &Encoder) {
         match ev {
@@ -65,16 +158,19 @@ impl Link {
                     .metrics()
                     .set_connected(true, self.ever_connected);
                 self.failed_once = false;
+                // Republished states are made again by the next run: not journaled.
                 if self.ever_connected {
                     for m in self.retained.values() {
-                        self.outbox.push(m.clone());
+                        self.outbox.push_as(m.clone(), Journaled::Never);
                     }
                 }
                 // Availability first, ahead of any backlog, then the discovery configs.
                 if !self.draining {
                     if let Some(d) = &self.discovery {
                         for m in d.messages().into_iter().rev() {
-                            self.outbox.push_front(m);
+                            if !self.was_refused(&m) {
+                                self.outbox.push_front(m);
+                            }
                         }
                     }
                     self.subscribe = self.discovery.is_some() || self.commands.is_some();
@@ -104,7 +200,7 @@ impl Link {
                 }
                 if let Some(d) = &self.discovery {
                     for m in d.on_message(&p.topic, &p.payload) {
-                        self.outbox.push(m);
+                        self.outbox.push_as(m, Journaled::Never);
                     }
                 }
             }
@@ -112,9 +208,10 @@ impl Link {
             Ok(Event::Incoming(Packet::PubAck(ack))) => self.outbox.on_ack(ack.pkid),
             Ok(_) => {}
             Err(e) => {
-                match self.connected_at.take() {
-                    Some(at) if at.elapsed() < QUICK_DROP => self.quick_drops += 1,
-                    Some(_) => self.quick_drops = 0,
+                let quick = self.connected_at.take().map(|at| at.elapsed() < QUICK_DROP);
+                match quick {
+                    Some(true) => self.quick_drops += 1,
+                    Some(false) => self.quick_drops = 0,
                     None => {}
                 }
                 if self.quick_drops == 3 {
@@ -133,13 +230,15 @@ impl Link {
                         self.outbox.len()
                     );
                 }
-                let was = self.connected || !self.failed_once;
                 self.connected = false;
                 self.outbox.metrics().set_connected(false, false);
                 self.failed_once = true;
-                self.outbox.on_disconnect();
-                if was && let Some(j) = &mut self.journal {
-                    j.rewrite(self.outbox.pending());
+                if let Some(m) = self.outbox.on_disconnect(quick == Some(true)) {
+                    self.remember_refused(&m);
+                }
+                // Only what the file does not hold yet: a disconnect costs no rewrite.
+                if let Some(j) = &mut self.journal {
+                    j.sync(&mut self.outbox);
                 }
             }
         }
@@ -147,40 +246,40 @@ impl Link {
 
     /// Queues what the encoder makes of one daemon output.
     fn on_output(&mut self, out: &Outgoing, encoder: &mut Encoder) {
-        match (out, &mut self.discovery) {
-            (Outgoing::Queries { camera, .. }, Some(d)) => {
-                for m in d.update(camera) {
-                    self.outbox.push(m);
-                }
-            }
-            (Outgoing::Cameras { cameras, .. }, Some(d)) => {
-                for m in d.set_cameras(cameras) {
-                    self.outbox.push(m);
-                }
-            }
-            _ => {}
+        // Device configs are made again by the next run: not journaled.
+        let configs = match (out, &mut self.discovery) {
+            (Outgoing::Queries { camera, .. }, Some(d)) => d.update(camera),
+            (Outgoing::Cameras { cameras, .. }, Some(d)) => d.set_cameras(cameras),
+            _ => Vec::new(),
+        };
+        for m in configs {
+            self.outbox.push_as(m, Journaled::Never);
         }
         encoder.encode(out, |m| {
+            // Refused at its source (logged and counted): it never replaces the
+            // retained state that is republished after a reconnect.
+            if !self.outbox.admits(&m) {
+                return;
+            }
             if m.retain && m.payload.is_empty() {
                 self.retained.remove(&m.topic);
             } else if m.retain {
                 self.retained.insert(m.topic.clone(), m.clone());
             }
-            // Best-effort messages (detections) are live data: during an outage they
-            // are dropped, not replayed stale afterwards.
-            if m.reliable
-                && !self.connected
-                && let Some(j) = &mut self.journal
-            {
-                j.append(&m);
-            }
             if m.reliable && !m.retain && super::topics::is_events(&m.topic) {
                 self.outbox.metrics().on_event_raised();
             }
+            // Best-effort messages (detections) are live data: during an outage they
+            // are dropped, not replayed stale afterwards.
             if m.reliable || self.connected {
                 self.outbox.push(m);
             }
         });
+        if !self.connected
+            && let Some(j) = &mut self.journal
+        {
+            j.sync(&mut self.outbox);
+        }
     }
 
     /// Hands queued messages to the client while connected.
@@ -212,7 +311,7 @@ impl Link {
                 .try_publish(m.topic, qos, m.retain, m.payload)
                 .is_err()
             {
-                self.outbox.on_disconnect();
+                self.outbox.on_disconnect(false);
                 return;
             }
         }
@@ -228,6 +327,8 @@ pub struct Parts {
     pub outbox: Outbox,
     pub commands: Option<Sender<Request>>,
     pub heartbeat: Option<crate::watchdog::Heartbeat>,
+    /// The daemon's limits on incoming payloads.
+    pub incoming: Incoming,
 }
 
 pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing>, parts: Parts) {
@@ -238,11 +339,12 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         outbox,
         commands,
         heartbeat,
+        incoming,
     } = parts;
     let client_id = opts.client_id();
     let (client, eventloop) = AsyncClient::new(opts, 2 * WINDOW);
     let (events_tx, mut events) = mpsc::channel(4 * WINDOW);
-    let poller = tokio::spawn(poll(eventloop, events_tx));
+    let poller = tokio::spawn(poll(eventloop, events_tx, incoming));
     let mut link = Link {
         url,
         client_id,
@@ -258,11 +360,15 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         subscribe: false,
         journal: None,
         commands,
+        oversized: Throttle::default(),
+        refused: HashSet::new(),
+        refused_order: Default::default(),
     };
     if let Some((journal, earlier)) = journal {
-        // What an earlier run could not deliver goes first, in its order.
+        // What an earlier run could not deliver goes first, in its order (the file
+        // holds it already).
         for m in earlier {
-            link.outbox.push(m);
+            link.outbox.push_as(m, Journaled::Yes);
         }
         link.journal = Some(journal);
     }
@@ -275,7 +381,7 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         // Apply every event already reported (a disconnect above all) before handing
         // out more messages, so none is handed to a connection that is already gone.
         while let Ok(ev) = events.try_recv() {
-            link.on_event(ev, &encoder);
+            link.on_polled(ev, &encoder);
         }
         link.send(&client, encoder.topics());
         if link.connected
@@ -298,8 +404,8 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
             },
             ev = events.recv() => match ev {
                 Some(ev) => {
-                    let failed = ev.is_err();
-                    link.on_event(ev, &encoder);
+                    let failed = matches!(ev, Polled::Event(Err(_)));
+                    link.on_polled(ev, &encoder);
                     if failed && deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
@@ -311,10 +417,11 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         }
     }
     if !link.outbox.is_empty() {
-        link.outbox.on_disconnect();
+        link.outbox.on_disconnect(false);
         match &mut link.journal {
             Some(j) => {
-                j.rewrite(link.outbox.pending());
+                let max = j.max_bytes();
+                j.rewrite(&mut link.outbox, max);
                 tracing::warn!(
                     "mqtt: shutting down with {} messages not delivered to {}; kept in the journal for the next start",
                     link.outbox.len(),
@@ -333,7 +440,7 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
             while let Some(ev) = events.recv().await {
                 if matches!(
                     ev,
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_)
+                    Polled::Event(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_))
                 ) {
                     break;
                 }
@@ -345,9 +452,11 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
     poller.abort();
 }
 
-/// Drives rumqttc's event loop and forwards every event; after an error it waits with
-/// capped exponential backoff before the next poll (which reconnects).
-async fn poll(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, ConnectionError>>) {
+/// Drives rumqttc's event loop and forwards every event, an incoming message over
+/// its topic's limit replaced by [`Polled::Oversized`] (so its payload is freed here,
+/// and the channel holds only small messages); after an error it waits with capped
+/// exponential backoff before the next poll (which reconnects).
+async fn poll(mut eventloop: EventLoop, tx: mpsc::Sender<Polled>, limits: Incoming) {
     let mut backoff = BACKOFF.0;
     loop {
         let ev = eventloop.poll().await;
@@ -355,7 +464,23 @@ async fn poll(mut eventloop: EventLoop, tx: mpsc::Sender<Result<Event, Connectio
         if matches!(ev, Ok(Event::Incoming(Packet::ConnAck(_)))) {
             backoff = BACKOFF.0;
         }
-        if tx.send(ev).await.is_err() {
+        let polled = match ev {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let (kind, limit) = limits.limit(&p.topic);
+                if p.payload.len() > limit {
+                    Polled::Oversized {
+                        size: p.payload.len(),
+                        topic: p.topic,
+                        kind,
+                        limit,
+                    }
+                } else {
+                    Polled::Event(Ok(Event::Incoming(Packet::Publish(p))))
+                }
+            }
+            ev => Polled::Event(ev),
+        };
+        if tx.send(polled).await.is_err() {
             return;
         }
         if failed {

@@ -11,13 +11,32 @@
 //!
 //! Every change updates the shared `PublisherMetrics`: messages held, the enqueue
 //! time of the oldest, drops and acknowledged events.
+//!
+//! Nothing enters that would make a packet over the broker's limit
+//! (`mqtt.max_packet_size`): such a message is refused, logged (rate-limited) and
+//! counted, and the rest flows. And no message is re-sent forever: one that was the
+//! oldest unacknowledged when the broker closed a fresh connection
+//! [`MAX_QUICK_DROPS`] times is taken for one the broker refuses (a broker limit
+//! lower than `mqtt.max_packet_size`, say) and dropped the same way.
+//!
+//! Each message also records whether the journal on disk holds it
+//! ([`Journaled`]), so the journal is written incrementally: only what it does not
+//! hold yet is appended.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::limits::{Throttle, held_note, packet_size};
 use super::topics::is_events;
 use crate::metrics::PublisherMetrics;
+
+/// How many times the broker may close a fresh connection (within `QUICK_DROP` of
+/// accepting it) while the same message is the oldest unacknowledged one before
+/// that message is taken for one the broker refuses and dropped. Three: a flaky
+/// link rarely drops three connections in a row right after the same message, a
+/// broker that disconnects on it (mosquitto over its `max_packet_size`) always does.
+pub const MAX_QUICK_DROPS: u8 = 3;
 
 /// What a full outbox does with a new message, as its log lines name it: it makes
 /// room by dropping the oldest best-effort (QoS 0) message queued, or when there is
@@ -37,11 +56,26 @@ pub struct Message {
     pub reliable: bool,
 }
 
+/// Whether the journal on disk holds a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journaled {
+    /// Not yet: written at the next journal sync during an outage.
+    No,
+    /// Written (or left out of a full journal, on purpose).
+    Yes,
+    /// Never needs to be: made again by the next run (availability, device configs,
+    /// retained states republished after a reconnect, what an earlier run left).
+    Never,
+}
+
 /// A message and when it entered the outbox.
 #[derive(Debug)]
 struct Entry {
     at: Instant,
     msg: Message,
+    journaled: Journaled,
+    /// Fresh connections the broker closed while this was the oldest unacknowledged.
+    quick_drops: u8,
 }
 
 #[derive(Debug)]
@@ -57,12 +91,17 @@ pub struct Outbox {
     window: usize,
     /// Drops since the queue last overflowed (`None`: not overflowing).
     overflow: Option<u64>,
+    /// Largest packet the broker takes (`mqtt.max_packet_size`).
+    max_packet: usize,
+    /// Rate limit of the refusal warnings.
+    refusals: Throttle,
     metrics: Arc<PublisherMetrics>,
 }
 
 impl Outbox {
     /// `capacity`: queued messages kept during an outage; `window`: unacknowledged
-    /// messages in flight at once; `metrics`: updated on every change.
+    /// messages in flight at once; `metrics`: updated on every change. Packets are
+    /// limited to `limits::DEFAULT_MAX_PACKET` (see [`Outbox::with_max_packet`]).
     pub fn new(capacity: usize, window: usize, metrics: Arc<PublisherMetrics>) -> Self {
         Self {
             queued: VecDeque::new(),
@@ -72,8 +111,36 @@ impl Outbox {
             capacity: capacity.max(1),
             window: window.max(1),
             overflow: None,
+            max_packet: super::limits::DEFAULT_MAX_PACKET,
+            refusals: Throttle::default(),
             metrics,
         }
+    }
+
+    /// The largest packet a message may make (`mqtt.max_packet_size`).
+    pub fn with_max_packet(mut self, max_packet: usize) -> Self {
+        self.max_packet = max_packet;
+        self
+    }
+
+    /// Whether `msg` makes a packet the broker takes; when not, it is refused: logged
+    /// (rate-limited) with its topic and size, and counted.
+    pub fn admits(&mut self, msg: &Message) -> bool {
+        let size = packet_size(&msg.topic, msg.payload.len());
+        if size <= self.max_packet {
+            return true;
+        }
+        self.metrics.on_refused();
+        if let Some(held) = self.refusals.allow() {
+            tracing::error!(
+                "mqtt: not publishing {}: {size} bytes, over mqtt.max_packet_size ({} bytes); \
+                 the rest goes on{}",
+                msg.topic,
+                self.max_packet,
+                held_note(held)
+            );
+        }
+        false
     }
 
     /// The metrics this outbox updates.
@@ -81,15 +148,32 @@ impl Outbox {
         &self.metrics
     }
 
-    /// Queues a message. A retained message replaces a queued one on the same topic
-    /// (which keeps its place and its age). When full, see `OVERFLOW_POLICY`.
+    /// Queues a message the journal should hold during an outage (see
+    /// [`Outbox::push_as`]).
     pub fn push(&mut self, msg: Message) {
+        self.push_as(msg, Journaled::No);
+    }
+
+    /// Queues a message unless [`Outbox::admits`] refuses it. A retained message
+    /// replaces a queued one on the same topic (which keeps its place and its age).
+    /// When full, see `OVERFLOW_POLICY`. `journaled`: whether the journal holds it
+    /// or needs to.
+    pub fn push_as(&mut self, msg: Message, journaled: Journaled) {
+        if !self.admits(&msg) {
+            return;
+        }
         if msg.retain
             && let Some(old) = self
                 .queued
                 .iter_mut()
                 .find(|e| e.msg.retain && e.msg.topic == msg.topic)
         {
+            if old.msg.payload != msg.payload {
+                old.quick_drops = 0;
+                if old.journaled == Journaled::Yes || journaled == Journaled::No {
+                    old.journaled = journaled;
+                }
+            }
             old.msg = msg;
             return;
         }
@@ -114,18 +198,28 @@ impl Outbox {
                 *drops += 1;
             }
         }
-        self.enqueue_back(msg);
+        self.enqueue_back(msg, journaled);
         self.update_metrics();
     }
 
-    /// Queues a message ahead of everything else (availability after a reconnect).
+    /// Queues a message ahead of everything else (availability and device configs
+    /// after a reconnect; never journaled: the next run makes them again), unless
+    /// [`Outbox::admits`] refuses it.
     pub fn push_front(&mut self, msg: Message) {
+        if !self.admits(&msg) {
+            return;
+        }
+        let mut quick_drops = 0;
         if msg.retain {
             let mut gone = Vec::new();
             self.queued.retain(|e| {
                 let same = e.msg.retain && e.msg.topic == msg.topic;
                 if same {
                     gone.push(e.at);
+                    // The same message again keeps its record of closed connections.
+                    if e.msg.payload == msg.payload {
+                        quick_drops = quick_drops.max(e.quick_drops);
+                    }
                 }
                 !same
             });
@@ -135,7 +229,12 @@ impl Outbox {
         }
         let at = Instant::now();
         self.remember(at);
-        self.queued.push_front(Entry { at, msg });
+        self.queued.push_front(Entry {
+            at,
+            msg,
+            journaled: Journaled::Never,
+            quick_drops,
+        });
         self.update_metrics();
     }
 
@@ -187,8 +286,34 @@ impl Outbox {
     }
 
     /// The connection dropped: every reliable message not acknowledged goes back to
-    /// the front of the queue, in its original order.
-    pub fn on_disconnect(&mut self) {
+    /// the front of the queue, in its original order. `quick`: the broker closed the
+    /// connection soon after accepting it, which counts against the oldest message
+    /// unacknowledged (see [`MAX_QUICK_DROPS`]); the message dropped for it, if
+    /// any, is returned.
+    pub fn on_disconnect(&mut self, quick: bool) -> Option<Message> {
+        let mut refused = None;
+        let oldest = self
+            .inflight
+            .front_mut()
+            .map(|(_, e)| e)
+            .or_else(|| self.handed.front_mut());
+        if quick && let Some(e) = oldest.filter(|e| e.msg.reliable) {
+            e.quick_drops += 1;
+            if e.quick_drops >= MAX_QUICK_DROPS {
+                let size = packet_size(&e.msg.topic, e.msg.payload.len());
+                tracing::error!(
+                    "mqtt: dropping {} ({size} bytes): the broker closed the connection {} times \
+                     in a row right after it was sent; does the broker refuse it (a broker \
+                     limit below mqtt.max_packet_size, {} bytes, or an ACL)?",
+                    e.msg.topic,
+                    e.quick_drops,
+                    self.max_packet
+                );
+                self.metrics.on_refused();
+                e.msg.reliable = false;
+                refused = Some(e.msg.clone());
+            }
+        }
         let again: Vec<Entry> = self
             .inflight
             .drain(..)
@@ -209,17 +334,51 @@ impl Outbox {
             self.queued.push_front(entry);
         }
         self.update_metrics();
+        refused
     }
 
     /// Every reliable message not yet acknowledged, in the order it would be sent.
     pub fn pending(&self) -> impl Iterator<Item = &Message> {
+        self.entries().map(|e| &e.msg)
+    }
+
+    /// What the journal should hold: every reliable message not yet acknowledged
+    /// that the next run would not make again, in the order it would be sent.
+    pub fn durable(&self) -> impl Iterator<Item = &Message> {
+        self.entries()
+            .filter(|e| e.journaled != Journaled::Never)
+            .map(|e| &e.msg)
+    }
+
+    /// Of [`Outbox::durable`], what the journal does not hold yet.
+    pub fn unjournaled(&self) -> impl Iterator<Item = &Message> {
+        self.entries()
+            .filter(|e| e.journaled == Journaled::No)
+            .map(|e| &e.msg)
+    }
+
+    /// The journal now holds (or has left out on purpose) every durable message.
+    pub fn mark_journaled(&mut self) {
+        let entries = self
+            .inflight
+            .iter_mut()
+            .map(|(_, e)| e)
+            .chain(self.handed.iter_mut())
+            .chain(self.queued.iter_mut());
+        for e in entries {
+            if e.journaled == Journaled::No {
+                e.journaled = Journaled::Yes;
+            }
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.inflight
             .iter()
             .map(|(_, e)| e)
             .chain(self.handed.iter())
             .chain(self.queued.iter())
-            .map(|e| &e.msg)
-            .filter(|m| m.reliable)
+            .filter(|e| e.msg.reliable)
     }
 
     /// Nothing queued, handed or unacknowledged.
@@ -236,10 +395,15 @@ impl Outbox {
         self.metrics.dropped()
     }
 
-    fn enqueue_back(&mut self, msg: Message) {
+    fn enqueue_back(&mut self, msg: Message, journaled: Journaled) {
         let at = Instant::now();
         self.remember(at);
-        self.queued.push_back(Entry { at, msg });
+        self.queued.push_back(Entry {
+            at,
+            msg,
+            journaled,
+            quick_drops: 0,
+        });
     }
 
     fn remember(&mut self, at: Instant) {
@@ -296,7 +460,7 @@ mod tests {
         o.on_ack(1);
         // Event 0 acked; events 1 and 2 in flight; event 3 and the QoS 0 message
         // handed but not reported sent. The QoS 0 message is not re-sent.
-        o.on_disconnect();
+        o.on_disconnect(false);
         assert_eq!(drain(&mut o), vec!["1", "2", "3"]);
         assert!(!o.is_empty());
     }
@@ -364,7 +528,7 @@ mod tests {
         assert_eq!(m.queued(), 2);
         assert!(first(&m));
         // Back in the queue after a disconnect, with its age.
-        o.on_disconnect();
+        o.on_disconnect(false);
         assert_eq!(m.queued(), 2);
         assert!(first(&m));
         assert_eq!(drain(&mut o), vec!["1", "2"]);
@@ -402,6 +566,84 @@ mod tests {
         o.on_sent(1);
         o.on_ack(1);
         assert_eq!((m.queued(), m.events_acknowledged()), (0, 0));
+    }
+
+    #[test]
+    fn a_message_over_the_packet_limit_is_refused_and_the_rest_flows() {
+        let m = Arc::new(PublisherMetrics::default());
+        let mut o = Outbox::new(100, 10, m.clone()).with_max_packet(1000);
+        o.push(msg("s", &"x".repeat(2000), true, true));
+        o.push_front(msg("big", &"y".repeat(1000), true, true));
+        o.push(msg("e", "ev", false, true));
+        assert_eq!(drain(&mut o), vec!["ev"]);
+        assert_eq!((m.refused(), m.dropped()), (2, 0));
+        // The limit is on the whole packet: topic and headers count.
+        let fits = (0..1000)
+            .take_while(|n| super::super::limits::packet_size("t", *n) <= 1000)
+            .last()
+            .unwrap();
+        assert!(o.admits(&msg("t", &"z".repeat(fits), false, true)));
+        assert!(!o.admits(&msg("t", &"z".repeat(fits + 1), false, true)));
+    }
+
+    #[test]
+    fn a_message_the_broker_keeps_closing_the_connection_on_is_dropped() {
+        let m = Arc::new(PublisherMetrics::default());
+        let mut o = Outbox::new(100, 10, m.clone());
+        o.push(msg("a", "ok", false, true));
+        o.push(msg("poison", "p", true, true));
+        o.push(msg("b", "after", false, true));
+        let mut refused = None;
+        for round in 1..=MAX_QUICK_DROPS {
+            let sent = drain(&mut o);
+            if round == 1 {
+                assert_eq!(sent, vec!["ok", "p", "after"]);
+                o.on_sent(1);
+                o.on_ack(1);
+            } else {
+                assert_eq!(sent, vec!["p", "after"], "{round}");
+            }
+            o.on_sent(2);
+            o.on_sent(3);
+            refused = o.on_disconnect(true);
+            // The same message again after the reconnect keeps its record.
+            if refused.is_none() {
+                o.push_front(msg("poison", "p", true, true));
+            }
+        }
+        assert_eq!(refused.map(|r| r.topic).as_deref(), Some("poison"));
+        assert_eq!(m.refused(), 1);
+        // Only the oldest unacknowledged is blamed; the one behind it goes out.
+        assert_eq!(drain(&mut o), vec!["after"]);
+        // A slow drop (a dead link) blames nothing.
+        o.on_sent(4);
+        for _ in 0..5 {
+            assert_eq!(o.on_disconnect(false), None);
+            assert_eq!(drain(&mut o), vec!["after"]);
+            o.on_sent(4);
+        }
+    }
+
+    #[test]
+    fn the_journal_flags_follow_each_message() {
+        let mut o = Outbox::new(100, 10, Default::default());
+        o.push(msg("e", "1", false, true));
+        o.push(msg("s", "OFF", true, true));
+        o.push_front(msg("status", "online", true, true));
+        o.push_as(msg("cfg", "{}", true, true), Journaled::Never);
+        o.push(msg("d", "x", false, false));
+        let names = |it: &mut dyn Iterator<Item = &Message>| -> Vec<String> {
+            it.map(|m| m.topic.clone()).collect()
+        };
+        assert_eq!(names(&mut o.unjournaled()), vec!["e", "s"]);
+        o.mark_journaled();
+        assert!(o.unjournaled().next().is_none());
+        assert_eq!(names(&mut o.durable()), vec!["e", "s"]);
+        // A new value of a journaled state needs writing again; the same one does not.
+        o.push(msg("s", "OFF", true, true));
+        assert!(o.unjournaled().next().is_none());
+        o.push(msg("s", "ON", true, true));
+        assert_eq!(names(&mut o.unjournaled()), vec!["s"]);
     }
 
     #[test]
