@@ -410,3 +410,90 @@ fn start_report(report: &mut FrameReport, frame: &Frame) {
     report.change = frame.verdict.score();
     report.inference = Inference::Encoded;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cache::PromptCache;
+    use crate::config::Config;
+    use crate::source::Frame;
+
+    /// A camera with `n` answer queries on the tiny random-weight SmolVLM (which never
+    /// emits its stop token: every answer runs to the token cap).
+    fn config(n: usize, ask: &str) -> Config {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smolvlm_tiny");
+        let mut toml = format!(
+            "[models.smol]\nfamily = \"smolvlm\"\ndir = \"{dir}\"\nproviders = [\"cpu\"]\n\
+             max_tokens = 256\n\n[[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1/door\"\n\n"
+        );
+        for i in 0..n {
+            toml += &format!(
+                "[[cameras.queries]]\nid = \"q{i}\"\nask = {ask:?}\nkind = \"answer\"\nmodel = \"smol\"\n\n"
+            );
+        }
+        crate::config::parse(&toml, std::path::Path::new("/etc/ocellus.toml")).unwrap()
+    }
+
+    fn generative(config: &Config) -> (Generative, usize, Arc<CameraMetrics>) {
+        let env = crate::engine::environment(&config.engine).unwrap();
+        let models = Registry::load(config, env, &Arc::new(PromptCache::default()));
+        assert!(models.failed().is_empty(), "{:?}", models.failed());
+        let metrics = Arc::new(CameraMetrics::default());
+        let (g, failed) = Generative::new(&config.cameras[0], &models, metrics.clone());
+        (g, failed, metrics)
+    }
+
+    fn frame() -> Frame {
+        Frame::from_rgb(64, 64, 64 * 3, vec![90; 64 * 64 * 3])
+    }
+
+    #[test]
+    fn closing_the_lane_abandons_a_runaway_answer_at_the_next_token() {
+        // 64 answers of 256 tokens: seconds of decoding for the frame.
+        let cfg = config(MAX_SLOW_QUERIES, "What is in the picture?");
+        let (g, failed, metrics) = generative(&cfg);
+        assert_eq!((g.len(), failed), (MAX_SLOW_QUERIES, 0));
+        let reports = Arc::new(Mutex::new(0usize));
+        let seen = reports.clone();
+        let mut lane = SlowLane::spawn(g, Shutdown::new(), None, move |_| {
+            *seen.lock().unwrap() += 1;
+        });
+        lane.offer(&frame(), u64::MAX);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while metrics.slow_jobs.get() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(metrics.slow_jobs.get(), 1, "the worker never took the frame");
+        // Without the cancel, close() waited for all 64 answers and sent their report.
+        lane.close();
+        assert_eq!(*reports.lock().unwrap(), 0, "the abandoned frame was reported");
+    }
+
+    #[test]
+    fn the_end_of_a_file_lets_the_last_frame_be_answered_within_the_token_cap() {
+        let cfg = config(1, "What is in the picture?");
+        let (g, _, _) = generative(&cfg);
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let seen = answers.clone();
+        let mut lane = SlowLane::spawn(g, Shutdown::new(), None, move |r| {
+            seen.lock().unwrap().push(r.queries.len());
+        });
+        lane.offer(&frame(), 1);
+        lane.finish();
+        assert_eq!(*answers.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn a_question_longer_than_the_model_takes_is_refused_when_the_lane_is_built() {
+        // The tiny vocabulary makes this about 1,000 tokens, under the byte bound.
+        let long = "Is the door open and is the light on? ".repeat(60);
+        assert!(long.len() < crate::model::smolvlm::MAX_QUESTION_BYTES);
+        let (g, failed, _) = generative(&config(1, &long));
+        assert_eq!((g.len(), failed), (0, 1));
+        // 40 KB (the finding's question) is refused before it is even tokenised.
+        let (g, failed, _) = generative(&config(1, &"x".repeat(40_000)));
+        assert_eq!((g.len(), failed), (0, 1));
+    }
+}

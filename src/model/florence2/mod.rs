@@ -357,7 +357,7 @@ impl Florence2 {
     ) -> Result<Generated, ModelError> {
         let t0 = Instant::now();
         let max_tokens = self.new_tokens(max_tokens);
-        let prompt = self.prompt_embeds(s, task, cancel)?;
+        let prompt = self.prompt_embeds(s, task, image.tokens, cancel)?;
         let dim = image.dim.max(1);
         if prompt.len() % dim != 0 {
             return Err(self.run_error(format!(
@@ -367,16 +367,7 @@ impl Florence2 {
         }
         let prompt_len = prompt.len() / dim;
         let len = image.tokens + prompt_len;
-        if let Some(limit) = self.max_positions
-            && len > limit
-        {
-            return Err(ModelError::TooLong {
-                model: self.name.clone(),
-                what: "the encoder input (image and prompt)",
-                tokens: len,
-                limit,
-            });
-        }
+        self.check_positions(len)?;
         cancel.check(&self.name)?;
         let hidden = {
             let _s = tracing::trace_span!("florence2.encoder", model = %self.name).entered();
@@ -439,6 +430,7 @@ impl Florence2 {
         &self,
         s: &Florence2Sessions,
         task: &Task,
+        image_tokens: usize,
         cancel: &Cancel,
     ) -> Result<Embedding, ModelError> {
         if let Task::Ground(phrase) = task
@@ -450,6 +442,7 @@ impl Florence2 {
         self.prompts.get_or_insert(&self.embed_id, &task.prompt(), || {
             let _s = tracing::trace_span!("florence2.prompt", model = %self.name).entered();
             let ids: Vec<i64> = self.check_task(task)?.into_iter().map(i64::from).collect();
+            self.check_positions(image_tokens + ids.len())?;
             let value = self
                 .embed_ids(s, &ids, cancel)
                 .map_err(|e| self.step_failed(e))?;
@@ -485,6 +478,19 @@ impl Florence2 {
             .ok_or_else(|| decode::StepError::Other("no output inputs_embeds".into()))
     }
 
+    /// Refuses an encoder input longer than the model's positions.
+    fn check_positions(&self, len: usize) -> Result<(), ModelError> {
+        match self.max_positions {
+            Some(limit) if len > limit => Err(ModelError::TooLong {
+                model: self.name.clone(),
+                what: "the encoder input (image and prompt)",
+                tokens: len,
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn step_failed(&self, e: decode::StepError) -> ModelError {
         match e {
             decode::StepError::Run(e) => self.run_failed(e),
@@ -514,4 +520,41 @@ fn max_positions(path: &Path) -> Result<Option<usize>, String> {
         .as_u64()
         .filter(|&n| n > 1)
         .map(|n| n as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load() -> (Florence2, Florence2Sessions) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/florence2_tiny");
+        let mut cfg: Florence2Config =
+            toml::from_str(&format!("dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"))
+                .unwrap();
+        cfg.resolve_paths("/".as_ref());
+        let env = crate::engine::environment(&Default::default()).unwrap();
+        Florence2::load("f2", &cfg, env).unwrap()
+    }
+
+    #[test]
+    fn answers_stop_within_the_decoders_positions_and_long_phrases_are_refused() {
+        let (model, s) = load();
+        // The fixture's decoder has 128 positions.
+        assert_eq!(model.max_tokens(), 127, "the config's 100000 is clamped");
+        let frame = Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let image = model.encode(&s, &frame, None).unwrap();
+        let got = model.run(&s, &image, &Task::Caption, 100_000).unwrap();
+        assert!(got.tokens <= 127, "{}", got.tokens);
+        let long = Task::Ground("a person at the door ".repeat(80));
+        let e = model.check_task(&long).unwrap_err();
+        assert!(matches!(e, ModelError::TooLong { .. }), "{e}");
+        assert!(model.run(&s, &image, &long, 4).is_err());
+        let huge = Task::Ground("x".repeat(MAX_PROMPT_BYTES + 1));
+        assert!(model.check_task(&huge).unwrap_err().to_string().contains("bytes"));
+        assert_eq!(model.cached_prompts(), 1, "only the caption's prompt");
+        let cancel = Cancel::new();
+        cancel.raise();
+        let e = model.run_with(&s, &image, &Task::Caption, 8, &cancel).unwrap_err();
+        assert!(e.is_cancelled(), "{e}");
+    }
 }

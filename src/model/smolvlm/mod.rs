@@ -263,3 +263,64 @@ impl SmolVlm {
 fn suffix_text(question: &str) -> String {
     format!("{question}<end_of_utterance>\nAssistant:")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load() -> (SmolVlm, SmolVlmSessions) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smolvlm_tiny");
+        let mut cfg: SmolVlmConfig =
+            toml::from_str(&format!("dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"))
+                .unwrap();
+        cfg.resolve_paths("/".as_ref());
+        let env = crate::engine::environment(&Default::default()).unwrap();
+        SmolVlm::load("smol", &cfg, env).unwrap()
+    }
+
+    #[test]
+    fn a_runaway_answer_stops_at_the_token_cap() {
+        let (vlm, s) = load();
+        assert_eq!(vlm.max_tokens(), MAX_NEW_TOKENS, "the config's 100000 is clamped");
+        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        // Random weights never emit the stop token.
+        let got = vlm.answer(&s, &prefix, "What is in the picture?", 100_000).unwrap();
+        assert_eq!(got.tokens, MAX_NEW_TOKENS);
+        assert!(prefix.len() + got.tokens + 16 <= vlm.max_sequence());
+    }
+
+    #[test]
+    fn long_questions_are_refused_before_any_onnx_work() {
+        let (vlm, s) = load();
+        let ok = vlm.check_question("Is the door open?").unwrap();
+        assert!(!ok.is_empty() && ok.len() <= MAX_QUESTION_TOKENS);
+        let long = "Is the door open? ".repeat(200);
+        let e = vlm.check_question(&long).unwrap_err();
+        assert!(matches!(e, ModelError::TooLong { limit: MAX_QUESTION_TOKENS, .. }), "{e}");
+        assert!(e.to_string().contains("the question has"), "{e}");
+        let huge = "x".repeat(40_000);
+        let e = vlm.check_question(&huge).unwrap_err().to_string();
+        assert!(e.contains("40000 bytes"), "{e}");
+        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        assert!(vlm.yes_no(&s, &prefix, &long).is_err());
+        assert!(vlm.answer(&s, &prefix, &huge, 4).is_err());
+        // Refused questions are never cached.
+        assert!(vlm.suffixes.is_empty());
+    }
+
+    #[test]
+    fn a_raised_cancel_stops_the_answer() {
+        let (vlm, s) = load();
+        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        let cancel = Cancel::new();
+        cancel.raise();
+        let e = vlm
+            .answer_with(&s, &prefix, "What is in the picture?", 64, &cancel)
+            .unwrap_err();
+        assert!(e.is_cancelled(), "{e}");
+        assert!(vlm.prefix_with(&s, &frame, None, &cancel).unwrap_err().is_cancelled());
+    }
+}
