@@ -284,9 +284,9 @@ mod tests {
         assert_eq!(vlm.max_tokens(), MAX_NEW_TOKENS, "the config's 100000 is clamped");
         let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
         let prefix = vlm.prefix(&s, &frame, None).unwrap();
-        // Random weights never emit the stop token.
         let got = vlm.answer(&s, &prefix, "What is in the picture?", 100_000).unwrap();
-        assert_eq!(got.tokens, MAX_NEW_TOKENS);
+        let stopped = got.ids.last().is_some_and(|id| vlm.stop_ids().contains(id));
+        assert!(got.tokens == MAX_NEW_TOKENS || stopped, "{}", got.tokens);
         assert!(prefix.len() + got.tokens + 16 <= vlm.max_sequence());
     }
 
@@ -321,6 +321,9 @@ mod tests {
             .answer_with(&s, &prefix, "What is in the picture?", 64, &cancel)
             .unwrap_err();
         assert!(e.is_cancelled(), "{e}");
-        assert!(vlm.prefix_with(&s, &frame, None, &cancel).unwrap_err().is_cancelled());
+        assert!(matches!(
+            vlm.prefix_with(&s, &frame, None, &cancel),
+            Err(e) if e.is_cancelled()
+        ));
     }
 }
