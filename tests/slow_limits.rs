@@ -1,6 +1,6 @@
 //! The slow lane's bounds through the real binary (RTSP camera, tiny random-weight
 //! SmolVLM, mosquitto): a camera whose every frame keeps the generative worker busy
-//! for seconds (64 answers of up to 256 tokens) takes a runtime query change
+//! for seconds (63 answers of up to 256 tokens; a camera takes 64 slow queries) takes a runtime query change
 //! promptly (closing the lane abandons the answer in progress at its next token), and
 //! SIGTERM in the middle of those answers exits 0 with `offline` published.
 
@@ -9,7 +9,6 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::rtsp::{RTSPLowerTrans, RtspMount, RtspServer, photo_launch_line};
 use common::*;
 
 const CAM: &str = "door";
@@ -24,7 +23,7 @@ fn config(dir: &std::path::Path, rtsp: &str) -> PathBuf {
         toml_path(&smol),
         toml_str(rtsp),
     );
-    for i in 0..64 {
+    for i in 0..63 {
         toml += &format!(
             "[[cameras.queries]]\nid = \"q{i}\"\nask = \"What is in the picture?\"\n\
              kind = \"answer\"\nmodel = \"smol\"\nevery = \"1s\"\n\n"
@@ -64,13 +63,14 @@ fn a_query_change_and_sigterm_cut_a_long_answer_short() {
         false,
     );
     assert!(
-        col.wait_for_topic(&state_topic(CAM, "fresh"), wait).is_some(),
+        col.wait_for_topic(&state_topic(CAM, "fresh"), wait)
+            .is_some(),
         "the new query never answered; got:\n{}\noutput:\n{}",
         col.dump(),
         daemon.output()
     );
 
-    // SIGTERM while the 64 answers of a frame are being generated.
+    // SIGTERM while the 63 answers of a frame are being generated.
     let status = daemon.stop_within(Duration::from_secs(10));
     assert!(
         status.success(),

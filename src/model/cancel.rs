@@ -90,7 +90,8 @@ impl Cancel {
     }
 
     pub fn is_raised(&self) -> bool {
-        self.raised.load(Ordering::Relaxed) || self.shutdown.as_ref().is_some_and(|s| s.is_triggered())
+        self.raised.load(Ordering::Relaxed)
+            || self.shutdown.as_ref().is_some_and(|s| s.is_triggered())
     }
 
     /// Beats `heartbeat` at each step from now on (until [`Cancel::unwatch`]).

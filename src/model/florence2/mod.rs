@@ -177,7 +177,10 @@ impl Florence2 {
         let max_positions = max_positions(&cfg.config).map_err(|e| err(&cfg.config, e))?;
         let cap = max_positions.map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS));
         if cfg.max_tokens > cap {
-            tracing::debug!("model {name}: max_tokens {} clamped to {cap}", cfg.max_tokens);
+            tracing::debug!(
+                "model {name}: max_tokens {} clamped to {cap}",
+                cfg.max_tokens
+            );
         }
         let model = Self {
             name: name.into(),
@@ -439,18 +442,19 @@ impl Florence2 {
             // Refused before even a cache key is made of it.
             self.check_task(task)?;
         }
-        self.prompts.get_or_insert(&self.embed_id, &task.prompt(), || {
-            let _s = tracing::trace_span!("florence2.prompt", model = %self.name).entered();
-            let ids: Vec<i64> = self.check_task(task)?.into_iter().map(i64::from).collect();
-            self.check_positions(image_tokens + ids.len())?;
-            let value = self
-                .embed_ids(s, &ids, cancel)
-                .map_err(|e| self.step_failed(e))?;
-            let (_, data) = value
-                .try_extract_tensor::<f32>()
-                .map_err(|e| self.run_error(e))?;
-            Ok(Embedding::from(data))
-        })
+        self.prompts
+            .get_or_insert(&self.embed_id, &task.prompt(), || {
+                let _s = tracing::trace_span!("florence2.prompt", model = %self.name).entered();
+                let ids: Vec<i64> = self.check_task(task)?.into_iter().map(i64::from).collect();
+                self.check_positions(image_tokens + ids.len())?;
+                let value = self
+                    .embed_ids(s, &ids, cancel)
+                    .map_err(|e| self.step_failed(e))?;
+                let (_, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| self.run_error(e))?;
+                Ok(Embedding::from(data))
+            })
     }
 
     fn embed_token(
@@ -528,9 +532,10 @@ mod tests {
 
     fn load() -> (Florence2, Florence2Sessions) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/florence2_tiny");
-        let mut cfg: Florence2Config =
-            toml::from_str(&format!("dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"))
-                .unwrap();
+        let mut cfg: Florence2Config = toml::from_str(&format!(
+            "dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"
+        ))
+        .unwrap();
         cfg.resolve_paths("/".as_ref());
         let env = crate::engine::environment(&Default::default()).unwrap();
         Florence2::load("f2", &cfg, env).unwrap()
@@ -550,11 +555,19 @@ mod tests {
         assert!(matches!(e, ModelError::TooLong { .. }), "{e}");
         assert!(model.run(&s, &image, &long, 4).is_err());
         let huge = Task::Ground("x".repeat(MAX_PROMPT_BYTES + 1));
-        assert!(model.check_task(&huge).unwrap_err().to_string().contains("bytes"));
+        assert!(
+            model
+                .check_task(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("bytes")
+        );
         assert_eq!(model.cached_prompts(), 1, "only the caption's prompt");
         let cancel = Cancel::new();
         cancel.raise();
-        let e = model.run_with(&s, &image, &Task::Caption, 8, &cancel).unwrap_err();
+        let e = model
+            .run_with(&s, &image, &Task::Caption, 8, &cancel)
+            .unwrap_err();
         assert!(e.is_cancelled(), "{e}");
     }
 }

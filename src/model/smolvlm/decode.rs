@@ -84,7 +84,14 @@ impl SmolVlm {
         let step = {
             let _s = tracing::trace_span!("smolvlm.suffix", model = %self.name).entered();
             let mut session = s.decoder.lock();
-            self.run_decoder(&mut session, &suffix, &prefix.kv, prefix.len(), true, cancel)?
+            self.run_decoder(
+                &mut session,
+                &suffix,
+                &prefix.kv,
+                prefix.len(),
+                true,
+                cancel,
+            )?
         };
         let _s = tracing::trace_span!("smolvlm.post", model = %self.name).entered();
         let logit = |id: u32| {
@@ -132,7 +139,14 @@ impl SmolVlm {
         let mut step = {
             let _s = tracing::trace_span!("smolvlm.suffix", model = %self.name).entered();
             let mut session = s.decoder.lock();
-            self.run_decoder(&mut session, &suffix, &prefix.kv, prefix.len(), true, cancel)?
+            self.run_decoder(
+                &mut session,
+                &suffix,
+                &prefix.kv,
+                prefix.len(),
+                true,
+                cancel,
+            )?
         };
         let t1 = Instant::now();
         let mut past = prefix.len() + suffix_len;
@@ -247,7 +261,9 @@ impl SmolVlm {
                 cache.len()
             )));
         }
-        let mut outputs = cancel.run(session, inputs).map_err(|e| self.run_failed(e))?;
+        let mut outputs = cancel
+            .run(session, inputs)
+            .map_err(|e| self.run_failed(e))?;
         let mut last = Vec::new();
         if logits {
             let value = outputs

@@ -134,7 +134,9 @@ impl SmolVlm {
                 ),
             ));
         }
-        let max_sequence = hf.max_positions.map_or(MAX_SEQUENCE, |n| n.min(MAX_SEQUENCE));
+        let max_sequence = hf
+            .max_positions
+            .map_or(MAX_SEQUENCE, |n| n.min(MAX_SEQUENCE));
         if prefix_ids.len() + 2 > max_sequence {
             return Err(err(
                 &cfg.config,

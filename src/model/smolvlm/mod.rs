@@ -270,9 +270,10 @@ mod tests {
 
     fn load() -> (SmolVlm, SmolVlmSessions) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smolvlm_tiny");
-        let mut cfg: SmolVlmConfig =
-            toml::from_str(&format!("dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"))
-                .unwrap();
+        let mut cfg: SmolVlmConfig = toml::from_str(&format!(
+            "dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"
+        ))
+        .unwrap();
         cfg.resolve_paths("/".as_ref());
         let env = crate::engine::environment(&Default::default()).unwrap();
         SmolVlm::load("smol", &cfg, env).unwrap()
@@ -281,10 +282,16 @@ mod tests {
     #[test]
     fn a_runaway_answer_stops_at_the_token_cap() {
         let (vlm, s) = load();
-        assert_eq!(vlm.max_tokens(), MAX_NEW_TOKENS, "the config's 100000 is clamped");
+        assert_eq!(
+            vlm.max_tokens(),
+            MAX_NEW_TOKENS,
+            "the config's 100000 is clamped"
+        );
         let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
         let prefix = vlm.prefix(&s, &frame, None).unwrap();
-        let got = vlm.answer(&s, &prefix, "What is in the picture?", 100_000).unwrap();
+        let got = vlm
+            .answer(&s, &prefix, "What is in the picture?", 100_000)
+            .unwrap();
         let stopped = got.ids.last().is_some_and(|id| vlm.stop_ids().contains(id));
         assert!(got.tokens == MAX_NEW_TOKENS || stopped, "{}", got.tokens);
         assert!(prefix.len() + got.tokens + 16 <= vlm.max_sequence());
@@ -297,7 +304,16 @@ mod tests {
         assert!(!ok.is_empty() && ok.len() <= MAX_QUESTION_TOKENS);
         let long = "Is the door open? ".repeat(200);
         let e = vlm.check_question(&long).unwrap_err();
-        assert!(matches!(e, ModelError::TooLong { limit: MAX_QUESTION_TOKENS, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ModelError::TooLong {
+                    limit: MAX_QUESTION_TOKENS,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("the question has"), "{e}");
         let huge = "x".repeat(40_000);
         let e = vlm.check_question(&huge).unwrap_err().to_string();
