@@ -1,7 +1,7 @@
 //! `/metrics` in Prometheus' text exposition format (0.0.4): per camera the frame
 //! counters of every stage and the latency histograms, per model its engine's runs
 //! and latencies and the execution provider each session runs on, the embedding
-//! cache, and the MQTT outbox.
+//! and prompt caches, and the MQTT outbox.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -38,6 +38,37 @@ pub fn render(shared: &Shared) -> String {
         "Bytes held by the embedding cache.",
         "gauge",
         cache.bytes() as f64,
+    );
+    let prompts = &shared.prompts;
+    w.single(
+        "ocellus_prompt_cache_hits_total",
+        "Prompt embeddings served from the prompt cache.",
+        "counter",
+        prompts.hits() as f64,
+    );
+    w.single(
+        "ocellus_prompt_cache_misses_total",
+        "Prompt embeddings the prompt cache did not have (embedded).",
+        "counter",
+        prompts.misses() as f64,
+    );
+    w.single(
+        "ocellus_prompt_cache_evictions_total",
+        "Prompt embeddings evicted for room (least recently used first).",
+        "counter",
+        prompts.evictions() as f64,
+    );
+    w.single(
+        "ocellus_prompt_cache_bytes",
+        "Bytes held by the prompt cache.",
+        "gauge",
+        prompts.bytes() as f64,
+    );
+    w.single(
+        "ocellus_prompt_cache_entries",
+        "Prompt embeddings held.",
+        "gauge",
+        prompts.len() as f64,
     );
     if let Some(p) = &shared.publisher {
         let rows: [(&str, &str, &str, f64); 12] = [

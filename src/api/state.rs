@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::cache::EmbeddingCache;
+use crate::cache::{EmbeddingCache, PromptCache};
 use crate::control::Request;
 use crate::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::source::{CameraConfig, CameraStatus, Progress};
@@ -23,6 +23,8 @@ pub struct Shared {
     /// `None` without a broker.
     pub publisher: Option<Arc<PublisherMetrics>>,
     pub cache: Arc<EmbeddingCache>,
+    /// The prompt-embedding cache the models share.
+    pub prompts: Arc<PromptCache>,
     /// The JPEG of each camera's latest alert.
     pub snapshots: Mutex<HashMap<String, Arc<[u8]>>>,
     /// Changes go to the daemon's supervisor (the same path as MQTT commands).
@@ -44,10 +46,17 @@ impl Shared {
             models: RwLock::default(),
             publisher,
             cache,
+            prompts: Arc::default(),
             snapshots: Mutex::default(),
             requests,
             watchdog,
         }
+    }
+
+    /// Shows `prompts` (the daemon's shared prompt cache) on the endpoints.
+    pub fn with_prompts(mut self, prompts: Arc<PromptCache>) -> Self {
+        self.prompts = prompts;
+        self
     }
 
     pub fn cameras(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, CameraView>> {

@@ -5,9 +5,10 @@
 //!   by frame fingerprint — the region's cells of the luma [`Thumb`] — within the
 //!   camera's change threshold, so a static scene or a camera that flips between two
 //!   views skips the encoder. Bounded by bytes, least recently used out first.
-//! - [`PromptCache`]: prompt embeddings keyed by the text model's files and the
-//!   prompt, kept for the life of the process (so a config reload re-embeds only new
-//!   prompts).
+//! - [`PromptCache`]: prompt embeddings (CLIP/SigLIP prompts, Florence-2 task
+//!   prompts, SmolVLM question suffixes) keyed by the text model's files and the
+//!   prompt, shared across config reloads (so a reload re-embeds only new prompts).
+//!   Bounded by bytes (`[cache] prompts_mb`), least recently used out first.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -29,5 +30,5 @@ mod embeddings;
 mod prompts;
 
 pub use config::CacheConfig;
-pub use embeddings::{EmbeddingCache, Key};
-pub use prompts::PromptCache;
+pub use embeddings::{Embedding, EmbeddingCache, Key};
+pub use prompts::{DEFAULT_MAX_BYTES as PROMPTS_DEFAULT_BYTES, PromptCache};

@@ -72,7 +72,7 @@ pub struct RunOptions {
 pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
-    let prompts = Arc::new(PromptCache::default());
+    let prompts = Arc::new(PromptCache::new(config.cache.prompts_bytes()));
     let models = Arc::new(Registry::load(&config, env, &prompts));
     let cache = Arc::new(EmbeddingCache::new(
         (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
@@ -121,12 +121,15 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone(), requests_tx.clone()));
-    let shared = Arc::new(Shared::new(
-        mqtt_metrics.clone(),
-        cache.clone(),
-        requests_tx,
-        watchdog.clone(),
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            mqtt_metrics.clone(),
+            cache.clone(),
+            requests_tx,
+            watchdog.clone(),
+        )
+        .with_prompts(prompts.clone()),
+    );
     if let Some(http) = &config.http {
         api::spawn(rt.handle(), http, shared.clone());
     }
@@ -242,6 +245,15 @@ async fn summaries(shared: Arc<Shared>) {
             cache.misses(),
             cache.evictions(),
             cache.bytes() / 1024
+        );
+        let prompts = &shared.prompts;
+        tracing::info!(
+            "metrics prompt cache: {} hits, {} misses, {} evictions, {} entries, {} KiB",
+            prompts.hits(),
+            prompts.misses(),
+            prompts.evictions(),
+            prompts.len(),
+            prompts.bytes() / 1024
         );
         if let Some(m) = &shared.publisher {
             tracing::info!("metrics mqtt: {}", m.summary());

@@ -319,10 +319,11 @@ impl CameraWorker {
         self.snapshots = Some(Snapshotter::new(&self.camera, cfg));
     }
 
-    /// Stops the generative worker (after its current frame).
+    /// Stops the generative worker: at once when the camera is shutting down, else
+    /// after the frames it was handed (the end of a file).
     pub fn stop_generative(&mut self) {
         if let Slow::Lane(lane) = &mut self.slow {
-            lane.close();
+            lane.finish();
         }
     }
 

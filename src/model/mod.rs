@@ -13,6 +13,7 @@
 //! for (name, why) in models.failed() { eprintln!("{name}: {why}") }
 //! ```
 
+mod cancel;
 pub mod clip;
 mod config;
 pub mod florence2;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use cancel::{Cancel, RunError};
 pub use config::{ClipConfig, ClipModelType, ModelConfig, YoloxConfig};
 
 use crate::cache::PromptCache;
@@ -68,6 +70,17 @@ pub enum ModelError {
     },
     #[error("model {model}: {cause}")]
     Run { model: String, cause: String },
+    /// Stopped by its [`Cancel`] (the slow lane is closing).
+    #[error("model {model}: cancelled")]
+    Cancelled { model: String },
+    /// A prompt longer than the model takes, refused before any ONNX work.
+    #[error("model {model}: {what} has {tokens} tokens, more than the {limit} it may have")]
+    TooLong {
+        model: String,
+        what: &'static str,
+        tokens: usize,
+        limit: usize,
+    },
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -122,7 +135,8 @@ pub struct Registry {
 
 impl Registry {
     /// Loads each model named in the config; a model that fails is logged and skipped.
-    /// Prompt embeddings go through `prompts`, which outlives a config reload.
+    /// Prompt embeddings (CLIP prompts, Florence-2 task prompts, SmolVLM questions) go
+    /// through `prompts`, which outlives a config reload.
     pub fn load(
         config: &Config,
         env: &ort::environment::Environment,
@@ -218,6 +232,7 @@ impl Registry {
             }
             ModelConfig::Florence2(c) => {
                 let (model, sessions) = florence2::Florence2::load(name, c, env)?;
+                let model = model.with_prompt_cache(prompts.clone());
                 Loaded::Florence2 {
                     model: Box::new(model),
                     sessions,
@@ -225,6 +240,7 @@ impl Registry {
             }
             ModelConfig::Smolvlm(c) => {
                 let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
+                let model = model.with_prompt_cache(prompts.clone());
                 Loaded::Smolvlm {
                     model: Box::new(model),
                     sessions,

@@ -9,6 +9,15 @@
 //! boxes and captions, and, with snapshots on, the picture of the frame behind the
 //! first alert among them (the camera's regions and that query's boxes drawn).
 //!
+//! Closing the lane ([`SlowLane::close`]: a change of the camera's slow queries, the
+//! camera's stop, SIGTERM) raises the lane's [`Cancel`]: the answer in progress stops
+//! at its next decode step (a SmolVLM/Florence-2 token, six OCR lines) and an ONNX
+//! run in progress (a vision encode, a prefill) at its next graph node, so `close`
+//! returns within one step; the abandoned frame is not reported. Only the end of a
+//! file ([`SlowLane::finish`]) lets the worker answer its last frames. A query whose
+//! prompt is longer than its model takes is refused when the lane is built (logged
+//! once, counted as failed), before any ONNX work.
+//!
 //! ```no_run
 //! use ocellus::daemon::generative::Generative;
 //! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
@@ -37,7 +46,7 @@ use mailbox::{Mailbox, Taken};
 use run::Encoded;
 
 use crate::metrics::CameraMetrics;
-use crate::model::Registry;
+use crate::model::{Cancel, Registry};
 use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{self, Region, Snapshotter};
@@ -90,6 +99,10 @@ impl Generative {
         for q in &cam.queries {
             match SlowQuery::prepare(q, models) {
                 None => {}
+                Some(Ok(sq)) if let Err(e) = run::check_prompt(&sq) => {
+                    failed += 1;
+                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                }
                 Some(Ok(sq)) if queries.len() < MAX_SLOW_QUERIES => queries.push(sq),
                 Some(Ok(_)) => {
                     failed += 1;
@@ -141,6 +154,18 @@ impl Generative {
     /// Answers the queries of `due` on `frame`, appending to `report` (its frame
     /// fields are left to the caller).
     pub fn answer(&mut self, frame: &Frame, due: u64, report: &mut FrameReport) {
+        self.answer_with(frame, due, report, Cancel::never());
+    }
+
+    /// [`Generative::answer`], stopped at the next model step once `cancel` is
+    /// raised; false then (the report is incomplete and must not be sent).
+    pub fn answer_with(
+        &mut self,
+        frame: &Frame,
+        due: u64,
+        report: &mut FrameReport,
+        cancel: &Cancel,
+    ) -> bool {
         self.encoded.clear();
         self.metrics.slow_jobs.inc();
         let now = SystemTime::now();
@@ -152,9 +177,13 @@ impl Generative {
             if due & (1 << i) == 0 {
                 continue;
             }
+            if cancel.is_raised() {
+                self.encoded.clear();
+                return false;
+            }
             let span = tracing::trace_span!("slow query", camera = %self.camera, query = %q.id());
             let _enter = span.enter();
-            match run::ask(q, frame, &mut self.encoded, &self.metrics) {
+            match run::ask(q, frame, &mut self.encoded, &self.metrics, cancel) {
                 Ok((outcome, took)) => {
                     tracing::trace!(camera = %self.camera, query = %q.id(), ?took, "slow query answered");
                     any_boxes |= matches!(q.config.kind, QueryKind::Detect | QueryKind::Ground);
@@ -175,6 +204,11 @@ impl Generative {
                         report.queries.push(e);
                     }
                 }
+                Err(_) if cancel.is_raised() => {
+                    tracing::debug!(camera = %self.camera, query = %q.id(), "slow query cancelled");
+                    self.encoded.clear();
+                    return false;
+                }
                 Err(e) => {
                     let line = format!("query {}: {e}", q.id());
                     tracing::warn!("camera {}: {line}", self.camera);
@@ -189,6 +223,7 @@ impl Generative {
             report.detections.get_or_insert_with(Vec::new).extend(boxes);
         }
         self.encoded.clear();
+        true
     }
 
     /// Attaches the snapshot of `frame` for `query`'s alert (when snapshots are on).
@@ -216,6 +251,9 @@ impl Generative {
 pub struct SlowLane {
     mailbox: Arc<Mailbox<Job>>,
     shutdown: Shutdown,
+    /// Stops the worker's model calls (raised by [`SlowLane::close`]; the camera's
+    /// shutdown counts as raised too).
+    cancel: Arc<Cancel>,
     /// Pixel buffers coming back from the worker.
     free: Receiver<Vec<u8>>,
     spare: Vec<Vec<u8>>,
@@ -225,7 +263,7 @@ pub struct SlowLane {
 impl SlowLane {
     /// Starts the worker thread of `generative`; its reports go to `emit`.
     /// `heartbeat`, when given, is beaten each time round the worker's loop (at least
-    /// every 500 ms while it waits, and after every frame it answers).
+    /// every 500 ms while it waits) and at every model step of an answer.
     pub fn spawn(
         mut generative: Generative,
         shutdown: Shutdown,
@@ -237,14 +275,32 @@ impl SlowLane {
         let inbox = mailbox.clone();
         let name = format!("gen-{}", generative.camera);
         let stop = shutdown.clone();
+        let cancel = Arc::new(Cancel::new().or_on(shutdown.clone()));
+        cancel.watch(heartbeat);
+        let worker_cancel = cancel.clone();
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || serve(&mut generative, &inbox, &free_tx, &stop, heartbeat, emit))
+            .spawn(move || {
+                // The heartbeat retires with the worker, however it ends.
+                let _retire = Unwatch(&worker_cancel);
+                serve(
+                    &mut generative,
+                    &inbox,
+                    &free_tx,
+                    &stop,
+                    &worker_cancel,
+                    emit,
+                )
+            })
             .map_err(|e| tracing::error!("cannot start the generative worker: {e}"))
             .ok();
+        if thread.is_none() {
+            cancel.unwatch();
+        }
         Self {
             mailbox,
             shutdown,
+            cancel,
             free,
             spare: Vec::new(),
             thread,
@@ -269,15 +325,42 @@ impl SlowLane {
         }
     }
 
-    /// Lets the worker finish its current frame (and the waiting one, unless the
-    /// daemon is shutting down) and stop.
+    /// Stops the worker now: the answer in progress ends at its next model step (an
+    /// ONNX run in progress at its next node) and is not reported, the waiting frame
+    /// is dropped. Returns once the worker has stopped.
     pub fn close(&mut self) {
-        drop(self.mailbox.close(self.shutdown.is_triggered()));
+        self.cancel.raise();
+        drop(self.mailbox.close(true));
+        self.join();
+    }
+
+    /// The camera's stream ended: unless the camera is shutting down (then as
+    /// [`SlowLane::close`]), lets the worker answer its current and waiting frames
+    /// (a file's last frames get their answers), then stop.
+    pub fn finish(&mut self) {
+        if self.shutdown.is_triggered() {
+            self.close();
+        } else {
+            drop(self.mailbox.close(false));
+            self.join();
+        }
+    }
+
+    fn join(&mut self) {
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
             tracing::error!("generative worker panicked");
         }
+    }
+}
+
+/// Retires the worker's heartbeat when the worker ends.
+struct Unwatch<'a>(&'a Cancel);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.unwatch();
     }
 }
 
@@ -292,14 +375,12 @@ fn serve(
     inbox: &Mailbox<Job>,
     free: &Sender<Vec<u8>>,
     shutdown: &Shutdown,
-    heartbeat: Option<Heartbeat>,
+    cancel: &Cancel,
     mut emit: impl FnMut(Pooled),
 ) {
     let pool = ReportPool::new(generative.camera.clone(), 2);
     loop {
-        if let Some(h) = &heartbeat {
-            h.beat();
-        }
+        cancel.beat();
         let job = match inbox.take(Duration::from_millis(500)) {
             Taken::Item(job) => job,
             Taken::Empty if shutdown.is_triggered() => break,
@@ -308,9 +389,13 @@ fn serve(
         };
         let mut report = pool.take();
         start_report(&mut report, &job.frame);
-        generative.answer(&job.frame, job.due, &mut report);
+        let answered = generative.answer_with(&job.frame, job.due, &mut report, cancel);
         if let Some(buf) = job.frame.into_buffer() {
             let _ = free.try_send(buf);
+        }
+        if !answered {
+            tracing::debug!(camera = %generative.camera, "slow lane closing: answer abandoned");
+            break;
         }
         if !report.queries.is_empty() || !report.errors.is_empty() {
             emit(report);
@@ -331,4 +416,101 @@ fn start_report(report: &mut FrameReport, frame: &Frame) {
     report.decoded_at = frame.decoded_at;
     report.change = frame.verdict.score();
     report.inference = Inference::Encoded;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cache::PromptCache;
+    use crate::config::Config;
+    use crate::source::Frame;
+
+    /// A camera with `n` answer queries on the tiny random-weight SmolVLM (which never
+    /// emits its stop token: every answer runs to the token cap).
+    fn config(n: usize, ask: &str) -> Config {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smolvlm_tiny");
+        let mut toml = format!(
+            "[models.smol]\nfamily = \"smolvlm\"\ndir = \"{dir}\"\nproviders = [\"cpu\"]\n\
+             max_tokens = 256\n\n[[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1/door\"\n\n"
+        );
+        for i in 0..n {
+            toml += &format!(
+                "[[cameras.queries]]\nid = \"q{i}\"\nask = {ask:?}\nkind = \"answer\"\nmodel = \"smol\"\n\n"
+            );
+        }
+        crate::config::parse(&toml, std::path::Path::new("/etc/ocellus.toml")).unwrap()
+    }
+
+    fn generative(config: &Config) -> (Generative, usize, Arc<CameraMetrics>) {
+        let env = crate::engine::environment(&config.engine).unwrap();
+        let models = Registry::load(config, env, &Arc::new(PromptCache::default()));
+        assert!(models.failed().is_empty(), "{:?}", models.failed());
+        let metrics = Arc::new(CameraMetrics::default());
+        let (g, failed) = Generative::new(&config.cameras[0], &models, metrics.clone());
+        (g, failed, metrics)
+    }
+
+    fn frame() -> Frame {
+        Frame::from_rgb(64, 64, 64 * 3, vec![90; 64 * 64 * 3])
+    }
+
+    #[test]
+    fn closing_the_lane_abandons_a_runaway_answer_at_the_next_token() {
+        // 64 answers of 256 tokens: seconds of decoding for the frame.
+        let cfg = config(MAX_SLOW_QUERIES, "What is in the picture?");
+        let (g, failed, metrics) = generative(&cfg);
+        assert_eq!((g.len(), failed), (MAX_SLOW_QUERIES, 0));
+        let reports = Arc::new(Mutex::new(0usize));
+        let seen = reports.clone();
+        let mut lane = SlowLane::spawn(g, Shutdown::new(), None, move |_| {
+            *seen.lock().unwrap() += 1;
+        });
+        lane.offer(&frame(), u64::MAX);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while metrics.slow_jobs.get() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            metrics.slow_jobs.get(),
+            1,
+            "the worker never took the frame"
+        );
+        // Without the cancel, close() waited for all 64 answers and sent their report.
+        let t0 = std::time::Instant::now();
+        lane.close();
+        eprintln!("close() returned after {:?}", t0.elapsed());
+        assert_eq!(
+            *reports.lock().unwrap(),
+            0,
+            "the abandoned frame was reported"
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_file_lets_the_last_frame_be_answered_within_the_token_cap() {
+        let cfg = config(1, "What is in the picture?");
+        let (g, _, _) = generative(&cfg);
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let seen = answers.clone();
+        let mut lane = SlowLane::spawn(g, Shutdown::new(), None, move |r| {
+            seen.lock().unwrap().push(r.queries.len());
+        });
+        lane.offer(&frame(), 1);
+        lane.finish();
+        assert_eq!(*answers.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn a_question_longer_than_the_model_takes_is_refused_when_the_lane_is_built() {
+        // The tiny vocabulary makes this about 1,000 tokens, under the byte bound.
+        let long = "Is the door open and is the light on? ".repeat(60);
+        assert!(long.len() < crate::model::smolvlm::MAX_QUESTION_BYTES);
+        let (g, failed, _) = generative(&config(1, &long));
+        assert_eq!((g.len(), failed), (0, 1));
+        // 40 KB (the finding's question) is refused before it is even tokenised.
+        let (g, failed, _) = generative(&config(1, &"x".repeat(40_000)));
+        assert_eq!((g.len(), failed), (0, 1));
+    }
 }

@@ -9,7 +9,7 @@ use crate::metrics::CameraMetrics;
 use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
 use crate::model::ppocr::Reading;
 use crate::model::smolvlm::ImagePrefix;
-use crate::model::{Loaded, ModelError};
+use crate::model::{Cancel, Loaded, ModelError};
 use crate::query::SlowQuery;
 use crate::query::slow::{Ask, Outcome, to_frame};
 use crate::source::Frame;
@@ -45,6 +45,7 @@ impl Encoded {
         q: &SlowQuery,
         frame: &Frame,
         metrics: &CameraMetrics,
+        cancel: &Cancel,
     ) -> &Result<Features, String> {
         let i = match self
             .entries
@@ -54,7 +55,8 @@ impl Encoded {
             Some(i) => i,
             None => {
                 let t0 = Instant::now();
-                let features = encode(q.loaded(), frame, q.region()).map_err(|e| e.to_string());
+                let features =
+                    encode(q.loaded(), frame, q.region(), cancel).map_err(|e| e.to_string());
                 metrics.slow_encode.record(t0.elapsed());
                 self.entries.push(Entry {
                     model: q.model().clone(),
@@ -72,15 +74,18 @@ fn encode(
     loaded: &Loaded,
     frame: &Frame,
     region: Option<[f32; 4]>,
+    cancel: &Cancel,
 ) -> Result<Features, ModelError> {
     Ok(match loaded {
         Loaded::Florence2 { model, sessions } => {
-            Features::Florence(model.encode(sessions, frame, region)?)
+            Features::Florence(model.encode_with(sessions, frame, region, cancel)?)
         }
         Loaded::Smolvlm { model, sessions } => {
-            Features::Smol(model.prefix(sessions, frame, region)?)
+            Features::Smol(model.prefix_with(sessions, frame, region, cancel)?)
         }
-        Loaded::Ppocr { model, sessions } => Features::Ocr(model.read(sessions, frame, region)?),
+        Loaded::Ppocr { model, sessions } => {
+            Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
+        }
         Loaded::Yolox { .. } | Loaded::Clip { .. } => {
             return Err(ModelError::Run {
                 model: String::new(),
@@ -90,25 +95,39 @@ fn encode(
     })
 }
 
+/// Refuses `q` when its prompt (a SmolVLM question, a Florence-2 task text) is longer
+/// than its model takes; tokenises it, no ONNX work.
+pub fn check_prompt(q: &SlowQuery) -> Result<(), ModelError> {
+    match (q.loaded().as_ref(), q.ask()) {
+        (Loaded::Florence2 { model, .. }, Ask::Florence(task)) => model.check_task(task).map(drop),
+        (Loaded::Smolvlm { model, .. }, Ask::YesNo(question) | Ask::Answer(question)) => {
+            model.check_question(question).map(drop)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs `q` on `frame`, encoding through `encoded`; returns the outcome and how long
-/// the query's own part took.
+/// the query's own part took. A raised `cancel` ends it with an error at the next
+/// step (the caller tells it apart by [`Cancel::is_raised`]).
 pub fn ask(
     q: &SlowQuery,
     frame: &Frame,
     encoded: &mut Encoded,
     metrics: &CameraMetrics,
+    cancel: &Cancel,
 ) -> Result<(Outcome, Duration), String> {
     let features = encoded
-        .get(q, frame, metrics)
+        .get(q, frame, metrics, cancel)
         .as_ref()
         .map_err(Clone::clone)?;
+    let e = |e: ModelError| e.to_string();
+    cancel.check(q.model()).map_err(e)?;
     let t0 = Instant::now();
     let outcome = match (q.loaded().as_ref(), q.ask(), features) {
         (Loaded::Florence2 { model, sessions }, Ask::Florence(task), Features::Florence(f)) => {
             let max = q.max_tokens().unwrap_or(model.max_tokens());
-            let generated = model
-                .run(sessions, f, task, max)
-                .map_err(|e| e.to_string())?;
+            let generated = model.run_with(sessions, f, task, max, cancel).map_err(e)?;
             match generated.output {
                 TaskOutput::Text(text) => Outcome::Text { text, score: None },
                 TaskOutput::Boxes(found) => Outcome::Boxes(
@@ -124,15 +143,15 @@ pub fn ask(
         }
         (Loaded::Smolvlm { model, sessions }, Ask::YesNo(question), Features::Smol(prefix)) => {
             let yes_no = model
-                .yes_no(sessions, prefix, question)
-                .map_err(|e| e.to_string())?;
+                .yes_no_with(sessions, prefix, question, cancel)
+                .map_err(e)?;
             Outcome::Probability(yes_no.p_yes)
         }
         (Loaded::Smolvlm { model, sessions }, Ask::Answer(question), Features::Smol(prefix)) => {
             let max = q.max_tokens().unwrap_or(model.max_tokens());
             let generated = model
-                .answer(sessions, prefix, question, max)
-                .map_err(|e| e.to_string())?;
+                .answer_with(sessions, prefix, question, max, cancel)
+                .map_err(e)?;
             Outcome::Text {
                 text: generated.text,
                 score: None,

@@ -38,11 +38,16 @@ pub struct Florence2Config {
     /// Optional: without it the real Florence-2 generation settings are used.
     #[serde(default = "default_generation")]
     pub generation: PathBuf,
+    /// Optional `config.json`: its `text_config.max_position_embeddings` bounds the
+    /// encoder's input (image + prompt tokens) and the generated sequence.
+    #[serde(default = "default_config")]
+    pub config: PathBuf,
     #[serde(default = "default_providers")]
     pub providers: Vec<Provider>,
     #[serde(default)]
     pub threads: Option<usize>,
-    /// Most tokens one answer may generate.
+    /// Most tokens one answer may generate (at most
+    /// [`MAX_NEW_TOKENS`](super::MAX_NEW_TOKENS); a larger value is clamped).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
 }
@@ -68,6 +73,9 @@ fn default_preprocessor() -> PathBuf {
 fn default_generation() -> PathBuf {
     "generation_config.json".into()
 }
+fn default_config() -> PathBuf {
+    "config.json".into()
+}
 fn default_max_tokens() -> usize {
     64
 }
@@ -85,6 +93,7 @@ impl Florence2Config {
             &mut self.tokenizer,
             &mut self.preprocessor,
             &mut self.generation,
+            &mut self.config,
         ] {
             *f = resolve(&self.dir, f);
         }

@@ -23,6 +23,30 @@ use ort::session::Session;
 use ort::value::{DynValue, Tensor, TensorRef, ValueType};
 use serde_json::Value;
 
+use crate::model::{Cancel, RunError};
+
+/// Why a decoding step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An ONNX run failed or was cancelled.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for StepError {
+    fn from(e: String) -> Self {
+        StepError::Other(e)
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(e: &str) -> Self {
+        StepError::Other(e.into())
+    }
+}
+
 /// The generation settings greedy search honours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationSpec {
@@ -193,14 +217,17 @@ pub struct Greedy<'a> {
 impl Greedy<'_> {
     /// Generates from the encoder output `encoder` (`[1, len, dim]`); `embed` turns one
     /// token id into its `[1, 1, dim]` embedding. Returns the ids, decoder start first.
+    /// `cancel` is checked before each step (a raised one ends the call with
+    /// [`RunError::Cancelled`]).
     pub fn run(
         &self,
         decoder: &mut Session,
         encoder: &DynValue,
         len: usize,
-        mut embed: impl FnMut(u32) -> Result<DynValue, String>,
-    ) -> Result<Vec<u32>, String> {
-        let e = |e: ort::Error| e.to_string();
+        cancel: &Cancel,
+        mut embed: impl FnMut(u32) -> Result<DynValue, StepError>,
+    ) -> Result<Vec<u32>, StepError> {
+        let e = |e: ort::Error| StepError::Other(e.to_string());
         let ones = vec![1i64; len];
         let empty: DynValue = Tensor::<f32>::new(
             &Allocator::default(),
@@ -211,6 +238,10 @@ impl Greedy<'_> {
         let mut past: Vec<Option<DynValue>> = self.io.caches.iter().map(|_| None).collect();
         let mut seq = vec![self.spec.decoder_start];
         while seq.len() <= self.max_new {
+            cancel.beat();
+            if cancel.is_raised() {
+                return Err(RunError::Cancelled.into());
+            }
             let step = seq.len() - 1;
             let _s = tracing::trace_span!("florence2.step", step).entered();
             let token = embed(seq[step])?;
@@ -226,13 +257,13 @@ impl Greedy<'_> {
             for ((name, _), value) in self.io.caches.iter().zip(&past) {
                 inputs.push((name.as_str(), value.as_ref().unwrap_or(&empty).into()));
             }
-            let mut outputs = decoder.run(inputs).map_err(e)?;
+            let mut outputs = cancel.run(decoder, inputs)?;
             let next = {
                 let logits = outputs.get("logits").ok_or("no logits output")?;
                 let (shape, data) = logits.try_extract_tensor::<f32>().map_err(e)?;
                 let vocab = shape.last().copied().unwrap_or(0) as usize;
                 if vocab == 0 || data.len() < vocab {
-                    return Err(format!("logits have shape {shape:?}"));
+                    return Err(format!("logits have shape {shape:?}").into());
                 }
                 let mut scores = data[data.len() - vocab..].to_vec();
                 self.spec.pick(&seq, self.max_new, &mut scores)

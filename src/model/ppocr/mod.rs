@@ -31,7 +31,7 @@ pub use crop::Crop;
 pub use detect::DetParams;
 pub use recognize::Charset;
 
-use super::{ModelError, Stages};
+use super::{Cancel, ModelError, RunError, Stages};
 use crate::engine::{self, LinearResize, Rect, RgbView, SharedSession};
 use crate::source::Frame;
 
@@ -179,6 +179,18 @@ impl Ppocr {
         frame: &Frame,
         region: Option<[f32; 4]>,
     ) -> Result<Reading, ModelError> {
+        self.read_with(s, frame, region, Cancel::never())
+    }
+
+    /// [`Ppocr::read`], checking `cancel` between its runs (up to 1000 lines are
+    /// recognised six at a time) and terminating a run in progress when it is raised.
+    pub fn read_with(
+        &self,
+        s: &PpocrSessions,
+        frame: &Frame,
+        region: Option<[f32; 4]>,
+        cancel: &Cancel,
+    ) -> Result<Reading, ModelError> {
         let t0 = Instant::now();
         let mut reading = Reading::default();
         let (mut pre, mut post) = (Duration::ZERO, Duration::ZERO);
@@ -197,7 +209,7 @@ impl Ppocr {
         pre += t0.elapsed();
         let (w, h) = (size.0 as usize, size.1 as usize);
         let t = Instant::now();
-        let (_, prob) = self.run(&s.det, &self.det_io, [1, 3, h, w], &tensor, "det")?;
+        let (_, prob) = self.run(&s.det, &self.det_io, [1, 3, h, w], &tensor, "det", cancel)?;
         reading.runs.det = t.elapsed();
         let t = Instant::now();
         let quads = {
@@ -241,7 +253,7 @@ impl Ppocr {
                 crop::LINE_HEIGHT as usize,
                 classify::WIDTH as usize,
             ];
-            let (_, out) = self.run(cls, cls_io, shape, &tensor, "cls")?;
+            let (_, out) = self.run(cls, cls_io, shape, &tensor, "cls", cancel)?;
             reading.runs.cls = t.elapsed();
             for ((_, c), flip) in crops.iter_mut().zip(classify::flips(&out, images.len())) {
                 if flip {
@@ -255,6 +267,7 @@ impl Ppocr {
         let order = recognize::order(&images);
         let mut texts: Vec<(String, f32)> = vec![(String::new(), 0.0); images.len()];
         for batch in order.chunks(recognize::BATCH) {
+            cancel.check(&self.name)?;
             let t = Instant::now();
             let items: Vec<&Crop> = batch.iter().map(|&i| &images[i]).collect();
             let width = recognize::batch_width(&items);
@@ -266,7 +279,7 @@ impl Ppocr {
             pre += t.elapsed();
             let t = Instant::now();
             let shape = [items.len(), 3, crop::LINE_HEIGHT as usize, width as usize];
-            let (oshape, out) = self.run(&s.rec, &self.rec_io, shape, &tensor, "rec")?;
+            let (oshape, out) = self.run(&s.rec, &self.rec_io, shape, &tensor, "rec", cancel)?;
             reading.runs.rec += t.elapsed();
             let t = Instant::now();
             let _s = tracing::trace_span!("ppocr.post", model = %self.name, step = "rec").entered();
@@ -321,13 +334,17 @@ impl Ppocr {
         shape: [usize; 4],
         data: &[f32],
         step: &str,
+        cancel: &Cancel,
     ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
         let _s = tracing::trace_span!("ppocr.infer", model = %self.name, step).entered();
         let input = TensorRef::from_array_view((shape, data)).map_err(|e| self.run_error(e))?;
         let mut session = session.lock();
-        let outputs = session
-            .run(ort::inputs![io.input.as_str() => input])
-            .map_err(|e| self.run_error(format!("{step}: {e}")))?;
+        let outputs = cancel
+            .run(&mut session, ort::inputs![io.input.as_str() => input])
+            .map_err(|e| match e {
+                RunError::Cancelled => ModelError::of_run(&self.name, e),
+                RunError::Ort(e) => self.run_error(format!("{step}: {e}")),
+            })?;
         let value = outputs
             .get(io.output.as_str())
             .ok_or_else(|| self.run_error(format!("{step}: no output {}", io.output)))?;

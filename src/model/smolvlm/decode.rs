@@ -22,7 +22,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef};
 
 use super::{ImagePrefix, SmolVlm, SmolVlmSessions};
-use crate::model::ModelError;
+use crate::model::{Cancel, ModelError};
 
 /// The yes and no tokens' logits at the last prompt position.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,11 +68,30 @@ impl SmolVlm {
         prefix: &ImagePrefix,
         question: &str,
     ) -> Result<YesNo, ModelError> {
-        let suffix = self.suffix(s, question)?;
+        self.yes_no_with(s, prefix, question, Cancel::never())
+    }
+
+    /// [`SmolVlm::yes_no`], stopped early by `cancel`.
+    pub fn yes_no_with(
+        &self,
+        s: &SmolVlmSessions,
+        prefix: &ImagePrefix,
+        question: &str,
+        cancel: &Cancel,
+    ) -> Result<YesNo, ModelError> {
+        let suffix = self.suffix(s, question, cancel)?;
+        cancel.check(&self.name)?;
         let step = {
             let _s = tracing::trace_span!("smolvlm.suffix", model = %self.name).entered();
             let mut session = s.decoder.lock();
-            self.run_decoder(&mut session, &suffix.embeds, &prefix.kv, prefix.len(), true)?
+            self.run_decoder(
+                &mut session,
+                &suffix,
+                &prefix.kv,
+                prefix.len(),
+                true,
+                cancel,
+            )?
         };
         let _s = tracing::trace_span!("smolvlm.post", model = %self.name).entered();
         let logit = |id: u32| {
@@ -89,8 +108,9 @@ impl SmolVlm {
         })
     }
 
-    /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens, ending at a
-    /// stop token (`<end_of_utterance>` or the generation config's eos).
+    /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped
+    /// to [`super::MAX_NEW_TOKENS`] and the room left in [`SmolVlm::max_sequence`]),
+    /// ending at a stop token (`<end_of_utterance>` or the generation config's eos).
     pub fn answer(
         &self,
         s: &SmolVlmSessions,
@@ -98,15 +118,38 @@ impl SmolVlm {
         question: &str,
         max_tokens: usize,
     ) -> Result<Generated, ModelError> {
+        self.answer_with(s, prefix, question, max_tokens, Cancel::never())
+    }
+
+    /// [`SmolVlm::answer`], checking `cancel` before each token (and terminating a
+    /// decoder run in progress when it is raised).
+    pub fn answer_with(
+        &self,
+        s: &SmolVlmSessions,
+        prefix: &ImagePrefix,
+        question: &str,
+        max_tokens: usize,
+        cancel: &Cancel,
+    ) -> Result<Generated, ModelError> {
         let t0 = Instant::now();
-        let suffix = self.suffix(s, question)?;
+        let suffix = self.suffix(s, question, cancel)?;
+        let suffix_len = self.tokens_of(&suffix);
+        let max_tokens = self.new_tokens(max_tokens, suffix_len);
+        cancel.check(&self.name)?;
         let mut step = {
             let _s = tracing::trace_span!("smolvlm.suffix", model = %self.name).entered();
             let mut session = s.decoder.lock();
-            self.run_decoder(&mut session, &suffix.embeds, &prefix.kv, prefix.len(), true)?
+            self.run_decoder(
+                &mut session,
+                &suffix,
+                &prefix.kv,
+                prefix.len(),
+                true,
+                cancel,
+            )?
         };
         let t1 = Instant::now();
-        let mut past = prefix.len() + suffix.ids.len();
+        let mut past = prefix.len() + suffix_len;
         let mut ids = Vec::new();
         while ids.len() < max_tokens {
             let next =
@@ -115,10 +158,11 @@ impl SmolVlm {
             if self.stop.contains(&next) || ids.len() == max_tokens {
                 break;
             }
+            cancel.check(&self.name)?;
             let _s = tracing::trace_span!("smolvlm.step", model = %self.name).entered();
-            let embeds = self.embed(s, &[next])?;
+            let embeds = self.embed(s, &[next], cancel)?;
             let mut session = s.decoder.lock();
-            step = self.run_decoder(&mut session, &embeds, &step.kv, past, true)?;
+            step = self.run_decoder(&mut session, &embeds, &step.kv, past, true, cancel)?;
             past += 1;
         }
         let steps = t1.elapsed();
@@ -134,14 +178,19 @@ impl SmolVlm {
     }
 
     /// `inputs_embeds` (`[n, hidden]`, flattened) of `ids`.
-    pub(super) fn embed(&self, s: &SmolVlmSessions, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+    pub(super) fn embed(
+        &self,
+        s: &SmolVlmSessions,
+        ids: &[u32],
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>, ModelError> {
         let ids: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let t = TensorRef::from_array_view(([1usize, ids.len()], &ids[..]))
             .map_err(|e| self.run_error(e))?;
         let mut session = s.embed.lock();
-        let outputs = session
-            .run(ort::inputs!["input_ids" => t])
-            .map_err(|e| self.run_error(e))?;
+        let outputs = cancel
+            .run(&mut session, ort::inputs!["input_ids" => t])
+            .map_err(|e| self.run_failed(e))?;
         let value = outputs
             .get("inputs_embeds")
             .ok_or_else(|| self.run_error("no output inputs_embeds"))?;
@@ -167,6 +216,7 @@ impl SmolVlm {
         past: &[DynValue],
         past_len: usize,
         logits: bool,
+        cancel: &Cancel,
     ) -> Result<Step, ModelError> {
         let e = |e: ort::Error| self.run_error(e);
         let d = self.hidden.max(1);
@@ -211,7 +261,9 @@ impl SmolVlm {
                 cache.len()
             )));
         }
-        let mut outputs = session.run(inputs).map_err(e)?;
+        let mut outputs = cancel
+            .run(session, inputs)
+            .map_err(|e| self.run_failed(e))?;
         let mut last = Vec::new();
         if logits {
             let value = outputs

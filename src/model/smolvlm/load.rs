@@ -12,16 +12,19 @@
 //! }
 //! ```
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use super::{DecoderIo, ImageSpec, SmolVlm, SmolVlmConfig, SmolVlmImage, SmolVlmSessions};
+use super::{
+    DecoderIo, ImageSpec, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmConfig, SmolVlmImage,
+    SmolVlmSessions,
+};
+use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
-use crate::model::ModelError;
+use crate::model::{Cancel, ModelError};
 
 const IMAGE: &str = "<image>";
 const FAKE: &str = "<fake_token_around_image>";
@@ -131,8 +134,28 @@ impl SmolVlm {
                 ),
             ));
         }
+        let max_sequence = hf
+            .max_positions
+            .map_or(MAX_SEQUENCE, |n| n.min(MAX_SEQUENCE));
+        if prefix_ids.len() + 2 > max_sequence {
+            return Err(err(
+                &cfg.config,
+                format!(
+                    "the image prefix of {} tokens leaves no room in a sequence of {max_sequence}",
+                    prefix_ids.len()
+                ),
+            ));
+        }
+        if cfg.max_tokens > MAX_NEW_TOKENS {
+            tracing::debug!(
+                "model {name}: max_tokens {} clamped to {MAX_NEW_TOKENS}",
+                cfg.max_tokens
+            );
+        }
         let mut vlm = Self {
-            max_tokens: cfg.max_tokens,
+            max_tokens: cfg.max_tokens.min(MAX_NEW_TOKENS),
+            max_sequence,
+            embed_id: format!("suffix:{}", PromptCache::model_id(&cfg.embed)),
             name: name.into(),
             scratch: Mutex::new(SmolVlmImage::new(&spec)),
             spec,
@@ -146,10 +169,10 @@ impl SmolVlm {
             yes_id,
             no_id,
             stop,
-            suffixes: Mutex::new(HashMap::new()),
+            suffixes: Arc::default(),
         };
         let embeds = vlm
-            .embed(&sessions, &vlm.prefix_ids)
+            .embed(&sessions, &vlm.prefix_ids, Cancel::never())
             .map_err(|e| err(&cfg.embed, e.to_string()))?;
         vlm.hidden = embeds.len() / vlm.prefix_ids.len().max(1);
         vlm.prefix_embeds = embeds;
@@ -163,6 +186,8 @@ struct HfConfig {
     image_size: u32,
     image_seq_len: usize,
     eos: Vec<u32>,
+    /// The decoder's `text_config.max_position_embeddings`.
+    max_positions: Option<usize>,
 }
 
 impl HfConfig {
@@ -191,6 +216,10 @@ impl HfConfig {
             image_size: image_size as u32,
             image_seq_len: ((side / scale) * (side / scale)) as usize,
             eos,
+            max_positions: v["text_config"]["max_position_embeddings"]
+                .as_u64()
+                .filter(|&n| n > 0)
+                .map(|n| n as usize),
         })
     }
 }

@@ -18,7 +18,7 @@ use ort::value::{DynValue, TensorRef};
 
 use super::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
-use crate::model::ModelError;
+use crate::model::{Cancel, ModelError};
 use crate::source::Frame;
 
 /// How long building a prefix took.
@@ -72,6 +72,17 @@ impl SmolVlm {
         frame: &Frame,
         region: Option<[f32; 4]>,
     ) -> Result<ImagePrefix, ModelError> {
+        self.prefix_with(s, frame, region, Cancel::never())
+    }
+
+    /// [`SmolVlm::prefix`], its ONNX runs terminated when `cancel` is raised.
+    pub fn prefix_with(
+        &self,
+        s: &SmolVlmSessions,
+        frame: &Frame,
+        region: Option<[f32; 4]>,
+        cancel: &Cancel,
+    ) -> Result<ImagePrefix, ModelError> {
         let t0 = Instant::now();
         let view = RgbView::of(frame)?;
         let crop = Rect::of_region(region, frame.width, frame.height);
@@ -92,9 +103,12 @@ impl SmolVlm {
             let pm = TensorRef::from_array_view(([1usize, 1, side, side], &mask[..]))
                 .map_err(|e| self.run_error(e))?;
             let mut session = s.vision.lock();
-            let outputs = session
-                .run(ort::inputs!["pixel_values" => pv, "pixel_attention_mask" => pm])
-                .map_err(|e| self.run_error(e))?;
+            let outputs = cancel
+                .run(
+                    &mut session,
+                    ort::inputs!["pixel_values" => pv, "pixel_attention_mask" => pm],
+                )
+                .map_err(|e| self.run_failed(e))?;
             let value = outputs
                 .get(&self.vision_output)
                 .ok_or_else(|| self.run_error(format!("no output {}", self.vision_output)))?;
@@ -104,10 +118,11 @@ impl SmolVlm {
             self.merge_image(&mut embeds, features)?;
         }
         let t2 = Instant::now();
+        cancel.check(&self.name)?;
         let step = {
             let _s = tracing::trace_span!("smolvlm.prefill", model = %self.name).entered();
             let mut session = s.decoder.lock();
-            self.run_decoder(&mut session, &embeds, &[], 0, false)?
+            self.run_decoder(&mut session, &embeds, &[], 0, false, cancel)?
         };
         Ok(ImagePrefix {
             kv: step.kv,
