@@ -1,5 +1,8 @@
 //! HTTP endpoints (`[http]`, 127.0.0.1:9380 by default; a bearer token is required
-//! when one is configured, and one must be for any non-loopback address):
+//! when one is configured, and one must be for any non-loopback address; a request
+//! whose `Host` is not an IP address, `localhost` or a name in `allowed_hosts` is
+//! refused with 421, one that changes something from a foreign `Origin` with 403,
+//! see `guard`):
 //!
 //! - `GET /healthz`: per-camera frame age and status, broker connection, model load
 //!   state; 200 when healthy, 503 (with the reasons) when not.
@@ -17,6 +20,7 @@
 //! ```
 
 mod config;
+mod guard;
 mod health;
 mod prometheus;
 mod routes;
@@ -40,6 +44,7 @@ pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Shared>)
         }
     };
     let listen = cfg.listen;
+    let guard = guard::Guard::new(cfg);
     rt.spawn(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
@@ -56,7 +61,7 @@ pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Shared>)
                 ""
             }
         );
-        let app = routes::router(shared, token);
+        let app = routes::router(shared, token, guard);
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("http: {e}");
         }

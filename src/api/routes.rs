@@ -1,4 +1,5 @@
-//! The routes of the HTTP endpoints and their bearer-token check.
+//! The routes of the HTTP endpoints, their Host/Origin check (`guard`) and their
+//! bearer-token check.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +13,16 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
+use super::guard::Guard;
 use super::{Shared, health, render};
 use crate::control::{Command, Request as Change};
 
 /// How long a change may wait for the daemon before the request gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
-pub fn router(shared: Arc<Shared>, token: Option<String>) -> Router {
+pub fn router(shared: Arc<Shared>, token: Option<String>, guard: Guard) -> Router {
     let token = token.map(Arc::<str>::from);
+    let guard = Arc::new(guard);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -32,8 +35,13 @@ pub fn router(shared: Arc<Shared>, token: Option<String>) -> Router {
         )
         .route("/api/reload", post(reload))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let token = token.clone();
-            async move { authorize(token.as_deref(), req, next).await }
+            let (token, guard) = (token.clone(), guard.clone());
+            async move {
+                if let Err(refused) = guard.check(req.method(), req.uri(), req.headers()) {
+                    return refused.into_response();
+                }
+                authorize(token.as_deref(), req, next).await
+            }
         }))
         .with_state(shared)
 }

@@ -1,8 +1,9 @@
 //! Config: the TOML file that names the broker, the models, the cameras and their
 //! standing queries.
 //!
-//! Loading reads the file, expands `${VAR}` / `${VAR:-default}` from the environment,
-//! deserialises each section separately (so that a typo in one camera does not hide
+//! Loading reads and parses the file, expands `${VAR}` / `${VAR:-default}` from the
+//! environment in its string values (after parsing, so that no value can change the
+//! file's structure, see `env`), deserialises each section separately (so that a typo in one camera does not hide
 //! the problems of another), resolves relative paths against the file's folder, and
 //! validates everything at once. Every problem carries its path, e.g.
 //! `cameras[1].queries[0].on: must be greater than off (0.5)`.
@@ -63,25 +64,33 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parses config text; `path` names it in messages and anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
-    let expanded = env::expand(text, &mut problems);
-    let table: toml::Table = match toml::from_str(&expanded) {
+    let mut table: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => {
-            problems.push(Problem::new("", e.to_string().trim().replace('\n', " ")));
+            problems.push(Problem::new("", syntax_error(text, &e)));
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 problems,
             });
         }
     };
+    // After parsing: a value from the environment can hold any character without
+    // changing the file's structure.
+    let from_env = env::expand_table(&mut table, &mut problems);
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let base = absolute
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
-    let config = sections::build(table, path, &base, &mut problems);
+    let config = sections::build(table, path, &base, &from_env, &mut problems);
     if let Some(config) = &config {
         validate::check(config, &mut problems);
+        if let Some(m) = &config.mqtt {
+            problems.extend(m.problems());
+        }
+        if let Some(h) = &config.http {
+            problems.extend(h.problems());
+        }
     }
     match config {
         Some(config) if problems.is_empty() => Ok(config),
@@ -92,11 +101,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
+/// A TOML syntax error as `line L, column C: what`, without the source line that
+/// toml's own message quotes (it may hold a secret written in the file).
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("TOML syntax error at line {line}, column {column}: {what}")
+        }
+        None => format!("TOML syntax error: {what}"),
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
 /// Checks that what the config points at exists: model folders and files, file
-/// cameras' media, secret files. `check` reports these; `run` tolerates them (the
+/// cameras' media, secret files (and that the HTTP token file holds a token). `check` reports these; `run` tolerates them (the
 /// affected camera or model fails alone, with its own error line).
 pub fn preflight(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -131,8 +155,17 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
             }
         }
     }
-    if let Some(f) = config.http.as_ref().and_then(|h| h.token_file.as_ref()) {
+    if let Some(http) = &config.http
+        && let Some(f) = &http.token_file
+    {
         exists("http.token_file".into(), f);
+        // An empty (or unreadable) token file would leave the endpoints off at `run`.
+        if f.exists()
+            && let Err(e) = http.read_token()
+        {
+            let why = e.strip_prefix("http.token_file ").unwrap_or(&e).to_string();
+            problems.push(Problem::new("http.token_file", why));
+        }
     }
     problems
 }

@@ -1,7 +1,7 @@
 //! Deserialises each section and list element on its own, so that one bad camera or
 //! model does not hide the problems of the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -25,15 +25,22 @@ const SECTIONS: [&str; 7] = [
     "cameras",
 ];
 
+/// `from_env`: the key paths whose value came from the environment (their values are
+/// never quoted in a problem).
 pub fn build(
     mut table: toml::Table,
     path: &Path,
     base: &Path,
+    from_env: &HashSet<String>,
     problems: &mut Vec<Problem>,
 ) -> Option<Config> {
+    let problems = &mut Problems {
+        list: problems,
+        from_env,
+    };
     for key in table.keys() {
         if !SECTIONS.contains(&key.as_str()) {
-            problems.push(Problem::new(
+            problems.list.push(Problem::new(
                 key.clone(),
                 format!("unknown section, expected one of {}", SECTIONS.join(", ")),
             ));
@@ -84,7 +91,9 @@ pub fn build(
                 }
             }
         }
-        Some(_) => problems.push(Problem::new("models", "must be a table of named models")),
+        Some(_) => problems
+            .list
+            .push(Problem::new("models", "must be a table of named models")),
         None => {}
     }
 
@@ -99,7 +108,7 @@ pub fn build(
                 }
             }
         }
-        Some(_) => problems.push(Problem::new(
+        Some(_) => problems.list.push(Problem::new(
             "cameras",
             "must be an array of tables ([[cameras]])",
         )),
@@ -117,11 +126,40 @@ pub fn build(
     })
 }
 
+/// Where problems go, and which values must not be quoted in them.
+struct Problems<'a> {
+    list: &'a mut Vec<Problem>,
+    from_env: &'a HashSet<String>,
+}
+
+impl Problems<'_> {
+    /// Whether the value at `path`, or one inside it (serde reports some errors at the
+    /// enclosing table), came from the environment.
+    fn holds_env_value(&self, path: &str) -> bool {
+        self.from_env.iter().any(|p| {
+            p.strip_prefix(path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
+    }
+}
+
+/// What serde's message says before it quotes the value it refused, if it quotes one.
+fn quoted_value(message: &str) -> Option<&'static str> {
+    [
+        "invalid type",
+        "invalid value",
+        "unknown variant",
+        "invalid duration",
+    ]
+    .into_iter()
+    .find(|p| message.starts_with(p))
+}
+
 /// Deserialises one element, recording a problem with its full path on failure.
 fn element<T: DeserializeOwned>(
     value: toml::Value,
     at: &str,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems<'_>,
 ) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
@@ -142,10 +180,25 @@ fn element<T: DeserializeOwned>(
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            problems.push(Problem::new(path, first));
+            let first = match quoted_value(&first) {
+                Some(what) if problems.holds_env_value(&path) => unquoted(what, &first),
+                _ => first,
+            };
+            problems.list.push(Problem::new(path, first));
             None
         }
     }
+}
+
+/// serde's message without the value it quotes, for a value from the environment:
+/// `invalid type: string "x", expected usize` → `invalid type (the value from the
+/// environment, not shown), expected usize`.
+fn unquoted(what: &str, message: &str) -> String {
+    let expected = message
+        .rfind(", expected ")
+        .map(|i| &message[i..])
+        .unwrap_or_default();
+    format!("{what} (the value from the environment, not shown){expected}")
 }
 
 /// Resolves `p` against `base` when it is relative, folding `.` and `..` (lexically,

@@ -146,7 +146,7 @@ url = "a.mkv"
     let p = problems(text);
     assert_eq!(
         p,
-        vec!["line 4: environment variable OCELLUS_TEST_UNSET_PASSWORD is not set"]
+        vec!["mqtt.password: environment variable OCELLUS_TEST_UNSET_PASSWORD is not set"]
     );
     let ok = text.replace("${OCELLUS_TEST_UNSET_PASSWORD}", "s3cret");
     let c = parse(&ok, Path::new("x.toml")).unwrap();
@@ -352,6 +352,151 @@ fn http_off_loopback_needs_a_token() {
     assert!(p[0].starts_with("http.listen"), "{p:?}");
 }
 
+/// A value from the environment is substituted after parsing: quotes, backslashes,
+/// newlines and would-be TOML keys arrive as they are, and change nothing else.
+#[test]
+fn environment_values_cannot_change_the_structure_and_arrive_intact() {
+    let secrets = [
+        ("OCELLUS_TEST_PW_QUOTE", "pa\"ss"),
+        ("OCELLUS_TEST_PW_BACKSLASH", "a\\b\\nc"),
+        ("OCELLUS_TEST_PW_NEWLINE", "line1\nline2"),
+        ("OCELLUS_TEST_PW_INJECT", "x\"\nbogus = 1\n[evil]\nk = \""),
+    ];
+    for (var, secret) in secrets {
+        // SAFETY: each variable is read by this test only.
+        unsafe { std::env::set_var(var, secret) };
+        let text = format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"u\"\npassword = \"${{{var}}}\"\n\
+             [http]\ntoken = \"${{{var}}}-tail\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n"
+        );
+        let p = problems(&text);
+        if secret.contains('\n') || secret.contains('"') || secret.contains('\\') {
+            // The token must be sendable in a header; the password may hold anything.
+            assert!(
+                p.iter()
+                    .all(|l| l.starts_with("http.token: must be visible ASCII")),
+                "{var}: {p:?}"
+            );
+            assert!(p.iter().all(|l| !l.contains(secret)), "{var}: {p:?}");
+            let text = text.replace(&format!("${{{var}}}-tail"), "tok");
+            let c = parse(&text, Path::new("x.toml")).unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert_eq!(c.mqtt.unwrap().password.as_deref(), Some(secret), "{var}");
+            assert_eq!(c.cameras.len(), 1);
+        }
+    }
+    // A value that is no string where a number is expected is named, not quoted.
+    // SAFETY: read by this test only.
+    unsafe { std::env::set_var("OCELLUS_TEST_CAPACITY", "S3cret\"Cap") };
+    let p = problems(
+        "[mqtt]\nurl = \"mqtt://b\"\noutbox_capacity = \"${OCELLUS_TEST_CAPACITY}\"\nkeep_alive = \"${OCELLUS_TEST_CAPACITY}\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n",
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("mqtt.keep_alive: invalid duration (the value from the environment, not shown)")
+            || p[0].starts_with("mqtt.outbox_capacity: invalid type (the value from the environment, not shown), expected"),
+        "{p:?}"
+    );
+    assert!(!p[0].contains("S3cret"), "{p:?}");
+}
+
+#[test]
+fn a_syntax_error_names_line_and_column_without_quoting_the_line() {
+    let p = problems("[mqtt]\nurl = \"mqtt://b\"\npassword = \"S3cret\"PW\"\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("TOML syntax error at line 3, column "),
+        "{p:?}"
+    );
+    assert!(!p[0].contains("S3cret"), "{p:?}");
+    // `${` that is no reference is kept; a bad name is named.
+    let p = problems(
+        "[mqtt]\nurl = \"mqtt://b\"\nusername = \"${not closed\"\npassword = \"${BAD-NAME}\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n",
+    );
+    assert_eq!(
+        p,
+        vec!["mqtt.password: ${BAD-NAME} is not a variable name (letters, digits and _)"]
+    );
+}
+
+#[test]
+fn credentials_in_the_broker_url_are_refused_without_being_echoed() {
+    let cams = "[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n";
+    for url in [
+        "mqtt://alice:S3cretPW@127.0.0.1:1883",
+        "mqtts://alice:S3cretPW@broker",
+        "mqtt://alice:S3c/retPW@broker",
+        "alice:S3cretPW@broker:1883",
+    ] {
+        let p = problems(&format!("[mqtt]\nurl = \"{url}\"\n{cams}"));
+        assert!(
+            p.iter().any(|l| l.starts_with(
+                "mqtt.url: holds a user name or password (user:password@host): put them in mqtt.username and mqtt.password_file"
+            )),
+            "{url}: {p:?}"
+        );
+        assert!(p.iter().all(|l| !l.contains("S3c")), "{url}: {p:?}");
+    }
+    let p = problems(&format!(
+        "[mqtt]\nurl = \"mqtt://b:1883/x?password=S3cret\"\n{cams}"
+    ));
+    assert_eq!(
+        p,
+        vec![
+            "mqtt.url: must be mqtt://host[:port] or mqtts://host[:port], without a path or query"
+        ]
+    );
+    assert!(problems(&format!("[mqtt]\nurl = \"mqtt://b:1883/\"\n{cams}")).is_empty());
+    // A camera URL with an unsupported scheme is quoted redacted.
+    let p = problems("[[cameras]]\nid = \"a\"\nurl = \"ftp://bob:S3cret@cam/x?pwd=S3cret2\"\n");
+    assert_eq!(
+        p,
+        vec![
+            "cameras[0].url: \"ftp://bob:***@cam/x?pwd=***\": unsupported scheme (use rtsp, rtspt, http, https, file or a path)"
+        ]
+    );
+}
+
+#[test]
+fn an_empty_token_is_refused_even_off_loopback() {
+    let cams = "[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n";
+    // SAFETY: read by this test only.
+    unsafe { std::env::set_var("OCELLUS_TEST_EMPTY_TOKEN", "") };
+    for token in ["\"\"", "\"   \"", "\"${OCELLUS_TEST_EMPTY_TOKEN}\""] {
+        for listen in ["127.0.0.1:9380", "0.0.0.0:9380"] {
+            let p = problems(&format!(
+                "[http]\nlisten = \"{listen}\"\ntoken = {token}\n{cams}"
+            ));
+            assert_eq!(p.len(), 1, "{token} {listen}: {p:?}");
+            assert!(p[0].starts_with("http.token: is empty"), "{p:?}");
+        }
+    }
+    let p = problems(&format!(
+        "[http]\nallowed_hosts = [\"ocellus.example.com\", \"https://x\", \"x:80\"]\n{cams}"
+    ));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("http.allowed_hosts[1]: \"https://x\" must be a host name"));
+    assert!(p[1].starts_with("http.allowed_hosts[2]"));
+}
+
+#[test]
+fn preflight_reports_an_empty_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    std::fs::write(&f, "\n").unwrap();
+    let text = format!(
+        "[http]\ntoken_file = {:?}\n[[cameras]]\nid = \"a\"\nurl = \"rtsp://cam/1\"\n",
+        f.display().to_string()
+    );
+    let c = parse(&text, &dir.path().join("c.toml")).unwrap();
+    let p: Vec<String> = super::preflight(&c).iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        p,
+        vec![format!("http.token_file: {}: is empty", f.display())]
+    );
+    std::fs::write(&f, "tok\n").unwrap();
+    assert!(super::preflight(&c).is_empty());
+}
+
 /// The example config in deploy/ is valid; on a machine without its files, only
 /// those files are reported.
 #[test]
@@ -364,5 +509,51 @@ fn the_deploy_example_config_is_valid() {
             p.message.contains("does not exist") || p.message.contains("not found"),
             "{p}"
         );
+    }
+}
+
+/// Config text made of odd pieces (references, quotes, newlines, sections) never makes
+/// `parse` panic, and no problem ever quotes the value of a variable.
+#[test]
+fn odd_config_text_never_panics_nor_quotes_an_environment_value() {
+    const SECRET: &str = "Zq7\"Sec\\ret\nx = 1";
+    // SAFETY: read by this test only.
+    unsafe { std::env::set_var("OCELLUS_TEST_ODD_SECRET", SECRET) };
+    let parts = [
+        "[mqtt]\n",
+        "[http]\n",
+        "[[cameras]]\n",
+        "url = ",
+        "token = ",
+        "password = ",
+        "keep_alive = ",
+        "queue = ",
+        "id = ",
+        "\"${OCELLUS_TEST_ODD_SECRET}\"",
+        "\"${OCELLUS_TEST_ODD_SECRET:-d}\"",
+        "\"${\"",
+        "\"}\"",
+        "\"mqtt://b\"",
+        "\"a.mkv\"",
+        "[\"${OCELLUS_TEST_ODD_SECRET}\"]",
+        "1",
+        "\"",
+        "\n",
+        "é",
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..3_000 {
+        let mut text = String::new();
+        for _ in 0..(seed % 16) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            text.push_str(parts[(seed % parts.len() as u64) as usize]);
+        }
+        for p in problems(&text) {
+            for piece in ["Zq7", "Sec\\ret", "Sec\\\\ret"] {
+                assert!(!p.contains(piece), "{p:?} from {text:?}");
+            }
+        }
     }
 }

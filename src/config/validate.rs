@@ -13,7 +13,10 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
         if !(mqtt.url.starts_with("mqtt://") || mqtt.url.starts_with("mqtts://")) {
             problems.push(Problem::new(
                 format!("{at}.url"),
-                format!("{:?} must start with mqtt:// or mqtts://", mqtt.url),
+                format!(
+                    "{:?} must start with mqtt:// or mqtts://",
+                    crate::source::redact(&mqtt.url)
+                ),
             ));
         }
         if mqtt.password.is_some() && mqtt.password_file.is_some() {
@@ -114,7 +117,7 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
                 format!("{at}.url"),
                 format!(
                     "{:?}: unsupported scheme (use rtsp, rtspt, http, https, file or a path)",
-                    cam.url
+                    crate::source::redact(&cam.url)
                 ),
             ));
         }

@@ -70,6 +70,9 @@ pub struct RunOptions {
 /// Runs the daemon; returns the process exit code (0 after a signal or when every
 /// camera finished cleanly, 1 when a camera failed).
 pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
+    if let Some(why) = opts.mqtt_url.as_deref().and_then(MqttConfig::url_problem) {
+        return Err(DaemonError::Usage(format!("--mqtt-url {why}")));
+    }
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
     let prompts = Arc::new(PromptCache::new(config.cache.prompts_bytes()));

@@ -9,7 +9,8 @@ use serde::Deserialize;
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` or `mqtts://host:port` (TLS).
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS). User name and password go in
+    /// their own keys: a URL that holds them is refused (see [`MqttConfig::url_problem`]).
     pub url: String,
     /// Default `<prefix>-<hostname>`: unique per box and prefix, as the broker
     /// disconnects a client when another connects with the same id.
@@ -72,7 +73,7 @@ pub struct MqttConfig {
 impl std::fmt::Debug for MqttConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MqttConfig")
-            .field("url", &self.url)
+            .field("url", &crate::source::redact(&self.url))
             .field("client_id", &self.client_id)
             .field("prefix", &self.prefix)
             .field("username", &self.username)
@@ -112,6 +113,38 @@ fn yes() -> bool {
 }
 
 impl MqttConfig {
+    /// Why `url` is not a broker URL the daemon takes, in words that never quote it:
+    /// credentials (`user:password@`) belong in `username` and `password_file` (the
+    /// client would not send them, and the URL is logged), and a path or query means
+    /// nothing to MQTT. `None` for `mqtt[s]://host[:port]` (the scheme itself is checked
+    /// with the rest of the config).
+    pub fn url_problem(url: &str) -> Option<&'static str> {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        // `@` has no other use in a broker URL; a password may hold `/` or `?`.
+        if rest.contains('@') {
+            return Some(
+                "holds a user name or password (user:password@host): put them in mqtt.username and \
+                 mqtt.password_file (or mqtt.password = \"${VAR}\") instead",
+            );
+        }
+        let after = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
+        if !(after.is_empty() || after == "/") {
+            return Some(
+                "must be mqtt://host[:port] or mqtts://host[:port], without a path or query",
+            );
+        }
+        None
+    }
+
+    /// The problems of this section that need no other section (see
+    /// `config::validate` for the rest).
+    pub fn problems(&self) -> Vec<crate::config::Problem> {
+        Self::url_problem(&self.url)
+            .map(|why| crate::config::Problem::new("mqtt.url", why))
+            .into_iter()
+            .collect()
+    }
+
     /// The MQTT client id: `client_id`, else `<prefix>-<hostname>`.
     pub fn client_id(&self) -> String {
         self.client_id.clone().unwrap_or_else(|| {

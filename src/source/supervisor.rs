@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
-use super::{CameraConfig, CameraStatus, Pixels, Tuning, redact};
+use super::{CameraConfig, CameraStatus, Pixels, Tuning, redact, redact_in};
 use crate::metrics::CameraMetrics;
 use crate::shutdown::Shutdown;
 
@@ -117,6 +117,11 @@ fn supervise(
             }),
             Err(e) => Outcome::Error(e),
         };
+        // GStreamer's messages may quote the URL (souphttpsrc: "URL: http://...").
+        let outcome = match outcome {
+            Outcome::Error(e) => Outcome::Error(redact_in(&e, &cam.url)),
+            other => other,
+        };
         let frames = progress.frames.load(Ordering::Relaxed);
         let got_frames = frames > frames_before;
         match outcome {
@@ -220,7 +225,8 @@ fn watch(a: &Attempt<'_>) -> Outcome {
                 gst::MessageView::Eos(_) => return Outcome::Eos,
                 gst::MessageView::Error(err) => return Outcome::Error(describe(err)),
                 gst::MessageView::Warning(w) => {
-                    tracing::debug!(camera = %cam.id, "GStreamer warning: {}", w.error())
+                    let warning = w.error().to_string();
+                    tracing::debug!(camera = %cam.id, "GStreamer warning: {}", redact_in(&warning, &cam.url))
                 }
                 _ => {}
             }
@@ -266,7 +272,7 @@ fn describe(err: &gst::message::Error) -> String {
     {
         let detail = first.rsplit("):").next().unwrap_or(first).trim();
         if !detail.is_empty() && !detail.starts_with("/Gst") {
-            line = format!("{line} ({})", redact(detail));
+            line = format!("{line} ({detail})"); // redacted by `supervise`
         }
     }
     line

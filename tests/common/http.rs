@@ -39,16 +39,35 @@ pub fn http(
     token: Option<&str>,
     body: &[u8],
 ) -> Option<HttpResponse> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http_with(port, method, path, &headers, body)
+}
+
+/// `http` with the request headers `headers` (`Host` defaults to `127.0.0.1:PORT`;
+/// a `Host` given as "" is left out).
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<HttpResponse> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(70))).ok()?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
-    req.push_str("\r\n");
+    for (k, v) in headers {
+        if !(k.eq_ignore_ascii_case("host") && v.is_empty()) {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    req.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
     s.write_all(req.as_bytes()).ok()?;
     s.write_all(body).ok()?;
     let mut raw = Vec::new();

@@ -142,20 +142,53 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     child: Option<Child>,
     starts: usize,
+    /// Only these users may connect (`start_with_users`); anonymous when empty.
+    users: bool,
 }
 
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with_users(&[])
+    }
+
+    /// A broker that lets in only `users` (`(name, password)`, hashed into a password
+    /// file by mosquitto_passwd; a password may hold any character), or anyone when
+    /// `users` is empty.
+    pub fn start_with_users(users: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("ocellus-mosquitto-")
             .tempdir()
             .expect("tempdir for mosquitto");
+        for (i, (user, password)) in users.iter().enumerate() {
+            let mut cmd = Command::new(find_program("mosquitto_passwd", &["/usr/bin"]));
+            cmd.arg("-b");
+            if i == 0 {
+                cmd.arg("-c");
+            }
+            let out = cmd
+                .arg(dir.path().join("passwd"))
+                .args([user, password])
+                .output()
+                .expect("run mosquitto_passwd");
+            assert!(out.status.success(), "mosquitto_passwd: {out:?}");
+        }
+        if !users.is_empty() {
+            // mosquitto started as root reads its password file as its own user.
+            use std::os::unix::fs::PermissionsExt;
+            for (p, mode) in [
+                (dir.path().to_path_buf(), 0o755),
+                (dir.path().join("passwd"), 0o644),
+            ] {
+                fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod");
+            }
+        }
         let mut broker = Mosquitto {
             port: 0,
             dir,
             child: None,
             starts: 0,
+            users: !users.is_empty(),
         };
         let mut errors = Vec::new();
         for _ in 0..5 {
@@ -227,10 +260,18 @@ impl Mosquitto {
         // keeps 1000 beyond those in flight and drops the rest (after acknowledging
         // them to the publisher), so a test's collector stalled for a moment on a
         // loaded machine would lose part of a daemon's post-outage backlog.
+        let auth = if self.users {
+            format!(
+                "allow_anonymous false\npassword_file {}",
+                self.dir.path().join("passwd").display()
+            )
+        } else {
+            "allow_anonymous true".to_string()
+        };
         fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                "listener {} 127.0.0.1\n{auth}\npersistence false\n\
                  max_queued_messages 0\n\
                  log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n\
                  log_type information\nlog_timestamp_format %H:%M:%S\n",
