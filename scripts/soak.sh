@@ -16,7 +16,8 @@
 # (how long the streams flow before each sample, default 1000), OCELLUS_SOAK_JSON
 # (where the JSON goes; default target/soak/soak-<time>.json), OCELLUS_SOAK_MALLOC=plain
 # (glibc's allocator defaults instead of the systemd unit's MALLOC_* settings; expect
-# the RSS bound to fail then). OCELLUS_SHARED and
+# the RSS bound to fail then), OCELLUS_SOAK_RELEASE=0 (the test profile's build, as
+# CI runs it, instead of release). OCELLUS_SHARED and
 # OCELLUS_MODELS as for the tests. Exit status: the test's (0 when every bound held).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,10 @@ export OCELLUS_SOAK_JSON="$json"
 log="${json%.json}.log"
 
 echo "soak: ${OCELLUS_SOAK_SECONDS:-${OCELLUS_SOAK_CYCLES:-20} cycles}${OCELLUS_SOAK_SECONDS:+ s}; log $log" >&2
+profile=(--release)
+[[ "${OCELLUS_SOAK_RELEASE:-1}" == 0 ]] && profile=()
 status=0
-cargo test --release --locked --test soak -- --nocapture --exact \
+cargo test "${profile[@]}" --locked --test soak -- --nocapture --exact \
     rtsp_server_stopped_and_killed_20_times >"$log" 2>&1 || status=$?
 grep -E '^\[soak\]' "$log" | tail -n 5 >&2 || true
 if [[ -s "$json" ]]; then

@@ -6,8 +6,8 @@
 //! The server is a separate process (this test binary run again as
 //! `rtsp_server_process`, the gst-rtsp-server helper of `tests/common/rtsp.rs`), so that
 //! it can be stopped both ways: a clean stop (the server closes every connection and
-//! session, then the process exits) on odd cycles, SIGKILL on even ones (the kernel
-//! closes the sockets; nothing is said to the clients).
+//! session, then the process exits) on odd cycles, SIGKILL on even ones (no RTSP
+//! teardown: the kernel closes the sockets, the UDP streams just stop).
 //!
 //! Each cycle: stop the server, wait until both cameras say `reconnecting`, keep it
 //! down a moment, start it again on the same port, time until each camera says
@@ -29,12 +29,13 @@
 //! Knobs (for `scripts/soak.sh`, which runs this for hours): `OCELLUS_SOAK_CYCLES`
 //! (default 20; more when they take less than `OCELLUS_SOAK_FLAP_SECONDS`, default
 //! 120: the two minutes of flapping), `OCELLUS_SOAK_SECONDS` (cycle until this
-//! much time has passed, at least 2 cycles; overrides both), `OCELLUS_SOAK_DOWN_MS` (how long the server
-//! stays down once both cameras noticed, default 1000), `OCELLUS_SOAK_UP_MS` (how long
-//! the streams flow before the sample and the next stop, default 1000) and
-//! `OCELLUS_SOAK_JSON` (a file to write the measurements to; they are also printed as
-//! one `SOAK-JSON {...}` line on stderr) and `OCELLUS_SOAK_MALLOC=plain` (glibc's
-//! defaults instead of the unit's, to measure the difference).
+//! much time has passed, at least 2 cycles; overrides both), `OCELLUS_SOAK_DOWN_MS`
+//! (how long the server stays down once both cameras noticed, default 1000),
+//! `OCELLUS_SOAK_UP_MS` (how long the streams flow before the sample and the next
+//! stop, default 1000), `OCELLUS_SOAK_JSON` (a file to write the measurements to; they
+//! are also printed as one `SOAK-JSON {...}` line on stderr) and
+//! `OCELLUS_SOAK_MALLOC=plain` (glibc's defaults instead of the unit's, to measure the
+//! difference).
 
 mod common;
 
@@ -57,9 +58,9 @@ const RECONNECT_WITHIN: Duration = Duration::from_secs(5);
 const GROWTH: f64 = 0.05;
 /// Time for the daemon to load the model and show the first answers.
 const START: Duration = Duration::from_secs(60);
-/// Time for both cameras to notice the server is gone: a clean stop closes the
-/// connections at once; after SIGKILL a UDP camera may only notice by its
-/// `frame_timeout` (3 s here), so this leaves room for a loaded machine.
+/// Time for both cameras to notice the server is gone. Both stops close the RTSP
+/// connection (measured: 7-35 ms, UDP too); were that missed, a UDP camera would
+/// notice by its `frame_timeout` (3 s here). Room for a loaded machine.
 const NOTICE: Duration = Duration::from_secs(20);
 /// How long a server process may take to listen, or to exit after a clean stop.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(20);
