@@ -861,15 +861,12 @@ fn catalog_sizes_that_overflow_their_sum() {
 
 // ------------------------------------------------------- HTTP, end to end
 
-/// PUT bodies through the real router of a running daemon: every answer is JSON
-/// with a one-line `error`, or the accepted query; the daemon serves on after.
-#[test]
-fn http_query_bodies_through_the_running_daemon() {
-    let dir = tempfile::tempdir().unwrap();
+/// `ocellus run` with the HTTP API on a free port and one camera, `door`, on a port
+/// nothing listens on (it reconnects, cheaply, all along); waits for the API.
+fn http_daemon(dir: &Path) -> (Daemon, u16) {
     let port = free_port();
-    // A camera on a port nothing listens on: it reconnects, cheaply, all along.
     let cfg = write_config(
-        dir.path(),
+        dir,
         &format!(
             "{}[http]\nlisten = \"127.0.0.1:{port}\"\n\n[[cameras]]\nid = \"door\"\n\
              url = \"rtsp://127.0.0.1:{}/none\"\n\n{}",
@@ -878,12 +875,22 @@ fn http_query_bodies_through_the_running_daemon() {
             person_query("")
         ),
     );
-    let mut daemon = Daemon::start(&cfg, &[]);
+    let daemon = Daemon::start(&cfg, &[]);
     let up = wait_until(std::time::Duration::from_secs(60), || {
         http(port, "GET", "/api/cameras", None, b"")
             .is_some_and(|r| r.status == 200 && r.text().contains("door"))
     });
     assert!(up, "the HTTP API did not come up\n{}", daemon.output());
+    (daemon, port)
+}
+
+/// PUT bodies through the real router of a running daemon: every answer is JSON
+/// with a one-line `error`, or the accepted query; the daemon serves on after. The
+/// query ids in the URL take percent escapes of ASCII only (see the finding below).
+#[test]
+fn http_query_bodies_through_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, port) = http_daemon(dir.path());
 
     let mut runner = proptest::test_runner::TestRunner::new(cases(48));
     let bodies = prop_oneof![
@@ -892,7 +899,7 @@ fn http_query_bodies_through_the_running_daemon() {
         (any::<Index>(), prop::collection::vec(spec_edit(), 1..3))
             .prop_map(|(b, e)| serde_json::to_vec(&mutated_spec(b, &e)).unwrap()),
     ];
-    let query = "[a-z0-9_%.~-]{1,16}";
+    let query = "([a-z0-9_.~-]|%[0-7][0-9a-fA-F]){1,16}";
     let result = runner.run(&(bodies, query), |(body, query)| {
         let path = format!("/api/queries/door/{query}");
         let r = http(port, "PUT", &path, None, &body)
@@ -919,4 +926,21 @@ fn http_query_bodies_through_the_running_daemon() {
     assert_no_panic("daemon", &daemon.output());
     let status = daemon.stop();
     assert!(status.success(), "exit {status}\n{}", daemon.output());
+}
+
+/// Finding (src/api/routes.rs, not this test's to fix): a query id whose percent
+/// escapes are not UTF-8 is refused by axum's path extractor before the routes see
+/// it, as `text/plain` (`Invalid URL: Invalid UTF-8 in \`query\``), not as the
+/// API's JSON `{"error": ...}`.
+#[test]
+#[ignore = "finding: axum's own path rejection is text/plain, not the API's JSON error (src/api/routes.rs)"]
+fn http_query_id_that_is_not_utf8_is_refused_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, port) = http_daemon(dir.path());
+    let r = http(port, "PUT", "/api/queries/door/%d8", None, b"{}").expect("an answer");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let answer: Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()));
+    assert_one_line("http", answer["error"].as_str().unwrap_or_default());
+    assert!(daemon.stop().success());
 }
