@@ -551,6 +551,15 @@ impl MqttCollector {
         lock(&self.state.messages).clone()
     }
 
+    /// How many messages arrived so far (without copying them).
+    pub fn len(&self) -> usize {
+        lock(&self.state.messages).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn clear(&self) {
         lock(&self.state.messages).clear();
     }
