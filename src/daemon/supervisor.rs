@@ -131,7 +131,14 @@ pub struct Supervisor {
     binder: Binder,
     /// Cameras with a change being bound, and the changes waiting behind it.
     busy: BTreeMap<String, VecDeque<Pending>>,
+    /// When a refusal was last logged, and how many were not logged since: a flood
+    /// of bad commands is logged once a second (each is still answered and counted).
+    refusals_logged: Option<Instant>,
+    refusals_held: u64,
 }
+
+/// At most one refusal is logged this often.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts every camera of `control` with `camera_env`'s models.
@@ -154,6 +161,8 @@ impl Supervisor {
             failed: 0,
             binder: Binder::spawn(),
             busy: BTreeMap::new(),
+            refusals_logged: None,
+            refusals_held: 0,
         };
         s.show_models();
         for cam in s.control.cameras() {
@@ -291,18 +300,33 @@ impl Supervisor {
     /// Refuses a change: logged, counted, published on the query's error topic and
     /// answered (HTTP), with the reason on one short line.
     fn refuse(
-        &self,
+        &mut self,
         cmd: &Command,
         reply: Option<Reply<Option<CameraConfig>>>,
         reason: String,
         why: Refusal,
     ) {
         let reason = short_reason(&reason);
-        tracing::warn!(
-            "camera {}: query {}: refused: {reason}",
-            cut_id(&cmd.camera),
-            cut_id(&cmd.query)
-        );
+        let now = Instant::now();
+        if self
+            .refusals_logged
+            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY)
+        {
+            let held = std::mem::take(&mut self.refusals_held);
+            let held = if held > 0 {
+                format!(" ({held} more refused since the last one logged)")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                "camera {}: query {}: refused: {reason}{held}",
+                cut_id(&cmd.camera),
+                cut_id(&cmd.query)
+            );
+            self.refusals_logged = Some(now);
+        } else {
+            self.refusals_held += 1;
+        }
         if let Some(running) = self.cameras.get(&cmd.camera) {
             let m = &running.view.metrics;
             match why {
