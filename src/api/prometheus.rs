@@ -212,6 +212,25 @@ fn cameras(w: &mut Writer, shared: &Shared) {
             w.sample(&name, &[("camera", id)], get(&v.metrics).get() as f64);
         }
     }
+    let name = "ocellus_camera_query_changes_refused_total";
+    w.header(
+        name,
+        "Runtime query changes refused: invalid, or by a limit (rate, queue, queries.json size).",
+        "counter",
+    );
+    for (id, v) in cams.iter() {
+        let m = &v.metrics;
+        w.sample(
+            name,
+            &[("camera", id), ("reason", "invalid")],
+            m.query_changes_refused.get() as f64,
+        );
+        w.sample(
+            name,
+            &[("camera", id), ("reason", "limited")],
+            m.query_changes_limited.get() as f64,
+        );
+    }
     w.header(
         "ocellus_camera_frame_age_seconds",
         "Seconds since the camera's last frame (since its start before the first).",

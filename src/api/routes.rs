@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::guard::Guard;
 use super::{Shared, health, render};
+use crate::control::limits::MAX_SPEC_BYTES;
 use crate::control::{Command, Request as Change};
 
 /// How long a change may wait for the daemon before the request gives up.
@@ -31,7 +33,9 @@ pub fn router(shared: Arc<Shared>, token: Option<String>, guard: Guard) -> Route
         .route("/api/queries", get(queries))
         .route(
             "/api/queries/{camera}/{query}",
-            put(set_query).delete(delete_query),
+            put(set_query)
+                .delete(delete_query)
+                .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES)),
         )
         .route("/api/reload", post(reload))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -137,8 +141,21 @@ async fn queries(State(shared): State<Arc<Shared>>) -> Json<Value> {
 async fn set_query(
     State(shared): State<Arc<Shared>>,
     Path((camera, query)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A body over the limit is refused before it is read whole.
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                e.status(),
+                format!(
+                    "the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have"
+                ),
+            );
+        }
+        Err(e) => return error(e.status(), e.body_text()),
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
         return error(
             StatusCode::BAD_REQUEST,

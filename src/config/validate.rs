@@ -4,6 +4,11 @@
 use std::collections::HashSet;
 
 use super::{Config, Problem};
+use crate::control::limits::{
+    MAX_ASK_CHARS, MAX_DURATION, MAX_LABEL_CHARS, MAX_NAME_CHARS, MAX_PATTERN_CHARS,
+    MAX_PATTERN_COMPILED_BYTES, MAX_PROMPT_CHARS, MAX_PROMPTS, MAX_QUERIES_PER_CAMERA,
+    MAX_QUERY_TOKENS, MAX_UNIT_CHARS, within,
+};
 use crate::model::ModelConfig;
 use crate::query::{QueryConfig, QueryKind};
 
@@ -104,7 +109,10 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
         if !id_ok(&cam.id) {
             problems.push(Problem::new(
                 format!("{at}.id"),
-                format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", cam.id),
+                format!(
+                    "{} must be 1-64 characters of A-Z a-z 0-9 _ -",
+                    shown(&cam.id)
+                ),
             ));
         } else if !ids.insert(cam.id.as_str()) {
             problems.push(Problem::new(
@@ -142,13 +150,30 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
         if cam.queue == 0 {
             problems.push(Problem::new(format!("{at}.queue"), "must be at least 1"));
         }
+        if let Some(name) = &cam.name
+            && let Some(e) = text_problem(name, MAX_NAME_CHARS, false)
+        {
+            problems.push(Problem::new(format!("{at}.name"), e));
+        }
+        if cam.queries.len() > MAX_QUERIES_PER_CAMERA {
+            problems.push(Problem::new(
+                format!("{at}.queries"),
+                format!(
+                    "{} queries; a camera runs at most {MAX_QUERIES_PER_CAMERA}",
+                    cam.queries.len()
+                ),
+            ));
+        }
         let mut qids = HashSet::new();
         for (j, q) in cam.queries.iter().enumerate() {
             let qat = format!("{at}.queries[{j}]");
             if !id_ok(&q.id) {
                 problems.push(Problem::new(
                     format!("{qat}.id"),
-                    format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", q.id),
+                    format!(
+                        "{} must be 1-64 characters of A-Z a-z 0-9 _ -",
+                        shown(&q.id)
+                    ),
                 ));
             } else if !qids.insert(q.id.as_str()) {
                 problems.push(Problem::new(
@@ -168,7 +193,10 @@ pub fn check_runtime_query(q: &QueryConfig, config: &Config) -> Vec<Problem> {
     if !id_ok(&q.id) {
         problems.push(Problem::new(
             "id",
-            format!("{:?} must be 1-64 characters of A-Z a-z 0-9 _ -", q.id),
+            format!(
+                "{} must be 1-64 characters of A-Z a-z 0-9 _ -",
+                shown(&q.id)
+            ),
         ));
     }
     check_query(q, "", config, &mut problems);
@@ -184,6 +212,7 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
         };
         problems.push(Problem::new(path, msg))
     };
+    check_sizes(q, &mut bad);
     if !(0.0..=1.0).contains(&q.on) {
         bad("on", format!("{} must be within 0..1", q.on));
     }
@@ -215,7 +244,12 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
     if let Some(p) = &q.pattern {
         if q.kind != QueryKind::Read {
             bad("pattern", "only read queries take a pattern".into());
-        } else if let Err(e) = regex::Regex::new(p) {
+        } else if !within(p, MAX_PATTERN_CHARS) {
+            // Said by check_sizes.
+        } else if let Err(e) = regex::RegexBuilder::new(p)
+            .size_limit(MAX_PATTERN_COMPILED_BYTES)
+            .build()
+        {
             let first = e.to_string();
             let first = first.lines().last().unwrap_or_default().trim().to_string();
             bad(
@@ -233,13 +267,35 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
     if q.max_tokens == Some(0) {
         bad("max_tokens", "must be at least 1".into());
     }
+    if q.max_tokens.is_some_and(|n| n > MAX_QUERY_TOKENS) {
+        bad("max_tokens", format!("must be at most {MAX_QUERY_TOKENS}"));
+    }
+    let durations = [
+        ("min_duration", Some(q.min_duration)),
+        ("off_delay", Some(q.off_delay)),
+        ("cooldown", Some(q.cooldown)),
+        ("expire_after", q.expire_after),
+        ("every", Some(q.every)),
+        ("min_interval", Some(q.min_interval)),
+    ];
+    for (field, d) in durations {
+        if d.is_some_and(|d| d > MAX_DURATION) {
+            bad(
+                field,
+                format!(
+                    "must be at most {}",
+                    humantime::format_duration(MAX_DURATION)
+                ),
+            );
+        }
+    }
     let Some(model) = config.models.get(&q.model) else {
         let known: Vec<&str> = config.models.keys().map(String::as_str).collect();
         bad(
             "model",
             format!(
-                "{:?} is not defined under [models] (known: {})",
-                q.model,
+                "{} is not defined under [models] (known: {})",
+                shown(&q.model),
                 known.join(", ")
             ),
         );
@@ -294,6 +350,77 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
                 m.family()
             ),
         ),
+    }
+}
+
+/// The bounds on a query's strings and lists (see `control::limits`): checked for
+/// runtime specs and config files alike, since both make the same Home Assistant
+/// device config and the same prompt embeddings.
+fn check_sizes(q: &QueryConfig, bad: &mut impl FnMut(&str, String)) {
+    if let Some(e) = text_problem(&q.ask, MAX_ASK_CHARS, true) {
+        bad("ask", e);
+    }
+    let texts = [
+        ("name", q.name.as_deref(), MAX_NAME_CHARS),
+        ("unit", q.unit.as_deref(), MAX_UNIT_CHARS),
+        ("label", q.label.as_deref(), MAX_LABEL_CHARS),
+    ];
+    for (field, text, max) in texts {
+        if let Some(e) = text.and_then(|t| text_problem(t, max, false)) {
+            bad(field, e);
+        }
+    }
+    if let Some(p) = &q.pattern
+        && !within(p, MAX_PATTERN_CHARS)
+    {
+        bad(
+            "pattern",
+            format!("is longer than {MAX_PATTERN_CHARS} characters"),
+        );
+    }
+    for (field, list) in [("labels", &q.labels), ("yes", &q.yes), ("no", &q.no)] {
+        if list.len() > MAX_PROMPTS {
+            bad(
+                field,
+                format!("{} prompts; at most {MAX_PROMPTS}", list.len()),
+            );
+            continue;
+        }
+        let mut wrong = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, text_problem(p, MAX_PROMPT_CHARS, false)?)));
+        if let Some((i, e)) = wrong.next() {
+            let more = wrong.count();
+            let more = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            bad(&format!("{field}[{i}]"), format!("{e}{more}"));
+        }
+    }
+}
+
+/// Why `text` does not fit: longer than `max` characters, or a control character
+/// (a newline or tab allowed in a `multiline` one).
+fn text_problem(text: &str, max: usize, multiline: bool) -> Option<String> {
+    if !within(text, max) {
+        return Some(format!("is longer than {max} characters"));
+    }
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t');
+    text.chars()
+        .any(|c| c.is_control() && !allowed(c))
+        .then(|| "must not contain control characters".to_string())
+}
+
+/// `s` quoted for a message, cut after 64 characters.
+fn shown(s: &str) -> String {
+    if within(s, 64) {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(64).collect();
+        format!("{head:?}…")
     }
 }
 

@@ -131,4 +131,88 @@ url = "rtsp://127.0.0.1/door"
         .unwrap_err();
         assert!(e.contains("bad id"), "{e}");
     }
+
+    #[test]
+    fn every_string_and_list_is_bounded() {
+        use crate::control::limits::*;
+        let cfg = config();
+        let base =
+            || serde_json::json!({"ask": "?", "kind": "count", "model": "coco", "label": "person"});
+        let long = |n: usize| "x".repeat(n + 1);
+        let many = |n: usize| vec!["a"; n + 1];
+        let cases = [
+            (
+                "ask",
+                serde_json::json!(long(MAX_ASK_CHARS)),
+                "ask: is longer than 1000",
+            ),
+            (
+                "name",
+                serde_json::json!(long(MAX_NAME_CHARS)),
+                "name: is longer than 100",
+            ),
+            (
+                "unit",
+                serde_json::json!(long(MAX_UNIT_CHARS)),
+                "unit: is longer than 32",
+            ),
+            (
+                "label",
+                serde_json::json!(long(MAX_LABEL_CHARS)),
+                "label: is longer than 100",
+            ),
+            (
+                "pattern",
+                serde_json::json!(long(MAX_PATTERN_CHARS)),
+                "pattern: is longer than 256",
+            ),
+            (
+                "labels",
+                serde_json::json!(many(MAX_PROMPTS)),
+                "labels: 33 prompts; at most 32",
+            ),
+            (
+                "yes",
+                serde_json::json!(many(MAX_PROMPTS)),
+                "yes: 33 prompts",
+            ),
+            (
+                "no",
+                serde_json::json!(["ok", long(MAX_PROMPT_CHARS), long(MAX_PROMPT_CHARS)]),
+                "no[1]: is longer than 200 characters (and 1 more)",
+            ),
+            (
+                "name",
+                serde_json::json!("a\u{7}b"),
+                "name: must not contain control characters",
+            ),
+            (
+                "max_tokens",
+                serde_json::json!(MAX_QUERY_TOKENS + 1),
+                "max_tokens: must be at most 1024",
+            ),
+            (
+                "cooldown",
+                serde_json::json!("8days"),
+                "cooldown: must be at most 7days",
+            ),
+            (
+                "region",
+                serde_json::json!([0.0, 0.0, 1.5, 0.5]),
+                "region: [0, 0, 1.5, 0.5] must be normalised",
+            ),
+        ];
+        for (field, value, want) in cases {
+            let mut spec = base();
+            spec[field] = value;
+            let e = parse("q", spec.to_string().as_bytes(), &cfg).unwrap_err();
+            assert!(e.contains(want), "{field}: {e} (wanted {want})");
+            assert!(e.len() < 400, "{field}: {e}");
+        }
+        // A multi-line question is fine; the largest allowed strings pass.
+        let mut spec = base();
+        spec["ask"] = serde_json::json!(format!("is it\n{}", "é".repeat(MAX_ASK_CHARS - 6)));
+        spec["name"] = serde_json::json!("n".repeat(MAX_NAME_CHARS));
+        parse("q", spec.to_string().as_bytes(), &cfg).unwrap();
+    }
 }

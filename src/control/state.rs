@@ -1,9 +1,13 @@
 //! The runtime changes to the config file's queries, and the file that keeps them
-//! across restarts (`<state_dir>/queries.json`, replaced atomically on each change).
+//! across restarts (`<state_dir>/queries.json`, replaced atomically on each change,
+//! at most [`MAX_STATE_FILE_BYTES`]; a file that cannot be read is moved aside to
+//! `queries.json.bad-<UTC time>` rather than overwritten).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use super::limits::MAX_STATE_FILE_BYTES;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,17 +55,51 @@ impl StateFile {
         &self.path
     }
 
-    /// The saved overrides; none when the file does not exist yet.
+    /// The saved overrides; none when the file does not exist yet. A file over
+    /// [`MAX_STATE_FILE_BYTES`] is not read (it is not one this daemon wrote).
     pub fn load(&self) -> Result<Overrides, String> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("runtime queries {}: {e}", self.path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Overrides::default()),
-            Err(e) => Err(format!(
-                "runtime queries {}: cannot read: {e}",
-                self.path.display()
-            )),
+        let at = self.path.display();
+        let file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Overrides::default());
+            }
+            Err(e) => return Err(format!("runtime queries {at}: cannot read: {e}")),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_STATE_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("runtime queries {at}: cannot read: {e}"))?;
+        if bytes.len() > MAX_STATE_FILE_BYTES {
+            return Err(format!(
+                "runtime queries {at}: larger than its limit of {MAX_STATE_FILE_BYTES} bytes"
+            ));
         }
+        serde_json::from_slice(&bytes).map_err(|e| format!("runtime queries {at}: {e}"))
+    }
+
+    /// Renames the file to `queries.json.bad-<UTC time>` (kept for its owner, out of
+    /// the way of the next save); where it went.
+    pub fn set_aside(&self) -> std::io::Result<PathBuf> {
+        let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':'))
+            .collect();
+        let name = |n: u32| {
+            let mut s = self.path.as_os_str().to_owned();
+            s.push(format!(".bad-{stamp}"));
+            if n > 0 {
+                s.push(format!("-{n}"));
+            }
+            PathBuf::from(s)
+        };
+        let to = (0..100)
+            .map(name)
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| name(100));
+        std::fs::rename(&self.path, &to)?;
+        Ok(to)
     }
 
     /// Writes `overrides` to a temporary file, syncs it and renames it over the old
@@ -79,6 +117,14 @@ impl StateFile {
         let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(overrides)
             .map_err(|e| format!("runtime queries: cannot encode: {e}"))?;
+        if text.len() > MAX_STATE_FILE_BYTES {
+            return Err(format!(
+                "runtime queries {} would grow to {} bytes, over its limit of {MAX_STATE_FILE_BYTES}; \
+                 delete runtime queries first",
+                self.path.display(),
+                text.len()
+            ));
+        }
         let mut file = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
         file.write_all(&text)
             .and_then(|()| file.sync_all())
@@ -115,5 +161,22 @@ mod tests {
         std::fs::write(file.path(), b"{\"cameras\": [").unwrap();
         let e = file.load().unwrap_err();
         assert!(e.contains("queries.json"), "{e}");
+        let to = file.set_aside().unwrap();
+        assert!(!file.path().exists());
+        assert_eq!(std::fs::read(&to).unwrap(), b"{\"cameras\": [");
+        // A second one in the same second gets its own name.
+        std::fs::write(file.path(), b"x").unwrap();
+        let again = file.set_aside().unwrap();
+        assert_ne!(again, to);
+        assert!(again.to_string_lossy().contains("queries.json.bad-"));
+    }
+
+    #[test]
+    fn an_oversized_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::in_dir(dir.path());
+        std::fs::write(file.path(), vec![b' '; MAX_STATE_FILE_BYTES + 1]).unwrap();
+        let e = file.load().unwrap_err();
+        assert!(e.contains("larger than its limit"), "{e}");
     }
 }

@@ -1,7 +1,8 @@
 //! Daemon: wires the stages together. Per camera a source thread (GStreamer) and an
 //! evaluator thread (gate → models → queries) joined by a bounded frame queue, plus a
 //! generative worker for its slow queries (VLMs, OCR) fed newest-frame-wins; one
-//! publisher task on tokio. `run` serves until SIGINT/SIGTERM (or until every file
+//! publisher task on tokio; a supervisor that serves query changes and reloads, with
+//! a `query-binder` thread that binds runtime queries to their models. `run` serves until SIGINT/SIGTERM (or until every file
 //! camera has ended); `ask` runs one camera's queries over a given image, clip or URL
 //! and prints a JSON line per evaluated frame.
 //!
@@ -19,8 +20,6 @@ mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use crossbeam_channel::RecvTimeoutError;
 
 pub use ask::{AskOptions, ask};
 pub use worker::{CameraWorker, WorkerContext};
@@ -158,17 +157,26 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     };
     notify(&format!("READY=1\nSTATUS={}", supervisor.status()));
     let heartbeat = watchdog.register("supervisor");
+    // Query changes bound to their models off this thread come back here.
+    let bound = supervisor.bound();
     loop {
         heartbeat.beat();
-        match requests.recv_timeout(Duration::from_millis(200)) {
-            Ok(request @ Request::Reload { .. }) => {
-                notify("RELOADING=1");
-                supervisor.handle(request);
-                notify(&format!("READY=1\nSTATUS={}", supervisor.status()));
+        crossbeam_channel::select! {
+            recv(requests) -> request => match request {
+                Ok(request @ Request::Reload { .. }) => {
+                    notify("RELOADING=1");
+                    supervisor.handle(request);
+                    notify(&format!("READY=1\nSTATUS={}", supervisor.status()));
+                }
+                Ok(request) => supervisor.handle(request),
+                Err(_) => break,
+            },
+            recv(bound) -> done => {
+                if let Ok(done) = done {
+                    supervisor.finish(done);
+                }
             }
-            Ok(request) => supervisor.handle(request),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            default(Duration::from_millis(200)) => {}
         }
         if shutdown.is_triggered() || !supervisor.reap() {
             break;

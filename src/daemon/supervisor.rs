@@ -2,22 +2,120 @@
 //! request at a time — a runtime query change (MQTT or HTTP) or a reload (SIGHUP or
 //! HTTP) — between noticing cameras that ended.
 //!
+//! A query change is checked here (cheap, bounded: `control::limits`) and
+//! rate-limited per camera; binding it to its model (embedding a dual encoder's
+//! prompts) runs on the `query-binder` thread, and the change is saved and handed to
+//! its camera when that is done, so the supervisor keeps serving other requests
+//! meanwhile. Changes of one camera stay in order: while one is being bound, the
+//! next ones wait (at most `MAX_PENDING_CHANGES`).
+//!
 //! A reload reads and validates the whole file first; a bad file changes nothing and
 //! says why. Then a model whose config is unchanged keeps running, a camera whose
 //! config and models are unchanged keeps streaming, a camera whose queries alone
 //! changed takes them between two frames, and only cameras that are new, gone or
 //! otherwise changed are started or stopped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
 
 use super::camera::{CameraEnv, RunningCamera};
 use crate::api::{ModelView, Shared};
 use crate::cache::PromptCache;
 use crate::config::{self, Config};
-use crate::control::{Command, Control, Request};
+use crate::control::limits::{MAX_PENDING_CHANGES, short_reason};
+use crate::control::{self, Change, Command, Control, Reply, Request};
+use crate::model::Registry;
 use crate::publish::Outgoing;
 use crate::source::{CameraConfig, Ended};
+
+/// A query change waiting for its camera's previous one.
+struct Pending {
+    cmd: Command,
+    reply: Option<Reply<Option<CameraConfig>>>,
+}
+
+/// A change to bind to its model off the supervisor, and (coming back) the outcome.
+pub struct Bound {
+    cmd: Command,
+    change: Change,
+    reply: Option<Reply<Option<CameraConfig>>>,
+    /// The models it was bound with (a reload in between means binding again).
+    models: Arc<Registry>,
+    result: Result<(), String>,
+}
+
+/// Why a change was refused, for the camera's counters.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// The spec or the command is wrong.
+    Invalid,
+    /// A limit: the change rate, the changes waiting, the state file's size.
+    Limited,
+}
+
+/// The thread that binds queries to their models, one change at a time.
+struct Binder {
+    jobs: Option<Sender<Bound>>,
+    /// Outcomes (also used to bind inline when the thread is gone).
+    done_tx: Sender<Bound>,
+    done: Receiver<Bound>,
+}
+
+impl Binder {
+    fn spawn() -> Self {
+        let (done_tx, done) = crossbeam_channel::unbounded::<Bound>();
+        // Unbounded, yet at most one job per camera is ever in flight.
+        let (jobs_tx, jobs) = crossbeam_channel::unbounded::<Bound>();
+        let out = done_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("query-binder".into())
+            .spawn(move || {
+                for mut job in jobs {
+                    job.result = bind_caught(&job.change, &job.models);
+                    if out.send(job).is_err() {
+                        break;
+                    }
+                }
+            });
+        let jobs = match spawned {
+            Ok(_) => Some(jobs_tx),
+            Err(e) => {
+                tracing::error!("cannot start the query binder thread ({e}); binding inline");
+                None
+            }
+        };
+        Self {
+            jobs,
+            done_tx,
+            done,
+        }
+    }
+
+    fn bind(&self, job: Bound) {
+        let job = match &self.jobs {
+            Some(jobs) => match jobs.send(job) {
+                Ok(()) => return,
+                Err(e) => e.into_inner(),
+            },
+            None => job,
+        };
+        let mut job = job;
+        job.result = bind_caught(&job.change, &job.models);
+        let _ = self.done_tx.send(job);
+    }
+}
+
+/// `control::bind`, with a panic turned into a refusal (the camera's later changes
+/// must not wait forever).
+fn bind_caught(change: &Change, models: &Registry) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        control::bind(change, models)
+    }))
+    .unwrap_or_else(|_| Err("binding the query to its model failed (panic)".into()))
+}
 
 pub struct Supervisor {
     /// The config file as last loaded (runtime query changes live in `control`).
@@ -30,7 +128,17 @@ pub struct Supervisor {
     shared: Arc<Shared>,
     /// Cameras whose source failed for good.
     failed: usize,
+    binder: Binder,
+    /// Cameras with a change being bound, and the changes waiting behind it.
+    busy: BTreeMap<String, VecDeque<Pending>>,
+    /// When a refusal was last logged, and how many were not logged since: a flood
+    /// of bad commands is logged once a second (each is still answered and counted).
+    refusals_logged: Option<Instant>,
+    refusals_held: u64,
 }
+
+/// At most one refusal is logged this often.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts every camera of `control` with `camera_env`'s models.
@@ -51,6 +159,10 @@ impl Supervisor {
             camera_env,
             shared,
             failed: 0,
+            binder: Binder::spawn(),
+            busy: BTreeMap::new(),
+            refusals_logged: None,
+            refusals_held: 0,
         };
         s.show_models();
         for cam in s.control.cameras() {
@@ -59,14 +171,24 @@ impl Supervisor {
         s
     }
 
+    /// Where bound changes come back (for [`Supervisor::finish`]).
+    pub fn bound(&self) -> Receiver<Bound> {
+        self.binder.done.clone()
+    }
+
     pub fn handle(&mut self, request: Request) {
         match request {
-            Request::Query { cmd, reply } => {
-                let result = self.query(&cmd);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+            Request::Query { cmd, reply } => match self.busy.get_mut(&cmd.camera) {
+                Some(waiting) if waiting.len() >= MAX_PENDING_CHANGES => {
+                    let reason = format!(
+                        "camera {} is busy: {MAX_PENDING_CHANGES} query changes are already waiting",
+                        cmd.camera
+                    );
+                    self.refuse(&cmd, reply, reason, Refusal::Limited);
                 }
-            }
+                Some(waiting) => waiting.push_back(Pending { cmd, reply }),
+                None => self.start_query(cmd, reply, true),
+            },
             Request::Reload { reply } => {
                 let result = self.reload();
                 match &result {
@@ -80,47 +202,145 @@ impl Supervisor {
         }
     }
 
-    /// Applies a runtime query change; a refused one is also published on the
-    /// query's error topic.
-    fn query(&mut self, cmd: &Command) -> Result<Option<CameraConfig>, String> {
-        let what = format!("camera {}: query {}", cmd.camera, cmd.query);
+    /// Checks a query change and, unless it needs no binding, sends it to the
+    /// binder; `charge`: whether it takes from the camera's change rate (not again
+    /// when it is bound again after a reload).
+    fn start_query(
+        &mut self,
+        cmd: Command,
+        reply: Option<Reply<Option<CameraConfig>>>,
+        charge: bool,
+    ) {
         let models = self.camera_env.models.clone();
-        match self.control.apply(cmd, &models) {
+        let change = match self.control.plan(&cmd, &models) {
+            Ok(Some(change)) => change,
             Ok(None) => {
-                tracing::info!("{what}: unchanged");
-                Ok(None)
-            }
-            Ok(Some(cam)) => {
-                match cam.queries.iter().find(|q| q.id == cmd.query) {
-                    Some(q) => {
-                        tracing::info!("{what}: set at runtime ({} on {})", q.kind.name(), q.model)
-                    }
-                    None => tracing::info!("{what}: deleted at runtime"),
+                tracing::info!("camera {}: query {}: unchanged", cmd.camera, cmd.query);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(None));
                 }
-                let delivered = self
-                    .cameras
-                    .get_mut(&cmd.camera)
-                    .is_some_and(|running| running.change_queries(cam.clone()));
-                if delivered {
-                    if let Some(v) = self.shared.cameras_mut().get_mut(&cmd.camera) {
-                        v.config = cam.clone();
-                    }
-                } else {
-                    tracing::warn!(
-                        "{what}: saved, but the camera is not running; it applies at the next start"
-                    );
-                }
-                Ok(Some(cam))
+                return;
             }
-            Err(reason) => {
-                tracing::warn!("{what}: refused: {reason}");
-                let _ = self.camera_env.tx.blocking_send(Outgoing::Rejected {
-                    camera: cmd.camera.clone(),
-                    query: cmd.query.clone(),
-                    reason: reason.clone(),
-                });
-                Err(reason)
+            Err(reason) => return self.refuse(&cmd, reply, reason, Refusal::Invalid),
+        };
+        if charge && let Err(reason) = self.control.admit(&cmd.camera, Instant::now()) {
+            return self.refuse(&cmd, reply, reason, Refusal::Limited);
+        }
+        if change == Change::Delete {
+            return self.commit(cmd, &change, reply);
+        }
+        self.busy.insert(cmd.camera.clone(), VecDeque::new());
+        self.binder.bind(Bound {
+            cmd,
+            change,
+            reply,
+            models,
+            result: Ok(()),
+        });
+    }
+
+    /// A change came back from the binder: saves and applies it (or refuses it),
+    /// then serves the camera's changes that waited for it.
+    pub fn finish(&mut self, bound: Bound) {
+        let camera = bound.cmd.camera.clone();
+        let waiting = self.busy.remove(&camera).unwrap_or_default();
+        if !Arc::ptr_eq(&bound.models, &self.camera_env.models) {
+            // The models were reloaded meanwhile: check and bind it again.
+            self.start_query(bound.cmd, bound.reply, false);
+        } else {
+            match bound.result {
+                Ok(()) => self.commit(bound.cmd, &bound.change, bound.reply),
+                Err(reason) => self.refuse(&bound.cmd, bound.reply, reason, Refusal::Invalid),
             }
+        }
+        let mut waiting = waiting;
+        while let Some(p) = waiting.pop_front() {
+            if let Some(queue) = self.busy.get_mut(&camera) {
+                queue.push_back(p);
+                continue;
+            }
+            self.start_query(p.cmd, p.reply, true);
+        }
+    }
+
+    /// Saves an accepted, bound change and hands the camera its new queries.
+    fn commit(
+        &mut self,
+        cmd: Command,
+        change: &Change,
+        reply: Option<Reply<Option<CameraConfig>>>,
+    ) {
+        let cam = match self.control.commit(&cmd, change) {
+            Ok(cam) => cam,
+            Err(reason) => return self.refuse(&cmd, reply, reason, Refusal::Limited),
+        };
+        let what = format!("camera {}: query {}", cmd.camera, cmd.query);
+        match cam.queries.iter().find(|q| q.id == cmd.query) {
+            Some(q) => tracing::info!("{what}: set at runtime ({} on {})", q.kind.name(), q.model),
+            None => tracing::info!("{what}: deleted at runtime"),
+        }
+        let delivered = self
+            .cameras
+            .get_mut(&cmd.camera)
+            .is_some_and(|running| running.change_queries(cam.clone()));
+        if delivered {
+            if let Some(v) = self.shared.cameras_mut().get_mut(&cmd.camera) {
+                v.config = cam.clone();
+            }
+        } else {
+            tracing::warn!(
+                "{what}: saved, but the camera is not running; it applies at the next start"
+            );
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(Some(cam)));
+        }
+    }
+
+    /// Refuses a change: logged, counted, published on the query's error topic and
+    /// answered (HTTP), with the reason on one short line.
+    fn refuse(
+        &mut self,
+        cmd: &Command,
+        reply: Option<Reply<Option<CameraConfig>>>,
+        reason: String,
+        why: Refusal,
+    ) {
+        let reason = short_reason(&reason);
+        let now = Instant::now();
+        if self
+            .refusals_logged
+            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY)
+        {
+            let held = std::mem::take(&mut self.refusals_held);
+            let held = if held > 0 {
+                format!(" ({held} more refused since the last one logged)")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                "camera {}: query {}: refused: {reason}{held}",
+                cut_id(&cmd.camera),
+                cut_id(&cmd.query)
+            );
+            self.refusals_logged = Some(now);
+        } else {
+            self.refusals_held += 1;
+        }
+        if let Some(running) = self.cameras.get(&cmd.camera) {
+            let m = &running.view.metrics;
+            match why {
+                Refusal::Invalid => m.query_changes_refused.inc(),
+                Refusal::Limited => m.query_changes_limited.inc(),
+            }
+        }
+        let _ = self.camera_env.tx.blocking_send(Outgoing::Rejected {
+            camera: cmd.camera.clone(),
+            query: cmd.query.clone(),
+            reason: reason.clone(),
+        });
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(reason));
         }
     }
 
@@ -293,6 +513,16 @@ impl Supervisor {
             Ended::Failed(_) => self.failed += 1,
             end => tracing::info!("camera {id}: {end:?}"),
         }
+    }
+}
+
+/// An id from a topic or a URL path, cut for the log.
+fn cut_id(id: &str) -> String {
+    if id.chars().nth(64).is_some() {
+        let head: String = id.chars().take(64).collect();
+        format!("{head}…")
+    } else {
+        id.to_string()
     }
 }
 

@@ -89,6 +89,10 @@ pub struct CameraWorker {
     /// After a runtime change of pixel format: frames in the old format still queued
     /// are skipped until the rebuilt pipeline delivers this one.
     awaiting: Option<Pixels>,
+    /// Once the source delivers RGB it keeps doing so until the camera restarts:
+    /// query changes alone never switch it back (each switch rebuilds the pipeline,
+    /// on RTSP a reconnect), so clients cannot force repeated reconnects.
+    rgb_kept: bool,
 }
 
 /// Where a generative worker's reports go.
@@ -224,6 +228,7 @@ impl CameraWorker {
             lane: None,
             watchdog: None,
             awaiting: None,
+            rgb_kept: false,
         }
     }
 
@@ -238,6 +243,7 @@ impl CameraWorker {
         models: &Registry,
     ) -> (Vec<Option<[f32; 4]>>, Pixels) {
         let before = self.pixels();
+        self.rgb_kept = before == Pixels::Rgb;
         let old = std::mem::take(&mut self.queries);
         let fast = FastQueries::prepare(cam, models, &self.camera, old);
         self.has_detector = !fast.outputs.detections.is_empty();
@@ -337,9 +343,11 @@ impl CameraWorker {
     }
 
     /// The pixels this camera's models need: RGB when a dual encoder reads the
-    /// frame, else the decoder's I420 (detectors convert only what they sample).
+    /// frame, else the decoder's I420 (detectors convert only what they sample) —
+    /// but RGB once it was RGB (a runtime change never switches back).
     pub fn pixels(&self) -> Pixels {
-        if self.needs.iter().any(|n| matches!(n, Need::Embed { .. }))
+        if self.rgb_kept
+            || self.needs.iter().any(|n| matches!(n, Need::Embed { .. }))
             || !matches!(self.slow, Slow::Off)
         {
             Pixels::Rgb

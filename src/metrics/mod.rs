@@ -80,6 +80,11 @@ pub struct CameraMetrics {
     pub slow_encode: Histogram,
     /// One slow query on already-encoded features (prompt suffix and decoding).
     pub slow_query: Histogram,
+    /// Runtime query changes refused as invalid (spec, size, unknown model, ...).
+    pub query_changes_refused: Counter,
+    /// Runtime query changes refused by a limit (change rate, changes waiting,
+    /// `queries.json` full).
+    pub query_changes_limited: Counter,
 }
 
 impl CameraMetrics {

@@ -69,9 +69,20 @@ pub fn http_with(
         body.len()
     ));
     s.write_all(req.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
+    // The body goes from another thread: a server with a body limit answers (413)
+    // and closes before it has read a large body, which must not lose the answer.
+    let mut w = s.try_clone().ok()?;
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&body);
+    });
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
+    let read = s.read_to_end(&mut raw);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
+    if read.is_err() && raw.is_empty() {
+        return None;
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
