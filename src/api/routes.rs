@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
@@ -114,7 +115,7 @@ async fn cameras(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "cameras": list }))
 }
 
-async fn snapshot(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+async fn snapshot(State(shared): State<Arc<Shared>>, Ids(id): Ids<String>) -> Response {
     match shared.snapshot(&id) {
         Some(jpeg) => {
             let mut headers = HeaderMap::new();
@@ -140,7 +141,7 @@ async fn queries(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 async fn set_query(
     State(shared): State<Arc<Shared>>,
-    Path((camera, query)): Path<(String, String)>,
+    Ids((camera, query)): Ids<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     // A body over the limit is refused before it is read whole.
@@ -167,7 +168,7 @@ async fn set_query(
 
 async fn delete_query(
     State(shared): State<Arc<Shared>>,
-    Path((camera, query)): Path<(String, String)>,
+    Ids((camera, query)): Ids<(String, String)>,
 ) -> Response {
     change_query(&shared, camera, query, Vec::new()).await
 }
@@ -236,6 +237,21 @@ async fn ask<T>(
             StatusCode::GATEWAY_TIMEOUT,
             "no answer from the daemon within 60 s".into(),
         )),
+    }
+}
+
+/// The ids of a path (`Path`), a bad one (percent escapes that are not UTF-8, say)
+/// refused with the API's JSON error rather than axum's plain text.
+struct Ids<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Ids<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(ids)) => Ok(Ids(ids)),
+            Err(e) => Err(error(e.status(), e.body_text())),
+        }
     }
 }
 

@@ -69,7 +69,10 @@ pub fn expand(text: &str, at: &str, problems: &mut Vec<Problem>) -> String {
         if !is_name(name) {
             problems.push(Problem::new(
                 at,
-                format!("${{{name}}} is not a variable name (letters, digits and _)"),
+                format!(
+                    "${{{}}} is not a variable name (letters, digits and _)",
+                    quoted_name(name)
+                ),
             ));
         } else {
             match (std::env::var(name), default) {
@@ -89,6 +92,20 @@ pub fn expand(text: &str, at: &str, problems: &mut Vec<Problem>) -> String {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
+    out
+}
+
+/// At most 40 characters of a malformed name, control characters escaped, so the
+/// problem stays one short line.
+fn quoted_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(40)
+        .flat_map(char::escape_default)
+        .collect();
+    if name.chars().nth(40).is_some() {
+        out.push('…');
+    }
     out
 }
 

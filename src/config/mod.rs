@@ -104,7 +104,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 /// A TOML syntax error as `line L, column C: what`, without the source line that
 /// toml's own message quotes (it may hold a secret written in the file).
 fn syntax_error(text: &str, e: &toml::de::Error) -> String {
-    let what = e.message().trim().replace('\n', " ");
+    let what: String = e
+        .message()
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     match e.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);

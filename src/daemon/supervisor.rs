@@ -518,12 +518,23 @@ impl Supervisor {
 
 /// An id from a topic or a URL path, cut for the log.
 fn cut_id(id: &str) -> String {
+    // Control characters (a NUL or a newline in a topic or a percent-escaped path)
+    // would forge or split log lines: they are written escaped.
+    let mut out: String = id
+        .chars()
+        .take(64)
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default().to_string());
+            escaped
+                .unwrap_or_else(|| c.to_string())
+                .chars()
+                .collect::<Vec<_>>()
+        })
+        .collect();
     if id.chars().nth(64).is_some() {
-        let head: String = id.chars().take(64).collect();
-        format!("{head}…")
-    } else {
-        id.to_string()
+        out.push('…');
     }
+    out
 }
 
 /// Whether a camera must be restarted: its settings (not just its queries) changed,
@@ -539,4 +550,15 @@ fn must_restart(old: &CameraConfig, new: &CameraConfig, models: &BTreeSet<String
             .iter()
             .chain(&new.queries)
             .any(|q| models.contains(&q.model))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_in_log_lines_cannot_split_or_forge_them() {
+        assert_eq!(super::cut_id("door"), "door");
+        assert_eq!(super::cut_id("a\nb\0c"), "a\\nb\\u{0}c");
+        let long = "x".repeat(100);
+        assert_eq!(super::cut_id(&long), format!("{}…", "x".repeat(64)));
+    }
 }
