@@ -142,11 +142,18 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     child: Option<Child>,
     starts: usize,
+    /// More lines of mosquitto.conf (e.g. `max_packet_size 20000`).
+    extra: String,
 }
 
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with_conf("")
+    }
+
+    /// Like `start`, with `extra` lines added to mosquitto.conf.
+    pub fn start_with_conf(extra: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("ocellus-mosquitto-")
             .tempdir()
@@ -156,6 +163,7 @@ impl Mosquitto {
             dir,
             child: None,
             starts: 0,
+            extra: extra.to_string(),
         };
         let mut errors = Vec::new();
         for _ in 0..5 {
@@ -233,8 +241,8 @@ impl Mosquitto {
                 "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n\
                  max_queued_messages 0\n\
                  log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n\
-                 log_type information\nlog_timestamp_format %H:%M:%S\n",
-                self.port
+                 log_type information\nlog_timestamp_format %H:%M:%S\n{}\n",
+                self.port, self.extra
             ),
         )
         .expect("write mosquitto.conf");
