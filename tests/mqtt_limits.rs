@@ -4,7 +4,8 @@
 //! would be over `mqtt.max_packet_size` (a snapshot, a Home Assistant device config)
 //! is refused where it is made and the rest flows; a message the broker closes the
 //! connection on (a broker limit below the daemon's) is dropped after a few tries
-//! instead of blocking everything behind it forever; and the outage journal with
+//! instead of blocking everything behind it forever, and those disconnects cost the
+//! journal no rewrite; and the outage journal with
 //! snapshots on stays under `mqtt.journal_max_bytes` while the next start still
 //! delivers its events first, in order.
 
@@ -216,7 +217,10 @@ fn a_message_the_broker_disconnects_on_is_dropped_not_retried_forever() {
         &url,
         "limits-broker",
         port,
-        "detections = false",
+        &format!(
+            "detections = false\nstate_dir = {}",
+            toml_path(&dir.path().join("state"))
+        ),
         &format!(
             "[snapshots]\ndir = {}\nkeep = 2\nquality = 95\n\n",
             toml_path(&snaps)
@@ -240,6 +244,15 @@ fn a_message_the_broker_disconnects_on_is_dropped_not_retried_forever() {
         "{log}"
     );
     assert!(broker.log().contains("oversize packet"), "{}", broker.log());
+    // The disconnects cost the journal no rewrite: each message is written once at
+    // most (an event, its state, attributes and snapshot), not the whole outbox again
+    // at every disconnect.
+    let lines = metric(port, "ocellus_mqtt_journal_lines_total").unwrap();
+    let raised = metric(port, "ocellus_mqtt_events_raised_total").unwrap();
+    assert!(
+        lines <= 4.0 * raised + 20.0,
+        "{lines} journal lines for {raised} events"
+    );
     assert!(daemon.stop_within(Duration::from_secs(30)).success());
 }
 

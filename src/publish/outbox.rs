@@ -644,7 +644,11 @@ mod tests {
         }
         assert_eq!(refused.map(|r| r.topic).as_deref(), Some("poison"));
         assert_eq!(m.refused(), 1);
-        assert_eq!(o.max_packet, LEARNED_FLOOR);
+        // Its size less one is the limit from now on (not below the floor).
+        let size = packet_size("poison", poison.len());
+        assert_eq!(o.max_packet, (size - 1).max(LEARNED_FLOOR));
+        assert!(!o.admits(&msg("poison", &poison, true, true)));
+        assert_eq!(m.refused(), 2);
         // Only the largest unacknowledged is blamed; the one behind it goes out.
         assert_eq!(drain(&mut o), vec!["after"]);
         // A slow drop (a dead link) blames nothing.
