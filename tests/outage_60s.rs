@@ -444,9 +444,11 @@ fn journaled_event_ids(journal: &Path) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|m| m["topic"] == topic.as_str())
         .map(|m| {
-            let bytes: Vec<u8> = serde_json::from_value(m["payload"].clone())
-                .unwrap_or_else(|e| panic!("journal payload is not bytes ({e}): {m}"));
-            let e: Value = serde_json::from_slice(&bytes)
+            // An event is UTF-8: the journal holds it as text.
+            let text = m["text"]
+                .as_str()
+                .unwrap_or_else(|| panic!("journaled event is not text: {m}"));
+            let e: Value = serde_json::from_str(text)
                 .unwrap_or_else(|e| panic!("journaled event is not JSON ({e})"));
             e["id"].as_str().unwrap_or_default().to_string()
         })

@@ -217,3 +217,22 @@ impl MqttConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MqttConfig;
+
+    #[test]
+    fn size_limits_are_checked() {
+        let mut c = MqttConfig::from_url("mqtt://b");
+        assert!(c.limit_problems().is_empty());
+        c.max_packet_size = 100;
+        assert_eq!(c.limit_problems()[0].0, "max_packet_size");
+        c.max_packet_size = 1 << 20;
+        c.journal_max_bytes = 1 << 20;
+        let problems = c.limit_problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "journal_max_bytes");
+        assert!(problems[0].1.contains("2097152"), "{}", problems[0].1);
+    }
+}

@@ -484,7 +484,7 @@ mod tests {
         let lines = metrics.journal_lines();
         assert!(lines <= 2 * 1000 + 100, "{lines}");
         let (_, old) = open(dir.path(), cap);
-        let last = old.iter().filter(|m| !m.retain).last().unwrap();
+        let last = old.iter().rev().find(|m| !m.retain).unwrap();
         assert_eq!(last.topic, "e/499");
         let topics: Vec<&str> = old.iter().map(|m| m.topic.as_str()).collect();
         let mut sorted = topics.clone();

@@ -11,7 +11,9 @@
 //! The memory a giant packet takes is transient: it is freed as soon as it is
 //! discarded; rumqttc may hold up to 10 packets it has read at once, so the bound is
 //! the broker's own limit (mosquitto's `max_packet_size`, by default the protocol's
-//! 256 MiB) times 10 — set a broker limit where that matters.
+//! 256 MiB) times 10 — set a broker limit where that matters. What passes waits in
+//! the publisher's channel (256 events), each within its topic's limit here: at most
+//! `max_packet_size` for a device config, 64 KiB otherwise.
 //!
 //! Outgoing: nothing is queued that would make a packet over `mqtt.max_packet_size`
 //! (MQTT 3.1.1 has no way for a broker to announce its limit, so the operator sets

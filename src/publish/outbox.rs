@@ -15,9 +15,10 @@
 //! Nothing enters that would make a packet over the broker's limit
 //! (`mqtt.max_packet_size`): such a message is refused, logged (rate-limited) and
 //! counted, and the rest flows. And no message is re-sent forever: one that was the
-//! oldest unacknowledged when the broker closed a fresh connection
+//! largest unacknowledged when the broker closed a fresh connection
 //! [`MAX_QUICK_DROPS`] times is taken for one the broker refuses (a broker limit
-//! lower than `mqtt.max_packet_size`, say) and dropped the same way.
+//! lower than `mqtt.max_packet_size`, say) and dropped the same way; its size less
+//! one becomes the limit from then on (never below [`LEARNED_FLOOR`]).
 //!
 //! Each message also records whether the journal on disk holds it
 //! ([`Journaled`]), so the journal is written incrementally: only what it does not
@@ -32,11 +33,16 @@ use super::topics::is_events;
 use crate::metrics::PublisherMetrics;
 
 /// How many times the broker may close a fresh connection (within `QUICK_DROP` of
-/// accepting it) while the same message is the oldest unacknowledged one before
+/// accepting it) while the same message is the largest unacknowledged one before
 /// that message is taken for one the broker refuses and dropped. Three: a flaky
 /// link rarely drops three connections in a row right after the same message, a
 /// broker that disconnects on it (mosquitto over its `max_packet_size`) always does.
 pub const MAX_QUICK_DROPS: u8 = 3;
+
+/// A message dropped after [`MAX_QUICK_DROPS`] lowers the packet limit to its size
+/// less one, but never below this: 64 KiB keeps every state, event and device
+/// config (a few KB) flowing should the blame be misplaced.
+pub const LEARNED_FLOOR: usize = 64 << 10;
 
 /// What a full outbox does with a new message, as its log lines name it: it makes
 /// room by dropping the oldest best-effort (QoS 0) message queued, or when there is
@@ -91,8 +97,10 @@ pub struct Outbox {
     window: usize,
     /// Drops since the queue last overflowed (`None`: not overflowing).
     overflow: Option<u64>,
-    /// Largest packet the broker takes (`mqtt.max_packet_size`).
+    /// Largest packet the broker takes (`mqtt.max_packet_size`, or lower: learned).
     max_packet: usize,
+    /// `max_packet` was lowered after the broker refused a message.
+    learned: bool,
     /// Rate limit of the refusal warnings.
     refusals: Throttle,
     metrics: Arc<PublisherMetrics>,
@@ -112,6 +120,7 @@ impl Outbox {
             window: window.max(1),
             overflow: None,
             max_packet: super::limits::DEFAULT_MAX_PACKET,
+            learned: false,
             refusals: Throttle::default(),
             metrics,
         }
@@ -132,9 +141,13 @@ impl Outbox {
         }
         self.metrics.on_refused();
         if let Some(held) = self.refusals.allow() {
+            let limit = if self.learned {
+                "the packet limit learned from the broker"
+            } else {
+                "mqtt.max_packet_size"
+            };
             tracing::error!(
-                "mqtt: not publishing {}: {size} bytes, over mqtt.max_packet_size ({} bytes); \
-                 the rest goes on{}",
+                "mqtt: not publishing {}: {size} bytes, over {limit} ({} bytes); the rest goes on{}",
                 msg.topic,
                 self.max_packet,
                 held_note(held)
@@ -168,11 +181,12 @@ impl Outbox {
                 .iter_mut()
                 .find(|e| e.msg.retain && e.msg.topic == msg.topic)
         {
-            if old.msg.payload != msg.payload {
-                old.quick_drops = 0;
-                if old.journaled == Journaled::Yes || journaled == Journaled::No {
-                    old.journaled = journaled;
-                }
+            // A newer value keeps the slot's record of closed connections: a state
+            // that changes faster than the broker's refusals add up is still caught.
+            if old.msg.payload != msg.payload
+                && (old.journaled == Journaled::Yes || journaled == Journaled::No)
+            {
+                old.journaled = journaled;
             }
             old.msg = msg;
             return;
@@ -216,10 +230,8 @@ impl Outbox {
                 let same = e.msg.retain && e.msg.topic == msg.topic;
                 if same {
                     gone.push(e.at);
-                    // The same message again keeps its record of closed connections.
-                    if e.msg.payload == msg.payload {
-                        quick_drops = quick_drops.max(e.quick_drops);
-                    }
+                    // It takes over the record of closed connections.
+                    quick_drops = quick_drops.max(e.quick_drops);
                 }
                 !same
             });
@@ -287,17 +299,22 @@ impl Outbox {
 
     /// The connection dropped: every reliable message not acknowledged goes back to
     /// the front of the queue, in its original order. `quick`: the broker closed the
-    /// connection soon after accepting it, which counts against the oldest message
+    /// connection soon after accepting it, which counts against the largest message
     /// unacknowledged (see [`MAX_QUICK_DROPS`]); the message dropped for it, if
     /// any, is returned.
     pub fn on_disconnect(&mut self, quick: bool) -> Option<Message> {
         let mut refused = None;
-        let oldest = self
+        // The largest unacknowledged: the broker acknowledges in order, but PUBACKs
+        // read just before the close may reach us only after the reconnect, so the
+        // oldest unacknowledged may well have been taken.
+        let largest = self
             .inflight
-            .front_mut()
+            .iter_mut()
             .map(|(_, e)| e)
-            .or_else(|| self.handed.front_mut());
-        if quick && let Some(e) = oldest.filter(|e| e.msg.reliable) {
+            .chain(self.handed.iter_mut())
+            .filter(|e| e.msg.reliable)
+            .max_by_key(|e| e.msg.payload.len());
+        if quick && let Some(e) = largest {
             e.quick_drops += 1;
             if e.quick_drops >= MAX_QUICK_DROPS {
                 let size = packet_size(&e.msg.topic, e.msg.payload.len());
@@ -312,6 +329,19 @@ impl Outbox {
                 self.metrics.on_refused();
                 e.msg.reliable = false;
                 refused = Some(e.msg.clone());
+                // Most likely the broker's size limit: nothing as large goes out any
+                // more (never below `LEARNED_FLOOR`, so a misjudged message cannot
+                // silence the rest).
+                let learned = (size - 1).max(LEARNED_FLOOR);
+                if learned < self.max_packet {
+                    tracing::warn!(
+                        "mqtt: taking {learned} bytes for the broker's packet limit from now on \
+                         (mqtt.max_packet_size is {}; set it to the broker's)",
+                        self.max_packet
+                    );
+                    self.max_packet = learned;
+                    self.learned = true;
+                }
             }
         }
         let again: Vec<Entry> = self
@@ -591,29 +621,35 @@ mod tests {
         let m = Arc::new(PublisherMetrics::default());
         let mut o = Outbox::new(100, 10, m.clone());
         o.push(msg("a", "ok", false, true));
-        o.push(msg("poison", "p", true, true));
+        let poison = "p".repeat(100_000);
+        o.push(msg("poison", &poison, true, true));
         o.push(msg("b", "after", false, true));
         let mut refused = None;
         for round in 1..=MAX_QUICK_DROPS {
             let sent = drain(&mut o);
             if round == 1 {
-                assert_eq!(sent, vec!["ok", "p", "after"]);
+                assert_eq!(sent, vec!["ok", poison.as_str(), "after"]);
                 o.on_sent(1);
                 o.on_ack(1);
             } else {
-                assert_eq!(sent, vec!["p", "after"], "{round}");
+                assert_eq!(sent, vec![poison.as_str(), "after"], "{round}");
             }
             o.on_sent(2);
             o.on_sent(3);
             refused = o.on_disconnect(true);
             // The same message again after the reconnect keeps its record.
             if refused.is_none() {
-                o.push_front(msg("poison", "p", true, true));
+                o.push_front(msg("poison", &poison, true, true));
             }
         }
         assert_eq!(refused.map(|r| r.topic).as_deref(), Some("poison"));
         assert_eq!(m.refused(), 1);
-        // Only the oldest unacknowledged is blamed; the one behind it goes out.
+        // Its size less one is the limit from now on (not below the floor).
+        let size = packet_size("poison", poison.len());
+        assert_eq!(o.max_packet, (size - 1).max(LEARNED_FLOOR));
+        assert!(!o.admits(&msg("poison", &poison, true, true)));
+        assert_eq!(m.refused(), 2);
+        // Only the largest unacknowledged is blamed; the one behind it goes out.
         assert_eq!(drain(&mut o), vec!["after"]);
         // A slow drop (a dead link) blames nothing.
         o.on_sent(4);

@@ -144,18 +144,29 @@ pub struct Mosquitto {
     starts: usize,
     /// Only these users may connect (`start_with_users`); anonymous when empty.
     users: bool,
+    /// More lines of mosquitto.conf (e.g. `max_packet_size 20000`).
+    extra: String,
 }
 
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Self {
-        Self::start_with_users(&[])
+        Self::start_with(&[], "")
+    }
+
+    /// Like `start`, with `extra` lines added to mosquitto.conf.
+    pub fn start_with_conf(extra: &str) -> Self {
+        Self::start_with(&[], extra)
     }
 
     /// A broker that lets in only `users` (`(name, password)`, hashed into a password
     /// file by mosquitto_passwd; a password may hold any character), or anyone when
     /// `users` is empty.
     pub fn start_with_users(users: &[(&str, &str)]) -> Self {
+        Self::start_with(users, "")
+    }
+
+    fn start_with(users: &[(&str, &str)], extra: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("ocellus-mosquitto-")
             .tempdir()
@@ -189,6 +200,7 @@ impl Mosquitto {
             child: None,
             starts: 0,
             users: !users.is_empty(),
+            extra: extra.to_string(),
         };
         let mut errors = Vec::new();
         for _ in 0..5 {
@@ -274,8 +286,8 @@ impl Mosquitto {
                 "listener {} 127.0.0.1\n{auth}\npersistence false\n\
                  max_queued_messages 0\n\
                  log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n\
-                 log_type information\nlog_timestamp_format %H:%M:%S\n",
-                self.port
+                 log_type information\nlog_timestamp_format %H:%M:%S\n{}\n",
+                self.port, self.extra
             ),
         )
         .expect("write mosquitto.conf");
