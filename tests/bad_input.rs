@@ -16,7 +16,7 @@
 //! | oversized frame (over `max_pixels`) | `oversized_frame_is_refused_before_decoding` (PNG header; clip in run + good camera) |
 //! | codec with no decoder               | `codec_without_decoder`                        |
 //! | 16-bit PNG                          | `sixteen_bit_png`                              |
-//! | CMYK JPEG                           | not covered: nothing here makes one (jpegenc has no CMYK, ImageMagick is not installed) |
+//! | CMYK JPEG (decoded, via avdec_mjpeg) | `cmyk_jpeg` (a CMYK JPEG written here)        |
 //! | EXIF rotation (honoured, as browsers do) | `exif_orientation_is_honoured`            |
 //! | stream starting without a key frame | `stream_starting_without_a_key_frame`          |
 //! | odd width, portrait, stills         | `odd_width_video`, `portrait_video`, `still_images` |
@@ -845,6 +845,129 @@ fn grey_png(width: u32, height: u32, rows: u32) -> Vec<u8> {
     chunk(b"IDAT", &z, &mut png);
     chunk(b"IEND", b"", &mut png);
     png
+}
+
+/// A baseline JPEG of `width`×`height` (multiples of 8) in one flat colour, one
+/// sample per component (1: grey, 3: YCbCr, 4: CMYK with Adobe's APP14 marker, whose
+/// CMYK is stored inverted, as Photoshop writes it): every 8×8 block holds only its
+/// DC coefficient, so the scan is a few bits a block.
+fn flat_jpeg(width: u16, height: u16, samples: &[u8]) -> Vec<u8> {
+    let segment = |marker: u8, body: &[u8], out: &mut Vec<u8>| {
+        out.extend([0xff, marker]);
+        out.extend((body.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let n = samples.len() as u8;
+    let mut out = vec![0xff, 0xd8];
+    if n == 4 {
+        // "Adobe", version 100, flags 0, 0, transform 0 (CMYK as is).
+        segment(0xee, b"Adobe\x00\x64\x00\x00\x00\x00\x00", &mut out);
+    }
+    let mut dqt = vec![0u8];
+    dqt.extend([1u8; 64]);
+    segment(0xdb, &dqt, &mut out);
+    let mut sof = vec![8];
+    sof.extend(height.to_be_bytes());
+    sof.extend(width.to_be_bytes());
+    sof.push(n);
+    for c in 1..=n {
+        sof.extend([c, 0x11, 0]);
+    }
+    segment(0xc0, &sof, &mut out);
+    // DC: the standard luminance table (categories 0..11); AC: end-of-block alone,
+    // code `0`.
+    let dc_bits = [0u8, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    let mut dht = vec![0x00];
+    dht.extend(dc_bits);
+    dht.extend(0u8..12);
+    dht.push(0x10);
+    dht.push(1);
+    dht.extend([0u8; 15]);
+    dht.push(0);
+    segment(0xc4, &dht, &mut out);
+    let mut sos = vec![n];
+    for c in 1..=n {
+        sos.extend([c, 0x00]);
+    }
+    sos.extend([0, 63, 0]);
+    segment(0xda, &sos, &mut out);
+    // Canonical codes of the DC table.
+    let mut codes = Vec::new();
+    let mut code = 0u32;
+    for (len, &count) in dc_bits.iter().enumerate() {
+        for _ in 0..count {
+            codes.push((code, len as u32 + 1));
+            code += 1;
+        }
+        code <<= 1;
+    }
+    let mut bits: Vec<u8> = Vec::new();
+    let put = |v: u32, len: u32, bits: &mut Vec<u8>| {
+        for i in (0..len).rev() {
+            bits.push(((v >> i) & 1) as u8);
+        }
+    };
+    let blocks = usize::from(width / 8) * usize::from(height / 8);
+    for b in 0..blocks {
+        for &v in samples {
+            // A flat block's DC is 8 × (sample − 128); later blocks repeat it.
+            let diff: i32 = if b == 0 { 8 * (i32::from(v) - 128) } else { 0 };
+            let cat = 32 - diff.unsigned_abs().leading_zeros();
+            let (c, l) = codes[cat as usize];
+            put(c, l, &mut bits);
+            if cat > 0 {
+                let extra = if diff > 0 {
+                    diff
+                } else {
+                    diff + (1 << cat) - 1
+                };
+                put(extra as u32, cat, &mut bits);
+            }
+            put(0, 1, &mut bits); // end of block
+        }
+    }
+    while bits.len() % 8 != 0 {
+        bits.push(1);
+    }
+    for byte in bits.chunks(8) {
+        let b = byte.iter().fold(0u8, |acc, &x| acc << 1 | x);
+        out.push(b);
+        if b == 0xff {
+            out.push(0);
+        }
+    }
+    out.extend([0xff, 0xd9]);
+    out
+}
+
+/// A CMYK JPEG (pure red: C 0, M 100 %, Y 100 %, K 0, stored inverted as Adobe
+/// writes it) decodes to red: `jpegdec` cannot convert CMYK, so the pipeline takes
+/// FFmpeg's decoder for it. A grey JPEG made the same way checks the writer.
+#[test]
+fn cmyk_jpeg() {
+    use ocellus::source::{Pixels, first_frame};
+    let dir = tempfile::tempdir().unwrap();
+    let grey = dir.path().join("grey.jpg");
+    fs::write(&grey, flat_jpeg(16, 16, &[200])).unwrap();
+    let frame = first_frame(&grey, Pixels::Rgb).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        &frame.data()[..3],
+        &[200, 200, 200],
+        "the JPEG writer works"
+    );
+
+    let cmyk = dir.path().join("cmyk.jpg");
+    fs::write(&cmyk, flat_jpeg(64, 48, &[255, 0, 0, 255])).unwrap();
+    let frame = first_frame(&cmyk, Pixels::Rgb).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((frame.width, frame.height), (64, 48));
+    let px = &frame.data()[..3];
+    assert!(
+        px[0] > 230 && px[1] < 25 && px[2] < 25,
+        "a red CMYK JPEG decodes to red, got {px:?}"
+    );
+    let (out, frames) = ask_ok(&cmyk, &good_config(dir.path()));
+    assert_eq!(frames.len(), 1, "{}", out.show());
+    out.assert_no_critical();
 }
 
 #[test]

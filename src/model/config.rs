@@ -324,3 +324,38 @@ impl ModelConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ModelConfig, String> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        serde_path_to_error::deserialize::<_, ModelConfig>(value).map_err(|e| {
+            let path = e.path().to_string();
+            // toml adds "in `field`" on a second line; the config keeps the first.
+            let message = e.into_inner().to_string();
+            format!("{path}: {}", message.lines().next().unwrap_or_default())
+        })
+    }
+
+    #[test]
+    fn the_family_is_checked_by_name_at_its_own_path() {
+        let m = parse("family = \"yolox\"\ndir = \"/m\"\nscore_threshold = 0.5").unwrap();
+        assert_eq!(m.family(), "yolox");
+        assert_eq!(m.dir(), Path::new("/m"));
+        assert_eq!(
+            parse("family = \"openai\"\ndir = \"/m\"").unwrap_err(),
+            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr)"
+        );
+        let missing = parse("dir = \"/m\"").unwrap_err();
+        assert!(missing.contains("missing field `family`"), "{missing}");
+        let typo = parse("family = \"clip\"\ndir = \"/m\"\nlogit_scael = 1.0").unwrap_err();
+        assert!(typo.contains("unknown field `logit_scael`"), "{typo}");
+        for family in FAMILIES {
+            // Each family's own table is reached (its required `dir` is missing).
+            let e = parse(&format!("family = \"{family}\"")).unwrap_err();
+            assert!(e.contains("missing field `dir`"), "{family}: {e}");
+        }
+    }
+}

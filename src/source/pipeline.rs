@@ -204,6 +204,7 @@ pub fn build(
         });
     }
     refuse_large_streams(&decode, cam.max_pixels, progress.clone());
+    decode_cmyk_jpegs(&decode);
     if let Some(pad) = convert.static_pad("sink") {
         refuse_large_frames(&pad, cam.max_pixels, progress.clone());
     }
@@ -452,6 +453,31 @@ fn honour_jpeg_orientation() {
         {
             parser.set_rank(gst::Rank::SECONDARY);
         }
+    });
+}
+
+/// CMYK (and YCCK) JPEGs, which GStreamer's `jpegdec` cannot decode (libjpeg has
+/// no CMYK to RGB conversion), go to FFmpeg's `avdec_mjpeg`, which converts them
+/// (Adobe's inverted CMYK too): uridecodebin's `autoplug-select` skips `jpegdec`
+/// for them. `jpegparse` states the colour space in its caps.
+fn decode_cmyk_jpegs(decode: &gst::Element) {
+    decode.connect("autoplug-select", false, move |args| {
+        let cmyk = args
+            .get(2)
+            .and_then(|v| v.get::<gst::Caps>().ok())
+            .and_then(|c| {
+                let s = c.structure(0)?;
+                let space = s.get::<&str>("colorspace").ok()?;
+                Some(s.name() == "image/jpeg" && matches!(space, "CMYK" | "YCCK"))
+            })
+            .unwrap_or(false);
+        let jpegdec = args
+            .get(3)
+            .and_then(|v| v.get::<gst::ElementFactory>().ok())
+            .is_some_and(|f| f.name() == "jpegdec");
+        gst::glib::Type::from_name("GstAutoplugSelectResult")
+            .and_then(gst::glib::EnumClass::with_type)
+            .and_then(|r| r.to_value_by_nick(if cmyk && jpegdec { "skip" } else { "try" }))
     });
 }
 
