@@ -926,7 +926,7 @@ fn flat_jpeg(width: u16, height: u16, samples: &[u8]) -> Vec<u8> {
             put(0, 1, &mut bits); // end of block
         }
     }
-    while bits.len() % 8 != 0 {
+    while !bits.len().is_multiple_of(8) {
         bits.push(1);
     }
     for byte in bits.chunks(8) {
