@@ -12,7 +12,7 @@
 //! | zero bytes                          | `zero_byte_file` (ask, run + good camera)      |
 //! | not media                           | `undecodable_file` (random bytes), `text_file_is_not_media` |
 //! | truncated                           | `truncated_clip`                               |
-//! | audio only                          | `audio_only_file` (ask, run + good camera)     |
+//! | audio only                          | `audio_only_file` (ask, run + good camera); video with audio: `rtsp_stream_with_an_audio_track` |
 //! | oversized frame (over `max_pixels`) | `oversized_frame_is_refused_before_decoding` (PNG header; clip in run + good camera) |
 //! | codec with no decoder               | `codec_without_decoder`                        |
 //! | 16-bit PNG                          | `sixteen_bit_png`                              |
@@ -1451,5 +1451,46 @@ fn model_download_larger_than_its_pin() {
         line.contains(&format!("runs past the {} bytes pinned", model.len()))
             && line.contains("stopped reading"),
         "{line}"
+    );
+}
+
+/// Audio is never decoded now (`audio_only_file`): a live camera whose stream also
+/// carries an audio track (its pad left unlinked) must keep delivering frames.
+#[test]
+fn rtsp_stream_with_an_audio_track() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounts = vec![RtspMount {
+        path: "/av".into(),
+        launch: "( videotestsrc is-live=true ! video/x-raw,width=320,height=180,framerate=10/1 \
+                 ! x264enc tune=zerolatency key-int-max=10 ! rtph264pay name=pay0 pt=96 \
+                 audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay name=pay1 pt=97 )"
+            .into(),
+        protocols: RTSPLowerTrans::TCP,
+    }];
+    let server = RtspServer::start_on_free_port(mounts).unwrap_or_else(|e| panic!("{e}"));
+    let url = server.url("rtsp", "/av");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}[[cameras]]\nid = \"door\"\nurl = {}\nchange_threshold = 0\n\n{}",
+            engine_and_yolox(),
+            toml_str(&url),
+            person_query("")
+        ),
+    );
+    let mut daemon = Daemon::start(&cfg, &[]);
+    let seen = |d: &Daemon| {
+        d.output()
+            .lines()
+            .filter(|l| l.starts_with("ocellus/door/detections "))
+            .count()
+    };
+    let flowing = wait_until(Duration::from_secs(60), || seen(&daemon) >= 6);
+    daemon.stop();
+    let output = daemon.output();
+    assert!(flowing, "frames must keep coming:\n{output}");
+    assert!(
+        !output.contains(" WARN ") && !output.contains(" ERROR "),
+        "no warning about the audio track:\n{output}"
     );
 }
