@@ -1,12 +1,52 @@
-//! Bad input through the real `ocellus` binary (`ask`, `check`, `run`): missing,
-//! undecodable, truncated and unreachable media, missing and wrong models, malformed
-//! configs, awkward frame shapes, and still images. Each must give one clear error line
-//! (or the right answer), never a panic.
+//! Bad input through the real `ocellus` binary (`ask`, `check`, `run`, `models pull`):
+//! each must give one clear error line naming the camera / file / model and the
+//! cause (or the right answer), never a panic, and nothing else stops: where the test
+//! is a `run`, a second, good camera in the same daemon keeps publishing.
+//!
+//! Kind of bad input → test:
+//!
+//! | media                               | test                                           |
+//! |-------------------------------------|------------------------------------------------|
+//! | missing file                        | `missing_file` (ask, run, check)               |
+//! | no permission                       | `unreadable_path` (a directory; mode 000 only when not root: root reads it) |
+//! | zero bytes                          | `zero_byte_file` (ask, run + good camera)      |
+//! | not media                           | `undecodable_file` (random bytes), `text_file_is_not_media` |
+//! | truncated                           | `truncated_clip`                               |
+//! | audio only                          | `audio_only_file` (ask, run + good camera); video with audio: `rtsp_stream_with_an_audio_track` |
+//! | oversized frame (over `max_pixels`) | `oversized_frame_is_refused_before_decoding` (PNG header; clip in run + good camera) |
+//! | codec with no decoder               | `codec_without_decoder`                        |
+//! | 16-bit PNG                          | `sixteen_bit_png`                              |
+//! | CMYK JPEG (decoded, via avdec_mjpeg) | `cmyk_jpeg` (a CMYK JPEG written here)        |
+//! | EXIF rotation (honoured, as browsers do) | `exif_orientation_is_honoured`            |
+//! | stream starting without a key frame | `stream_starting_without_a_key_frame`          |
+//! | odd width, portrait, stills         | `odd_width_video`, `portrait_video`, `still_images` |
+//!
+//! | URLs                                | test                                           |
+//! |-------------------------------------|------------------------------------------------|
+//! | unknown scheme                      | `unknown_scheme`, `check_reports_every_problem_with_its_path` |
+//! | DNS failure (`.invalid`)            | `dns_failure` (rtsp, http; run + good camera)  |
+//! | connection refused                  | `connection_refused` (rtsp, http), `unreachable_rtsp_url` |
+//! | RTSP 401, RTSP 404                  | `rtsp_401_and_404` (gst-rtsp-server with a login) |
+//! | HTTP 404, HTTP serving HTML         | `http_404_and_html` (run + good camera)        |
+//!
+//! | models                              | test                                           |
+//! |-------------------------------------|------------------------------------------------|
+//! | missing                             | `missing_model_dir`                            |
+//! | wrong shape                         | `wrong_shaped_model`                           |
+//! | non-ONNX bytes, truncated ONNX      | `non_onnx_and_truncated_model_files`           |
+//! | another family's folder             | `another_familys_folder`                       |
+//! | unknown family                      | `unknown_model_family`                         |
+//! | download larger than its pin        | `model_download_larger_than_its_pin`           |
+//! | config problems, each with its path | `check_reports_every_problem_with_its_path`, `check_demo_pipeline` |
+//!
+//! Test media is made at test time (gst-launch-1.0, or bytes written here); none is
+//! committed.
 
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -629,5 +669,828 @@ fn log_lines_are_plain_text_when_stderr_is_not_a_terminal() {
             .lines()
             .find(|l| l.contains("ERROR"))
             .unwrap_or_default()
+    );
+}
+
+// ------------------------------------------------- more media, URLs, models
+
+/// Writes test media with `gst-launch-1.0 -q HEAD ! filesink location=OUT` (HEAD's
+/// paths must not hold spaces); never hangs (see `run_gst_launch`).
+fn gst_make(out: &Path, head: &str) {
+    run_gst_launch(out, clip_time_limit(5.0), |tmp| {
+        let mut args: Vec<String> = head.split_whitespace().map(String::from).collect();
+        args.extend(["!", "filesink"].map(String::from));
+        args.push(format!("location={}", tmp.display()));
+        args
+    });
+}
+
+/// A config with camera `door` at `url` (plus `door_extra` keys) and camera `yard` at
+/// a good clip, both asking for persons, for `run` without a broker.
+fn two_cameras(dir: &Path, url: &str, door_extra: &str) -> PathBuf {
+    let yard = media_clip(dir, "yard.mkv", &[("astronaut.png", 2.0)]);
+    write_config(
+        dir,
+        &format!(
+            "{}\
+             [[cameras]]\nid = \"door\"\nurl = {}\n{door_extra}\n\n{}\
+             [[cameras]]\nid = \"yard\"\nurl = {}\nsample_fps = 2\n\n{}",
+            engine_and_yolox(),
+            toml_str(url),
+            person_query(""),
+            toml_path(&yard),
+            person_query(""),
+        ),
+    )
+}
+
+/// `run` with a bad camera `door` at `url` beside the good camera `yard`: exactly one
+/// ERROR line, naming door, `url` and `cause`; door goes offline without ever being
+/// online; yard keeps publishing (its person state and detections). Returns the
+/// error line.
+fn assert_run_isolates(dir: &Path, url: &str, door_extra: &str, cause: &str) -> String {
+    let cfg = two_cameras(dir, url, door_extra);
+    let out = run_ocellus(&["run", "-c", &cfg.to_string_lossy()], &[]);
+    out.assert_no_panic();
+    let line = one_error_naming(&out, url).to_string();
+    assert!(
+        line.contains(cause),
+        "the error should say {cause:?}: {line}"
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.contains(&"ocellus/door/status offline"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        !lines.contains(&"ocellus/door/status online"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        lines.contains(&"ocellus/yard/query/person/state ON"),
+        "the good camera must go on publishing:\n{}",
+        out.show()
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("ocellus/yard/detections "))
+            .count()
+            >= 3,
+        "{}",
+        out.show()
+    );
+    line
+}
+
+/// The daemon with a live camera `door` at `url` that fails beside the good camera
+/// `yard`: door is retried with backoff (a warning naming door, `url` and `cause`
+/// each time, never an error line), yard publishes its answers meanwhile.
+fn assert_daemon_isolates_live(dir: &Path, url: &str, cause: &str) {
+    let cfg = two_cameras(dir, url, "reconnect_max = \"2s\"");
+    let mut daemon = Daemon::start(&cfg, &[]);
+    let published = daemon.wait_output(
+        "ocellus/yard/query/person/state ON",
+        Duration::from_secs(60),
+    );
+    let retried = daemon.wait_output("reconnecting in", Duration::from_secs(30));
+    daemon.stop();
+    let output = daemon.output();
+    assert!(published, "the good camera must publish:\n{output}");
+    assert!(retried, "the live camera is retried:\n{output}");
+    let door: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("camera door"))
+        .filter(|l| log_level(l).is_some_and(|lvl| lvl == "WARN" || lvl == "ERROR"))
+        .collect();
+    assert!(!door.is_empty(), "{output}");
+    for l in &door {
+        assert!(
+            l.contains(" WARN ") && l.contains(url) && l.contains(cause),
+            "each retry is one warning naming door, {url} and {cause:?}: {l}"
+        );
+    }
+    assert_no_panic("daemon", &output);
+}
+
+/// `ask URL`: one error line naming camera door, `url` and `cause`, exit 1.
+fn assert_ask_fails_with(dir: &Path, url: &str, cause: &str) -> String {
+    let out = assert_ask_fails(dir, url);
+    let line = one_error_naming(&out, url).to_string();
+    assert!(
+        line.contains(cause),
+        "the error should say {cause:?}: {line}"
+    );
+    line
+}
+
+/// CRC-32 (PNG chunks) and Adler-32 (zlib), bit by bit: test data is small.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in bytes {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+/// An 8-bit grey PNG of `width`×`height` whose IDAT holds the first `rows` rows
+/// (all mid-grey, zlib "stored" blocks): `rows == height` is a whole image, fewer
+/// a header that promises more than the file holds.
+fn grey_png(width: u32, height: u32, rows: u32) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for _ in 0..rows {
+        raw.push(0); // filter: none
+        raw.extend(std::iter::repeat_n(128u8, width as usize));
+    }
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let n = block.len() as u16;
+        z.extend(n.to_le_bytes());
+        z.extend((!n).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    z.extend(adler32(&raw).to_be_bytes());
+    let chunk = |kind: &[u8], data: &[u8], out: &mut Vec<u8>| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit grey, deflate, no filter, no interlace
+    chunk(b"IHDR", &ihdr, &mut png);
+    chunk(b"IDAT", &z, &mut png);
+    chunk(b"IEND", b"", &mut png);
+    png
+}
+
+/// A baseline JPEG of `width`×`height` (multiples of 8) in one flat colour, one
+/// sample per component (1: grey, 3: YCbCr, 4: CMYK with Adobe's APP14 marker, whose
+/// CMYK is stored inverted, as Photoshop writes it): every 8×8 block holds only its
+/// DC coefficient, so the scan is a few bits a block.
+fn flat_jpeg(width: u16, height: u16, samples: &[u8]) -> Vec<u8> {
+    let segment = |marker: u8, body: &[u8], out: &mut Vec<u8>| {
+        out.extend([0xff, marker]);
+        out.extend((body.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let n = samples.len() as u8;
+    let mut out = vec![0xff, 0xd8];
+    if n == 4 {
+        // "Adobe", version 100, flags 0, 0, transform 0 (CMYK as is).
+        segment(0xee, b"Adobe\x00\x64\x00\x00\x00\x00\x00", &mut out);
+    }
+    let mut dqt = vec![0u8];
+    dqt.extend([1u8; 64]);
+    segment(0xdb, &dqt, &mut out);
+    let mut sof = vec![8];
+    sof.extend(height.to_be_bytes());
+    sof.extend(width.to_be_bytes());
+    sof.push(n);
+    for c in 1..=n {
+        sof.extend([c, 0x11, 0]);
+    }
+    segment(0xc0, &sof, &mut out);
+    // DC: the standard luminance table (categories 0..11); AC: end-of-block alone,
+    // code `0`.
+    let dc_bits = [0u8, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    let mut dht = vec![0x00];
+    dht.extend(dc_bits);
+    dht.extend(0u8..12);
+    dht.push(0x10);
+    dht.push(1);
+    dht.extend([0u8; 15]);
+    dht.push(0);
+    segment(0xc4, &dht, &mut out);
+    let mut sos = vec![n];
+    for c in 1..=n {
+        sos.extend([c, 0x00]);
+    }
+    sos.extend([0, 63, 0]);
+    segment(0xda, &sos, &mut out);
+    // Canonical codes of the DC table.
+    let mut codes = Vec::new();
+    let mut code = 0u32;
+    for (len, &count) in dc_bits.iter().enumerate() {
+        for _ in 0..count {
+            codes.push((code, len as u32 + 1));
+            code += 1;
+        }
+        code <<= 1;
+    }
+    let mut bits: Vec<u8> = Vec::new();
+    let put = |v: u32, len: u32, bits: &mut Vec<u8>| {
+        for i in (0..len).rev() {
+            bits.push(((v >> i) & 1) as u8);
+        }
+    };
+    let blocks = usize::from(width / 8) * usize::from(height / 8);
+    for b in 0..blocks {
+        for &v in samples {
+            // A flat block's DC is 8 × (sample − 128); later blocks repeat it.
+            let diff: i32 = if b == 0 { 8 * (i32::from(v) - 128) } else { 0 };
+            let cat = 32 - diff.unsigned_abs().leading_zeros();
+            let (c, l) = codes[cat as usize];
+            put(c, l, &mut bits);
+            if cat > 0 {
+                let extra = if diff > 0 {
+                    diff
+                } else {
+                    diff + (1 << cat) - 1
+                };
+                put(extra as u32, cat, &mut bits);
+            }
+            put(0, 1, &mut bits); // end of block
+        }
+    }
+    while !bits.len().is_multiple_of(8) {
+        bits.push(1);
+    }
+    for byte in bits.chunks(8) {
+        let b = byte.iter().fold(0u8, |acc, &x| acc << 1 | x);
+        out.push(b);
+        if b == 0xff {
+            out.push(0);
+        }
+    }
+    out.extend([0xff, 0xd9]);
+    out
+}
+
+/// A CMYK JPEG (pure red: C 0, M 100 %, Y 100 %, K 0, stored inverted as Adobe
+/// writes it) decodes to red: `jpegdec` cannot convert CMYK, so the pipeline takes
+/// FFmpeg's decoder for it. A grey JPEG made the same way checks the writer.
+#[test]
+fn cmyk_jpeg() {
+    use ocellus::source::{Pixels, first_frame};
+    let dir = tempfile::tempdir().unwrap();
+    let grey = dir.path().join("grey.jpg");
+    fs::write(&grey, flat_jpeg(16, 16, &[200])).unwrap();
+    let frame = first_frame(&grey, Pixels::Rgb).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        &frame.data()[..3],
+        &[200, 200, 200],
+        "the JPEG writer works"
+    );
+
+    let cmyk = dir.path().join("cmyk.jpg");
+    fs::write(&cmyk, flat_jpeg(64, 48, &[255, 0, 0, 255])).unwrap();
+    let frame = first_frame(&cmyk, Pixels::Rgb).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((frame.width, frame.height), (64, 48));
+    let px = &frame.data()[..3];
+    assert!(
+        px[0] > 230 && px[1] < 25 && px[2] < 25,
+        "a red CMYK JPEG decodes to red, got {px:?}"
+    );
+    let (out, frames) = ask_ok(&cmyk, &good_config(dir.path()));
+    assert_eq!(frames.len(), 1, "{}", out.show());
+    out.assert_no_critical();
+}
+
+#[test]
+fn zero_byte_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.mkv");
+    fs::write(&empty, b"").unwrap();
+    let url = empty.to_string_lossy().to_string();
+    assert_ask_fails_with(dir.path(), &url, "no data");
+    assert_run_isolates(dir.path(), &url, "", "no data");
+}
+
+#[test]
+fn text_file_is_not_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.mp4");
+    fs::write(&text, "These are meeting notes, not a video.\n".repeat(40)).unwrap();
+    let url = text.to_string_lossy().to_string();
+    assert_ask_fails_with(dir.path(), &url, "text file");
+}
+
+/// Tests run as root, which reads files whatever their mode: an unreadable file is
+/// made with `chmod 000` and tried only when that actually stops this process (not
+/// as root). A directory where a file should be is tried always.
+#[test]
+fn unreadable_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("clips");
+    fs::create_dir(&folder).unwrap();
+    let url = folder.to_string_lossy().to_string();
+    assert_ask_fails_with(dir.path(), &url, "is a directory");
+
+    let locked = dir.path().join("locked.mkv");
+    fs::copy(media("astronaut.png"), &locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::File::open(&locked).is_ok() {
+        eprintln!(
+            "unreadable_path: running as root, which reads a mode-000 file: the permission case is skipped"
+        );
+        return;
+    }
+    let url = locked.to_string_lossy().to_string();
+    assert_ask_fails_with(dir.path(), &url, "ermission");
+}
+
+#[test]
+fn audio_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ogg = dir.path().join("sound.ogg");
+    gst_make(
+        &ogg,
+        "audiotestsrc num-buffers=40 ! audioconvert ! vorbisenc ! oggmux",
+    );
+    let url = ogg.to_string_lossy().to_string();
+    assert_ask_fails_with(dir.path(), &url, "no video stream (only audio/x-vorbis)");
+    assert_run_isolates(dir.path(), &url, "", "no video stream");
+}
+
+/// A Matroska file whose video codec id was changed to one nobody decodes.
+#[test]
+fn codec_without_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = media_clip(dir.path(), "h264.mkv", &[("astronaut.png", 1.0)]);
+    let bytes = fs::read(&clip).unwrap();
+    let (from, to) = (b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC");
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("an H.264 Matroska file names its codec");
+    let mut patched = bytes.clone();
+    patched[at..at + to.len()].copy_from_slice(to);
+    let odd = dir.path().join("odd-codec.mkv");
+    fs::write(&odd, patched).unwrap();
+    let url = odd.to_string_lossy().to_string();
+    let line = assert_ask_fails_with(dir.path(), &url, "Missing decoder");
+    assert!(line.contains("V_QQQQQ/ISO/AVC"), "name the codec: {line}");
+}
+
+/// 16000×16000 pixels announced by a 1 KB PNG: refused from its header, before a
+/// decoder allocates the 256 MB frame (without the bound `ask` took 0.94 GB on
+/// such a file); a 64×64 PNG made the same way decodes. A clip over a lowered
+/// `max_pixels` is refused the same way in `run`, and the other camera goes on.
+#[test]
+fn oversized_frame_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.png");
+    fs::write(&small, grey_png(64, 64, 64)).unwrap();
+    let (out, frames) = ask_ok(&small, &good_config(dir.path()));
+    assert_eq!(frames.len(), 1, "the crafted PNG decodes:\n{}", out.show());
+
+    let huge = dir.path().join("huge.png");
+    fs::write(&huge, grey_png(16_000, 16_000, 4)).unwrap();
+    let url = huge.to_string_lossy().to_string();
+    let line = assert_ask_fails_with(dir.path(), &url, "frame 16000x16000");
+    assert!(
+        line.contains("256000000 pixels")
+            && line.contains(&format!("limit of {} pixels", 7680 * 4320))
+            && line.contains("max_pixels")
+            && line.contains("refused before decoding"),
+        "{line}"
+    );
+
+    let clip = media_clip(dir.path(), "hd.mkv", &[("astronaut.png", 1.0)]);
+    let url = clip.to_string_lossy().to_string();
+    let line = assert_run_isolates(dir.path(), &url, "max_pixels = 200000", "frame 640x360");
+    assert!(line.contains("limit of 200000 pixels"), "{line}");
+}
+
+/// A 16-bit greyscale PNG decodes (to 8 bits) and the person is still found.
+#[test]
+fn sixteen_bit_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("deep.png");
+    gst_make(
+        &deep,
+        &format!(
+            "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=GRAY16_BE ! pngenc",
+            media("astronaut.png").display()
+        ),
+    );
+    let bytes = fs::read(&deep).unwrap();
+    assert_eq!(bytes[24], 16, "IHDR bit depth: a 16-bit PNG was made");
+    let (out, frames) = ask_ok(&deep, &good_config(dir.path()));
+    assert_eq!(frames.len(), 1, "{}", out.show());
+    let (score, b) = best_box(&frames[0], "person");
+    assert!(score > 0.6, "person score {score} in the 16-bit grey image");
+    assert_box_sane(b, "astronaut, 16-bit grey");
+    out.assert_no_critical();
+}
+
+/// Stills honour their EXIF orientation, as browsers show them: the astronaut is
+/// stored turned a quarter left with orientation 6 ("rotate 90° clockwise to
+/// show"), and is found upright where the upright JPEG has her. The same pixels
+/// without the tag are a picture on its side.
+#[test]
+fn exif_orientation_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = media("astronaut.png");
+    let src = format!(
+        "filesrc location={} ! pngdec ! videoflip video-direction=90l ! videoconvert ! jpegenc",
+        astronaut.display()
+    );
+    let tagged = dir.path().join("tagged.jpg");
+    gst_make(
+        &tagged,
+        &format!("{src} ! taginject tags=image-orientation=rotate-90 ! jifmux"),
+    );
+    let bytes = fs::read(&tagged).unwrap();
+    assert!(
+        bytes.windows(6).any(|w| w == b"Exif\0\0"),
+        "the JPEG carries EXIF"
+    );
+    let untagged = dir.path().join("untagged.jpg");
+    gst_make(&untagged, &format!("{src} ! jifmux"));
+    let upright = dir.path().join("upright.jpg");
+    gst_make(
+        &upright,
+        &format!(
+            "filesrc location={} ! pngdec ! videoconvert ! jpegenc",
+            astronaut.display()
+        ),
+    );
+    let cfg = good_config(dir.path());
+    let (_, want) = ask_ok(&upright, &cfg);
+    let (_, want) = best_box(&want[0], "person");
+    let (out, frames) = ask_ok(&tagged, &cfg);
+    let (score, b) = best_box(&frames[0], "person");
+    assert!(score > 0.8, "person score {score}:\n{}", out.show());
+    assert_close(b, want, 0.03, "EXIF-rotated JPEG vs the upright one");
+    let (_, sideways) = ask_ok(&untagged, &cfg);
+    let upright_person = boxes(&sideways[0], "person")
+        .into_iter()
+        .any(|(s, b)| s > 0.5 && (b[0] - want[0]).abs() < 0.05 && (b[3] - want[3]).abs() < 0.05);
+    assert!(
+        !upright_person,
+        "without the tag the picture is on its side: {}",
+        sideways[0]
+    );
+}
+
+/// An MPEG-TS cut in the middle of its first group of pictures: frames start at the
+/// next key frame (no grey smear before it), the person is found in each.
+#[test]
+fn stream_starting_without_a_key_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = dir.path().join("whole.ts");
+    // 4 s at 10 fps, a key frame every 2 s, no B-frames.
+    gst_make(
+        &ts,
+        &format!(
+            "filesrc location={} ! pngdec ! imagefreeze num-buffers=40 ! video/x-raw,framerate=10/1 \
+             ! videoconvert ! videoscale ! video/x-raw,width=320,height=320,format=I420 \
+             ! x264enc key-int-max=20 bframes=0 speed-preset=ultrafast ! mpegtsmux",
+            media("astronaut.png").display()
+        ),
+    );
+    let bytes = fs::read(&ts).unwrap();
+    // Drop the first eighth (0.5 s: after the first key frame, before the second),
+    // at a 188-byte packet boundary.
+    let cut = (bytes.len() / 188 / 8) * 188;
+    let late = dir.path().join("late.ts");
+    fs::write(&late, &bytes[cut..]).unwrap();
+    let (out, frames) = ask_ok(&late, &good_config(dir.path()));
+    assert!(!frames.is_empty(), "{}", out.show());
+    let first = frames[0]["pts"].as_f64().unwrap();
+    assert!(
+        first >= 1.5,
+        "the first frame ({first} s) comes from the second key frame (2 s):\n{}",
+        out.show()
+    );
+    for f in &frames {
+        assert!(best_box(f, "person").0 > 0.8, "{f}");
+    }
+    out.assert_no_critical();
+}
+
+#[test]
+fn unknown_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "ftp://cameras.example/door.mkv";
+    assert_ask_fails_with(dir.path(), url, "ftp");
+}
+
+/// `.invalid` never resolves (RFC 6761), so no packet leaves the machine.
+#[test]
+fn dns_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "rtsp://door-camera.invalid/stream",
+        "http://door-camera.invalid/video.mjpg",
+    ] {
+        assert_ask_fails_with(
+            dir.path(),
+            url,
+            "cannot resolve host \"door-camera.invalid\"",
+        );
+    }
+    assert_daemon_isolates_live(
+        dir.path(),
+        "rtsp://door-camera.invalid/stream",
+        "cannot resolve host",
+    );
+}
+
+#[test]
+fn connection_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    for scheme in ["rtsp", "http"] {
+        let url = format!("{scheme}://127.0.0.1:{port}/x");
+        assert_ask_fails_with(
+            dir.path(),
+            &url,
+            &format!("connection refused by 127.0.0.1:{port}"),
+        );
+    }
+}
+
+/// An RTSP server that wants a login: without one it answers 401; with the right
+/// one the same URL plays (so the 401 is the login, not the stream).
+#[test]
+fn rtsp_401_and_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounts = vec![RtspMount {
+        path: "/door".into(),
+        launch: photo_launch_line(&media("astronaut.png")),
+        protocols: RTSPLowerTrans::TCP,
+    }];
+    let server = RtspServer::start_on_free_port_with_auth(mounts, "viewer", "s3cret")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = server.url("rtsp", "/door");
+    assert_ask_fails_with(dir.path(), &url, "Unauthorized");
+    let missing = server.url("rtsp", "/nowhere");
+    assert_ask_fails_with(dir.path(), &missing, "Not Found");
+
+    let with_login = url.replacen("rtsp://", "rtsp://viewer:s3cret@", 1);
+    let cfg = config(dir.path(), &yolox_dir(), "", Path::new("unused"));
+    let text = fs::read_to_string(&cfg).unwrap().replace(
+        &format!("url = {}", toml_path(Path::new("unused"))),
+        &format!("url = {}", toml_str(&with_login)),
+    );
+    fs::write(&cfg, text).unwrap();
+    let mut daemon = Daemon::start(&cfg, &[]);
+    let playing = daemon.wait_output(
+        "ocellus/door/query/person/state ON",
+        Duration::from_secs(60),
+    );
+    daemon.stop();
+    assert!(
+        playing,
+        "with the login the stream plays:\n{}",
+        daemon.output()
+    );
+}
+
+/// HTTP: a 404, and a server that answers with a web page (a login or error page).
+#[test]
+fn http_404_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::hub_server::HubServer::start();
+    let page = server.add_direct(
+        "login.html",
+        b"<!DOCTYPE html>\n<html><head><title>Camera login</title></head>\
+          <body><form><input name=\"password\"></form></body></html>\n"
+            .repeat(4),
+    );
+    let missing = format!("{}/direct/no-such-stream.mjpg", server.endpoint());
+    assert_ask_fails_with(dir.path(), &missing, "404");
+    assert_ask_fails_with(dir.path(), &page, "not media: the source is text/html");
+    assert_daemon_isolates_live(dir.path(), &page, "text/html");
+}
+
+/// A model file of random bytes, and the real detector cut in half: one line naming
+/// the model and the file; no query runs.
+#[test]
+fn non_onnx_and_truncated_model_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = yolox_dir().join("yolox_nano_416.onnx");
+    let bytes = fs::read(&real).unwrap();
+    let half = dir.path().join("half.onnx");
+    fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let junk = dir.path().join("junk.onnx");
+    fs::write(&junk, "this is not a model\n".repeat(100)).unwrap();
+    for file in [&junk, &half] {
+        let file_s = file.to_string_lossy().to_string();
+        let cfg = config(
+            dir.path(),
+            &yolox_dir(),
+            &format!("file = {}", toml_str(&file_s)),
+            &dir.path().join("unused.mkv"),
+        );
+        let out = ask(&media("astronaut.png").to_string_lossy(), &cfg);
+        out.assert_no_panic();
+        let errors = out.log("ERROR");
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains("model coco") && l.contains(&file_s) && !l.contains("query")),
+            "no error line naming model coco and {file_s}:\n{}",
+            out.show()
+        );
+        assert_no_query_ran(&out);
+    }
+}
+
+/// A CLIP model pointed at the YOLOX folder: `check` names each file the family
+/// needs that is not there.
+#[test]
+fn another_familys_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}[models.scene]\nfamily = \"clip\"\ndir = {}\n\n\
+             [[cameras]]\nid = \"door\"\nurl = \"unused.mkv\"\n\n\
+             [[cameras.queries]]\nid = \"indoor\"\nask = \"indoors?\"\nkind = \"yes_no\"\nmodel = \"scene\"\nno = [\"a street\"]\n",
+            toml_path(&yolox_dir())
+        ),
+    );
+    let out = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    out.assert_no_panic();
+    for field in ["vision", "text", "tokenizer", "preprocessor"] {
+        assert!(
+            out.stdout.lines().any(|l| l
+                .trim_start()
+                .starts_with(&format!("models.scene.{field}:"))
+                && l.contains(&*yolox_dir().to_string_lossy())),
+            "models.scene.{field} not reported:\n{}",
+            out.show()
+        );
+    }
+}
+
+/// `family = "openai"`: one problem at `models.coco.family` naming the known
+/// families, and the queries using coco are not also reported as undefined.
+#[test]
+fn unknown_model_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}[models.coco]\nfamily = \"openai\"\ndir = {}\n\n\
+             [[cameras]]\nid = \"door\"\nurl = \"unused.mkv\"\n\n{}",
+            toml_path(&yolox_dir()),
+            person_query("")
+        ),
+    );
+    let out = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    let problems: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
+    assert!(
+        problems.contains(
+            &"models.coco.family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr)"
+        ),
+        "{}",
+        out.show()
+    );
+    assert!(
+        !out.stdout.contains("is not defined"),
+        "the query's model is defined, only wrong:\n{}",
+        out.show()
+    );
+}
+
+/// `models pull` of a file pinned at N bytes from a server that sends more: with a
+/// `Content-Length` over the pin it is refused before reading; without one, reading
+/// stops at the pin and the download is deleted.
+#[test]
+fn model_download_larger_than_its_pin() {
+    use common::hub_server::{Faults, HubServer};
+    let dir = tempfile::tempdir().unwrap();
+    let server = HubServer::start();
+    let model: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut served = model.clone();
+    served.extend(std::iter::repeat_n(0u8, 4_000_000));
+    let url = server.add_direct("big/model.onnx", served);
+    let sha = ocellus::hub::hash::hex(&ocellus::hub::hash::sha256_of(&model));
+    let catalog = dir.path().join("catalog.toml");
+    fs::write(
+        &catalog,
+        format!(
+            "[[model]]\nname = \"pinned\"\nfamily = \"yolox\"\ntitle = \"t\"\nlicence = \"MIT\"\n\
+             source = \"the test server\"\nrevision = \"fixture\"\n\
+             [[model.file]]\npath = \"model.onnx\"\nurl = \"{url}\"\nsha256 = \"{sha}\"\nsize = {}\n\
+             [[model.file]]\npath = \"labels.txt\"\ninline = \"person\\n\"\n",
+            model.len()
+        ),
+    )
+    .unwrap();
+    let models = dir.path().join("models");
+    let pull = || {
+        let out = run_ocellus(
+            &[
+                "models",
+                "pull",
+                "pinned",
+                "--dir",
+                &models.to_string_lossy(),
+                "--catalog",
+                &catalog.to_string_lossy(),
+            ],
+            &[("NO_PROXY", "127.0.0.1,localhost"), ("HF_TOKEN", "")],
+        );
+        out.assert_no_panic();
+        assert_eq!(out.code, Some(1), "{}", out.show());
+        let errors: Vec<&str> = out.log("ERROR");
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("model pinned") && l.contains("model.onnx"))
+            .unwrap_or_else(|| panic!("no line naming the model and file:\n{}", out.show()))
+            .to_string();
+        assert!(errors.len() <= 1, "{}", out.show());
+        let leftovers: Vec<_> = fs::read_dir(&models)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        let part = models.join("pinned/model.onnx.part");
+        assert!(
+            !part.exists() && !models.join("pinned/model.onnx").exists(),
+            "{leftovers:?}"
+        );
+        line
+    };
+    let line = pull();
+    assert!(
+        line.contains(&format!("more than the {} bytes pinned", model.len()))
+            && line.contains("refused before reading"),
+        "{line}"
+    );
+    server.set_faults(
+        "direct/big/model.onnx",
+        Faults {
+            no_length: true,
+            ..Default::default()
+        },
+    );
+    let line = pull();
+    assert!(
+        line.contains(&format!("runs past the {} bytes pinned", model.len()))
+            && line.contains("stopped reading"),
+        "{line}"
+    );
+}
+
+/// Audio is never decoded now (`audio_only_file`): a live camera whose stream also
+/// carries an audio track (its pad left unlinked) must keep delivering frames.
+#[test]
+fn rtsp_stream_with_an_audio_track() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounts = vec![RtspMount {
+        path: "/av".into(),
+        launch: "( videotestsrc is-live=true ! video/x-raw,width=320,height=180,framerate=10/1 \
+                 ! x264enc tune=zerolatency key-int-max=10 ! rtph264pay name=pay0 pt=96 \
+                 audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay name=pay1 pt=97 )"
+            .into(),
+        protocols: RTSPLowerTrans::TCP,
+    }];
+    let server = RtspServer::start_on_free_port(mounts).unwrap_or_else(|e| panic!("{e}"));
+    let url = server.url("rtsp", "/av");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}[[cameras]]\nid = \"door\"\nurl = {}\nchange_threshold = 0\n\n{}",
+            engine_and_yolox(),
+            toml_str(&url),
+            person_query("")
+        ),
+    );
+    let mut daemon = Daemon::start(&cfg, &[]);
+    let seen = |d: &Daemon| {
+        d.output()
+            .lines()
+            .filter(|l| l.starts_with("ocellus/door/detections "))
+            .count()
+    };
+    let flowing = wait_until(Duration::from_secs(60), || seen(&daemon) >= 6);
+    daemon.stop();
+    let output = daemon.output();
+    assert!(flowing, "frames must keep coming:\n{output}");
+    assert!(
+        !output.contains(" WARN ") && !output.contains(" ERROR "),
+        "no warning about the audio track:\n{output}"
     );
 }

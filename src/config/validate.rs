@@ -204,6 +204,10 @@ pub fn check_runtime_query(q: &QueryConfig, config: &Config) -> Vec<Problem> {
 }
 
 fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Problem>) {
+    let at_model = format!("models.{}", q.model);
+    let model_has_problem = problems
+        .iter()
+        .any(|p| p.path == at_model || p.path.starts_with(&format!("{at_model}.")));
     let mut bad = |field: &str, msg: String| {
         let path = if at.is_empty() {
             field.to_string()
@@ -290,6 +294,10 @@ fn check_query(q: &QueryConfig, at: &str, config: &Config, problems: &mut Vec<Pr
         }
     }
     let Some(model) = config.models.get(&q.model) else {
+        // A model that is defined but wrong has its own problem: no second one here.
+        if model_has_problem {
+            return;
+        }
         let known: Vec<&str> = config.models.keys().map(String::as_str).collect();
         bad(
             "model",

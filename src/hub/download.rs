@@ -83,13 +83,16 @@ pub struct Response {
 
 impl Response {
     /// Copies the body into `out`, calling `progress` with each chunk's length; returns
-    /// the bytes copied (an error after some were copied leaves them in `out`).
+    /// the bytes copied. At most `limit` bytes are accepted: reading stops at the first
+    /// byte past it ([`CopyError::TooLarge`], with `limit` bytes in `out`). An error
+    /// after some bytes were copied leaves them in `out`.
     pub fn copy_to(
         self,
         out: &mut impl Write,
+        limit: u64,
         mut progress: impl FnMut(u64),
-    ) -> Result<u64, (u64, std::io::Error)> {
-        let mut reader = self.body.into_reader();
+    ) -> Result<u64, CopyError> {
+        let mut reader = self.body.into_reader().take(limit.saturating_add(1));
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
@@ -97,13 +100,28 @@ impl Response {
                 Ok(0) => return Ok(total),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err((total, e)),
+                Err(e) => return Err(CopyError::Io(total, e)),
             };
-            out.write_all(&buf[..n]).map_err(|e| (total, e))?;
-            total += n as u64;
-            progress(n as u64);
+            let room = usize::try_from(limit - total).unwrap_or(usize::MAX);
+            let keep = n.min(room);
+            out.write_all(&buf[..keep])
+                .map_err(|e| CopyError::Io(total, e))?;
+            total += keep as u64;
+            progress(keep as u64);
+            if keep < n {
+                return Err(CopyError::TooLarge(limit));
+            }
         }
     }
+}
+
+/// Why [`Response::copy_to`] stopped early.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading or writing failed after this many bytes.
+    Io(u64, std::io::Error),
+    /// The body runs past this many bytes.
+    TooLarge(u64),
 }
 
 /// The outcome of [`Client::get_unless`].

@@ -18,6 +18,9 @@ pub enum FetchError {
     },
     #[error("{url}: {cause}")]
     Protocol { url: String, cause: String },
+    /// The answer is (or says it is) larger than the file may be.
+    #[error("{url}: {detail}")]
+    TooLarge { url: String, detail: String },
     #[error(
         "{url}: interrupted after {have} of {total} bytes ({cause}); the .part file is kept: pull again to resume"
     )]

@@ -19,11 +19,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::catalog::{Entry, FileSpec, is_commit};
-use super::download::{Client, ClientOptions, Fetched, Meta};
+use super::download::{Client, ClientOptions, CopyError, Fetched, Meta};
 use super::hash::{FileHashes, hash_file};
 use super::manifest::{Check, Installed, Manifest, ManifestFile};
 use super::progress::Progress;
 use super::{Aftermath, FetchError, HashKind, HubError, human_size};
+
+/// The most bytes accepted for a file whose size nobody states (no pin, no
+/// `X-Linked-Size`, no `Content-Length`): 16 GiB. One ONNX protobuf cannot pass
+/// 2 GiB and no catalogue file comes near 16 GiB, yet a server that never stops
+/// sending cannot fill the disk past it.
+pub const MAX_UNSIZED_FILE: u64 = 16 << 30;
 
 /// Hugging Face's public endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -319,6 +325,27 @@ impl Puller<'_> {
                     .or(resp.length.map(|n| n + offset)),
                 _ => resp.range.and_then(|(_, t)| t),
             });
+            // A stated size over the pin (or over the size the server stated first)
+            // is refused before a byte of the body is read.
+            let stated = match resp.status {
+                200 => resp.length,
+                206 => resp.length.map(|n| n + offset),
+                _ => None,
+            };
+            if let (Some(limit), Some(stated)) = (f.size.or(meta.size), stated)
+                && stated > limit
+            {
+                let whose = if f.size.is_some() { "pinned" } else { "stated" };
+                return Err(self.fetch_err(
+                    f,
+                    FetchError::TooLarge {
+                        url,
+                        detail: format!(
+                            "the answer is {stated} bytes, more than the {limit} bytes {whose}; refused before reading it"
+                        ),
+                    },
+                ));
+            }
             match resp.status {
                 416 if total == Some(offset) => break (expected, total),
                 206 if resp.range.and_then(|(s, _)| s) == Some(offset) => {
@@ -423,9 +450,28 @@ impl Puller<'_> {
         total: Option<u64>,
     ) -> Result<(), HubError> {
         let progress = Progress::start(&format!("{} {}", self.entry.name, f.path), total, start);
-        let copied = resp.copy_to(out, |n| progress.add(n));
+        // Never more than the expected size: one byte past it stops the read.
+        let limit = total.unwrap_or(MAX_UNSIZED_FILE);
+        let copied = resp.copy_to(out, limit.saturating_sub(start), |n| progress.add(n));
         progress.finish();
         let part = part_path(&self.dir.join(&f.path));
+        if let Err(CopyError::TooLarge(_)) = copied {
+            remove(&part)?;
+            let whose = match (f.size, total) {
+                (Some(_), _) => "pinned",
+                (None, Some(_)) => "stated",
+                (None, None) => "allowed for a file of unknown size",
+            };
+            return Err(self.fetch_err(
+                f,
+                FetchError::TooLarge {
+                    url: url.into(),
+                    detail: format!(
+                        "the body runs past the {limit} bytes {whose}; stopped reading, the download was deleted"
+                    ),
+                },
+            ));
+        }
         let synced = out.sync_all().map_err(|e| HubError::io(&part, e));
         let interrupted = |have: u64, cause: String| {
             self.fetch_err(
@@ -439,7 +485,8 @@ impl Puller<'_> {
             )
         };
         match copied {
-            Err((n, e)) => Err(interrupted(start + n, e.to_string())),
+            Err(CopyError::Io(n, e)) => Err(interrupted(start + n, e.to_string())),
+            Err(CopyError::TooLarge(_)) => Ok(()),
             Ok(n) => {
                 synced?;
                 match total {

@@ -3,21 +3,92 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::florence2::Florence2Config;
 use super::ppocr::PpocrConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
 
-/// `[models.NAME]`: which family, where its files are, how to run it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "family", rename_all = "lowercase")]
+/// `[models.NAME]`: which family, where its files are, how to run it. An unknown or
+/// missing `family` is reported at `models.NAME.family`, naming the known families.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ModelConfig {
     Yolox(YoloxConfig),
     Clip(ClipConfig),
     Florence2(Florence2Config),
     Smolvlm(SmolVlmConfig),
     Ppocr(PpocrConfig),
+}
+
+/// The values `family` may take.
+pub const FAMILIES: [&str; 5] = ["yolox", "clip", "florence2", "smolvlm", "ppocr"];
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ModelVisitor)
+    }
+}
+
+/// Reads the table, checking `family` as its own value (so that its problem carries
+/// the path `models.NAME.family`), then the family's fields.
+struct ModelVisitor;
+
+impl<'de> Visitor<'de> for ModelVisitor {
+    type Value = ModelConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a model table with a `family`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelConfig, A::Error> {
+        let mut family = None;
+        let mut rest = toml::Table::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "family" {
+                family = Some(map.next_value_seed(FamilySeed)?);
+            } else {
+                let value = map.next_value::<toml::Value>()?;
+                rest.insert(key, value);
+            }
+        }
+        let Some(family) = family else {
+            return Err(de::Error::custom(format!(
+                "missing field `family` (known: {})",
+                FAMILIES.join(", ")
+            )));
+        };
+        let rest = toml::Value::Table(rest);
+        let config = match family {
+            "yolox" => rest.try_into().map(ModelConfig::Yolox),
+            "clip" => rest.try_into().map(ModelConfig::Clip),
+            "florence2" => rest.try_into().map(ModelConfig::Florence2),
+            "smolvlm" => rest.try_into().map(ModelConfig::Smolvlm),
+            _ => rest.try_into().map(ModelConfig::Ppocr),
+        };
+        config.map_err(|e| de::Error::custom(e.message()))
+    }
+}
+
+/// `family = "…"`: one of [`FAMILIES`].
+struct FamilySeed;
+
+impl<'de> DeserializeSeed<'de> for FamilySeed {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        let name = String::deserialize(d)?;
+        FAMILIES
+            .iter()
+            .find(|f| **f == name)
+            .copied()
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "unknown family {name:?} (known: {})",
+                    FAMILIES.join(", ")
+                ))
+            })
+    }
 }
 
 /// YOLOX COCO detector (`family = "yolox"`).
@@ -250,6 +321,41 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => c.resolve_paths(base),
             ModelConfig::Smolvlm(c) => c.resolve_paths(base),
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ModelConfig, String> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+        serde_path_to_error::deserialize::<_, ModelConfig>(value).map_err(|e| {
+            let path = e.path().to_string();
+            // toml adds "in `field`" on a second line; the config keeps the first.
+            let message = e.into_inner().to_string();
+            format!("{path}: {}", message.lines().next().unwrap_or_default())
+        })
+    }
+
+    #[test]
+    fn the_family_is_checked_by_name_at_its_own_path() {
+        let m = parse("family = \"yolox\"\ndir = \"/m\"\nscore_threshold = 0.5").unwrap();
+        assert_eq!(m.family(), "yolox");
+        assert_eq!(m.dir(), Path::new("/m"));
+        assert_eq!(
+            parse("family = \"openai\"\ndir = \"/m\"").unwrap_err(),
+            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr)"
+        );
+        let missing = parse("dir = \"/m\"").unwrap_err();
+        assert!(missing.contains("missing field `family`"), "{missing}");
+        let typo = parse("family = \"clip\"\ndir = \"/m\"\nlogit_scael = 1.0").unwrap_err();
+        assert!(typo.contains("unknown field `logit_scael`"), "{typo}");
+        for family in FAMILIES {
+            // Each family's own table is reached (its required `dir` is missing).
+            let e = parse(&format!("family = \"{family}\"")).unwrap_err();
+            assert!(e.contains("missing field `dir`"), "{family}: {e}");
         }
     }
 }

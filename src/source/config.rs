@@ -71,6 +71,11 @@ pub struct CameraConfig {
         deserialize_with = "crate::config::duration::de"
     )]
     pub reconnect_max: Duration,
+    /// Frames larger than this many pixels (width × height) are refused when the
+    /// decoder announces their size, before it allocates them (default 7680×4320, 8K
+    /// UHD: see [`MAX_PIXELS`]).
+    #[serde(default = "default_max_pixels")]
+    pub max_pixels: u64,
     /// RTSP jitter-buffer latency.
     #[serde(
         default = "default_latency",
@@ -81,6 +86,15 @@ pub struct CameraConfig {
     pub queries: Vec<QueryConfig>,
 }
 
+/// The default frame-size bound: 7680×4320 (8K UHD, 33.2 Mpx), the largest frame any
+/// camera or video standard delivers; one RGB frame of it is 100 MB. Without a bound a
+/// 275 KB PNG of 16000×16000 pixels made `ask` take 0.94 GB, a 1 MB one of
+/// 32000×32000 3.6 GB. A larger still (a 48 Mpx phone photo) needs `max_pixels`.
+pub const MAX_PIXELS: u64 = 7680 * 4320;
+
+fn default_max_pixels() -> u64 {
+    MAX_PIXELS
+}
 fn default_sample_fps() -> f64 {
     2.0
 }

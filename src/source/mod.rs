@@ -19,6 +19,7 @@
 //! ```
 
 mod config;
+mod diagnose;
 mod frame;
 mod pipeline;
 mod queue;
@@ -26,7 +27,7 @@ mod still;
 mod supervisor;
 mod tuning;
 
-pub use config::{CameraConfig, SourceKind, Transport};
+pub use config::{CameraConfig, MAX_PIXELS, SourceKind, Transport};
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use pipeline::Progress;
 pub use queue::{

@@ -2,7 +2,10 @@
 //! `uridecodebin (rtspsrc/filesrc/souphttpsrc, [key frames only] → any decoder) →
 //! [sample gate → change gate] → videoconvert → videoflip (honours rotation tags) →
 //! RGB → appsink`. The gates run on the decoder's own output, so a frame they hold
-//! back costs its decode and (when sampled) a luma thumbnail, nothing more.
+//! back costs its decode and (when sampled) a luma thumbnail, nothing more. A stream
+//! whose frames are over the camera's `max_pixels` is refused when its size is first
+//! known (a parser's caps, else the decoder's output caps), before a frame of that
+//! size is allocated.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +37,13 @@ pub struct Progress {
     pub stop: AtomicBool,
     /// What the evaluator changed at runtime (gate regions, pixel format).
     pub tuning: Tuning,
+    /// Why the pipeline refused its input (a frame over `max_pixels`), to report in
+    /// place of GStreamer's "not negotiated".
+    refused: Mutex<Option<String>>,
+    /// Streams of the source that were not decoded (audio, subtitles).
+    skipped: Mutex<Vec<String>>,
+    /// Whether the current pipeline linked a decoded video stream.
+    pub video_linked: AtomicBool,
 }
 
 impl Progress {
@@ -46,7 +56,39 @@ impl Progress {
             metrics,
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
+            refused: Mutex::new(None),
+            skipped: Mutex::new(Vec::new()),
+            video_linked: AtomicBool::new(false),
         }
+    }
+
+    /// Streams that were not decoded (audio, subtitles), by caps name.
+    pub fn skipped_streams(&self) -> Vec<String> {
+        self.skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn skipped(&self, name: &str) {
+        let mut list = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        // A handful at most: a file has few streams.
+        if list.len() < 8 && !list.iter().any(|n| n == name) {
+            list.push(name.to_string());
+        }
+    }
+
+    /// Why the pipeline refused its input, if it did (taken once).
+    pub fn take_refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    fn refuse(&self, why: String) {
+        let mut slot = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(why);
     }
 
     /// Counts a delivered sample: the next sequence number, the watchdog's clock, the
@@ -90,6 +132,7 @@ pub fn build(
             format!("GStreamer element {factory} is missing (install the GStreamer plugins)")
         })
     };
+    honour_jpeg_orientation();
     let pipeline = gst::Pipeline::with_name(&format!("camera-{}", cam.id));
     let decode = make("uridecodebin")?;
     decode.set_property("uri", &uri);
@@ -160,6 +203,11 @@ pub fn build(
             }
         });
     }
+    refuse_large_streams(&decode, cam.max_pixels, progress.clone());
+    decode_cmyk_jpegs(&decode);
+    if let Some(pad) = convert.static_pad("sink") {
+        refuse_large_frames(&pad, cam.max_pixels, progress.clone());
+    }
     configure_decoder(&pipeline, cam);
 
     let (latency, transport) = (cam.latency, cam.transport);
@@ -178,6 +226,8 @@ pub fn build(
         None
     });
     let convert_weak = convert.downgrade();
+    progress.video_linked.store(false, Ordering::Relaxed);
+    let linked = progress.clone();
     decode.connect_pad_added(move |_, pad| {
         let Some(convert) = convert_weak.upgrade() else {
             return;
@@ -190,9 +240,11 @@ pub fn build(
         if let Some(sinkpad) = convert.static_pad("sink")
             && is_video
             && !sinkpad.is_linked()
-            && let Err(e) = pad.link(&sinkpad)
         {
-            tracing::warn!("cannot link decoded video pad: {e:?}");
+            match pad.link(&sinkpad) {
+                Ok(_) => linked.video_linked.store(true, Ordering::Relaxed),
+                Err(e) => tracing::warn!("cannot link decoded video pad: {e:?}"),
+            }
         }
     });
 
@@ -340,6 +392,149 @@ impl Gates {
         };
         Thumb::of(&plane)
     }
+}
+
+/// Refuses a stream whose parsed caps (a parser's or demuxer's output, before any
+/// decoder is plugged) name a frame of more than `max_pixels`: uridecodebin asks
+/// `autoplug-continue` for every new pad, and the answer "stop" there plus an error
+/// on the bus ends the pipeline before a decoder exists. GStreamer 1.22's pngdec, for
+/// one, allocates and fills its output frame even when negotiation fails, so the
+/// check must come before it.
+fn refuse_large_streams(decode: &gst::Element, max_pixels: u64, progress: Arc<Progress>) {
+    decode.connect("autoplug-continue", false, move |args| {
+        let bin = args.first().and_then(|v| v.get::<gst::Element>().ok());
+        let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
+        let name = caps
+            .as_ref()
+            .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+            .unwrap_or_default();
+        // Audio and subtitle streams are never decoded: only noted, for "no video
+        // stream". (Containers that typefinding names `audio/…` may hold video:
+        // they go on to their demuxer.)
+        let side_stream = (name.starts_with("audio/")
+            && !AUDIO_CONTAINERS.contains(&name.as_str()))
+            || name.starts_with("subtitle/")
+            || name == "text/x-raw";
+        if side_stream {
+            progress.skipped(&name);
+            return Some(false.to_value());
+        }
+        let refusal = if NOT_MEDIA.contains(&name.as_str()) {
+            Some(format!("not media: the source is {name}"))
+        } else {
+            caps.as_ref()
+                .and_then(|c| frame_size(c))
+                .and_then(|size| over_limit(size, max_pixels, "before decoding"))
+        };
+        let Some(why) = refusal else {
+            return Some(true.to_value());
+        };
+        progress.refuse(why.clone());
+        if let Some(bin) = bin {
+            let _ = bin.post_message(
+                gst::message::Error::builder(gst::StreamError::Format, &why)
+                    .src(&bin)
+                    .build(),
+            );
+        }
+        Some(false.to_value())
+    });
+}
+
+/// Lets decodebin plug `jpegparse` (rank none by default) in front of `jpegdec`:
+/// it reads a JPEG's EXIF orientation as an `image-orientation` tag, which
+/// `videoflip` then applies, so stills show upright as browsers show them; and it
+/// states the frame size before the decoder runs. Once per process.
+fn honour_jpeg_orientation() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Some(parser) = gst::ElementFactory::find("jpegparse")
+            && parser.rank() < gst::Rank::SECONDARY
+        {
+            parser.set_rank(gst::Rank::SECONDARY);
+        }
+    });
+}
+
+/// CMYK (and YCCK) JPEGs, which GStreamer's `jpegdec` cannot decode (libjpeg has
+/// no CMYK to RGB conversion), go to FFmpeg's `avdec_mjpeg`, which converts them
+/// (Adobe's inverted CMYK too): uridecodebin's `autoplug-select` skips `jpegdec`
+/// for them. `jpegparse` states the colour space in its caps.
+fn decode_cmyk_jpegs(decode: &gst::Element) {
+    decode.connect("autoplug-select", false, move |args| {
+        let cmyk = args
+            .get(2)
+            .and_then(|v| v.get::<gst::Caps>().ok())
+            .and_then(|c| {
+                let s = c.structure(0)?;
+                let space = s.get::<&str>("colorspace").ok()?;
+                Some(s.name() == "image/jpeg" && matches!(space, "CMYK" | "YCCK"))
+            })
+            .unwrap_or(false);
+        let jpegdec = args
+            .get(3)
+            .and_then(|v| v.get::<gst::ElementFactory>().ok())
+            .is_some_and(|f| f.name() == "jpegdec");
+        gst::glib::Type::from_name("GstAutoplugSelectResult")
+            .and_then(gst::glib::EnumClass::with_type)
+            .and_then(|r| r.to_value_by_nick(if cmyk && jpegdec { "skip" } else { "try" }))
+    });
+}
+
+/// What typefinding calls documents (a web server's error or login page, a text
+/// file): refused as not media instead of "missing a plug-in".
+const NOT_MEDIA: [&str; 5] = [
+    "text/html",
+    "text/plain",
+    "application/xml",
+    "text/uri-list",
+    "application/json",
+];
+
+/// Typefinders' names for containers that may hold video despite the `audio/`.
+const AUDIO_CONTAINERS: [&str; 4] = ["audio/ogg", "audio/x-matroska", "audio/webm", "audio/x-m4a"];
+
+/// The refusal of a `width`×`height` frame over `max_pixels`, if it is.
+fn over_limit((width, height): (u32, u32), max_pixels: u64, when: &str) -> Option<String> {
+    let pixels = u64::from(width) * u64::from(height);
+    (pixels > max_pixels).then(|| {
+        format!(
+            "frame {width}x{height} ({pixels} pixels) is over the limit of {max_pixels} \
+             pixels (the camera's max_pixels); refused {when}"
+        )
+    })
+}
+
+/// Refuses decoded frames of more than `max_pixels` at `pad` (the first element after
+/// the decoder): the decoder asks whether its output caps are accepted before it
+/// allocates a frame of that size, and a refusal there fails its negotiation (no
+/// frame buffer is allocated, the pipeline posts "not negotiated"). The reason, with
+/// the size, is kept in `progress` for the supervisor's error line.
+fn refuse_large_frames(pad: &gst::Pad, max_pixels: u64, progress: Arc<Progress>) {
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, move |_, info| {
+        let Some(query) = info.query_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::QueryViewMut::AcceptCaps(accept) = query.view_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(why) = frame_size(accept.caps())
+            .and_then(|s| over_limit(s, max_pixels, "at the decoder's output"))
+        else {
+            return gst::PadProbeReturn::Ok;
+        };
+        progress.refuse(why);
+        accept.set_result(false);
+        gst::PadProbeReturn::Handled
+    });
+}
+
+/// Width and height of fixed video caps.
+fn frame_size(caps: &gst::CapsRef) -> Option<(u32, u32)> {
+    let s = caps.structure(0)?;
+    let width = s.get::<i32>("width").ok()?;
+    let height = s.get::<i32>("height").ok()?;
+    Some((u32::try_from(width).ok()?, u32::try_from(height).ok()?))
 }
 
 /// Configures the video decoder uridecodebin plugs in: its thread count

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::diagnose;
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
 use super::{CameraConfig, CameraStatus, Pixels, Tuning, redact, redact_in};
@@ -124,6 +125,15 @@ fn supervise(
         };
         let frames = progress.frames.load(Ordering::Relaxed);
         let got_frames = frames > frames_before;
+        // GStreamer does not always say why a network source failed: name the
+        // unknown host or refused port when that is the cause.
+        let outcome = match outcome {
+            Outcome::Error(e) if !got_frames => match diagnose::unreachable(cam) {
+                Some(cause) => Outcome::Error(cause),
+                None => Outcome::Error(e),
+            },
+            other => other,
+        };
         match outcome {
             Outcome::Shutdown => break Ended::Shutdown,
             Outcome::Rebuild => {
@@ -223,7 +233,13 @@ fn watch(a: &Attempt<'_>) -> Outcome {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => return Outcome::Eos,
-                gst::MessageView::Error(err) => return Outcome::Error(describe(err)),
+                gst::MessageView::Error(err) => {
+                    let line = progress
+                        .take_refusal()
+                        .or_else(|| no_video(progress))
+                        .unwrap_or_else(|| describe(err));
+                    return Outcome::Error(line);
+                }
                 gst::MessageView::Warning(w) => {
                     let warning = w.error().to_string();
                     tracing::debug!(camera = %cam.id, "GStreamer warning: {}", redact_in(&warning, &cam.url))
@@ -247,6 +263,15 @@ fn watch(a: &Attempt<'_>) -> Outcome {
             }
         }
     }
+}
+
+/// "No video stream" when the source's streams were all skipped (audio only).
+fn no_video(progress: &Progress) -> Option<String> {
+    let skipped = progress.skipped_streams();
+    if progress.video_linked.load(Ordering::Relaxed) || skipped.is_empty() {
+        return None;
+    }
+    Some(format!("no video stream (only {})", skipped.join(", ")))
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> Option<Outcome> {

@@ -4,7 +4,8 @@
 //! `X-Repo-Commit`, `X-Linked-Etag` and `X-Linked-Size` (as huggingface.co does), small
 //! git files served directly with their git blob sha1 as `ETag`, direct URLs under
 //! `/direct/...`; `Range: bytes=N-` honoured (206, 416). Per-file faults: cut the
-//! connection after N bytes, ignore Range, serve corrupted bytes, state a wrong hash.
+//! connection after N bytes, ignore Range, serve corrupted bytes, state a wrong hash,
+//! send no `Content-Length`.
 //! Every request is recorded (method, path, headers).
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ pub struct Faults {
     pub corrupt: bool,
     /// State this sha256 in `X-Linked-Etag` instead of the real one.
     pub stated_sha256: Option<String>,
+    /// Send the body without `Content-Length` (its end is the connection's close).
+    pub no_length: bool,
 }
 
 /// One request as the server received it.
@@ -271,8 +274,23 @@ fn serve_bytes(
             ));
             respond(conn, 206, "Partial Content", &headers, &bytes[start..], cut);
         }
+        _ if faults.no_length => respond_unsized(conn, &headers, &bytes),
         _ => respond(conn, 200, "OK", &headers, &bytes, cut),
     }
+}
+
+/// 200 with `body` and no `Content-Length`: the close ends it.
+fn respond_unsized(conn: &mut TcpStream, headers: &[(String, String)], body: &[u8]) {
+    let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let _ = conn
+        .write_all(head.as_bytes())
+        .and_then(|_| conn.write_all(body))
+        .and_then(|_| conn.flush());
+    let _ = conn.shutdown(Shutdown::Both);
 }
 
 fn respond(

@@ -43,6 +43,35 @@ pub struct RtspServer {
 impl RtspServer {
     /// Serves `mounts` on 127.0.0.1:`port`.
     pub fn start(port: u16, mounts: Vec<RtspMount>) -> Result<Self, String> {
+        Self::start_with_auth(port, mounts, None)
+    }
+
+    /// Serves `mounts` on a free port to clients that log in as `user`:`password`
+    /// (HTTP Basic); others get 401 Unauthorized.
+    pub fn start_on_free_port_with_auth(
+        mounts: Vec<RtspMount>,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, String> {
+        let login = Some((user.to_string(), password.to_string()));
+        let mut errors = Vec::new();
+        for _ in 0..5 {
+            match Self::start_with_auth(super::free_port(), mounts.clone(), login.clone()) {
+                Ok(s) => return Ok(s),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(format!(
+            "cannot start the RTSP server: {}",
+            errors.join("; ")
+        ))
+    }
+
+    fn start_with_auth(
+        port: u16,
+        mounts: Vec<RtspMount>,
+        login: Option<(String, String)>,
+    ) -> Result<Self, String> {
         gstreamer::init().map_err(|e| e.to_string())?;
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
@@ -52,8 +81,9 @@ impl RtspServer {
             .name(format!("rtsp-server-{port}"))
             .spawn(move || {
                 let ctx = context.clone();
-                let served = context
-                    .with_thread_default(|| serve(&ctx, &thread_loop, port, &mounts, &ready_tx));
+                let served = context.with_thread_default(|| {
+                    serve(&ctx, &thread_loop, port, &mounts, login.as_ref(), &ready_tx)
+                });
                 if let Err(e) = served {
                     let _ = ready_tx.send(Err(format!("main context: {e}")));
                 }
@@ -115,11 +145,20 @@ fn serve(
     main_loop: &glib::MainLoop,
     port: u16,
     mounts: &[RtspMount],
+    login: Option<&(String, String)>,
     ready: &mpsc::Sender<Result<(), String>>,
 ) {
     let server = rtsp::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service(&port.to_string());
+    if let Some((user, password)) = login {
+        let auth = rtsp::RTSPAuth::new();
+        let token = rtsp::RTSPToken::builder()
+            .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+            .build();
+        auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+        server.set_auth(Some(&auth));
+    }
     let Some(points) = server.mount_points() else {
         let _ = ready.send(Err("RTSP server has no mount points".into()));
         return;
@@ -129,6 +168,14 @@ fn serve(
         factory.set_launch(&m.launch);
         factory.set_shared(true);
         factory.set_protocols(m.protocols);
+        if login.is_some() {
+            factory.add_role_from_structure(
+                &gstreamer::Structure::builder("user")
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+        }
         points.add_factory(&m.path, factory);
     }
     let source = match server.attach(Some(ctx)) {

@@ -43,13 +43,15 @@ impl Graph {
         let mut r = Reader {
             inner: BufReader::new(file),
             pos: 0,
+            len,
         };
         let mut graph = Graph::default();
         let mut seen_graph = false;
         while r.pos < len {
             let (field, wire) = r.key()?;
             if field == 7 && wire == 2 {
-                let end = r.varint()? + r.pos;
+                let n = r.length()?;
+                let end = r.pos + n;
                 graph.read_graph(&mut r, end)?;
                 seen_graph = true;
             } else {
@@ -229,10 +231,14 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// A protobuf stream read from a file, with its position.
+/// A protobuf stream read from a file, with its position. Every length read from
+/// the file is checked against the bytes left in it before anything is allocated or
+/// skipped, so a damaged or hostile file cannot ask for more memory than its size.
 struct Reader<R> {
     inner: R,
     pos: u64,
+    /// The file's length.
+    len: u64,
 }
 
 impl<R: Read + Seek> Reader<R> {
@@ -262,7 +268,22 @@ impl<R: Read + Seek> Reader<R> {
         Ok((k >> 3, (k & 7) as u8))
     }
 
+    /// A length prefix, refused when it runs past the end of the file.
+    fn length(&mut self) -> Result<u64, String> {
+        let n = self.varint()?;
+        let left = self.len.saturating_sub(self.pos);
+        if n > left {
+            return Err(format!(
+                "the file ends inside a message (a field of {n} bytes, {left} bytes left)"
+            ));
+        }
+        Ok(n)
+    }
+
     fn seek(&mut self, n: u64) -> Result<(), String> {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err("the file ends inside a message".into());
+        }
         let n = i64::try_from(n).map_err(|_| "a field is too long".to_string())?;
         self.inner
             .seek(SeekFrom::Current(n))
@@ -276,7 +297,7 @@ impl<R: Read + Seek> Reader<R> {
             0 => self.varint().map(drop),
             1 => self.seek(8),
             2 => {
-                let n = self.varint()?;
+                let n = self.length()?;
                 self.seek(n)
             }
             5 => self.seek(4),
@@ -285,7 +306,7 @@ impl<R: Read + Seek> Reader<R> {
     }
 
     fn message(&mut self) -> Result<Vec<u8>, String> {
-        let n = self.varint()?;
+        let n = self.length()?;
         let n = usize::try_from(n).map_err(|_| "a field is too long".to_string())?;
         let mut buf = vec![0u8; n];
         self.inner
@@ -297,7 +318,7 @@ impl<R: Read + Seek> Reader<R> {
 
     /// The next length-delimited message, or `None` (skipped) when it is large.
     fn small_message(&mut self) -> Result<Option<Vec<u8>>, String> {
-        let n = self.varint()?;
+        let n = self.length()?;
         if n > SMALL {
             self.seek(n)?;
             return Ok(None);
@@ -463,15 +484,37 @@ mod tests {
         assert_eq!(graph.producer("z").map(|n| n.op_type.as_str()), Some("Mul"));
 
         std::fs::write(&path, &model[..model.len() - 3]).unwrap();
-        assert_eq!(
-            Graph::read(&path).unwrap_err(),
-            "the file ends inside a message"
-        );
+        let err = Graph::read(&path).unwrap_err();
+        assert!(err.starts_with("the file ends inside a message"), "{err}");
         std::fs::write(&path, b"").unwrap();
         assert_eq!(
             Graph::read(&path).unwrap_err(),
             "not an ONNX model (no graph)"
         );
+    }
+
+    /// A length prefix of 2^62 bytes (a damaged or hostile file) is refused before
+    /// anything is allocated: without the check `message()` asks for 4 EiB and aborts.
+    #[test]
+    fn a_length_past_the_end_of_the_file_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.onnx");
+        // graph { output: <2^62 bytes> }
+        let mut g = Vec::new();
+        varint(12 << 3 | 2, &mut g);
+        varint(1 << 62, &mut g);
+        let mut model = Vec::new();
+        field(7, &g, &mut model);
+        std::fs::write(&path, &model).unwrap();
+        let err = Graph::read(&path).unwrap_err();
+        assert!(err.contains("a field of"), "{err}");
+        // The same at the top level (the graph's own length).
+        let mut model = Vec::new();
+        varint(7 << 3 | 2, &mut model);
+        varint(u64::MAX >> 1, &mut model);
+        std::fs::write(&path, &model).unwrap();
+        let err = Graph::read(&path).unwrap_err();
+        assert!(err.contains("a field of"), "{err}");
     }
 
     #[test]
