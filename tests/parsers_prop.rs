@@ -797,10 +797,9 @@ proptest! {
     }
 }
 
-/// Finding (src/hub/catalog.rs, not this test's to fix): `one_line` splits on `\n`
-/// only, so a carriage return quoted from the file stays in the message.
+/// Found by the properties: `one_line` split on `\n` only, so a carriage return
+/// quoted from the file stayed in the message.
 #[test]
-#[ignore = "finding: a CR of a catalogue file reaches its one-line error (src/hub/catalog.rs)"]
 fn catalog_error_quoting_a_carriage_return_is_one_line() {
     check_catalog("\"\r\"\n");
 }
@@ -821,9 +820,8 @@ fn a_catalog_file_is_read_and_refused_in_one_line() {
 
 /// `models list` adds up the known sizes of an entry's files; three files of the
 /// largest size TOML allows overflow the `u64` sum (a panic in a debug build, a
-/// wrong total in release).
+/// wrong total in release) unless the sum saturates.
 #[test]
-#[ignore = "finding: hub::catalog::Entry::known_size overflows (src/hub/catalog.rs is not this test's to fix)"]
 fn catalog_sizes_that_overflow_their_sum() {
     let file = |path: &str| {
         format!(

@@ -124,9 +124,14 @@ impl Entry {
         }
     }
 
-    /// Sum of the known file sizes and how many files have no known size.
+    /// Sum of the known file sizes (saturating: a catalogue file may state any
+    /// size) and how many files have no known size.
     pub fn known_size(&self) -> (u64, usize) {
-        let known = self.files.iter().filter_map(|f| f.size).sum();
+        let known = self
+            .files
+            .iter()
+            .filter_map(|f| f.size)
+            .fold(0u64, u64::saturating_add);
         let unknown = self.files.iter().filter(|f| f.size.is_none()).count();
         (known, unknown)
     }
@@ -341,8 +346,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, HubError> {
     Ok(file.model)
 }
 
-/// TOML errors come with a source excerpt over several lines: keep the message.
+/// TOML errors come with a source excerpt over several lines: keep the message, on
+/// one line (a carriage return or other control character quoted from the file too).
 fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect();
     s.lines()
         .filter(|l| !l.trim().is_empty())
         .map(str::trim)
