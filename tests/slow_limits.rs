@@ -56,9 +56,11 @@ fn a_query_change_and_sigterm_cut_a_long_answer_short() {
         daemon.output()
     );
 
-    // The first answer of the first frame is out: 63 more are being generated. q0
-    // becomes a yes_no question; the camera takes it between two frames, which closes
-    // the lane in the middle of those answers.
+    // The first frame's report is out and the worker has taken the next frame at
+    // once (it was due and waiting): a moment later it is in the middle of its 64
+    // answers. q0 becomes a yes_no question; the camera takes the change between two
+    // of its own frames, which closes the lane in the middle of those answers.
+    std::thread::sleep(Duration::from_millis(1500));
     let spec = r#"{"ask": "Is there a person?", "kind": "yes_no", "model": "smol", "every": "1s"}"#;
     let t0 = std::time::Instant::now();
     publish_once(
@@ -77,7 +79,7 @@ fn a_query_change_and_sigterm_cut_a_long_answer_short() {
         })
     };
     assert!(
-        col.wait_for(taken, Duration::from_secs(5)),
+        col.wait_for(taken, Duration::from_secs(3)),
         "the camera did not take the change promptly; got:\n{}\noutput:\n{}",
         col.dump(),
         daemon.output()
