@@ -201,12 +201,13 @@ model = "scene"
 #[test]
 fn gate_batching_and_cache_settings_are_checked() {
     let p = problems(
-        "[engine]\nmax_batch = 0\n[cache]\nembeddings_mb = 8\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\nchange_threshold = 1.5\nmax_staleness = \"0s\"\n",
+        "[engine]\nmax_batch = 0\n[cache]\nembeddings_mb = 8\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\nchange_threshold = 1.5\nmax_staleness = \"0s\"\nmax_pixels = 0\n",
     );
     assert_eq!(
         p,
         vec![
             "engine.max_batch: must be at least 1",
+            "cameras[0].max_pixels: must be at least 76800 (a 320x240 frame); it refuses larger frames",
             "cameras[0].change_threshold: must be between 0 and 1 (0 turns the change gate off)",
             "cameras[0].max_staleness: must be greater than 0",
         ]

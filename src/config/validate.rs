@@ -12,6 +12,9 @@ use crate::control::limits::{
 use crate::model::ModelConfig;
 use crate::query::{QueryConfig, QueryKind};
 
+/// The smallest `max_pixels` a camera may set: QVGA, below any camera made today.
+const MIN_MAX_PIXELS: u64 = 320 * 240;
+
 pub fn check(config: &Config, problems: &mut Vec<Problem>) {
     if let Some(mqtt) = &config.mqtt {
         let at = "mqtt";
@@ -133,6 +136,14 @@ pub fn check(config: &Config, problems: &mut Vec<Problem>) {
             problems.push(Problem::new(
                 format!("{at}.sample_fps"),
                 "must be greater than 0",
+            ));
+        }
+        if cam.max_pixels < MIN_MAX_PIXELS {
+            problems.push(Problem::new(
+                format!("{at}.max_pixels"),
+                format!(
+                    "must be at least {MIN_MAX_PIXELS} (a 320x240 frame); it refuses larger frames"
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&cam.change_threshold) {

@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 
 /// Most bytes of a runtime query spec, checked before it is parsed. The largest spec
 /// the field bounds below allow, in ASCII, is about 25 KB (`ask`, three full prompt
-/// lists); typical specs are under 500 bytes.
-pub const MAX_SPEC_BYTES: usize = 64 * 1024;
+/// lists); typical specs are under 500 bytes. One bound for every surface: the MQTT
+/// client discards a larger `.../set` message before it reaches the daemon, with the
+/// same number.
+pub const MAX_SPEC_BYTES: usize = crate::publish::MAX_QUERY_SPEC;
 
 /// Most characters of `ask`: a question for a VLM of a few sentences (about 250
 /// tokens); a dual encoder reads only its first 64-77 tokens anyway.
@@ -51,8 +53,7 @@ pub const MAX_LABEL_CHARS: usize = 100;
 /// Most characters of a read query's `pattern`; a meter reading's regex is ~20.
 pub const MAX_PATTERN_CHARS: usize = 256;
 
-/// Most memory a `pattern` may compile to (the regex crate's own default is 10 MiB).
-pub const MAX_PATTERN_COMPILED_BYTES: usize = 1 << 20;
+pub use crate::query::slow::MAX_PATTERN_COMPILED_BYTES;
 
 /// Most tokens a generative query may ask for: Florence-2 generates at most 1024
 /// (its `max_length` is 1025); longer answers on a VLM take minutes per frame.

@@ -21,7 +21,11 @@ use regex::Regex;
 use super::tracker::Tracker;
 use super::{Answer, Detail, Evaluation, QueryConfig, QueryKind};
 use crate::model::florence2::{Found, Task};
-use crate::model::{Detection, Loaded, Registry};
+use crate::model::{Detection, Loaded, ModelError, Registry};
+
+/// Most memory a `pattern` may compile to (the regex crate's own default is 10 MiB;
+/// a meter-reading regex takes a few KiB).
+pub const MAX_PATTERN_COMPILED_BYTES: usize = 1 << 20;
 
 /// Which model call answers the query.
 pub enum Ask {
@@ -80,22 +84,47 @@ impl SlowQuery {
             (Loaded::Ppocr { .. }, QueryKind::Read) => Ask::Ocr,
             (_, other) => return Some(Err(cannot(config, other))),
         };
-        let pattern = match config.pattern.as_deref().map(Regex::new).transpose() {
+        let pattern = config.pattern.as_deref().map(|p| {
+            regex::RegexBuilder::new(p)
+                .size_limit(MAX_PATTERN_COMPILED_BYTES)
+                .build()
+        });
+        let pattern = match pattern.transpose() {
             Ok(p) => p,
             Err(e) => return Some(Err(format!("pattern: {e}"))),
         };
-        Some(Ok(Self {
+        let query = Self {
             track: Tracker::new(config),
             loaded,
             ask,
             pattern,
             max_tokens: config.max_tokens,
             config: config.clone(),
-        }))
+        };
+        // A prompt longer than its model takes is refused here, when the query is
+        // set (config, MQTT or HTTP), not later when the camera's slow lane is built.
+        if let Err(e) = query.check_prompt() {
+            return Some(Err(e.to_string()));
+        }
+        Some(Ok(query))
     }
 
     pub fn id(&self) -> &Arc<str> {
         &self.track.id
+    }
+
+    /// Refuses the query when its prompt (a SmolVLM question, a Florence-2 task
+    /// text) is longer than its model takes; tokenises it, no ONNX work.
+    fn check_prompt(&self) -> Result<(), ModelError> {
+        match (self.loaded.as_ref(), &self.ask) {
+            (Loaded::Florence2 { model, .. }, Ask::Florence(task)) => {
+                model.check_task(task).map(drop)
+            }
+            (Loaded::Smolvlm { model, .. }, Ask::YesNo(question) | Ask::Answer(question)) => {
+                model.check_question(question).map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn model(&self) -> &Arc<str> {

@@ -95,18 +95,6 @@ fn encode(
     })
 }
 
-/// Refuses `q` when its prompt (a SmolVLM question, a Florence-2 task text) is longer
-/// than its model takes; tokenises it, no ONNX work.
-pub fn check_prompt(q: &SlowQuery) -> Result<(), ModelError> {
-    match (q.loaded().as_ref(), q.ask()) {
-        (Loaded::Florence2 { model, .. }, Ask::Florence(task)) => model.check_task(task).map(drop),
-        (Loaded::Smolvlm { model, .. }, Ask::YesNo(question) | Ask::Answer(question)) => {
-            model.check_question(question).map(drop)
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Runs `q` on `frame`, encoding through `encoded`; returns the outcome and how long
 /// the query's own part took. A raised `cancel` ends it with an error at the next
 /// step (the caller tells it apart by [`Cancel::is_raised`]).
