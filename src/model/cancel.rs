@@ -10,6 +10,8 @@
 //!
 //! ```
 //! use ocellus::model::Cancel;
+//! // ONNX Runtime is loaded once per process, by the engine's environment.
+//! ocellus::engine::environment(&Default::default()).unwrap();
 //! let cancel = Cancel::new();
 //! assert!(cancel.check("vqa").is_ok());
 //! cancel.raise();
@@ -57,7 +59,8 @@ static NEVER: Cancel = Cancel {
 };
 
 impl Cancel {
-    /// A signal not yet raised, able to terminate ONNX runs.
+    /// A signal not yet raised, able to terminate ONNX runs (ONNX Runtime must be
+    /// loaded: [`crate::engine::environment`]).
     pub fn new() -> Self {
         Self {
             run: RunOptions::new()
