@@ -468,6 +468,8 @@ queue = "many"
         "cameras[0].queries[0].label:",
         "cameras[0].queries[1].model:",
         "cameras[1].queue:",
+        // A wrong type no longer hides the rest of its camera: the file is checked.
+        "cameras[1].url:",
     ];
     for path in expected {
         assert!(
@@ -504,6 +506,61 @@ queue = "many"
             out.show()
         );
     }
+}
+
+/// Issue 13's example: an unknown key in one section and one in a camera used to
+/// hide every other problem (`check` gave one). Each structural problem leaves its
+/// key out and the rest is still checked: all six are reported.
+#[test]
+fn check_reports_structural_and_semantic_problems_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+bogus_key = 1
+[[cameras]]
+id = "a"
+url = "file:///nonexistent.mp4"
+sample_fps = -3
+colour = "x"
+[[cameras.queries]]
+id = "q"
+ask = "is there a person?"
+model = "nope"
+kind = "yes_no"
+on = 0.3
+off = 0.6
+"#,
+    );
+    let out = run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    out.assert_no_panic();
+    let expected = [
+        ("mqtt.bogus_key:", "unknown field"),
+        ("cameras[0].colour:", "unknown field"),
+        ("cameras[0].sample_fps:", "greater than 0"),
+        ("cameras[0].url:", "/nonexistent.mp4 does not exist"),
+        ("cameras[0].queries[0].model:", "nope"),
+        ("cameras[0].queries[0].on:", "greater than off"),
+    ];
+    let lines: Vec<&str> = out.stdout.lines().skip(1).map(str::trim_start).collect();
+    for (path, what) in expected {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(path) && l.contains(what)),
+            "problem {path} ({what}) not reported:\n{}",
+            out.show()
+        );
+    }
+    assert!(
+        out.stdout
+            .starts_with(&format!("config {}: 6 problem(s):", cfg.display())),
+        "{}",
+        out.show()
+    );
 }
 
 #[test]

@@ -63,15 +63,44 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses config text; `path` names it in messages and anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    match parse_all(text, path) {
+        (Some(config), problems) if problems.is_empty() => Ok(config),
+        (_, problems) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }),
+    }
+}
+
+/// What `ocellus check` reports: [`load`] and [`preflight`] together, so that every
+/// problem of the file, structural, semantic or a missing file, is listed at once.
+pub fn check(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let (config, mut problems) = parse_all(&text, path);
+    if let Some(config) = &config {
+        problems.extend(preflight(config));
+    }
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }),
+    }
+}
+
+/// The config as far as it could be read, and every problem found in it; no config
+/// only for a TOML syntax error.
+fn parse_all(text: &str, path: &Path) -> (Option<Config>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut table: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => {
             problems.push(Problem::new("", syntax_error(text, &e)));
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            });
+            return (None, problems);
         }
     };
     // After parsing: a value from the environment can hold any character without
@@ -82,23 +111,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
+    // Structural problems (unknown keys, wrong types) leave the key out; what could be
+    // read is still checked, so every problem of the file is reported at once.
     let config = sections::build(table, path, &base, &from_env, &mut problems);
-    if let Some(config) = &config {
-        validate::check(config, &mut problems);
-        if let Some(m) = &config.mqtt {
-            problems.extend(m.problems());
-        }
-        if let Some(h) = &config.http {
-            problems.extend(h.problems());
-        }
+    validate::check(&config, &mut problems);
+    if let Some(m) = &config.mqtt {
+        problems.extend(m.problems());
     }
-    match config {
-        Some(config) if problems.is_empty() => Ok(config),
-        _ => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems,
-        }),
+    if let Some(h) = &config.http {
+        problems.extend(h.problems());
     }
+    (Some(config), problems)
 }
 
 /// A TOML syntax error as `line L, column C: what`, without the source line that

@@ -33,7 +33,7 @@ pub fn build(
     base: &Path,
     from_env: &HashSet<String>,
     problems: &mut Vec<Problem>,
-) -> Option<Config> {
+) -> Config {
     let problems = &mut Problems {
         list: problems,
         from_env,
@@ -46,35 +46,34 @@ pub fn build(
             ));
         }
     }
-    let mut engine: EngineConfig = match table.remove("engine") {
-        Some(v) => element(v, "engine", problems)?,
-        None => EngineConfig::default(),
-    };
+    // A section that cannot be read at all counts as absent (its problems are
+    // recorded), so that every other section is still checked.
+    let mut engine: EngineConfig = table
+        .remove("engine")
+        .and_then(|v| element(v, "engine", problems))
+        .unwrap_or_default();
     engine.resolve_paths(base);
-    let cache: CacheConfig = match table.remove("cache") {
-        Some(v) => element(v, "cache", problems)?,
-        None => CacheConfig::default(),
-    };
-    let mqtt: Option<MqttConfig> = match table.remove("mqtt") {
-        Some(v) => Some(element(v, "mqtt", problems)?),
-        None => None,
-    };
+    let cache: CacheConfig = table
+        .remove("cache")
+        .and_then(|v| element(v, "cache", problems))
+        .unwrap_or_default();
+    let mqtt: Option<MqttConfig> = table
+        .remove("mqtt")
+        .and_then(|v| element(v, "mqtt", problems));
     let mqtt = mqtt.map(|mut m| {
         m.resolve_paths(base);
         m
     });
-    let http: Option<HttpConfig> = match table.remove("http") {
-        Some(v) => Some(element(v, "http", problems)?),
-        None => None,
-    };
+    let http: Option<HttpConfig> = table
+        .remove("http")
+        .and_then(|v| element(v, "http", problems));
     let http = http.map(|mut h| {
         h.resolve_paths(base);
         h
     });
-    let snapshots: Option<SnapshotConfig> = match table.remove("snapshots") {
-        Some(v) => Some(element(v, "snapshots", problems)?),
-        None => None,
-    };
+    let snapshots: Option<SnapshotConfig> = table
+        .remove("snapshots")
+        .and_then(|v| element(v, "snapshots", problems));
     let snapshots = snapshots.map(|mut s| {
         s.resolve_paths(base);
         s
@@ -114,7 +113,7 @@ pub fn build(
         )),
         None => {}
     }
-    Some(Config {
+    Config {
         path: PathBuf::from(path),
         engine,
         cache,
@@ -123,7 +122,7 @@ pub fn build(
         snapshots,
         models,
         cameras,
-    })
+    }
 }
 
 /// Where problems go, and which values must not be quoted in them.
@@ -155,38 +154,105 @@ fn quoted_value(message: &str) -> Option<&'static str> {
     .find(|p| message.starts_with(p))
 }
 
+/// Most structural problems (unknown keys, wrong types) recorded in one element
+/// before it is given up: each costs one more attempt at deserialising it.
+const MAX_PROBLEMS_PER_ELEMENT: usize = 32;
+
 /// Deserialises one element, recording a problem with its full path on failure.
+/// A key that is unknown or of the wrong type is recorded, taken out and the element
+/// read again (an optional key then takes its default), so that one typo does not
+/// hide the element's other problems; the element is given up (`None`) when a
+/// required key is missing or bad, or the problem cannot be pinned to one key.
 fn element<T: DeserializeOwned>(
-    value: toml::Value,
+    mut value: toml::Value,
     at: &str,
     problems: &mut Problems<'_>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = if inner == "." || inner.is_empty() {
-                at.to_string()
-            } else if inner.starts_with('[') {
-                format!("{at}{inner}")
-            } else {
-                format!("{at}.{inner}")
-            };
-            // serde's messages may add "in `field`" on further lines: one line each.
-            let message = e.into_inner().to_string();
-            let first = message
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            let first = match quoted_value(&first) {
-                Some(what) if problems.holds_env_value(&path) => unquoted(what, &first),
-                _ => first,
-            };
-            problems.list.push(Problem::new(path, first));
-            None
+    // The key taken out last: if it was required, it now reads as missing, which is
+    // the problem already recorded.
+    let mut removed: Option<String> = None;
+    for _ in 0..MAX_PROBLEMS_PER_ELEMENT {
+        let attempt = value.clone();
+        let e = match serde_path_to_error::deserialize::<_, T>(attempt) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let segments: Vec<Key> = e.path().iter().filter_map(Key::of).collect();
+        let pinned = segments.len() == e.path().iter().count() && !segments.is_empty();
+        let inner = e.path().to_string();
+        let path = if inner == "." || inner.is_empty() {
+            at.to_string()
+        } else if inner.starts_with('[') {
+            format!("{at}{inner}")
+        } else {
+            format!("{at}.{inner}")
+        };
+        // serde's messages may add "in `field`" on further lines: one line each.
+        let message = e.into_inner().to_string();
+        let first = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let missing = first.starts_with("missing field");
+        if missing
+            && let Some(k) = &removed
+            && first.starts_with(&format!("missing field `{k}`"))
+        {
+            return None;
         }
+        let first = match quoted_value(&first) {
+            Some(what) if problems.holds_env_value(&path) => unquoted(what, &first),
+            _ => first,
+        };
+        problems.list.push(Problem::new(path, first));
+        if missing || !pinned || !remove(&mut value, &segments) {
+            return None;
+        }
+        removed = match segments.last() {
+            Some(Key::Field(k)) => Some(k.clone()),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// One step of a path inside an element.
+enum Key {
+    Field(String),
+    Index(usize),
+}
+
+impl Key {
+    fn of(segment: &serde_path_to_error::Segment) -> Option<Key> {
+        match segment {
+            serde_path_to_error::Segment::Map { key } => Some(Key::Field(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Key::Index(*index)),
+            _ => None,
+        }
+    }
+}
+
+/// Takes the value at `path` out of `value`; false when there is none.
+fn remove(value: &mut toml::Value, path: &[Key]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for key in parents {
+        let next = match (key, at) {
+            (Key::Field(k), toml::Value::Table(t)) => t.get_mut(k),
+            (Key::Index(i), toml::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        at = next;
+    }
+    match (last, at) {
+        (Key::Field(k), toml::Value::Table(t)) => t.remove(k).is_some(),
+        // An element of a list cannot go without shifting the others' paths.
+        _ => false,
     }
 }
 

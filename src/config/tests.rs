@@ -558,3 +558,33 @@ fn odd_config_text_never_panics_nor_quotes_an_environment_value() {
         }
     }
 }
+
+#[test]
+fn a_structural_problem_hides_nothing_else() {
+    // An unknown key and a wrong type in one section, a typo in a camera and a
+    // required key of the wrong type: each is named, and what could be read is still
+    // checked (the camera's sample_fps, the query's on/off).
+    let p = problems(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nbogus = 1\nkeep_alive = 5\n\
+         [[cameras]]\nid = \"a\"\nurl = \"rtsp://cam/1\"\nsample_fps = -3\ncolour = \"x\"\n\
+         [[cameras.queries]]\nid = \"q\"\nask = \"a person?\"\nkind = \"yes_no\"\nmodel = \"nope\"\non = 0.3\noff = 0.6\n\
+         [[cameras]]\nid = 5\nurl = \"rtsp://cam/2\"\n",
+    );
+    let paths: Vec<&str> = p
+        .iter()
+        .map(|l| l.split(": ").next().unwrap_or_default())
+        .collect();
+    for want in [
+        "mqtt.bogus",
+        "mqtt.keep_alive",
+        "cameras[0].colour",
+        "cameras[0].sample_fps",
+        "cameras[0].queries[0].model",
+        "cameras[0].queries[0].on",
+        "cameras[1].id",
+    ] {
+        assert!(paths.contains(&want), "{want} missing from {p:#?}");
+    }
+    // The required `id` of the wrong type is one problem, not also "missing field".
+    assert!(!p.iter().any(|l| l.contains("missing field")), "{p:#?}");
+}
