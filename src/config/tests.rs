@@ -212,12 +212,14 @@ fn gate_batching_and_cache_settings_are_checked() {
             "cameras[0].max_staleness: must be greater than 0",
         ]
     );
+    // The typo is named, and the rest of the file is still checked.
     let p = problems("[cache]\nembedings_mb = 8\n");
-    assert_eq!(p.len(), 1);
+    assert_eq!(p.len(), 2, "{p:?}");
     assert!(
         p[0].starts_with("cache.embedings_mb: unknown field"),
         "{p:?}"
     );
+    assert_eq!(p[1], "cameras: at least one [[cameras]] is needed", "{p:?}");
 }
 
 const SLOW_MODELS: &str = r#"
@@ -391,13 +393,21 @@ fn environment_values_cannot_change_the_structure_and_arrive_intact() {
     let p = problems(
         "[mqtt]\nurl = \"mqtt://b\"\noutbox_capacity = \"${OCELLUS_TEST_CAPACITY}\"\nkeep_alive = \"${OCELLUS_TEST_CAPACITY}\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n",
     );
-    assert_eq!(p.len(), 1, "{p:?}");
+    // Both are named: a structural problem no longer hides the next one.
+    assert_eq!(p.len(), 2, "{p:?}");
     assert!(
-        p[0].starts_with("mqtt.keep_alive: invalid duration (the value from the environment, not shown)")
-            || p[0].starts_with("mqtt.outbox_capacity: invalid type (the value from the environment, not shown), expected"),
+        p.iter().any(|l| l.starts_with(
+            "mqtt.keep_alive: invalid duration (the value from the environment, not shown)"
+        )),
         "{p:?}"
     );
-    assert!(!p[0].contains("S3cret"), "{p:?}");
+    assert!(
+        p.iter().any(|l| l.starts_with(
+            "mqtt.outbox_capacity: invalid type (the value from the environment, not shown), expected"
+        )),
+        "{p:?}"
+    );
+    assert!(p.iter().all(|l| !l.contains("S3cret")), "{p:?}");
 }
 
 #[test]
