@@ -16,7 +16,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -298,15 +297,7 @@ fn the_journal_stays_under_its_cap_with_snapshots_and_still_delivers_in_order() 
     // The broker is down for the whole first run.
     broker.stop();
     let journal = state.join("outbox.jsonl");
-    let journaled_events = || -> Vec<Value> {
-        std::fs::read_to_string(&journal)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["topic"] == "ocellus/cam/events")
-            .map(|m| serde_json::from_str(m["text"].as_str().unwrap()).unwrap())
-            .collect()
-    };
+    let journaled_events = || journaled(&journal, "ocellus/cam/events");
     let mut first = Daemon::start(&cfg, &[]);
     // Enough snapshots for several times the cap (each one tens of KB).
     let mut largest = 0;

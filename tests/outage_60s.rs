@@ -437,20 +437,8 @@ fn broker_drops(broker: &Mosquitto) -> String {
 
 /// The ids of the events in the outbox journal, in order.
 fn journaled_event_ids(journal: &Path) -> Vec<String> {
-    let topic = events_topic(CAM);
-    std::fs::read_to_string(journal)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["topic"] == topic.as_str())
-        .map(|m| {
-            // An event is UTF-8: the journal holds it as text.
-            let text = m["text"]
-                .as_str()
-                .unwrap_or_else(|| panic!("journaled event is not text: {m}"));
-            let e: Value = serde_json::from_str(text)
-                .unwrap_or_else(|e| panic!("journaled event is not JSON ({e})"));
-            e["id"].as_str().unwrap_or_default().to_string()
-        })
+    journaled(journal, &events_topic(CAM))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
         .collect()
 }

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 #[test]
 fn events_raised_during_an_outage_survive_a_daemon_restart() {
@@ -39,18 +38,7 @@ fn events_raised_during_an_outage_survive_a_daemon_restart() {
     broker.stop();
     let mut first = Daemon::start(&cfg, &[]);
     let journal = state.join("outbox.jsonl");
-    let journaled_events = || -> Vec<Value> {
-        std::fs::read_to_string(&journal)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["topic"] == "ocellus/cam/events")
-            .map(|m| {
-                // An event is UTF-8: the journal holds it as text.
-                serde_json::from_str(m["text"].as_str().unwrap()).unwrap()
-            })
-            .collect()
-    };
+    let journaled_events = || journaled(&journal, "ocellus/cam/events");
     assert!(
         wait_until(Duration::from_secs(60), || journaled_events().len() >= 4),
         "no events journaled during the outage:\n{}",

@@ -420,20 +420,7 @@ mod tests {
     use super::*;
 
     fn control(dir: &std::path::Path) -> Control {
-        let config = crate::config::parse(
-            r#"
-[models.coco]
-family = "yolox"
-dir = "/nowhere/yolox_nano_coco"
-
-[[cameras]]
-id = "door"
-url = "rtsp://127.0.0.1/door"
-"#,
-            std::path::Path::new("/etc/ocellus.toml"),
-        )
-        .unwrap();
-        Control::new(&config, Some(StateFile::in_dir(dir)))
+        Control::new(&spec::tests::config(), Some(StateFile::in_dir(dir)))
     }
 
     fn cmd(query: &str, payload: &str) -> Command {

@@ -48,10 +48,11 @@ pub fn prepare(query: &QueryConfig, models: &Registry) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn config() -> Config {
+    /// A config with YOLOX `coco` and camera `door` (no model files needed).
+    pub(in crate::control) fn config() -> Config {
         crate::config::parse(
             r#"
 [models.coco]
