@@ -44,7 +44,8 @@ mod smolvlm;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ocellus::source::{Frame, Pixels, first_frame};
+use ocellus::kit::{Frame, Pixels};
+use ocellus::source::first_frame;
 use serde_json::{Map, Value, json};
 
 use measure::{Bench, cpu_s, num};

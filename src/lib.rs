@@ -4,23 +4,19 @@
 //! wires them together and [`config`] describes them.
 //!
 //! ```no_run
-//! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
-//! ocellus::daemon::run(config, Default::default()).unwrap();
+//! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
+//! ocellus::app::run(config, Default::default()).unwrap();
 //! ```
 
-pub mod api;
+pub mod app;
 pub mod cache;
-pub mod config;
-pub mod control;
-pub mod daemon;
 pub mod engine;
+pub mod eval;
 pub mod gate;
 pub mod hub;
-pub mod metrics;
+pub mod kit;
 pub mod model;
 pub mod publish;
 pub mod query;
-pub mod shutdown;
 pub mod snapshot;
 pub mod source;
-pub mod watchdog;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use ocellus::config;
-use ocellus::daemon::{self, AskOptions, RunOptions};
+use ocellus::app::config;
+use ocellus::app::{self, AskOptions, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             let Some(config) = load(&config) else {
                 return ExitCode::from(1);
             };
-            finish(daemon::run(config, RunOptions { mqtt_url }))
+            finish(app::run(config, RunOptions { mqtt_url }))
         }
         Command::Ask {
             media,
@@ -92,11 +92,7 @@ fn main() -> ExitCode {
             let Some(config) = load(&config) else {
                 return ExitCode::from(1);
             };
-            finish(daemon::ask(
-                config,
-                &media,
-                AskOptions { camera, sample_fps },
-            ))
+            finish(app::ask(config, &media, AskOptions { camera, sample_fps }))
         }
     }
 }
@@ -154,7 +150,7 @@ fn load(path: &Path) -> Option<config::Config> {
     }
 }
 
-fn finish(result: Result<i32, daemon::DaemonError>) -> ExitCode {
+fn finish(result: Result<i32, app::DaemonError>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

@@ -1002,7 +1002,8 @@ fn flat_jpeg(width: u16, height: u16, samples: &[u8]) -> Vec<u8> {
 /// FFmpeg's decoder for it. A grey JPEG made the same way checks the writer.
 #[test]
 fn cmyk_jpeg() {
-    use ocellus::source::{Pixels, first_frame};
+    use ocellus::kit::Pixels;
+    use ocellus::source::first_frame;
     let dir = tempfile::tempdir().unwrap();
     let grey = dir.path().join("grey.jpg");
     fs::write(&grey, flat_jpeg(16, 16, &[200])).unwrap();

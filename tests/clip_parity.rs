@@ -11,10 +11,11 @@ use common::{floats, max_diff, normalised, shared_dir};
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, Batcher, EngineConfig, Rect, RgbView};
+use ocellus::kit::Frame;
 use ocellus::model::ClipConfig;
 use ocellus::model::clip::{Clip, ClipImage, ClipSessions, softmax};
 use ocellus::query::{FrameOutputs, StandingQuery};
-use ocellus::source::{self, Frame};
+use ocellus::source;
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
@@ -50,7 +51,7 @@ fn load() -> (Clip, ClipSessions, Batcher) {
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
-    source::first_frame(path, source::Pixels::Rgb).unwrap()
+    source::first_frame(path, ocellus::kit::Pixels::Rgb).unwrap()
 }
 
 #[test]
@@ -232,7 +233,7 @@ off = 0.1
     );
     let path = dir.path().join("c.toml");
     std::fs::write(&path, cfg).unwrap();
-    let config = ocellus::config::load(&path).unwrap();
+    let config = ocellus::app::config::load(&path).unwrap();
     let env = engine::environment(&config.engine).unwrap();
     let prompts = std::sync::Arc::default();
     let models = ocellus::model::Registry::load(&config, env, &prompts);

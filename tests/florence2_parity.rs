@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ocellus::engine::{self, EngineConfig};
+use ocellus::kit::Frame;
 use ocellus::model::florence2::{
     Florence2, Florence2Config, Florence2Sessions, Found, Task, TaskOutput,
 };
-use ocellus::source::{self, Frame};
+use ocellus::source;
 use serde_json::Value;
 
 const PIXEL_TOL: f32 = 1e-6;
@@ -49,7 +50,7 @@ fn load() -> (Florence2, Florence2Sessions, Florence2Config) {
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
-    source::first_frame(path, source::Pixels::Rgb).unwrap()
+    source::first_frame(path, ocellus::kit::Pixels::Rgb).unwrap()
 }
 
 fn task_of(name: &str, input: &Value) -> Task {

@@ -363,13 +363,13 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
     use std::sync::{Arc, Mutex, mpsc};
 
     use ocellus::cache::{EmbeddingCache, PromptCache};
-    use ocellus::daemon::{CameraWorker, WorkerContext};
-    use ocellus::gate::Verdict;
-    use ocellus::metrics::CameraMetrics;
+    use ocellus::eval::{CameraWorker, WorkerContext};
+    use ocellus::kit::Verdict;
+    use ocellus::kit::metrics::CameraMetrics;
+    use ocellus::kit::shutdown::Shutdown;
+    use ocellus::kit::{Frame, Sample};
     use ocellus::model::{Loaded, Registry};
     use ocellus::query::ReportPool;
-    use ocellus::shutdown::Shutdown;
-    use ocellus::source::{Frame, Sample};
 
     let text = format!(
         "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
@@ -381,7 +381,7 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
             "every = \"10ms\"\nmin_interval = \"10ms\"\nmax_tokens = 20"
         ),
     );
-    let config = ocellus::config::parse(&text, Path::new("/tmp/ocellus.toml")).unwrap();
+    let config = ocellus::app::config::parse(&text, Path::new("/tmp/ocellus.toml")).unwrap();
     let env = ocellus::engine::environment(&config.engine).unwrap();
     let models = Registry::load(&config, env, &Arc::new(PromptCache::default()));
     let metrics = Arc::new(CameraMetrics::default());
@@ -397,8 +397,8 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
         let captions = r.queries.iter().filter(|q| q.state.is_some()).count();
         sink.lock().unwrap().push((r.seq, captions));
     });
-    let photo = ocellus::source::first_frame(&media("astronaut.png"), ocellus::source::Pixels::Rgb)
-        .unwrap();
+    let photo =
+        ocellus::source::first_frame(&media("astronaut.png"), ocellus::kit::Pixels::Rgb).unwrap();
     let (w, h, stride, pixels) = (
         photo.width,
         photo.height,

@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use ocellus::cache::{EmbeddingCache, PromptCache};
-use ocellus::daemon::{CameraWorker, WorkerContext};
-use ocellus::gate::{ChangeGate, Plane, Thumb};
-use ocellus::metrics::CameraMetrics;
+use ocellus::eval::{CameraWorker, WorkerContext};
+use ocellus::gate::ChangeGate;
+use ocellus::kit::metrics::CameraMetrics;
+use ocellus::kit::shutdown::Shutdown;
+use ocellus::kit::{Frame, Sample, Unchanged};
+use ocellus::kit::{Plane, Thumb};
 use ocellus::query::{Inference, ReportPool};
-use ocellus::shutdown::Shutdown;
-use ocellus::source::{self, CameraConfig, Frame, Sample, Unchanged, WhenFull};
+use ocellus::source::{self, CameraConfig, WhenFull};
 
 struct Counting;
 
@@ -58,7 +60,7 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 }
 
 /// Decodes a photo with the camera pipeline (uridecodebin → appsink) into `pixels`.
-fn decode(path: &std::path::Path, pixels: source::Pixels) -> Frame {
+fn decode(path: &std::path::Path, pixels: ocellus::kit::Pixels) -> Frame {
     gstreamer::init().expect("GStreamer");
     let cam: CameraConfig =
         toml::from_str(&format!("id = \"img\"\nurl = {}", common::toml_path(path)))
@@ -152,8 +154,9 @@ region = [0.0, 0.0, 0.5, 1.0]
             common::toml_path(&common::models_dir().join("clip_vit_b32_tokenizer/tokenizer.json")),
         person = common::person_query(""),
     );
-    let config = ocellus::config::parse(&config_text, std::path::Path::new("/tmp/no_alloc.toml"))
-        .expect("config");
+    let config =
+        ocellus::app::config::parse(&config_text, std::path::Path::new("/tmp/no_alloc.toml"))
+            .expect("config");
     let env = ocellus::engine::environment(&config.engine).expect("ONNX Runtime");
     let models = ocellus::model::Registry::load(&config, env, &Arc::new(PromptCache::default()));
     assert!(models.failed().is_empty(), "{:?}", models.failed());
@@ -164,7 +167,10 @@ region = [0.0, 0.0, 0.5, 1.0]
     let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx.clone());
     assert_eq!(worker.failed_queries(), 0);
     let pool = ReportPool::new(worker.camera().clone(), 2);
-    let frame = Sample::Frame(decode(&common::media("astronaut.png"), source::Pixels::Rgb));
+    let frame = Sample::Frame(decode(
+        &common::media("astronaut.png"),
+        ocellus::kit::Pixels::Rgb,
+    ));
     let unchanged = Sample::Unchanged(Unchanged {
         seq: 1,
         pts: Duration::from_millis(500),
@@ -216,10 +222,10 @@ region = [0.0, 0.0, 0.5, 1.0]
     let mut detector_only = config.cameras[0].clone();
     detector_only.queries.truncate(1);
     let mut worker = CameraWorker::new(&detector_only, &models, ctx.clone());
-    assert_eq!(worker.pixels(), source::Pixels::I420);
+    assert_eq!(worker.pixels(), ocellus::kit::Pixels::I420);
     let frame = Sample::Frame(decode(
         &common::media("astronaut.png"),
-        source::Pixels::I420,
+        ocellus::kit::Pixels::I420,
     ));
     for _ in 0..3 {
         assert!(worker.evaluate(&frame, &mut pool.take()));

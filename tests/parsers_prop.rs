@@ -2,7 +2,7 @@
 //! every parser fed from outside the daemon: none panics, and every refusal is an
 //! `Err` whose message is one line.
 //!
-//! * config TOML (`ocellus::config::parse`): arbitrary text, TOML-ish text, and a
+//! * config TOML (`ocellus::app::config::parse`): arbitrary text, TOML-ish text, and a
 //!   valid config with every section mutated line by line;
 //! * query specs (MQTT `.../query/<q>/set` payloads and HTTP `PUT /api/queries/...`
 //!   bodies both go through `Control::check`): arbitrary bytes, and valid specs of
@@ -25,8 +25,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ocellus::config::{ConfigError, parse};
-use ocellus::control::{Change, Command, Control};
+use ocellus::app::config::{ConfigError, parse};
+use ocellus::app::control::{Change, Command, Control};
 use ocellus::engine::{self, EngineConfig};
 use ocellus::model::clip::Clip;
 use ocellus::model::{ClipConfig, ModelConfig};
@@ -287,7 +287,7 @@ const CONFIG_PATH: &str = "/etc/ocellus/prop.toml";
 fn check_config(text: &str) {
     match parse(text, Path::new(CONFIG_PATH)) {
         Ok(config) => {
-            let _ = ocellus::config::preflight(&config);
+            let _ = ocellus::app::config::preflight(&config);
             let control = Control::new(&config, None);
             assert_eq!(control.cameras().len(), config.cameras.len());
         }

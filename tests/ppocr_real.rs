@@ -12,8 +12,9 @@ use common::shared_dir;
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, EngineConfig};
+use ocellus::kit::Frame;
 use ocellus::model::ppocr::{Ppocr, PpocrConfig, PpocrSessions, Reading};
-use ocellus::source::{self, Frame};
+use ocellus::source;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -43,7 +44,11 @@ fn reference(case: &str) -> Value {
 
 /// Decodes a shared photo with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(name: &str) -> Frame {
-    source::first_frame(&shared_dir().join("media").join(name), source::Pixels::Rgb).unwrap()
+    source::first_frame(
+        &shared_dir().join("media").join(name),
+        ocellus::kit::Pixels::Rgb,
+    )
+    .unwrap()
 }
 
 fn squeeze(s: &str) -> String {

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ocellus::engine::{self, Batcher, EngineConfig, Rect, RgbView};
+use ocellus::kit::Frame;
 use ocellus::model::clip::{Clip, ClipImage, ClipSessions, Embedding, ImageSpec, Scoring};
 use ocellus::model::{ClipConfig, ClipModelType, ModelConfig};
 use ocellus::query::{FrameOutputs, StandingQuery};
-use ocellus::source::{self, Frame};
+use ocellus::source;
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
@@ -60,7 +61,11 @@ fn load() -> (Clip, ClipSessions, Batcher) {
 }
 
 fn decode(file: &str) -> Frame {
-    source::first_frame(&shared_dir().join("media").join(file), source::Pixels::Rgb).unwrap()
+    source::first_frame(
+        &shared_dir().join("media").join(file),
+        ocellus::kit::Pixels::Rgb,
+    )
+    .unwrap()
 }
 
 fn strings(v: &Value) -> Vec<&str> {
@@ -248,7 +253,7 @@ fn standing_queries_report_the_reference_scores() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, toml).unwrap();
-    let config = ocellus::config::load(&path).unwrap();
+    let config = ocellus::app::config::load(&path).unwrap();
     let env = engine::environment(&config.engine).unwrap();
     let models = ocellus::model::Registry::load(&config, env, &Arc::default());
     assert!(models.failed().is_empty(), "{:?}", models.failed());

@@ -14,8 +14,9 @@ use common::shared_dir;
 use std::path::{Path, PathBuf};
 
 use ocellus::engine::{self, EngineConfig};
+use ocellus::kit::Frame;
 use ocellus::model::smolvlm::{SmolVlm, SmolVlmConfig, SmolVlmSessions};
-use ocellus::source::{self, Frame};
+use ocellus::source;
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
@@ -47,7 +48,7 @@ fn load() -> (SmolVlm, SmolVlmSessions) {
 
 /// Decodes an image file with the camera pipeline (uridecodebin → RGB appsink).
 fn decode(path: &Path) -> Frame {
-    source::first_frame(path, source::Pixels::Rgb).unwrap()
+    source::first_frame(path, ocellus::kit::Pixels::Rgb).unwrap()
 }
 
 fn photo(name: &str) -> Frame {

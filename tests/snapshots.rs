@@ -10,7 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ocellus::source::{Frame, Pixels, first_frame};
+use ocellus::kit::{Frame, Pixels};
+use ocellus::source::first_frame;
 use serde_json::Value;
 
 #[test]
@@ -90,7 +91,7 @@ fn each_alert_publishes_and_keeps_the_picture_of_its_frame() {
     // The last file is the retained picture, and it decodes to the frame's size.
     let last = snaps.join("cam").join(&files[2]);
     assert_eq!(&std::fs::read(&last).unwrap(), jpeg);
-    let frame = ocellus::source::first_frame(&last, ocellus::source::Pixels::Rgb).unwrap();
+    let frame = ocellus::source::first_frame(&last, ocellus::kit::Pixels::Rgb).unwrap();
     assert_eq!((frame.width, frame.height), (640, 360));
     // A fresh subscriber (Home Assistant's image entity) gets the last one.
     let fresh = MqttCollector::new(&broker.url());

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use ocellus::engine;
+use ocellus::kit::Frame;
 use ocellus::model::florence2::{Florence2, Florence2Config, Task};
-use ocellus::source::Frame;
 use serde_json::{Map, Value, json};
 
 use crate::measure::{Bench, ms, num};

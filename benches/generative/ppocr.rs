@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use ocellus::engine;
+use ocellus::kit::Frame;
 use ocellus::model::ppocr::{Ppocr, PpocrConfig};
-use ocellus::source::Frame;
 use serde_json::{Map, Value, json};
 
 use crate::measure::{Bench, ms, num};

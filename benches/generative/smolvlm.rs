@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use ocellus::engine;
+use ocellus::kit::Frame;
 use ocellus::model::smolvlm::{SmolVlm, SmolVlmConfig};
-use ocellus::source::Frame;
 use serde_json::{Value, json};
 
 use crate::measure::{Bench, ms, num};

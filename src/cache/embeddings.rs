@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::gate::{Cells, Thumb};
+use crate::kit::{Cells, Thumb};
 
 /// An embedding (unit length for dual encoders).
 pub type Embedding = Arc<[f32]>;

@@ -37,7 +37,7 @@ use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions};
 use ort::value::Tensor;
 
 use super::{EngineError, SharedSession};
-use crate::metrics::ModelMetrics;
+use crate::kit::metrics::ModelMetrics;
 
 /// How a model is batched.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ pub struct EngineConfig {
     /// Longest a frame waits for others to fill a batch.
     #[serde(
         default = "default_max_wait",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub max_wait: Duration,
 }
@@ -49,7 +49,7 @@ fn default_max_wait() -> Duration {
 impl EngineConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
         if let Some(p) = &self.onnxruntime {
-            self.onnxruntime = Some(crate::config::resolve(base, p));
+            self.onnxruntime = Some(crate::kit::resolve(base, p));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! rectangles of regions.
 
 use super::EngineError;
-use crate::source::{Frame, PixelFormat};
+use crate::kit::{Frame, PixelFormat};
 
 /// A borrowed RGB image whose rows are `stride` bytes apart.
 pub struct RgbView<'a> {

@@ -186,7 +186,7 @@ impl LinearResize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{I420Layout, YuvMatrix};
+    use crate::kit::{I420Layout, YuvMatrix};
 
     #[test]
     fn i420_resizes_like_rgb_converted_first() {

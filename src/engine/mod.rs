@@ -28,7 +28,7 @@ pub use linear::{LinearResize, Planes};
 pub use pillow::{Filter, PillowBicubic, PillowResize, Window};
 pub use runtime::{candidates, environment};
 pub use session::{SharedSession, chosen_providers, open};
-pub use yuv::{I420Layout, I420View, YuvMatrix};
+pub use yuv::I420View;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -21,40 +21,11 @@
 //! ```
 
 mod sample;
-mod thumb;
 
 use std::time::Duration;
 
+use crate::kit::{Cells, Thumb, Verdict};
 pub use sample::SampleGate;
-pub use thumb::{Cells, GRID_H, GRID_W, Plane, Thumb};
-
-/// What the change gate decided for one sampled frame; the number is the change score.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Verdict {
-    /// No reference yet (first frame, or time went backwards).
-    First,
-    /// Changed by more than the threshold (or the gate is off).
-    Changed(f32),
-    /// Unchanged, but the last encode is older than `max_staleness`.
-    Stale(f32),
-    /// Unchanged: reuse the last answers.
-    Unchanged(f32),
-}
-
-impl Verdict {
-    /// True when the frame must be encoded.
-    pub fn passes(self) -> bool {
-        !matches!(self, Verdict::Unchanged(_))
-    }
-
-    /// The change score (1 for a first frame).
-    pub fn score(self) -> f32 {
-        match self {
-            Verdict::First => 1.0,
-            Verdict::Changed(s) | Verdict::Stale(s) | Verdict::Unchanged(s) => s,
-        }
-    }
-}
 
 /// Change gate of one camera (see the module docs).
 #[derive(Debug, Clone)]
@@ -127,6 +98,7 @@ impl ChangeGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::{GRID_H, GRID_W, Plane};
 
     #[test]
     fn a_still_scene_is_encoded_once_per_max_staleness() {

@@ -25,8 +25,8 @@ use std::sync::{Mutex, MutexGuard};
 use ort::session::{RunOptions, Session, SessionInputs, SessionOutputs};
 
 use super::ModelError;
-use crate::shutdown::Shutdown;
-use crate::watchdog::Heartbeat;
+use crate::kit::shutdown::Shutdown;
+use crate::kit::watchdog::Heartbeat;
 
 /// The stop signal of one slow lane's model calls (see the module docs). Once raised
 /// it stays raised: a lane that closes never runs again.
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn each_check_beats_the_watched_heartbeat_until_unwatched() {
-        let dog = crate::watchdog::Watchdog::new(std::time::Duration::from_secs(2));
+        let dog = crate::kit::watchdog::Watchdog::new(std::time::Duration::from_secs(2));
         let cancel = Cancel::default();
         cancel.watch(Some(dog.register("gen")));
         cancel.check("m").unwrap();

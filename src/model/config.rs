@@ -298,7 +298,7 @@ impl ModelConfig {
 
     /// Makes `dir` absolute and the files inside it relative to `dir`.
     pub fn resolve_paths(&mut self, base: &Path) {
-        let resolve = crate::config::resolve;
+        let resolve = crate::kit::resolve;
         match self {
             ModelConfig::Yolox(c) => {
                 c.dir = resolve(base, &c.dir);

@@ -6,7 +6,7 @@
 //! batches frames across cameras.
 //!
 //! ```no_run
-//! let config = ocellus::config::load("pipelines/demo.toml".as_ref()).unwrap();
+//! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
 //! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
 //! let models = ocellus::model::Registry::load(&config, env, &prompts);
@@ -32,8 +32,8 @@ use serde::Serialize;
 pub use cancel::{Cancel, RunError};
 pub use config::{ClipConfig, ClipModelType, ModelConfig, YoloxConfig};
 
+use crate::app::config::Config;
 use crate::cache::PromptCache;
-use crate::config::Config;
 use crate::engine::{Batcher, EngineConfig, EngineError};
 
 /// How long one model call's steps took.
@@ -261,7 +261,7 @@ impl Registry {
     }
 
     /// Each loaded model's engine metrics, by name.
-    pub fn clone_engines(&self) -> Vec<(String, Arc<crate::metrics::ModelMetrics>)> {
+    pub fn clone_engines(&self) -> Vec<(String, Arc<crate::kit::metrics::ModelMetrics>)> {
         self.loaded
             .iter()
             .filter_map(|(n, l)| Some((n.clone(), l.engine()?.metrics.clone())))

@@ -34,7 +34,7 @@ pub struct MqttConfig {
     pub key_file: Option<PathBuf>,
     #[serde(
         default = "default_keep_alive",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub keep_alive: Duration,
     /// Publish `<cam>/detections` for every evaluated frame.
@@ -138,9 +138,9 @@ impl MqttConfig {
 
     /// The problems of this section that need no other section (see
     /// `config::validate` for the rest).
-    pub fn problems(&self) -> Vec<crate::config::Problem> {
+    pub fn problems(&self) -> Vec<crate::kit::Problem> {
         Self::url_problem(&self.url)
-            .map(|why| crate::config::Problem::new("mqtt.url", why))
+            .map(|why| crate::kit::Problem::new("mqtt.url", why))
             .into_iter()
             .collect()
     }
@@ -213,7 +213,7 @@ impl MqttConfig {
         .into_iter()
         .flatten()
         {
-            *p = crate::config::resolve(base, p);
+            *p = crate::kit::resolve(base, p);
         }
     }
 }

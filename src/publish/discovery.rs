@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 use super::limits::{DEFAULT_MAX_PACKET, Throttle, held_note, packet_size};
 use super::{Message, Topics};
-use crate::metrics::PublisherMetrics;
+use crate::kit::metrics::PublisherMetrics;
 use crate::query::{QueryConfig, QueryKind};
 use crate::source::CameraConfig;
 

@@ -30,7 +30,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::limits::{Throttle, held_note};
 use super::{Message, Outbox};
-use crate::metrics::PublisherMetrics;
+use crate::kit::metrics::PublisherMetrics;
 
 /// Default `mqtt.journal_max_bytes`: 64 MiB holds hours of events and states and a
 /// few hundred snapshots (which coalesce per camera anyway), and stays small next to

@@ -9,7 +9,7 @@
 //! ```no_run
 //! use ocellus::publish::{self, MqttConfig, Outgoing};
 //! let rt = tokio::runtime::Runtime::new().unwrap();
-//! let metrics = std::sync::Arc::new(ocellus::metrics::PublisherMetrics::default());
+//! let metrics = std::sync::Arc::new(ocellus::kit::metrics::PublisherMetrics::default());
 //! let mqtt = Some(MqttConfig::from_url("mqtt://127.0.0.1:1883"));
 //! let links = publish::Links { metrics: metrics.clone(), ..Default::default() };
 //! let (tx, task) = publish::spawn(rt.handle(), mqtt, true, &[], false, links).unwrap();
@@ -42,10 +42,10 @@ pub use limits::{DEFAULT_MAX_PACKET, MAX_QUERY_SPEC, MQTT_MAX_REMAINING};
 pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
 pub use topics::Topics;
 
-use crate::metrics::PublisherMetrics;
+use crate::kit::metrics::PublisherMetrics;
+use crate::kit::watchdog::Heartbeat;
 use crate::query::Pooled;
 use crate::source::CameraStatus;
-use crate::watchdog::Heartbeat;
 
 /// What the daemon hands the publisher.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
 #[derive(Default)]
 pub struct Links {
     /// Where runtime query specs received over MQTT go.
-    pub commands: Option<crossbeam_channel::Sender<crate::control::Request>>,
+    pub commands: Option<crossbeam_channel::Sender<crate::app::control::Request>>,
     /// Kept up to date by the MQTT publisher (stdout leaves them alone).
     pub metrics: Arc<PublisherMetrics>,
     /// Beaten every time round the publisher's loop (at least once a second).

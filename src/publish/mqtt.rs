@@ -19,7 +19,7 @@ use super::journal::Journal;
 use super::limits::{Incoming, Throttle, held_note};
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
-use crate::control::{Command, Request};
+use crate::app::control::{Command, Request};
 
 /// What the polling task forwards.
 #[derive(Debug)]
@@ -326,7 +326,7 @@ pub struct Parts {
     pub journal: Option<(Journal, Vec<Message>)>,
     pub outbox: Outbox,
     pub commands: Option<Sender<Request>>,
-    pub heartbeat: Option<crate::watchdog::Heartbeat>,
+    pub heartbeat: Option<crate::kit::watchdog::Heartbeat>,
     /// The daemon's limits on incoming payloads.
     pub incoming: Incoming,
 }

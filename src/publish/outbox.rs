@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use super::limits::{Throttle, held_note, packet_size};
 use super::topics::is_events;
-use crate::metrics::PublisherMetrics;
+use crate::kit::metrics::PublisherMetrics;
 
 /// How many times the broker may close a fresh connection (within `QUICK_DROP` of
 /// accepting it) while the same message is the largest unacknowledged one before

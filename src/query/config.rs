@@ -89,30 +89,30 @@ pub struct QueryConfig {
     /// A new answer must hold this long (stream time) before the state changes.
     #[serde(
         default,
-        deserialize_with = "crate::config::duration::de",
-        serialize_with = "crate::config::duration::ser"
+        deserialize_with = "crate::kit::duration::de",
+        serialize_with = "crate::kit::duration::ser"
     )]
     pub min_duration: Duration,
     /// yes_no: OFF must hold this long before an ON state turns OFF.
     #[serde(
         default,
-        deserialize_with = "crate::config::duration::de",
-        serialize_with = "crate::config::duration::ser"
+        deserialize_with = "crate::kit::duration::de",
+        serialize_with = "crate::kit::duration::ser"
     )]
     pub off_delay: Duration,
     /// After a state change, the state holds at least this long (no alert storm).
     #[serde(
         default,
-        deserialize_with = "crate::config::duration::de",
-        serialize_with = "crate::config::duration::ser"
+        deserialize_with = "crate::kit::duration::de",
+        serialize_with = "crate::kit::duration::ser"
     )]
     pub cooldown: Duration,
     /// The state becomes unavailable (in Home Assistant) when the camera has produced
     /// no frame for this long; the state is re-sent while frames flow.
     #[serde(
         default,
-        deserialize_with = "crate::config::duration::de_opt",
-        serialize_with = "crate::config::duration::ser_opt",
+        deserialize_with = "crate::kit::duration::de_opt",
+        serialize_with = "crate::kit::duration::ser_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub expire_after: Option<Duration>,
@@ -122,8 +122,8 @@ pub struct QueryConfig {
     /// Slow models (florence2, smolvlm, ppocr): run at least this often.
     #[serde(
         default = "default_every",
-        deserialize_with = "crate::config::duration::de",
-        serialize_with = "crate::config::duration::ser"
+        deserialize_with = "crate::kit::duration::de",
+        serialize_with = "crate::kit::duration::ser"
     )]
     pub every: Duration,
     /// Slow models: also run when the gate sees the scene change, at most once per
@@ -132,8 +132,8 @@ pub struct QueryConfig {
     pub on_change: bool,
     #[serde(
         default = "default_min_interval",
-        deserialize_with = "crate::config::duration::de",
-        serialize_with = "crate::config::duration::ser"
+        deserialize_with = "crate::kit::duration::de",
+        serialize_with = "crate::kit::duration::ser"
     )]
     pub min_interval: Duration,
     /// read: a regular expression whose first match (its first group when it has

@@ -40,6 +40,6 @@ fn yes() -> bool {
 
 impl SnapshotConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
-        self.dir = self.dir.as_ref().map(|d| crate::config::resolve(base, d));
+        self.dir = self.dir.as_ref().map(|d| crate::kit::resolve(base, d));
     }
 }

@@ -11,7 +11,7 @@
 //! use ocellus::snapshot::{Region, SnapshotConfig, Snapshotter};
 //! let cfg: SnapshotConfig = toml::from_str("quality = 70").unwrap();
 //! let mut shots = Snapshotter::new("door", cfg);
-//! let frame = ocellus::source::Frame::from_rgb(64, 48, 64 * 3, vec![90; 64 * 48 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(64, 48, 64 * 3, vec![90; 64 * 48 * 3]);
 //! shots.keep(&frame);
 //! let door = Region { query: "person".into(), rect: [0.1, 0.1, 0.5, 0.5] };
 //! let shot = shots.take(&[door], &[], std::time::SystemTime::now(), "person").unwrap();
@@ -31,9 +31,9 @@ use jpeg_encoder::{ColorType, Encoder};
 pub use config::SnapshotConfig;
 
 use crate::engine::{I420View, RgbView};
+use crate::kit::{Frame, PixelFormat};
 use crate::model::Detection;
 use crate::query::QueryConfig;
-use crate::source::{Frame, PixelFormat};
 use store::Folder;
 
 /// One alert's picture.

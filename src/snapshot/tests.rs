@@ -7,7 +7,7 @@ use font8x8::legacy::BASIC_LEGACY;
 
 use super::draw::{BOX, BOX_TEXT, REGION, REGION_TEXT};
 use super::*;
-use crate::engine::{I420Layout, YuvMatrix};
+use crate::kit::{I420Layout, YuvMatrix};
 
 const W: usize = 160;
 const H: usize = 120;

@@ -41,7 +41,7 @@ pub struct CameraConfig {
     /// An unchanged scene is re-encoded at least this often (by presentation time).
     #[serde(
         default = "default_max_staleness",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub max_staleness: Duration,
     /// Decode key frames only: delta frames are dropped before the decoder (for low
@@ -62,13 +62,13 @@ pub struct CameraConfig {
     /// A live source that yields no frame for this long is restarted.
     #[serde(
         default = "default_frame_timeout",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub frame_timeout: Duration,
     /// Cap of the exponential reconnect backoff.
     #[serde(
         default = "default_reconnect_max",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub reconnect_max: Duration,
     /// Frames larger than this many pixels (width × height) are refused when the
@@ -79,7 +79,7 @@ pub struct CameraConfig {
     /// RTSP jitter-buffer latency.
     #[serde(
         default = "default_latency",
-        deserialize_with = "crate::config::duration::de"
+        deserialize_with = "crate::kit::duration::de"
     )]
     pub latency: Duration,
     #[serde(default)]
@@ -129,7 +129,7 @@ impl CameraConfig {
     /// Plain relative paths become absolute, anchored at the config file's folder.
     pub fn resolve_paths(&mut self, base: &Path) {
         if !self.url.contains("://") && !self.url.is_empty() {
-            self.url = crate::config::resolve(base, Path::new(&self.url))
+            self.url = crate::kit::resolve(base, Path::new(&self.url))
                 .to_string_lossy()
                 .into_owned();
         }

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use ocellus::source::{self, CameraConfig, Retry, WhenFull};
-//! use ocellus::shutdown::Shutdown;
+//! use ocellus::kit::shutdown::Shutdown;
 //! gstreamer::init().unwrap();
 //! let cam: CameraConfig = toml::from_str(r#"id = "demo"
 //! url = "/tmp/clip.mkv""#).unwrap();
@@ -20,7 +20,6 @@
 
 mod config;
 mod diagnose;
-mod frame;
 mod pipeline;
 mod queue;
 mod still;
@@ -28,7 +27,6 @@ mod supervisor;
 mod tuning;
 
 pub use config::{CameraConfig, MAX_PIXELS, SourceKind, Transport};
-pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use pipeline::Progress;
 pub use queue::{
     Closed, FrameReceiver, FrameSender, SendError, WhenFull, frame_queue, frame_queue_counting,

@@ -18,10 +18,12 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use super::queue::{FrameSender, SendError};
-use super::{CameraConfig, Frame, PixelFormat, Pixels, Sample, Transport, Tuning, Unchanged};
-use crate::engine::{I420Layout, YuvMatrix};
-use crate::gate::{ChangeGate, Plane, SampleGate, Thumb, Verdict};
-use crate::metrics::CameraMetrics;
+use super::{CameraConfig, Transport, Tuning};
+use crate::gate::{ChangeGate, SampleGate};
+use crate::kit::metrics::CameraMetrics;
+use crate::kit::{Frame, PixelFormat, Pixels, Sample, Unchanged};
+use crate::kit::{I420Layout, YuvMatrix};
+use crate::kit::{Plane, Thumb, Verdict};
 
 /// Shared between the appsink's streaming thread and the supervisor.
 pub struct Progress {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 
-use super::Sample;
-use crate::metrics::Counter;
+use crate::kit::Sample;
+use crate::kit::metrics::Counter;
 
 /// What a full queue does with a new frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ mod tests {
     use super::*;
 
     fn frame(seq: u64) -> Sample {
-        let mut f = crate::source::Frame::from_rgb(1, 1, 3, vec![0; 3]);
+        let mut f = crate::kit::Frame::from_rgb(1, 1, 3, vec![0; 3]);
         f.seq = seq;
         Sample::Frame(f)
     }

@@ -11,8 +11,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{CameraConfig, Frame, Pixels, Retry, Sample, WhenFull, frame_queue, spawn};
-use crate::shutdown::Shutdown;
+use super::{CameraConfig, Retry, WhenFull, frame_queue, spawn};
+use crate::kit::shutdown::Shutdown;
+use crate::kit::{Frame, Pixels, Sample};
 
 /// How long the pipeline may take to deliver the frame.
 const TIMEOUT: Duration = Duration::from_secs(20);

@@ -12,9 +12,10 @@ use gstreamer::prelude::*;
 use super::diagnose;
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
-use super::{CameraConfig, CameraStatus, Pixels, Tuning, redact, redact_in};
-use crate::metrics::CameraMetrics;
-use crate::shutdown::Shutdown;
+use super::{CameraConfig, CameraStatus, Tuning, redact, redact_in};
+use crate::kit::Pixels;
+use crate::kit::metrics::CameraMetrics;
+use crate::kit::shutdown::Shutdown;
 
 /// How a camera's source ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::Pixels;
+use crate::kit::Pixels;
 
 /// Shared by a camera's evaluator (writes) and its source (reads).
 #[derive(Debug)]

@@ -27,7 +27,7 @@
 //! let engine = clip.engine(&sessions, &Default::default()).unwrap();
 //! let yes = clip.embed_text(&sessions, "a red machine light").unwrap();
 //! let no = clip.embed_text(&sessions, "a green machine light").unwrap();
-//! let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let image = clip.embed_image(&mut engine.client(), &frame, None, &mut ClipImage::new()).unwrap();
 //! let mut logits = clip.logits(&image, &[&yes, &no]);
 //! println!("p(red) = {}", clip.scoring().yes_no(&mut logits, 1));
@@ -52,7 +52,7 @@ use crate::cache::PromptCache;
 use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
 };
-use crate::source::Frame;
+use crate::kit::Frame;
 
 pub use preprocess::{ClipImage, ImageSpec, Resize};
 pub use scoring::{Scoring, dot, logits, sigmoid, softmax, softmax_in_place};

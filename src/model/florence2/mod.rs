@@ -21,7 +21,7 @@
 //! cfg.resolve_paths(".".as_ref());
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (model, sessions) = Florence2::load("vlm", &cfg, env).unwrap();
-//! let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let image = model.encode(&sessions, &frame, None).unwrap();
 //! let found = model.run(&sessions, &image, &Task::Detect, cfg.max_tokens).unwrap();
 //! if let TaskOutput::Boxes(boxes) = &found.output {
@@ -44,7 +44,7 @@ use tokenizers::Tokenizer;
 use super::{Cancel, ModelError, RunError, Stages};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::{self, SharedSession};
-use crate::source::Frame;
+use crate::kit::Frame;
 
 pub use config::Florence2Config;
 pub use decode::{DecoderIo, GenerationSpec};

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::engine::{EngineError, PillowBicubic, Rect, RgbView, Window};
-use crate::source::Frame;
+use crate::kit::Frame;
 
 /// The numbers of `preprocessor_config.json` that matter.
 #[derive(Debug, Clone, PartialEq)]

@@ -102,7 +102,7 @@ fn cls_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf
 impl PpocrConfig {
     /// Makes `dir` absolute (against `base`) and the files relative to `dir`.
     pub fn resolve_paths(&mut self, base: &Path) {
-        let resolve = crate::config::resolve;
+        let resolve = crate::kit::resolve;
         self.dir = resolve(base, &self.dir);
         for f in [&mut self.det, &mut self.rec, &mut self.keys] {
             *f = resolve(&self.dir, f);

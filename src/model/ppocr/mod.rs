@@ -9,7 +9,7 @@
 //! cfg.resolve_paths(std::path::Path::new("."));
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (ocr, sessions) = Ppocr::load("panel", &cfg, env).unwrap();
-//! let frame = ocellus::source::Frame::from_rgb(640, 200, 640 * 3, vec![255; 640 * 200 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(640, 200, 640 * 3, vec![255; 640 * 200 * 3]);
 //! let reading = ocr.read(&sessions, &frame, Some([0.0, 0.5, 1.0, 1.0])).unwrap();
 //! println!("{}", reading.text());
 //! ```
@@ -33,7 +33,7 @@ pub use recognize::Charset;
 
 use super::{Cancel, ModelError, RunError, Stages};
 use crate::engine::{self, LinearResize, Rect, RgbView, SharedSession};
-use crate::source::Frame;
+use crate::kit::Frame;
 
 /// The sessions of the three models; `cls` is `None` when the classifier is off.
 #[derive(Clone)]

@@ -79,7 +79,7 @@ fn default_no() -> String {
 impl SmolVlmConfig {
     /// Makes `dir` absolute (relative to `base`) and the files relative to `dir`.
     pub fn resolve_paths(&mut self, base: &Path) {
-        let resolve = crate::config::resolve;
+        let resolve = crate::kit::resolve;
         self.dir = resolve(base, &self.dir);
         for f in [
             &mut self.vision,

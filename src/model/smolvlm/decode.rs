@@ -7,7 +7,7 @@
 //! # let cfg: SmolVlmConfig = toml::from_str(r#"dir = "/models/smolvlm""#).unwrap();
 //! # let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! # let (vlm, s) = SmolVlm::load("vqa", &cfg, env).unwrap();
-//! # let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! # let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let prefix = vlm.prefix(&s, &frame, None).unwrap();
 //! let person = vlm.yes_no(&s, &prefix, "Is there a person in the image?").unwrap();
 //! let cat = vlm.yes_no(&s, &prefix, "Is there a cat?").unwrap();

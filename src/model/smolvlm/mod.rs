@@ -17,7 +17,7 @@
 //! cfg.resolve_paths(std::path::Path::new("/var/lib/ocellus"));
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (vlm, sessions) = SmolVlm::load("vqa", &cfg, env).unwrap();
-//! let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let prefix = vlm.prefix(&sessions, &frame, None).unwrap();
 //! let door = vlm.yes_no(&sessions, &prefix, "Is the door open?").unwrap();
 //! let what = vlm.answer(&sessions, &prefix, "What is in the picture?", 16).unwrap();
@@ -287,7 +287,7 @@ mod tests {
             MAX_NEW_TOKENS,
             "the config's 100000 is clamped"
         );
-        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
         let prefix = vlm.prefix(&s, &frame, None).unwrap();
         let got = vlm
             .answer(&s, &prefix, "What is in the picture?", 100_000)
@@ -318,7 +318,7 @@ mod tests {
         let huge = "x".repeat(40_000);
         let e = vlm.check_question(&huge).unwrap_err().to_string();
         assert!(e.contains("40000 bytes"), "{e}");
-        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
         let prefix = vlm.prefix(&s, &frame, None).unwrap();
         assert!(vlm.yes_no(&s, &prefix, &long).is_err());
         assert!(vlm.answer(&s, &prefix, &huge, 4).is_err());
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn a_raised_cancel_stops_the_answer() {
         let (vlm, s) = load();
-        let frame = crate::source::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
         let prefix = vlm.prefix(&s, &frame, None).unwrap();
         let cancel = Cancel::new();
         cancel.raise();

@@ -7,7 +7,7 @@
 //! # let cfg: SmolVlmConfig = toml::from_str(r#"dir = "/models/smolvlm""#).unwrap();
 //! # let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! # let (vlm, s) = SmolVlm::load("vqa", &cfg, env).unwrap();
-//! # let frame = ocellus::source::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! # let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
 //! let prefix = vlm.prefix(&s, &frame, Some([0.5, 0.0, 1.0, 0.5])).unwrap();
 //! println!("{} tokens, vision {:?}", prefix.len(), prefix.timings.vision);
 //! ```
@@ -18,8 +18,8 @@ use ort::value::{DynValue, TensorRef};
 
 use super::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
+use crate::kit::Frame;
 use crate::model::{Cancel, ModelError};
-use crate::source::Frame;
 
 /// How long building a prefix took.
 #[derive(Debug, Clone, Copy, Default)]

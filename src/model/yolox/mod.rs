@@ -9,7 +9,7 @@
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
 //! let (model, session) = Yolox::load("people", &cfg, env).unwrap();
 //! let engine = model.engine(session, &Default::default()).unwrap();
-//! let frame = ocellus::source::Frame::from_rgb(640, 480, 640 * 3, vec![0; 640 * 480 * 3]);
+//! let frame = ocellus::kit::Frame::from_rgb(640, 480, 640 * 3, vec![0; 640 * 480 * 3]);
 //! let mut scratch = YoloxScratch::default();
 //! let mut found = Vec::new();
 //! model.detect(&mut engine.client(), &frame, &mut scratch, &mut found).unwrap();
@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use super::{Detection, ModelError, Stages, YoloxConfig, single_file};
 use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, SharedSession};
-use crate::source::Frame;
+use crate::kit::Frame;
 
 pub use decode::nms;
 pub use preprocess::Letterbox;

@@ -4,7 +4,7 @@
 //! tensor, from RGB or I420 frames.
 
 use crate::engine::{EngineError, I420View, LinearResize, Planes, RgbView};
-use crate::source::Frame;
+use crate::kit::Frame;
 
 /// YOLOX's letterbox grey.
 const PAD: f32 = 114.0;

@@ -1,0 +1,69 @@
+//! HTTP endpoints (`[http]`, 127.0.0.1:9380 by default; a bearer token is required
+//! when one is configured, and one must be for any non-loopback address; a request
+//! whose `Host` is not an IP address, `localhost` or a name in `allowed_hosts` is
+//! refused with 421, one that changes something from a foreign `Origin` with 403,
+//! see `guard`):
+//!
+//! - `GET /healthz`: per-camera frame age and status, broker connection, model load
+//!   state; 200 when healthy, 503 (with the reasons) when not.
+//! - `GET /metrics`: every stage's counters and latency histograms, per camera and
+//!   per model, in Prometheus' text format.
+//! - `GET /api/cameras`, `GET /api/cameras/<id>/snapshot.jpg` (the latest alert's).
+//! - `GET /api/queries`; `PUT /api/queries/<cam>/<q>` with a JSON query spec and
+//!   `DELETE /api/queries/<cam>/<q>`: the same path as the MQTT commands.
+//! - `POST /api/reload`: re-read the config, like SIGHUP.
+//!
+//! ```text
+//! curl -s 127.0.0.1:9380/healthz
+//! curl -s -X PUT 127.0.0.1:9380/api/queries/door/parcel \
+//!      -d '{"ask":"a parcel?","kind":"yes_no","model":"clip","no":["an empty step"]}'
+//! ```
+
+mod config;
+mod guard;
+mod health;
+mod prometheus;
+mod routes;
+
+use std::sync::Arc;
+
+use crate::app::status::Shared;
+
+pub use config::HttpConfig;
+pub use health::{Health, health};
+pub use prometheus::render;
+
+/// Serves the endpoints on `rt`. A listener that cannot be bound, or a token file
+/// that cannot be read, is one logged line: the daemon runs on without HTTP.
+pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Shared>) {
+    let token = match cfg.read_token() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}; the HTTP endpoints are off");
+            return;
+        }
+    };
+    let listen = cfg.listen;
+    let guard = guard::Guard::new(cfg);
+    rt.spawn(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("http: cannot listen on {listen}: {e}; the HTTP endpoints are off");
+                return;
+            }
+        };
+        tracing::info!(
+            "http: listening on {listen}{}",
+            if token.is_some() {
+                " (bearer token required)"
+            } else {
+                ""
+            }
+        );
+        let app = routes::router(shared, token, guard);
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("http: {e}");
+        }
+    });
+}

@@ -1,0 +1,139 @@
+//! What the daemon shows its endpoints: each camera's config, counters and progress,
+//! each model's load state and counters, the publisher's counters, the latest
+//! snapshots, and the way to ask the daemon for changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use crate::app::control::Request;
+use crate::cache::{EmbeddingCache, PromptCache};
+use crate::kit::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
+use crate::kit::watchdog::Watchdog;
+use crate::source::{CameraConfig, CameraStatus, Progress};
+
+/// Shared by the daemon (writes) and the endpoints and summaries (read).
+pub struct Shared {
+    pub started: Instant,
+    pub cameras: RwLock<BTreeMap<String, CameraView>>,
+    pub models: RwLock<BTreeMap<String, ModelView>>,
+    /// `None` without a broker.
+    pub publisher: Option<Arc<PublisherMetrics>>,
+    pub cache: Arc<EmbeddingCache>,
+    /// The prompt-embedding cache the models share.
+    pub prompts: Arc<PromptCache>,
+    /// The JPEG of each camera's latest alert.
+    pub snapshots: Mutex<HashMap<String, Arc<[u8]>>>,
+    /// Changes go to the daemon's supervisor (the same path as MQTT commands).
+    pub requests: Sender<Request>,
+    /// The loops that must keep moving (a stalled one makes the daemon unhealthy).
+    pub watchdog: Arc<Watchdog>,
+}
+
+impl Shared {
+    pub fn new(
+        publisher: Option<Arc<PublisherMetrics>>,
+        cache: Arc<EmbeddingCache>,
+        requests: Sender<Request>,
+        watchdog: Arc<Watchdog>,
+    ) -> Self {
+        Self {
+            started: Instant::now(),
+            cameras: RwLock::default(),
+            models: RwLock::default(),
+            publisher,
+            cache,
+            prompts: Arc::default(),
+            snapshots: Mutex::default(),
+            requests,
+            watchdog,
+        }
+    }
+
+    /// Shows `prompts` (the daemon's shared prompt cache) on the endpoints.
+    pub fn with_prompts(mut self, prompts: Arc<PromptCache>) -> Self {
+        self.prompts = prompts;
+        self
+    }
+
+    pub fn cameras(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, CameraView>> {
+        self.cameras.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn cameras_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CameraView>> {
+        self.cameras.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn models(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, ModelView>> {
+        self.models.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_models(&self, models: BTreeMap<String, ModelView>) {
+        *self.models.write().unwrap_or_else(|e| e.into_inner()) = models;
+    }
+
+    pub fn put_snapshot(&self, camera: &str, jpeg: Arc<[u8]>) {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(camera.to_string(), jpeg);
+    }
+
+    pub fn snapshot(&self, camera: &str) -> Option<Arc<[u8]>> {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(camera)
+            .cloned()
+    }
+}
+
+/// One running camera.
+#[derive(Clone)]
+pub struct CameraView {
+    /// As it runs now (runtime query changes included).
+    pub config: CameraConfig,
+    pub metrics: Arc<CameraMetrics>,
+    pub progress: Arc<Progress>,
+    pub status: Arc<StatusCell>,
+    /// Set once its source has ended (a file played out, or a failure).
+    pub ended: Arc<AtomicBool>,
+}
+
+/// One configured model.
+#[derive(Clone)]
+pub struct ModelView {
+    pub family: &'static str,
+    /// Why it could not be loaded.
+    pub error: Option<String>,
+    /// The engine's counters (models with a batching engine).
+    pub metrics: Option<Arc<ModelMetrics>>,
+}
+
+/// A camera's last reported status.
+#[derive(Debug, Default)]
+pub struct StatusCell(AtomicU8);
+
+impl StatusCell {
+    pub fn set(&self, s: CameraStatus) {
+        let v = match s {
+            CameraStatus::Online => 1,
+            CameraStatus::Reconnecting => 2,
+            CameraStatus::Offline => 3,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// `starting` until the source reports.
+    pub fn name(&self) -> &'static str {
+        match self.0.load(Ordering::Relaxed) {
+            1 => "online",
+            2 => "reconnecting",
+            3 => "offline",
+            _ => "starting",
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! One camera's evaluator: for a frame the gate let through, run each needed model
+//! once (detector on the whole frame, dual encoder once per region unless the
+//! embedding cache has that region already), then evaluate every query; for a frame
+//! the gate found unchanged, evaluate the queries on the last outputs. Everything is
+//! written into reused buffers and a pooled report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cache::{EmbeddingCache, Key};
+use crate::engine::BatchClient;
+use crate::kit::metrics::CameraMetrics;
+use crate::kit::shutdown::Shutdown;
+use crate::kit::watchdog::{Heartbeat, Watchdog};
+use crate::kit::{Cells, Verdict};
+use crate::kit::{Frame, Pixels, Sample};
+use crate::model::clip::ClipImage;
+use crate::model::yolox::YoloxScratch;
+use crate::model::{Loaded, Registry, Stages};
+use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
+use crate::snapshot::{self, Region, SnapshotConfig, Snapshotter};
+use crate::source::CameraConfig;
+
+use super::slow::{self as generative, Cadence, Generative, SlowLane};
+
+/// Where the camera's slow queries run.
+enum Slow {
+    /// None configured.
+    Off,
+    /// On the evaluator's thread, into the frame's own report (`ocellus ask`).
+    Inline(Box<Generative>),
+    /// On the camera's generative worker (the daemon).
+    Lane(SlowLane),
+}
+
+/// A model output the camera's queries need, computed once per encoded frame into
+/// slot `slot` of the outputs.
+enum Need {
+    Detect {
+        slot: usize,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+    },
+    Embed {
+        slot: usize,
+        region: Option<[f32; 4]>,
+        cells: Cells,
+        key: Key,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+    },
+}
+
+/// What the worker shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub cache: Arc<EmbeddingCache>,
+    pub metrics: Arc<CameraMetrics>,
+}
+
+pub struct CameraWorker {
+    camera: Arc<str>,
+    queries: Vec<StandingQuery>,
+    needs: Vec<Need>,
+    /// Outputs of the last encoded frame (reused for unchanged frames).
+    outputs: FrameOutputs,
+    has_outputs: bool,
+    has_detector: bool,
+    yolox: YoloxScratch,
+    clip: ClipImage,
+    cache: Arc<EmbeddingCache>,
+    /// Fingerprints closer than this are the same picture (the change threshold).
+    tolerance: f32,
+    max_staleness: Duration,
+    metrics: Arc<CameraMetrics>,
+    /// Configured queries that could not be prepared (each already logged).
+    failed: usize,
+    slow: Slow,
+    cadences: Vec<Cadence>,
+    snapshots: Option<Snapshotter>,
+    /// The regions of the camera's queries (drawn on snapshots).
+    regions: Vec<Region>,
+    /// The configs of the slow queries (a runtime change restarts the lane only when
+    /// these change).
+    slow_configs: Vec<QueryConfig>,
+    /// How a generative worker is started again after a runtime change.
+    lane: Option<(Shutdown, Emit)>,
+    /// Watches the generative worker's loop (set by the daemon).
+    watchdog: Option<Arc<Watchdog>>,
+    /// After a runtime change of pixel format: frames in the old format still queued
+    /// are skipped until the rebuilt pipeline delivers this one.
+    awaiting: Option<Pixels>,
+    /// Once the source delivers RGB it keeps doing so until the camera restarts:
+    /// query changes alone never switch it back (each switch rebuilds the pipeline,
+    /// on RTSP a reconnect), so clients cannot force repeated reconnects.
+    rgb_kept: bool,
+}
+
+/// Where a generative worker's reports go.
+type Emit = Arc<dyn Fn(Pooled) + Send + Sync>;
+
+/// A camera's per-frame queries and the model outputs they need.
+struct FastQueries {
+    queries: Vec<StandingQuery>,
+    needs: Vec<Need>,
+    outputs: FrameOutputs,
+    failed: usize,
+}
+
+impl FastQueries {
+    /// Prepares the per-frame queries of `cam`, taking from `reuse` any query whose
+    /// config is unchanged (with its state).
+    fn prepare(
+        cam: &CameraConfig,
+        models: &Registry,
+        camera: &Arc<str>,
+        mut reuse: Vec<StandingQuery>,
+    ) -> Self {
+        let mut fast = Self {
+            queries: Vec::new(),
+            needs: Vec::new(),
+            outputs: FrameOutputs::default(),
+            failed: 0,
+        };
+        for q in &cam.queries {
+            if models.get(&q.model).is_some_and(|m| m.is_slow()) {
+                continue; // a slow model's query: the generative worker's
+            }
+            let sq = match reuse.iter().position(|old| old.config == *q) {
+                Some(i) => reuse.swap_remove(i),
+                None => match StandingQuery::prepare(q.clone(), models) {
+                    Ok(sq) => sq,
+                    Err(e) => {
+                        fast.failed += 1;
+                        tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                        continue;
+                    }
+                },
+            };
+            let Some((loaded, engine)) = models
+                .get(&q.model)
+                .and_then(|l| Some((l.clone(), l.engine()?.client())))
+            else {
+                continue;
+            };
+            fast.need(camera, q, loaded, engine, sq.needs_detections());
+            fast.queries.push(sq);
+        }
+        fast
+    }
+
+    /// Adds the model output query `q` needs, unless another query needs it already.
+    fn need(
+        &mut self,
+        camera: &Arc<str>,
+        q: &QueryConfig,
+        loaded: Arc<Loaded>,
+        engine: BatchClient,
+        detections: bool,
+    ) {
+        let name: Arc<str> = Arc::from(q.model.as_str());
+        let outputs = &mut self.outputs;
+        if detections {
+            if !outputs.detections.iter().any(|(m, _)| *m == name) {
+                self.needs.push(Need::Detect {
+                    slot: outputs.detections.len(),
+                    engine,
+                    loaded,
+                });
+                outputs.detections.push((name, None));
+            }
+        } else if !outputs
+            .embeddings
+            .iter()
+            .any(|(m, r, _)| *m == name && *r == q.region)
+        {
+            self.needs.push(Need::Embed {
+                slot: outputs.embeddings.len(),
+                region: q.region,
+                cells: Cells::of_region(q.region),
+                key: Key::new(camera, &name, q.region),
+                engine,
+                loaded,
+            });
+            outputs.embeddings.push((name, q.region, None));
+        }
+    }
+}
+
+/// The configs of `cam`'s queries that run on slow models, in order.
+fn slow_configs(cam: &CameraConfig, models: &Registry) -> Vec<QueryConfig> {
+    cam.queries
+        .iter()
+        .filter(|q| models.get(&q.model).is_some_and(|m| m.is_slow()))
+        .cloned()
+        .collect()
+}
+
+impl CameraWorker {
+    /// Prepares the camera's queries; a query that cannot run is logged (camera, query,
+    /// cause) and left out, the others go on.
+    pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
+        let camera: Arc<str> = Arc::from(cam.id.as_str());
+        let fast = FastQueries::prepare(cam, models, &camera, Vec::new());
+        let (generative, failed) = Generative::new(cam, models, ctx.metrics.clone());
+        Self {
+            has_detector: !fast.outputs.detections.is_empty(),
+            queries: fast.queries,
+            needs: fast.needs,
+            outputs: fast.outputs,
+            camera,
+            has_outputs: false,
+            yolox: YoloxScratch::default(),
+            clip: ClipImage::new(),
+            cache: ctx.cache,
+            tolerance: cam.change_threshold,
+            max_staleness: cam.max_staleness,
+            metrics: ctx.metrics,
+            failed: failed + fast.failed,
+            cadences: generative.cadences(),
+            slow_configs: slow_configs(cam, models),
+            snapshots: None,
+            regions: snapshot::regions(&cam.queries),
+            slow: if generative.is_empty() {
+                Slow::Off
+            } else {
+                Slow::Inline(Box::new(generative))
+            },
+            lane: None,
+            watchdog: None,
+            awaiting: None,
+            rgb_kept: false,
+        }
+    }
+
+    /// Replaces the camera's queries with `cam.queries` (a runtime change) between two
+    /// frames: a query whose config is unchanged keeps its state; a new one is
+    /// prepared here (its prompts come from the prompt cache when the change was
+    /// validated first); the generative worker restarts only when the slow queries
+    /// changed. Returns the gate regions and pixels the camera's source must now use.
+    pub fn replace_queries(
+        &mut self,
+        cam: &CameraConfig,
+        models: &Registry,
+    ) -> (Vec<Option<[f32; 4]>>, Pixels) {
+        let before = self.pixels();
+        self.rgb_kept = before == Pixels::Rgb;
+        let old = std::mem::take(&mut self.queries);
+        let fast = FastQueries::prepare(cam, models, &self.camera, old);
+        self.has_detector = !fast.outputs.detections.is_empty();
+        self.queries = fast.queries;
+        self.needs = fast.needs;
+        self.outputs = fast.outputs;
+        self.has_outputs = false;
+        self.failed = fast.failed;
+        let slow = slow_configs(cam, models);
+        if slow != self.slow_configs {
+            if let Slow::Lane(lane) = &mut self.slow {
+                lane.close();
+            }
+            let (mut generative, failed) = Generative::new(cam, models, self.metrics.clone());
+            if let (Some(shots), Some(_)) = (&self.snapshots, &self.lane) {
+                generative.enable_snapshots(shots.sibling());
+            }
+            self.failed += failed;
+            self.cadences = generative.cadences();
+            self.slow = match (&self.lane, generative.is_empty()) {
+                (_, true) => Slow::Off,
+                (Some((shutdown, emit)), false) => {
+                    let emit = emit.clone();
+                    let heartbeat = self.slow_heartbeat();
+                    Slow::Lane(SlowLane::spawn(
+                        generative,
+                        shutdown.clone(),
+                        heartbeat,
+                        move |r| emit(r),
+                    ))
+                }
+                (None, false) => Slow::Inline(Box::new(generative)),
+            };
+            self.slow_configs = slow;
+        }
+        self.regions = snapshot::regions(&cam.queries);
+        let pixels = self.pixels();
+        if pixels != before {
+            self.awaiting = Some(pixels);
+        }
+        (cam.queries.iter().map(|q| q.region).collect(), pixels)
+    }
+
+    /// Moves the slow queries onto a generative worker thread whose reports go to
+    /// `emit` (the daemon); without this they run inline in each frame's report.
+    /// With snapshots enabled before, the worker takes those of its alerts.
+    pub fn start_generative(
+        &mut self,
+        shutdown: Shutdown,
+        emit: impl Fn(Pooled) + Send + Sync + 'static,
+    ) {
+        let emit: Emit = Arc::new(emit);
+        if let Slow::Inline(mut g) = std::mem::replace(&mut self.slow, Slow::Off) {
+            if let Some(shots) = &self.snapshots {
+                g.enable_snapshots(shots.sibling());
+            }
+            let e = emit.clone();
+            let heartbeat = self.slow_heartbeat();
+            self.slow = Slow::Lane(SlowLane::spawn(*g, shutdown.clone(), heartbeat, move |r| {
+                e(r)
+            }));
+        }
+        self.lane = Some((shutdown, emit));
+    }
+
+    /// Has `watchdog` watch the generative worker (call before `start_generative`).
+    pub fn watch(&mut self, watchdog: Arc<Watchdog>) {
+        self.watchdog = Some(watchdog);
+    }
+
+    fn slow_heartbeat(&self) -> Option<Heartbeat> {
+        let name = format!("camera {}: generative worker", self.camera);
+        self.watchdog.as_ref().map(|w| w.register(name))
+    }
+
+    /// Takes a snapshot of the frame behind each alert (a state change between two
+    /// known states) of the per-frame queries.
+    pub fn enable_snapshots(&mut self, cfg: SnapshotConfig) {
+        self.snapshots = Some(Snapshotter::new(&self.camera, cfg));
+    }
+
+    /// Stops the generative worker: at once when the camera is shutting down, else
+    /// after the frames it was handed (the end of a file).
+    pub fn stop_generative(&mut self) {
+        if let Slow::Lane(lane) = &mut self.slow {
+            lane.finish();
+        }
+    }
+
+    /// How many of the camera's queries could not be prepared.
+    pub fn failed_queries(&self) -> usize {
+        self.failed
+    }
+
+    pub fn camera(&self) -> &Arc<str> {
+        &self.camera
+    }
+
+    /// The pixels this camera's models need: RGB when a dual encoder reads the
+    /// frame, else the decoder's I420 (detectors convert only what they sample) —
+    /// but RGB once it was RGB (a runtime change never switches back).
+    pub fn pixels(&self) -> Pixels {
+        if self.rgb_kept
+            || self.needs.iter().any(|n| matches!(n, Need::Embed { .. }))
+            || !matches!(self.slow, Slow::Off)
+        {
+            Pixels::Rgb
+        } else {
+            Pixels::I420
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<CameraMetrics> {
+        &self.metrics
+    }
+
+    /// Evaluates `sample` into `report`; false when there is nothing to report (an
+    /// unchanged frame before any frame was encoded).
+    pub fn evaluate(&mut self, sample: &Sample, report: &mut FrameReport) -> bool {
+        report.errors.clear();
+        let (seq, pts, time, decoded_at, change, inference) = match sample {
+            Sample::Frame(frame) if self.awaiting.is_some_and(|p| !p.matches(frame.format)) => {
+                return false;
+            }
+            Sample::Frame(frame) => {
+                self.awaiting = None;
+                let inference = self.encode(frame, &mut report.errors);
+                let f = frame;
+                (
+                    f.seq,
+                    f.pts,
+                    f.captured,
+                    f.decoded_at,
+                    f.verdict.score(),
+                    inference,
+                )
+            }
+            Sample::Unchanged(u) => {
+                if !self.has_outputs {
+                    return false;
+                }
+                (
+                    u.seq,
+                    u.pts,
+                    u.captured,
+                    u.decoded_at,
+                    u.score,
+                    Inference::Reused,
+                )
+            }
+        };
+        let t0 = Instant::now();
+        let now = SystemTime::now();
+        report.queries.clear();
+        for q in &mut self.queries {
+            if let Some(e) = q.evaluate(&self.outputs, now, pts) {
+                report.queries.push(e);
+            }
+        }
+        if self.has_detector {
+            let list = report.detections.get_or_insert_with(Vec::new);
+            list.clear();
+            for (_, found) in &self.outputs.detections {
+                list.extend(found.iter().flatten().cloned());
+            }
+        } else {
+            report.detections = None;
+        }
+        self.metrics.queries.record(t0.elapsed());
+        report.captions.clear();
+        let mut inference = inference;
+        if let Sample::Frame(frame) = sample {
+            if let Some(s) = &mut self.snapshots {
+                s.keep(frame);
+            }
+            if self.slow(frame, report) {
+                inference = Inference::Encoded;
+            }
+        }
+        self.snapshot(report, time);
+        report.camera.clone_from(&self.camera);
+        report.seq = seq;
+        report.pts = pts.as_secs_f64();
+        report.time = time;
+        report.decoded_at = decoded_at;
+        report.change = change;
+        report.inference = inference;
+        self.metrics.evaluated.inc();
+        self.metrics.latency.record(decoded_at.elapsed());
+        tracing::trace!(camera = %self.camera, seq, ?inference, "frame evaluated");
+        true
+    }
+
+    /// Attaches the snapshot of the kept frame when a query of `report` alerted.
+    fn snapshot(&mut self, report: &mut FrameReport, time: std::time::SystemTime) {
+        report.snapshot = None;
+        let Some(shots) = &mut self.snapshots else {
+            return;
+        };
+        let Some(alert) = report
+            .queries
+            .iter()
+            .find(|q| q.change.as_ref().is_some_and(|c| c.from.is_some()))
+        else {
+            return;
+        };
+        let boxes = report.detections.as_deref().unwrap_or_default();
+        match shots.take(&self.regions, boxes, time, &alert.id) {
+            Ok(shot) => report.snapshot = Some(shot),
+            Err(e) => {
+                tracing::warn!("camera {}: {e}", self.camera);
+                report.errors.push(e);
+            }
+        }
+    }
+
+    /// Runs (inline) or hands over (worker) the slow queries due on `frame`; true when
+    /// they ran inline, into `report`.
+    fn slow(&mut self, frame: &Frame, report: &mut FrameReport) -> bool {
+        if matches!(self.slow, Slow::Off) {
+            return false;
+        }
+        let due = generative::due(&mut self.cadences, frame.pts, frame.verdict);
+        if due == 0 {
+            return false;
+        }
+        match &mut self.slow {
+            Slow::Off => false,
+            Slow::Inline(g) => {
+                g.answer(frame, due, report);
+                true
+            }
+            Slow::Lane(lane) => {
+                lane.offer(frame, due);
+                false
+            }
+        }
+    }
+
+    /// Refreshes the outputs from `frame`: runs the models, or takes embeddings from
+    /// the cache when the region looks as it did (never on a stale re-encode).
+    fn encode(&mut self, frame: &Frame, errors: &mut Vec<String>) -> Inference {
+        let mut hits = 0;
+        // A re-encode forced by `max_staleness` must not be answered from the cache.
+        let stale = matches!(frame.verdict, Verdict::Stale(_));
+        for need in &mut self.needs {
+            match need {
+                Need::Detect {
+                    slot,
+                    loaded,
+                    engine,
+                } => {
+                    let Loaded::Yolox { model, .. } = loaded.as_ref() else {
+                        continue;
+                    };
+                    let entry = &mut self.outputs.detections[*slot].1;
+                    let mut found = entry.take().unwrap_or_default();
+                    match model.detect(engine, frame, &mut self.yolox, &mut found) {
+                        Ok(()) => {
+                            *entry = Some(found);
+                            record(&self.metrics, &self.yolox.stages);
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                Need::Embed {
+                    slot,
+                    region,
+                    cells,
+                    key,
+                    loaded,
+                    engine,
+                } => {
+                    let Loaded::Clip { model, .. } = loaded.as_ref() else {
+                        continue;
+                    };
+                    let entry = &mut self.outputs.embeddings[*slot].2;
+                    if let (false, Some(thumb)) = (stale, &frame.thumb) {
+                        let hit = self.cache.get(
+                            key,
+                            thumb,
+                            cells,
+                            self.tolerance,
+                            frame.pts,
+                            self.max_staleness,
+                        );
+                        if let Some(e) = hit {
+                            self.metrics.cache_hits.inc();
+                            *entry = Some(e);
+                            hits += 1;
+                            continue;
+                        }
+                        self.metrics.cache_misses.inc();
+                    }
+                    match model.embed_image(engine, frame, *region, &mut self.clip) {
+                        Ok(e) => {
+                            record(&self.metrics, &self.clip.stages);
+                            if let Some(thumb) = frame.thumb {
+                                self.cache.put(
+                                    key.clone(),
+                                    thumb,
+                                    cells,
+                                    self.tolerance,
+                                    frame.pts,
+                                    e.clone(),
+                                );
+                            }
+                            *entry = Some(e);
+                        }
+                        Err(e) => {
+                            *entry = None;
+                            errors.push(e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for e in errors.iter() {
+            tracing::warn!("camera {}: {e}", self.camera);
+        }
+        self.has_outputs = true;
+        if self.needs.is_empty() {
+            // No query needs a model: nothing ran, nothing came from the cache.
+            Inference::Reused
+        } else if hits == self.needs.len() {
+            Inference::Cached
+        } else {
+            self.metrics.encoded.inc();
+            Inference::Encoded
+        }
+    }
+}
+
+fn record(m: &CameraMetrics, s: &Stages) {
+    m.preprocess.record(s.preprocess);
+    m.infer.record(s.infer);
+    m.postprocess.record(s.postprocess);
+}

@@ -1,0 +1,23 @@
+//! Kit: the types every stage shares and nothing else. A frame as it travels
+//! ([`Frame`], [`Sample`], the pixel layouts), its luma thumbnail ([`Thumb`]), the
+//! gate's [`Verdict`]; config helpers (durations, paths, [`Problem`]); and the
+//! daemon's plumbing (shutdown signal, metrics counters, watchdog heartbeats).
+//! Kit imports nothing from the crate outside itself.
+
+pub mod duration;
+mod frame;
+pub mod metrics;
+mod paths;
+mod problems;
+pub mod shutdown;
+mod thumb;
+mod verdict;
+pub mod watchdog;
+mod yuv;
+
+pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
+pub use paths::resolve;
+pub use problems::Problem;
+pub use thumb::{Cells, GRID_H, GRID_W, Plane, Thumb};
+pub use verdict::Verdict;
+pub use yuv::{I420Layout, YuvMatrix};
