@@ -220,6 +220,8 @@ impl<'ast> Visit<'ast> for Collector {
             self.paths.push((self.module.clone(), path));
         }
     }
+    // `pub(in crate::x)` names a module for visibility, not an import.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
     fn visit_attribute(&mut self, a: &'ast syn::Attribute) {
         // Paths written as strings: serde's `deserialize_with = "crate::…"` and friends.
         let text = quote::ToTokens::to_token_stream(a).to_string();
@@ -331,8 +333,18 @@ fn analyse(root: &Path) -> Report {
                 continue;
             };
             if let Some(target) = resolve(&krate, &abs, 0) {
-                if std::env::var_os("LAYERS_DEBUG").is_some() && target.ends_with("lib.rs") {
-                    println!("debug: {} {:?} -> {:?}", file.display(), path, abs);
+                // LAYERS_DEBUG=<from>:<to> (parts of file names) shows the paths behind an edge.
+                if let Ok(pair) = std::env::var("LAYERS_DEBUG")
+                    && let Some((from, to)) = pair.split_once(':')
+                    && file.to_string_lossy().contains(from)
+                    && target.to_string_lossy().contains(to)
+                {
+                    println!(
+                        "debug: {} {:?} -> {}",
+                        file.display(),
+                        path,
+                        target.display()
+                    );
                 }
                 if &target != file {
                     edges.insert((file.clone(), target));

@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ocellus::app::config::{ConfigError, parse};
-use ocellus::app::control::{Change, Command, Control};
+use ocellus::app::control::{Change, Control};
 use ocellus::engine::{self, EngineConfig};
+use ocellus::kit::QueryCommand;
 use ocellus::model::clip::Clip;
 use ocellus::model::{ClipConfig, ModelConfig};
 use proptest::prelude::*;
@@ -521,7 +522,7 @@ fn mutated_spec(base: Index, edits: &[SpecEdit]) -> Value {
 /// `Control::check` as the MQTT and HTTP paths call it: no panic, an accepted spec
 /// is the query of the topic, a refusal is one line.
 fn check_spec(camera: &str, query: &str, payload: &[u8]) -> Result<Change, String> {
-    let cmd = Command {
+    let cmd = QueryCommand {
         camera: camera.into(),
         query: query.into(),
         payload: payload.to_vec(),

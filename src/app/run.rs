@@ -99,7 +99,14 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     let (limit, every) = watchdog::timing(notifier.as_ref().and_then(|n| n.watchdog()));
     let watchdog = Watchdog::new(limit);
     let links = publish::Links {
-        commands: Some(requests_tx.clone()),
+        commands: Some({
+            let requests = requests_tx.clone();
+            Arc::new(move |cmd| {
+                requests
+                    .try_send(Request::Query { cmd, reply: None })
+                    .is_ok()
+            })
+        }),
         metrics: mqtt_metrics.clone().unwrap_or_default(),
         heartbeat: Some(watchdog.register("publisher")),
     };

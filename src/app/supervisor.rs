@@ -24,22 +24,23 @@ use crossbeam_channel::{Receiver, Sender};
 use super::camera::{CameraEnv, RunningCamera};
 use crate::app::config::{self, Config};
 use crate::app::control::limits::{MAX_PENDING_CHANGES, short_reason};
-use crate::app::control::{self, Change, Command, Control, Reply, Request};
+use crate::app::control::{self, Change, Control, Reply, Request};
 use crate::app::status::{ModelView, Shared};
 use crate::cache::PromptCache;
+use crate::kit::QueryCommand;
 use crate::model::Registry;
 use crate::publish::Outgoing;
 use crate::source::{CameraConfig, Ended};
 
 /// A query change waiting for its camera's previous one.
 struct Pending {
-    cmd: Command,
+    cmd: QueryCommand,
     reply: Option<Reply<Option<CameraConfig>>>,
 }
 
 /// A change to bind to its model off the supervisor, and (coming back) the outcome.
 pub struct Bound {
-    cmd: Command,
+    cmd: QueryCommand,
     change: Change,
     reply: Option<Reply<Option<CameraConfig>>>,
     /// The models it was bound with (a reload in between means binding again).
@@ -207,7 +208,7 @@ impl Supervisor {
     /// when it is bound again after a reload).
     fn start_query(
         &mut self,
-        cmd: Command,
+        cmd: QueryCommand,
         reply: Option<Reply<Option<CameraConfig>>>,
         charge: bool,
     ) {
@@ -266,7 +267,7 @@ impl Supervisor {
     /// Saves an accepted, bound change and hands the camera its new queries.
     fn commit(
         &mut self,
-        cmd: Command,
+        cmd: QueryCommand,
         change: &Change,
         reply: Option<Reply<Option<CameraConfig>>>,
     ) {
@@ -301,7 +302,7 @@ impl Supervisor {
     /// answered (HTTP), with the reason on one short line.
     fn refuse(
         &mut self,
-        cmd: &Command,
+        cmd: &QueryCommand,
         reply: Option<Reply<Option<CameraConfig>>>,
         reason: String,
         why: Refusal,

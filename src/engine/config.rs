@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::kit::Problem;
+
 /// `[engine]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,4 +78,16 @@ impl Provider {
 /// The default preference: fastest first, CPU always last.
 pub fn default_providers() -> Vec<Provider> {
     vec![Provider::Tensorrt, Provider::Cuda, Provider::Cpu]
+}
+
+impl EngineConfig {
+    /// The problems of `[engine]`, pushed to `problems`.
+    pub fn check(&self, problems: &mut Vec<Problem>) {
+        if self.threads == Some(0) {
+            problems.push(Problem::new("engine.threads", "must be at least 1"));
+        }
+        if self.max_batch == 0 {
+            problems.push(Problem::new("engine.max_batch", "must be at least 1"));
+        }
+    }
 }

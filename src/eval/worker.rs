@@ -18,7 +18,7 @@ use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, Stages};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
-use crate::snapshot::{self, Region, SnapshotConfig, Snapshotter};
+use crate::snapshot::{Region, SnapshotConfig, Snapshotter};
 use crate::source::CameraConfig;
 
 use super::slow::{self as generative, Cadence, Generative, SlowLane};
@@ -220,7 +220,7 @@ impl CameraWorker {
             cadences: generative.cadences(),
             slow_configs: slow_configs(cam, models),
             snapshots: None,
-            regions: snapshot::regions(&cam.queries),
+            regions: super::regions::snapshot_regions(&cam.queries),
             slow: if generative.is_empty() {
                 Slow::Off
             } else {
@@ -280,7 +280,7 @@ impl CameraWorker {
             };
             self.slow_configs = slow;
         }
-        self.regions = snapshot::regions(&cam.queries);
+        self.regions = super::regions::snapshot_regions(&cam.queries);
         let pixels = self.pixels();
         if pixels != before {
             self.awaiting = Some(pixels);

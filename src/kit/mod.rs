@@ -4,6 +4,7 @@
 //! daemon's plumbing (shutdown signal, metrics counters, watchdog heartbeats).
 //! Kit imports nothing from the crate outside itself.
 
+mod command;
 pub mod duration;
 mod frame;
 pub mod metrics;
@@ -15,9 +16,10 @@ mod verdict;
 pub mod watchdog;
 mod yuv;
 
+pub use command::QueryCommand;
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use paths::resolve;
-pub use problems::Problem;
+pub use problems::{Problem, id_ok, shown, text_problem, within};
 pub use thumb::{Cells, GRID_H, GRID_W, Plane, Thumb};
 pub use verdict::Verdict;
 pub use yuv::{I420Layout, YuvMatrix};

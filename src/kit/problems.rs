@@ -1,4 +1,5 @@
-//! Config problems: each names where (a dotted path) and what is wrong.
+//! Config problems: each names where (a dotted path) and what is wrong; and the
+//! checks of text every stage's config uses (ids, lengths, control characters).
 
 use std::fmt;
 
@@ -26,4 +27,40 @@ impl fmt::Display for Problem {
             write!(f, "{}: {}", self.path, self.message)
         }
     }
+}
+
+/// Whether `s` is at most `max` characters (counted without going past them).
+pub fn within(s: &str, max: usize) -> bool {
+    s.len() <= max || s.chars().nth(max).is_none()
+}
+
+/// Why `text` does not fit: longer than `max` characters, or a control character
+/// (a newline or tab allowed in a `multiline` one).
+pub fn text_problem(text: &str, max: usize, multiline: bool) -> Option<String> {
+    if !within(text, max) {
+        return Some(format!("is longer than {max} characters"));
+    }
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t');
+    text.chars()
+        .any(|c| c.is_control() && !allowed(c))
+        .then(|| "must not contain control characters".to_string())
+}
+
+/// `s` quoted for a message, cut after 64 characters.
+pub fn shown(s: &str) -> String {
+    if within(s, 64) {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(64).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// Whether `id` is a valid camera or query id: 1-64 characters of A-Z a-z 0-9 _ -.
+pub fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

@@ -9,6 +9,7 @@ use super::florence2::Florence2Config;
 use super::ppocr::PpocrConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
+use crate::kit::Problem;
 
 /// `[models.NAME]`: which family, where its files are, how to run it. An unknown or
 /// missing `family` is reported at `models.NAME.family`, naming the known families.
@@ -356,6 +357,24 @@ mod tests {
             // Each family's own table is reached (its required `dir` is missing).
             let e = parse(&format!("family = \"{family}\"")).unwrap_err();
             assert!(e.contains("missing field `dir`"), "{family}: {e}");
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The problems of `[models.<name>]`, pushed to `problems`.
+    pub fn check(&self, name: &str, problems: &mut Vec<Problem>) {
+        if self.providers().is_empty() {
+            problems.push(Problem::new(
+                format!("models.{name}.providers"),
+                "must name at least one provider",
+            ));
+        }
+        if self.threads() == Some(0) {
+            problems.push(Problem::new(
+                format!("models.{name}.threads"),
+                "must be at least 1",
+            ));
         }
     }
 }

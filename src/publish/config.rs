@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::kit::Problem;
+
 /// `[mqtt]` section. Secrets come from `password_file` or `${ENV}`; never logged.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,4 +237,51 @@ mod tests {
         assert_eq!(problems[0].0, "journal_max_bytes");
         assert!(problems[0].1.contains("2097152"), "{}", problems[0].1);
     }
+}
+
+impl MqttConfig {
+    /// The problems of `[mqtt]` that need no other section, pushed to `problems`.
+    pub fn check(&self, problems: &mut Vec<Problem>) {
+        let at = "mqtt";
+        if !(self.url.starts_with("mqtt://") || self.url.starts_with("mqtts://")) {
+            problems.push(Problem::new(
+                format!("{at}.url"),
+                format!(
+                    "{:?} must start with mqtt:// or mqtts://",
+                    crate::source::redact(&self.url)
+                ),
+            ));
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.password_file"),
+                "give either password or password_file, not both",
+            ));
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.cert_file"),
+                "cert_file and key_file go together",
+            ));
+        }
+        if !topic_safe(&self.prefix) {
+            problems.push(Problem::new(
+                format!("{at}.prefix"),
+                "must be non-empty and free of '+', '#' and spaces",
+            ));
+        }
+        if self.outbox_capacity == 0 {
+            problems.push(Problem::new(
+                format!("{at}.outbox_capacity"),
+                "must be at least 1",
+            ));
+        }
+        for (field, why) in self.limit_problems() {
+            problems.push(Problem::new(format!("{at}.{field}"), why));
+        }
+    }
+}
+
+fn topic_safe(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['+', '#', ' '])
 }

@@ -22,14 +22,16 @@ mod config;
 mod connect;
 mod discovery;
 mod encode;
+mod error;
 mod journal;
 mod limits;
+mod links;
 mod mqtt;
 mod outbox;
+mod outgoing;
 mod topics;
 
 use std::io::Write;
-use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -37,71 +39,21 @@ use tokio::task::JoinHandle;
 pub use config::MqttConfig;
 pub use discovery::Discovery;
 pub use encode::Encoder;
+pub use error::PublishError;
 pub use journal::DEFAULT_MAX_BYTES as DEFAULT_JOURNAL_MAX_BYTES;
 pub use limits::{DEFAULT_MAX_PACKET, MAX_QUERY_SPEC, MQTT_MAX_REMAINING};
+pub use links::{Commands, Links};
 pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
+pub use outgoing::Outgoing;
 pub use topics::Topics;
 
-use crate::kit::metrics::PublisherMetrics;
 use crate::kit::watchdog::Heartbeat;
-use crate::query::Pooled;
-use crate::source::CameraStatus;
-
-/// What the daemon hands the publisher.
-#[derive(Debug)]
-pub enum Outgoing {
-    Camera {
-        camera: Arc<str>,
-        status: CameraStatus,
-    },
-    /// A frame's report, returned to its camera's pool once published.
-    Frame(Pooled),
-    /// A camera's queries after a runtime change, sent by its evaluator after its last
-    /// report under the old ones: Home Assistant's device config follows them, and
-    /// the retained state of each removed query is cleared.
-    Queries {
-        camera: Box<crate::source::CameraConfig>,
-        removed: Vec<String>,
-    },
-    /// The cameras after a reload: Home Assistant's devices follow (a removed
-    /// camera's device goes), and a removed camera's retained topics are cleared.
-    Cameras {
-        cameras: Vec<crate::source::CameraConfig>,
-        removed: Vec<crate::source::CameraConfig>,
-    },
-    /// A runtime query spec was refused; published on `.../query/<q>/error`.
-    Rejected {
-        camera: String,
-        query: String,
-        reason: String,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("{0}")]
-    Config(String),
-}
-
-/// How often an idle publisher still beats its heartbeat.
-const BEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Capacity of the channel into the publisher.
 const CHANNEL: usize = 1024;
 
 /// The publisher's input and its task.
 pub type Publisher = (mpsc::Sender<Outgoing>, JoinHandle<()>);
-
-/// What the publisher shares with the rest of the daemon.
-#[derive(Default)]
-pub struct Links {
-    /// Where runtime query specs received over MQTT go.
-    pub commands: Option<crossbeam_channel::Sender<crate::app::control::Request>>,
-    /// Kept up to date by the MQTT publisher (stdout leaves them alone).
-    pub metrics: Arc<PublisherMetrics>,
-    /// Beaten every time round the publisher's loop (at least once a second).
-    pub heartbeat: Option<Heartbeat>,
-}
 
 /// Starts the publisher on `rt`: MQTT when `mqtt` is given, else stdout. Bad settings
 /// (URL, password file, TLS files) fail here, before anything runs. `cameras` are
@@ -177,7 +129,7 @@ async fn stdout(
         let _ = writeln!(out, "{} {}", m.topic, String::from_utf8_lossy(&m.payload));
     };
     print(encoder.status(true));
-    let mut tick = tokio::time::interval(BEAT_EVERY);
+    let mut tick = tokio::time::interval(links::BEAT_EVERY);
     loop {
         if let Some(h) = &heartbeat {
             h.beat();

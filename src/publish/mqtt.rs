@@ -10,16 +10,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::Commands;
 use super::journal::Journal;
 use super::limits::{Incoming, Throttle, held_note};
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
-use crate::app::control::{Command, Request};
+use crate::kit::QueryCommand;
 
 /// What the polling task forwards.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ struct Link {
     /// The outbox on disk during outages.
     journal: Option<Journal>,
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
-    commands: Option<Sender<Request>>,
+    commands: Option<Commands>,
     /// Rate limit of the warnings about oversized incoming messages.
     oversized: Throttle,
     /// Messages (topic, payload hash) the broker closed the connection on: not
@@ -182,15 +182,12 @@ impl Link {
                 if let (Some(commands), Some((camera, query))) =
                     (&self.commands, encoder.topics().parse_query_set(&p.topic))
                 {
-                    let cmd = Command {
+                    let cmd = QueryCommand {
                         camera: camera.to_string(),
                         query: query.to_string(),
                         payload: p.payload.to_vec(),
                     };
-                    if commands
-                        .try_send(Request::Query { cmd, reply: None })
-                        .is_err()
-                    {
+                    if !commands(cmd) {
                         tracing::warn!(
                             "mqtt: {}: dropped, too many query changes at once",
                             p.topic
@@ -325,7 +322,7 @@ pub struct Parts {
     /// The journal and what an earlier run left in it.
     pub journal: Option<(Journal, Vec<Message>)>,
     pub outbox: Outbox,
-    pub commands: Option<Sender<Request>>,
+    pub commands: Option<Commands>,
     pub heartbeat: Option<crate::kit::watchdog::Heartbeat>,
     /// The daemon's limits on incoming payloads.
     pub incoming: Incoming,
@@ -373,7 +370,7 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         link.journal = Some(journal);
     }
     let mut deadline: Option<Instant> = None;
-    let mut beat = tokio::time::interval(super::BEAT_EVERY);
+    let mut beat = tokio::time::interval(super::links::BEAT_EVERY);
     loop {
         if let Some(h) = &heartbeat {
             h.beat();

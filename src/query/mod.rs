@@ -17,16 +17,21 @@
 //! ```
 
 mod answer;
+pub mod check;
 mod config;
 mod debounce;
+mod evaluation;
+pub mod limits;
 mod report;
 pub mod slow;
 mod standing;
+pub mod support;
 mod tracker;
 
 pub use answer::Answer;
 pub use config::{Detail, QueryConfig, QueryKind};
 pub use debounce::{Change, Debounce, Timing};
+pub use evaluation::{ChangeOut, Evaluation};
 pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
 pub use slow::SlowQuery;
-pub use standing::{ChangeOut, Evaluation, FrameOutputs, StandingQuery};
+pub use standing::{FrameOutputs, StandingQuery};

@@ -18,14 +18,12 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
+use super::limits::MAX_PATTERN_COMPILED_BYTES;
+use super::support::{self, Lane};
 use super::tracker::Tracker;
 use super::{Answer, Detail, Evaluation, QueryConfig, QueryKind};
 use crate::model::florence2::{Found, Task};
 use crate::model::{Detection, Loaded, ModelError, Registry};
-
-/// Most memory a `pattern` may compile to (the regex crate's own default is 10 MiB;
-/// a meter-reading regex takes a few KiB).
-pub const MAX_PATTERN_COMPILED_BYTES: usize = 1 << 20;
 
 /// Which model call answers the query.
 pub enum Ask {
@@ -64,8 +62,13 @@ impl SlowQuery {
     /// (the query is a per-frame one).
     pub fn prepare(config: &QueryConfig, models: &Registry) -> Option<Result<Self, String>> {
         let loaded = models.get(&config.model)?.clone();
+        match support::lane(support::family(&loaded), config.kind) {
+            Some(Lane::Slow) => {}
+            Some(Lane::Frame) => return None,
+            None if !loaded.is_slow() => return None, // refused by the per-frame lane
+            None => return Some(Err(cannot(config, config.kind))),
+        }
         let ask = match (loaded.as_ref(), config.kind) {
-            (Loaded::Yolox { .. } | Loaded::Clip { .. }, _) => return None,
             (Loaded::Florence2 { .. }, kind) => Ask::Florence(match kind {
                 QueryKind::Caption => match config.detail {
                     Detail::Brief => Task::Caption,

@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use super::tracker::Tracker;
-use super::{Answer, Change, QueryConfig, QueryKind};
+use super::{Answer, Evaluation, QueryConfig, QueryKind};
 use crate::model::clip::{Embedding, Scoring, dot};
 use crate::model::{Detection, Loaded, Registry};
 
@@ -74,42 +72,6 @@ impl How {
                 .iter()
                 .map(|l| Arc::from(l.as_str()))
                 .collect(),
-        }
-    }
-}
-
-/// One query's outcome on one frame.
-#[derive(Debug, Clone, Serialize)]
-pub struct Evaluation {
-    pub id: Arc<str>,
-    pub kind: QueryKind,
-    pub model: Arc<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<[f32; 4]>,
-    pub score: f32,
-    /// Current (debounced) state; `None` until `min_frames` agree.
-    pub state: Option<Answer>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change: Option<ChangeOut>,
-    #[serde(skip)]
-    pub since: Option<SystemTime>,
-    /// The query's `expire_after`: its state is re-sent often enough for consumers
-    /// (Home Assistant) to expire it when the camera stops producing frames.
-    #[serde(skip)]
-    pub expire_after: Option<Duration>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeOut {
-    pub from: Option<Answer>,
-    pub to: Answer,
-}
-
-impl From<Change> for ChangeOut {
-    fn from(c: Change) -> Self {
-        Self {
-            from: c.from,
-            to: c.to,
         }
     }
 }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::kit::Problem;
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotConfig {
@@ -41,5 +43,17 @@ fn yes() -> bool {
 impl SnapshotConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
         self.dir = self.dir.as_ref().map(|d| crate::kit::resolve(base, d));
+    }
+}
+
+impl SnapshotConfig {
+    /// The problems of `[snapshots]`, pushed to `problems`.
+    pub fn check(&self, problems: &mut Vec<Problem>) {
+        if !(1..=100).contains(&self.quality) {
+            problems.push(Problem::new("snapshots.quality", "must be within 1..100"));
+        }
+        if self.keep == 0 {
+            problems.push(Problem::new("snapshots.keep", "must be at least 1"));
+        }
     }
 }

@@ -33,7 +33,6 @@ pub use config::SnapshotConfig;
 use crate::engine::{I420View, RgbView};
 use crate::kit::{Frame, PixelFormat};
 use crate::model::Detection;
-use crate::query::QueryConfig;
 use store::Folder;
 
 /// One alert's picture.
@@ -50,19 +49,6 @@ pub struct Region {
     pub query: String,
     /// Normalised `[x0, y0, x1, y1]`.
     pub rect: [f32; 4],
-}
-
-/// The regions of those `queries` that have one.
-pub fn regions(queries: &[QueryConfig]) -> Vec<Region> {
-    queries
-        .iter()
-        .filter_map(|q| {
-            Some(Region {
-                query: q.id.clone(),
-                rect: q.region?,
-            })
-        })
-        .collect()
 }
 
 /// A camera's snapshot maker.

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use std::collections::HashSet;
+
+use crate::kit::{Problem, id_ok, shown, text_problem};
 use crate::query::QueryConfig;
+use crate::query::limits::{MAX_NAME_CHARS, MAX_QUERIES_PER_CAMERA};
 
 /// RTSP lower transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -148,5 +152,89 @@ impl CameraConfig {
     /// Live sources drop their oldest frame when the evaluator lags; files wait.
     pub fn is_live(&self) -> bool {
         matches!(self.kind(), Some(SourceKind::Rtsp | SourceKind::Http))
+    }
+}
+
+/// The smallest `max_pixels` a camera may set: QVGA, below any camera made today.
+const MIN_MAX_PIXELS: u64 = 320 * 240;
+
+impl CameraConfig {
+    /// The problems of camera `at` (`cameras[i]`) that need no other section: its
+    /// source and gate settings, and its queries' count and ids (each query's own
+    /// fields are checked by [`crate::query::check`] against the models).
+    pub fn check(&self, at: &str, problems: &mut Vec<Problem>) {
+        if self.kind().is_none() {
+            problems.push(Problem::new(
+                format!("{at}.url"),
+                format!(
+                    "{:?}: unsupported scheme (use rtsp, rtspt, http, https, file or a path)",
+                    super::redact(&self.url)
+                ),
+            ));
+        }
+        if !(self.sample_fps > 0.0 && self.sample_fps.is_finite()) {
+            problems.push(Problem::new(
+                format!("{at}.sample_fps"),
+                "must be greater than 0",
+            ));
+        }
+        if self.max_pixels < MIN_MAX_PIXELS {
+            problems.push(Problem::new(
+                format!("{at}.max_pixels"),
+                format!(
+                    "must be at least {MIN_MAX_PIXELS} (a 320x240 frame); it refuses larger frames"
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.change_threshold) {
+            problems.push(Problem::new(
+                format!("{at}.change_threshold"),
+                "must be between 0 and 1 (0 turns the change gate off)",
+            ));
+        }
+        if self.max_staleness.is_zero() {
+            problems.push(Problem::new(
+                format!("{at}.max_staleness"),
+                "must be greater than 0",
+            ));
+        }
+        if self.queue == 0 {
+            problems.push(Problem::new(format!("{at}.queue"), "must be at least 1"));
+        }
+        if let Some(name) = &self.name
+            && let Some(e) = text_problem(name, MAX_NAME_CHARS, false)
+        {
+            problems.push(Problem::new(format!("{at}.name"), e));
+        }
+        if self.queries.len() > MAX_QUERIES_PER_CAMERA {
+            problems.push(Problem::new(
+                format!("{at}.queries"),
+                format!(
+                    "{} queries; a camera runs at most {MAX_QUERIES_PER_CAMERA}",
+                    self.queries.len()
+                ),
+            ));
+        }
+        let mut qids = HashSet::new();
+        for (j, q) in self.queries.iter().enumerate() {
+            let qat = format!("{at}.queries[{j}]");
+            if !id_ok(&q.id) {
+                problems.push(Problem::new(
+                    format!("{qat}.id"),
+                    format!(
+                        "{} must be 1-64 characters of A-Z a-z 0-9 _ -",
+                        shown(&q.id)
+                    ),
+                ));
+            } else if !qids.insert(q.id.as_str()) {
+                problems.push(Problem::new(
+                    format!("{qat}.id"),
+                    format!(
+                        "{:?} is used by another query of camera {:?}",
+                        q.id, self.id
+                    ),
+                ));
+            }
+        }
     }
 }

@@ -15,40 +15,19 @@
 //! # Ok::<(), String>(())
 //! ```
 
+mod aggregate;
 mod env;
 mod error;
 mod sections;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use aggregate::Config;
 pub use error::ConfigError;
 pub use validate::check_runtime_query;
 
-use crate::cache::CacheConfig;
-use crate::engine::EngineConfig;
 use crate::kit::Problem;
-use crate::model::ModelConfig;
-use crate::publish::MqttConfig;
-use crate::source::CameraConfig;
-
-/// The whole, validated configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// File the config came from (for messages).
-    pub path: PathBuf,
-    pub engine: EngineConfig,
-    pub cache: CacheConfig,
-    /// `None`: no broker; the daemon prints what it would publish.
-    pub mqtt: Option<MqttConfig>,
-    /// `None`: no HTTP endpoints.
-    pub http: Option<crate::app::http::HttpConfig>,
-    /// `None`: no snapshots.
-    pub snapshots: Option<crate::snapshot::SnapshotConfig>,
-    pub models: BTreeMap<String, ModelConfig>,
-    pub cameras: Vec<CameraConfig>,
-}
 
 /// Reads, expands, parses and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {

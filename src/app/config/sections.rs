@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::{Config, Problem};
+use super::Config;
 use crate::app::http::HttpConfig;
 use crate::cache::CacheConfig;
 use crate::engine::EngineConfig;
+use crate::kit::Problem;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;

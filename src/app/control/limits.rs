@@ -22,51 +22,16 @@
 
 use std::time::{Duration, Instant};
 
+use crate::query::limits::{
+    MAX_NAME_CHARS, MAX_PROMPT_CHARS, MAX_PROMPTS, MAX_QUERIES_PER_CAMERA, MAX_UNIT_CHARS,
+};
+
 /// Most bytes of a runtime query spec, checked before it is parsed. The largest spec
 /// the field bounds below allow, in ASCII, is about 25 KB (`ask`, three full prompt
 /// lists); typical specs are under 500 bytes. One bound for every surface: the MQTT
 /// client discards a larger `.../set` message before it reaches the daemon, with the
 /// same number.
 pub const MAX_SPEC_BYTES: usize = crate::publish::MAX_QUERY_SPEC;
-
-/// Most characters of `ask`: a question for a VLM of a few sentences (about 250
-/// tokens); a dual encoder reads only its first 64-77 tokens anyway.
-pub const MAX_ASK_CHARS: usize = 1000;
-
-/// Most characters of one prompt in `labels`, `yes` or `no`: CLIP reads 77 tokens
-/// (about 300 characters of English) and SigLIP 64; a useful prompt is one phrase.
-pub const MAX_PROMPT_CHARS: usize = 200;
-
-/// Most prompts in each of `labels`, `yes` and `no`: a classify query over more
-/// than 32 classes is unreadable as a Home Assistant enum; yes/no queries use 1-5.
-pub const MAX_PROMPTS: usize = 32;
-
-/// Most characters of `name` (a Home Assistant entity name) and of a camera's `name`.
-pub const MAX_NAME_CHARS: usize = 100;
-
-/// Most characters of `unit` ("bar", "people", "km/h").
-pub const MAX_UNIT_CHARS: usize = 32;
-
-/// Most characters of `label`, a detector class ("traffic light" is COCO's longest).
-pub const MAX_LABEL_CHARS: usize = 100;
-
-/// Most characters of a read query's `pattern`; a meter reading's regex is ~20.
-pub const MAX_PATTERN_CHARS: usize = 256;
-
-pub use crate::query::slow::MAX_PATTERN_COMPILED_BYTES;
-
-/// Most tokens a generative query may ask for: Florence-2 generates at most 1024
-/// (its `max_length` is 1025); longer answers on a VLM take minutes per frame.
-pub const MAX_QUERY_TOKENS: usize = 1024;
-
-/// Longest duration of any query field (`every`, `min_duration`, `cooldown`, ...): a
-/// weekly cadence is the longest plausible, and it keeps `Instant + duration`
-/// arithmetic far from overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Most standing queries one camera runs (config file and runtime together): each
-/// costs work on every frame and an entity in Home Assistant; a busy camera has ~10.
-pub const MAX_QUERIES_PER_CAMERA: usize = 32;
 
 /// Most bytes of `<state_dir>/queries.json`, which each change rewrites whole: it
 /// holds about 2,000 typical specs, or a camera full of the largest ASCII specs allowed.
@@ -102,11 +67,6 @@ pub const WORST_DEVICE_CONFIG_BYTES: usize = MAX_QUERIES_PER_CAMERA
 pub const MQTT_PACKET_LIMIT: usize = 4 << 20;
 
 const _: () = assert!(WORST_DEVICE_CONFIG_BYTES * 4 < MQTT_PACKET_LIMIT);
-
-/// Whether `s` is at most `max` characters (counted without going past them).
-pub fn within(s: &str, max: usize) -> bool {
-    s.len() <= max || s.chars().nth(max).is_none()
-}
 
 /// `reason`, cut to [`MAX_REASON_CHARS`] characters on one line.
 pub fn short_reason(reason: &str) -> String {
@@ -158,7 +118,9 @@ impl ChangeRate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::within;
     use crate::publish::{Discovery, Topics};
+    use crate::query::limits::*;
     use crate::query::{QueryConfig, QueryKind};
     use crate::source::CameraConfig;
 

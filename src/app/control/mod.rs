@@ -14,7 +14,7 @@
 //! between two frames, keeping the state of its unchanged queries.
 //!
 //! ```
-//! use ocellus::app::control::{Command, Control};
+//! use ocellus::app::control::{QueryCommand, Control};
 //! let mut config = ocellus::app::config::parse(r#"
 //! [models.coco]
 //! family = "yolox"
@@ -25,7 +25,7 @@
 //! "#, "/etc/ocellus.toml".as_ref()).unwrap();
 //! let mut control = Control::new(&config, None);
 //! config.cameras = control.cameras();
-//! let unknown = Command { camera: "gate".into(), query: "cup".into(), payload: vec![] };
+//! let unknown = QueryCommand { camera: "gate".into(), query: "cup".into(), payload: vec![] };
 //! let refused = control.check(&unknown).unwrap_err();
 //! assert_eq!(refused, "no camera \"gate\" is configured (known: door)");
 //! ```
@@ -44,18 +44,12 @@ pub use state::{CameraOverrides, Overrides, StateFile};
 
 use crate::app::config::Config;
 use crate::eval::slow::MAX_SLOW_QUERIES;
+use crate::kit::QueryCommand;
 use crate::model::Registry;
 use crate::query::QueryConfig;
+use crate::query::limits::MAX_QUERIES_PER_CAMERA;
 use crate::source::CameraConfig;
-use limits::{CHANGE_BURST, CHANGE_EVERY, ChangeRate, MAX_QUERIES_PER_CAMERA, MAX_SPEC_BYTES};
-
-/// A spec (or an empty payload: delete) received for query `query` of `camera`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub camera: String,
-    pub query: String,
-    pub payload: Vec<u8>,
-}
+use limits::{CHANGE_BURST, CHANGE_EVERY, ChangeRate, MAX_SPEC_BYTES};
 
 /// What an accepted command changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,7 +229,7 @@ impl Control {
 
     /// Checks a command without models: the camera, the query and the spec (its size
     /// first, then its fields), and the number of queries the camera would run.
-    pub fn check(&self, cmd: &Command) -> Result<Change, String> {
+    pub fn check(&self, cmd: &QueryCommand) -> Result<Change, String> {
         let Some(cam) = self.cameras.get(&cmd.camera) else {
             let known: Vec<&str> = self.cameras.keys().map(String::as_str).collect();
             return Err(format!(
@@ -277,7 +271,7 @@ impl Control {
     /// Checks `cmd` against the loaded `models` as well (the slow queries a camera
     /// may run), without binding: what it would change, `None` when the query is
     /// already as given. Cheap: no prompt is embedded here.
-    pub fn plan(&self, cmd: &Command, models: &Registry) -> Result<Option<Change>, String> {
+    pub fn plan(&self, cmd: &QueryCommand, models: &Registry) -> Result<Option<Change>, String> {
         if let Some(why) = &self.blocked {
             return Err(why.clone());
         }
@@ -327,7 +321,7 @@ impl Control {
     /// Saves a change that [`Control::plan`] accepted (and [`bind`] bound) and
     /// returns the camera's new config. Refused, changing nothing, when the state
     /// file cannot be written or would grow over its limit.
-    pub fn commit(&mut self, cmd: &Command, change: &Change) -> Result<CameraConfig, String> {
+    pub fn commit(&mut self, cmd: &QueryCommand, change: &Change) -> Result<CameraConfig, String> {
         if let Some(why) = &self.blocked {
             return Err(why.clone());
         }
@@ -364,7 +358,7 @@ impl Control {
     /// steps itself so that binding runs off its supervisor.
     pub fn apply(
         &mut self,
-        cmd: &Command,
+        cmd: &QueryCommand,
         models: &Registry,
     ) -> Result<Option<CameraConfig>, String> {
         let Some(change) = self.plan(cmd, models)? else {
@@ -405,7 +399,7 @@ impl Control {
 pub enum Request {
     /// Add, replace or delete a query (`reply` answers HTTP; MQTT has none).
     Query {
-        cmd: Command,
+        cmd: QueryCommand,
         reply: Option<Reply<Option<CameraConfig>>>,
     },
     /// Re-read the config file and apply what changed.
@@ -423,8 +417,8 @@ mod tests {
         Control::new(&spec::tests::config(), Some(StateFile::in_dir(dir)))
     }
 
-    fn cmd(query: &str, payload: &str) -> Command {
-        Command {
+    fn cmd(query: &str, payload: &str) -> QueryCommand {
+        QueryCommand {
             camera: "door".into(),
             query: query.into(),
             payload: payload.into(),
@@ -465,11 +459,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = control(dir.path());
         // A spec of about 61 KB: the longest prompts, 3 bytes a character.
-        let labels: Vec<String> = (0..limits::MAX_PROMPTS)
-            .map(|i| format!("{i:0>3}{}", "€".repeat(limits::MAX_PROMPT_CHARS - 3)))
+        let labels: Vec<String> = (0..crate::query::limits::MAX_PROMPTS)
+            .map(|i| {
+                format!(
+                    "{i:0>3}{}",
+                    "€".repeat(crate::query::limits::MAX_PROMPT_CHARS - 3)
+                )
+            })
             .collect();
         let big = serde_json::json!({
-            "ask": "€".repeat(limits::MAX_ASK_CHARS), "kind": "count", "model": "coco",
+            "ask": "€".repeat(crate::query::limits::MAX_ASK_CHARS), "kind": "count", "model": "coco",
             "label": "person", "labels": labels, "yes": labels, "no": labels,
         })
         .to_string();

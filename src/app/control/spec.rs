@@ -135,7 +135,7 @@ url = "rtsp://127.0.0.1/door"
 
     #[test]
     fn every_string_and_list_is_bounded() {
-        use crate::app::control::limits::*;
+        use crate::query::limits::*;
         let cfg = config();
         let base =
             || serde_json::json!({"ask": "?", "kind": "count", "model": "coco", "label": "person"});

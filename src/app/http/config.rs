@@ -89,7 +89,7 @@ impl HttpConfig {
             problems.push(Problem::new("http.token", format!("{why}{hint}")));
         }
         for (i, name) in self.allowed_hosts.iter().enumerate() {
-            if !super::guard::is_host_name(name) {
+            if !is_host_name(name) {
                 problems.push(Problem::new(
                     format!("http.allowed_hosts[{i}]"),
                     format!(
@@ -127,6 +127,21 @@ impl HttpConfig {
             (None, None) => Ok(None),
         }
     }
+}
+
+/// A DNS name or an IPv4 address: labels of letters, digits, `-` and `_`, separated
+/// by dots (one trailing dot allowed), at most 253 characters.
+pub fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 #[cfg(test)]
@@ -176,5 +191,26 @@ mod tests {
             ..HttpConfig::default()
         };
         assert_eq!(c.read_token().unwrap().as_deref(), Some("tok-1"));
+    }
+}
+
+impl HttpConfig {
+    /// The problems of `[http]` about its listen address and token settings.
+    pub fn check(&self, problems: &mut Vec<Problem>) {
+        if self.token.is_some() && self.token_file.is_some() {
+            problems.push(Problem::new(
+                "http.token_file",
+                "give either token or token_file, not both",
+            ));
+        }
+        if !self.listen.ip().is_loopback() && !self.has_token() {
+            problems.push(Problem::new(
+            "http.listen",
+            format!(
+                "{} is not a loopback address: set token_file (or token) so requests must carry it",
+                self.listen
+            ),
+        ));
+        }
     }
 }

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde_json::json;
 
 use super::HttpConfig;
+use super::config::is_host_name;
 
 /// A header value is quoted in a refusal up to this many characters: enough for any
 /// real host name (253) to be recognisable, short enough to keep the reply one line.
@@ -179,21 +180,6 @@ fn host_of(authority: &str) -> Option<String> {
         return None;
     }
     Some(normalise(host))
-}
-
-/// A DNS name or an IPv4 address: labels of letters, digits, `-` and `_`, separated
-/// by dots (one trailing dot allowed), at most 253 characters.
-pub fn is_host_name(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 
 use super::guard::Guard;
 use super::{health, render};
+use crate::app::control::Request as Change;
 use crate::app::control::limits::MAX_SPEC_BYTES;
-use crate::app::control::{Command, Request as Change};
 use crate::app::status::Shared;
+use crate::kit::QueryCommand;
 
 /// How long a change may wait for the daemon before the request gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
@@ -184,7 +185,7 @@ async fn change_query(
         return error(StatusCode::NOT_FOUND, format!("no camera {camera:?}"));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let cmd = Command {
+    let cmd = QueryCommand {
         camera: camera.clone(),
         query: query.clone(),
         payload,

@@ -51,7 +51,7 @@ use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::Heartbeat;
 use crate::model::{Cancel, Registry};
 use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
-use crate::snapshot::{self, Region, Snapshotter};
+use crate::snapshot::{Region, Snapshotter};
 use crate::source::CameraConfig;
 
 /// Slow queries per camera are tracked in a 64-bit mask.
@@ -121,7 +121,7 @@ impl Generative {
             encoded: Encoded::default(),
             metrics,
             snapshots: None,
-            regions: snapshot::regions(&cam.queries),
+            regions: crate::eval::regions::snapshot_regions(&cam.queries),
         };
         (generative, failed)
     }
@@ -456,7 +456,7 @@ mod tests {
     #[test]
     fn closing_the_lane_abandons_a_runaway_answer_at_the_next_token() {
         // 32 answers (a camera's most queries) of 256 tokens: seconds of decoding.
-        let n = crate::app::control::limits::MAX_QUERIES_PER_CAMERA;
+        let n = crate::query::limits::MAX_QUERIES_PER_CAMERA;
         let cfg = config(n, "What is in the picture?");
         let (g, failed, metrics) = generative(&cfg);
         assert_eq!((g.len(), failed), (n, 0));

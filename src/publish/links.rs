@@ -1,0 +1,26 @@
+//! What the publisher shares with the rest of the daemon: where the commands it
+//! receives go, its metrics, its heartbeat.
+
+use std::sync::Arc;
+
+use crate::kit::QueryCommand;
+use crate::kit::metrics::PublisherMetrics;
+use crate::kit::watchdog::Heartbeat;
+
+/// How often an idle publisher still beats its heartbeat.
+pub(super) const BEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes a query change received over MQTT; false when the daemon is too busy to
+/// take it (the message is dropped, and said so).
+pub type Commands = Arc<dyn Fn(QueryCommand) -> bool + Send + Sync>;
+
+/// What the publisher shares with the rest of the daemon.
+#[derive(Default)]
+pub struct Links {
+    /// Where runtime query specs received over MQTT go (see [`Commands`]).
+    pub commands: Option<Commands>,
+    /// Kept up to date by the MQTT publisher (stdout leaves them alone).
+    pub metrics: Arc<PublisherMetrics>,
+    /// Beaten every time round the publisher's loop (at least once a second).
+    pub heartbeat: Option<Heartbeat>,
+}
