@@ -300,7 +300,7 @@ impl Outbox {
     /// The connection dropped: every reliable message not acknowledged goes back to
     /// the front of the queue, in its original order. `quick`: the broker closed the
     /// connection soon after accepting it, which counts against the largest message
-    /// unacknowledged (see [`MAX_QUICK_DROPS`]); the message dropped for it, if
+    /// unacknowledged (see `MAX_QUICK_DROPS`); the message dropped for it, if
     /// any, is returned.
     pub fn on_disconnect(&mut self, quick: bool) -> Option<Message> {
         let mut refused = None;

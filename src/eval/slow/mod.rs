@@ -1,9 +1,9 @@
-//! The generative worker: each camera's slow queries (florence2, smolvlm, ppocr) run
+//! The slow lane: each camera's slow queries (florence2, smolvlm, ppocr) run
 //! on a thread of their own, so that a caption that takes seconds never delays the
 //! per-frame answers of the dual encoder and the detector. The camera's evaluator
 //! decides which slow queries are due on a frame the gate let through
 //! ([`Cadence`]), copies that frame into a reused buffer and puts it in a one-slot
-//! [`Mailbox`] where the newest frame wins (the queries a replaced frame was due for
+//! `Mailbox` where the newest frame wins (the queries a replaced frame was due for
 //! carry over). The worker encodes each (model, region) once per frame and asks
 //! every due query on those features, then publishes one report with the answers,
 //! boxes and captions, and, with snapshots on, the picture of the frame behind the
