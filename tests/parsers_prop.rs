@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ocellus::app::config::{ConfigError, parse};
-use ocellus::app::control::{Change, Control};
+use ocellus::app::control::{Control, QueryEdit};
 use ocellus::engine::{self, EngineConfig};
 use ocellus::kit::QueryCommand;
 use ocellus::model::clip::Clip;
@@ -521,7 +521,7 @@ fn mutated_spec(base: Index, edits: &[SpecEdit]) -> Value {
 
 /// `Control::check` as the MQTT and HTTP paths call it: no panic, an accepted spec
 /// is the query of the topic, a refusal is one line.
-fn check_spec(camera: &str, query: &str, payload: &[u8]) -> Result<Change, String> {
+fn check_spec(camera: &str, query: &str, payload: &[u8]) -> Result<QueryEdit, String> {
     let cmd = QueryCommand {
         camera: camera.into(),
         query: query.into(),
@@ -529,11 +529,11 @@ fn check_spec(camera: &str, query: &str, payload: &[u8]) -> Result<Change, Strin
     };
     let result = control().check(&cmd);
     match &result {
-        Ok(Change::Set(q, spec)) => {
+        Ok(QueryEdit::Set(q, spec)) => {
             assert_eq!(q.id, query);
             assert_eq!(spec["id"], query);
         }
-        Ok(Change::Delete) => assert!(payload.trim_ascii().is_empty()),
+        Ok(QueryEdit::Delete) => assert!(payload.trim_ascii().is_empty()),
         Err(e) => assert_one_line("spec", e),
     }
     result

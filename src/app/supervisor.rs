@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::camera::{CameraEnv, RunningCamera};
 use crate::app::config::{self, Config};
 use crate::app::control::limits::{MAX_PENDING_CHANGES, short_reason};
-use crate::app::control::{self, Change, Control, Reply, Request};
+use crate::app::control::{self, Control, QueryEdit, Reply, Request};
 use crate::app::status::{ModelView, Shared};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
@@ -41,7 +41,7 @@ struct Pending {
 /// A change to bind to its model off the supervisor, and (coming back) the outcome.
 pub struct Bound {
     cmd: QueryCommand,
-    change: Change,
+    change: QueryEdit,
     reply: Option<Reply<Option<CameraConfig>>>,
     /// The models it was bound with (a reload in between means binding again).
     models: Arc<Registry>,
@@ -111,7 +111,7 @@ impl Binder {
 
 /// `control::bind`, with a panic turned into a refusal (the camera's later changes
 /// must not wait forever).
-fn bind_caught(change: &Change, models: &Registry) -> Result<(), String> {
+fn bind_caught(change: &QueryEdit, models: &Registry) -> Result<(), String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         control::bind(change, models)
     }))
@@ -227,7 +227,7 @@ impl Supervisor {
         if charge && let Err(reason) = self.control.admit(&cmd.camera, Instant::now()) {
             return self.refuse(&cmd, reply, reason, Refusal::Limited);
         }
-        if change == Change::Delete {
+        if change == QueryEdit::Delete {
             return self.commit(cmd, &change, reply);
         }
         self.busy.insert(cmd.camera.clone(), VecDeque::new());
@@ -268,7 +268,7 @@ impl Supervisor {
     fn commit(
         &mut self,
         cmd: QueryCommand,
-        change: &Change,
+        change: &QueryEdit,
         reply: Option<Reply<Option<CameraConfig>>>,
     ) {
         let cam = match self.control.commit(&cmd, change) {

@@ -11,7 +11,7 @@ use super::Answer;
 
 /// A state change: `from` is `None` for the first state after start.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct StateChange {
     pub from: Option<Answer>,
     pub to: Answer,
 }
@@ -75,7 +75,7 @@ impl Debounce {
 
     /// Feeds one evaluation at stream time `at`; returns the change once the rules
     /// allow it. The first state after start needs only `min_frames`.
-    pub fn update(&mut self, proposed: Answer, at: Duration) -> Option<Change> {
+    pub fn update(&mut self, proposed: Answer, at: Duration) -> Option<StateChange> {
         if self.last_change.is_some_and(|t| at < t) {
             self.last_change = None;
         }
@@ -110,7 +110,7 @@ impl Debounce {
             // The first state is not an alert: no cooldown after it.
             self.last_change = Some(at);
         }
-        Some(Change {
+        Some(StateChange {
             from,
             to: pending.answer,
         })

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{Answer, Change, QueryKind};
+use super::{Answer, QueryKind, StateChange};
 
 /// One query's outcome on one frame.
 #[derive(Debug, Clone, Serialize)]
@@ -35,8 +35,8 @@ pub struct ChangeOut {
     pub to: Answer,
 }
 
-impl From<Change> for ChangeOut {
-    fn from(c: Change) -> Self {
+impl From<StateChange> for ChangeOut {
+    fn from(c: StateChange) -> Self {
         Self {
             from: c.from,
             to: c.to,

@@ -30,7 +30,7 @@ mod tracker;
 
 pub use answer::Answer;
 pub use config::{Detail, QueryConfig, QueryKind};
-pub use debounce::{Change, Debounce, Timing};
+pub use debounce::{Debounce, StateChange, Timing};
 pub use evaluation::{ChangeOut, Evaluation};
 pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
 pub use slow::SlowQuery;

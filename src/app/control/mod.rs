@@ -53,7 +53,7 @@ use limits::{CHANGE_BURST, CHANGE_EVERY, ChangeRate, MAX_SPEC_BYTES};
 
 /// What an accepted command changes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum QueryEdit {
     Set(Box<QueryConfig>, serde_json::Value),
     Delete,
 }
@@ -105,10 +105,10 @@ impl Camera {
 /// encoder's prompts are embedded into the shared prompt cache, so the camera that
 /// takes the query over does not embed them again); the error says why it cannot
 /// run. The one expensive step of a change: the daemon runs it off its supervisor.
-pub fn bind(change: &Change, models: &Registry) -> Result<(), String> {
+pub fn bind(change: &QueryEdit, models: &Registry) -> Result<(), String> {
     match change {
-        Change::Set(query, _) => spec::prepare(query, models),
-        Change::Delete => Ok(()),
+        QueryEdit::Set(query, _) => spec::prepare(query, models),
+        QueryEdit::Delete => Ok(()),
     }
 }
 
@@ -229,7 +229,7 @@ impl Control {
 
     /// Checks a command without models: the camera, the query and the spec (its size
     /// first, then its fields), and the number of queries the camera would run.
-    pub fn check(&self, cmd: &QueryCommand) -> Result<Change, String> {
+    pub fn check(&self, cmd: &QueryCommand) -> Result<QueryEdit, String> {
         let Some(cam) = self.cameras.get(&cmd.camera) else {
             let known: Vec<&str> = self.cameras.keys().map(String::as_str).collect();
             return Err(format!(
@@ -247,7 +247,7 @@ impl Control {
         let now = cam.effective();
         if cmd.payload.trim_ascii().is_empty() {
             return if now.queries.iter().any(|q| q.id == cmd.query) {
-                Ok(Change::Delete)
+                Ok(QueryEdit::Delete)
             } else {
                 Err(format!(
                     "camera {} has no query {:?} to delete",
@@ -265,18 +265,18 @@ impl Control {
                 now.queries.len()
             ));
         }
-        Ok(Change::Set(Box::new(query), spec))
+        Ok(QueryEdit::Set(Box::new(query), spec))
     }
 
     /// Checks `cmd` against the loaded `models` as well (the slow queries a camera
     /// may run), without binding: what it would change, `None` when the query is
     /// already as given. Cheap: no prompt is embedded here.
-    pub fn plan(&self, cmd: &QueryCommand, models: &Registry) -> Result<Option<Change>, String> {
+    pub fn plan(&self, cmd: &QueryCommand, models: &Registry) -> Result<Option<QueryEdit>, String> {
         if let Some(why) = &self.blocked {
             return Err(why.clone());
         }
         let change = self.check(cmd)?;
-        let Change::Set(query, _) = &change else {
+        let QueryEdit::Set(query, _) = &change else {
             return Ok(Some(change));
         };
         let now = self
@@ -321,7 +321,11 @@ impl Control {
     /// Saves a change that [`Control::plan`] accepted (and [`bind`] bound) and
     /// returns the camera's new config. Refused, changing nothing, when the state
     /// file cannot be written or would grow over its limit.
-    pub fn commit(&mut self, cmd: &QueryCommand, change: &Change) -> Result<CameraConfig, String> {
+    pub fn commit(
+        &mut self,
+        cmd: &QueryCommand,
+        change: &QueryEdit,
+    ) -> Result<CameraConfig, String> {
         if let Some(why) = &self.blocked {
             return Err(why.clone());
         }
@@ -331,14 +335,14 @@ impl Control {
         let mut overrides = cam.overrides.clone();
         let mut set = cam.set.clone();
         match change {
-            Change::Delete => {
+            QueryEdit::Delete => {
                 overrides.set.remove(&cmd.query);
                 set.remove(&cmd.query);
                 if cam.base.queries.iter().any(|q| q.id == cmd.query) {
                     overrides.deleted.insert(cmd.query.clone());
                 }
             }
-            Change::Set(query, spec) => {
+            QueryEdit::Set(query, spec) => {
                 overrides.deleted.remove(&cmd.query);
                 overrides.set.insert(cmd.query.clone(), spec.clone());
                 set.insert(cmd.query.clone(), (**query).clone());

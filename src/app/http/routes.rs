@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::guard::Guard;
 use super::{health, render};
-use crate::app::control::Request as Change;
+use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Shared;
 use crate::kit::QueryCommand;
@@ -190,7 +190,7 @@ async fn change_query(
         query: query.clone(),
         payload,
     };
-    let request = Change::Query {
+    let request = control::Request::Query {
         cmd,
         reply: Some(reply),
     };
@@ -210,7 +210,13 @@ async fn change_query(
 
 async fn reload(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    match ask(&shared, Change::Reload { reply: Some(reply) }, answer).await {
+    match ask(
+        &shared,
+        control::Request::Reload { reply: Some(reply) },
+        answer,
+    )
+    .await
+    {
         Ok(Ok(summary)) => Json(json!({ "reloaded": summary })).into_response(),
         Ok(Err(reason)) => error(StatusCode::BAD_REQUEST, reason),
         Err(res) => res,
@@ -220,7 +226,7 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
 /// Hands `request` to the daemon's supervisor and waits for its answer.
 async fn ask<T>(
     shared: &Shared,
-    request: Change,
+    request: control::Request,
     answer: tokio::sync::oneshot::Receiver<Result<T, String>>,
 ) -> Result<Result<T, String>, Response> {
     if shared.requests.try_send(request).is_err() {
