@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use tokio::sync::mpsc;
 
-use crate::app::status::{CameraView, Shared, StatusCell};
+use crate::app::status::{CameraView, Status, StatusCell};
 use crate::cache::EmbeddingCache;
 use crate::eval::{CameraWorker, WorkerContext, evaluate_until_closed};
 use crate::kit::metrics::CameraMetrics;
@@ -28,7 +28,7 @@ pub struct CameraEnv {
     pub cache: Arc<EmbeddingCache>,
     pub snapshots: Option<SnapshotConfig>,
     pub tx: mpsc::Sender<Outgoing>,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Status>,
 }
 
 pub struct RunningCamera {
@@ -180,7 +180,7 @@ fn reporter(env: &CameraEnv, camera: &str) -> Arc<dyn Fn(crate::query::Pooled) +
 }
 
 /// Cameras that are running, for the summaries (which take them from `shared`).
-pub fn views(shared: &Shared) -> Vec<(String, Arc<CameraMetrics>)> {
+pub fn views(shared: &Status) -> Vec<(String, Arc<CameraMetrics>)> {
     shared
         .cameras()
         .iter()

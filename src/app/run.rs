@@ -21,7 +21,7 @@ use super::supervisor::Supervisor;
 use crate::app::config::Config;
 use crate::app::control::{Control, Request, StateFile};
 use crate::app::http;
-use crate::app::status::Shared;
+use crate::app::status::Status;
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::engine::{self, EngineError};
 use crate::kit::metrics::PublisherMetrics;
@@ -121,7 +121,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone(), requests_tx.clone()));
     let shared = Arc::new(
-        Shared::new(
+        Status::new(
             mqtt_metrics.clone(),
             cache.clone(),
             requests_tx,
@@ -201,7 +201,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
 }
 
 /// Logs every camera's and model's counters, and the publisher's, once a minute.
-async fn summaries(shared: Arc<Shared>) {
+async fn summaries(shared: Arc<Status>) {
     let mut tick = tokio::time::interval(SUMMARY_EVERY);
     tick.tick().await;
     loop {

@@ -15,8 +15,9 @@ use crate::kit::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::kit::watchdog::Watchdog;
 use crate::source::{CameraConfig, CameraStatus, Progress};
 
-/// Shared by the daemon (writes) and the endpoints and summaries (read).
-pub struct Shared {
+/// The daemon's runtime status: written by the daemon, read by the HTTP endpoints,
+/// the metrics and the summaries.
+pub struct Status {
     pub started: Instant,
     pub cameras: RwLock<BTreeMap<String, CameraView>>,
     pub models: RwLock<BTreeMap<String, ModelView>>,
@@ -33,7 +34,7 @@ pub struct Shared {
     pub watchdog: Arc<Watchdog>,
 }
 
-impl Shared {
+impl Status {
     pub fn new(
         publisher: Option<Arc<PublisherMetrics>>,
         cache: Arc<EmbeddingCache>,

@@ -25,7 +25,7 @@ use super::camera::{CameraEnv, RunningCamera};
 use crate::app::config::{self, Config};
 use crate::app::control::limits::{MAX_PENDING_CHANGES, short_reason};
 use crate::app::control::{self, Control, QueryEdit, Reply, Request};
-use crate::app::status::{ModelView, Shared};
+use crate::app::status::{ModelView, Status};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
 use crate::model::Registry;
@@ -126,7 +126,7 @@ pub struct Supervisor {
     control: Control,
     cameras: BTreeMap<String, RunningCamera>,
     camera_env: CameraEnv,
-    shared: Arc<Shared>,
+    shared: Arc<Status>,
     /// Cameras whose source failed for good.
     failed: usize,
     binder: Binder,

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::status::Shared;
+use crate::app::status::Status;
 
 /// The verdict and the JSON body that explains it.
 pub struct Health {
@@ -15,7 +15,7 @@ pub struct Health {
     pub body: Value,
 }
 
-pub fn health(shared: &Shared) -> Health {
+pub fn health(shared: &Status) -> Health {
     let mut problems: Vec<String> = Vec::new();
     let mut cameras = Map::new();
     for (id, view) in shared.cameras().iter() {

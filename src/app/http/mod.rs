@@ -27,7 +27,7 @@ mod routes;
 
 use std::sync::Arc;
 
-use crate::app::status::Shared;
+use crate::app::status::Status;
 
 pub use config::HttpConfig;
 pub use health::{Health, health};
@@ -35,7 +35,7 @@ pub use prometheus::render;
 
 /// Serves the endpoints on `rt`. A listener that cannot be bound, or a token file
 /// that cannot be read, is one logged line: the daemon runs on without HTTP.
-pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Shared>) {
+pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Status>) {
     let token = match cfg.read_token() {
         Ok(t) => t,
         Err(e) => {

@@ -6,11 +6,11 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use crate::app::status::Shared;
+use crate::app::status::Status;
 use crate::kit::metrics::{CameraMetrics, Counter, Histogram, ModelMetrics};
 
 /// The whole exposition.
-pub fn render(shared: &Shared) -> String {
+pub fn render(shared: &Status) -> String {
     let mut w = Writer::default();
     cameras(&mut w, shared);
     models(&mut w, shared);
@@ -163,7 +163,7 @@ type CameraHistogram = fn(&CameraMetrics) -> &Histogram;
 type ModelCounter = fn(&ModelMetrics) -> &Counter;
 type ModelHistogram = fn(&ModelMetrics) -> &Histogram;
 
-fn cameras(w: &mut Writer, shared: &Shared) {
+fn cameras(w: &mut Writer, shared: &Status) {
     let cams = shared.cameras();
     let counters: [(&str, &str, CameraCounter); 10] = [
         ("decoded", "Frames out of the decoder.", |m| &m.decoded),
@@ -281,7 +281,7 @@ fn cameras(w: &mut Writer, shared: &Shared) {
     }
 }
 
-fn models(w: &mut Writer, shared: &Shared) {
+fn models(w: &mut Writer, shared: &Status) {
     let models = shared.models();
     w.header(
         "ocellus_model_loaded",

@@ -19,13 +19,13 @@ use super::guard::Guard;
 use super::{health, render};
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
-use crate::app::status::Shared;
+use crate::app::status::Status;
 use crate::kit::QueryCommand;
 
 /// How long a change may wait for the daemon before the request gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
-pub fn router(shared: Arc<Shared>, token: Option<String>, guard: Guard) -> Router {
+pub fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -> Router {
     let token = token.map(Arc::<str>::from);
     let guard = Arc::new(guard);
     Router::new()
@@ -80,7 +80,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+async fn healthz(State(shared): State<Arc<Status>>) -> Response {
     let h = health(&shared);
     let code = if h.healthy {
         StatusCode::OK
@@ -90,7 +90,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     (code, Json(h.body)).into_response()
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(shared): State<Arc<Status>>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -99,7 +99,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     (headers, render(&shared)).into_response()
 }
 
-async fn cameras(State(shared): State<Arc<Shared>>) -> Json<Value> {
+async fn cameras(State(shared): State<Arc<Status>>) -> Json<Value> {
     let list: Vec<Value> = shared
         .cameras()
         .iter()
@@ -117,7 +117,7 @@ async fn cameras(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "cameras": list }))
 }
 
-async fn snapshot(State(shared): State<Arc<Shared>>, Ids(id): Ids<String>) -> Response {
+async fn snapshot(State(shared): State<Arc<Status>>, Ids(id): Ids<String>) -> Response {
     match shared.snapshot(&id) {
         Some(jpeg) => {
             let mut headers = HeaderMap::new();
@@ -132,7 +132,7 @@ async fn snapshot(State(shared): State<Arc<Shared>>, Ids(id): Ids<String>) -> Re
     }
 }
 
-async fn queries(State(shared): State<Arc<Shared>>) -> Json<Value> {
+async fn queries(State(shared): State<Arc<Status>>) -> Json<Value> {
     let map: serde_json::Map<String, Value> = shared
         .cameras()
         .iter()
@@ -142,7 +142,7 @@ async fn queries(State(shared): State<Arc<Shared>>) -> Json<Value> {
 }
 
 async fn set_query(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Status>>,
     Ids((camera, query)): Ids<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -169,14 +169,14 @@ async fn set_query(
 }
 
 async fn delete_query(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Status>>,
     Ids((camera, query)): Ids<(String, String)>,
 ) -> Response {
     change_query(&shared, camera, query, Vec::new()).await
 }
 
 async fn change_query(
-    shared: &Shared,
+    shared: &Status,
     camera: String,
     query: String,
     payload: Vec<u8>,
@@ -208,7 +208,7 @@ async fn change_query(
     }
 }
 
-async fn reload(State(shared): State<Arc<Shared>>) -> Response {
+async fn reload(State(shared): State<Arc<Status>>) -> Response {
     let (reply, answer) = tokio::sync::oneshot::channel();
     match ask(
         &shared,
@@ -225,7 +225,7 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
 
 /// Hands `request` to the daemon's supervisor and waits for its answer.
 async fn ask<T>(
-    shared: &Shared,
+    shared: &Status,
     request: control::Request,
     answer: tokio::sync::oneshot::Receiver<Result<T, String>>,
 ) -> Result<Result<T, String>, Response> {
