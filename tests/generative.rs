@@ -438,7 +438,7 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
     });
     assert!(
         done.recv_timeout(Duration::from_secs(30)).is_ok(),
-        "the evaluator waited for the generative worker"
+        "the evaluator waited for the slow lane"
     );
     assert_eq!(
         metrics.slow_replaced.get(),

@@ -1,5 +1,5 @@
 //! One running camera: its source thread, its evaluator thread (which takes runtime
-//! query changes between two frames) and its generative worker, stopped on its own
+//! query changes between two frames) and its slow lane, stopped on its own
 //! (a reload) or with the daemon.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Daemon: wires the stages together. Per camera a source thread (GStreamer) and an
 //! evaluator thread (gate → models → queries) joined by a bounded frame queue, plus a
-//! generative worker for its slow queries (VLMs, OCR) fed newest-frame-wins; one
+//! slow lane for its slow queries (VLMs, OCR) fed newest-frame-wins; one
 //! publisher task on tokio; a supervisor that serves query changes and reloads, with
 //! a `query-binder` thread that binds runtime queries to their models. `run` serves until SIGINT/SIGTERM (or until every file
 //! camera has ended); `ask` runs one camera's queries over a given image, clip or URL

@@ -21,15 +21,15 @@ use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, St
 use crate::snapshot::{Region, SnapshotConfig, Snapshotter};
 use crate::source::CameraConfig;
 
-use super::slow::{self as generative, Cadence, Generative, SlowLane};
+use super::slow::{self as generative, Cadence, SlowLane, SlowQueries};
 
 /// Where the camera's slow queries run.
 enum Slow {
     /// None configured.
     Off,
     /// On the evaluator's thread, into the frame's own report (`ocellus ask`).
-    Inline(Box<Generative>),
-    /// On the camera's generative worker (the daemon).
+    Inline(Box<SlowQueries>),
+    /// On the camera's slow lane (the daemon).
     Lane(SlowLane),
 }
 
@@ -83,9 +83,9 @@ pub struct CameraWorker {
     /// The configs of the slow queries (a runtime change restarts the lane only when
     /// these change).
     slow_configs: Vec<QueryConfig>,
-    /// How a generative worker is started again after a runtime change.
+    /// How a slow lane is started again after a runtime change.
     lane: Option<(Shutdown, Emit)>,
-    /// Watches the generative worker's loop (set by the daemon).
+    /// Watches the slow lane's loop (set by the daemon).
     watchdog: Option<Arc<Watchdog>>,
     /// After a runtime change of pixel format: frames in the old format still queued
     /// are skipped until the rebuilt pipeline delivers this one.
@@ -96,7 +96,7 @@ pub struct CameraWorker {
     rgb_kept: bool,
 }
 
-/// Where a generative worker's reports go.
+/// Where a slow lane's reports go.
 type Emit = Arc<dyn Fn(Pooled) + Send + Sync>;
 
 /// A camera's per-frame queries and the model outputs they need.
@@ -124,7 +124,7 @@ impl FastQueries {
         };
         for q in &cam.queries {
             if models.get(&q.model).is_some_and(|m| m.is_slow()) {
-                continue; // a slow model's query: the generative worker's
+                continue; // a slow model's query: the slow lane's
             }
             let sq = match reuse.iter().position(|old| old.config == *q) {
                 Some(i) => reuse.swap_remove(i),
@@ -202,7 +202,7 @@ impl CameraWorker {
     pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
         let camera: Arc<str> = Arc::from(cam.id.as_str());
         let fast = FastQueries::prepare(cam, models, &camera, Vec::new());
-        let (generative, failed) = Generative::new(cam, models, ctx.metrics.clone());
+        let (generative, failed) = SlowQueries::new(cam, models, ctx.metrics.clone());
         Self {
             has_detector: !fast.outputs.detections.is_empty(),
             queries: fast.queries,
@@ -236,7 +236,7 @@ impl CameraWorker {
     /// Replaces the camera's queries with `cam.queries` (a runtime change) between two
     /// frames: a query whose config is unchanged keeps its state; a new one is
     /// prepared here (its prompts come from the prompt cache when the change was
-    /// validated first); the generative worker restarts only when the slow queries
+    /// validated first); the slow lane restarts only when the slow queries
     /// changed. Returns the gate regions and pixels the camera's source must now use.
     pub fn replace_queries(
         &mut self,
@@ -258,7 +258,7 @@ impl CameraWorker {
             if let Slow::Lane(lane) = &mut self.slow {
                 lane.close();
             }
-            let (mut generative, failed) = Generative::new(cam, models, self.metrics.clone());
+            let (mut generative, failed) = SlowQueries::new(cam, models, self.metrics.clone());
             if let (Some(shots), Some(_)) = (&self.snapshots, &self.lane) {
                 generative.enable_snapshots(shots.sibling());
             }
@@ -288,7 +288,7 @@ impl CameraWorker {
         (cam.queries.iter().map(|q| q.region).collect(), pixels)
     }
 
-    /// Moves the slow queries onto a generative worker thread whose reports go to
+    /// Moves the slow queries onto a slow lane thread whose reports go to
     /// `emit` (the daemon); without this they run inline in each frame's report.
     /// With snapshots enabled before, the worker takes those of its alerts.
     pub fn start_generative(
@@ -310,13 +310,13 @@ impl CameraWorker {
         self.lane = Some((shutdown, emit));
     }
 
-    /// Has `watchdog` watch the generative worker (call before `start_generative`).
+    /// Has `watchdog` watch the slow lane (call before `start_generative`).
     pub fn watch(&mut self, watchdog: Arc<Watchdog>) {
         self.watchdog = Some(watchdog);
     }
 
     fn slow_heartbeat(&self) -> Option<Heartbeat> {
-        let name = format!("camera {}: generative worker", self.camera);
+        let name = format!("camera {}: slow lane", self.camera);
         self.watchdog.as_ref().map(|w| w.register(name))
     }
 
@@ -326,7 +326,7 @@ impl CameraWorker {
         self.snapshots = Some(Snapshotter::new(&self.camera, cfg));
     }
 
-    /// Stops the generative worker: at once when the camera is shutting down, else
+    /// Stops the slow lane: at once when the camera is shutting down, else
     /// after the frames it was handed (the end of a file).
     pub fn stop_generative(&mut self) {
         if let Slow::Lane(lane) = &mut self.slow {

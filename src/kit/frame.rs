@@ -150,7 +150,7 @@ impl Frame {
     }
 
     /// A copy that owns its pixels, written into `buf` (its capacity is reused), for
-    /// work that outlives the decoder's buffer (the generative worker).
+    /// work that outlives the decoder's buffer (the slow lane).
     pub fn copy_into(&self, mut buf: Vec<u8>) -> Frame {
         buf.clear();
         buf.extend_from_slice(self.data());

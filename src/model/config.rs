@@ -220,7 +220,7 @@ impl ModelConfig {
         }
     }
 
-    /// Slow models run on each camera's generative worker, at each query's cadence,
+    /// Slow models run on each camera's slow lane, at each query's cadence,
     /// instead of on every sampled frame.
     pub fn is_slow(&self) -> bool {
         matches!(

@@ -140,7 +140,7 @@ pub struct QueryConfig {
     /// one) becomes the state, as a number when it parses as one.
     #[serde(default)]
     pub pattern: Option<String>,
-    /// Generative kinds: most tokens to generate (default: the model's).
+    /// SlowQueries kinds: most tokens to generate (default: the model's).
     #[serde(default)]
     pub max_tokens: Option<usize>,
     /// caption: brief, detailed or more_detailed (florence2).

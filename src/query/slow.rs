@@ -1,5 +1,5 @@
 //! Slow standing queries — answered by generative VLMs (florence2, smolvlm) or the OCR
-//! pipeline (ppocr) on the camera's generative worker at the query's own cadence
+//! pipeline (ppocr) on the camera's slow lane at the query's own cadence
 //! rather than on every frame. A query turns what its model produced ([`Outcome`])
 //! into an answer and feeds the same state machine as the per-frame queries:
 //! `caption`, `answer` and `read` give text (`read` with a `pattern` gives the

@@ -4,7 +4,7 @@
 //! and written to `[snapshots] dir`/`<cam>/` under a retention limit (files and bytes
 //! per camera). The camera's evaluator keeps a copy of its last frame with pixels (a
 //! buffer reused frame after frame) so that an alert decided on a frame the gate held
-//! back still gets the picture it is about; its generative worker pictures the frame
+//! back still gets the picture it is about; its slow lane pictures the frame
 //! it answered, with a [`Snapshotter::sibling`] that shares the camera's folder.
 //!
 //! ```

@@ -1,6 +1,6 @@
 //! The snapshot folder of one camera: `<time>-<query>.jpg` files, the oldest removed
 //! once more than `keep` files or `max_bytes` bytes are there. Every writer of a
-//! camera's snapshots (its evaluator and its generative worker) shares one
+//! camera's snapshots (its evaluator and its slow lane) shares one
 //! [`Folder`], so writes and the retention pass never interleave.
 
 use std::path::PathBuf;

@@ -43,7 +43,7 @@ pub const MAX_STATE_FILE_BYTES: usize = 1 << 20;
 pub const CHANGE_BURST: u32 = 16;
 
 /// After the burst, one query change per camera per this interval: each may embed
-/// prompts, rebuild a generative worker and rewrites `queries.json`.
+/// prompts, rebuild a slow lane and rewrites `queries.json`.
 pub const CHANGE_EVERY: Duration = Duration::from_secs(1);
 
 /// Query changes of one camera waiting while an earlier one is being bound to its

@@ -1,6 +1,6 @@
 //! `/healthz`: healthy when every running camera delivered a frame within its
 //! `frame_timeout`, the broker (when there is one) is connected and every configured
-//! model loaded, and no watched loop (evaluator, generative worker, publisher,
+//! model loaded, and no watched loop (evaluator, slow lane, publisher,
 //! supervisor) has stalled. A camera whose file played out is `ended`, not unhealthy.
 
 use std::sync::atomic::Ordering;

@@ -196,12 +196,12 @@ fn cameras(w: &mut Writer, shared: &Status) {
         ("evaluated", "Frames evaluated and reported.", |m| {
             &m.evaluated
         }),
-        ("slow_jobs", "Frames the generative worker answered.", |m| {
+        ("slow_jobs", "Frames the slow lane answered.", |m| {
             &m.slow_jobs
         }),
         (
             "slow_replaced",
-            "Frames for the generative worker replaced by newer ones.",
+            "Frames for the slow lane replaced by newer ones.",
             |m| &m.slow_replaced,
         ),
     ];

@@ -19,14 +19,14 @@
 //! once, counted as failed), before any ONNX work.
 //!
 //! ```no_run
-//! use ocellus::eval::slow::Generative;
+//! use ocellus::eval::slow::SlowQueries;
 //! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
 //! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
 //! let models = ocellus::model::Registry::load(&config, env, &prompts);
 //! let cam = &config.cameras[0];
 //! let metrics = std::sync::Arc::new(ocellus::kit::metrics::CameraMetrics::default());
-//! let (slow, _failed) = Generative::new(cam, &models, metrics);
+//! let (slow, _failed) = SlowQueries::new(cam, &models, metrics);
 //! println!("{} slow queries", slow.len());
 //! ```
 
@@ -77,7 +77,7 @@ pub fn due(cadences: &mut [Cadence], pts: Duration, verdict: crate::kit::Verdict
 }
 
 /// A camera's slow queries and the encodes of the frame being answered.
-pub struct Generative {
+pub struct SlowQueries {
     camera: Arc<str>,
     queries: Vec<SlowQuery>,
     encoded: Encoded,
@@ -87,7 +87,7 @@ pub struct Generative {
     regions: Vec<Region>,
 }
 
-impl Generative {
+impl SlowQueries {
     /// Prepares the camera's queries that use slow models (others are skipped);
     /// returns how many of those failed (each logged with camera and query).
     pub fn new(
@@ -154,7 +154,7 @@ impl Generative {
         self.answer_with(frame, due, report, Cancel::never());
     }
 
-    /// [`Generative::answer`], stopped at the next model step once `cancel` is
+    /// [`SlowQueries::answer`], stopped at the next model step once `cancel` is
     /// raised; false then (the report is incomplete and must not be sent).
     pub fn answer_with(
         &mut self,
@@ -244,7 +244,7 @@ impl Generative {
     }
 }
 
-/// The evaluator's side of a camera's generative worker.
+/// The evaluator's side of a camera's slow lane.
 pub struct SlowLane {
     mailbox: Arc<Mailbox<Job>>,
     shutdown: Shutdown,
@@ -262,7 +262,7 @@ impl SlowLane {
     /// `heartbeat`, when given, is beaten each time round the worker's loop (at least
     /// every 500 ms while it waits) and at every model step of an answer.
     pub fn spawn(
-        mut generative: Generative,
+        mut generative: SlowQueries,
         shutdown: Shutdown,
         heartbeat: Option<Heartbeat>,
         emit: impl FnMut(Pooled) + Send + 'static,
@@ -289,7 +289,7 @@ impl SlowLane {
                     emit,
                 )
             })
-            .map_err(|e| tracing::error!("cannot start the generative worker: {e}"))
+            .map_err(|e| tracing::error!("cannot start the slow lane: {e}"))
             .ok();
         if thread.is_none() {
             cancel.unwatch();
@@ -347,7 +347,7 @@ impl SlowLane {
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
-            tracing::error!("generative worker panicked");
+            tracing::error!("slow lane panicked");
         }
     }
 }
@@ -368,7 +368,7 @@ impl Drop for SlowLane {
 }
 
 fn serve(
-    generative: &mut Generative,
+    generative: &mut SlowQueries,
     inbox: &Mailbox<Job>,
     free: &Sender<Vec<u8>>,
     shutdown: &Shutdown,
@@ -440,12 +440,12 @@ mod tests {
         crate::app::config::parse(&toml, std::path::Path::new("/etc/ocellus.toml")).unwrap()
     }
 
-    fn generative(config: &Config) -> (Generative, usize, Arc<CameraMetrics>) {
+    fn generative(config: &Config) -> (SlowQueries, usize, Arc<CameraMetrics>) {
         let env = crate::engine::environment(&config.engine).unwrap();
         let models = Registry::load(config, env, &Arc::new(PromptCache::default()));
         assert!(models.failed().is_empty(), "{:?}", models.failed());
         let metrics = Arc::new(CameraMetrics::default());
-        let (g, failed) = Generative::new(&config.cameras[0], &models, metrics.clone());
+        let (g, failed) = SlowQueries::new(&config.cameras[0], &models, metrics.clone());
         (g, failed, metrics)
     }
 

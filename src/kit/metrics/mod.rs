@@ -70,9 +70,9 @@ pub struct CameraMetrics {
     pub postprocess: Histogram,
     /// Evaluating every query of the frame.
     pub queries: Histogram,
-    /// Frames the generative worker ran its due queries on.
+    /// Frames the slow lane ran its due queries on.
     pub slow_jobs: Counter,
-    /// Frames handed to the generative worker that a newer frame replaced before
+    /// Frames handed to the slow lane that a newer frame replaced before
     /// it was free (newest wins).
     pub slow_replaced: Counter,
     /// Encoding one (model, region) for the slow queries: vision encoder (and the

@@ -1,5 +1,5 @@
 //! Watchdog: tells systemd the daemon is alive only while its loops make progress.
-//! Every loop that must keep moving — each camera's evaluator and generative worker,
+//! Every loop that must keep moving — each camera's evaluator and slow lane,
 //! the supervisor, the MQTT publisher — holds a [`Heartbeat`] and beats it each time
 //! round (an idle loop still wakes every few hundred milliseconds). Every half
 //! watchdog period [`serve`] checks them: when each beat within the limit it sends
