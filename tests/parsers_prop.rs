@@ -527,7 +527,7 @@ fn check_spec(camera: &str, query: &str, payload: &[u8]) -> Result<QueryEdit, St
         query: query.into(),
         payload: payload.to_vec(),
     };
-    let result = control().check(&cmd);
+    let result = control().check(&cmd).map_err(|e| e.to_string());
     match &result {
         Ok(QueryEdit::Set(q, spec)) => {
             assert_eq!(q.id, query);

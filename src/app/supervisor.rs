@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::camera::{CameraEnv, RunningCamera};
 use crate::app::config::{self, Config};
 use crate::app::control::limits::{MAX_PENDING_CHANGES, short_reason};
-use crate::app::control::{self, Control, QueryEdit, Reply, Request};
+use crate::app::control::{self, Control, QueryEdit, Refusal, Reply, Request};
 use crate::app::status::{ModelView, Status};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
@@ -45,12 +45,12 @@ pub struct Bound {
     reply: Option<Reply<Option<CameraConfig>>>,
     /// The models it was bound with (a reload in between means binding again).
     models: Arc<Registry>,
-    result: Result<(), String>,
+    result: Result<(), Refusal>,
 }
 
-/// Why a change was refused, for the camera's counters.
+/// Which of the camera's counters a refusal counts in.
 #[derive(Clone, Copy)]
-enum Refusal {
+enum Counted {
     /// The spec or the command is wrong.
     Invalid,
     /// A limit: the change rate, the changes waiting, the state file's size.
@@ -111,11 +111,11 @@ impl Binder {
 
 /// `control::bind`, with a panic turned into a refusal (the camera's later changes
 /// must not wait forever).
-fn bind_caught(change: &QueryEdit, models: &Registry) -> Result<(), String> {
+fn bind_caught(change: &QueryEdit, models: &Registry) -> Result<(), Refusal> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        control::bind(change, models)
+        control::bind(change, models).map_err(Refusal::from)
     }))
-    .unwrap_or_else(|_| Err("binding the query to its model failed (panic)".into()))
+    .unwrap_or(Err(Refusal::BindPanicked))
 }
 
 pub struct Supervisor {
@@ -181,11 +181,10 @@ impl Supervisor {
         match request {
             Request::Query { cmd, reply } => match self.busy.get_mut(&cmd.camera) {
                 Some(waiting) if waiting.len() >= MAX_PENDING_CHANGES => {
-                    let reason = format!(
-                        "camera {} is busy: {MAX_PENDING_CHANGES} query changes are already waiting",
-                        cmd.camera
-                    );
-                    self.refuse(&cmd, reply, reason, Refusal::Limited);
+                    let reason = Refusal::Busy {
+                        camera: cmd.camera.clone(),
+                    };
+                    self.refuse(&cmd, reply, reason, Counted::Limited);
                 }
                 Some(waiting) => waiting.push_back(Pending { cmd, reply }),
                 None => self.start_query(cmd, reply, true),
@@ -222,10 +221,10 @@ impl Supervisor {
                 }
                 return;
             }
-            Err(reason) => return self.refuse(&cmd, reply, reason, Refusal::Invalid),
+            Err(reason) => return self.refuse(&cmd, reply, reason, Counted::Invalid),
         };
         if charge && let Err(reason) = self.control.admit(&cmd.camera, Instant::now()) {
-            return self.refuse(&cmd, reply, reason, Refusal::Limited);
+            return self.refuse(&cmd, reply, reason, Counted::Limited);
         }
         if change == QueryEdit::Delete {
             return self.commit(cmd, &change, reply);
@@ -251,7 +250,7 @@ impl Supervisor {
         } else {
             match bound.result {
                 Ok(()) => self.commit(bound.cmd, &bound.change, bound.reply),
-                Err(reason) => self.refuse(&bound.cmd, bound.reply, reason, Refusal::Invalid),
+                Err(reason) => self.refuse(&bound.cmd, bound.reply, reason, Counted::Invalid),
             }
         }
         let mut waiting = waiting;
@@ -273,7 +272,7 @@ impl Supervisor {
     ) {
         let cam = match self.control.commit(&cmd, change) {
             Ok(cam) => cam,
-            Err(reason) => return self.refuse(&cmd, reply, reason, Refusal::Limited),
+            Err(reason) => return self.refuse(&cmd, reply, reason, Counted::Limited),
         };
         let what = format!("camera {}: query {}", cmd.camera, cmd.query);
         match cam.queries.iter().find(|q| q.id == cmd.query) {
@@ -304,10 +303,10 @@ impl Supervisor {
         &mut self,
         cmd: &QueryCommand,
         reply: Option<Reply<Option<CameraConfig>>>,
-        reason: String,
-        why: Refusal,
+        reason: Refusal,
+        why: Counted,
     ) {
-        let reason = short_reason(&reason);
+        let reason = short_reason(&reason.to_string());
         let now = Instant::now();
         if self
             .refusals_logged
@@ -331,8 +330,8 @@ impl Supervisor {
         if let Some(running) = self.cameras.get(&cmd.camera) {
             let m = &running.view.metrics;
             match why {
-                Refusal::Invalid => m.query_changes_refused.inc(),
-                Refusal::Limited => m.query_changes_limited.inc(),
+                Counted::Invalid => m.query_changes_refused.inc(),
+                Counted::Limited => m.query_changes_limited.inc(),
             }
         }
         let _ = self.camera_env.tx.blocking_send(Outgoing::Rejected {

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
+use super::error::BindError;
 use super::limits::MAX_PATTERN_COMPILED_BYTES;
 use super::support::{self, Lane};
 use super::tracker::Tracker;
@@ -60,7 +61,7 @@ pub struct SlowQuery {
 impl SlowQuery {
     /// Binds `config` to its slow model; `None` when the model is not a slow one
     /// (the query is a per-frame one).
-    pub fn prepare(config: &QueryConfig, models: &Registry) -> Option<Result<Self, String>> {
+    pub fn prepare(config: &QueryConfig, models: &Registry) -> Option<Result<Self, BindError>> {
         let loaded = models.get(&config.model)?.clone();
         match support::lane(support::family(&loaded), config.kind) {
             Some(Lane::Slow) => {}
@@ -94,7 +95,7 @@ impl SlowQuery {
         });
         let pattern = match pattern.transpose() {
             Ok(p) => p,
-            Err(e) => return Some(Err(format!("pattern: {e}"))),
+            Err(e) => return Some(Err(BindError::Pattern(e))),
         };
         let query = Self {
             track: Tracker::new(config),
@@ -107,7 +108,7 @@ impl SlowQuery {
         // A prompt longer than its model takes is refused here, when the query is
         // set (config, MQTT or HTTP), not later when the camera's slow lane is built.
         if let Err(e) = query.check_prompt() {
-            return Some(Err(e.to_string()));
+            return Some(Err(e.into()));
         }
         Some(Ok(query))
     }
@@ -195,12 +196,11 @@ impl SlowQuery {
     }
 }
 
-fn cannot(config: &QueryConfig, kind: QueryKind) -> String {
-    format!(
-        "model {} cannot answer {} queries",
-        config.model,
-        kind.name()
-    )
+fn cannot(config: &QueryConfig, kind: QueryKind) -> BindError {
+    BindError::Cannot {
+        model: config.model.clone(),
+        kind: kind.name(),
+    }
 }
 
 /// The first match of `re` in `text` (its first group when it has one): a number

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::error::BindError;
 use super::tracker::Tracker;
 use super::{Answer, Evaluation, QueryConfig, QueryKind};
 use crate::model::clip::{Embedding, Scoring, dot};
@@ -104,22 +105,27 @@ impl StandingQuery {
     }
 
     /// Binds `config` to its model; clip prompts are embedded here, once.
-    pub fn prepare(config: QueryConfig, models: &Registry) -> Result<Self, String> {
+    pub fn prepare(config: QueryConfig, models: &Registry) -> Result<Self, BindError> {
         let loaded =
             models
                 .get(&config.model)
                 .ok_or_else(|| match models.failed().get(&config.model) {
-                    Some(why) => format!("model {} is not loaded: {why}", config.model),
-                    None => format!("model {} is not configured", config.model),
+                    Some(why) => BindError::NotLoaded {
+                        model: config.model.clone(),
+                        why: why.to_string(),
+                    },
+                    None => BindError::NotConfigured {
+                        model: config.model.clone(),
+                    },
                 })?;
         let how = match (loaded.as_ref(), config.kind) {
             (Loaded::Yolox { model, .. }, QueryKind::YesNo | QueryKind::Count) => {
                 let label = config.label.clone().unwrap_or_default();
                 if !model.labels().iter().any(|l| **l == *label) {
-                    return Err(format!(
-                        "label {label:?} is not one of model {}'s classes",
-                        config.model
-                    ));
+                    return Err(BindError::UnknownLabel {
+                        label,
+                        model: config.model.clone(),
+                    });
                 }
                 How::Detector {
                     label,
@@ -145,16 +151,15 @@ impl StandingQuery {
                 };
                 let prompts = texts
                     .into_iter()
-                    .map(|t| model.embed_text(sessions, t).map_err(|e| e.to_string()))
+                    .map(|t| model.embed_text(sessions, t))
                     .collect::<Result<Vec<_>, _>>()?;
                 How::prompts(&config, prompts, yes, model.scoring())
             }
             (_, kind) => {
-                return Err(format!(
-                    "model {} cannot answer {} queries",
-                    config.model,
-                    kind.name()
-                ));
+                return Err(BindError::Cannot {
+                    model: config.model.clone(),
+                    kind: kind.name(),
+                });
             }
         };
         Ok(Self::new(config, how))

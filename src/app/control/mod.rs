@@ -26,30 +26,33 @@
 //! let mut control = Control::new(&config, None);
 //! config.cameras = control.cameras();
 //! let unknown = QueryCommand { camera: "gate".into(), query: "cup".into(), payload: vec![] };
-//! let refused = control.check(&unknown).unwrap_err();
+//! let refused = control.check(&unknown).unwrap_err().to_string();
 //! assert_eq!(refused, "no camera \"gate\" is configured (known: door)");
 //! ```
 //!
 //! Shell, with the daemon running:
 //! `mosquitto_pub -t ocellus/door/query/people/set -m '{"ask":"how many people?","kind":"count","model":"coco","label":"person"}'`
 
+mod error;
 pub mod limits;
 mod spec;
 mod state;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
+pub use error::{Refusal, SpecError, StateError};
 pub use state::{CameraOverrides, Overrides, StateFile};
 
 use crate::app::config::Config;
 use crate::eval::slow::MAX_SLOW_QUERIES;
 use crate::kit::QueryCommand;
 use crate::model::Registry;
-use crate::query::QueryConfig;
 use crate::query::limits::MAX_QUERIES_PER_CAMERA;
+use crate::query::{BindError, QueryConfig};
 use crate::source::CameraConfig;
-use limits::{CHANGE_BURST, CHANGE_EVERY, ChangeRate, MAX_SPEC_BYTES};
+use limits::{ChangeRate, MAX_SPEC_BYTES};
 
 /// What an accepted command changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +70,7 @@ pub struct Control {
     file: Option<StateFile>,
     /// Why changes cannot be saved: the state file could not be read at the start
     /// and could not be moved aside either (so it is not overwritten).
-    blocked: Option<String>,
+    blocked: Option<PathBuf>,
     /// Each camera's change rate (kept over reloads).
     rates: BTreeMap<String, ChangeRate>,
 }
@@ -105,7 +108,7 @@ impl Camera {
 /// encoder's prompts are embedded into the shared prompt cache, so the camera that
 /// takes the query over does not embed them again); the error says why it cannot
 /// run. The one expensive step of a change: the daemon runs it off its supervisor.
-pub fn bind(change: &QueryEdit, models: &Registry) -> Result<(), String> {
+pub fn bind(change: &QueryEdit, models: &Registry) -> Result<(), BindError> {
     match change {
         QueryEdit::Set(query, _) => spec::prepare(query, models),
         QueryEdit::Delete => Ok(()),
@@ -158,10 +161,7 @@ impl Control {
                         "{e}; cannot move it aside ({why}); starting without the runtime queries, \
                          and runtime query changes are refused until it is fixed"
                     );
-                    self.blocked = Some(format!(
-                        "runtime queries {} could not be read at the start and are kept: fix or remove the file",
-                        file.path().display()
-                    ));
+                    self.blocked = Some(file.path().to_path_buf());
                 }
             },
         }
@@ -200,7 +200,12 @@ impl Control {
             };
             for (q, spec) in &overrides.set {
                 let parsed = spec::parse(q, spec.to_string().as_bytes(), &self.config)
-                    .and_then(|(query, _)| spec::prepare(&query, models).map(|()| query));
+                    .map_err(Refusal::from)
+                    .and_then(|(query, _)| {
+                        spec::prepare(&query, models)
+                            .map(|()| query)
+                            .map_err(Refusal::from)
+                    });
                 match parsed {
                     Ok(query) => {
                         cam.set.insert(q.clone(), query);
@@ -229,41 +234,38 @@ impl Control {
 
     /// Checks a command without models: the camera, the query and the spec (its size
     /// first, then its fields), and the number of queries the camera would run.
-    pub fn check(&self, cmd: &QueryCommand) -> Result<QueryEdit, String> {
+    pub fn check(&self, cmd: &QueryCommand) -> Result<QueryEdit, Refusal> {
         let Some(cam) = self.cameras.get(&cmd.camera) else {
             let known: Vec<&str> = self.cameras.keys().map(String::as_str).collect();
-            return Err(format!(
-                "no camera {:?} is configured (known: {})",
-                cmd.camera,
-                known.join(", ")
-            ));
+            return Err(Refusal::NoCamera {
+                camera: cmd.camera.clone(),
+                known: known.join(", "),
+            });
         };
         if cmd.payload.len() > MAX_SPEC_BYTES {
-            return Err(format!(
-                "the spec is {} bytes; a query spec may have at most {MAX_SPEC_BYTES}",
-                cmd.payload.len()
-            ));
+            return Err(Refusal::TooLarge {
+                bytes: cmd.payload.len(),
+            });
         }
         let now = cam.effective();
         if cmd.payload.trim_ascii().is_empty() {
             return if now.queries.iter().any(|q| q.id == cmd.query) {
                 Ok(QueryEdit::Delete)
             } else {
-                Err(format!(
-                    "camera {} has no query {:?} to delete",
-                    cmd.camera, cmd.query
-                ))
+                Err(Refusal::NoQuery {
+                    camera: cmd.camera.clone(),
+                    query: cmd.query.clone(),
+                })
             };
         }
         let (query, spec) = spec::parse(&cmd.query, &cmd.payload, &self.config)?;
         if now.queries.len() >= MAX_QUERIES_PER_CAMERA
             && !now.queries.iter().any(|q| q.id == query.id)
         {
-            return Err(format!(
-                "camera {} already runs {} queries, the most one camera may run; delete one first",
-                cmd.camera,
-                now.queries.len()
-            ));
+            return Err(Refusal::TooManyQueries {
+                camera: cmd.camera.clone(),
+                queries: now.queries.len(),
+            });
         }
         Ok(QueryEdit::Set(Box::new(query), spec))
     }
@@ -271,9 +273,13 @@ impl Control {
     /// Checks `cmd` against the loaded `models` as well (the slow queries a camera
     /// may run), without binding: what it would change, `None` when the query is
     /// already as given. Cheap: no prompt is embedded here.
-    pub fn plan(&self, cmd: &QueryCommand, models: &Registry) -> Result<Option<QueryEdit>, String> {
-        if let Some(why) = &self.blocked {
-            return Err(why.clone());
+    pub fn plan(
+        &self,
+        cmd: &QueryCommand,
+        models: &Registry,
+    ) -> Result<Option<QueryEdit>, Refusal> {
+        if let Some(path) = &self.blocked {
+            return Err(Refusal::Blocked { path: path.clone() });
         }
         let change = self.check(cmd)?;
         let QueryEdit::Set(query, _) = &change else {
@@ -283,7 +289,7 @@ impl Control {
             .cameras
             .get(&cmd.camera)
             .map(Camera::effective)
-            .ok_or_else(|| format!("no camera {:?} is configured", cmd.camera))?;
+            .ok_or_else(|| self.no_camera(&cmd.camera))?;
         if now.queries.iter().any(|q| q == query.as_ref()) {
             return Ok(None);
         }
@@ -294,27 +300,23 @@ impl Control {
             .filter(|q| q.id != query.id && slow(q))
             .count();
         if slow(query) && others >= MAX_SLOW_QUERIES {
-            return Err(format!(
-                "camera {} already has {MAX_SLOW_QUERIES} slow queries",
-                cmd.camera
-            ));
+            return Err(Refusal::TooManySlow {
+                camera: cmd.camera.clone(),
+            });
         }
         Ok(Some(change))
     }
 
     /// Takes one of `camera`'s query changes from its rate: [`limits::CHANGE_BURST`]
     /// at once, then one per [`limits::CHANGE_EVERY`].
-    pub fn admit(&mut self, camera: &str, now: Instant) -> Result<(), String> {
+    pub fn admit(&mut self, camera: &str, now: Instant) -> Result<(), Refusal> {
         let rate = self
             .rates
             .entry(camera.to_string())
             .or_insert_with(|| ChangeRate::new(now));
-        rate.admit(now).map_err(|wait| {
-            format!(
-                "camera {camera}: too many query changes (at most {CHANGE_BURST} at once, then one every {}); try again in {:.1} s",
-                humantime::format_duration(CHANGE_EVERY),
-                wait.as_secs_f64()
-            )
+        rate.admit(now).map_err(|wait| Refusal::TooFast {
+            camera: camera.to_string(),
+            wait_s: wait.as_secs_f64(),
         })
     }
 
@@ -325,12 +327,12 @@ impl Control {
         &mut self,
         cmd: &QueryCommand,
         change: &QueryEdit,
-    ) -> Result<CameraConfig, String> {
-        if let Some(why) = &self.blocked {
-            return Err(why.clone());
+    ) -> Result<CameraConfig, Refusal> {
+        if let Some(path) = &self.blocked {
+            return Err(Refusal::Blocked { path: path.clone() });
         }
         let Some(cam) = self.cameras.get(&cmd.camera) else {
-            return Err(format!("no camera {:?} is configured", cmd.camera));
+            return Err(self.no_camera(&cmd.camera));
         };
         let mut overrides = cam.overrides.clone();
         let mut set = cam.set.clone();
@@ -350,7 +352,7 @@ impl Control {
         }
         self.save(&cmd.camera, &overrides)?;
         let Some(cam) = self.cameras.get_mut(&cmd.camera) else {
-            return Err(format!("no camera {:?} is configured", cmd.camera));
+            return Err(self.no_camera(&cmd.camera));
         };
         cam.overrides = overrides;
         cam.set = set;
@@ -364,7 +366,7 @@ impl Control {
         &mut self,
         cmd: &QueryCommand,
         models: &Registry,
-    ) -> Result<Option<CameraConfig>, String> {
+    ) -> Result<Option<CameraConfig>, Refusal> {
         let Some(change) = self.plan(cmd, models)? else {
             return Ok(None);
         };
@@ -373,8 +375,16 @@ impl Control {
         self.commit(cmd, &change).map(Some)
     }
 
+    fn no_camera(&self, camera: &str) -> Refusal {
+        let known: Vec<&str> = self.cameras.keys().map(String::as_str).collect();
+        Refusal::NoCamera {
+            camera: camera.to_string(),
+            known: known.join(", "),
+        }
+    }
+
     /// Writes every camera's changes, with `camera`'s replaced by `overrides`.
-    fn save(&self, camera: &str, overrides: &CameraOverrides) -> Result<(), String> {
+    fn save(&self, camera: &str, overrides: &CameraOverrides) -> Result<(), StateError> {
         let Some(file) = &self.file else {
             tracing::warn!(
                 "camera {camera}: runtime query change not saved: set [mqtt] state_dir to keep it over a restart"
@@ -439,7 +449,8 @@ mod tests {
         // Not JSON at all: the size is what is reported.
         let e = c
             .check(&cmd("q", &"x".repeat(MAX_SPEC_BYTES + 1)))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 65536"), "{e}");
     }
 
@@ -451,7 +462,7 @@ mod tests {
             let change = c.check(&cmd(&format!("q{i}"), COUNT)).unwrap();
             c.commit(&cmd(&format!("q{i}"), COUNT), &change).unwrap();
         }
-        let e = c.check(&cmd("one_more", COUNT)).unwrap_err();
+        let e = c.check(&cmd("one_more", COUNT)).unwrap_err().to_string();
         assert!(e.contains("already runs 32 queries"), "{e}");
         // Replacing one of them is still fine.
         let other = COUNT.replace("people?", "persons?");
@@ -481,7 +492,7 @@ mod tests {
             let q = cmd(&format!("q{i}"), &big);
             let change = c.check(&q).unwrap();
             if let Err(e) = c.commit(&q, &change) {
-                refused = Some((i, e));
+                refused = Some((i, e.to_string()));
                 break;
             }
         }

@@ -5,17 +5,17 @@
 
 use serde_json::Value;
 
+use super::error::SpecError;
 use crate::app::config::{Config, check_runtime_query};
 use crate::model::Registry;
-use crate::query::{QueryConfig, SlowQuery, StandingQuery};
+use crate::query::{BindError, QueryConfig, SlowQuery, StandingQuery};
 
 /// Parses and checks the spec of query `id`; the error is one line with every
 /// problem found.
-pub fn parse(id: &str, payload: &[u8], config: &Config) -> Result<(QueryConfig, Value), String> {
-    let mut spec: Value =
-        serde_json::from_slice(payload).map_err(|e| format!("the spec is not JSON: {e}"))?;
+pub fn parse(id: &str, payload: &[u8], config: &Config) -> Result<(QueryConfig, Value), SpecError> {
+    let mut spec: Value = serde_json::from_slice(payload).map_err(SpecError::NotJson)?;
     let Some(fields) = spec.as_object_mut() else {
-        return Err("the spec must be a JSON object with the fields of a query".into());
+        return Err(SpecError::NotObject);
     };
     match fields.get("id") {
         None => {
@@ -23,24 +23,23 @@ pub fn parse(id: &str, payload: &[u8], config: &Config) -> Result<(QueryConfig, 
         }
         Some(Value::String(given)) if given == id => {}
         Some(given) => {
-            return Err(format!(
-                "id {given} differs from the query id {id:?} in the topic"
-            ));
+            return Err(SpecError::IdDiffers {
+                given: given.to_string(),
+                id: id.to_string(),
+            });
         }
     }
-    let query: QueryConfig =
-        serde_json::from_value(spec.clone()).map_err(|e| format!("invalid spec: {e}"))?;
+    let query: QueryConfig = serde_json::from_value(spec.clone()).map_err(SpecError::Invalid)?;
     let problems = check_runtime_query(&query, config);
     if !problems.is_empty() {
-        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(all.join("; "));
+        return Err(SpecError::Problems { problems });
     }
     Ok((query, spec))
 }
 
 /// Binds `query` to its loaded model as a camera would (clip prompts are embedded
 /// here, into the shared prompt cache); the error says why it cannot run.
-pub fn prepare(query: &QueryConfig, models: &Registry) -> Result<(), String> {
+pub fn prepare(query: &QueryConfig, models: &Registry) -> Result<(), BindError> {
     match SlowQuery::prepare(query, models) {
         Some(result) => result.map(drop),
         None => StandingQuery::prepare(query.clone(), models).map(drop),
@@ -85,7 +84,8 @@ url = "rtsp://127.0.0.1/door"
             br#"{"ask": "?", "kind": "count", "model": "coco", "on": 0.1, "off": 0.5}"#,
             &config(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("on: must be greater than off"), "{e}");
         assert!(
             e.contains("label: a yolox count query needs the class"),
@@ -111,7 +111,7 @@ url = "rtsp://127.0.0.1/door"
             ),
         ];
         for (spec, want) in cases {
-            let e = parse("q", spec, &cfg).unwrap_err();
+            let e = parse("q", spec, &cfg).unwrap_err().to_string();
             assert!(e.contains(want), "{e} (wanted {want})");
         }
         let e = parse(
@@ -119,7 +119,8 @@ url = "rtsp://127.0.0.1/door"
             br#"{"ask": "?", "kind": "count", "model": "nope", "label": "person"}"#,
             &cfg,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("model: \"nope\" is not defined under [models]"),
             "{e}"
@@ -129,7 +130,8 @@ url = "rtsp://127.0.0.1/door"
             br#"{"ask": "?", "kind": "count", "model": "coco", "label": "person"}"#,
             &cfg,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("bad id"), "{e}");
     }
 
@@ -206,7 +208,9 @@ url = "rtsp://127.0.0.1/door"
         for (field, value, want) in cases {
             let mut spec = base();
             spec[field] = value;
-            let e = parse("q", spec.to_string().as_bytes(), &cfg).unwrap_err();
+            let e = parse("q", spec.to_string().as_bytes(), &cfg)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{field}: {e} (wanted {want})");
             assert!(e.len() < 400, "{field}: {e}");
         }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::error::StateError;
 use super::limits::MAX_STATE_FILE_BYTES;
 
 use serde::{Deserialize, Serialize};
@@ -57,25 +58,34 @@ impl StateFile {
 
     /// The saved overrides; none when the file does not exist yet. A file over
     /// [`MAX_STATE_FILE_BYTES`] is not read (it is not one this daemon wrote).
-    pub fn load(&self) -> Result<Overrides, String> {
-        let at = self.path.display();
+    pub fn load(&self) -> Result<Overrides, StateError> {
+        let path = || self.path.clone();
         let file = match std::fs::File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Overrides::default());
             }
-            Err(e) => return Err(format!("runtime queries {at}: cannot read: {e}")),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path(),
+                    source,
+                });
+            }
         };
         let mut bytes = Vec::new();
         file.take(MAX_STATE_FILE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("runtime queries {at}: cannot read: {e}"))?;
+            .map_err(|source| StateError::Read {
+                path: path(),
+                source,
+            })?;
         if bytes.len() > MAX_STATE_FILE_BYTES {
-            return Err(format!(
-                "runtime queries {at}: larger than its limit of {MAX_STATE_FILE_BYTES} bytes"
-            ));
+            return Err(StateError::TooLargeToRead { path: path() });
         }
-        serde_json::from_slice(&bytes).map_err(|e| format!("runtime queries {at}: {e}"))
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+            path: path(),
+            source,
+        })
     }
 
     /// Renames the file to `queries.json.bad-<UTC time>` (kept for its owner, out of
@@ -104,26 +114,22 @@ impl StateFile {
 
     /// Writes `overrides` to a temporary file, syncs it and renames it over the old
     /// one, so a crash leaves either the old or the new file, never a torn one.
-    pub fn save(&self, overrides: &Overrides) -> Result<(), String> {
-        let fail = |what: &str, e: std::io::Error| {
-            format!(
-                "runtime queries {}: cannot {what}: {e}",
-                self.path.display()
-            )
+    pub fn save(&self, overrides: &Overrides) -> Result<(), StateError> {
+        let fail = |what: &'static str, source: std::io::Error| StateError::Write {
+            path: self.path.clone(),
+            what,
+            source,
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| fail("create its folder", e))?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(overrides)
-            .map_err(|e| format!("runtime queries: cannot encode: {e}"))?;
+        let text = serde_json::to_vec_pretty(overrides).map_err(StateError::Encode)?;
         if text.len() > MAX_STATE_FILE_BYTES {
-            return Err(format!(
-                "runtime queries {} would grow to {} bytes, over its limit of {MAX_STATE_FILE_BYTES}; \
-                 delete runtime queries first",
-                self.path.display(),
-                text.len()
-            ));
+            return Err(StateError::TooLargeToWrite {
+                path: self.path.clone(),
+                bytes: text.len(),
+            });
         }
         let mut file = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
         file.write_all(&text)
@@ -159,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::in_dir(dir.path());
         std::fs::write(file.path(), b"{\"cameras\": [").unwrap();
-        let e = file.load().unwrap_err();
+        let e = file.load().unwrap_err().to_string();
         assert!(e.contains("queries.json"), "{e}");
         let to = file.set_aside().unwrap();
         assert!(!file.path().exists());
@@ -176,7 +182,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::in_dir(dir.path());
         std::fs::write(file.path(), vec![b' '; MAX_STATE_FILE_BYTES + 1]).unwrap();
-        let e = file.load().unwrap_err();
+        let e = file.load().unwrap_err().to_string();
         assert!(e.contains("larger than its limit"), "{e}");
     }
 }
