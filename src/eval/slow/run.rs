@@ -25,7 +25,7 @@ pub enum Features {
 struct Entry {
     model: Arc<str>,
     region: Option<[f32; 4]>,
-    features: Result<Features, String>,
+    features: Result<Features, Arc<ModelError>>,
 }
 
 /// The encodes of the current frame, reused by each query that needs the same one.
@@ -46,7 +46,7 @@ impl Encoded {
         frame: &Frame,
         metrics: &CameraMetrics,
         cancel: &Cancel,
-    ) -> &Result<Features, String> {
+    ) -> &Result<Features, Arc<ModelError>> {
         let i = match self
             .entries
             .iter()
@@ -55,8 +55,7 @@ impl Encoded {
             Some(i) => i,
             None => {
                 let t0 = Instant::now();
-                let features =
-                    encode(q.loaded(), frame, q.region(), cancel).map_err(|e| e.to_string());
+                let features = encode(q.loaded(), frame, q.region(), cancel).map_err(Arc::new);
                 metrics.slow_encode.record(t0.elapsed());
                 self.entries.push(Entry {
                     model: q.model().clone(),
@@ -95,6 +94,18 @@ fn encode(
     })
 }
 
+/// Why a slow query got no answer on a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// Encoding the frame failed; every query on that (model, region) shares it.
+    #[error("{0}")]
+    Encode(#[source] Arc<ModelError>),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("model {model} cannot answer this query")]
+    Cannot { model: String },
+}
+
 /// Runs `q` on `frame`, encoding through `encoded`; returns the outcome and how long
 /// the query's own part took. A raised `cancel` ends it with an error at the next
 /// step (the caller tells it apart by [`Cancel::is_raised`]).
@@ -104,18 +115,17 @@ pub fn ask(
     encoded: &mut Encoded,
     metrics: &CameraMetrics,
     cancel: &Cancel,
-) -> Result<(Outcome, Duration), String> {
+) -> Result<(Outcome, Duration), AskError> {
     let features = encoded
         .get(q, frame, metrics, cancel)
         .as_ref()
-        .map_err(Clone::clone)?;
-    let e = |e: ModelError| e.to_string();
-    cancel.check(q.model()).map_err(e)?;
+        .map_err(|e| AskError::Encode(e.clone()))?;
+    cancel.check(q.model())?;
     let t0 = Instant::now();
     let outcome = match (q.loaded().as_ref(), q.ask(), features) {
         (Loaded::Florence2 { model, sessions }, Ask::Florence(task), Features::Florence(f)) => {
             let max = q.max_tokens().unwrap_or(model.max_tokens());
-            let generated = model.run_with(sessions, f, task, max, cancel).map_err(e)?;
+            let generated = model.run_with(sessions, f, task, max, cancel)?;
             match generated.output {
                 TaskOutput::Text(text) => Outcome::Text { text, score: None },
                 TaskOutput::Boxes(found) => Outcome::Boxes(
@@ -130,16 +140,12 @@ pub fn ask(
             }
         }
         (Loaded::Smolvlm { model, sessions }, Ask::YesNo(question), Features::Smol(prefix)) => {
-            let yes_no = model
-                .yes_no_with(sessions, prefix, question, cancel)
-                .map_err(e)?;
+            let yes_no = model.yes_no_with(sessions, prefix, question, cancel)?;
             Outcome::Probability(yes_no.p_yes)
         }
         (Loaded::Smolvlm { model, sessions }, Ask::Answer(question), Features::Smol(prefix)) => {
             let max = q.max_tokens().unwrap_or(model.max_tokens());
-            let generated = model
-                .answer_with(sessions, prefix, question, max, cancel)
-                .map_err(e)?;
+            let generated = model.answer_with(sessions, prefix, question, max, cancel)?;
             Outcome::Text {
                 text: generated.text,
                 score: None,
@@ -158,7 +164,11 @@ pub fn ask(
                 score,
             }
         }
-        _ => return Err(format!("model {} cannot answer this query", q.model())),
+        _ => {
+            return Err(AskError::Cannot {
+                model: q.model().to_string(),
+            });
+        }
     };
     let took = t0.elapsed();
     metrics.slow_query.record(took);
