@@ -190,7 +190,7 @@ impl Supervisor {
                 None => self.start_query(cmd, reply, true),
             },
             Request::Reload { reply } => {
-                let result = self.reload();
+                let result = self.reload().map_err(|e| e.one_line());
                 match &result {
                     Ok(summary) => tracing::info!("reload: {summary}"),
                     Err(e) => tracing::error!("reload: {e}; nothing changed"),
@@ -345,8 +345,8 @@ impl Supervisor {
     }
 
     /// Re-reads the config file and applies what changed (see the module docs).
-    fn reload(&mut self) -> Result<String, String> {
-        let new = config::load(&self.config.path).map_err(|e| e.one_line())?;
+    fn reload(&mut self) -> Result<String, config::ConfigError> {
+        let new = config::load(&self.config.path)?;
         let fixed = [
             ("engine", self.config.engine != new.engine),
             ("cache", self.config.cache != new.cache),

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 pub use aggregate::Config;
 pub use error::ConfigError;
+
+use crate::app::http::TokenError;
 pub use validate::check_runtime_query;
 
 use crate::kit::Problem;
@@ -168,7 +170,11 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
         if f.exists()
             && let Err(e) = http.read_token()
         {
-            let why = e.strip_prefix("http.token_file ").unwrap_or(&e).to_string();
+            let why = match &e {
+                TokenError::Read { path, source } => format!("{}: {source}", path.display()),
+                TokenError::File { path, why } => format!("{}: {why}", path.display()),
+                TokenError::Token(why) => why.to_string(),
+            };
             problems.push(Problem::new("http.token_file", why));
         }
     }

@@ -109,24 +109,45 @@ impl HttpConfig {
 
     /// The token, read from `token` or the first line of `token_file`; an empty or
     /// unusable one is an error (never the token's text).
-    pub fn read_token(&self) -> Result<Option<String>, String> {
+    pub fn read_token(&self) -> Result<Option<String>, TokenError> {
         match (&self.token, &self.token_file) {
             (Some(t), _) => match token_problem(t) {
-                Some(why) => Err(format!("http.token: {why}")),
+                Some(why) => Err(TokenError::Token(why)),
                 None => Ok(Some(t.clone())),
             },
             (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|e| format!("http.token_file {}: {e}", f.display()))
+                .map_err(|source| TokenError::Read {
+                    path: f.clone(),
+                    source,
+                })
                 .and_then(|text| {
                     let token = text.lines().next().unwrap_or_default().trim().to_string();
                     match token_problem(&token) {
-                        Some(why) => Err(format!("http.token_file {}: {why}", f.display())),
+                        Some(why) => Err(TokenError::File {
+                            path: f.clone(),
+                            why,
+                        }),
                         None => Ok(Some(token)),
                     }
                 }),
             (None, None) => Ok(None),
         }
     }
+}
+
+/// Why the HTTP token could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("http.token: {0}")]
+    Token(&'static str),
+    #[error("http.token_file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("http.token_file {}: {why}", path.display())]
+    File { path: PathBuf, why: &'static str },
 }
 
 /// A DNS name or an IPv4 address: labels of letters, digits, `-` and `_`, separated
@@ -162,7 +183,7 @@ mod tests {
             let p = c.problems();
             assert_eq!(p.len(), 1, "{bad:?}: {p:?}");
             assert_eq!(p[0].path, "http.token");
-            let e = c.read_token().unwrap_err();
+            let e = c.read_token().unwrap_err().to_string();
             if bad.trim().len() > 1 {
                 assert!(!e.contains(bad) && !p[0].message.contains(bad), "{e}");
             }
@@ -182,7 +203,7 @@ mod tests {
                 token_file: Some(f.clone()),
                 ..HttpConfig::default()
             };
-            let e = c.read_token().unwrap_err();
+            let e = c.read_token().unwrap_err().to_string();
             assert!(e.contains("is empty"), "{text:?}: {e}");
         }
         std::fs::write(&f, "tok-1\n").unwrap();

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::app::status::Status;
 
-pub use config::HttpConfig;
+pub use config::{HttpConfig, TokenError};
 pub use health::{Health, health};
 pub use prometheus::render;
 
