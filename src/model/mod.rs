@@ -9,7 +9,7 @@
 //! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
 //! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
-//! let models = ocellus::model::Registry::load(&config, env, &prompts);
+//! let models = ocellus::model::Registry::load(&config.models, &config.engine, env, &prompts);
 //! for (name, why) in models.failed() { eprintln!("{name}: {why}") }
 //! ```
 
@@ -22,7 +22,7 @@ pub mod preprocessor;
 pub mod smolvlm;
 pub mod yolox;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,6 @@ use serde::Serialize;
 pub use cancel::{Cancel, RunError};
 pub use config::{ClipConfig, ClipModelType, ModelConfig, YoloxConfig};
 
-use crate::app::config::Config;
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig, EngineError};
 
@@ -131,49 +130,44 @@ impl Loaded {
 pub struct Registry {
     loaded: BTreeMap<String, Arc<Loaded>>,
     failed: BTreeMap<String, String>,
+    /// The `[models.*]` tables and the `[engine]` the models were loaded from, which a
+    /// reload compares with its own.
+    configs: BTreeMap<String, ModelConfig>,
+    engine: EngineConfig,
 }
 
 impl Registry {
-    /// Loads each model named in the config; a model that fails is logged and skipped.
-    /// Prompt embeddings (CLIP prompts, Florence-2 task prompts, SmolVLM questions) go
-    /// through `prompts`, which outlives a config reload.
+    /// Loads each model of `models` to run on `engine`; a model that fails is logged
+    /// and skipped. Prompt embeddings (CLIP prompts, Florence-2 task prompts, SmolVLM
+    /// questions) go through `prompts`, which outlives a config reload.
     pub fn load(
-        config: &Config,
+        models: &BTreeMap<String, ModelConfig>,
+        engine: &EngineConfig,
         env: &ort::environment::Environment,
         prompts: &Arc<PromptCache>,
     ) -> Self {
-        let mut reg = Self::default();
-        for (name, cfg) in &config.models {
-            let mut cfg = cfg.clone();
-            cfg.default_threads(config.engine.threads);
-            match Self::load_one(name, &cfg, env, &config.engine, prompts) {
-                Ok(m) => {
-                    reg.loaded.insert(name.clone(), Arc::new(m));
-                }
-                Err(e) => {
-                    tracing::error!("{e}");
-                    reg.failed.insert(name.clone(), e.to_string());
-                }
-            }
+        let mut reg = Self::empty(models, engine);
+        for (name, cfg) in models {
+            reg.load_one(name, cfg, env, prompts);
         }
         reg
     }
 
-    /// The models of `new` for a reload: a model whose config (and the engine's) is
-    /// unchanged keeps running as it is, the others are loaded anew (a failure is
-    /// logged and recorded like at start). Also returns the names that changed:
-    /// added, reloaded or removed.
+    /// The models of a new config for a reload: a model whose config (and the
+    /// engine's) is the one it was loaded with keeps running as it is, the others are
+    /// loaded anew (a failure is logged and recorded like at start). Also returns the
+    /// names that changed: added, reloaded or removed.
     pub fn reload(
         &self,
-        old: &Config,
-        new: &Config,
+        models: &BTreeMap<String, ModelConfig>,
+        engine: &EngineConfig,
         env: &ort::environment::Environment,
         prompts: &Arc<PromptCache>,
-    ) -> (Self, std::collections::BTreeSet<String>) {
-        let mut reg = Self::default();
-        let mut changed = std::collections::BTreeSet::new();
-        for (name, cfg) in &new.models {
-            let same = old.engine == new.engine && old.models.get(name) == Some(cfg);
+    ) -> (Self, BTreeSet<String>) {
+        let mut reg = Self::empty(models, engine);
+        let mut changed = BTreeSet::new();
+        for (name, cfg) in models {
+            let same = self.engine == *engine && self.configs.get(name) == Some(cfg);
             if same {
                 if let Some(m) = self.loaded.get(name) {
                     reg.loaded.insert(name.clone(), m.clone());
@@ -185,75 +179,50 @@ impl Registry {
                 }
             }
             changed.insert(name.clone());
-            let mut cfg = cfg.clone();
-            cfg.default_threads(new.engine.threads);
-            match Self::load_one(name, &cfg, env, &new.engine, prompts) {
-                Ok(m) => {
-                    tracing::info!("model {name}: loaded");
-                    reg.loaded.insert(name.clone(), Arc::new(m));
-                }
-                Err(e) => {
-                    tracing::error!("{e}");
-                    reg.failed.insert(name.clone(), e.to_string());
-                }
+            if reg.load_one(name, cfg, env, prompts) {
+                tracing::info!("model {name}: loaded");
             }
         }
         changed.extend(
-            old.models
+            self.configs
                 .keys()
-                .filter(|n| !new.models.contains_key(*n))
+                .filter(|n| !models.contains_key(*n))
                 .cloned(),
         );
         (reg, changed)
     }
 
+    /// A registry of no model yet, for these configs.
+    fn empty(models: &BTreeMap<String, ModelConfig>, engine: &EngineConfig) -> Self {
+        Self {
+            configs: models.clone(),
+            engine: engine.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// Loads `name` (the engine's thread count unless it sets its own) into `loaded`,
+    /// or logs why not and records it in `failed`; true when it loaded.
     fn load_one(
+        &mut self,
         name: &str,
         cfg: &ModelConfig,
         env: &ort::environment::Environment,
-        engine: &EngineConfig,
         prompts: &Arc<PromptCache>,
-    ) -> Result<Loaded, ModelError> {
-        Ok(match cfg {
-            ModelConfig::Yolox(c) => {
-                let (model, session) = yolox::Yolox::load(name, c, env)?;
-                let engine = model.engine(session, engine)?;
-                Loaded::Yolox { model, engine }
+    ) -> bool {
+        let mut cfg = cfg.clone();
+        cfg.default_threads(self.engine.threads);
+        match open(name, &cfg, env, &self.engine, prompts) {
+            Ok(m) => {
+                self.loaded.insert(name.into(), Arc::new(m));
+                true
             }
-            ModelConfig::Clip(c) => {
-                let (model, sessions) = clip::Clip::load(name, c, env)?;
-                let model = model.with_prompt_cache(prompts.clone());
-                let engine = model.engine(&sessions, engine)?;
-                Loaded::Clip {
-                    model: Box::new(model),
-                    sessions,
-                    engine,
-                }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.failed.insert(name.into(), e.to_string());
+                false
             }
-            ModelConfig::Florence2(c) => {
-                let (model, sessions) = florence2::Florence2::load(name, c, env)?;
-                let model = model.with_prompt_cache(prompts.clone());
-                Loaded::Florence2 {
-                    model: Box::new(model),
-                    sessions,
-                }
-            }
-            ModelConfig::Smolvlm(c) => {
-                let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
-                let model = model.with_prompt_cache(prompts.clone());
-                Loaded::Smolvlm {
-                    model: Box::new(model),
-                    sessions,
-                }
-            }
-            ModelConfig::Ppocr(c) => {
-                let (model, sessions) = ppocr::Ppocr::load(name, c, env)?;
-                Loaded::Ppocr {
-                    model: Box::new(model),
-                    sessions,
-                }
-            }
-        })
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Loaded>> {
@@ -272,6 +241,56 @@ impl Registry {
     pub fn failed(&self) -> &BTreeMap<String, String> {
         &self.failed
     }
+}
+
+/// Opens one model of its family, and the engine thread of a per-frame model.
+fn open(
+    name: &str,
+    cfg: &ModelConfig,
+    env: &ort::environment::Environment,
+    engine: &EngineConfig,
+    prompts: &Arc<PromptCache>,
+) -> Result<Loaded, ModelError> {
+    Ok(match cfg {
+        ModelConfig::Yolox(c) => {
+            let (model, session) = yolox::Yolox::load(name, c, env)?;
+            let engine = model.engine(session, engine)?;
+            Loaded::Yolox { model, engine }
+        }
+        ModelConfig::Clip(c) => {
+            let (model, sessions) = clip::Clip::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            let engine = model.engine(&sessions, engine)?;
+            Loaded::Clip {
+                model: Box::new(model),
+                sessions,
+                engine,
+            }
+        }
+        ModelConfig::Florence2(c) => {
+            let (model, sessions) = florence2::Florence2::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Florence2 {
+                model: Box::new(model),
+                sessions,
+            }
+        }
+        ModelConfig::Smolvlm(c) => {
+            let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Smolvlm {
+                model: Box::new(model),
+                sessions,
+            }
+        }
+        ModelConfig::Ppocr(c) => {
+            let (model, sessions) = ppocr::Ppocr::load(name, c, env)?;
+            Loaded::Ppocr {
+                model: Box::new(model),
+                sessions,
+            }
+        }
+    })
 }
 
 /// The one file with extension `ext` in `dir` (a model folder's default).
