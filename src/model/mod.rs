@@ -37,7 +37,7 @@ use crate::engine::{Batcher, EngineConfig, EngineError};
 
 /// How long one model call's steps took.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stages {
+pub struct StepTimes {
     pub preprocess: Duration,
     /// Waiting for the engine thread and the (batched) run.
     pub infer: Duration,

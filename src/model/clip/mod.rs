@@ -47,7 +47,7 @@ use std::time::Instant;
 use ort::value::TensorRef;
 use tokenizers::Tokenizer;
 
-use super::{ClipConfig, ClipModelType, ModelError, Stages};
+use super::{ClipConfig, ClipModelType, ModelError, StepTimes};
 use crate::cache::PromptCache;
 use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
@@ -345,7 +345,7 @@ impl Clip {
                 Ok(normalise(out))
             },
         )??;
-        scratch.stages = Stages {
+        scratch.stages = StepTimes {
             preprocess: t1.get() - t0,
             infer: t2.get() - t1.get(),
             postprocess: t2.get().elapsed(),

@@ -29,7 +29,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::engine::{EngineError, Filter, PillowResize, Rect, RgbView, Window};
-use crate::model::Stages;
+use crate::model::StepTimes;
 
 /// CLIPImageProcessor's defaults (OPENAI_CLIP_MEAN / OPENAI_CLIP_STD), as the JSON
 /// numbers (f64) that become f32.
@@ -249,7 +249,7 @@ pub struct ClipImage {
     /// The tensor of [`ClipImage::fill`] (inspection and tests).
     pixels: Vec<f32>,
     /// How long the last call's steps took.
-    pub stages: Stages,
+    pub stages: StepTimes,
 }
 
 impl ClipImage {
@@ -257,7 +257,7 @@ impl ClipImage {
         Self {
             resize: PillowResize::new(Filter::Bicubic),
             pixels: Vec::new(),
-            stages: Stages::default(),
+            stages: StepTimes::default(),
         }
     }
 

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use ort::value::{DynValue, Tensor, TensorRef};
 use tokenizers::Tokenizer;
 
-use super::{Cancel, ModelError, RunError, Stages};
+use super::{Cancel, ModelError, RunError, StepTimes};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::{self, SharedSession};
 use crate::kit::Frame;
@@ -68,7 +68,7 @@ pub struct ImageFeatures {
     pub tokens: usize,
     pub dim: usize,
     /// Preprocessing and vision-encoder time.
-    pub stages: Stages,
+    pub stages: StepTimes,
 }
 
 /// One task's answer.
@@ -328,7 +328,7 @@ impl Florence2 {
             features,
             tokens,
             dim,
-            stages: Stages {
+            stages: StepTimes {
                 preprocess: t1 - t0,
                 infer: t2 - t1,
                 postprocess: Duration::ZERO,

@@ -31,7 +31,7 @@ pub use crop::Crop;
 pub use detect::DetParams;
 pub use recognize::Charset;
 
-use super::{Cancel, ModelError, RunError, Stages};
+use super::{Cancel, ModelError, RunError, StepTimes};
 use crate::engine::{self, LinearResize, Rect, RgbView, SharedSession};
 use crate::kit::Frame;
 
@@ -63,7 +63,7 @@ pub struct RunTimes {
 #[derive(Debug, Clone, Default)]
 pub struct Reading {
     pub lines: Vec<TextLine>,
-    pub stages: Stages,
+    pub stages: StepTimes,
     /// The `infer` stage, model by model.
     pub runs: RunTimes,
 }
@@ -317,7 +317,7 @@ impl Ppocr {
         }
         post += t.elapsed();
         let infer = reading.runs.det + reading.runs.cls + reading.runs.rec;
-        reading.stages = Stages {
+        reading.stages = StepTimes {
             preprocess: pre,
             infer,
             postprocess: post,

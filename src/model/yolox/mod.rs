@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::cell::Cell;
 use std::time::Instant;
 
-use super::{Detection, ModelError, Stages, YoloxConfig, single_file};
+use super::{Detection, ModelError, StepTimes, YoloxConfig, single_file};
 use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, SharedSession};
 use crate::kit::Frame;
 
@@ -50,7 +50,7 @@ pub struct YoloxScratch {
     letterbox: Letterbox,
     candidates: Vec<Detection>,
     /// How long the last call's steps took.
-    pub stages: Stages,
+    pub stages: StepTimes,
 }
 
 impl Yolox {
@@ -215,7 +215,7 @@ impl Yolox {
             },
         )?;
         decoded?;
-        *stages = Stages {
+        *stages = StepTimes {
             preprocess: t1.get() - t0,
             infer: t2.get() - t1.get(),
             postprocess: t2.get().elapsed(),
