@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef};
 
-use super::{ImagePrefix, SmolVlm, SmolVlmSessions};
+use super::model::{SmolVlm, SmolVlmSessions};
+use super::prefix::ImagePrefix;
 use crate::model::{Cancel, ModelError};
 
 /// The yes and no tokens' logits at the last prompt position.
@@ -55,7 +56,7 @@ pub struct Generated {
 }
 
 /// One decoder run's last-position logits and KV cache.
-pub(super) struct Step {
+pub(crate) struct Step {
     pub logits: Vec<f32>,
     pub kv: Vec<DynValue>,
 }
@@ -109,7 +110,7 @@ impl SmolVlm {
     }
 
     /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped
-    /// to [`super::MAX_NEW_TOKENS`] and the room left in [`SmolVlm::max_sequence`]),
+    /// to [`MAX_NEW_TOKENS`](super::MAX_NEW_TOKENS) and the room left in [`SmolVlm::max_sequence`]),
     /// ending at a stop token (`<end_of_utterance>` or the generation config's eos).
     pub fn answer(
         &self,
@@ -178,7 +179,7 @@ impl SmolVlm {
     }
 
     /// `inputs_embeds` (`[n, hidden]`, flattened) of `ids`.
-    pub(super) fn embed(
+    pub(crate) fn embed(
         &self,
         s: &SmolVlmSessions,
         ids: &[u32],
@@ -209,7 +210,7 @@ impl SmolVlm {
 
     /// One decoder run over `embeds` after `past_len` cached tokens (`past` empty: a
     /// zero-length cache). The last position's logits are kept when `logits` is set.
-    pub(super) fn run_decoder(
+    pub(crate) fn run_decoder(
         &self,
         session: &mut Session,
         embeds: &[f32],

@@ -18,10 +18,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use super::{
-    DecoderIo, ImageSpec, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmConfig, SmolVlmImage,
-    SmolVlmSessions,
-};
+use super::config::SmolVlmConfig;
+use super::model::{DecoderIo, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
+use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
 use crate::model::{Cancel, ModelError};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ort::value::{DynValue, TensorRef};
 
-use super::{SmolVlm, SmolVlmSessions};
+use super::model::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
 use crate::model::{Cancel, ModelError};
@@ -35,7 +35,7 @@ pub struct PrefixTimings {
 /// so any number of questions can share it.
 pub struct ImagePrefix {
     /// `present.{i}.key/value` of the prefix run, in the decoder's cache order.
-    pub(super) kv: Vec<DynValue>,
+    pub(crate) kv: Vec<DynValue>,
     len: usize,
     pub timings: PrefixTimings,
 }
