@@ -15,15 +15,22 @@ use std::path::{Path, PathBuf};
 
 use super::error::ModelError;
 
+/// Why a folder has no single file of a kind.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error("no .{ext} file in the folder")]
+    None { ext: String },
+    #[error("several .{ext} files; name one with `file`/`labels`")]
+    Several { ext: String },
+}
+
 /// The one file with extension `ext` in `dir` (a model folder's default); a manifest
 /// or readme does not count.
 pub fn single_file(model: &str, dir: &Path, ext: &str) -> Result<PathBuf, ModelError> {
-    let err = |cause: String| ModelError::Load {
-        model: model.into(),
-        file: dir.to_path_buf(),
-        cause,
-    };
-    let entries = std::fs::read_dir(dir).map_err(|e| err(e.to_string()))?;
+    let err = |e: FolderError| ModelError::load(model, dir, e);
+    let entries = std::fs::read_dir(dir).map_err(|e| err(e.into()))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -37,9 +44,7 @@ pub fn single_file(model: &str, dir: &Path, ext: &str) -> Result<PathBuf, ModelE
     found.sort();
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(err(format!("no .{ext} file in the folder"))),
-        _ => Err(err(format!(
-            "several .{ext} files; name one with `file`/`labels`"
-        ))),
+        0 => Err(err(FolderError::None { ext: ext.into() })),
+        _ => Err(err(FolderError::Several { ext: ext.into() })),
     }
 }

@@ -3,7 +3,7 @@
 //! prompts and images with it.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use ort::value::TensorRef;
 use tokenizers::Tokenizer;
 
 use super::embedding::{Embedding, normalise};
+use super::error::ClipError;
 use super::family;
 use super::preprocess::{ClipImage, ImageSpec};
 use super::scoring::{Scoring, dot, softmax};
@@ -20,7 +21,7 @@ use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
 };
 use crate::kit::Frame;
-use crate::model::{ClipConfig, ClipModelType, ModelError, StepTimes};
+use crate::model::{ClipConfig, ClipModelType, ModelError, StepTimes, TokenizerError};
 
 /// CLIP's trained multiplier (exp of its logit_scale, clamped at 100 in training).
 const CLIP_LOGIT_SCALE: f32 = 100.0;
@@ -67,24 +68,19 @@ impl Clip {
         cfg: &ClipConfig,
         env: &ort::environment::Environment,
     ) -> Result<(Self, ClipSessions), ModelError> {
-        let err = |file: &Path, cause: String| ModelError::Load {
-            model: name.into(),
-            file: file.to_path_buf(),
-            cause,
-        };
-        let family = family::read(&cfg.config, cfg.model_type).map_err(|e| err(&cfg.config, e))?;
+        let err = |file: &Path, e: ClipError| ModelError::load(name, file, e);
+        let family = family::read(&cfg.config, cfg.model_type)
+            .map_err(|e| ModelError::load(name, &cfg.config, e))?;
         let model_type = family.model_type;
-        let spec =
-            ImageSpec::from_file(&cfg.preprocessor).map_err(|e| err(&cfg.preprocessor, e))?;
-        let mut tokenizer =
-            Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        let spec = ImageSpec::from_file(&cfg.preprocessor)
+            .map_err(|e| ModelError::load(name, &cfg.preprocessor, e))?;
+        let tokenizer_err = |e| ModelError::load(name, &cfg.tokenizer, TokenizerError::File(e));
+        let mut tokenizer = Tokenizer::from_file(&cfg.tokenizer).map_err(tokenizer_err)?;
         // Padding and cutting are done here, as the model needs them.
         let tokenizer_pad = tokenizer.get_padding().map(|p| i64::from(p.pad_id));
         tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
-        let scoring = scoring_of(model_type, cfg).map_err(|(file, e)| err(&file, e))?;
+        tokenizer.with_truncation(None).map_err(tokenizer_err)?;
+        let scoring = scoring_of(name, model_type, cfg)?;
         let vision = engine::open(env, name, &cfg.vision, &cfg.providers, cfg.threads)?;
         let text = engine::open(env, name, &cfg.text, &cfg.providers, cfg.threads)?;
         let (preferred_image, preferred_text): (&[&str], &[&str]) = match model_type {
@@ -93,12 +89,10 @@ impl Clip {
         };
         let vision_output = {
             let s = vision.lock();
-            let input = s.inputs().first().ok_or_else(|| {
-                err(
-                    &cfg.vision,
-                    "expected a pixel_values input, found none".into(),
-                )
-            })?;
+            let input = s
+                .inputs()
+                .first()
+                .ok_or_else(|| err(&cfg.vision, ClipError::NoPixelValues))?;
             let dims = input.dtype().tensor_shape().map(|d| d.to_vec());
             if let (Some(dims), Some((w, h))) = (dims, spec.output_size()) {
                 // [batch, 3, height, width]
@@ -109,12 +103,11 @@ impl Clip {
                 {
                     return Err(err(
                         &cfg.preprocessor,
-                        format!(
-                            "gives {w}x{h} images, but {} takes {}x{}",
-                            cfg.vision.display(),
-                            dims[3],
-                            dims[2]
-                        ),
+                        ClipError::ImageSize {
+                            gives: (w, h),
+                            vision: cfg.vision.clone(),
+                            takes: (dims[3], dims[2]),
+                        },
                     ));
                 }
             }
@@ -126,7 +119,9 @@ impl Clip {
             let Some(ids) = s.inputs().iter().find(|i| i.name() == "input_ids") else {
                 return Err(err(
                     &cfg.text,
-                    format!("expected an input_ids input, found {names:?}"),
+                    ClipError::NoInputIds {
+                        found: names.iter().map(|n| n.to_string()).collect(),
+                    },
                 ));
             };
             let fixed = ids
@@ -223,7 +218,7 @@ impl Clip {
         let enc = self
             .tokenizer
             .encode(text, true)
-            .map_err(|e| self.run_error(format!("tokenizer: {e}")))?;
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))?;
         let mut ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
         let max = self.text.max_tokens;
         if ids.len() > max {
@@ -302,7 +297,7 @@ impl Clip {
                 t2.set(Instant::now());
                 let _s = tracing::trace_span!("clip.post", model = %self.name).entered();
                 if out.is_empty() {
-                    return Err(self.run_error(format!("output {} is empty", self.vision_output)));
+                    return Err(self.run_error(ClipError::EmptyOutput(self.vision_output.clone())));
                 }
                 Ok(normalise(out))
             },
@@ -344,37 +339,36 @@ impl Clip {
     ) -> Result<Embedding, ModelError> {
         let value = outputs
             .get(name)
-            .ok_or_else(|| self.run_error(format!("no output {name}")))?;
+            .ok_or_else(|| self.run_error(ClipError::MissingOutput(name.into())))?;
         let (shape, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| self.run_error(e))?;
         let dim = shape.last().copied().unwrap_or(0) as usize;
         if dim == 0 || data.len() < dim {
-            return Err(self.run_error(format!("output {name} has shape {shape:?}")));
+            return Err(self.run_error(ClipError::OutputShape {
+                name: name.into(),
+                shape: shape.to_vec(),
+            }));
         }
         Ok(normalise(&data[..dim]))
     }
 
-    fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Run {
-            model: self.name.clone(),
-            cause: e.to_string(),
-        }
+    fn run_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+        ModelError::run(&self.name, e)
     }
 }
 
 /// The scoring rule and its numbers: the config's, else the model's (SigLIP: from
-/// the combined export), else CLIP's 100. The error names the file it concerns.
-fn scoring_of(model_type: ClipModelType, cfg: &ClipConfig) -> Result<Scoring, (PathBuf, String)> {
+/// the combined export), else CLIP's 100.
+fn scoring_of(
+    name: &str,
+    model_type: ClipModelType,
+    cfg: &ClipConfig,
+) -> Result<Scoring, ModelError> {
     let scoring = match model_type {
         ClipModelType::Clip => {
             if cfg.logit_bias.is_some() {
-                return Err((
-                    cfg.config.clone(),
-                    "logit_bias is set, but this is a CLIP model, which has none \
-                     (set model_type = \"siglip\" if it is SigLIP)"
-                        .into(),
-                ));
+                return Err(ModelError::load(name, &cfg.config, ClipError::BiasOnClip));
             }
             Scoring::Softmax {
                 scale: cfg.logit_scale.unwrap_or(CLIP_LOGIT_SCALE),
@@ -385,16 +379,10 @@ fn scoring_of(model_type: ClipModelType, cfg: &ClipConfig) -> Result<Scoring, (P
                 (Some(s), Some(b)) => (s, b),
                 (s, b) => {
                     if !cfg.combined.is_file() {
-                        return Err((
-                            cfg.combined.clone(),
-                            "not found; SigLIP's logit_scale and logit_bias are only in the \
-                             combined export: add it, or set logit_scale (exp of the trained \
-                             value) and logit_bias in the model's config"
-                                .into(),
-                        ));
+                        return Err(ModelError::load(name, &cfg.combined, ClipError::NoCombined));
                     }
                     let (fs, fb) = siglip::logit_params(&cfg.combined)
-                        .map_err(|e| (cfg.combined.clone(), e))?;
+                        .map_err(|e| ModelError::load(name, &cfg.combined, e))?;
                     (s.unwrap_or(fs), b.unwrap_or(fb))
                 }
             };
@@ -403,16 +391,20 @@ fn scoring_of(model_type: ClipModelType, cfg: &ClipConfig) -> Result<Scoring, (P
     };
     let (Scoring::Softmax { scale } | Scoring::Sigmoid { scale, .. }) = scoring;
     if !(scale.is_finite() && scale > 0.0) {
-        return Err((
-            cfg.config.clone(),
-            format!("logit_scale {scale} must be a positive number"),
+        return Err(ModelError::load(
+            name,
+            &cfg.config,
+            ClipError::BadScale(scale),
         ));
     }
     Ok(scoring)
 }
 
 /// The output named first in `preferred` that the model has, or its only output.
-fn pick_output(outputs: &[ort::value::Outlet], preferred: &[&str]) -> Result<String, String> {
+fn pick_output(
+    outputs: &[ort::value::Outlet],
+    preferred: &[&'static str],
+) -> Result<String, ClipError> {
     if let Some(o) = preferred
         .iter()
         .find_map(|p| outputs.iter().find(|o| o.name() == *p))
@@ -421,10 +413,9 @@ fn pick_output(outputs: &[ort::value::Outlet], preferred: &[&str]) -> Result<Str
     }
     match outputs {
         [only] => Ok(only.name().to_string()),
-        _ => Err(format!(
-            "expected an output named {}, found {:?}",
-            preferred.join(" or "),
-            outputs.iter().map(|o| o.name()).collect::<Vec<_>>()
-        )),
+        _ => Err(ClipError::NoOutput {
+            preferred: preferred.to_vec(),
+            found: outputs.iter().map(|o| o.name().to_string()).collect(),
+        }),
     }
 }

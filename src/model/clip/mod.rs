@@ -18,7 +18,7 @@
 //! Files: `dual_encoder` ([`Clip`]: loading, the text input and the output names
 //! taken from the sessions, embedding), `embedding`, `preprocess` (images), `scoring`
 //! (logits to scores), `family` (config.json), `siglip` and `onnx_graph` (SigLIP's
-//! scalars in the combined export).
+//! scalars in the combined export), `error` (what the files or outputs break).
 //!
 //! ```no_run
 //! use ocellus::model::{ClipConfig, clip::{Clip, ClipImage}};
@@ -36,6 +36,7 @@
 
 mod dual_encoder;
 mod embedding;
+mod error;
 mod family;
 mod onnx_graph;
 mod preprocess;
@@ -44,5 +45,9 @@ mod siglip;
 
 pub use dual_encoder::{Clip, ClipSessions};
 pub use embedding::Embedding;
-pub use preprocess::{ClipImage, ImageSpec, Resize};
+pub use error::ClipError;
+pub use family::FamilyError;
+pub use onnx_graph::GraphError;
+pub use preprocess::{ClipImage, ImageSpec, ImageSpecError, Resize};
 pub use scoring::{Scoring, dot, logits, sigmoid, softmax, softmax_in_place};
+pub use siglip::{LogitParamsError, ParamsNotFound};

@@ -39,15 +39,17 @@
 
 mod config;
 mod decode;
+mod error;
 mod model;
 mod preprocess;
 mod tasks;
 
 pub use config::Florence2Config;
-pub use decode::{DecoderIo, GenerationSpec};
+pub use decode::{DecoderIo, DecoderIoError, GenerationError, GenerationSpec};
+pub use error::Florence2Error;
 pub use model::{
     Florence2, Florence2Sessions, Generated, ImageFeatures, MAX_NEW_TOKENS, MAX_PROMPT_BYTES,
     MAX_PROMPT_TOKENS,
 };
-pub use preprocess::{ImageSpec, pixel_box};
+pub use preprocess::{ImageSpec, ImageSpecError, pixel_box};
 pub use tasks::{Found, Task, TaskOutput, clean_up_tokenization};

@@ -10,13 +10,14 @@ use ort::value::{DynValue, Tensor, TensorRef};
 use tokenizers::Tokenizer;
 
 use super::config::Florence2Config;
-use super::decode::{self, DecoderIo, GenerationSpec};
+use super::decode::{self, DecoderIo, GenerationSpec, StepError};
+use super::error::Florence2Error;
 use super::preprocess::{self, ImageSpec};
 use super::tasks::{Task, TaskOutput, clean_up_tokenization};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::{self, SharedSession};
 use crate::kit::Frame;
-use crate::model::{Cancel, ModelError, RunError, StepTimes};
+use crate::model::{Cancel, ModelError, RunError, StepTimes, TokenizerError};
 
 /// The four sessions of a Florence-2 model.
 #[derive(Clone)]
@@ -94,17 +95,12 @@ impl Florence2 {
         cfg: &Florence2Config,
         env: &ort::environment::Environment,
     ) -> Result<(Self, Florence2Sessions), ModelError> {
-        let err = |file: &Path, cause: String| ModelError::Load {
-            model: name.into(),
-            file: file.to_path_buf(),
-            cause,
-        };
-        let spec =
-            ImageSpec::from_file(&cfg.preprocessor).map_err(|e| err(&cfg.preprocessor, e))?;
-        let generation =
-            GenerationSpec::from_file(&cfg.generation).map_err(|e| err(&cfg.generation, e))?;
-        let tokenizer =
-            Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        let spec = ImageSpec::from_file(&cfg.preprocessor)
+            .map_err(|e| ModelError::load(name, &cfg.preprocessor, e))?;
+        let generation = GenerationSpec::from_file(&cfg.generation)
+            .map_err(|e| ModelError::load(name, &cfg.generation, e))?;
+        let tokenizer = Tokenizer::from_file(&cfg.tokenizer)
+            .map_err(|e| ModelError::load(name, &cfg.tokenizer, TokenizerError::File(e)))?;
         let open = |file: &Path| engine::open(env, name, file, &cfg.providers, cfg.threads);
         let sessions = Florence2Sessions {
             vision: open(&cfg.vision)?,
@@ -112,21 +108,27 @@ impl Florence2 {
             encoder: open(&cfg.encoder)?,
             decoder: open(&cfg.decoder)?,
         };
-        let check = |s: &SharedSession, file: &Path, inputs: &[&str], output: &str| {
-            let s = s.lock();
-            let names: Vec<&str> = s.inputs().iter().map(|i| i.name()).collect();
-            let outs: Vec<&str> = s.outputs().iter().map(|o| o.name()).collect();
-            if inputs.iter().all(|i| names.contains(i)) && outs.contains(&output) {
-                Ok(())
-            } else {
-                Err(err(
-                    file,
-                    format!(
-                        "expected inputs {inputs:?} and output {output}, found {names:?} -> {outs:?}"
-                    ),
-                ))
-            }
-        };
+        let check =
+            |s: &SharedSession, file: &Path, inputs: &[&'static str], output: &'static str| {
+                let s = s.lock();
+                let names: Vec<&str> = s.inputs().iter().map(|i| i.name()).collect();
+                let outs: Vec<&str> = s.outputs().iter().map(|o| o.name()).collect();
+                if inputs.iter().all(|i| names.contains(i)) && outs.contains(&output) {
+                    Ok(())
+                } else {
+                    let owned = |l: Vec<&str>| l.into_iter().map(String::from).collect();
+                    Err(ModelError::load(
+                        name,
+                        file,
+                        Florence2Error::Io {
+                            inputs: inputs.to_vec(),
+                            output,
+                            found: owned(names),
+                            found_outputs: owned(outs),
+                        },
+                    ))
+                }
+            };
         check(
             &sessions.vision,
             &cfg.vision,
@@ -140,8 +142,10 @@ impl Florence2 {
             &["inputs_embeds", "attention_mask"],
             "last_hidden_state",
         )?;
-        let io = DecoderIo::of(&sessions.decoder.lock()).map_err(|e| err(&cfg.decoder, e))?;
-        let max_positions = max_positions(&cfg.config).map_err(|e| err(&cfg.config, e))?;
+        let io = DecoderIo::of(&sessions.decoder.lock())
+            .map_err(|e| ModelError::load(name, &cfg.decoder, e))?;
+        let max_positions =
+            max_positions(&cfg.config).map_err(|e| ModelError::load(name, &cfg.config, e))?;
         let cap = max_positions.map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS));
         if cfg.max_tokens > cap {
             tracing::debug!(
@@ -187,10 +191,10 @@ impl Florence2 {
         if let Task::Ground(phrase) = task
             && phrase.len() > MAX_PROMPT_BYTES
         {
-            return Err(self.run_error(format!(
-                "the phrase is {} bytes, more than the {MAX_PROMPT_BYTES} it may have",
-                phrase.len()
-            )));
+            return Err(self.run_error(Florence2Error::PhraseTooLong {
+                bytes: phrase.len(),
+                limit: MAX_PROMPT_BYTES,
+            }));
         }
         let ids = self.prompt_ids(task)?;
         if ids.len() > MAX_PROMPT_TOKENS {
@@ -226,7 +230,7 @@ impl Florence2 {
         let enc = self
             .tokenizer
             .encode(task.prompt(), true)
-            .map_err(|e| self.run_error(format!("tokenizer: {e}")))?;
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -286,7 +290,7 @@ impl Florence2 {
                 .try_extract_tensor::<f32>()
                 .map_err(|e| self.run_error(e))?;
             if shape.len() != 3 || shape[0] != 1 {
-                return Err(self.run_error(format!("image_features has shape {shape:?}")));
+                return Err(self.run_error(Florence2Error::FeaturesShape(shape.to_vec())));
             }
             (data.to_vec(), shape[1] as usize, shape[2] as usize)
         };
@@ -330,10 +334,10 @@ impl Florence2 {
         let prompt = self.prompt_embeds(s, task, image.tokens, cancel)?;
         let dim = image.dim.max(1);
         if prompt.len() % dim != 0 {
-            return Err(self.run_error(format!(
-                "prompt embeddings of {} values do not match image features of width {dim}",
-                prompt.len()
-            )));
+            return Err(self.run_error(Florence2Error::PromptWidth {
+                values: prompt.len(),
+                dim,
+            }));
         }
         let prompt_len = prompt.len() / dim;
         let len = image.tokens + prompt_len;
@@ -358,7 +362,7 @@ impl Florence2 {
                 .map_err(|e| self.run_failed(e))?;
             outputs
                 .remove("last_hidden_state")
-                .ok_or_else(|| self.run_error("no output last_hidden_state"))?
+                .ok_or_else(|| self.run_error(Florence2Error::MissingOutput("last_hidden_state")))?
         };
         let t1 = Instant::now();
         let ids = {
@@ -380,7 +384,7 @@ impl Florence2 {
         let text = self
             .tokenizer
             .decode(&ids, false)
-            .map_err(|e| self.run_error(format!("tokenizer: {e}")))?;
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))?;
         let text = clean_up_tokenization(&text);
         let output = task.parse(&text);
         tracing::trace!(model = %self.name, tokens = ids.len() - 1, "florence2 {}", task.token());
@@ -429,7 +433,7 @@ impl Florence2 {
         s: &Florence2Sessions,
         id: u32,
         cancel: &Cancel,
-    ) -> Result<DynValue, decode::StepError> {
+    ) -> Result<DynValue, StepError> {
         self.embed_ids(s, &[i64::from(id)], cancel)
     }
 
@@ -439,14 +443,13 @@ impl Florence2 {
         s: &Florence2Sessions,
         ids: &[i64],
         cancel: &Cancel,
-    ) -> Result<DynValue, decode::StepError> {
-        let input = Tensor::from_array(([1usize, ids.len()], ids.to_vec()))
-            .map_err(|e| decode::StepError::Other(e.to_string()))?;
+    ) -> Result<DynValue, StepError> {
+        let input = Tensor::from_array(([1usize, ids.len()], ids.to_vec()))?;
         let mut session = s.embed.lock();
         let mut outputs = cancel.run(&mut session, ort::inputs!["input_ids" => input])?;
         outputs
             .remove("inputs_embeds")
-            .ok_or_else(|| decode::StepError::Other("no output inputs_embeds".into()))
+            .ok_or_else(|| StepError::MissingOutput("inputs_embeds".into()))
     }
 
     /// Refuses an encoder input longer than the model's positions.
@@ -462,10 +465,10 @@ impl Florence2 {
         }
     }
 
-    fn step_failed(&self, e: decode::StepError) -> ModelError {
+    fn step_failed(&self, e: StepError) -> ModelError {
         match e {
-            decode::StepError::Run(e) => self.run_failed(e),
-            decode::StepError::Other(e) => self.run_error(e),
+            StepError::Run(e) => self.run_failed(e),
+            other => self.run_error(other),
         }
     }
 
@@ -473,20 +476,17 @@ impl Florence2 {
         ModelError::of_run(&self.name, e)
     }
 
-    fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Run {
-            model: self.name.clone(),
-            cause: e.to_string(),
-        }
+    fn run_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+        ModelError::run(&self.name, e)
     }
 }
 
 /// `text_config.max_position_embeddings` of an optional `config.json`.
-fn max_positions(path: &Path) -> Result<Option<usize>, String> {
+fn max_positions(path: &Path) -> Result<Option<usize>, serde_json::Error> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
     Ok(v["text_config"]["max_position_embeddings"]
         .as_u64()
         .filter(|&n| n > 1)

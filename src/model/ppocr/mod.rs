@@ -17,12 +17,13 @@
 //! Files: `model` ([`Ppocr`]: loading, reading), `detect` (DB text detection),
 //! `geometry` (hulls and minimum-area rectangles), `crop` (upright crops of the rotated boxes),
 //! `classify` (the 0°/180° classifier), `recognize` (CTC recognition and the
-//! characters), `config`.
+//! characters), `config`, `error` (what the files or outputs break).
 
 mod classify;
 mod config;
 mod crop;
 mod detect;
+mod error;
 mod geometry;
 mod model;
 mod recognize;
@@ -30,5 +31,6 @@ mod recognize;
 pub use config::PpocrConfig;
 pub use crop::Crop;
 pub use detect::DetParams;
+pub use error::PpocrError;
 pub use model::{Ppocr, PpocrSessions, Reading, RunTimes, TextLine};
 pub use recognize::Charset;

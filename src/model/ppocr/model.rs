@@ -9,6 +9,7 @@ use ort::value::TensorRef;
 use super::config::PpocrConfig;
 use super::crop::{self, Crop};
 use super::detect::{self, DetParams};
+use super::error::PpocrError;
 use super::recognize::{self, Charset};
 use super::{classify, geometry};
 use crate::engine::{self, LinearResize, Rect, RgbView, SharedSession};
@@ -87,19 +88,11 @@ impl Ppocr {
         let det = open(&cfg.det)?;
         let rec = open(&cfg.rec)?;
         let cls = cfg.cls.as_deref().map(open).transpose()?;
-        let err = |file: &Path, cause: String| ModelError::Load {
-            model: name.into(),
-            file: file.to_path_buf(),
-            cause,
-        };
-        let det_io =
-            io(&det).ok_or_else(|| err(&cfg.det, "expected one input and one output".into()))?;
-        let rec_io =
-            io(&rec).ok_or_else(|| err(&cfg.rec, "expected one input and one output".into()))?;
+        let err = |file: &Path, e: PpocrError| ModelError::load(name, file, e);
+        let det_io = io(&det).ok_or_else(|| err(&cfg.det, PpocrError::Io))?;
+        let rec_io = io(&rec).ok_or_else(|| err(&cfg.rec, PpocrError::Io))?;
         let cls_io = match (&cls, &cfg.cls) {
-            (Some(s), Some(f)) => {
-                Some(io(s).ok_or_else(|| err(f, "expected one input and one output".into()))?)
-            }
+            (Some(s), Some(f)) => Some(io(s).ok_or_else(|| err(f, PpocrError::Io))?),
             _ => None,
         };
         let charset = match std::fs::read_to_string(&cfg.keys) {
@@ -107,15 +100,10 @@ impl Ppocr {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let s = rec.lock();
                 let keys = s.metadata().ok().and_then(|m| m.custom("character"));
-                let keys = keys.ok_or_else(|| {
-                    err(
-                        &cfg.keys,
-                        "file not found, and the rec model has no 'character' metadata".into(),
-                    )
-                })?;
+                let keys = keys.ok_or_else(|| err(&cfg.keys, PpocrError::NoKeys))?;
                 Charset::from_lines(&keys)
             }
-            Err(e) => return Err(err(&cfg.keys, e.to_string())),
+            Err(e) => return Err(ModelError::load(name, &cfg.keys, e)),
         };
         let classes = {
             let s = rec.lock();
@@ -127,11 +115,11 @@ impl Ppocr {
         if classes > 0 && classes as usize != charset.len() {
             return Err(err(
                 &cfg.keys,
-                format!(
-                    "{} characters + blank + space = {}, but the rec model has {classes} classes",
-                    charset.len() - 2,
-                    charset.len()
-                ),
+                PpocrError::Classes {
+                    characters: charset.len() - 2,
+                    total: charset.len(),
+                    classes,
+                },
             ));
         }
         let model = Self {
@@ -195,11 +183,10 @@ impl Ppocr {
         let quads = {
             let _s = tracing::trace_span!("ppocr.post", model = %self.name, step = "det").entered();
             if prob.len() < w * h {
-                return Err(self.run_error(format!(
-                    "det output has {} values, expected {}",
-                    prob.len(),
-                    w * h
-                )));
+                return Err(self.run_error(PpocrError::DetValues {
+                    values: prob.len(),
+                    expected: w * h,
+                }));
             }
             detect::boxes(&prob, (w, h), (view.width(), view.height()), &self.params)
         };
@@ -265,13 +252,14 @@ impl Ppocr {
             let _s = tracing::trace_span!("ppocr.post", model = %self.name, step = "rec").entered();
             let classes = self.charset.len();
             let [n, steps, c] = oshape[..] else {
-                return Err(self.run_error(format!("rec output has shape {oshape:?}")));
+                return Err(self.run_error(PpocrError::RecShape(oshape)));
             };
             if n != items.len() || c != classes || out.len() < n * steps * c {
-                return Err(self.run_error(format!(
-                    "rec output has shape {oshape:?}, expected [{}, steps, {classes}]",
-                    items.len()
-                )));
+                return Err(self.run_error(PpocrError::RecClasses {
+                    shape: oshape,
+                    lines: items.len(),
+                    classes,
+                }));
             }
             for (&i, probs) in batch.iter().zip(out.chunks_exact(steps * classes)) {
                 texts[i] = self.charset.decode(probs, classes);
@@ -313,7 +301,7 @@ impl Ppocr {
         io: &Io,
         shape: [usize; 4],
         data: &[f32],
-        step: &str,
+        step: &'static str,
         cancel: &Cancel,
     ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
         let _s = tracing::trace_span!("ppocr.infer", model = %self.name, step).entered();
@@ -323,25 +311,25 @@ impl Ppocr {
             .run(&mut session, ort::inputs![io.input.as_str() => input])
             .map_err(|e| match e {
                 RunError::Cancelled => ModelError::of_run(&self.name, e),
-                RunError::Ort(e) => self.run_error(format!("{step}: {e}")),
+                RunError::Ort(source) => self.run_error(PpocrError::Step { step, source }),
             })?;
-        let value = outputs
-            .get(io.output.as_str())
-            .ok_or_else(|| self.run_error(format!("{step}: no output {}", io.output)))?;
+        let value = outputs.get(io.output.as_str()).ok_or_else(|| {
+            self.run_error(PpocrError::NoOutput {
+                step,
+                output: io.output.clone(),
+            })
+        })?;
         let (shape, values) = value
             .try_extract_tensor::<f32>()
-            .map_err(|e| self.run_error(format!("{step}: {e}")))?;
+            .map_err(|source| self.run_error(PpocrError::Step { step, source }))?;
         Ok((
             shape.iter().map(|&d| d.max(0) as usize).collect(),
             values.to_vec(),
         ))
     }
 
-    fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Run {
-            model: self.name.clone(),
-            cause: e.to_string(),
-        }
+    fn run_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+        ModelError::run(&self.name, e)
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef};
 
+use super::error::SmolVlmError;
 use super::model::{SmolVlm, SmolVlmSessions};
 use super::prefix::ImagePrefix;
 use crate::model::{Cancel, ModelError};
@@ -99,7 +100,7 @@ impl SmolVlm {
             step.logits
                 .get(id as usize)
                 .copied()
-                .ok_or_else(|| self.run_error(format!("token {id} is outside the logits")))
+                .ok_or_else(|| self.run_error(SmolVlmError::TokenOutsideLogits(id)))
         };
         let (yes_logit, no_logit) = (logit(self.yes_id)?, logit(self.no_id)?);
         Ok(YesNo {
@@ -154,7 +155,7 @@ impl SmolVlm {
         let mut ids = Vec::new();
         while ids.len() < max_tokens {
             let next =
-                argmax(&step.logits).ok_or_else(|| self.run_error("the decoder gave no logits"))?;
+                argmax(&step.logits).ok_or_else(|| self.run_error(SmolVlmError::NoLogits))?;
             ids.push(next);
             if self.stop.contains(&next) || ids.len() == max_tokens {
                 break;
@@ -194,16 +195,15 @@ impl SmolVlm {
             .map_err(|e| self.run_failed(e))?;
         let value = outputs
             .get("inputs_embeds")
-            .ok_or_else(|| self.run_error("no output inputs_embeds"))?;
+            .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput("inputs_embeds".into())))?;
         let (_, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| self.run_error(e))?;
         if data.is_empty() || data.len() % ids.len().max(1) != 0 {
-            return Err(self.run_error(format!(
-                "inputs_embeds has {} values for {} tokens",
-                data.len(),
-                ids.len()
-            )));
+            return Err(self.run_error(SmolVlmError::EmbedsCount {
+                values: data.len(),
+                tokens: ids.len(),
+            }));
         }
         Ok(data.to_vec())
     }
@@ -256,11 +256,10 @@ impl SmolVlm {
                 inputs.push((name.as_str().into(), value.into()));
             }
         } else {
-            return Err(self.run_error(format!(
-                "a KV cache of {} tensors, the decoder takes {}",
-                past.len(),
-                cache.len()
-            )));
+            return Err(self.run_error(SmolVlmError::CacheLen {
+                given: past.len(),
+                takes: cache.len(),
+            }));
         }
         let mut outputs = cancel
             .run(session, inputs)
@@ -269,11 +268,11 @@ impl SmolVlm {
         if logits {
             let value = outputs
                 .get("logits")
-                .ok_or_else(|| self.run_error("no output logits"))?;
+                .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput("logits".into())))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(e)?;
             let vocab = shape.last().copied().unwrap_or(0).max(0) as usize;
             if vocab == 0 || data.len() < vocab {
-                return Err(self.run_error(format!("logits have shape {shape:?}")));
+                return Err(self.run_error(SmolVlmError::LogitsShape(shape.to_vec())));
             }
             last = data[data.len() - vocab..].to_vec();
         }
@@ -282,7 +281,7 @@ impl SmolVlm {
             kv.push(
                 outputs
                     .remove(present)
-                    .ok_or_else(|| self.run_error(format!("no output {present}")))?,
+                    .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput(present.clone())))?,
             );
         }
         Ok(Step { logits: last, kv })

@@ -30,6 +30,7 @@
 
 mod config;
 mod decode;
+mod error;
 mod load;
 mod model;
 mod prefix;
@@ -37,8 +38,9 @@ mod preprocess;
 
 pub use config::SmolVlmConfig;
 pub use decode::{DecodeTimings, Generated, YesNo};
+pub use error::SmolVlmError;
 pub use model::{
     MAX_NEW_TOKENS, MAX_QUESTION_BYTES, MAX_QUESTION_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions,
 };
 pub use prefix::{ImagePrefix, PrefixTimings};
-pub use preprocess::{ImageSpec, SmolVlmImage};
+pub use preprocess::{ImageSpec, ImageSpecError, SmolVlmImage};

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use tokenizers::Tokenizer;
 
+use super::error::SmolVlmError;
 use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::SharedSession;
-use crate::model::{Cancel, ModelError, RunError};
+use crate::model::{Cancel, ModelError, RunError, TokenizerError};
 
 /// The three sessions of a SmolVLM model.
 #[derive(Clone)]
@@ -138,13 +139,10 @@ impl SmolVlm {
 
     fn check_bytes(&self, question: &str) -> Result<(), ModelError> {
         if question.len() > MAX_QUESTION_BYTES {
-            return Err(ModelError::Run {
-                model: self.name.clone(),
-                cause: format!(
-                    "the question is {} bytes, more than the {MAX_QUESTION_BYTES} it may have",
-                    question.len()
-                ),
-            });
+            return Err(self.run_error(SmolVlmError::QuestionTooLong {
+                bytes: question.len(),
+                limit: MAX_QUESTION_BYTES,
+            }));
         }
         Ok(())
     }
@@ -182,14 +180,14 @@ impl SmolVlm {
     pub fn decode_text(&self, ids: &[u32]) -> Result<String, ModelError> {
         self.tokenizer
             .decode(ids, true)
-            .map_err(|e| self.run_error(format!("tokenizer: {e}")))
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))
     }
 
     fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let enc = self
             .tokenizer
             .encode(text, false)
-            .map_err(|e| self.run_error(format!("tokenizer: {e}")))?;
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -218,11 +216,11 @@ impl SmolVlm {
         ModelError::of_run(&self.name, e)
     }
 
-    pub(crate) fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Run {
-            model: self.name.clone(),
-            cause: e.to_string(),
-        }
+    pub(crate) fn run_error(
+        &self,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> ModelError {
+        ModelError::run(&self.name, e)
     }
 }
 

@@ -16,12 +16,14 @@
 //! ```
 //!
 //! Files: `model` ([`Yolox`]: loading, detecting), `preprocess` (the letterbox),
-//! `decode` (the grids and NMS).
+//! `decode` (the grids and NMS), `error` (what the file or its output breaks).
 
 mod decode;
+mod error;
 mod model;
 mod preprocess;
 
 pub use decode::nms;
+pub use error::YoloxError;
 pub use model::{Yolox, YoloxScratch};
 pub use preprocess::Letterbox;

@@ -3,11 +3,12 @@
 //! thread.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::decode::{self, nms};
+use super::error::YoloxError;
 use super::preprocess::Letterbox;
 use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, SharedSession};
 use crate::kit::Frame;
@@ -52,21 +53,14 @@ impl Yolox {
         };
         let labels = read_labels(name, &labels_file)?;
         let session = engine::open(env, name, &file, &cfg.providers, cfg.threads)?;
-        let bad = |cause: String| ModelError::Load {
-            model: name.into(),
-            file: file.clone(),
-            cause,
-        };
+        let bad = |e: YoloxError| ModelError::load(name, &file, e);
         let (size, output, rows, cols) = {
             let s = session.lock();
             let [inp] = s.inputs() else {
-                return Err(bad(format!("expected 1 input, found {}", s.inputs().len())));
+                return Err(bad(YoloxError::Inputs(s.inputs().len())));
             };
             let [out] = s.outputs() else {
-                return Err(bad(format!(
-                    "expected 1 output, found {}",
-                    s.outputs().len()
-                )));
+                return Err(bad(YoloxError::Outputs(s.outputs().len())));
             };
             let dims = inp
                 .dtype()
@@ -74,10 +68,10 @@ impl Yolox {
                 .map(|d| d.to_vec())
                 .unwrap_or_default();
             let [_, 3, h, w] = dims[..] else {
-                return Err(bad(format!(
-                    "input {} has shape {dims:?}, expected [1, 3, H, W]",
-                    inp.name()
-                )));
+                return Err(bad(YoloxError::InputShape {
+                    name: inp.name().into(),
+                    dims,
+                }));
             };
             let odims = out
                 .dtype()
@@ -85,34 +79,34 @@ impl Yolox {
                 .map(|d| d.to_vec())
                 .unwrap_or_default();
             let [_, rows, cols] = odims[..] else {
-                return Err(bad(format!(
-                    "output {} has shape {odims:?}, expected [1, N, 5 + classes]",
-                    out.name()
-                )));
+                return Err(bad(YoloxError::OutputShape {
+                    name: out.name().into(),
+                    dims: odims,
+                }));
             };
             ((w as u32, h as u32), out.name().to_string(), rows, cols)
         };
         if size.0 == 0 || size.1 == 0 || size.0 % 32 != 0 || size.1 % 32 != 0 {
-            return Err(bad(format!(
-                "input size {}x{} is not a fixed multiple of 32",
-                size.0, size.1
-            )));
+            return Err(bad(YoloxError::InputSize {
+                width: size.0,
+                height: size.1,
+            }));
         }
         if cols != 5 + labels.len() as i64 {
-            return Err(bad(format!(
-                "output has {cols} columns but {} has {} labels (expected 5 + labels)",
-                labels_file.display(),
-                labels.len()
-            )));
+            return Err(bad(YoloxError::Columns {
+                cols,
+                labels_file,
+                labels: labels.len(),
+            }));
         }
         let grid = decode::grid(size.0, size.1);
         if rows != grid.len() as i64 {
-            return Err(bad(format!(
-                "output has {rows} rows, expected {} for strides 8/16/32 at {}x{}",
-                grid.len(),
-                size.0,
-                size.1
-            )));
+            return Err(bad(YoloxError::Rows {
+                rows,
+                expected: grid.len(),
+                width: size.0,
+                height: size.1,
+            }));
         }
         let model = Self {
             name: name.into(),
@@ -175,13 +169,12 @@ impl Yolox {
                 t2.set(Instant::now());
                 let _s = tracing::trace_span!("yolox.post", model = %self.name).entered();
                 if rows.len() != self.grid.len() * (5 + self.labels.len()) {
-                    return Err(self.run_error(format!(
-                        "output {} has {} values, expected {} rows of {}",
-                        self.output,
-                        rows.len(),
-                        self.grid.len(),
-                        5 + self.labels.len()
-                    )));
+                    return Err(self.run_error(YoloxError::OutputValues {
+                        name: self.output.clone(),
+                        values: rows.len(),
+                        rows: self.grid.len(),
+                        cols: 5 + self.labels.len(),
+                    }));
                 }
                 decode::candidates(
                     rows,
@@ -205,20 +198,13 @@ impl Yolox {
         Ok(())
     }
 
-    fn run_error(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Run {
-            model: self.name.clone(),
-            cause: e.to_string(),
-        }
+    fn run_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+        ModelError::run(&self.name, e)
     }
 }
 
 fn read_labels(model: &str, file: &Path) -> Result<Vec<Arc<str>>, ModelError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ModelError::Load {
-        model: model.into(),
-        file: PathBuf::from(file),
-        cause: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(file).map_err(|e| ModelError::load(model, file, e))?;
     Ok(text
         .lines()
         .map(str::trim)
