@@ -383,7 +383,12 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
     );
     let config = ocellus::app::config::parse(&text, Path::new("/tmp/ocellus.toml")).unwrap();
     let env = ocellus::engine::environment(&config.engine).unwrap();
-    let models = Registry::load(&config, env, &Arc::new(PromptCache::default()));
+    let models = Registry::load(
+        &config.models,
+        &config.engine,
+        env,
+        &Arc::new(PromptCache::default()),
+    );
     let metrics = Arc::new(CameraMetrics::default());
     let ctx = WorkerContext {
         cache: Arc::new(EmbeddingCache::new(0)),

@@ -158,7 +158,12 @@ region = [0.0, 0.0, 0.5, 1.0]
         ocellus::app::config::parse(&config_text, std::path::Path::new("/tmp/no_alloc.toml"))
             .expect("config");
     let env = ocellus::engine::environment(&config.engine).expect("ONNX Runtime");
-    let models = ocellus::model::Registry::load(&config, env, &Arc::new(PromptCache::default()));
+    let models = ocellus::model::Registry::load(
+        &config.models,
+        &config.engine,
+        env,
+        &Arc::new(PromptCache::default()),
+    );
     assert!(models.failed().is_empty(), "{:?}", models.failed());
     let ctx = WorkerContext {
         cache: Arc::new(EmbeddingCache::new(1 << 20)),

@@ -255,7 +255,8 @@ fn standing_queries_report_the_reference_scores() {
     std::fs::write(&path, toml).unwrap();
     let config = ocellus::app::config::load(&path).unwrap();
     let env = engine::environment(&config.engine).unwrap();
-    let models = ocellus::model::Registry::load(&config, env, &Arc::default());
+    let models =
+        ocellus::model::Registry::load(&config.models, &config.engine, env, &Arc::default());
     assert!(models.failed().is_empty(), "{:?}", models.failed());
     let mut standing: Vec<StandingQuery> = config.cameras[0]
         .queries

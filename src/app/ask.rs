@@ -59,7 +59,12 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
         .models
         .retain(|name, _| cam.queries.iter().any(|q| &q.model == name));
     let env = engine::environment(&config.engine)?;
-    let models = Registry::load(&needed, env, &Arc::new(PromptCache::default()));
+    let models = Registry::load(
+        &needed.models,
+        &needed.engine,
+        env,
+        &Arc::new(PromptCache::default()),
+    );
     let metrics = Arc::new(CameraMetrics::default());
     let ctx = WorkerContext {
         cache: Arc::new(EmbeddingCache::new(

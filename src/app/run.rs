@@ -65,7 +65,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     let env = engine::environment(&config.engine)?;
     let prompts = Arc::new(PromptCache::new(config.cache.prompts_bytes()));
-    let models = Arc::new(Registry::load(&config, env, &prompts));
+    let models = Arc::new(Registry::load(
+        &config.models,
+        &config.engine,
+        env,
+        &prompts,
+    ));
     let cache = Arc::new(EmbeddingCache::new(
         (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
     ));

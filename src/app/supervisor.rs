@@ -362,7 +362,7 @@ impl Supervisor {
         let (models, changed) =
             self.camera_env
                 .models
-                .reload(&self.config, &new, self.env, &self.prompts);
+                .reload(&new.models, &new.engine, self.env, &self.prompts);
         let models = Arc::new(models);
         self.control.rebase(&new, &models);
         let wanted = self.control.cameras();

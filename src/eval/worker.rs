@@ -16,7 +16,7 @@ use crate::kit::{Cells, Verdict};
 use crate::kit::{Frame, Pixels, Sample};
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
-use crate::model::{Loaded, Registry, Stages};
+use crate::model::{Loaded, Registry, StepTimes};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
 use crate::snapshot::{Region, SnapshotConfig, Snapshotter};
 use crate::source::CameraConfig;
@@ -578,7 +578,7 @@ impl CameraWorker {
     }
 }
 
-fn record(m: &CameraMetrics, s: &Stages) {
+fn record(m: &CameraMetrics, s: &StepTimes) {
     m.preprocess.record(s.preprocess);
     m.infer.record(s.infer);
     m.postprocess.record(s.postprocess);

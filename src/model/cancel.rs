@@ -24,7 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ort::session::{RunOptions, Session, SessionInputs, SessionOutputs};
 
-use super::ModelError;
+use super::error::{ModelError, RunError};
 use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::Heartbeat;
 
@@ -40,15 +40,6 @@ pub struct Cancel {
     run: Option<RunOptions>,
     /// Beaten at each step.
     heartbeat: Mutex<Option<Heartbeat>>,
-}
-
-/// Why a run under a [`Cancel`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cancelled")]
-    Cancelled,
-    #[error(transparent)]
-    Ort(#[from] ort::Error),
 }
 
 static NEVER: Cancel = Cancel {
@@ -149,26 +140,6 @@ impl Cancel {
 
     fn heartbeat(&self) -> MutexGuard<'_, Option<Heartbeat>> {
         self.heartbeat.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl ModelError {
-    /// The error of `model`'s run that failed with `e`.
-    pub fn of_run(model: &str, e: RunError) -> Self {
-        match e {
-            RunError::Cancelled => ModelError::Cancelled {
-                model: model.into(),
-            },
-            RunError::Ort(e) => ModelError::Run {
-                model: model.into(),
-                cause: e.to_string(),
-            },
-        }
-    }
-
-    /// True for a call stopped by its [`Cancel`].
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, ModelError::Cancelled { .. })
     }
 }
 

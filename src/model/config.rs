@@ -330,14 +330,20 @@ impl ModelConfig {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<ModelConfig, String> {
-        let value: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
-        serde_path_to_error::deserialize::<_, ModelConfig>(value).map_err(|e| {
-            let path = e.path().to_string();
-            // toml adds "in `field`" on a second line; the config keeps the first.
-            let message = e.into_inner().to_string();
-            format!("{path}: {}", message.lines().next().unwrap_or_default())
-        })
+    fn parse(text: &str) -> Result<ModelConfig, serde_path_to_error::Error<toml::de::Error>> {
+        let value: toml::Value = toml::from_str(text).expect("TOML");
+        serde_path_to_error::deserialize::<_, ModelConfig>(value)
+    }
+
+    /// The problem with `text`, as the config reports it: the path, then the first
+    /// line of the message (toml adds "in `field`" on a second line).
+    fn problem(text: &str) -> String {
+        let Err(e) = parse(text) else {
+            panic!("{text:?} parses");
+        };
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        format!("{path}: {}", message.lines().next().unwrap_or_default())
     }
 
     #[test]
@@ -346,16 +352,16 @@ mod tests {
         assert_eq!(m.family(), "yolox");
         assert_eq!(m.dir(), Path::new("/m"));
         assert_eq!(
-            parse("family = \"openai\"\ndir = \"/m\"").unwrap_err(),
+            problem("family = \"openai\"\ndir = \"/m\""),
             "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr)"
         );
-        let missing = parse("dir = \"/m\"").unwrap_err();
+        let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");
-        let typo = parse("family = \"clip\"\ndir = \"/m\"\nlogit_scael = 1.0").unwrap_err();
+        let typo = problem("family = \"clip\"\ndir = \"/m\"\nlogit_scael = 1.0");
         assert!(typo.contains("unknown field `logit_scael`"), "{typo}");
         for family in FAMILIES {
             // Each family's own table is reached (its required `dir` is missing).
-            let e = parse(&format!("family = \"{family}\"")).unwrap_err();
+            let e = problem(&format!("family = \"{family}\""));
             assert!(e.contains("missing field `dir`"), "{family}: {e}");
         }
     }

@@ -517,7 +517,8 @@ mod tests {
         let mut c = control(dir.path());
         let config = c.config.clone();
         let models = Registry::load(
-            &config,
+            &config.models,
+            &config.engine,
             crate::engine::environment(&config.engine).unwrap(),
             &Default::default(),
         );

@@ -23,7 +23,7 @@
 //! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
 //! let env = ocellus::engine::environment(&config.engine).unwrap();
 //! let prompts = std::sync::Arc::new(ocellus::cache::PromptCache::default());
-//! let models = ocellus::model::Registry::load(&config, env, &prompts);
+//! let models = ocellus::model::Registry::load(&config.models, &config.engine, env, &prompts);
 //! let cam = &config.cameras[0];
 //! let metrics = std::sync::Arc::new(ocellus::kit::metrics::CameraMetrics::default());
 //! let (slow, _failed) = SlowQueries::new(cam, &models, metrics);
@@ -442,7 +442,12 @@ mod tests {
 
     fn generative(config: &Config) -> (SlowQueries, usize, Arc<CameraMetrics>) {
         let env = crate::engine::environment(&config.engine).unwrap();
-        let models = Registry::load(config, env, &Arc::new(PromptCache::default()));
+        let models = Registry::load(
+            &config.models,
+            &config.engine,
+            env,
+            &Arc::new(PromptCache::default()),
+        );
         assert!(models.failed().is_empty(), "{:?}", models.failed());
         let metrics = Arc::new(CameraMetrics::default());
         let (g, failed) = SlowQueries::new(&config.cameras[0], &models, metrics.clone());

@@ -86,9 +86,8 @@ fn encode(
             Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
         }
         Loaded::Yolox { .. } | Loaded::Clip { .. } => {
-            return Err(ModelError::Run {
+            return Err(ModelError::NotSlow {
                 model: String::new(),
-                cause: "not a slow model".into(),
             });
         }
     })

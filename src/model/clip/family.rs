@@ -20,11 +20,25 @@ pub struct Family {
     pub pad_id: Option<i64>,
 }
 
+/// Why `config.json` does not say which dual encoder it is.
+#[derive(Debug, thiserror::Error)]
+pub enum FamilyError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "model_type {0:?} is not a dual encoder ocellus knows (clip, siglip); \
+         set model_type = \"clip\" or \"siglip\" in the model's config if it is one"
+    )]
+    NotDualEncoder(String),
+}
+
 /// `model_type` values that are CLIP-style dual encoders (scored by softmax).
 const CLIP_TYPES: [&str; 4] = ["clip", "clip_text_model", "clip_vision_model", "mobileclip"];
 
 /// Reads `config.json` at `path` (absent: CLIP, or `chosen`).
-pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, String> {
+pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, FamilyError> {
     if !path.exists() {
         return Ok(Family {
             model_type: chosen.unwrap_or(ClipModelType::Clip),
@@ -32,8 +46,8 @@ pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, String
             pad_id: None,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path)?;
+    let v: Value = serde_json::from_str(&text)?;
     let model_type = match (chosen, v["model_type"].as_str()) {
         (Some(t), _) => t,
         (None, Some("siglip" | "siglip_text_model" | "siglip_vision_model")) => {
@@ -42,10 +56,7 @@ pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, String
         (None, Some(t)) if CLIP_TYPES.contains(&t) => ClipModelType::Clip,
         (None, None) => ClipModelType::Clip,
         (None, Some(t)) => {
-            return Err(format!(
-                "model_type {t:?} is not a dual encoder ocellus knows (clip, siglip); \
-                 set model_type = \"clip\" or \"siglip\" in the model's config if it is one"
-            ));
+            return Err(FamilyError::NotDualEncoder(t.into()));
         }
     };
     let text_config = &v["text_config"];
@@ -63,7 +74,7 @@ pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, String
 mod tests {
     use super::*;
 
-    fn family(json: &str, chosen: Option<ClipModelType>) -> Result<Family, String> {
+    fn family(json: &str, chosen: Option<ClipModelType>) -> Result<Family, FamilyError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, json).unwrap();
@@ -90,6 +101,7 @@ mod tests {
         assert!(
             family(r#"{"model_type": "bert"}"#, None)
                 .unwrap_err()
+                .to_string()
                 .starts_with("model_type \"bert\" is not a dual encoder ocellus knows")
         );
         assert_eq!(

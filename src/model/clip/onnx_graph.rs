@@ -15,6 +15,32 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+/// Why an ONNX file's graph could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("not an ONNX model (no graph)")]
+    NoGraph,
+    #[error("the graph's length does not match its contents")]
+    GraphLength,
+    #[error("the file ends inside a message")]
+    Truncated,
+    /// A length prefix larger than what is left of the file.
+    #[error("the file ends inside a message (a field of {len} bytes, {left} bytes left)")]
+    PastEnd { len: u64, left: u64 },
+    #[error("a field is too long")]
+    FieldTooLong,
+    #[error("a field runs past its message")]
+    PastMessage,
+    #[error("a varint is too long")]
+    VarintTooLong,
+    #[error("a varint is truncated")]
+    VarintTruncated,
+    #[error("unsupported protobuf wire type {0}")]
+    WireType(u8),
+}
+
 /// Messages larger than this are skipped unread (weights, big constants).
 const SMALL: u64 = 64 * 1024;
 
@@ -37,9 +63,9 @@ pub struct Graph {
 
 impl Graph {
     /// Reads the graph of the ONNX file at `path`.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| e.to_string())?;
-        let len = file.metadata().map_err(|e| e.to_string())?.len();
+    pub fn read(path: &Path) -> Result<Self, GraphError> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
         let mut r = Reader {
             inner: BufReader::new(file),
             pos: 0,
@@ -59,7 +85,7 @@ impl Graph {
             }
         }
         if !seen_graph {
-            return Err("not an ONNX model (no graph)".into());
+            return Err(GraphError::NoGraph);
         }
         Ok(graph)
     }
@@ -89,7 +115,11 @@ impl Graph {
         self.scalars.get(node.outputs.first()?).copied()
     }
 
-    fn read_graph<R: Read + Seek>(&mut self, r: &mut Reader<R>, end: u64) -> Result<(), String> {
+    fn read_graph<R: Read + Seek>(
+        &mut self,
+        r: &mut Reader<R>,
+        end: u64,
+    ) -> Result<(), GraphError> {
         while r.pos < end {
             let (field, wire) = r.key()?;
             match (field, wire) {
@@ -126,14 +156,14 @@ impl Graph {
             }
         }
         if r.pos != end {
-            return Err("the graph's length does not match its contents".into());
+            return Err(GraphError::GraphLength);
         }
         Ok(())
     }
 }
 
 /// A node and, for a `Constant` node holding a scalar, that scalar.
-fn node(msg: &[u8]) -> Result<(Node, Option<f32>), String> {
+fn node(msg: &[u8]) -> Result<(Node, Option<f32>), GraphError> {
     let mut n = Node::default();
     let mut value = None;
     let mut m = Slice::new(msg);
@@ -156,7 +186,7 @@ fn node(msg: &[u8]) -> Result<(Node, Option<f32>), String> {
 }
 
 /// `value` (a tensor) or `value_float` of a `Constant` node's attribute, if a scalar.
-fn attribute_scalar(msg: &[u8]) -> Result<Option<f32>, String> {
+fn attribute_scalar(msg: &[u8]) -> Result<Option<f32>, GraphError> {
     let (mut name, mut f, mut t) = (String::new(), None, None);
     let mut m = Slice::new(msg);
     while let Some((field, w)) = m.key()? {
@@ -176,7 +206,7 @@ fn attribute_scalar(msg: &[u8]) -> Result<Option<f32>, String> {
 
 /// The name of a tensor and its value when it holds exactly one float (float32,
 /// float16 or float64) stored in the file.
-fn tensor(msg: &[u8]) -> Result<(Option<String>, Option<f32>), String> {
+fn tensor(msg: &[u8]) -> Result<(Option<String>, Option<f32>), GraphError> {
     const FLOAT: u64 = 1;
     const FLOAT16: u64 = 10;
     const DOUBLE: u64 = 11;
@@ -242,16 +272,16 @@ struct Reader<R> {
 }
 
 impl<R: Read + Seek> Reader<R> {
-    fn byte(&mut self) -> Result<u8, String> {
+    fn byte(&mut self) -> Result<u8, GraphError> {
         let mut b = [0u8; 1];
         self.inner
             .read_exact(&mut b)
-            .map_err(|_| "the file ends inside a message".to_string())?;
+            .map_err(|_| GraphError::Truncated)?;
         self.pos += 1;
         Ok(b[0])
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, GraphError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -260,39 +290,35 @@ impl<R: Read + Seek> Reader<R> {
                 return Ok(v);
             }
         }
-        Err("a varint is too long".into())
+        Err(GraphError::VarintTooLong)
     }
 
-    fn key(&mut self) -> Result<(u64, u8), String> {
+    fn key(&mut self) -> Result<(u64, u8), GraphError> {
         let k = self.varint()?;
         Ok((k >> 3, (k & 7) as u8))
     }
 
     /// A length prefix, refused when it runs past the end of the file.
-    fn length(&mut self) -> Result<u64, String> {
+    fn length(&mut self) -> Result<u64, GraphError> {
         let n = self.varint()?;
         let left = self.len.saturating_sub(self.pos);
         if n > left {
-            return Err(format!(
-                "the file ends inside a message (a field of {n} bytes, {left} bytes left)"
-            ));
+            return Err(GraphError::PastEnd { len: n, left });
         }
         Ok(n)
     }
 
-    fn seek(&mut self, n: u64) -> Result<(), String> {
+    fn seek(&mut self, n: u64) -> Result<(), GraphError> {
         if n > self.len.saturating_sub(self.pos) {
-            return Err("the file ends inside a message".into());
+            return Err(GraphError::Truncated);
         }
-        let n = i64::try_from(n).map_err(|_| "a field is too long".to_string())?;
-        self.inner
-            .seek(SeekFrom::Current(n))
-            .map_err(|e| e.to_string())?;
+        let n = i64::try_from(n).map_err(|_| GraphError::FieldTooLong)?;
+        self.inner.seek(SeekFrom::Current(n))?;
         self.pos += n as u64;
         Ok(())
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), String> {
+    fn skip(&mut self, wire: u8) -> Result<(), GraphError> {
         match wire {
             0 => self.varint().map(drop),
             1 => self.seek(8),
@@ -301,23 +327,23 @@ impl<R: Read + Seek> Reader<R> {
                 self.seek(n)
             }
             5 => self.seek(4),
-            w => Err(format!("unsupported protobuf wire type {w}")),
+            w => Err(GraphError::WireType(w)),
         }
     }
 
-    fn message(&mut self) -> Result<Vec<u8>, String> {
+    fn message(&mut self) -> Result<Vec<u8>, GraphError> {
         let n = self.length()?;
-        let n = usize::try_from(n).map_err(|_| "a field is too long".to_string())?;
+        let n = usize::try_from(n).map_err(|_| GraphError::FieldTooLong)?;
         let mut buf = vec![0u8; n];
         self.inner
             .read_exact(&mut buf)
-            .map_err(|_| "the file ends inside a message".to_string())?;
+            .map_err(|_| GraphError::Truncated)?;
         self.pos += n as u64;
         Ok(buf)
     }
 
     /// The next length-delimited message, or `None` (skipped) when it is large.
-    fn small_message(&mut self) -> Result<Option<Vec<u8>>, String> {
+    fn small_message(&mut self) -> Result<Option<Vec<u8>>, GraphError> {
         let n = self.length()?;
         if n > SMALL {
             self.seek(n)?;
@@ -326,7 +352,7 @@ impl<R: Read + Seek> Reader<R> {
         let mut buf = vec![0u8; n as usize];
         self.inner
             .read_exact(&mut buf)
-            .map_err(|_| "the file ends inside a message".to_string())?;
+            .map_err(|_| GraphError::Truncated)?;
         self.pos += n;
         Ok(Some(buf))
     }
@@ -346,7 +372,7 @@ impl<'a> Slice<'a> {
         self.buf.is_empty()
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, GraphError> {
         let mut v = 0u64;
         for (i, &b) in self.buf.iter().enumerate().take(10) {
             v |= u64::from(b & 0x7f) << (7 * i);
@@ -355,10 +381,10 @@ impl<'a> Slice<'a> {
                 return Ok(v);
             }
         }
-        Err("a varint is truncated".into())
+        Err(GraphError::VarintTruncated)
     }
 
-    fn key(&mut self) -> Result<Option<(u64, u8)>, String> {
+    fn key(&mut self) -> Result<Option<(u64, u8)>, GraphError> {
         if self.done() {
             return Ok(None);
         }
@@ -366,38 +392,38 @@ impl<'a> Slice<'a> {
         Ok(Some((k >> 3, (k & 7) as u8)))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], GraphError> {
         if n > self.buf.len() {
-            return Err("a field runs past its message".into());
+            return Err(GraphError::PastMessage);
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
         Ok(head)
     }
 
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], GraphError> {
         let b = self.take(N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(b);
         Ok(out)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], String> {
+    fn bytes(&mut self) -> Result<&'a [u8], GraphError> {
         let n = self.varint()?;
-        self.take(usize::try_from(n).map_err(|_| "a field is too long".to_string())?)
+        self.take(usize::try_from(n).map_err(|_| GraphError::FieldTooLong)?)
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, GraphError> {
         Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), String> {
+    fn skip(&mut self, wire: u8) -> Result<(), GraphError> {
         match wire {
             0 => self.varint().map(drop),
             1 => self.take(8).map(drop),
             2 => self.bytes().map(drop),
             5 => self.take(4).map(drop),
-            w => Err(format!("unsupported protobuf wire type {w}")),
+            w => Err(GraphError::WireType(w)),
         }
     }
 }
@@ -484,11 +510,11 @@ mod tests {
         assert_eq!(graph.producer("z").map(|n| n.op_type.as_str()), Some("Mul"));
 
         std::fs::write(&path, &model[..model.len() - 3]).unwrap();
-        let err = Graph::read(&path).unwrap_err();
+        let err = Graph::read(&path).unwrap_err().to_string();
         assert!(err.starts_with("the file ends inside a message"), "{err}");
         std::fs::write(&path, b"").unwrap();
         assert_eq!(
-            Graph::read(&path).unwrap_err(),
+            Graph::read(&path).unwrap_err().to_string(),
             "not an ONNX model (no graph)"
         );
     }
@@ -506,14 +532,14 @@ mod tests {
         let mut model = Vec::new();
         field(7, &g, &mut model);
         std::fs::write(&path, &model).unwrap();
-        let err = Graph::read(&path).unwrap_err();
+        let err = Graph::read(&path).unwrap_err().to_string();
         assert!(err.contains("a field of"), "{err}");
         // The same at the top level (the graph's own length).
         let mut model = Vec::new();
         varint(7 << 3 | 2, &mut model);
         varint(u64::MAX >> 1, &mut model);
         std::fs::write(&path, &model).unwrap();
-        let err = Graph::read(&path).unwrap_err();
+        let err = Graph::read(&path).unwrap_err().to_string();
         assert!(err.contains("a field of"), "{err}");
     }
 

@@ -29,7 +29,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::engine::{EngineError, Filter, PillowResize, Rect, RgbView, Window};
-use crate::model::Stages;
+use crate::model::StepTimes;
+use crate::model::preprocessor::{self, PreprocessorError};
 
 /// CLIPImageProcessor's defaults (OPENAI_CLIP_MEAN / OPENAI_CLIP_STD), as the JSON
 /// numbers (f64) that become f32.
@@ -37,6 +38,27 @@ const CLIP_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 const CLIP_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 /// SiglipImageProcessor's defaults (IMAGENET_STANDARD_MEAN / _STD).
 const HALF: [f32; 3] = [0.5; 3];
+
+/// What `preprocessor_config.json` asks for that is malformed or not supported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageSpecError {
+    #[error(transparent)]
+    File(#[from] PreprocessorError),
+    #[error("do_resize = false is not supported")]
+    NoResize,
+    /// `size.shortest_edge`, `size.width`, `size.height`, `size` or `crop_size` is
+    /// not a positive number.
+    #[error("{0} is malformed")]
+    Malformed(&'static str),
+    #[error("size needs shortest_edge, or height and width")]
+    SizeKeys,
+    #[error("crop_size needs height and width")]
+    CropKeys,
+    #[error("resample {0} is not supported (1 lanczos, 2 bilinear, 3 bicubic)")]
+    Resample(Value),
+    #[error("image_std has a zero")]
+    ZeroStd,
+}
 
 /// How the image is resized before any crop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,23 +128,24 @@ impl ImageSpec {
     /// Reads a Hugging Face `preprocessor_config.json`. Keys it does not set take the
     /// defaults of the processor class it names (`image_processor_type`), CLIP's when
     /// it names none.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        Self::from_json(&crate::model::preprocessor::read(path)?)
+    pub fn from_file(path: &Path) -> Result<Self, ImageSpecError> {
+        Self::from_json(&preprocessor::read(path)?)
     }
 
-    pub fn from_json(v: &Value) -> Result<Self, String> {
+    pub fn from_json(v: &Value) -> Result<Self, ImageSpecError> {
         let class = v["image_processor_type"]
             .as_str()
             .or_else(|| v["feature_extractor_type"].as_str())
             .unwrap_or("CLIPImageProcessor");
         let siglip = class.starts_with("Siglip");
+        use ImageSpecError::Malformed;
         let num = |v: &Value| {
             v.as_u64()
                 .filter(|&n| n > 0)
                 .and_then(|n| u32::try_from(n).ok())
         };
         if v["do_resize"] == Value::Bool(false) {
-            return Err("do_resize = false is not supported".into());
+            return Err(ImageSpecError::NoResize);
         }
         let resize = match &v["size"] {
             Value::Null if siglip => Resize::Exact {
@@ -132,15 +155,15 @@ impl ImageSpec {
             Value::Null => Resize::ShortestEdge(224),
             Value::Object(m) => match (m.get("shortest_edge"), m.get("height"), m.get("width")) {
                 (Some(e), _, _) => {
-                    Resize::ShortestEdge(num(e).ok_or("size.shortest_edge is malformed")?)
+                    Resize::ShortestEdge(num(e).ok_or(Malformed("size.shortest_edge"))?)
                 }
                 (None, Some(h), Some(w)) => Resize::Exact {
-                    width: num(w).ok_or("size.width is malformed")?,
-                    height: num(h).ok_or("size.height is malformed")?,
+                    width: num(w).ok_or(Malformed("size.width"))?,
+                    height: num(h).ok_or(Malformed("size.height"))?,
                 },
-                _ => return Err("size needs shortest_edge, or height and width".into()),
+                _ => return Err(ImageSpecError::SizeKeys),
             },
-            other => Resize::ShortestEdge(num(other).ok_or("size is malformed")?),
+            other => Resize::ShortestEdge(num(other).ok_or(Malformed("size"))?),
         };
         // SiglipImageProcessor has no crop step; CLIPImageProcessor crops by default.
         let do_crop = !siglip && v["do_center_crop"] != Value::Bool(false);
@@ -152,30 +175,31 @@ impl ImageSpec {
                     .get("width")
                     .and_then(num)
                     .zip(m.get("height").and_then(num))
-                    .ok_or("crop_size needs height and width")?,
+                    .ok_or(ImageSpecError::CropKeys)?,
                 Value::Null => match resize {
                     Resize::ShortestEdge(e) => (e, e),
                     Resize::Exact { width, height } => (width, height),
                 },
-                other => num(other).map(|s| (s, s)).ok_or("crop_size is malformed")?,
+                other => num(other).map(|s| (s, s)).ok_or(Malformed("crop_size"))?,
             })
         };
         let filter = match &v["resample"] {
             Value::Null => Filter::Bicubic,
-            r => r.as_u64().and_then(Filter::from_pil).ok_or(format!(
-                "resample {r} is not supported (1 lanczos, 2 bilinear, 3 bicubic)"
-            ))?,
+            r => r
+                .as_u64()
+                .and_then(Filter::from_pil)
+                .ok_or_else(|| ImageSpecError::Resample(r.clone()))?,
         };
         let rescale = if v["do_rescale"] == Value::Bool(false) {
             1.0
         } else {
-            crate::model::preprocessor::rescale(v)
+            preprocessor::rescale(v)
         };
         let normalize = if v["do_normalize"] == Value::Bool(false) {
             None
         } else {
             let triple = |key: &str, default: [f32; 3]| {
-                crate::model::preprocessor::triple(v, key).map(|t| t.unwrap_or(default))
+                preprocessor::triple(v, key).map(|t| t.unwrap_or(default))
             };
             let (mean, std) = if siglip {
                 (HALF, HALF)
@@ -184,7 +208,7 @@ impl ImageSpec {
             };
             let std = triple("image_std", std)?;
             if std.contains(&0.0) {
-                return Err("image_std has a zero".into());
+                return Err(ImageSpecError::ZeroStd);
             }
             Some((triple("image_mean", mean)?, std))
         };
@@ -249,7 +273,7 @@ pub struct ClipImage {
     /// The tensor of [`ClipImage::fill`] (inspection and tests).
     pixels: Vec<f32>,
     /// How long the last call's steps took.
-    pub stages: Stages,
+    pub stages: StepTimes,
 }
 
 impl ClipImage {
@@ -257,7 +281,7 @@ impl ClipImage {
         Self {
             resize: PillowResize::new(Filter::Bicubic),
             pixels: Vec::new(),
-            stages: Stages::default(),
+            stages: StepTimes::default(),
         }
     }
 
@@ -412,7 +436,7 @@ mod tests {
 
     #[test]
     fn unsupported_forms_say_what_is_wrong() {
-        let err = |v: Value| ImageSpec::from_json(&v).unwrap_err();
+        let err = |v: Value| ImageSpec::from_json(&v).unwrap_err().to_string();
         assert_eq!(
             err(json!({"do_resize": false})),
             "do_resize = false is not supported"

@@ -26,7 +26,7 @@
 //! assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
 //! ```
 
-use super::Embedding;
+use super::embedding::Embedding;
 
 /// The scoring rule of a dual encoder and its trained numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,17 +14,44 @@
 
 use std::path::Path;
 
-use super::onnx_graph::{Graph, Node};
+use super::onnx_graph::{Graph, GraphError, Node};
 
-/// `(exp(logit_scale), logit_bias)` of the combined export at `path`.
-pub fn logit_params(path: &Path) -> Result<(f32, f32), String> {
-    let graph = Graph::read(path)?;
-    find(&graph).map_err(|why| {
-        format!("{why}; set logit_scale (the cosine multiplier, exp of the trained value) and logit_bias in the model's config")
-    })
+/// Why the combined export gave no `logit_scale` and `logit_bias`.
+#[derive(Debug, thiserror::Error)]
+pub enum LogitParamsError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(
+        "{0}; set logit_scale (the cosine multiplier, exp of the trained value) and \
+         logit_bias in the model's config"
+    )]
+    NotFound(#[source] ParamsNotFound),
 }
 
-fn find(g: &Graph) -> Result<(f32, f32), String> {
+/// What of the graph's expected shape is missing.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsNotFound {
+    #[error("no logits_per_text or logits_per_image output")]
+    NoLogits,
+    #[error("no logit_bias: the logits are not an Add of a bias (a CLIP export?)")]
+    NoAdd,
+    #[error("no scalar logit_bias in the logits' Add")]
+    NoBias,
+    #[error("no logit_scale: the biased logits are not a Mul by a scale")]
+    NoMul,
+    #[error("no scalar logit_scale in the logits' Mul")]
+    NoScale,
+    #[error("logit_scale {scale} / logit_bias {bias} are not finite")]
+    NotFinite { scale: f32, bias: f32 },
+}
+
+/// `(exp(logit_scale), logit_bias)` of the combined export at `path`.
+pub fn logit_params(path: &Path) -> Result<(f32, f32), LogitParamsError> {
+    let graph = Graph::read(path)?;
+    find(&graph).map_err(LogitParamsError::NotFound)
+}
+
+fn find(g: &Graph) -> Result<(f32, f32), ParamsNotFound> {
     let add = if g.outputs.iter().any(|o| o == "logits_per_text") {
         g.producer("logits_per_text")
     } else if g.outputs.iter().any(|o| o == "logits_per_image") {
@@ -32,16 +59,16 @@ fn find(g: &Graph) -> Result<(f32, f32), String> {
             .filter(|n| n.op_type == "Transpose")
             .and_then(|t| g.producer(t.inputs.first()?))
     } else {
-        return Err("no logits_per_text or logits_per_image output".into());
+        return Err(ParamsNotFound::NoLogits);
     };
     let add = add
         .filter(|n| n.op_type == "Add")
-        .ok_or("no logit_bias: the logits are not an Add of a bias (a CLIP export?)")?;
-    let (bias, scaled) = scalar_operand(g, add).ok_or("no scalar logit_bias in the logits' Add")?;
+        .ok_or(ParamsNotFound::NoAdd)?;
+    let (bias, scaled) = scalar_operand(g, add).ok_or(ParamsNotFound::NoBias)?;
     let mul = g
         .producer(scaled)
         .filter(|n| n.op_type == "Mul")
-        .ok_or("no logit_scale: the biased logits are not a Mul by a scale")?;
+        .ok_or(ParamsNotFound::NoMul)?;
     let (scale, _) = scalar_operand(g, mul)
         .or_else(|| {
             mul.inputs.iter().find_map(|i| {
@@ -50,11 +77,9 @@ fn find(g: &Graph) -> Result<(f32, f32), String> {
                 Some((raw.exp(), i.as_str()))
             })
         })
-        .ok_or("no scalar logit_scale in the logits' Mul")?;
+        .ok_or(ParamsNotFound::NoScale)?;
     if !(scale.is_finite() && bias.is_finite()) {
-        return Err(format!(
-            "logit_scale {scale} / logit_bias {bias} are not finite"
-        ));
+        return Err(ParamsNotFound::NotFinite { scale, bias });
     }
     Ok((scale, bias))
 }
@@ -132,12 +157,12 @@ mod tests {
             &["logits_per_text"],
         );
         assert_eq!(
-            find(&g).unwrap_err(),
+            find(&g).unwrap_err().to_string(),
             "no logit_bias: the logits are not an Add of a bias (a CLIP export?)"
         );
         let g = graph(vec![], &[], &["pooler_output"]);
         assert_eq!(
-            find(&g).unwrap_err(),
+            find(&g).unwrap_err().to_string(),
             "no logits_per_text or logits_per_image output"
         );
     }

@@ -31,20 +31,42 @@ pub enum StepError {
     /// An ONNX run failed or was cancelled.
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("{0}")]
-    Other(String),
+    /// A tensor could not be made or read.
+    #[error(transparent)]
+    Tensor(#[from] ort::Error),
+    #[error("no output {0}")]
+    MissingOutput(String),
+    #[error("no logits output")]
+    NoLogits,
+    #[error("logits have shape {0:?}")]
+    LogitsShape(Vec<i64>),
 }
 
-impl From<String> for StepError {
-    fn from(e: String) -> Self {
-        StepError::Other(e)
-    }
+/// Why `generation_config.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
 }
 
-impl From<&str> for StepError {
-    fn from(e: &str) -> Self {
-        StepError::Other(e.into())
-    }
+/// What the decoder's inputs and outputs lack of a merged Florence-2 / BART decoder.
+#[derive(Debug, thiserror::Error)]
+pub enum DecoderIoError {
+    #[error("expected a merged decoder with input {need}, found {found:?}")]
+    NotMerged {
+        need: &'static str,
+        found: Vec<String>,
+    },
+    #[error("expected a logits output, found {0:?}")]
+    NoLogits(Vec<String>),
+    #[error("input {input} has no output {present}")]
+    NoPresent { input: String, present: String },
+    #[error("past_key_values.* inputs need static [batch, heads, seq, head_dim]")]
+    CacheShape,
+    #[error("no past_key_values.* inputs")]
+    NoCache,
 }
 
 /// The generation settings greedy search honours.
@@ -72,12 +94,12 @@ impl Default for GenerationSpec {
 
 impl GenerationSpec {
     /// Reads `generation_config.json`; a missing file gives the defaults.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
+    pub fn from_file(path: &Path) -> Result<Self, GenerationError> {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(path)?;
+        let v: Value = serde_json::from_str(&text)?;
         let id = |k: &str| v[k].as_u64().map(|n| n as u32);
         let d = Self::default();
         let eos = match &v["eos_token_id"] {
@@ -153,7 +175,8 @@ pub struct DecoderIo {
 
 impl DecoderIo {
     /// Checks the inputs and outputs of a merged Florence-2 / BART decoder.
-    pub fn of(session: &Session) -> Result<Self, String> {
+    pub fn of(session: &Session) -> Result<Self, DecoderIoError> {
+        let owned = |l: &[&str]| l.iter().map(|n| n.to_string()).collect();
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         for need in [
             "encoder_attention_mask",
@@ -162,14 +185,15 @@ impl DecoderIo {
             "use_cache_branch",
         ] {
             if !inputs.contains(&need) {
-                return Err(format!(
-                    "expected a merged decoder with input {need}, found {inputs:?}"
-                ));
+                return Err(DecoderIoError::NotMerged {
+                    need,
+                    found: owned(&inputs),
+                });
             }
         }
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         if !outputs.contains(&"logits") {
-            return Err(format!("expected a logits output, found {outputs:?}"));
+            return Err(DecoderIoError::NoLogits(owned(&outputs)));
         }
         let mut caches = Vec::new();
         let mut dims = None;
@@ -179,7 +203,10 @@ impl DecoderIo {
             };
             let present = format!("present.{rest}");
             if !outputs.contains(&present.as_str()) {
-                return Err(format!("input {} has no output {present}", input.name()));
+                return Err(DecoderIoError::NoPresent {
+                    input: input.name().into(),
+                    present,
+                });
             }
             if let ValueType::Tensor { shape, .. } = input.dtype()
                 && shape.len() == 4
@@ -190,10 +217,9 @@ impl DecoderIo {
             }
             caches.push((input.name().to_string(), present));
         }
-        let (heads, head_dim) =
-            dims.ok_or("past_key_values.* inputs need static [batch, heads, seq, head_dim]")?;
+        let (heads, head_dim) = dims.ok_or(DecoderIoError::CacheShape)?;
         if caches.is_empty() {
-            return Err("no past_key_values.* inputs".into());
+            return Err(DecoderIoError::NoCache);
         }
         Ok(Self {
             caches,
@@ -227,13 +253,11 @@ impl Greedy<'_> {
         cancel: &Cancel,
         mut embed: impl FnMut(u32) -> Result<DynValue, StepError>,
     ) -> Result<Vec<u32>, StepError> {
-        let e = |e: ort::Error| StepError::Other(e.to_string());
         let ones = vec![1i64; len];
         let empty: DynValue = Tensor::<f32>::new(
             &Allocator::default(),
             [1usize, self.io.heads, 0, self.io.head_dim],
-        )
-        .map_err(e)?
+        )?
         .into_dyn();
         let mut past: Vec<Option<DynValue>> = self.io.caches.iter().map(|_| None).collect();
         let mut seq = vec![self.spec.decoder_start];
@@ -246,8 +270,8 @@ impl Greedy<'_> {
             let _s = tracing::trace_span!("florence2.step", step).entered();
             let token = embed(seq[step])?;
             let branch = [step > 0];
-            let branch = TensorRef::from_array_view(([1usize], &branch[..])).map_err(e)?;
-            let mask = TensorRef::from_array_view(([1usize, len], &ones[..])).map_err(e)?;
+            let branch = TensorRef::from_array_view(([1usize], &branch[..]))?;
+            let mask = TensorRef::from_array_view(([1usize, len], &ones[..]))?;
             let mut inputs: Vec<(&str, ort::session::SessionInputValue<'_>)> = vec![
                 ("encoder_attention_mask", mask.into()),
                 ("encoder_hidden_states", encoder.into()),
@@ -259,11 +283,11 @@ impl Greedy<'_> {
             }
             let mut outputs = cancel.run(decoder, inputs)?;
             let next = {
-                let logits = outputs.get("logits").ok_or("no logits output")?;
-                let (shape, data) = logits.try_extract_tensor::<f32>().map_err(e)?;
+                let logits = outputs.get("logits").ok_or(StepError::NoLogits)?;
+                let (shape, data) = logits.try_extract_tensor::<f32>()?;
                 let vocab = shape.last().copied().unwrap_or(0) as usize;
                 if vocab == 0 || data.len() < vocab {
-                    return Err(format!("logits have shape {shape:?}").into());
+                    return Err(StepError::LogitsShape(shape.to_vec()));
                 }
                 let mut scores = data[data.len() - vocab..].to_vec();
                 self.spec.pick(&seq, self.max_new, &mut scores)
@@ -276,7 +300,7 @@ impl Greedy<'_> {
                 *slot = Some(
                     outputs
                         .remove(present)
-                        .ok_or_else(|| format!("no output {present}"))?,
+                        .ok_or_else(|| StepError::MissingOutput(present.clone()))?,
                 );
             }
             seq.push(next);

@@ -15,6 +15,22 @@ use serde_json::Value;
 
 use crate::engine::{EngineError, PillowBicubic, Rect, RgbView, Window};
 use crate::kit::Frame;
+use crate::model::preprocessor::{self, PreprocessorError};
+
+/// What `preprocessor_config.json` asks for that is malformed or not supported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageSpecError {
+    #[error(transparent)]
+    File(#[from] PreprocessorError),
+    #[error("size must be {{height, width}}")]
+    Size,
+    #[error("only resample = 3 (bicubic) is supported")]
+    Resample,
+    #[error("a centre crop other than `size` is not supported")]
+    Crop,
+    #[error("{0} is missing")]
+    Missing(&'static str),
+}
 
 /// The numbers of `preprocessor_config.json` that matter.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,16 +44,16 @@ pub struct ImageSpec {
 
 impl ImageSpec {
     /// Reads a Florence-2 `preprocessor_config.json` (`size` as `{height, width}`).
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let v = crate::model::preprocessor::read(path)?;
+    pub fn from_file(path: &Path) -> Result<Self, ImageSpecError> {
+        let v = preprocessor::read(path)?;
         let num = |v: &Value| v.as_u64().map(|n| n as u32);
         let size = v["size"]["width"]
             .as_u64()
             .map(|n| n as u32)
             .zip(num(&v["size"]["height"]))
-            .ok_or("size must be {height, width}")?;
+            .ok_or(ImageSpecError::Size)?;
         if v["resample"].as_u64().is_some_and(|r| r != 3) {
-            return Err("only resample = 3 (bicubic) is supported".into());
+            return Err(ImageSpecError::Resample);
         }
         if v["do_center_crop"] == Value::Bool(true) {
             let crop = (
@@ -45,15 +61,15 @@ impl ImageSpec {
                 num(&v["crop_size"]["height"]),
             );
             if crop != (Some(size.0), Some(size.1)) {
-                return Err("a centre crop other than `size` is not supported".into());
+                return Err(ImageSpecError::Crop);
             }
         }
-        let triple = |key: &str| -> Result<[f32; 3], String> {
-            crate::model::preprocessor::triple(&v, key)?.ok_or(format!("{key} is missing"))
+        let triple = |key: &'static str| -> Result<[f32; 3], ImageSpecError> {
+            preprocessor::triple(&v, key)?.ok_or(ImageSpecError::Missing(key))
         };
         Ok(Self {
             size,
-            rescale: crate::model::preprocessor::rescale(&v),
+            rescale: preprocessor::rescale(&v),
             mean: triple("image_mean")?,
             std: triple("image_std")?,
         })

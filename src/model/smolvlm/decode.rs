@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef};
 
-use super::{ImagePrefix, SmolVlm, SmolVlmSessions};
+use super::error::SmolVlmError;
+use super::model::{SmolVlm, SmolVlmSessions};
+use super::prefix::ImagePrefix;
 use crate::model::{Cancel, ModelError};
 
 /// The yes and no tokens' logits at the last prompt position.
@@ -55,7 +57,7 @@ pub struct Generated {
 }
 
 /// One decoder run's last-position logits and KV cache.
-pub(super) struct Step {
+pub(crate) struct Step {
     pub logits: Vec<f32>,
     pub kv: Vec<DynValue>,
 }
@@ -98,7 +100,7 @@ impl SmolVlm {
             step.logits
                 .get(id as usize)
                 .copied()
-                .ok_or_else(|| self.run_error(format!("token {id} is outside the logits")))
+                .ok_or_else(|| self.run_error(SmolVlmError::TokenOutsideLogits(id)))
         };
         let (yes_logit, no_logit) = (logit(self.yes_id)?, logit(self.no_id)?);
         Ok(YesNo {
@@ -109,7 +111,7 @@ impl SmolVlm {
     }
 
     /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped
-    /// to [`super::MAX_NEW_TOKENS`] and the room left in [`SmolVlm::max_sequence`]),
+    /// to [`MAX_NEW_TOKENS`](super::MAX_NEW_TOKENS) and the room left in [`SmolVlm::max_sequence`]),
     /// ending at a stop token (`<end_of_utterance>` or the generation config's eos).
     pub fn answer(
         &self,
@@ -153,7 +155,7 @@ impl SmolVlm {
         let mut ids = Vec::new();
         while ids.len() < max_tokens {
             let next =
-                argmax(&step.logits).ok_or_else(|| self.run_error("the decoder gave no logits"))?;
+                argmax(&step.logits).ok_or_else(|| self.run_error(SmolVlmError::NoLogits))?;
             ids.push(next);
             if self.stop.contains(&next) || ids.len() == max_tokens {
                 break;
@@ -178,7 +180,7 @@ impl SmolVlm {
     }
 
     /// `inputs_embeds` (`[n, hidden]`, flattened) of `ids`.
-    pub(super) fn embed(
+    pub(crate) fn embed(
         &self,
         s: &SmolVlmSessions,
         ids: &[u32],
@@ -193,23 +195,22 @@ impl SmolVlm {
             .map_err(|e| self.run_failed(e))?;
         let value = outputs
             .get("inputs_embeds")
-            .ok_or_else(|| self.run_error("no output inputs_embeds"))?;
+            .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput("inputs_embeds".into())))?;
         let (_, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| self.run_error(e))?;
         if data.is_empty() || data.len() % ids.len().max(1) != 0 {
-            return Err(self.run_error(format!(
-                "inputs_embeds has {} values for {} tokens",
-                data.len(),
-                ids.len()
-            )));
+            return Err(self.run_error(SmolVlmError::EmbedsCount {
+                values: data.len(),
+                tokens: ids.len(),
+            }));
         }
         Ok(data.to_vec())
     }
 
     /// One decoder run over `embeds` after `past_len` cached tokens (`past` empty: a
     /// zero-length cache). The last position's logits are kept when `logits` is set.
-    pub(super) fn run_decoder(
+    pub(crate) fn run_decoder(
         &self,
         session: &mut Session,
         embeds: &[f32],
@@ -255,11 +256,10 @@ impl SmolVlm {
                 inputs.push((name.as_str().into(), value.into()));
             }
         } else {
-            return Err(self.run_error(format!(
-                "a KV cache of {} tensors, the decoder takes {}",
-                past.len(),
-                cache.len()
-            )));
+            return Err(self.run_error(SmolVlmError::CacheLen {
+                given: past.len(),
+                takes: cache.len(),
+            }));
         }
         let mut outputs = cancel
             .run(session, inputs)
@@ -268,11 +268,11 @@ impl SmolVlm {
         if logits {
             let value = outputs
                 .get("logits")
-                .ok_or_else(|| self.run_error("no output logits"))?;
+                .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput("logits".into())))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(e)?;
             let vocab = shape.last().copied().unwrap_or(0).max(0) as usize;
             if vocab == 0 || data.len() < vocab {
-                return Err(self.run_error(format!("logits have shape {shape:?}")));
+                return Err(self.run_error(SmolVlmError::LogitsShape(shape.to_vec())));
             }
             last = data[data.len() - vocab..].to_vec();
         }
@@ -281,7 +281,7 @@ impl SmolVlm {
             kv.push(
                 outputs
                     .remove(present)
-                    .ok_or_else(|| self.run_error(format!("no output {present}")))?,
+                    .ok_or_else(|| self.run_error(SmolVlmError::MissingOutput(present.clone())))?,
             );
         }
         Ok(Step { logits: last, kv })

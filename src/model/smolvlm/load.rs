@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use super::{
-    DecoderIo, ImageSpec, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmConfig, SmolVlmImage,
-    SmolVlmSessions,
-};
+use super::config::SmolVlmConfig;
+use super::error::SmolVlmError;
+use super::model::{DecoderIo, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
+use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
-use crate::model::{Cancel, ModelError};
+use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<image>";
 const FAKE: &str = "<fake_token_around_image>";
@@ -39,38 +39,34 @@ impl SmolVlm {
         cfg: &SmolVlmConfig,
         env: &ort::environment::Environment,
     ) -> Result<(Self, SmolVlmSessions), ModelError> {
-        let err = |file: &Path, cause: String| ModelError::Load {
-            model: name.into(),
-            file: file.to_path_buf(),
-            cause,
-        };
-        let spec =
-            ImageSpec::from_file(&cfg.preprocessor).map_err(|e| err(&cfg.preprocessor, e))?;
-        let tokenizer =
-            Tokenizer::from_file(&cfg.tokenizer).map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+        let err = |file: &Path, e: SmolVlmError| ModelError::load(name, file, e);
+        let tokenizer_err = |e| ModelError::load(name, &cfg.tokenizer, TokenizerError::File(e));
+        let spec = ImageSpec::from_file(&cfg.preprocessor)
+            .map_err(|e| ModelError::load(name, &cfg.preprocessor, e))?;
+        let tokenizer = Tokenizer::from_file(&cfg.tokenizer).map_err(tokenizer_err)?;
         let hf = HfConfig::read(&cfg.config).map_err(|e| err(&cfg.config, e))?;
         if hf.image_size != spec.square {
             return Err(err(
                 &cfg.preprocessor,
-                format!(
-                    "max_image_size.longest_edge {} differs from the vision encoder's image_size {}",
-                    spec.square, hf.image_size
-                ),
+                SmolVlmError::ImageSize {
+                    square: spec.square,
+                    image_size: hf.image_size,
+                },
             ));
         }
-        let token = |t: &str| {
+        let token = |t: &'static str| {
             tokenizer
                 .token_to_id(t)
-                .ok_or_else(|| err(&cfg.tokenizer, format!("token {t} is missing")))
+                .ok_or_else(|| err(&cfg.tokenizer, SmolVlmError::MissingToken(t)))
         };
         let image_token_id = token(IMAGE)?;
         if image_token_id != hf.image_token_id {
             return Err(err(
                 &cfg.config,
-                format!(
-                    "image_token_id {} is not the tokenizer's {IMAGE} ({image_token_id})",
-                    hf.image_token_id
-                ),
+                SmolVlmError::ImageToken {
+                    config: hf.image_token_id,
+                    tokenizer: image_token_id,
+                },
             ));
         }
         for t in [FAKE, GLOBAL] {
@@ -80,8 +76,8 @@ impl SmolVlm {
         let generation = cfg.config.with_file_name("generation_config.json");
         let eos = match std::fs::read_to_string(&generation) {
             Ok(text) => {
-                let v: Value =
-                    serde_json::from_str(&text).map_err(|e| err(&generation, e.to_string()))?;
+                let v: Value = serde_json::from_str(&text)
+                    .map_err(|e| ModelError::load(name, &generation, e))?;
                 ids_of(&v["eos_token_id"])
             }
             Err(_) => hf.eos.clone(),
@@ -92,14 +88,15 @@ impl SmolVlm {
             }
         }
         let single = |text: &str| -> Result<u32, ModelError> {
-            let enc = tokenizer
-                .encode(text, false)
-                .map_err(|e| err(&cfg.tokenizer, e.to_string()))?;
+            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
             match enc.get_ids() {
                 [id] => Ok(*id),
                 ids => Err(err(
                     &cfg.tokenizer,
-                    format!("{text:?} must be one token, it is {ids:?}"),
+                    SmolVlmError::NotOneToken {
+                        text: text.into(),
+                        ids: ids.to_vec(),
+                    },
                 )),
             }
         };
@@ -121,17 +118,17 @@ impl SmolVlm {
         );
         let prefix_ids = tokenizer
             .encode(prefix_text.as_str(), false)
-            .map_err(|e| err(&cfg.tokenizer, e.to_string()))?
+            .map_err(tokenizer_err)?
             .get_ids()
             .to_vec();
         let images = prefix_ids.iter().filter(|&&t| t == image_token_id).count();
         if images != hf.image_seq_len {
             return Err(err(
                 &cfg.tokenizer,
-                format!(
-                    "the prompt prefix has {images} image tokens, expected {}",
-                    hf.image_seq_len
-                ),
+                SmolVlmError::PrefixImages {
+                    found: images,
+                    expected: hf.image_seq_len,
+                },
             ));
         }
         let max_sequence = hf
@@ -140,10 +137,10 @@ impl SmolVlm {
         if prefix_ids.len() + 2 > max_sequence {
             return Err(err(
                 &cfg.config,
-                format!(
-                    "the image prefix of {} tokens leaves no room in a sequence of {max_sequence}",
-                    prefix_ids.len()
-                ),
+                SmolVlmError::NoRoom {
+                    prefix: prefix_ids.len(),
+                    max_sequence,
+                },
             ));
         }
         if cfg.max_tokens > MAX_NEW_TOKENS {
@@ -173,7 +170,7 @@ impl SmolVlm {
         };
         let embeds = vlm
             .embed(&sessions, &vlm.prefix_ids, Cancel::never())
-            .map_err(|e| err(&cfg.embed, e.to_string()))?;
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
         vlm.hidden = embeds.len() / vlm.prefix_ids.len().max(1);
         vlm.prefix_embeds = embeds;
         Ok((vlm, sessions))
@@ -191,14 +188,14 @@ struct HfConfig {
 }
 
 impl HfConfig {
-    fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let num = |v: &Value, key: &str| {
+    fn read(path: &Path) -> Result<Self, SmolVlmError> {
+        let text = std::fs::read_to_string(path)?;
+        let v: Value = serde_json::from_str(&text)?;
+        let num = |v: &Value, key: &'static str| {
             v[key]
                 .as_u64()
                 .filter(|&n| n > 0)
-                .ok_or(format!("{key} is missing"))
+                .ok_or(SmolVlmError::Missing(key))
         };
         let vision = &v["vision_config"];
         let image_size = num(vision, "image_size")?;
@@ -206,9 +203,11 @@ impl HfConfig {
         let scale = v["scale_factor"].as_u64().unwrap_or(2).max(1);
         let side = image_size / patch;
         if image_size % patch != 0 || side % scale != 0 {
-            return Err(format!(
-                "image_size {image_size}, patch_size {patch}, scale_factor {scale} do not tile"
-            ));
+            return Err(SmolVlmError::NoTiling {
+                image_size,
+                patch,
+                scale,
+            });
         }
         let eos = ids_of(&v["text_config"]["eos_token_id"]);
         Ok(Self {
@@ -240,13 +239,11 @@ fn names(list: &[ort::value::Outlet]) -> Vec<String> {
     list.iter().map(|o| o.name().to_string()).collect()
 }
 
-fn check_vision(session: &SharedSession) -> Result<String, String> {
+fn check_vision(session: &SharedSession) -> Result<String, SmolVlmError> {
     let s = session.lock();
     let inputs = names(s.inputs());
     if inputs != ["pixel_values", "pixel_attention_mask"] {
-        return Err(format!(
-            "expected inputs pixel_values, pixel_attention_mask, found {inputs:?}"
-        ));
+        return Err(SmolVlmError::VisionInputs(inputs));
     }
     let outputs = names(s.outputs());
     outputs
@@ -254,33 +251,34 @@ fn check_vision(session: &SharedSession) -> Result<String, String> {
         .find(|o| *o == "image_features")
         .or(outputs.first())
         .cloned()
-        .ok_or_else(|| "expected an image_features output".into())
+        .ok_or(SmolVlmError::NoImageFeatures)
 }
 
-fn check_embed(session: &SharedSession) -> Result<(), String> {
+fn check_embed(session: &SharedSession) -> Result<(), SmolVlmError> {
     let s = session.lock();
     let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
     if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
-        return Err(format!(
-            "expected input_ids -> inputs_embeds, found {inputs:?} -> {outputs:?}"
-        ));
+        return Err(SmolVlmError::EmbedIo { inputs, outputs });
     }
     Ok(())
 }
 
-fn check_decoder(session: &SharedSession) -> Result<DecoderIo, String> {
+fn check_decoder(session: &SharedSession) -> Result<DecoderIo, SmolVlmError> {
     let s = session.lock();
     let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
     for want in ["inputs_embeds", "attention_mask", "position_ids"] {
         if !inputs.iter().any(|i| i == want) {
-            return Err(format!("expected an input {want}, found {inputs:?}"));
+            return Err(SmolVlmError::DecoderInput {
+                want,
+                found: inputs,
+            });
         }
     }
     if inputs.iter().any(|i| i == "use_cache_branch") {
-        return Err("decoders with a use_cache_branch input are not supported".into());
+        return Err(SmolVlmError::CacheBranch);
     }
     if !outputs.iter().any(|o| o == "logits") {
-        return Err(format!("expected a logits output, found {outputs:?}"));
+        return Err(SmolVlmError::NoLogitsOutput(outputs));
     }
     let mut cache = Vec::new();
     for layer in 0.. {
@@ -296,7 +294,10 @@ fn check_decoder(session: &SharedSession) -> Result<DecoderIo, String> {
         }
         for (past, present) in [&key, &value] {
             if !inputs.contains(past) || !outputs.contains(present) {
-                return Err(format!("expected {past} and {present} for every layer"));
+                return Err(SmolVlmError::LayerCache {
+                    past: past.clone(),
+                    present: present.clone(),
+                });
             }
         }
         cache.push(key);
@@ -304,9 +305,7 @@ fn check_decoder(session: &SharedSession) -> Result<DecoderIo, String> {
     }
     let extra = inputs.len() - 3 - cache.len();
     if cache.is_empty() || extra != 0 {
-        return Err(format!(
-            "expected inputs_embeds, attention_mask, position_ids and past_key_values.N.key/value, found {inputs:?}"
-        ));
+        return Err(SmolVlmError::DecoderInputs(inputs));
     }
     let dims = s
         .inputs()
@@ -314,15 +313,18 @@ fn check_decoder(session: &SharedSession) -> Result<DecoderIo, String> {
         .find(|i| i.name() == cache[0].0)
         .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
         .unwrap_or_default();
-    match dims[..] {
-        [_, kv_heads, _, head_dim] if kv_heads > 0 && head_dim > 0 => Ok(DecoderIo {
+    if let [_, kv_heads, _, head_dim] = dims[..]
+        && kv_heads > 0
+        && head_dim > 0
+    {
+        return Ok(DecoderIo {
             cache,
             kv_heads: kv_heads as usize,
             head_dim: head_dim as usize,
-        }),
-        _ => Err(format!(
-            "{} must be [batch, kv_heads, past, head_dim] with fixed heads, is {dims:?}",
-            cache[0].0
-        )),
+        });
     }
+    Err(SmolVlmError::CacheShape {
+        input: cache[0].0.clone(),
+        dims,
+    })
 }

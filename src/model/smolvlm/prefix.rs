@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use ort::value::{DynValue, TensorRef};
 
-use super::{SmolVlm, SmolVlmSessions};
+use super::error::SmolVlmError;
+use super::model::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
 use crate::model::{Cancel, ModelError};
@@ -35,7 +36,7 @@ pub struct PrefixTimings {
 /// so any number of questions can share it.
 pub struct ImagePrefix {
     /// `present.{i}.key/value` of the prefix run, in the decoder's cache order.
-    pub(super) kv: Vec<DynValue>,
+    pub(crate) kv: Vec<DynValue>,
     len: usize,
     pub timings: PrefixTimings,
 }
@@ -109,9 +110,9 @@ impl SmolVlm {
                     ort::inputs!["pixel_values" => pv, "pixel_attention_mask" => pm],
                 )
                 .map_err(|e| self.run_failed(e))?;
-            let value = outputs
-                .get(&self.vision_output)
-                .ok_or_else(|| self.run_error(format!("no output {}", self.vision_output)))?;
+            let value = outputs.get(&self.vision_output).ok_or_else(|| {
+                self.run_error(SmolVlmError::MissingOutput(self.vision_output.clone()))
+            })?;
             let (_, features) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| self.run_error(e))?;
@@ -146,10 +147,11 @@ impl SmolVlm {
             .map(|(i, _)| i);
         let count = slots.clone().count();
         if features.len() != count * d {
-            return Err(self.run_error(format!(
-                "the vision encoder gave {} values, expected {count} image tokens x {d}",
-                features.len()
-            )));
+            return Err(self.run_error(SmolVlmError::FeaturesCount {
+                values: features.len(),
+                tokens: count,
+                hidden: d,
+            }));
         }
         for (row, slot) in features.chunks_exact(d).zip(slots) {
             embeds[slot * d..(slot + 1) * d].copy_from_slice(row);

@@ -27,9 +27,24 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::engine::{EngineError, Filter, PillowResize, Rect, RgbView, Window};
+use crate::model::preprocessor::{self, PreprocessorError};
 
 /// transformers' `MAX_IMAGE_SIZE` for Idefics3.
 const MAX_IMAGE_SIZE: u32 = 4096;
+
+/// What `preprocessor_config.json` asks for that is malformed or not supported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageSpecError {
+    #[error(transparent)]
+    File(#[from] PreprocessorError),
+    /// `size.longest_edge` or `max_image_size.longest_edge`.
+    #[error("{0}.longest_edge is missing or out of range")]
+    Edge(&'static str),
+    #[error("do_resize = false is not supported")]
+    NoResize,
+    #[error("resample {0} is not supported (LANCZOS = 1, BICUBIC = 3)")]
+    Resample(Value),
+}
 
 /// The numbers of `preprocessor_config.json` that matter.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,32 +75,33 @@ impl Default for ImageSpec {
 
 impl ImageSpec {
     /// Reads a Hugging Face `preprocessor_config.json` of an `Idefics3ImageProcessor`.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let v = crate::model::preprocessor::read(path)?;
-        let edge = |key: &str| {
+    pub fn from_file(path: &Path) -> Result<Self, ImageSpecError> {
+        let v = preprocessor::read(path)?;
+        let edge = |key: &'static str| {
             v[key]["longest_edge"]
                 .as_u64()
                 .filter(|&e| e > 0 && e <= u64::from(MAX_IMAGE_SIZE))
                 .map(|e| e as u32)
-                .ok_or(format!("{key}.longest_edge is missing or out of range"))
+                .ok_or(ImageSpecError::Edge(key))
         };
-        let triple = |key: &str| -> Result<[f32; 3], String> {
-            Ok(crate::model::preprocessor::triple(&v, key)?.unwrap_or([0.5; 3]))
+        let triple = |key: &str| -> Result<[f32; 3], ImageSpecError> {
+            Ok(preprocessor::triple(&v, key)?.unwrap_or([0.5; 3]))
         };
         if v["do_resize"] == Value::Bool(false) {
-            return Err("do_resize = false is not supported".into());
+            return Err(ImageSpecError::NoResize);
         }
         let filter = match &v["resample"] {
             Value::Null => Filter::Lanczos,
-            r => r.as_u64().and_then(Filter::from_pil).ok_or(format!(
-                "resample {r} is not supported (LANCZOS = 1, BICUBIC = 3)"
-            ))?,
+            r => r
+                .as_u64()
+                .and_then(Filter::from_pil)
+                .ok_or_else(|| ImageSpecError::Resample(r.clone()))?,
         };
         let mut spec = Self {
             longest_edge: edge("size")?,
             square: edge("max_image_size")?,
             filter,
-            rescale: crate::model::preprocessor::rescale(&v),
+            rescale: preprocessor::rescale(&v),
             mean: triple("image_mean")?,
             std: triple("image_std")?,
         };
