@@ -48,7 +48,7 @@ const SECRET_WORDS: &[&str] = &[
 
 /// A URL for logs, errors and HTTP replies: the password of `user:password@` (or the
 /// whole user info when it has no `:`), secret-looking `key=value` pairs of the path,
-/// the value of every query parameter but those of [`SHOWN_PARAMS`], and any fragment
+/// the value of every query parameter but those of `SHOWN_PARAMS`, and any fragment
 /// become `***`. A plain path is returned as it is.
 pub fn redact(url: &str) -> String {
     scan(url).0
