@@ -15,7 +15,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use ocellus::cache::{EmbeddingCache, Key};
-//! use ocellus::gate::{Cells, Thumb};
+//! use ocellus::kit::{Cells, Thumb};
 //! let cache = EmbeddingCache::new(1 << 20);
 //! let key = Key::new(&Arc::from("door"), &Arc::from("clip"), None);
 //! let (thumb, area) = (Thumb::filled(90), Cells::ALL);

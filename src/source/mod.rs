@@ -13,7 +13,7 @@
 //! url = "/tmp/clip.mkv""#).unwrap();
 //! let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
 //! let metrics = std::sync::Arc::default();
-//! let handle = source::spawn(cam, source::Pixels::I420, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never, metrics);
+//! let handle = source::spawn(cam, ocellus::kit::Pixels::I420, tx, |status| println!("{status:?}"), Shutdown::new(), Retry::Never, metrics);
 //! while let Ok(sample) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
 //!     if let Some(sample) = sample { println!("{sample:?}") }
 //! }

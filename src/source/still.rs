@@ -3,7 +3,8 @@
 //! exactly as a camera would deliver it.
 //!
 //! ```no_run
-//! use ocellus::source::{Pixels, first_frame};
+//! use ocellus::kit::Pixels;
+//! use ocellus::source::first_frame;
 //! let frame = first_frame("photo.png".as_ref(), Pixels::Rgb).unwrap();
 //! println!("{}x{}", frame.width, frame.height);
 //! ```
