@@ -191,7 +191,9 @@ fn main() {
     let load_before = loadavg();
     let cpu0 = cpu_s();
 
-    let photo = |name: &str| first_frame(&shared.join("media").join(name), Pixels::Rgb);
+    let photo = |name: &str| {
+        first_frame(&shared.join("media").join(name), Pixels::Rgb).map_err(|e| e.to_string())
+    };
     let mut results = Map::new();
     let mut rows = Vec::new();
     let vlm_photo = "astronaut.png";

@@ -2,9 +2,10 @@
 //! new.
 //!
 //! - [`EmbeddingCache`]: image embeddings keyed by (camera, model, region) and matched
-//!   by frame fingerprint — the region's cells of the luma [`Thumb`](crate::kit::Thumb) — within the
-//!   camera's change threshold, so a static scene or a camera that flips between two
-//!   views skips the encoder. Bounded by bytes, least recently used out first.
+//!   by frame fingerprint — the region's cells of the luma
+//!   [`Thumb`](crate::kit::Thumb) — within the camera's change threshold, so a static
+//!   scene or a camera that flips between two views skips the encoder. Bounded by
+//!   bytes, least recently used out first.
 //! - [`PromptCache`]: prompt embeddings (CLIP/SigLIP prompts, Florence-2 task
 //!   prompts, SmolVLM question suffixes) keyed by the text model's files and the
 //!   prompt, shared across config reloads (so a reload re-embeds only new prompts).
@@ -14,7 +15,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use ocellus::cache::{EmbeddingCache, Key};
-//! use ocellus::gate::{Cells, Thumb};
+//! use ocellus::kit::{Cells, Thumb};
 //! let cache = EmbeddingCache::new(1 << 20);
 //! let key = Key::new(&Arc::from("door"), &Arc::from("clip"), None);
 //! let (thumb, area) = (Thumb::filled(90), Cells::ALL);

@@ -36,7 +36,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions};
 use ort::value::Tensor;
 
-use super::{EngineError, SharedSession};
+use super::{BatchError, EngineError, RunError, SharedSession};
 use crate::kit::metrics::ModelMetrics;
 
 /// How a model is batched.
@@ -63,7 +63,7 @@ struct Request {
     /// When this camera was last served (stalest-first order).
     served: Instant,
     queued: Instant,
-    reply: Sender<(Job, Result<(), String>)>,
+    reply: Sender<(Job, Result<(), Arc<BatchError>>)>,
 }
 
 /// The engine thread of one model; dropping every handle and client stops it.
@@ -120,8 +120,8 @@ impl JobPool {
 pub struct BatchClient {
     tx: Sender<Request>,
     pool: Arc<JobPool>,
-    reply_tx: Sender<(Job, Result<(), String>)>,
-    reply_rx: Receiver<(Job, Result<(), String>)>,
+    reply_tx: Sender<(Job, Result<(), Arc<BatchError>>)>,
+    reply_rx: Receiver<(Job, Result<(), Arc<BatchError>>)>,
     served: Instant,
     clients: Arc<AtomicUsize>,
     model: Arc<Shapes>,
@@ -146,9 +146,9 @@ impl Batcher {
     /// Starts the engine thread for `session`, which must have one input whose
     /// non-batch dimensions are fixed and whose first output is the result.
     pub fn spawn(session: SharedSession, spec: BatchSpec) -> Result<Self, EngineError> {
-        let bad = |cause: String| EngineError::Run {
+        let bad = |source: RunError| EngineError::Run {
             model: spec.model.clone(),
-            cause,
+            source,
         };
         let shapes = {
             let s = session.lock();
@@ -157,13 +157,9 @@ impl Batcher {
                 None => s.outputs().first(),
             };
             let (Some(input), Some(output)) = (s.inputs().first(), output) else {
-                return Err(bad(format!(
-                    "the model needs an input and an output{}",
-                    spec.output
-                        .as_ref()
-                        .map(|o| format!(" named {o}"))
-                        .unwrap_or_default()
-                )));
+                return Err(bad(RunError::NoInputOrOutput {
+                    named: spec.output.clone(),
+                }));
             };
             let dims = input
                 .dtype()
@@ -171,16 +167,15 @@ impl Batcher {
                 .map(|d| d.to_vec())
                 .unwrap_or_default();
             let Some((&batch, item)) = dims.split_first() else {
-                return Err(bad(format!(
-                    "input {} has no batch dimension",
-                    input.name()
-                )));
+                return Err(bad(RunError::NoBatchDimension {
+                    input: input.name().to_string(),
+                }));
             };
             if item.iter().any(|&d| d <= 0) {
-                return Err(bad(format!(
-                    "input {} has shape {dims:?}; only the batch dimension may vary",
-                    input.name()
-                )));
+                return Err(bad(RunError::VaryingShape {
+                    input: input.name().to_string(),
+                    dims,
+                }));
             }
             let out_dims = output
                 .dtype()
@@ -222,7 +217,7 @@ impl Batcher {
         std::thread::Builder::new()
             .name(format!("engine-{}", spec.model))
             .spawn(move || worker.serve(&rx))
-            .map_err(|e| bad(format!("cannot start the engine thread: {e}")))?;
+            .map_err(|e| bad(RunError::Thread(e)))?;
         Ok(Self {
             tx,
             clients,
@@ -282,18 +277,17 @@ impl BatchClient {
 
     /// Runs `job.input` (one item) and fills `job.output`. Blocks until done.
     pub fn run(&mut self, job: &mut Job) -> Result<(), EngineError> {
-        let fail = |cause: String| EngineError::Run {
+        let fail = |source: RunError| EngineError::Run {
             model: self.model.model.clone(),
-            cause,
+            source,
         };
         if job.input.len() != self.model.item_in_len {
-            return Err(fail(format!(
-                "input has {} values, the model's {} takes {} ({:?})",
-                job.input.len(),
-                self.model.input,
-                self.model.item_in_len,
-                self.model.item_in
-            )));
+            return Err(fail(RunError::InputLength {
+                got: job.input.len(),
+                input: self.model.input.clone(),
+                want: self.model.item_in_len,
+                shape: self.model.item_in.clone(),
+            }));
         }
         let request = Request {
             job: std::mem::take(job),
@@ -303,15 +297,12 @@ impl BatchClient {
         };
         if let Err(e) = self.tx.send(request) {
             *job = e.into_inner().job;
-            return Err(fail("the engine thread has stopped".into()));
+            return Err(fail(RunError::Stopped));
         }
-        let (back, result) = self
-            .reply_rx
-            .recv()
-            .map_err(|_| fail("the engine thread has stopped".into()))?;
+        let (back, result) = self.reply_rx.recv().map_err(|_| fail(RunError::Stopped))?;
         *job = back;
         self.served = Instant::now();
-        result.map_err(fail)
+        result.map_err(|e| fail(RunError::Batch(e)))
     }
 }
 
@@ -356,7 +347,7 @@ impl Worker {
             for r in &batch {
                 self.metrics.wait.record(started - r.queued);
             }
-            let result = self.run(&mut batch);
+            let result = self.run(&mut batch).map_err(Arc::new);
             self.metrics.run.record(started.elapsed());
             self.metrics.runs.inc();
             self.metrics.items.add(batch.len() as u64);
@@ -394,7 +385,7 @@ impl Worker {
         }
     }
 
-    fn run(&mut self, batch: &mut [Request]) -> Result<(), String> {
+    fn run(&mut self, batch: &mut [Request]) -> Result<(), BatchError> {
         let n = batch.len();
         let shape = self.shape.clone();
         let session = self.session.clone();
@@ -405,19 +396,15 @@ impl Worker {
         }
         let mut session = session.lock();
         let _span = tracing::trace_span!("engine.run", model = %shape.model, batch = n).entered();
-        let outputs = session
-            .run_with_options(ort::inputs![&slot.input], &slot.options)
-            .map_err(|e| e.to_string())?;
-        let (_, out) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| e.to_string())?;
+        let outputs = session.run_with_options(ort::inputs![&slot.input], &slot.options)?;
+        let (_, out) = outputs[0].try_extract_tensor::<f32>()?;
         let per_item = out.len() / n.max(1);
         if per_item == 0 || per_item * n != out.len() {
-            return Err(format!(
-                "output {} has {} values for a batch of {n}",
-                shape.output,
-                out.len()
-            ));
+            return Err(BatchError::OutputLength {
+                output: shape.output.clone(),
+                values: out.len(),
+                batch: n,
+            });
         }
         for (i, r) in batch.iter_mut().enumerate() {
             r.job.output.clear();
@@ -429,34 +416,35 @@ impl Worker {
     }
 
     /// The tensors for a batch of `n`, made on first use.
-    fn slot(&mut self, n: usize) -> Result<&mut Slot, String> {
+    fn slot(&mut self, n: usize) -> Result<&mut Slot, BatchError> {
         if self.tensors.len() < n {
             self.tensors.resize_with(n, || None);
         }
-        let shape = &self.shape;
-        if self.tensors[n - 1].is_none() {
+        let slot = match self.tensors[n - 1].take() {
+            Some(slot) => slot,
+            None => Slot::new(&self.shape, n)?,
+        };
+        Ok(self.tensors[n - 1].insert(slot))
+    }
+}
+
+impl Slot {
+    /// The input tensor and run options for batches of `n`.
+    fn new(shape: &Shapes, n: usize) -> Result<Self, BatchError> {
+        let mut dims = vec![n];
+        dims.extend_from_slice(&shape.item_in);
+        let input = Tensor::from_array((dims, vec![0f32; n * shape.item_in_len]))?;
+        // Only the wanted output is computed, into a reused tensor when its shape is
+        // known.
+        let mut selector = OutputSelector::no_default().with(shape.output.clone());
+        if let Some(item) = &shape.item_out {
             let mut dims = vec![n];
-            dims.extend_from_slice(&shape.item_in);
-            let input = Tensor::from_array((dims, vec![0f32; n * shape.item_in_len]))
-                .map_err(|e| e.to_string())?;
-            // Only the wanted output is computed, into a reused tensor when its shape
-            // is known.
-            let mut selector = OutputSelector::no_default().with(shape.output.clone());
-            if let Some(item) = &shape.item_out {
-                let mut dims = vec![n];
-                dims.extend_from_slice(item);
-                let len = dims.iter().product();
-                let output =
-                    Tensor::from_array((dims, vec![0f32; len])).map_err(|e| e.to_string())?;
-                selector = selector.preallocate(shape.output.clone(), output);
-            }
-            let options = RunOptions::new()
-                .map_err(|e| e.to_string())?
-                .with_outputs(selector);
-            self.tensors[n - 1] = Some(Slot { input, options });
+            dims.extend_from_slice(item);
+            let len = dims.iter().product();
+            let output = Tensor::from_array((dims, vec![0f32; len]))?;
+            selector = selector.preallocate(shape.output.clone(), output);
         }
-        self.tensors[n - 1]
-            .as_mut()
-            .ok_or_else(|| "no tensor slot".to_string())
+        let options = RunOptions::new()?.with_outputs(selector);
+        Ok(Self { input, options })
     }
 }

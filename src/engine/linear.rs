@@ -285,4 +285,43 @@ mod tests {
         r.run(&view, 4, 2, [0, 1, 2], planes).unwrap();
         assert_eq!(a, vec![0.0, 10.0, 20.0, 30.0, 0.0, 10.0, 20.0, 30.0]);
     }
+
+    #[test]
+    fn strided_rows_resize_like_packed_rows() {
+        // 5x3 image, stride 16 (padding bytes set to 255 must not leak into the result).
+        let (w, h, stride) = (5u32, 3u32, 16usize);
+        let mut padded = vec![255u8; stride * h as usize];
+        let mut packed = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let px = [(x * 40) as u8, (y * 60) as u8, ((x + y) * 20) as u8];
+                padded[y as usize * stride + x as usize * 3..][..3].copy_from_slice(&px);
+                packed.extend_from_slice(&px);
+            }
+        }
+        let resize = |view: &RgbView<'_>| {
+            let mut planes = vec![vec![0f32; 6]; 3];
+            let [a, b, c] = &mut planes[..] else {
+                unreachable!()
+            };
+            LinearResize::default()
+                .run(
+                    view,
+                    3,
+                    2,
+                    [0, 1, 2],
+                    Planes {
+                        planes: [a, b, c],
+                        stride: 3,
+                    },
+                )
+                .unwrap();
+            planes
+        };
+        assert_eq!(
+            resize(&RgbView::new(&padded, w, h, stride).unwrap()),
+            resize(&RgbView::new(&packed, w, h, w as usize * 3).unwrap())
+        );
+        assert!(RgbView::new(&packed[1..], w, h, w as usize * 3).is_err());
+    }
 }

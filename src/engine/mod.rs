@@ -12,6 +12,7 @@
 
 mod batch;
 mod config;
+mod error;
 mod image;
 mod linear;
 mod pillow;
@@ -19,29 +20,12 @@ mod runtime;
 mod session;
 mod yuv;
 
-use std::path::PathBuf;
-
 pub use batch::{BatchClient, BatchSpec, Batcher, Job};
 pub use config::{EngineConfig, Provider, default_providers};
+pub use error::{BatchError, EngineError, RunError};
 pub use image::{Rect, RgbView};
 pub use linear::{LinearResize, Planes};
 pub use pillow::{Filter, PillowBicubic, PillowResize, Window};
 pub use runtime::{candidates, environment};
 pub use session::{SharedSession, chosen_providers, open};
 pub use yuv::I420View;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("ONNX Runtime library {}: {cause}", path.display())]
-    Library { path: PathBuf, cause: String },
-    #[error("model {model}: {}: {cause}", file.display())]
-    Model {
-        model: String,
-        file: PathBuf,
-        cause: String,
-    },
-    #[error("model {model}: inference failed: {cause}")]
-    Run { model: String, cause: String },
-    #[error("image resize: {0}")]
-    Resize(String),
-}

@@ -46,21 +46,20 @@ pub fn environment(
         .iter()
         .find(|p| p.is_file() || (p.components().count() == 1))
         .cloned()
-        .ok_or_else(|| EngineError::Library {
+        .ok_or_else(|| EngineError::LibraryMissing {
             path: tried.first().cloned().unwrap_or_default(),
-            cause: "not found (run deploy/setup.sh, or set ORT_DYLIB_PATH)".into(),
         })?;
-    let builder = ort::init_from(&path).map_err(|e| EngineError::Library {
+    let builder = ort::init_from(&path).map_err(|source| EngineError::LibraryLoad {
         path: path.clone(),
-        cause: e.to_string(),
+        source,
     })?;
     let env = builder
         .with_name("ocellus")
         .with_telemetry(false)
         .build()
-        .map_err(|e| EngineError::Library {
+        .map_err(|source| EngineError::Library {
             path: path.clone(),
-            cause: e.to_string(),
+            source,
         })?;
     tracing::info!("ONNX Runtime loaded from {}", path.display());
     let (_, env) = ENV.get_or_init(|| (path, env));

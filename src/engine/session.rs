@@ -50,14 +50,13 @@ pub fn open(
     threads: Option<usize>,
 ) -> Result<SharedSession, EngineError> {
     if !file.is_file() {
-        return Err(EngineError::Model {
+        return Err(EngineError::ModelMissing {
             model: model.into(),
             file: file.into(),
-            cause: "file not found".into(),
         });
     }
     let mut skipped = Vec::new();
-    let mut last_err = String::new();
+    let mut last_err = None;
     for &provider in providers {
         if let Some(why) = unavailable(provider) {
             skipped.push(format!("{}: {why}", provider.name()));
@@ -89,19 +88,20 @@ pub fn open(
                 });
             }
             Err(e) => {
-                last_err = e.clone();
                 skipped.push(format!("{}: {e}", provider.name()));
+                last_err = Some(e);
             }
         }
     }
-    Err(EngineError::Model {
+    Err(EngineError::NoProvider {
         model: model.into(),
         file: file.into(),
-        cause: if skipped.is_empty() {
-            last_err
+        skipped: if providers.is_empty() {
+            "none is configured".into()
         } else {
-            format!("no provider could run it ({})", skipped.join("; "))
+            skipped.join("; ")
         },
+        source: last_err,
     })
 }
 
@@ -143,14 +143,11 @@ fn build(
     file: &Path,
     provider: Provider,
     threads: Option<usize>,
-) -> Result<Session, String> {
-    let s = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
-    let mut builder = Session::builder(env)
-        .map_err(|e| e.to_string())?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
-        .map_err(s)?;
+) -> ort::Result<Session> {
+    let mut builder =
+        Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
     if let Some(n) = threads {
-        builder = builder.with_intra_threads(n).map_err(s)?;
+        builder = builder.with_intra_threads(n)?;
     }
     let dispatch = match provider {
         Provider::Cpu => None,
@@ -164,7 +161,7 @@ fn build(
         ),
     };
     if let Some(d) = dispatch {
-        builder = builder.with_execution_providers([d]).map_err(s)?;
+        builder = builder.with_execution_providers([d])?;
     }
-    builder.commit_from_file(file).map_err(|e| e.to_string())
+    builder.commit_from_file(file)
 }

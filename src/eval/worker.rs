@@ -456,7 +456,7 @@ impl CameraWorker {
             Ok(shot) => report.snapshot = Some(shot),
             Err(e) => {
                 tracing::warn!("camera {}: {e}", self.camera);
-                report.errors.push(e);
+                report.errors.push(e.to_string());
             }
         }
     }

@@ -11,7 +11,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use ocellus::gate::{ChangeGate, Thumb, Verdict};
+//! use ocellus::gate::ChangeGate;
+//! use ocellus::kit::{Thumb, Verdict};
 //! let mut gate = ChangeGate::new(0.02, Duration::from_secs(30), [None]);
 //! let still = Thumb::filled(80);
 //! assert!(gate.judge(Some(&still), Duration::ZERO).passes()); // the first frame

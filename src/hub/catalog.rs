@@ -16,9 +16,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::HubError;
 use super::hash::{hex, sha256_of};
 use super::layout;
+use super::{BadPath, CatalogError, EntryProblem, FileProblem, HubError};
 
 const BUILTIN: &str = include_str!("catalog.toml");
 
@@ -149,95 +149,103 @@ impl Entry {
         ))
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), EntryProblem> {
         let bad_name = self.name.is_empty()
             || !self
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if bad_name {
-            return Err("name must be letters, digits, '-' or '_'".into());
+            return Err(EntryProblem::Name);
         }
         if !FAMILIES.contains(&self.family.as_str()) {
-            return Err(format!(
-                "family {:?} is not one of {}",
-                self.family,
-                FAMILIES.join(", ")
-            ));
+            return Err(EntryProblem::Family {
+                family: self.family.clone(),
+                known: &FAMILIES,
+            });
         }
         match (&self.repo, &self.source) {
             (Some(repo), _) => {
                 let parts: Vec<&str> = repo.split('/').collect();
                 if parts.len() != 2 || parts.iter().any(|p| !safe_segment(p)) {
-                    return Err(format!("repo {repo:?} must be owner/name"));
+                    return Err(EntryProblem::Repo { repo: repo.clone() });
                 }
             }
             (None, Some(_)) => {}
-            (None, None) => return Err("needs `repo` (Hugging Face) or `source`".into()),
+            (None, None) => return Err(EntryProblem::NoSource),
         }
         if !safe_segment(&self.revision) {
-            return Err(format!(
-                "revision {:?} is not a commit, tag or branch",
-                self.revision
-            ));
+            return Err(EntryProblem::Revision {
+                revision: self.revision.clone(),
+            });
         }
         if self.files.is_empty() {
-            return Err("has no [[model.file]]".into());
+            return Err(EntryProblem::NoFiles);
         }
         let mut seen = HashSet::new();
         for f in &self.files {
             f.check(self.repo.is_some())
-                .map_err(|e| format!("file {:?}: {e}", f.path))?;
+                .map_err(|source| EntryProblem::File {
+                    path: f.path.clone(),
+                    source,
+                })?;
             if !seen.insert(f.path.as_str()) {
-                return Err(format!("file {:?} is listed twice", f.path));
+                return Err(EntryProblem::FileTwice {
+                    path: f.path.clone(),
+                });
             }
         }
         let dir = Path::new("/catalogue-check");
-        layout::model_config(&self.family, dir, &self.config)
-            .map_err(|e| format!("config: {e}"))?;
+        layout::model_config(&self.family, dir, &self.config).map_err(EntryProblem::Config)?;
         Ok(())
     }
 }
 
 impl FileSpec {
-    fn check(&self, has_repo: bool) -> Result<(), String> {
+    fn check(&self, has_repo: bool) -> Result<(), FileProblem> {
         check_rel_path(&self.path)?;
         if let Some(r) = &self.remote {
-            check_rel_path(r).map_err(|e| format!("remote: {e}"))?;
+            check_rel_path(r).map_err(FileProblem::Remote)?;
         }
         let sources = [self.url.is_some(), self.inline.is_some()];
         match sources {
-            [true, true] => return Err("has both `url` and `inline`".into()),
-            [false, false] if !has_repo => return Err("needs `url` or `inline` (no repo)".into()),
+            [true, true] => return Err(FileProblem::UrlAndInline),
+            [false, false] if !has_repo => return Err(FileProblem::NoUrl),
             _ => {}
         }
         if self.remote.is_some() && (self.url.is_some() || self.inline.is_some()) {
-            return Err("`remote` only applies to repository files".into());
+            return Err(FileProblem::RemoteOutsideRepo);
         }
         if let Some(url) = &self.url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(format!("url {url:?} is not http(s)"));
+            return Err(FileProblem::NotHttp { url: url.clone() });
         }
         if let Some(h) = &self.sha256
             && !is_sha256(h)
         {
-            return Err("sha256 must be 64 lowercase hex digits".into());
+            return Err(FileProblem::Sha256);
         }
         if self.size == Some(0) {
-            return Err("size must be > 0".into());
+            return Err(FileProblem::ZeroSize);
         }
         if let Some(text) = &self.inline {
             let actual = hex(&sha256_of(text.as_bytes()));
             if let Some(h) = &self.sha256
                 && *h != actual
             {
-                return Err(format!("inline text hashes to {actual}, not {h}"));
+                return Err(FileProblem::InlineHash {
+                    actual,
+                    pinned: h.clone(),
+                });
             }
             if let Some(n) = self.size
                 && n != text.len() as u64
             {
-                return Err(format!("inline text is {} bytes, not {n}", text.len()));
+                return Err(FileProblem::InlineSize {
+                    len: text.len(),
+                    size: n,
+                });
             }
         }
         Ok(())
@@ -253,14 +261,11 @@ fn safe_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn check_rel_path(p: &str) -> Result<(), String> {
-    if p.split('/').all(safe_segment)
-        && !p.ends_with(".part")
-        && p != super::manifest::MANIFEST_FILE
-    {
+fn check_rel_path(p: &str) -> Result<(), BadPath> {
+    if p.split('/').all(safe_segment) && !p.ends_with(".part") && p != layout::MANIFEST_FILE {
         Ok(())
     } else {
-        Err("path must be relative, of letters, digits, '.', '-', '_' and '/'".into())
+        Err(BadPath)
     }
 }
 
@@ -284,7 +289,7 @@ impl Catalog {
         if let Some(path) = extra {
             let text = std::fs::read_to_string(path).map_err(|e| HubError::Catalog {
                 origin: path.display().to_string(),
-                cause: e.to_string(),
+                source: Box::new(CatalogError::Read(e)),
             })?;
             for entry in parse(&text, &path.display().to_string())? {
                 match catalog.entries.iter_mut().find(|e| e.name == entry.name) {
@@ -326,38 +331,28 @@ impl Catalog {
 
 /// Parses and checks a catalogue's text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, HubError> {
-    let err = |cause: String| HubError::Catalog {
+    let err = |source: CatalogError| HubError::Catalog {
         origin: origin.into(),
-        cause,
+        source: Box::new(source),
     };
-    let file: CatalogFile = toml::from_str(text).map_err(|e| err(one_line(&e.to_string())))?;
+    let file: CatalogFile = toml::from_str(text).map_err(|e| err(CatalogError::Syntax(e)))?;
     let mut names = HashSet::new();
-    for (i, entry) in file.model.iter().enumerate() {
-        entry
-            .check()
-            .map_err(|e| err(format!("model[{i}] {}: {e}", entry.name)))?;
+    for (index, entry) in file.model.iter().enumerate() {
+        entry.check().map_err(|source| {
+            err(CatalogError::Entry {
+                index,
+                name: entry.name.clone(),
+                source,
+            })
+        })?;
         if !names.insert(entry.name.as_str()) {
-            return Err(err(format!(
-                "model[{i}]: name {} is used twice",
-                entry.name
-            )));
+            return Err(err(CatalogError::NameTwice {
+                index,
+                name: entry.name.clone(),
+            }));
         }
     }
     Ok(file.model)
-}
-
-/// TOML errors come with a source excerpt over several lines: keep the message, on
-/// one line (a carriage return or other control character quoted from the file too).
-fn one_line(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
-        .collect();
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

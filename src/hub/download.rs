@@ -172,7 +172,7 @@ impl Client {
             Fetched::Response(r) => Ok(r),
             Fetched::Known(_) => Err(FetchError::Protocol {
                 url: url.into(),
-                cause: "stopped at a redirect".into(),
+                detail: "stopped at a redirect".into(),
             }),
         }
     }
@@ -187,7 +187,7 @@ impl Client {
     ) -> Result<Fetched, FetchError> {
         let home = origin(url).ok_or_else(|| FetchError::Protocol {
             url: url.into(),
-            cause: "not an http(s) URL".into(),
+            detail: "not an http(s) URL".into(),
         })?;
         let mut meta = Meta::default();
         let mut current = url.to_string();
@@ -215,11 +215,11 @@ impl Client {
                     let location =
                         header(resp.headers(), "location").ok_or_else(|| FetchError::Protocol {
                             url: url.into(),
-                            cause: format!("HTTP {status} without Location"),
+                            detail: format!("HTTP {status} without Location"),
                         })?;
                     current = join(&current, &location).ok_or_else(|| FetchError::Protocol {
                         url: url.into(),
-                        cause: format!("bad redirect Location {location:?}"),
+                        detail: format!("bad redirect Location {location:?}"),
                     })?;
                 }
                 200 | 206 | 416 => {
@@ -246,7 +246,7 @@ impl Client {
         }
         Err(FetchError::Protocol {
             url: url.into(),
-            cause: format!("more than {MAX_REDIRECTS} redirects"),
+            detail: format!("more than {MAX_REDIRECTS} redirects"),
         })
     }
 }
@@ -271,29 +271,14 @@ fn via(url: &str, current: &str) -> String {
     }
 }
 
-fn call_error(url: &str, current: &str, e: ureq::Error) -> FetchError {
+fn call_error(url: &str, current: &str, source: ureq::Error) -> FetchError {
     let url = via(url, current);
-    match e {
-        ureq::Error::Timeout(t) => FetchError::Unreachable {
-            url,
-            cause: format!("timed out: {t}"),
-        },
-        ureq::Error::HostNotFound => FetchError::Unreachable {
-            url,
-            cause: "host not found".into(),
-        },
-        ureq::Error::ConnectionFailed => FetchError::Unreachable {
-            url,
-            cause: "connection failed".into(),
-        },
-        ureq::Error::Io(io) => FetchError::Unreachable {
-            url,
-            cause: io.to_string(),
-        },
-        other => FetchError::Protocol {
-            url,
-            cause: other.to_string(),
-        },
+    match source {
+        ureq::Error::Timeout(_)
+        | ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Io(_) => FetchError::Unreachable { url, source },
+        source => FetchError::Http { url, source },
     }
 }
 

@@ -32,10 +32,10 @@ pub fn import(catalog: &Catalog, dir: &Path, name: Option<&str>) -> Result<Insta
         None => identify(catalog, &dir, &mut hashes)?,
     };
     let missing =
-        layout::missing(&entry.name, &entry.family, &dir, &entry.config).map_err(|e| {
-            HubError::Model {
+        layout::missing(&entry.name, &entry.family, &dir, &entry.config).map_err(|source| {
+            HubError::Layout {
                 model: entry.name.clone(),
-                detail: e,
+                source,
             }
         })?;
     if !missing.is_empty() {

@@ -1,5 +1,6 @@
 //! What a model folder must hold for its family, taken from ocellus's own model config
-//! (`src/model/*/config.rs` defaults and [`ModelConfig::required_files`]), and the
+//! (`src/model/*/config.rs` defaults and [`ModelConfig::required_files`]), the name of
+//! the manifest every install writes beside the files ([`MANIFEST_FILE`]), and the
 //! `[models.NAME]` snippet that points a config at the folder.
 //!
 //! ```
@@ -15,6 +16,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::model::{ModelConfig, single_file};
+
+/// The manifest's file name inside a model folder (see [`super::manifest`]).
+pub const MANIFEST_FILE: &str = "ocellus-model.json";
+
+/// The model config of a folder could not be made from its family and keys: the
+/// first line of TOML's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.to_string().lines().next().unwrap_or_default())]
+pub struct LayoutError(#[source] toml::de::Error);
 
 /// One thing the family loader needs in the folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +90,16 @@ pub fn model_config(
     family: &str,
     dir: &Path,
     config: &BTreeMap<String, String>,
-) -> Result<ModelConfig, String> {
+) -> Result<ModelConfig, LayoutError> {
     let table = snippet("m", family, dir, config);
     let body = table.split_once('\n').map_or("", |(_, rest)| rest);
-    let mut cfg: ModelConfig = toml::from_str(body)
-        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+    let mut cfg: ModelConfig = toml::from_str(body).map_err(LayoutError)?;
     cfg.resolve_paths(dir);
     Ok(cfg)
 }
 
 /// What the family loader needs, relative to the model folder.
-pub fn needs(family: &str, config: &BTreeMap<String, String>) -> Result<Vec<Need>, String> {
+pub fn needs(family: &str, config: &BTreeMap<String, String>) -> Result<Vec<Need>, LayoutError> {
     let base = Path::new("/m");
     let cfg = model_config(family, base, config)?;
     let mut out: Vec<Need> = cfg
@@ -118,7 +127,7 @@ pub fn missing(
     family: &str,
     dir: &Path,
     config: &BTreeMap<String, String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, LayoutError> {
     Ok(needs(family, config)?
         .iter()
         .filter_map(|n| n.problem(model, dir))

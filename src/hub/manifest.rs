@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::HubError;
+use super::catalog::Entry;
 use super::layout;
-
-/// The manifest's file name inside a model folder.
-pub const MANIFEST_FILE: &str = "ocellus-model.json";
+pub use super::layout::MANIFEST_FILE;
 
 /// How a file's hash was established at install time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,11 +86,7 @@ impl Manifest {
     /// The manifest of catalogue `entry` installed now by `installed_by` (`pull` or
     /// `import`) with `files`, at the catalogue's revision (a pull then records its
     /// endpoint, the revision it asked for and the commit it got).
-    pub fn for_entry(
-        entry: &super::catalog::Entry,
-        installed_by: &str,
-        files: Vec<ManifestFile>,
-    ) -> Self {
+    pub fn for_entry(entry: &Entry, installed_by: &str, files: Vec<ManifestFile>) -> Self {
         Self {
             name: entry.name.clone(),
             family: entry.family.clone(),
@@ -122,10 +117,7 @@ impl Manifest {
         };
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| HubError::Manifest {
-                path,
-                cause: e.to_string(),
-            })
+            .map_err(|source| HubError::Manifest { path, source })
     }
 
     /// Writes the manifest into `dir` (through a temporary file, so a reader never
@@ -133,9 +125,9 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<(), HubError> {
         let path = Self::path(dir);
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| HubError::Manifest {
+        let mut text = serde_json::to_string_pretty(self).map_err(|source| HubError::Manifest {
             path: path.clone(),
-            cause: e.to_string(),
+            source,
         })?;
         text.push('\n');
         let mut f = std::fs::File::create(&tmp).map_err(|e| HubError::io(&tmp, e))?;

@@ -31,7 +31,10 @@ pub mod verify;
 
 use std::path::PathBuf;
 
-pub use error::{Aftermath, FetchError, HashKind, HubError};
+pub use error::{
+    Aftermath, BadPath, CatalogError, EntryProblem, FetchError, FileProblem, HashKind, HubError,
+    Interruption,
+};
 
 /// Where models go without `--dir`: `$OCELLUS_MODELS`, else the systemd
 /// StateDirectory `/var/lib/ocellus/models`.

@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::catalog::{Entry, FileSpec, is_commit};
-use super::download::{Client, ClientOptions, CopyError, Fetched, Meta};
+use super::download::{Client, ClientOptions, CopyError, Fetched, Meta, Response};
 use super::hash::{FileHashes, hash_file};
 use super::manifest::{Check, Installed, Manifest, ManifestFile};
 use super::progress::Progress;
-use super::{Aftermath, FetchError, HashKind, HubError, human_size};
+use super::{Aftermath, FetchError, HashKind, HubError, Interruption, human_size};
 
 /// The most bytes accepted for a file whose size nobody states (no pin, no
 /// `X-Linked-Size`, no `Content-Length`): 16 GiB. One ONNX protobuf cannot pass
@@ -173,6 +173,72 @@ fn part_path(dest: &Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
+/// Where a download starts.
+enum Resume {
+    /// From this byte (the length of an earlier pull's `.part`, or 0).
+    From(u64),
+    /// The `.part` of a pinned file is already complete: only its hash is left to
+    /// check.
+    Complete { pin: String, size: u64 },
+}
+
+/// Where the download of `f` into `part` starts: after the bytes of an earlier pull,
+/// from scratch when they are more than the pinned size.
+fn resume_point(f: &FileSpec, part: &Path) -> Result<Resume, HubError> {
+    let offset = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    if let (Some(pin), Some(size)) = (&f.sha256, f.size) {
+        if offset > size {
+            remove(part)?;
+            return Ok(Resume::From(0));
+        }
+        if offset == size && size > 0 {
+            return Ok(Resume::Complete {
+                pin: pin.clone(),
+                size,
+            });
+        }
+    }
+    Ok(Resume::From(offset))
+}
+
+/// The size the whole file will have: pinned, else stated by the server (its
+/// `X-Linked-Size`, else this answer's length or range).
+fn total_size(f: &FileSpec, resp: &Response, offset: u64) -> Option<u64> {
+    f.size.or(resp.meta.size).or(match resp.status {
+        200 => resp.length,
+        206 => resp
+            .range
+            .and_then(|(_, t)| t)
+            .or(resp.length.map(|n| n + offset)),
+        _ => resp.range.and_then(|(_, t)| t),
+    })
+}
+
+/// What a request for a file's bytes came to.
+enum Answer {
+    /// The server sends them (body unread).
+    Bytes(Response),
+    /// Nothing to download: the file in place is the one (its record), or an optional
+    /// file the server does not have (`None`).
+    Settled(Option<ManifestFile>),
+}
+
+/// What downloading a file came to.
+enum Download {
+    /// The `.part` holds the bytes, still to be verified.
+    Part(PartDone),
+    /// Nothing was downloaded (see [`Answer::Settled`]).
+    Settled(Option<ManifestFile>),
+}
+
+/// A downloaded `.part`: the hash it must have and its expected size.
+struct PartDone {
+    expected: Expected,
+    total: Option<u64>,
+    /// The byte an earlier pull's `.part` was resumed at.
+    resumed_from: Option<u64>,
+}
+
 impl Puller<'_> {
     fn fetch_err(&self, f: &FileSpec, source: FetchError) -> HubError {
         HubError::Fetch {
@@ -200,52 +266,24 @@ impl Puller<'_> {
 
     /// Installs one file; `None` for an optional file the server does not have.
     fn file(&mut self, f: &FileSpec) -> Result<Option<ManifestFile>, HubError> {
-        let model = self.entry.name.as_str();
-        let dest = self.dir.join(&f.path);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
-        }
-        let part = part_path(&dest);
+        let (dest, part) = self.paths(f)?;
         if let Some(text) = &f.inline {
             return self.inline(f, text, &dest, &part).map(Some);
         }
-        let Some(url) = self.entry.url_for(f, &self.opts.endpoint, &self.revision) else {
-            return Err(HubError::Model {
-                model: model.into(),
-                detail: format!("{}: no URL (no repo and no url)", f.path),
-            });
-        };
-        // Already in place with the pinned hash: nothing to ask the server.
-        if let (Some(pin), true) = (&f.sha256, dest.is_file()) {
-            let h = hash_file(&dest, false)?;
-            if h.sha256 == *pin {
-                tracing::info!(
-                    "model {model}: {}: already in place, sha256 matches the pin",
-                    f.path
-                );
-                return Ok(Some(Self::record(
-                    f,
-                    h.size,
-                    h.sha256,
-                    Check::Pinned,
-                    Some(url),
-                )));
-            }
+        let url = self.resolve(f)?;
+        if let Some(record) = self.pinned_in_place(f, &dest, &url)? {
+            return Ok(Some(record));
         }
-        let mut offset = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        if let (Some(_), Some(size)) = (&f.sha256, f.size) {
-            if offset > size {
-                remove(&part)?;
-                offset = 0;
-            } else if offset == size && size > 0 {
-                // A complete .part of a pinned file: verify it without the network.
-                let expected =
-                    Expected::Sha256(f.sha256.clone().unwrap_or_default(), Check::Pinned);
+        let offset = match resume_point(f, &part)? {
+            Resume::From(offset) => offset,
+            // A complete .part of a pinned file: verify it without the network.
+            Resume::Complete { pin, size } => {
+                let expected = Expected::Sha256(pin, Check::Pinned);
                 return self
                     .finish(f, &url, &part, &dest, &expected, Some(size))
                     .map(Some);
             }
-        }
+        };
         // Unpinned and already there: the server's stated hash decides, before its
         // redirect to the bytes is followed.
         let existing = match (&f.sha256, dest.is_file()) {
@@ -253,105 +291,113 @@ impl Puller<'_> {
             _ => None,
         };
         let started = Instant::now();
+        let part_done = match self.download(f, &url, &part, offset, existing.as_ref())? {
+            Download::Part(done) => done,
+            Download::Settled(record) => return Ok(record),
+        };
+        let record = self.finish(f, &url, &part, &dest, &part_done.expected, part_done.total)?;
+        self.installed(f, &record, started, part_done.resumed_from);
+        Ok(Some(record))
+    }
+
+    /// Where `f` goes in the model folder (its parent made) and its `.part` beside it.
+    fn paths(&self, f: &FileSpec) -> Result<(PathBuf, PathBuf), HubError> {
+        let dest = self.dir.join(&f.path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
+        }
+        let part = part_path(&dest);
+        Ok((dest, part))
+    }
+
+    /// The URL `f` is fetched from, at the revision files are fetched at now.
+    fn resolve(&self, f: &FileSpec) -> Result<String, HubError> {
+        self.entry
+            .url_for(f, &self.opts.endpoint, &self.revision)
+            .ok_or_else(|| HubError::Model {
+                model: self.entry.name.clone(),
+                detail: format!("{}: no URL (no repo and no url)", f.path),
+            })
+    }
+
+    /// The record of `f` when it is already in place with its pinned hash (nothing to
+    /// ask the server).
+    fn pinned_in_place(
+        &self,
+        f: &FileSpec,
+        dest: &Path,
+        url: &str,
+    ) -> Result<Option<ManifestFile>, HubError> {
+        let (Some(pin), true) = (&f.sha256, dest.is_file()) else {
+            return Ok(None);
+        };
+        let h = hash_file(dest, false)?;
+        if h.sha256 != *pin {
+            return Ok(None);
+        }
+        tracing::info!(
+            "model {}: {}: already in place, sha256 matches the pin",
+            self.entry.name,
+            f.path
+        );
+        Ok(Some(Self::record(
+            f,
+            h.size,
+            h.sha256,
+            Check::Pinned,
+            Some(url.into()),
+        )))
+    }
+
+    /// Downloads `f` into `part` from byte `offset` (starting over when the server
+    /// will not resume), unless the server's answer settles it first: the file in
+    /// place (`existing`) is the one it states, or an optional file is not there.
+    fn download(
+        &mut self,
+        f: &FileSpec,
+        url: &str,
+        part: &Path,
+        mut offset: u64,
+        existing: Option<&FileHashes>,
+    ) -> Result<Download, HubError> {
+        let model = self.entry.name.clone();
         let resumed_from = offset;
         let mut restarted = false;
-        let (expected, total) = loop {
-            let known = |m: &Meta| {
-                existing
-                    .as_ref()
-                    .is_some_and(|h| m.sha256.as_ref() == Some(&h.sha256))
+        loop {
+            let resp = match self.request(f, url, offset, existing)? {
+                Answer::Bytes(resp) => resp,
+                Answer::Settled(record) => return Ok(Download::Settled(record)),
             };
-            let fetched = self.client.get_unless(&url, offset, known);
-            let resp = match fetched {
-                Ok(Fetched::Response(r)) => r,
-                Ok(Fetched::Known(meta)) => {
-                    self.note_commit(f, &meta)?;
-                    let Some(h) = &existing else {
-                        let cause = "stopped at a redirect".into();
-                        return Err(self.fetch_err(f, FetchError::Protocol { url, cause }));
-                    };
-                    tracing::info!(
-                        "model {model}: {}: already in place, matches the server's hash",
-                        f.path
-                    );
-                    let (size, sha256) = (h.size, h.sha256.clone());
-                    return Ok(Some(Self::record(
-                        f,
-                        size,
-                        sha256,
-                        Check::ServerSha256,
-                        Some(url),
-                    )));
-                }
-                Err(FetchError::Status { status: 404, .. }) if f.optional => {
-                    tracing::info!(
-                        "model {model}: {}: not on the server (optional), skipped",
-                        f.path
-                    );
-                    return Ok(None);
-                }
-                Err(e) => return Err(self.fetch_err(f, e)),
-            };
-            let meta = resp.meta.clone();
-            self.note_commit(f, &meta)?;
-            let expected = Expected::of(f, &meta);
-            if let Some(h) = &existing
+            let expected = Expected::of(f, &resp.meta);
+            if let Some(h) = existing
                 && expected.matches(h)
             {
                 tracing::info!(
                     "model {model}: {}: already in place, matches the server's hash",
                     f.path
                 );
-                return Ok(Some(Self::record(
+                return Ok(Download::Settled(Some(Self::record(
                     f,
                     h.size,
                     h.sha256.clone(),
                     expected.check(),
-                    Some(url),
-                )));
+                    Some(url.into()),
+                ))));
             }
             if matches!(expected, Expected::Nothing) && !self.opts.allow_unverified {
                 return Err(HubError::Unverifiable {
-                    model: model.into(),
+                    model,
                     file: f.path.clone(),
-                    url,
+                    url: url.into(),
                 });
             }
-            let total = f.size.or(meta.size).or(match resp.status {
-                200 => resp.length,
-                206 => resp
-                    .range
-                    .and_then(|(_, t)| t)
-                    .or(resp.length.map(|n| n + offset)),
-                _ => resp.range.and_then(|(_, t)| t),
-            });
-            // A stated size over the pin (or over the size the server stated first)
-            // is refused before a byte of the body is read.
-            let stated = match resp.status {
-                200 => resp.length,
-                206 => resp.length.map(|n| n + offset),
-                _ => None,
-            };
-            if let (Some(limit), Some(stated)) = (f.size.or(meta.size), stated)
-                && stated > limit
-            {
-                let whose = if f.size.is_some() { "pinned" } else { "stated" };
-                return Err(self.fetch_err(
-                    f,
-                    FetchError::TooLarge {
-                        url,
-                        detail: format!(
-                            "the answer is {stated} bytes, more than the {limit} bytes {whose}; refused before reading it"
-                        ),
-                    },
-                ));
-            }
+            let total = total_size(f, &resp, offset);
+            self.refuse_oversized(f, url, &resp, offset)?;
             match resp.status {
-                416 if total == Some(offset) => break (expected, total),
+                416 if total == Some(offset) => {}
                 206 if resp.range.and_then(|(s, _)| s) == Some(offset) => {
-                    let mut out = open_part(&part, true)?;
-                    self.copy(f, &url, resp, &mut out, offset, total)?;
-                    break (expected, total);
+                    let mut out = open_part(part, true)?;
+                    self.copy(f, url, resp, &mut out, offset, total)?;
                 }
                 200 => {
                     if offset > 0 {
@@ -361,40 +407,133 @@ impl Puller<'_> {
                         );
                     }
                     offset = 0;
-                    let mut out = open_part(&part, false)?;
-                    self.copy(f, &url, resp, &mut out, 0, total)?;
-                    break (expected, total);
+                    let mut out = open_part(part, false)?;
+                    self.copy(f, url, resp, &mut out, 0, total)?;
                 }
                 status if !restarted && offset > 0 => {
                     tracing::info!(
                         "model {model}: {}: HTTP {status} to a resume from byte {offset}; starting over",
                         f.path
                     );
-                    remove(&part)?;
+                    remove(part)?;
                     offset = 0;
                     restarted = true;
+                    continue;
                 }
                 status => {
                     return Err(self.fetch_err(
                         f,
                         FetchError::Protocol {
-                            url,
-                            cause: format!(
+                            url: url.into(),
+                            detail: format!(
                                 "unexpected HTTP {status} to a request from byte {offset}"
                             ),
                         },
                     ));
                 }
             }
+            let resumed = resumed_from > 0 && !restarted && offset > 0;
+            return Ok(Download::Part(PartDone {
+                expected,
+                total,
+                resumed_from: resumed.then_some(resumed_from),
+            }));
+        }
+    }
+
+    /// Asks the server for `f`'s bytes from `offset`, noting the commit it reports;
+    /// a redirect whose headers identify the file in place (`existing`) or a 404 of an
+    /// optional file settles the file instead.
+    fn request(
+        &mut self,
+        f: &FileSpec,
+        url: &str,
+        offset: u64,
+        existing: Option<&FileHashes>,
+    ) -> Result<Answer, HubError> {
+        let known = |m: &Meta| existing.is_some_and(|h| m.sha256.as_ref() == Some(&h.sha256));
+        match self.client.get_unless(url, offset, known) {
+            Ok(Fetched::Response(resp)) => {
+                self.note_commit(f, &resp.meta)?;
+                Ok(Answer::Bytes(resp))
+            }
+            Ok(Fetched::Known(meta)) => {
+                self.note_commit(f, &meta)?;
+                let Some(h) = existing else {
+                    let detail = "stopped at a redirect".into();
+                    let url = url.into();
+                    return Err(self.fetch_err(f, FetchError::Protocol { url, detail }));
+                };
+                tracing::info!(
+                    "model {}: {}: already in place, matches the server's hash",
+                    self.entry.name,
+                    f.path
+                );
+                Ok(Answer::Settled(Some(Self::record(
+                    f,
+                    h.size,
+                    h.sha256.clone(),
+                    Check::ServerSha256,
+                    Some(url.into()),
+                ))))
+            }
+            Err(FetchError::Status { status: 404, .. }) if f.optional => {
+                tracing::info!(
+                    "model {}: {}: not on the server (optional), skipped",
+                    self.entry.name,
+                    f.path
+                );
+                Ok(Answer::Settled(None))
+            }
+            Err(e) => Err(self.fetch_err(f, e)),
+        }
+    }
+
+    /// Refuses an answer whose stated size is over the pin (or over the size the
+    /// server stated first), before a byte of the body is read.
+    fn refuse_oversized(
+        &self,
+        f: &FileSpec,
+        url: &str,
+        resp: &Response,
+        offset: u64,
+    ) -> Result<(), HubError> {
+        let stated = match resp.status {
+            200 => resp.length,
+            206 => resp.length.map(|n| n + offset),
+            _ => None,
         };
-        let record = self.finish(f, &url, &part, &dest, &expected, total)?;
-        let how = if resumed_from > 0 && !restarted && offset > 0 {
-            format!(", resumed at {}", human_size(resumed_from))
-        } else {
-            String::new()
-        };
+        if let (Some(limit), Some(stated)) = (f.size.or(resp.meta.size), stated)
+            && stated > limit
+        {
+            let whose = if f.size.is_some() { "pinned" } else { "stated" };
+            return Err(self.fetch_err(
+                f,
+                FetchError::TooLarge {
+                    url: url.into(),
+                    detail: format!(
+                        "the answer is {stated} bytes, more than the {limit} bytes {whose}; refused before reading it"
+                    ),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Logs a downloaded file's installation: size, time, resume and check.
+    fn installed(
+        &self,
+        f: &FileSpec,
+        record: &ManifestFile,
+        started: Instant,
+        resumed_from: Option<u64>,
+    ) {
+        let how = resumed_from
+            .map(|n| format!(", resumed at {}", human_size(n)))
+            .unwrap_or_default();
         tracing::info!(
-            "model {model}: {}: {} in {:.1} s{how}, {}",
+            "model {}: {}: {} in {:.1} s{how}, {}",
+            self.entry.name,
             f.path,
             human_size(record.size),
             started.elapsed().as_secs_f64(),
@@ -405,7 +544,6 @@ impl Puller<'_> {
                 Check::None => "NOT verified (--allow-unverified)",
             }
         );
-        Ok(Some(record))
     }
 
     /// Records the commit the server reports and moves later files onto it.
@@ -444,7 +582,7 @@ impl Puller<'_> {
         &self,
         f: &FileSpec,
         url: &str,
-        resp: super::download::Response,
+        resp: Response,
         out: &mut File,
         start: u64,
         total: Option<u64>,
@@ -473,25 +611,25 @@ impl Puller<'_> {
             ));
         }
         let synced = out.sync_all().map_err(|e| HubError::io(&part, e));
-        let interrupted = |have: u64, cause: String| {
+        let interrupted = |have: u64, source: Interruption| {
             self.fetch_err(
                 f,
                 FetchError::Interrupted {
                     url: url.into(),
                     have,
                     total: total.map_or("?".into(), |t| t.to_string()),
-                    cause,
+                    source,
                 },
             )
         };
         match copied {
-            Err(CopyError::Io(n, e)) => Err(interrupted(start + n, e.to_string())),
+            Err(CopyError::Io(n, e)) => Err(interrupted(start + n, Interruption::Io(e))),
             Err(CopyError::TooLarge(_)) => Ok(()),
             Ok(n) => {
                 synced?;
                 match total {
                     Some(t) if start + n < t => {
-                        Err(interrupted(start + n, "connection closed early".into()))
+                        Err(interrupted(start + n, Interruption::ClosedEarly))
                     }
                     _ => Ok(()),
                 }

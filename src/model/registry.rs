@@ -40,13 +40,13 @@ pub enum Loaded {
 }
 
 impl Loaded {
-    /// Slow models run at each query's cadence on the camera's generative worker.
+    /// Slow models run at each query's cadence on the camera's slow lane.
     pub fn is_slow(&self) -> bool {
         self.engine().is_none()
     }
 
     /// The engine thread that batches this model's frames across cameras; `None` for
-    /// slow models, which each camera's generative worker calls directly.
+    /// slow models, which each camera's slow lane calls directly.
     pub fn engine(&self) -> Option<&Batcher> {
         match self {
             Loaded::Yolox { engine, .. } | Loaded::Clip { engine, .. } => Some(engine),

@@ -7,10 +7,10 @@ use crate::model::Detection;
 
 /// Region outline colour (yellow) and detection box colour (red); labels are written
 /// in black on the yellow and in white on the red.
-pub(super) const REGION: [u8; 3] = [255, 210, 0];
-pub(super) const BOX: [u8; 3] = [230, 30, 30];
-pub(super) const REGION_TEXT: [u8; 3] = [0, 0, 0];
-pub(super) const BOX_TEXT: [u8; 3] = [255, 255, 255];
+pub const REGION: [u8; 3] = [255, 210, 0];
+pub const BOX: [u8; 3] = [230, 30, 30];
+pub const REGION_TEXT: [u8; 3] = [0, 0, 0];
+pub const BOX_TEXT: [u8; 3] = [255, 255, 255];
 
 /// Draws the outline of normalised `[x0, y0, x1, y1]` in `rgb` (packed rows of
 /// `w` pixels), `thick` pixels wide, in `color`.

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use super::error::SnapshotError;
+
 /// A camera's snapshot folder and its retention limit.
 #[derive(Debug)]
 pub struct Folder {
@@ -28,10 +30,18 @@ impl Folder {
     }
 
     /// Writes `jpeg` and applies the retention limit; returns the file's name.
-    pub fn write(&self, jpeg: &[u8], time: SystemTime, query: &str) -> Result<String, String> {
+    pub fn write(
+        &self,
+        jpeg: &[u8],
+        time: SystemTime,
+        query: &str,
+    ) -> Result<String, SnapshotError> {
         let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let (dir, keep, max_bytes) = (&self.dir, self.keep, self.max_bytes);
-        let err = |e: std::io::Error| format!("snapshot folder {}: {e}", dir.display());
+        let err = |source: std::io::Error| SnapshotError::Folder {
+            dir: dir.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         // RFC 3339 in UTC sorts by time; ':' is avoided for other file systems.
         let stamp = humantime::format_rfc3339_millis(time)

@@ -6,6 +6,12 @@
 //! whose frames are over the camera's `max_pixels` is refused when its size is first
 //! known (a parser's caps, else the decoder's output caps), before a frame of that
 //! size is allocated.
+//!
+//! A build reads the camera's config once ([`Settings`]: the URI, pixel format,
+//! limits, decoder and gate settings), apart from what changes while the pipeline runs
+//! ([`Progress`], shared with the supervisor, and the gates' state); it assembles the
+//! elements, then installs the gate probe, the size refusals, the decoder and source
+//! setup, the link of the decoded video pad and the appsink's frame delivery.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +23,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
+use super::error::PipelineError;
 use super::queue::{FrameSender, SendError};
 use super::{CameraConfig, Transport, Tuning};
 use crate::gate::{ChangeGate, SampleGate};
@@ -111,13 +118,75 @@ impl Progress {
 }
 
 /// The URI GStreamer is given for a camera URL (plain paths become `file://`).
-pub fn uri_of(url: &str) -> Result<String, String> {
+pub fn uri_of(url: &str) -> Result<String, PipelineError> {
     if url.contains("://") {
         return Ok(url.to_string());
     }
     gst::glib::filename_to_uri(url, None)
         .map(|u| u.to_string())
-        .map_err(|e| format!("not a usable path: {e}"))
+        .map_err(PipelineError::Uri)
+}
+
+/// What one build of a camera's pipeline is made from, read from its config (and the
+/// pixel format its tuning asks for) once per build; the runtime state lives in
+/// [`Progress`] and [`Gates`].
+struct Settings {
+    /// The pipeline's name, `camera-<id>`.
+    name: String,
+    uri: String,
+    pixels: Pixels,
+    max_pixels: u64,
+    /// RTSP jitter-buffer latency and lower transport (for `rtspsrc`).
+    latency: Duration,
+    transport: Transport,
+    decoder: DecoderSettings,
+    gates: GateSettings,
+}
+
+/// How the video decoder uridecodebin plugs in is set up.
+struct DecoderSettings {
+    camera: String,
+    keyframes_only: bool,
+    threads: u32,
+}
+
+/// The sample and change gates' settings.
+struct GateSettings {
+    sample_fps: f64,
+    threshold: f32,
+    max_staleness: Duration,
+}
+
+impl Settings {
+    fn of(cam: &CameraConfig, pixels: Pixels) -> Result<Self, PipelineError> {
+        Ok(Self {
+            name: format!("camera-{}", cam.id),
+            uri: uri_of(&cam.url)?,
+            pixels,
+            max_pixels: cam.max_pixels,
+            latency: cam.latency,
+            transport: cam.transport,
+            decoder: DecoderSettings {
+                camera: cam.id.clone(),
+                keyframes_only: cam.keyframes_only,
+                threads: cam.decoder_threads,
+            },
+            gates: GateSettings {
+                sample_fps: cam.sample_fps,
+                threshold: cam.change_threshold,
+                max_staleness: cam.max_staleness,
+            },
+        })
+    }
+}
+
+/// The elements of a camera's pipeline that its callbacks attach to.
+struct Elements {
+    pipeline: gst::Pipeline,
+    decode: gst::Element,
+    /// The first element after the decoder: the gates probe its sink pad.
+    convert: gst::Element,
+    sink: gst_app::AppSink,
 }
 
 /// Builds (but does not start) the pipeline for `cam`, delivering frames in the
@@ -126,18 +195,37 @@ pub fn build(
     cam: &CameraConfig,
     tx: FrameSender,
     progress: Arc<Progress>,
-) -> Result<gst::Pipeline, String> {
-    let pixels = progress.tuning.pixels();
-    let uri = uri_of(&cam.url)?;
-    let make = |factory: &str| {
-        gst::ElementFactory::make(factory).build().map_err(|_| {
-            format!("GStreamer element {factory} is missing (install the GStreamer plugins)")
-        })
-    };
+) -> Result<gst::Pipeline, PipelineError> {
+    let settings = Settings::of(cam, progress.tuning.pixels())?;
     honour_jpeg_orientation();
-    let pipeline = gst::Pipeline::with_name(&format!("camera-{}", cam.id));
+    let parts = assemble(&settings)?;
+    // The gates run on decoded frames before any colour conversion, so frames that
+    // will not be encoded cost only their decode (and a thumbnail when sampled).
+    let gates = Arc::new(Mutex::new(Gates::new(settings.gates, &progress.tuning)));
+    install_gates(&parts.convert, gates.clone(), progress.clone(), tx.clone());
+    refuse_large_streams(&parts.decode, settings.max_pixels, progress.clone());
+    decode_cmyk_jpegs(&parts.decode);
+    if let Some(pad) = parts.convert.static_pad("sink") {
+        refuse_large_frames(&pad, settings.max_pixels, progress.clone());
+    }
+    configure_decoder(&parts.pipeline, settings.decoder);
+    configure_source(&parts.decode, settings.latency, settings.transport);
+    link_video(&parts.decode, &parts.convert, progress.clone());
+    deliver_frames(&parts.sink, gates, progress, tx);
+    Ok(parts.pipeline)
+}
+
+/// `uridecodebin → videoconvert → videoflip → videoconvert → appsink`, added and
+/// linked (the decoder's pad is linked when it appears: [`link_video`]).
+fn assemble(settings: &Settings) -> Result<Elements, PipelineError> {
+    let make = |factory: &'static str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|source| PipelineError::MissingElement { factory, source })
+    };
+    let pipeline = gst::Pipeline::with_name(&settings.name);
     let decode = make("uridecodebin")?;
-    decode.set_property("uri", &uri);
+    decode.set_property("uri", &settings.uri);
     decode.set_property(
         "caps",
         gst::Caps::builder("video/x-raw").any_features().build(),
@@ -148,7 +236,7 @@ pub fn build(
     flip.set_property_from_str("video-direction", "auto");
     let convert2 = make("videoconvert")?;
     let caps = gst_video::VideoCapsBuilder::new()
-        .format(match pixels {
+        .format(match settings.pixels {
             Pixels::Rgb => gst_video::VideoFormat::Rgb,
             Pixels::I420 => gst_video::VideoFormat::I420,
         })
@@ -160,59 +248,70 @@ pub fn build(
         .build();
     pipeline
         .add_many([&decode, &convert, &flip, &convert2, sink.upcast_ref()])
-        .map_err(|e| format!("cannot assemble pipeline: {e}"))?;
+        .map_err(PipelineError::Assemble)?;
     gst::Element::link_many([&convert, &flip, &convert2, sink.upcast_ref()])
-        .map_err(|e| format!("cannot link pipeline: {e}"))?;
+        .map_err(PipelineError::Link)?;
+    Ok(Elements {
+        pipeline,
+        decode,
+        convert,
+        sink,
+    })
+}
 
-    // The gates run on decoded frames before any colour conversion, so frames that
-    // will not be encoded cost only their decode (and a thumbnail when sampled).
-    let gates = Arc::new(Mutex::new(Gates::new(cam, &progress.tuning)));
-    if let Some(pad) = convert.static_pad("sink") {
-        let (gates, progress, tx) = (gates.clone(), progress.clone(), tx.clone());
-        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(buffer) = info.buffer() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let Some(pts) = buffer.pts() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let pts = Duration::from_nanos(pts.nseconds());
-            let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
-            match gates.judge(pad, buffer, pts, &progress) {
-                Some(verdict) if verdict.passes() => gst::PadProbeReturn::Ok,
-                verdict => {
-                    drop(gates);
-                    if let Some(Verdict::Unchanged(score)) = verdict {
-                        let unchanged = Unchanged {
-                            seq: progress.frames.load(Ordering::Relaxed),
-                            pts,
-                            captured: std::time::SystemTime::now(),
-                            decoded_at: Instant::now(),
-                            score,
-                        };
-                        tracing::trace!(seq = unchanged.seq, ?pts, score, "frame unchanged");
-                        if tx
-                            .send(Sample::Unchanged(unchanged), &progress.stop)
-                            .is_ok()
-                        {
-                            progress.delivered(pts);
-                        }
+/// The gate probe on `convert`'s sink pad: a frame over the sample rate is dropped,
+/// an unchanged one is dropped and announced to the evaluator as
+/// [`Sample::Unchanged`], one that passes goes on to conversion (its thumbnail and
+/// verdict kept in `gates` for the appsink).
+fn install_gates(
+    convert: &gst::Element,
+    gates: Arc<Mutex<Gates>>,
+    progress: Arc<Progress>,
+    tx: FrameSender,
+) {
+    let Some(pad) = convert.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(pts) = buffer.pts() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let pts = Duration::from_nanos(pts.nseconds());
+        let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
+        match gates.judge(pad, buffer, pts, &progress) {
+            Some(verdict) if verdict.passes() => gst::PadProbeReturn::Ok,
+            verdict => {
+                drop(gates);
+                if let Some(Verdict::Unchanged(score)) = verdict {
+                    let unchanged = Unchanged {
+                        seq: progress.frames.load(Ordering::Relaxed),
+                        pts,
+                        captured: std::time::SystemTime::now(),
+                        decoded_at: Instant::now(),
+                        score,
+                    };
+                    tracing::trace!(seq = unchanged.seq, ?pts, score, "frame unchanged");
+                    if tx
+                        .send(Sample::Unchanged(unchanged), &progress.stop)
+                        .is_ok()
+                    {
+                        progress.delivered(pts);
                     }
-                    // `Handled` lets the bindings consume (drop) the buffer; `Drop`
-                    // would release it twice with gstreamer-rs 0.25 on GStreamer 1.22.
-                    gst::PadProbeReturn::Handled
                 }
+                // `Handled` lets the bindings consume (drop) the buffer; `Drop`
+                // would release it twice with gstreamer-rs 0.25 on GStreamer 1.22.
+                gst::PadProbeReturn::Handled
             }
-        });
-    }
-    refuse_large_streams(&decode, cam.max_pixels, progress.clone());
-    decode_cmyk_jpegs(&decode);
-    if let Some(pad) = convert.static_pad("sink") {
-        refuse_large_frames(&pad, cam.max_pixels, progress.clone());
-    }
-    configure_decoder(&pipeline, cam);
+        }
+    });
+}
 
-    let (latency, transport) = (cam.latency, cam.transport);
+/// Sets the RTSP source's jitter-buffer latency and lower transport when
+/// uridecodebin creates it (other sources have no such properties).
+fn configure_source(decode: &gst::Element, latency: Duration, transport: Transport) {
     decode.connect("source-setup", false, move |args| {
         if let Some(src) = args.get(1).and_then(|v| v.get::<gst::Element>().ok())
             && src.find_property("latency").is_some()
@@ -227,9 +326,13 @@ pub fn build(
         }
         None
     });
+}
+
+/// Links the first decoded video pad uridecodebin exposes to `convert`, and notes in
+/// `progress` whether one was linked (for "no video stream").
+fn link_video(decode: &gst::Element, convert: &gst::Element, progress: Arc<Progress>) {
     let convert_weak = convert.downgrade();
     progress.video_linked.store(false, Ordering::Relaxed);
-    let linked = progress.clone();
     decode.connect_pad_added(move |_, pad| {
         let Some(convert) = convert_weak.upgrade() else {
             return;
@@ -244,12 +347,21 @@ pub fn build(
             && !sinkpad.is_linked()
         {
             match pad.link(&sinkpad) {
-                Ok(_) => linked.video_linked.store(true, Ordering::Relaxed),
+                Ok(_) => progress.video_linked.store(true, Ordering::Relaxed),
                 Err(e) => tracing::warn!("cannot link decoded video pad: {e:?}"),
             }
         }
     });
+}
 
+/// The appsink's callback: each converted frame, with the thumbnail and verdict the
+/// gates kept for it, goes to `tx` (waiting or dropping as the queue's policy says).
+fn deliver_frames(
+    sink: &gst_app::AppSink,
+    gates: Arc<Mutex<Gates>>,
+    progress: Arc<Progress>,
+    tx: FrameSender,
+) {
     let mut info: Option<(gst::Caps, gst_video::VideoInfo)> = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -287,11 +399,11 @@ pub fn build(
             })
             .build(),
     );
-    Ok(pipeline)
 }
 
 /// The two gates of one camera and what they decided about the frame in flight.
 struct Gates {
+    settings: GateSettings,
     sample: SampleGate,
     change: ChangeGate,
     /// Caps of the decoder output and their parsed info (re-read only on change).
@@ -299,21 +411,18 @@ struct Gates {
     /// Thumbnail and verdict of the frame that passed, for the appsink to attach
     /// (conversion runs on the same streaming thread, so at most one is in flight).
     passed: Option<(Duration, Option<Thumb>, Verdict)>,
-    threshold: f32,
-    max_staleness: Duration,
     /// The tuning generation the change gate was built for.
     generation: u64,
 }
 
 impl Gates {
-    fn new(cam: &CameraConfig, tuning: &Tuning) -> Self {
+    fn new(settings: GateSettings, tuning: &Tuning) -> Self {
         Self {
-            sample: SampleGate::new(cam.sample_fps),
-            change: ChangeGate::new(cam.change_threshold, cam.max_staleness, tuning.regions()),
+            sample: SampleGate::new(settings.sample_fps),
+            change: ChangeGate::new(settings.threshold, settings.max_staleness, tuning.regions()),
+            settings,
             info: None,
             passed: None,
-            threshold: cam.change_threshold,
-            max_staleness: cam.max_staleness,
             generation: tuning.generation(),
         }
     }
@@ -337,8 +446,8 @@ impl Gates {
             // The queries changed: watch their regions, and let this frame through.
             self.generation = generation;
             self.change = ChangeGate::new(
-                self.threshold,
-                self.max_staleness,
+                self.settings.threshold,
+                self.settings.max_staleness,
                 progress.tuning.regions(),
             );
         }
@@ -542,9 +651,12 @@ fn frame_size(caps: &gst::CapsRef) -> Option<(u32, u32)> {
 /// Configures the video decoder uridecodebin plugs in: its thread count
 /// (`decoder_threads`) and, with `keyframes_only`, a probe at its sink that drops
 /// buffers flagged as delta units, so only key frames are decoded.
-fn configure_decoder(pipeline: &gst::Pipeline, cam: &CameraConfig) {
-    let (camera, keyframes_only, threads) =
-        (cam.id.clone(), cam.keyframes_only, cam.decoder_threads);
+fn configure_decoder(pipeline: &gst::Pipeline, settings: DecoderSettings) {
+    let DecoderSettings {
+        camera,
+        keyframes_only,
+        threads,
+    } = settings;
     if !keyframes_only && threads == 0 {
         return;
     }

@@ -3,26 +3,49 @@
 //! exactly as a camera would deliver it.
 //!
 //! ```no_run
-//! use ocellus::source::{Pixels, first_frame};
+//! use ocellus::kit::Pixels;
+//! use ocellus::source::first_frame;
 //! let frame = first_frame("photo.png".as_ref(), Pixels::Rgb).unwrap();
 //! println!("{}x{}", frame.width, frame.height);
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{CameraConfig, Retry, WhenFull, frame_queue, spawn};
+use gstreamer::glib;
+
+use super::{CameraConfig, Ended, Retry, WhenFull, frame_queue, spawn};
 use crate::kit::shutdown::Shutdown;
 use crate::kit::{Frame, Pixels, Sample};
 
 /// How long the pipeline may take to deliver the frame.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The first frame of a still or clip could not be had ([`first_frame`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StillError {
+    #[error("GStreamer: {0}")]
+    Gstreamer(#[source] glib::Error),
+    #[error("{}: {source}", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{}: no frame ({ended:?})", path.display())]
+    NoFrame { path: PathBuf, ended: Ended },
+}
+
 /// Decodes the first frame of `path` in `pixels`; the error names the file.
-pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, String> {
-    gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
-    let mut cam: CameraConfig = toml::from_str("id = \"still\"\nurl = \"unused\"")
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, StillError> {
+    gstreamer::init().map_err(StillError::Gstreamer)?;
+    let mut cam: CameraConfig =
+        toml::from_str("id = \"still\"\nurl = \"unused\"").map_err(|source| {
+            StillError::Config {
+                path: path.into(),
+                source,
+            }
+        })?;
     cam.url = path.to_string_lossy().into_owned();
     let (tx, rx) = frame_queue(2, WhenFull::Block);
     let handle = spawn(
@@ -43,5 +66,8 @@ pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, String> {
     };
     drop(rx);
     let ended = handle.join();
-    frame.ok_or_else(|| format!("{}: no frame ({ended:?})", path.display()))
+    frame.ok_or_else(|| StillError::NoFrame {
+        path: path.into(),
+        ended,
+    })
 }

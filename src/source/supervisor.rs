@@ -117,7 +117,7 @@ fn supervise(
                 on_status,
                 frames_before,
             }),
-            Err(e) => Outcome::Error(e),
+            Err(e) => Outcome::Error(e.to_string()),
         };
         // GStreamer's messages may quote the URL (souphttpsrc: "URL: http://...").
         let outcome = match outcome {

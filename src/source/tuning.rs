@@ -4,7 +4,8 @@
 //! appsink delivers (a change rebuilds the pipeline; a file starts over).
 //!
 //! ```
-//! use ocellus::source::{Pixels, Tuning};
+//! use ocellus::kit::Pixels;
+//! use ocellus::source::Tuning;
 //! let t = Tuning::new(vec![None], Pixels::I420);
 //! let seen = t.generation();
 //! t.retune(vec![Some([0.0, 0.0, 0.5, 0.5])], Pixels::Rgb);

@@ -238,7 +238,7 @@ impl SlowQueries {
             Ok(shot) => report.snapshot = Some(shot),
             Err(e) => {
                 tracing::warn!("camera {}: {e}", self.camera);
-                report.errors.push(e);
+                report.errors.push(e.to_string());
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Counter;
+use super::counter::Counter;
 
 /// The MQTT publisher's counters and gauges; share it as an `Arc`.
 #[derive(Debug)]

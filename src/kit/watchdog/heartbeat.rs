@@ -7,14 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Milliseconds since the first heartbeat of the process (a monotonic clock).
-pub(super) fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// One watched loop, as the watchdog sees it.
 #[derive(Debug)]
-pub(super) struct Beat {
+pub(crate) struct Beat {
     pub name: String,
     pub last_ms: AtomicU64,
     pub retired: AtomicBool,
@@ -29,7 +29,7 @@ impl Beat {
 
 /// The handle a watched loop beats; dropping it stops the watching.
 #[derive(Debug)]
-pub struct Heartbeat(pub(super) Arc<Beat>);
+pub struct Heartbeat(pub(crate) Arc<Beat>);
 
 impl Heartbeat {
     /// Notes that the loop made progress now.

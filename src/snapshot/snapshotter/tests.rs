@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use font8x8::legacy::BASIC_LEGACY;
 
-use super::draw::{BOX, BOX_TEXT, REGION, REGION_TEXT};
 use super::*;
 use crate::kit::{I420Layout, YuvMatrix};
+use crate::snapshot::draw::{BOX, BOX_TEXT, REGION, REGION_TEXT};
 
 const W: usize = 160;
 const H: usize = 120;
