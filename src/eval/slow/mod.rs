@@ -420,24 +420,42 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::app::config::Config;
+    use std::collections::BTreeMap;
+
     use crate::cache::PromptCache;
+    use crate::engine::EngineConfig;
     use crate::kit::Frame;
+    use crate::model::ModelConfig;
+
+    /// The sections the lane needs: the models, the engine, the cameras.
+    struct Config {
+        models: BTreeMap<String, ModelConfig>,
+        engine: EngineConfig,
+        cameras: Vec<CameraConfig>,
+    }
 
     /// A camera with `n` answer queries on the tiny random-weight SmolVLM (which never
     /// emits its stop token: every answer runs to the token cap).
     fn config(n: usize, ask: &str) -> Config {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smolvlm_tiny");
-        let mut toml = format!(
-            "[models.smol]\nfamily = \"smolvlm\"\ndir = \"{dir}\"\nproviders = [\"cpu\"]\n\
-             max_tokens = 256\n\n[[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1/door\"\n\n"
+        let models = format!(
+            "[smol]\nfamily = \"smolvlm\"\ndir = \"{dir}\"\nproviders = [\"cpu\"]\nmax_tokens = 256\n"
         );
+        let mut camera = "id = \"door\"\nurl = \"rtsp://127.0.0.1/door\"\n\n".to_string();
         for i in 0..n {
-            toml += &format!(
-                "[[cameras.queries]]\nid = \"q{i}\"\nask = {ask:?}\nkind = \"answer\"\nmodel = \"smol\"\n\n"
+            camera += &format!(
+                "[[queries]]\nid = \"q{i}\"\nask = {ask:?}\nkind = \"answer\"\nmodel = \"smol\"\n\n"
             );
         }
-        crate::app::config::parse(&toml, std::path::Path::new("/etc/ocellus.toml")).unwrap()
+        let mut models: BTreeMap<String, ModelConfig> = toml::from_str(&models).unwrap();
+        for m in models.values_mut() {
+            m.resolve_paths(std::path::Path::new("/"));
+        }
+        Config {
+            models,
+            engine: EngineConfig::default(),
+            cameras: vec![toml::from_str(&camera).unwrap()],
+        }
     }
 
     fn generative(config: &Config) -> (SlowQueries, usize, Arc<CameraMetrics>) {
