@@ -23,7 +23,7 @@ use crate::source::{self, CameraConfig, Ended, WhenFull};
 
 /// What every camera is started with.
 #[derive(Clone)]
-pub struct CameraEnv {
+pub(super) struct CameraEnv {
     pub models: Arc<Registry>,
     pub cache: Arc<EmbeddingCache>,
     pub snapshots: Option<SnapshotConfig>,
@@ -31,7 +31,7 @@ pub struct CameraEnv {
     pub shared: Arc<Status>,
 }
 
-pub struct RunningCamera {
+pub(super) struct RunningCamera {
     pub view: CameraView,
     shutdown: Shutdown,
     /// The camera's queries after a runtime change.
@@ -41,7 +41,7 @@ pub struct RunningCamera {
 
 impl RunningCamera {
     /// Starts `cam` with the models of `env`.
-    pub fn start(cam: &CameraConfig, env: &CameraEnv) -> Self {
+    pub(super) fn start(cam: &CameraConfig, env: &CameraEnv) -> Self {
         let shutdown = Shutdown::new();
         let (changes, changes_rx) = crossbeam_channel::bounded::<CameraConfig>(4);
         let policy = if cam.is_live() {
@@ -143,24 +143,24 @@ impl RunningCamera {
     }
 
     /// Hands the camera its new queries (taken between two frames).
-    pub fn change_queries(&mut self, cam: CameraConfig) -> bool {
+    pub(super) fn change_queries(&mut self, cam: CameraConfig) -> bool {
         self.view.config = cam.clone();
         self.changes
             .send_timeout(cam, Duration::from_secs(5))
             .is_ok()
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(super) fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }
 
     /// Asks the camera to stop (after its current frame).
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.shutdown.trigger();
     }
 
     /// Waits for the camera's threads; how its source ended.
-    pub fn join(self) -> Ended {
+    pub(super) fn join(self) -> Ended {
         self.handle
             .join()
             .unwrap_or_else(|_| Ended::Failed("evaluator thread panicked".into()))
@@ -180,7 +180,7 @@ fn reporter(env: &CameraEnv, camera: &str) -> Arc<dyn Fn(crate::query::Pooled) +
 }
 
 /// Cameras that are running, for the summaries (which take them from `shared`).
-pub fn views(shared: &Status) -> Vec<(String, Arc<CameraMetrics>)> {
+pub(super) fn views(shared: &Status) -> Vec<(String, Arc<CameraMetrics>)> {
     shared
         .cameras()
         .iter()

@@ -39,7 +39,7 @@ struct Pending {
 }
 
 /// A change to bind to its model off the supervisor, and (coming back) the outcome.
-pub struct Bound {
+pub(super) struct Bound {
     cmd: QueryCommand,
     change: QueryEdit,
     reply: Option<Reply<Option<CameraConfig>>>,
@@ -118,7 +118,7 @@ fn bind_caught(change: &QueryEdit, models: &Registry) -> Result<(), Refusal> {
     .unwrap_or(Err(Refusal::BindPanicked))
 }
 
-pub struct Supervisor {
+pub(super) struct Supervisor {
     /// The config file as last loaded (runtime query changes live in `control`).
     config: Config,
     env: &'static ort::environment::Environment,
@@ -143,7 +143,7 @@ const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1)
 
 impl Supervisor {
     /// Starts every camera of `control` with `camera_env`'s models.
-    pub fn start(
+    pub(super) fn start(
         config: Config,
         env: &'static ort::environment::Environment,
         prompts: Arc<PromptCache>,
@@ -173,11 +173,11 @@ impl Supervisor {
     }
 
     /// Where bound changes come back (for [`Supervisor::finish`]).
-    pub fn bound(&self) -> Receiver<Bound> {
+    pub(super) fn bound(&self) -> Receiver<Bound> {
         self.binder.done.clone()
     }
 
-    pub fn handle(&mut self, request: Request) {
+    pub(super) fn handle(&mut self, request: Request) {
         match request {
             Request::Query { cmd, reply } => match self.busy.get_mut(&cmd.camera) {
                 Some(waiting) if waiting.len() >= MAX_PENDING_CHANGES => {
@@ -241,7 +241,7 @@ impl Supervisor {
 
     /// A change came back from the binder: saves and applies it (or refuses it),
     /// then serves the camera's changes that waited for it.
-    pub fn finish(&mut self, bound: Bound) {
+    pub(super) fn finish(&mut self, bound: Bound) {
         let camera = bound.cmd.camera.clone();
         let waiting = self.busy.remove(&camera).unwrap_or_default();
         if !Arc::ptr_eq(&bound.models, &self.camera_env.models) {
@@ -466,7 +466,7 @@ impl Supervisor {
     }
 
     /// One line for systemd's `STATUS=`.
-    pub fn status(&self) -> String {
+    pub(super) fn status(&self) -> String {
         let failed = self.camera_env.models.failed().len();
         format!(
             "{} camera(s) running, {} model(s) loaded{}",
@@ -481,7 +481,7 @@ impl Supervisor {
     }
 
     /// Joins the cameras that ended; false once none is running.
-    pub fn reap(&mut self) -> bool {
+    pub(super) fn reap(&mut self) -> bool {
         let done: Vec<String> = self
             .cameras
             .iter()
@@ -497,7 +497,7 @@ impl Supervisor {
     }
 
     /// Stops every camera and waits for them; how many failed.
-    pub fn stop_all(mut self) -> usize {
+    pub(super) fn stop_all(mut self) -> usize {
         for c in self.cameras.values() {
             c.stop();
         }

@@ -122,7 +122,7 @@ fn unavailable(provider: Provider) -> Option<&'static str> {
 /// systemd's `$CACHE_DIRECTORY` (`CacheDirectory=`), else `$XDG_CACHE_HOME/ocellus`,
 /// else `~/.cache/ocellus`, else the temporary directory — never a private `/tmp`
 /// that a service restart empties when a cache directory exists.
-pub fn tensorrt_cache() -> std::path::PathBuf {
+pub(super) fn tensorrt_cache() -> std::path::PathBuf {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let base = env("CACHE_DIRECTORY")
         // systemd lists several directories separated by ':'; the first is ours.

@@ -4,7 +4,7 @@ use crate::query::QueryConfig;
 use crate::snapshot::Region;
 
 /// The regions of those `queries` that have one, for the snapshot's overlay.
-pub fn snapshot_regions(queries: &[QueryConfig]) -> Vec<Region> {
+pub(crate) fn snapshot_regions(queries: &[QueryConfig]) -> Vec<Region> {
     queries
         .iter()
         .filter_map(|q| {

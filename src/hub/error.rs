@@ -150,7 +150,7 @@ pub struct BadPath;
 
 /// TOML errors come with a source excerpt over several lines: keep the message, on
 /// one line (a carriage return or other control character quoted from the file too).
-pub fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     let s: String = s
         .chars()
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })

@@ -6,14 +6,14 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress of one file's transfer.
-pub struct Progress {
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// Starts showing `label`'s transfer of `total` bytes (when known), `done` of them
     /// already on disk.
-    pub fn start(label: &str, total: Option<u64>, done: u64) -> Self {
+    pub(super) fn start(label: &str, total: Option<u64>, done: u64) -> Self {
         if !std::io::stderr().is_terminal() {
             return Progress { bar: None };
         }
@@ -31,14 +31,14 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    pub fn add(&self, n: u64) {
+    pub(super) fn add(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);
         }
     }
 
     /// Removes the bar (the caller logs the file's line).
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }

@@ -23,7 +23,7 @@ pub enum ModelConfig {
 }
 
 /// The values `family` may take.
-pub const FAMILIES: [&str; 5] = ["yolox", "clip", "florence2", "smolvlm", "ppocr"];
+pub(super) const FAMILIES: [&str; 5] = ["yolox", "clip", "florence2", "smolvlm", "ppocr"];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -326,6 +326,24 @@ impl ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// The problems of `[models.<name>]`, pushed to `problems`.
+    pub fn check(&self, name: &str, problems: &mut Vec<Problem>) {
+        if self.providers().is_empty() {
+            problems.push(Problem::new(
+                format!("models.{name}.providers"),
+                "must name at least one provider",
+            ));
+        }
+        if self.threads() == Some(0) {
+            problems.push(Problem::new(
+                format!("models.{name}.threads"),
+                "must be at least 1",
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,24 +381,6 @@ mod tests {
             // Each family's own table is reached (its required `dir` is missing).
             let e = problem(&format!("family = \"{family}\""));
             assert!(e.contains("missing field `dir`"), "{family}: {e}");
-        }
-    }
-}
-
-impl ModelConfig {
-    /// The problems of `[models.<name>]`, pushed to `problems`.
-    pub fn check(&self, name: &str, problems: &mut Vec<Problem>) {
-        if self.providers().is_empty() {
-            problems.push(Problem::new(
-                format!("models.{name}.providers"),
-                "must name at least one provider",
-            ));
-        }
-        if self.threads() == Some(0) {
-            problems.push(Problem::new(
-                format!("models.{name}.threads"),
-                "must be at least 1",
-            ));
         }
     }
 }

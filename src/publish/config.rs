@@ -96,7 +96,7 @@ fn default_keep_alive() -> Duration {
     Duration::from_secs(30)
 }
 /// Default `outbox_capacity`: hours of events, minutes of a busy camera's states.
-pub const DEFAULT_OUTBOX_CAPACITY: usize = 20_000;
+pub(super) const DEFAULT_OUTBOX_CAPACITY: usize = 20_000;
 
 fn default_outbox_capacity() -> usize {
     DEFAULT_OUTBOX_CAPACITY
@@ -220,25 +220,6 @@ impl MqttConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::MqttConfig;
-
-    #[test]
-    fn size_limits_are_checked() {
-        let mut c = MqttConfig::from_url("mqtt://b");
-        assert!(c.limit_problems().is_empty());
-        c.max_packet_size = 100;
-        assert_eq!(c.limit_problems()[0].0, "max_packet_size");
-        c.max_packet_size = 1 << 20;
-        c.journal_max_bytes = 1 << 20;
-        let problems = c.limit_problems();
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].0, "journal_max_bytes");
-        assert!(problems[0].1.contains("2097152"), "{}", problems[0].1);
-    }
-}
-
 impl MqttConfig {
     /// The problems of `[mqtt]` that need no other section, pushed to `problems`.
     pub fn check(&self, problems: &mut Vec<Problem>) {
@@ -284,4 +265,23 @@ impl MqttConfig {
 
 fn topic_safe(s: &str) -> bool {
     !s.is_empty() && !s.contains(['+', '#', ' '])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MqttConfig;
+
+    #[test]
+    fn size_limits_are_checked() {
+        let mut c = MqttConfig::from_url("mqtt://b");
+        assert!(c.limit_problems().is_empty());
+        c.max_packet_size = 100;
+        assert_eq!(c.limit_problems()[0].0, "max_packet_size");
+        c.max_packet_size = 1 << 20;
+        c.journal_max_bytes = 1 << 20;
+        let problems = c.limit_problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "journal_max_bytes");
+        assert!(problems[0].1.contains("2097152"), "{}", problems[0].1);
+    }
 }

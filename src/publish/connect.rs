@@ -10,7 +10,7 @@ use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use super::{MqttConfig, PublishError, Topics};
 
 /// Host, port and TLS flag of `mqtt://host[:port]` / `mqtts://host[:port]`.
-pub fn parse_url(url: &str) -> Result<(String, u16, bool), PublishError> {
+pub(super) fn parse_url(url: &str) -> Result<(String, u16, bool), PublishError> {
     let bad = |why: &str| PublishError::Config(format!("mqtt.url {url:?}: {why}"));
     let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
         (true, r)
@@ -41,7 +41,7 @@ pub fn parse_url(url: &str) -> Result<(String, u16, bool), PublishError> {
 }
 
 /// Builds the client options; reads the password and TLS files (never logs secrets).
-pub fn options(cfg: &MqttConfig, topics: &Topics) -> Result<MqttOptions, PublishError> {
+pub(super) fn options(cfg: &MqttConfig, topics: &Topics) -> Result<MqttOptions, PublishError> {
     let (host, port, tls) = parse_url(&cfg.url)?;
     let mut opts = MqttOptions::new(cfg.client_id(), host, port);
     opts.set_keep_alive(cfg.keep_alive);

@@ -40,7 +40,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 /// A rewrite for room keeps at most this fraction of the cap, so that the next one
 /// is at least half the cap of appends away: over the cap, every byte appended
 /// costs at most one byte rewritten (2x in all), whatever the disconnect pattern.
-pub const COMPACT_TO: f64 = 0.5;
+pub(super) const COMPACT_TO: f64 = 0.5;
 
 /// One line of the file.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -94,7 +94,7 @@ fn decode(line: &str) -> Result<Message, String> {
     })
 }
 
-pub struct Journal {
+pub(super) struct Journal {
     path: PathBuf,
     /// Bytes in the file.
     bytes: u64,
@@ -113,7 +113,7 @@ impl Journal {
     /// Opens the journal in `dir`, capped at `max_bytes`, returning what an earlier
     /// run left undelivered (retained states coalesced, the oldest left out beyond
     /// the cap); the error names the file.
-    pub fn open(
+    pub(super) fn open(
         dir: &Path,
         max_bytes: u64,
         metrics: Arc<PublisherMetrics>,
@@ -191,14 +191,14 @@ impl Journal {
 
     /// Bytes in the file now.
     #[cfg(test)]
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// During an outage: appends what the outbox holds that the file does not. When
     /// that would take the file past its cap, rewrites it from the outbox (at most
     /// [`COMPACT_TO`] of the cap, oldest left out).
-    pub fn sync(&mut self, outbox: &mut Outbox) {
+    pub(super) fn sync(&mut self, outbox: &mut Outbox) {
         let mut lines = Vec::new();
         for m in outbox.unjournaled() {
             match encode(m) {
@@ -249,7 +249,7 @@ impl Journal {
     /// Replaces the file's contents with what the outbox holds (durable messages,
     /// retained states coalesced), at most `max` bytes: the oldest beyond are left
     /// out (counted).
-    pub fn rewrite(&mut self, outbox: &mut Outbox, max: u64) {
+    pub(super) fn rewrite(&mut self, outbox: &mut Outbox, max: u64) {
         let mut lines = Vec::new();
         for m in outbox.durable() {
             match encode(m) {
@@ -264,12 +264,12 @@ impl Journal {
     }
 
     /// The whole cap (for the rewrite at shutdown).
-    pub fn max_bytes(&self) -> u64 {
+    pub(super) fn max_bytes(&self) -> u64 {
         self.max_bytes
     }
 
     /// Everything was acknowledged: empties the file.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.overflow = None;
         if self.bytes == 0 {
             return;

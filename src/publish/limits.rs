@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_PACKET: usize = 4 << 20;
 
 /// The smallest `mqtt.max_packet_size` allowed: a device config of Home Assistant
 /// with a few queries must still fit.
-pub const MIN_MAX_PACKET: usize = 4 << 10;
+pub(super) const MIN_MAX_PACKET: usize = 4 << 10;
 
 /// Largest incoming query spec on `<prefix>/<cam>/query/<q>/set`: a spec is a few
 /// hundred bytes of JSON; 64 KiB leaves room for long prompt lists and still keeps a
@@ -45,16 +45,16 @@ pub const MAX_QUERY_SPEC: usize = 64 << 10;
 
 /// Largest Home Assistant birth message on `<discovery>/status` (`online` or
 /// `offline`).
-pub const MAX_BIRTH: usize = 64;
+pub(super) const MAX_BIRTH: usize = 64;
 
 /// A refusal is logged at most this often (the first at once, the others counted
 /// and named in the next line).
-pub const WARN_EVERY: Duration = Duration::from_secs(10);
+pub(super) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Bytes of the packet that publishes `payload_len` bytes on `topic` at QoS 1:
 /// fixed header (1 byte and 1-4 of remaining length), topic length and topic,
 /// packet id, payload (what rumqttc compares to its outgoing limit).
-pub fn packet_size(topic: &str, payload_len: usize) -> usize {
+pub(super) fn packet_size(topic: &str, payload_len: usize) -> usize {
     let remaining = 2 + topic.len() + 2 + payload_len;
     let len_len = match remaining {
         0..=127 => 1,
@@ -66,7 +66,7 @@ pub fn packet_size(topic: &str, payload_len: usize) -> usize {
 }
 
 /// The daemon's limit on incoming payloads, per kind of topic it subscribes to.
-pub struct Incoming {
+pub(super) struct Incoming {
     topics: Topics,
     birth: Option<String>,
     configs: Option<String>,
@@ -77,7 +77,7 @@ impl Incoming {
     /// `discovery_prefix`: Home Assistant's, when discovery is on; `max_packet`: the
     /// largest packet the daemon would ever publish (a device config of its own is
     /// never larger, so a larger one on the config topics is not ours).
-    pub fn new(topics: &Topics, discovery_prefix: Option<&str>, max_packet: usize) -> Self {
+    pub(super) fn new(topics: &Topics, discovery_prefix: Option<&str>, max_packet: usize) -> Self {
         let prefix = discovery_prefix.map(|p| p.trim_end_matches('/').to_string());
         Self {
             topics: topics.clone(),
@@ -89,7 +89,7 @@ impl Incoming {
 
     /// What kind of message `topic` carries and the most payload bytes the daemon
     /// takes on it.
-    pub fn limit(&self, topic: &str) -> (&'static str, usize) {
+    pub(super) fn limit(&self, topic: &str) -> (&'static str, usize) {
         if self.topics.parse_query_set(topic).is_some() {
             ("query spec", MAX_QUERY_SPEC)
         } else if self.birth.as_deref() == Some(topic) {
@@ -108,7 +108,7 @@ impl Incoming {
 
 /// At most one log line per [`WARN_EVERY`]; what it held back is counted.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(super) struct Throttle {
     last: Option<Instant>,
     held: u64,
 }
@@ -116,7 +116,7 @@ pub struct Throttle {
 impl Throttle {
     /// `Some(n)` when a line may be logged now (`n`: lines held back since the last),
     /// else `None` (this one is counted).
-    pub fn allow(&mut self) -> Option<u64> {
+    pub(super) fn allow(&mut self) -> Option<u64> {
         let now = Instant::now();
         if self
             .last
@@ -131,7 +131,7 @@ impl Throttle {
 }
 
 /// `" (N more since the last warning)"` or nothing.
-pub fn held_note(n: u64) -> String {
+pub(super) fn held_note(n: u64) -> String {
     if n == 0 {
         String::new()
     } else {

@@ -23,7 +23,7 @@ use crate::kit::QueryCommand;
 
 /// What the polling task forwards.
 #[derive(Debug)]
-pub enum Polled {
+pub(super) enum Polled {
     Event(Result<Event, ConnectionError>),
     /// An incoming message over the daemon's limit for its topic, already discarded.
     Oversized {
@@ -316,7 +316,7 @@ impl Link {
 }
 
 /// What the publisher task is made of, besides its connection.
-pub struct Parts {
+pub(super) struct Parts {
     pub encoder: Encoder,
     pub discovery: Option<Discovery>,
     /// The journal and what an earlier run left in it.
@@ -328,7 +328,12 @@ pub struct Parts {
     pub incoming: Incoming,
 }
 
-pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing>, parts: Parts) {
+pub(super) async fn run(
+    opts: MqttOptions,
+    url: String,
+    mut rx: mpsc::Receiver<Outgoing>,
+    parts: Parts,
+) {
     let Parts {
         mut encoder,
         discovery,

@@ -37,12 +37,12 @@ use crate::kit::metrics::PublisherMetrics;
 /// that message is taken for one the broker refuses and dropped. Three: a flaky
 /// link rarely drops three connections in a row right after the same message, a
 /// broker that disconnects on it (mosquitto over its `max_packet_size`) always does.
-pub const MAX_QUICK_DROPS: u8 = 3;
+pub(super) const MAX_QUICK_DROPS: u8 = 3;
 
 /// A message dropped after [`MAX_QUICK_DROPS`] lowers the packet limit to its size
 /// less one, but never below this: 64 KiB keeps every state, event and device
 /// config (a few KB) flowing should the blame be misplaced.
-pub const LEARNED_FLOOR: usize = 64 << 10;
+pub(super) const LEARNED_FLOOR: usize = 64 << 10;
 
 /// What a full outbox does with a new message, as its log lines name it: it makes
 /// room by dropping the oldest best-effort (QoS 0) message queued, or when there is

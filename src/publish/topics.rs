@@ -93,7 +93,7 @@ impl Topics {
 
 /// Whether `topic` is a camera's events topic (`<prefix>/<cam>/events`; no other topic
 /// of the contract ends so), for counting events.
-pub fn is_events(topic: &str) -> bool {
+pub(super) fn is_events(topic: &str) -> bool {
     topic.ends_with("/events")
 }
 

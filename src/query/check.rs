@@ -139,42 +139,32 @@ pub fn check(
         return;
     }
     match (model, q.kind) {
-        (ModelConfig::Yolox(_), _) => {
-            if q.label.is_none() {
-                bad(
-                    "label",
-                    format!(
-                        "a yolox {} query needs the class to look for, e.g. label = \"person\"",
-                        q.kind.name()
-                    ),
-                );
-            }
+        (ModelConfig::Yolox(_), _) if q.label.is_none() => {
+            bad(
+                "label",
+                format!(
+                    "a yolox {} query needs the class to look for, e.g. label = \"person\"",
+                    q.kind.name()
+                ),
+            );
         }
-        (ModelConfig::Clip(_), QueryKind::YesNo) => {
-            if q.no.is_empty() {
-                bad("no", "a clip yes_no query needs at least one negative prompt, e.g. no = [\"an empty doorway\"]".into());
-            }
+        (ModelConfig::Clip(_), QueryKind::YesNo) if q.no.is_empty() => {
+            bad("no", "a clip yes_no query needs at least one negative prompt, e.g. no = [\"an empty doorway\"]".into());
         }
-        (ModelConfig::Clip(_), QueryKind::Classify) => {
-            if q.labels.len() < 2 {
-                bad(
-                    "labels",
-                    "a classify query needs at least two labels".into(),
-                );
-            }
+        (ModelConfig::Clip(_), QueryKind::Classify) if q.labels.len() < 2 => {
+            bad(
+                "labels",
+                "a classify query needs at least two labels".into(),
+            );
         }
-        (ModelConfig::Florence2(_), QueryKind::Ground) => {
-            if q.ask.trim().is_empty() {
-                bad(
-                    "ask",
-                    "a ground query needs the phrase to find in `ask`".into(),
-                );
-            }
+        (ModelConfig::Florence2(_), QueryKind::Ground) if q.ask.trim().is_empty() => {
+            bad(
+                "ask",
+                "a ground query needs the phrase to find in `ask`".into(),
+            );
         }
-        (ModelConfig::Smolvlm(_), _) => {
-            if q.ask.trim().is_empty() {
-                bad("ask", "a smolvlm query needs the question in `ask`".into());
-            }
+        (ModelConfig::Smolvlm(_), _) if q.ask.trim().is_empty() => {
+            bad("ask", "a smolvlm query needs the question in `ask`".into());
         }
         _ => {}
     }

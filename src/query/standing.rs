@@ -23,7 +23,7 @@ pub struct FrameOutputs {
 }
 
 /// (model, region, embedding) of one region of the frame.
-pub type EmbeddingSlot = (Arc<str>, Option<[f32; 4]>, Option<Embedding>);
+pub(super) type EmbeddingSlot = (Arc<str>, Option<[f32; 4]>, Option<Embedding>);
 
 impl FrameOutputs {
     pub fn detections(&self, model: &str) -> Option<&[Detection]> {

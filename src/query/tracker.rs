@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{Answer, ChangeOut, Debounce, Evaluation, QueryConfig, Timing};
 
-pub struct Tracker {
+pub(super) struct Tracker {
     pub id: Arc<str>,
     pub model: Arc<str>,
     debounce: Debounce,
@@ -15,7 +15,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(config: &QueryConfig) -> Self {
+    pub(super) fn new(config: &QueryConfig) -> Self {
         Self {
             id: Arc::from(config.id.as_str()),
             model: Arc::from(config.model.as_str()),
@@ -32,13 +32,13 @@ impl Tracker {
     }
 
     /// The yes/no a score proposes (hysteresis between `on` and `off`).
-    pub fn propose_yes_no(&self, score: f32, cfg: &QueryConfig) -> Answer {
+    pub(super) fn propose_yes_no(&self, score: f32, cfg: &QueryConfig) -> Answer {
         self.debounce.propose_yes_no(score, cfg.on, cfg.off)
     }
 
     /// Feeds `proposed` (frame at stream time `pts`) to the state machine; the
     /// evaluation carries the current state and the change, if this made one.
-    pub fn settle(
+    pub(super) fn settle(
         &mut self,
         cfg: &QueryConfig,
         score: f32,

@@ -7,14 +7,21 @@ use crate::model::Detection;
 
 /// Region outline colour (yellow) and detection box colour (red); labels are written
 /// in black on the yellow and in white on the red.
-pub const REGION: [u8; 3] = [255, 210, 0];
-pub const BOX: [u8; 3] = [230, 30, 30];
-pub const REGION_TEXT: [u8; 3] = [0, 0, 0];
-pub const BOX_TEXT: [u8; 3] = [255, 255, 255];
+pub(super) const REGION: [u8; 3] = [255, 210, 0];
+pub(super) const BOX: [u8; 3] = [230, 30, 30];
+pub(super) const REGION_TEXT: [u8; 3] = [0, 0, 0];
+pub(super) const BOX_TEXT: [u8; 3] = [255, 255, 255];
 
 /// Draws the outline of normalised `[x0, y0, x1, y1]` in `rgb` (packed rows of
 /// `w` pixels), `thick` pixels wide, in `color`.
-pub fn rectangle(rgb: &mut [u8], w: usize, h: usize, rect: [f32; 4], thick: usize, color: [u8; 3]) {
+pub(super) fn rectangle(
+    rgb: &mut [u8],
+    w: usize,
+    h: usize,
+    rect: [f32; 4],
+    thick: usize,
+    color: [u8; 3],
+) {
     if w == 0 || h == 0 {
         return;
     }
@@ -43,7 +50,13 @@ pub fn rectangle(rgb: &mut [u8], w: usize, h: usize, rect: [f32; 4], thick: usiz
 
 /// Outlines `regions` and `boxes` in `rgb` (packed rows of `w` pixels), then labels
 /// them (last, so that no outline crosses a label).
-pub fn annotate(rgb: &mut [u8], w: usize, h: usize, regions: &[Region], boxes: &[Detection]) {
+pub(super) fn annotate(
+    rgb: &mut [u8],
+    w: usize,
+    h: usize,
+    regions: &[Region],
+    boxes: &[Detection],
+) {
     let thick = (w.max(h) / 320).max(1);
     for r in regions {
         rectangle(rgb, w, h, r.rect, thick, REGION);

@@ -13,7 +13,7 @@ const PAD: usize = 1;
 
 /// How a label looks.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(super) struct Style {
     /// Image pixels per font pixel.
     pub scale: usize,
     pub text: [u8; 3],
@@ -22,7 +22,7 @@ pub struct Style {
 
 impl Style {
     /// Width and height in pixels of a label of `chars` characters.
-    pub fn size(&self, chars: usize) -> (usize, usize) {
+    pub(super) fn size(&self, chars: usize) -> (usize, usize) {
         (
             (chars * GLYPH + 2 * PAD) * self.scale,
             (GLYPH + 2 * PAD) * self.scale,
@@ -31,7 +31,7 @@ impl Style {
 }
 
 /// The font scale for a picture `h` pixels tall: 2 from 720 lines up, else 1.
-pub fn scale_for(h: usize) -> usize {
+pub(super) fn scale_for(h: usize) -> usize {
     if h >= 720 { 2 } else { 1 }
 }
 
@@ -39,7 +39,7 @@ pub fn scale_for(h: usize) -> usize {
 /// `w` pixels): just above the corner when there is room, else just below it, and
 /// moved left as far as needed to end inside the picture. What does not fit is cut
 /// off at the picture's edge.
-pub fn label(
+pub(super) fn label(
     rgb: &mut [u8],
     w: usize,
     h: usize,

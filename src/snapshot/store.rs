@@ -11,7 +11,7 @@ use super::error::SnapshotError;
 
 /// A camera's snapshot folder and its retention limit.
 #[derive(Debug)]
-pub struct Folder {
+pub(super) struct Folder {
     dir: PathBuf,
     keep: usize,
     max_bytes: u64,
@@ -20,7 +20,7 @@ pub struct Folder {
 }
 
 impl Folder {
-    pub fn new(dir: PathBuf, (keep, max_bytes): (usize, u64)) -> Self {
+    pub(super) fn new(dir: PathBuf, (keep, max_bytes): (usize, u64)) -> Self {
         Self {
             dir,
             keep,
@@ -30,7 +30,7 @@ impl Folder {
     }
 
     /// Writes `jpeg` and applies the retention limit; returns the file's name.
-    pub fn write(
+    pub(super) fn write(
         &self,
         jpeg: &[u8],
         time: SystemTime,

@@ -15,7 +15,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The cause of a failed connection to a network camera, if it is a DNS or TCP
 /// failure; `None` when the host answers (the failure is further up: HTTP, RTSP).
-pub fn unreachable(cam: &CameraConfig) -> Option<String> {
+pub(super) fn unreachable(cam: &CameraConfig) -> Option<String> {
     let default_port = match (cam.kind()?, scheme(&cam.url)?) {
         (SourceKind::Rtsp, "rtsps") => 322,
         (SourceKind::Rtsp, _) => 554,

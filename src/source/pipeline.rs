@@ -118,7 +118,7 @@ impl Progress {
 }
 
 /// The URI GStreamer is given for a camera URL (plain paths become `file://`).
-pub fn uri_of(url: &str) -> Result<String, PipelineError> {
+pub(super) fn uri_of(url: &str) -> Result<String, PipelineError> {
     if url.contains("://") {
         return Ok(url.to_string());
     }
@@ -191,7 +191,7 @@ struct Elements {
 
 /// Builds (but does not start) the pipeline for `cam`, delivering frames in the
 /// pixels of `progress.tuning` to `tx`.
-pub fn build(
+pub(super) fn build(
     cam: &CameraConfig,
     tx: FrameSender,
     progress: Arc<Progress>,

@@ -15,7 +15,10 @@ use super::Problem;
 /// default) as a problem at the value's key path. Returns the key paths whose value
 /// came (at least partly) from the environment, so that later messages about those
 /// values do not quote them.
-pub fn expand_table(table: &mut toml::Table, problems: &mut Vec<Problem>) -> HashSet<String> {
+pub(super) fn expand_table(
+    table: &mut toml::Table,
+    problems: &mut Vec<Problem>,
+) -> HashSet<String> {
     let mut expanded = HashSet::new();
     for (key, value) in table.iter_mut() {
         expand_value(value, key, problems, &mut expanded);
@@ -51,7 +54,7 @@ fn expand_value(
 /// Expands every `${...}` in the string `text` found at key path `at`; an unset
 /// variable without a default is a problem and expands to the empty string. A set but
 /// empty variable takes the default when there is one.
-pub fn expand(text: &str, at: &str, problems: &mut Vec<Problem>) -> String {
+pub(super) fn expand(text: &str, at: &str, problems: &mut Vec<Problem>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

@@ -28,7 +28,7 @@ const SECTIONS: [&str; 7] = [
 
 /// `from_env`: the key paths whose value came from the environment (their values are
 /// never quoted in a problem).
-pub fn build(
+pub(super) fn build(
     mut table: toml::Table,
     path: &Path,
     base: &Path,

@@ -1,3 +1,7 @@
+// Edition 2024 makes `std::env::set_var` unsafe: these tests each set a variable of
+// their own (distinct names), which no other thread reads while they run.
+#![allow(unsafe_code)]
+
 use std::path::Path;
 
 use super::{ConfigError, parse};

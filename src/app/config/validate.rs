@@ -10,7 +10,7 @@ use crate::kit::Problem;
 use crate::kit::{id_ok, shown};
 use crate::query::{self, QueryConfig};
 
-pub fn check(config: &Config, problems: &mut Vec<Problem>) {
+pub(super) fn check(config: &Config, problems: &mut Vec<Problem>) {
     if let Some(mqtt) = &config.mqtt {
         mqtt.check(problems);
     }

@@ -12,7 +12,11 @@ use crate::query::{BindError, QueryConfig, SlowQuery, StandingQuery};
 
 /// Parses and checks the spec of query `id`; the error is one line with every
 /// problem found.
-pub fn parse(id: &str, payload: &[u8], config: &Config) -> Result<(QueryConfig, Value), SpecError> {
+pub(super) fn parse(
+    id: &str,
+    payload: &[u8],
+    config: &Config,
+) -> Result<(QueryConfig, Value), SpecError> {
     let mut spec: Value = serde_json::from_slice(payload).map_err(SpecError::NotJson)?;
     let Some(fields) = spec.as_object_mut() else {
         return Err(SpecError::NotObject);
@@ -39,7 +43,7 @@ pub fn parse(id: &str, payload: &[u8], config: &Config) -> Result<(QueryConfig, 
 
 /// Binds `query` to its loaded model as a camera would (clip prompts are embedded
 /// here, into the shared prompt cache); the error says why it cannot run.
-pub fn prepare(query: &QueryConfig, models: &Registry) -> Result<(), BindError> {
+pub(super) fn prepare(query: &QueryConfig, models: &Registry) -> Result<(), BindError> {
     match SlowQuery::prepare(query, models) {
         Some(result) => result.map(drop),
         None => StandingQuery::prepare(query.clone(), models).map(drop),

@@ -152,7 +152,7 @@ pub enum TokenError {
 
 /// A DNS name or an IPv4 address: labels of letters, digits, `-` and `_`, separated
 /// by dots (one trailing dot allowed), at most 253 characters.
-pub fn is_host_name(name: &str) -> bool {
+pub(super) fn is_host_name(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty()
         && name.len() <= 253
@@ -163,6 +163,27 @@ pub fn is_host_name(name: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+impl HttpConfig {
+    /// The problems of `[http]` about its listen address and token settings.
+    pub fn check(&self, problems: &mut Vec<Problem>) {
+        if self.token.is_some() && self.token_file.is_some() {
+            problems.push(Problem::new(
+                "http.token_file",
+                "give either token or token_file, not both",
+            ));
+        }
+        if !self.listen.ip().is_loopback() && !self.has_token() {
+            problems.push(Problem::new(
+            "http.listen",
+            format!(
+                "{} is not a loopback address: set token_file (or token) so requests must carry it",
+                self.listen
+            ),
+        ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,26 +233,5 @@ mod tests {
             ..HttpConfig::default()
         };
         assert_eq!(c.read_token().unwrap().as_deref(), Some("tok-1"));
-    }
-}
-
-impl HttpConfig {
-    /// The problems of `[http]` about its listen address and token settings.
-    pub fn check(&self, problems: &mut Vec<Problem>) {
-        if self.token.is_some() && self.token_file.is_some() {
-            problems.push(Problem::new(
-                "http.token_file",
-                "give either token or token_file, not both",
-            ));
-        }
-        if !self.listen.ip().is_loopback() && !self.has_token() {
-            problems.push(Problem::new(
-            "http.listen",
-            format!(
-                "{} is not a loopback address: set token_file (or token) so requests must carry it",
-                self.listen
-            ),
-        ));
-        }
     }
 }

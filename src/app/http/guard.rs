@@ -32,7 +32,7 @@ const QUOTE_AT_MOST: usize = 100;
 
 /// Which requests may reach the routes, by `Host` and `Origin`.
 #[derive(Debug)]
-pub struct Guard {
+pub(super) struct Guard {
     /// `allowed_hosts`, lower-case, without a trailing dot.
     names: Vec<String>,
     /// The first refusal of each kind is logged as a warning, later ones at debug.
@@ -41,7 +41,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(cfg: &HttpConfig) -> Self {
+    pub(super) fn new(cfg: &HttpConfig) -> Self {
         Self {
             names: cfg.allowed_hosts.iter().map(|n| normalise(n)).collect(),
             warned_host: AtomicBool::new(false),
@@ -50,7 +50,12 @@ impl Guard {
     }
 
     /// `Ok` when the request may go on; else why not.
-    pub fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Refused> {
+    pub(super) fn check(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(), Refused> {
         let hosts: Vec<&str> = headers
             .get_all(header::HOST)
             .iter()
@@ -135,7 +140,7 @@ fn log_once(warned: &AtomicBool, reason: &str) {
 
 /// A refused request: 421 (Host) or 403 (Origin), and the reason as `{"error": ...}`.
 #[derive(Debug)]
-pub struct Refused {
+pub(super) struct Refused {
     pub status: StatusCode,
     pub reason: String,
 }

@@ -25,7 +25,7 @@ use crate::kit::QueryCommand;
 /// How long a change may wait for the daemon before the request gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
-pub fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -> Router {
+pub(super) fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -> Router {
     let token = token.map(Arc::<str>::from);
     let guard = Arc::new(guard);
     Router::new()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::kit::metrics::Counter;
 
 /// What [`Mailbox::take`] found.
-pub enum Taken<T> {
+pub(super) enum Taken<T> {
     Item(T),
     /// Nothing arrived within the timeout.
     Empty,
@@ -16,14 +16,14 @@ pub enum Taken<T> {
     Closed,
 }
 
-pub struct Mailbox<T> {
+pub(super) struct Mailbox<T> {
     slot: Mutex<(Option<T>, bool)>,
     ready: Condvar,
     replaced: Counter,
 }
 
 impl<T> Mailbox<T> {
-    pub fn new(replaced: Counter) -> Self {
+    pub(super) fn new(replaced: Counter) -> Self {
         Self {
             slot: Mutex::new((None, false)),
             ready: Condvar::new(),
@@ -33,7 +33,7 @@ impl<T> Mailbox<T> {
 
     /// Puts `item`, replacing (and returning) the one still waiting, if any;
     /// `merge(&mut new, &old)` runs first so nothing the old one asked for is lost.
-    pub fn put(&self, mut item: T, merge: impl FnOnce(&mut T, &T)) -> Option<T> {
+    pub(super) fn put(&self, mut item: T, merge: impl FnOnce(&mut T, &T)) -> Option<T> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = &slot.0 {
             merge(&mut item, old);
@@ -45,7 +45,7 @@ impl<T> Mailbox<T> {
     }
 
     /// Waits up to `timeout` for a job.
-    pub fn take(&self, timeout: Duration) -> Taken<T> {
+    pub(super) fn take(&self, timeout: Duration) -> Taken<T> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.0.is_none() && !slot.1 {
             slot = self
@@ -62,7 +62,7 @@ impl<T> Mailbox<T> {
     }
 
     /// No more jobs; a waiting one is still delivered (unless `discard`).
-    pub fn close(&self, discard: bool) -> Option<T> {
+    pub(super) fn close(&self, discard: bool) -> Option<T> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         slot.1 = true;
         self.ready.notify_all();

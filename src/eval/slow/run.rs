@@ -15,7 +15,7 @@ use crate::query::SlowQuery;
 use crate::query::slow::{Ask, Outcome, to_frame};
 
 /// What one (model, region) encode of a frame produced.
-pub enum Features {
+pub(super) enum Features {
     Florence(ImageFeatures),
     Smol(ImagePrefix),
     Ocr(Reading),
@@ -30,12 +30,12 @@ struct Entry {
 
 /// The encodes of the current frame, reused by each query that needs the same one.
 #[derive(Default)]
-pub struct Encoded {
+pub(super) struct Encoded {
     entries: Vec<Entry>,
 }
 
 impl Encoded {
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.entries.clear();
     }
 
@@ -95,7 +95,7 @@ fn encode(
 
 /// Why a slow query got no answer on a frame.
 #[derive(Debug, thiserror::Error)]
-pub enum AskError {
+pub(super) enum AskError {
     /// Encoding the frame failed; every query on that (model, region) shares it.
     #[error("{0}")]
     Encode(#[source] Arc<ModelError>),
@@ -108,7 +108,7 @@ pub enum AskError {
 /// Runs `q` on `frame`, encoding through `encoded`; returns the outcome and how long
 /// the query's own part took. A raised `cancel` ends it with an error at the next
 /// step (the caller tells it apart by [`Cancel::is_raised`]).
-pub fn ask(
+pub(super) fn ask(
     q: &SlowQuery,
     frame: &Frame,
     encoded: &mut Encoded,

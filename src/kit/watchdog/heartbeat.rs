@@ -22,7 +22,7 @@ pub(crate) struct Beat {
 
 impl Beat {
     /// How long ago it last beat, at `now_ms`.
-    pub fn age(&self, now_ms: u64) -> Duration {
+    pub(crate) fn age(&self, now_ms: u64) -> Duration {
         Duration::from_millis(now_ms.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
 }

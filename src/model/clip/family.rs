@@ -12,7 +12,7 @@ use crate::model::ClipModelType;
 
 /// What `config.json` (or the override) says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Family {
+pub(super) struct Family {
     pub model_type: ClipModelType,
     /// The text tower's context length.
     pub max_positions: Option<usize>,
@@ -38,7 +38,7 @@ pub enum FamilyError {
 const CLIP_TYPES: [&str; 4] = ["clip", "clip_text_model", "clip_vision_model", "mobileclip"];
 
 /// Reads `config.json` at `path` (absent: CLIP, or `chosen`).
-pub fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, FamilyError> {
+pub(super) fn read(path: &Path, chosen: Option<ClipModelType>) -> Result<Family, FamilyError> {
     if !path.exists() {
         return Ok(Family {
             model_type: chosen.unwrap_or(ClipModelType::Clip),

@@ -46,7 +46,7 @@ const SMALL: u64 = 64 * 1024;
 
 /// One graph node.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Node {
+pub(super) struct Node {
     pub op_type: String,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
@@ -54,7 +54,7 @@ pub struct Node {
 
 /// The parts of a graph [`Graph::read`] keeps.
 #[derive(Debug, Default)]
-pub struct Graph {
+pub(super) struct Graph {
     pub nodes: Vec<Node>,
     /// Value name → scalar (one-element float tensors: initializers, `Constant` nodes).
     pub scalars: HashMap<String, f32>,
@@ -63,7 +63,7 @@ pub struct Graph {
 
 impl Graph {
     /// Reads the graph of the ONNX file at `path`.
-    pub fn read(path: &Path) -> Result<Self, GraphError> {
+    pub(super) fn read(path: &Path) -> Result<Self, GraphError> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         let mut r = Reader {
@@ -91,7 +91,7 @@ impl Graph {
     }
 
     /// The node that produces `value`, looking through `Identity` nodes.
-    pub fn producer(&self, value: &str) -> Option<&Node> {
+    pub(super) fn producer(&self, value: &str) -> Option<&Node> {
         let mut value = value;
         for _ in 0..16 {
             let node = self
@@ -107,7 +107,7 @@ impl Graph {
     }
 
     /// The scalar that `value` is, directly or through `Identity` nodes.
-    pub fn scalar(&self, value: &str) -> Option<f32> {
+    pub(super) fn scalar(&self, value: &str) -> Option<f32> {
         if let Some(v) = self.scalars.get(value) {
             return Some(*v);
         }

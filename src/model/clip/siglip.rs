@@ -46,7 +46,7 @@ pub enum ParamsNotFound {
 }
 
 /// `(exp(logit_scale), logit_bias)` of the combined export at `path`.
-pub fn logit_params(path: &Path) -> Result<(f32, f32), LogitParamsError> {
+pub(super) fn logit_params(path: &Path) -> Result<(f32, f32), LogitParamsError> {
     let graph = Graph::read(path)?;
     find(&graph).map_err(LogitParamsError::NotFound)
 }

@@ -27,7 +27,7 @@ use crate::model::{Cancel, RunError};
 
 /// Why a decoding step failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StepError {
+pub(super) enum StepError {
     /// An ONNX run failed or was cancelled.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -234,7 +234,7 @@ impl DecoderIo {
 }
 
 /// What one greedy run needs besides the sessions.
-pub struct Greedy<'a> {
+pub(super) struct Greedy<'a> {
     pub spec: &'a GenerationSpec,
     pub io: &'a DecoderIo,
     pub max_new: usize,
@@ -245,7 +245,7 @@ impl Greedy<'_> {
     /// token id into its `[1, 1, dim]` embedding. Returns the ids, decoder start first.
     /// `cancel` is checked before each step (a raised one ends the call with
     /// [`RunError::Cancelled`]).
-    pub fn run(
+    pub(super) fn run(
         &self,
         decoder: &mut Session,
         encoder: &DynValue,

@@ -92,14 +92,14 @@ pub fn pixel_box(region: Option<[f32; 4]>, width: u32, height: u32) -> [u32; 4] 
 
 /// Reused resizer and tensor for one model.
 #[derive(Default)]
-pub struct Preprocessor {
+pub(super) struct Preprocessor {
     resize: PillowBicubic,
     pub(crate) pixels: Vec<f32>,
 }
 
 impl Preprocessor {
     /// Writes the `[3, H, W]` tensor of `region` of `frame` into `self.pixels`.
-    pub fn fill(
+    pub(super) fn fill(
         &mut self,
         frame: &Frame,
         region: Option<[f32; 4]>,

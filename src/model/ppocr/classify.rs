@@ -10,12 +10,12 @@ use super::crop::{Crop, LINE_HEIGHT, line_input};
 use crate::engine::{EngineError, LinearResize};
 
 /// The classifier's input width.
-pub const WIDTH: u32 = 192;
+pub(super) const WIDTH: u32 = 192;
 /// Probability of 180° above which a line is turned.
-pub const FLIP_SCORE: f32 = 0.9;
+pub(super) const FLIP_SCORE: f32 = 0.9;
 
 /// Fills the `[n, 3, 48, 192]` input for `crops`.
-pub fn fill(
+pub(super) fn fill(
     crops: &[Crop],
     resize: &mut LinearResize,
     tensor: &mut Vec<f32>,
@@ -30,7 +30,7 @@ pub fn fill(
 }
 
 /// Which of `n` lines are upside down, from the `[n, 2]` output (0°, 180°).
-pub fn flips(out: &[f32], n: usize) -> Vec<bool> {
+pub(super) fn flips(out: &[f32], n: usize) -> Vec<bool> {
     out.chunks_exact(2)
         .take(n)
         .map(|p| p[1] > p[0] && p[1] > FLIP_SCORE)

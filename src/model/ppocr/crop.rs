@@ -105,12 +105,12 @@ impl Crop {
 }
 
 /// Height of the classifier's and the recogniser's inputs.
-pub const LINE_HEIGHT: u32 = 48;
+pub(super) const LINE_HEIGHT: u32 = 48;
 
 /// Writes `crop` as one normalised BGR item (CHW, `LINE_HEIGHT` x `width`) into
 /// `out`: resized to height 48 keeping its aspect ratio (at most `width` wide),
 /// the rest of each row zero (RapidOCR's `resize_norm_img`).
-pub fn line_input(
+pub(super) fn line_input(
     crop: &Crop,
     width: u32,
     resize: &mut LinearResize,

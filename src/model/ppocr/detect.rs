@@ -25,7 +25,7 @@ const MAX_CANDIDATES: usize = 1000;
 const MIN_SIZE: f64 = 3.0;
 
 /// The detector's input size for a `w` x `h` image.
-pub fn input_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+pub(super) fn input_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
     let long = w.max(h);
     let ratio = if long > max_side {
         f64::from(max_side) / f64::from(long)
@@ -40,7 +40,7 @@ pub fn input_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
 }
 
 /// Writes the normalised BGR input for `view` at `size` into `tensor` (CHW).
-pub fn fill(
+pub(super) fn fill(
     view: &RgbView<'_>,
     (w, h): (u32, u32),
     resize: &mut LinearResize,
@@ -66,7 +66,7 @@ pub fn fill(
 }
 
 /// `(x/255 − 0.5)/0.5`, in place.
-pub fn normalise(v: &mut [f32]) {
+pub(super) fn normalise(v: &mut [f32]) {
     for x in v {
         *x = *x / 127.5 - 1.0;
     }
@@ -74,7 +74,7 @@ pub fn normalise(v: &mut [f32]) {
 
 /// Text boxes of the probability map `prob` (`pw` x `ph`) in pixels of the
 /// `src_w` x `src_h` image, corners ordered, in reading order.
-pub fn boxes(
+pub(super) fn boxes(
     prob: &[f32],
     (pw, ph): (usize, usize),
     (src_w, src_h): (u32, u32),
@@ -219,7 +219,7 @@ fn unclip(quad: &Quad, ratio: f64) -> Option<(Quad, f64)> {
 
 /// Top to bottom by the top-left corner, then left to right within 10 pixels of
 /// height (RapidOCR's `sorted_boxes`).
-pub fn sort_reading_order(boxes: &mut [Quad]) {
+pub(super) fn sort_reading_order(boxes: &mut [Quad]) {
     boxes.sort_by(|a, b| {
         a[0][1]
             .total_cmp(&b[0][1])

@@ -9,13 +9,13 @@
 //! ```
 
 /// A point `[x, y]`.
-pub type Point = [f64; 2];
+pub(super) type Point = [f64; 2];
 /// Four corners: top-left, top-right, bottom-right, bottom-left.
-pub type Quad = [Point; 4];
+pub(super) type Quad = [Point; 4];
 
 /// The outer-border pixels of each 8-connected region of `mask` (`w` x `h`, non-zero
 /// = set), at most `max` regions, in raster order of their first pixel.
-pub fn regions(mask: &[u8], w: usize, h: usize, max: usize) -> Vec<Vec<Point>> {
+pub(super) fn regions(mask: &[u8], w: usize, h: usize, max: usize) -> Vec<Vec<Point>> {
     let mut label = vec![false; mask.len()];
     let mut out = Vec::new();
     let mut stack = Vec::new();
@@ -65,7 +65,7 @@ fn cross(o: Point, a: Point, b: Point) -> f64 {
 
 /// Convex hull (counter-clockwise in image coordinates' math sense), Andrew's
 /// monotone chain; collinear points are dropped.
-pub fn convex_hull(points: &[Point]) -> Vec<Point> {
+pub(super) fn convex_hull(points: &[Point]) -> Vec<Point> {
     let mut p = points.to_vec();
     p.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
     p.dedup();
@@ -95,7 +95,7 @@ pub fn convex_hull(points: &[Point]) -> Vec<Point> {
 
 /// The smallest-area rectangle around a convex hull, its corners ordered as
 /// [`order_corners`] does, and its shorter side; `None` for fewer than 3 points.
-pub fn min_area_rect(hull: &[Point]) -> Option<(Quad, f64)> {
+pub(super) fn min_area_rect(hull: &[Point]) -> Option<(Quad, f64)> {
     if hull.len() < 3 {
         return None;
     }
@@ -128,7 +128,7 @@ pub fn min_area_rect(hull: &[Point]) -> Option<(Quad, f64)> {
 
 /// Orders corners top-left, top-right, bottom-right, bottom-left: the two with the
 /// smallest x are the left ones, the upper of each pair comes first (RapidOCR's rule).
-pub fn order_corners(mut q: Quad) -> Quad {
+pub(super) fn order_corners(mut q: Quad) -> Quad {
     q.sort_by(|a, b| a[0].total_cmp(&b[0]));
     let (tl, bl) = if q[1][1] > q[0][1] {
         (q[0], q[1])
@@ -144,7 +144,7 @@ pub fn order_corners(mut q: Quad) -> Quad {
 }
 
 /// Whether `p` lies inside or on the convex quadrilateral `q`.
-pub fn inside(q: &Quad, p: Point) -> bool {
+pub(super) fn inside(q: &Quad, p: Point) -> bool {
     let mut sign = 0.0;
     for i in 0..4 {
         let c = cross(q[i], q[(i + 1) % 4], p);
@@ -162,7 +162,7 @@ pub fn inside(q: &Quad, p: Point) -> bool {
 
 /// The vertices of a closed polygon grown by `delta` with round joins, as Clipper's
 /// `ClipperOffset` (arc tolerance 0.25) makes them from integer points.
-pub fn offset_round(path: &[[i64; 2]], delta: f64) -> Vec<[i64; 2]> {
+pub(super) fn offset_round(path: &[[i64; 2]], delta: f64) -> Vec<[i64; 2]> {
     let mut src: Vec<[f64; 2]> = Vec::with_capacity(path.len());
     for p in path {
         let p = [p[0] as f64, p[1] as f64];
@@ -237,7 +237,7 @@ pub fn offset_round(path: &[[i64; 2]], delta: f64) -> Vec<[i64; 2]> {
     out
 }
 
-pub fn dist(a: Point, b: Point) -> f64 {
+pub(super) fn dist(a: Point, b: Point) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 

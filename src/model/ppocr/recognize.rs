@@ -12,7 +12,7 @@ use super::crop::{Crop, LINE_HEIGHT, line_input};
 use crate::engine::{EngineError, LinearResize};
 
 /// Lines per recogniser run (RapidOCR's `rec_batch_num`).
-pub const BATCH: usize = 6;
+pub(super) const BATCH: usize = 6;
 /// The narrowest input width.
 const MIN_WIDTH: u32 = 320;
 
@@ -71,7 +71,7 @@ impl Charset {
 }
 
 /// Crop indices in recognition order: by aspect ratio (stable).
-pub fn order(crops: &[Crop]) -> Vec<usize> {
+pub(super) fn order(crops: &[Crop]) -> Vec<usize> {
     let ratio = |c: &Crop| f64::from(c.width) / f64::from(c.height);
     let mut idx: Vec<usize> = (0..crops.len()).collect();
     idx.sort_by(|&a, &b| ratio(&crops[a]).total_cmp(&ratio(&crops[b])));
@@ -79,7 +79,7 @@ pub fn order(crops: &[Crop]) -> Vec<usize> {
 }
 
 /// The input width for a batch: 48 × the widest aspect ratio, at least 320.
-pub fn batch_width(crops: &[&Crop]) -> u32 {
+pub(super) fn batch_width(crops: &[&Crop]) -> u32 {
     let max = crops
         .iter()
         .map(|c| f64::from(c.width) / f64::from(c.height))
@@ -88,7 +88,7 @@ pub fn batch_width(crops: &[&Crop]) -> u32 {
 }
 
 /// Fills the `[n, 3, 48, width]` input for a batch.
-pub fn fill(
+pub(super) fn fill(
     crops: &[&Crop],
     width: u32,
     resize: &mut LinearResize,

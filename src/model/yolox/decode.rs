@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::model::Detection;
 
 /// (x, y, stride) per output row: 52x52, 26x26, 13x13 for a 416 input, row-major.
-pub fn grid(w: u32, h: u32) -> Vec<(f32, f32, f32)> {
+pub(super) fn grid(w: u32, h: u32) -> Vec<(f32, f32, f32)> {
     let mut g = Vec::new();
     for stride in [8u32, 16, 32] {
         for y in 0..h / stride {
@@ -19,7 +19,7 @@ pub fn grid(w: u32, h: u32) -> Vec<(f32, f32, f32)> {
 
 /// Every (box, class) whose `objectness * class probability` reaches `threshold`,
 /// with boxes normalised to the frame.
-pub fn candidates(
+pub(super) fn candidates(
     rows: &[f32],
     grid: &[(f32, f32, f32)],
     labels: &[Arc<str>],
