@@ -17,6 +17,7 @@ use crate::query::ReportPool;
 use crate::source::{self, Ended, WhenFull};
 
 #[derive(Debug, Clone, Default)]
+/// How `ocellus ask` runs: which camera of the config, and how long.
 pub struct AskOptions {
     /// Camera whose queries to run (required when the config has several).
     pub camera: Option<String>,

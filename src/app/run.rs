@@ -37,20 +37,27 @@ const REQUESTS: usize = 64;
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
+/// Why the daemon could not start or run.
 pub enum DaemonError {
     #[error("GStreamer: {0}")]
+    /// GStreamer could not be initialised.
     Gstreamer(String),
     #[error(transparent)]
+    /// ONNX Runtime could not be loaded.
     Engine(#[from] EngineError),
     #[error(transparent)]
+    /// The publisher could not start (broker URL, credentials, TLS files).
     Publish(#[from] PublishError),
     #[error("{0}")]
+    /// The command line or config asks for something impossible.
     Usage(String),
     #[error("cannot start the async runtime: {0}")]
+    /// The tokio runtime could not start.
     Runtime(std::io::Error),
 }
 
 #[derive(Debug, Default, Clone)]
+/// What `ocellus run` takes besides the config.
 pub struct RunOptions {
     /// Overrides `[mqtt] url` (or enables MQTT when the config has no `[mqtt]`).
     pub mqtt_url: Option<String>,

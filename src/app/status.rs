@@ -18,11 +18,15 @@ use crate::source::{CameraConfig, CameraStatus, Progress};
 /// The daemon's runtime status: written by the daemon, read by the HTTP endpoints,
 /// the metrics and the summaries.
 pub struct Status {
+    /// When the daemon started.
     pub started: Instant,
+    /// Each camera's view, by camera id.
     pub cameras: RwLock<BTreeMap<String, CameraView>>,
+    /// Each model's view, by model name.
     pub models: RwLock<BTreeMap<String, ModelView>>,
     /// `None` without a broker.
     pub publisher: Option<Arc<PublisherMetrics>>,
+    /// The image-embedding cache, for its counters.
     pub cache: Arc<EmbeddingCache>,
     /// The prompt-embedding cache the models share.
     pub prompts: Arc<PromptCache>,
@@ -35,6 +39,7 @@ pub struct Status {
 }
 
 impl Status {
+    /// The status of a daemon starting now.
     pub fn new(
         publisher: Option<Arc<PublisherMetrics>>,
         cache: Arc<EmbeddingCache>,
@@ -60,22 +65,27 @@ impl Status {
         self
     }
 
+    /// The cameras' views, to read.
     pub fn cameras(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, CameraView>> {
         self.cameras.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The cameras' views, to change.
     pub fn cameras_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CameraView>> {
         self.cameras.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The models' views, to read.
     pub fn models(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, ModelView>> {
         self.models.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Replaces the models' views (at start and after a reload).
     pub fn set_models(&self, models: BTreeMap<String, ModelView>) {
         *self.models.write().unwrap_or_else(|e| e.into_inner()) = models;
     }
 
+    /// Keeps `jpeg` as `camera`'s latest snapshot (served by `GET /api/snapshot/<cam>`).
     pub fn put_snapshot(&self, camera: &str, jpeg: Arc<[u8]>) {
         self.snapshots
             .lock()
@@ -83,6 +93,7 @@ impl Status {
             .insert(camera.to_string(), jpeg);
     }
 
+    /// The latest snapshot of `camera`, if any.
     pub fn snapshot(&self, camera: &str) -> Option<Arc<[u8]>> {
         self.snapshots
             .lock()
@@ -97,8 +108,11 @@ impl Status {
 pub struct CameraView {
     /// As it runs now (runtime query changes included).
     pub config: CameraConfig,
+    /// The camera's counters and histograms.
     pub metrics: Arc<CameraMetrics>,
+    /// How far the camera's source has got (frames, reconnects, the stream's size).
     pub progress: Arc<Progress>,
+    /// The camera's status as last published.
     pub status: Arc<StatusCell>,
     /// Set once its source has ended (a file played out, or a failure).
     pub ended: Arc<AtomicBool>,
@@ -107,6 +121,7 @@ pub struct CameraView {
 /// One configured model.
 #[derive(Clone)]
 pub struct ModelView {
+    /// The model's family (`clip`, `yolox`, ...).
     pub family: &'static str,
     /// Why it could not be loaded.
     pub error: Option<String>,
@@ -119,6 +134,7 @@ pub struct ModelView {
 pub struct StatusCell(AtomicU8);
 
 impl StatusCell {
+    /// Records `s` as the camera's status.
     pub fn set(&self, s: CameraStatus) {
         let v = match s {
             CameraStatus::Online => 1,

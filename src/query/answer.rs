@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq)]
+/// A query's answer on a frame, by kind: ON/OFF, a count, a label, a text.
 pub enum Answer {
     /// yes_no: `ON` / `OFF`.
     YesNo(bool),

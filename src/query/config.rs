@@ -27,6 +27,7 @@ pub enum QueryKind {
 }
 
 impl QueryKind {
+    /// The kind as written in the config (`yes_no`, `count`, ...).
     pub fn name(self) -> &'static str {
         match self {
             QueryKind::YesNo => "yes_no",
@@ -47,8 +48,11 @@ impl QueryKind {
 #[serde(rename_all = "snake_case")]
 pub enum Detail {
     #[default]
+    /// One sentence (`<CAPTION>`).
     Brief,
+    /// A paragraph (`<DETAILED_CAPTION>`).
     Detailed,
+    /// Several paragraphs (`<MORE_DETAILED_CAPTION>`).
     MoreDetailed,
 }
 
@@ -56,9 +60,11 @@ pub enum Detail {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QueryConfig {
+    /// The query's id: unique within its camera, part of its MQTT topics (1-64 of A-Z a-z 0-9 _ -).
     pub id: String,
     /// The question in plain language (also the default positive prompt).
     pub ask: String,
+    /// What kind of answer the query gives.
     pub kind: QueryKind,
     /// Name of a `[models.NAME]` table.
     pub model: String,
@@ -135,6 +141,7 @@ pub struct QueryConfig {
         deserialize_with = "crate::kit::duration::de",
         serialize_with = "crate::kit::duration::ser"
     )]
+    /// Least time between two published states of the query (0: every evaluated frame).
     pub min_interval: Duration,
     /// read: a regular expression whose first match (its first group when it has
     /// one) becomes the state, as a number when it parses as one.

@@ -12,7 +12,9 @@ use super::Answer;
 /// A state change: `from` is `None` for the first state after start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
+    /// The state before; `None` for the first state.
     pub from: Option<Answer>,
+    /// The state now.
     pub to: Answer,
 }
 
@@ -36,6 +38,7 @@ struct Pending {
 }
 
 #[derive(Debug, Clone)]
+/// A query's state machine: a proposed answer becomes the state after `min_frames` frames agree and its timing (`min_duration`, `off_delay`, `cooldown`) allows.
 pub struct Debounce {
     min_frames: u32,
     timing: Timing,
@@ -45,10 +48,12 @@ pub struct Debounce {
 }
 
 impl Debounce {
+    /// A state machine that needs `min_frames` agreeing frames, with no timing.
     pub fn new(min_frames: u32) -> Self {
         Self::with_timing(min_frames, Timing::default())
     }
 
+    /// A state machine with `min_frames` and `timing`.
     pub fn with_timing(min_frames: u32, timing: Timing) -> Self {
         Self {
             min_frames: min_frames.max(1),
@@ -59,6 +64,7 @@ impl Debounce {
         }
     }
 
+    /// The current state; `None` until the first one is settled.
     pub fn state(&self) -> Option<&Answer> {
         self.state.as_ref()
     }

@@ -11,17 +11,24 @@ use super::{Answer, QueryKind, StateChange};
 /// One query's outcome on one frame.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
+    /// The query's id.
     pub id: Arc<str>,
+    /// The query's kind.
     pub kind: QueryKind,
+    /// The model that answered.
     pub model: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The query's region, normalised `[x0, y0, x1, y1]`; `None` for the whole frame.
     pub region: Option<[f32; 4]>,
+    /// The raw score behind the answer (probability, best match, count), 0..1 where it is one.
     pub score: f32,
     /// Current (debounced) state; `None` until `min_frames` agree.
     pub state: Option<Answer>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The state change this frame made, if any.
     pub change: Option<ChangeOut>,
     #[serde(skip)]
+    /// Since when the state holds.
     pub since: Option<SystemTime>,
     /// The query's `expire_after`: its state is re-sent often enough for consumers
     /// (Home Assistant) to expire it when the camera stops producing frames.
@@ -30,8 +37,11 @@ pub struct Evaluation {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A state change as it is published on `<cam>/events`.
 pub struct ChangeOut {
+    /// The state before; `None` for the first state.
     pub from: Option<Answer>,
+    /// The state now.
     pub to: Answer,
 }
 

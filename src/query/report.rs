@@ -26,19 +26,25 @@ pub enum Inference {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// Everything one evaluated frame produced for its camera: published as one batch of MQTT messages, then returned to its pool.
 pub struct FrameReport {
+    /// The camera's id.
     pub camera: Arc<str>,
+    /// The frame's per-camera sequence number.
     pub seq: u64,
     /// Presentation time in seconds (position in a file).
     pub pts: f64,
     /// Wall-clock time the frame was decoded.
     #[serde(serialize_with = "rfc3339")]
     pub time: SystemTime,
+    /// How the answers were had: a fresh encode, reused outputs, ...
     pub inference: Inference,
     /// The change gate's score for this frame (0..1).
     pub change: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The frame's detections, when a detector query ran.
     pub detections: Option<Vec<Detection>>,
+    /// Each query's outcome on the frame.
     pub queries: Vec<Evaluation>,
     /// Captions made for this frame (caption queries, published retained on
     /// `<cam>/caption`).
@@ -51,10 +57,12 @@ pub struct FrameReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     #[serde(skip)]
+    /// When the frame left the decoder (frame-to-MQTT latency).
     pub decoded_at: Instant,
 }
 
 impl FrameReport {
+    /// An empty report for `camera`.
     pub fn new(camera: Arc<str>) -> Self {
         Self {
             camera,
@@ -76,8 +84,11 @@ impl FrameReport {
 /// A caption query's text.
 #[derive(Debug, Clone, Serialize)]
 pub struct Caption {
+    /// The caption query's id.
     pub query: Arc<str>,
+    /// The model that wrote it.
     pub model: Arc<str>,
+    /// The caption.
     pub text: Arc<str>,
 }
 

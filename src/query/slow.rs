@@ -41,7 +41,12 @@ pub enum Ask {
 /// What the model produced for one query on one frame.
 pub enum Outcome {
     /// Generated or read text; `score` when the model gives one (OCR confidence).
-    Text { text: String, score: Option<f32> },
+    Text {
+        /// The text.
+        text: String,
+        /// The model's confidence in it, 0..1, when it gives one (OCR).
+        score: Option<f32>,
+    },
     /// Boxes normalised in the FRAME.
     Boxes(Vec<Found>),
     /// p(yes).
@@ -50,6 +55,7 @@ pub enum Outcome {
 
 /// A slow query bound to its loaded model.
 pub struct SlowQuery {
+    /// The query as configured.
     pub config: QueryConfig,
     track: Tracker,
     loaded: Arc<Loaded>,
@@ -113,6 +119,7 @@ impl SlowQuery {
         Some(Ok(query))
     }
 
+    /// The query's id.
     pub fn id(&self) -> &Arc<str> {
         &self.track.id
     }
@@ -131,18 +138,22 @@ impl SlowQuery {
         }
     }
 
+    /// The name of the query's model.
     pub fn model(&self) -> &Arc<str> {
         &self.track.model
     }
 
+    /// The loaded model the query runs on.
     pub fn loaded(&self) -> &Arc<Loaded> {
         &self.loaded
     }
 
+    /// What the query asks its model.
     pub fn ask(&self) -> &Ask {
         &self.ask
     }
 
+    /// The query's region, normalised; `None` for the whole frame.
     pub fn region(&self) -> Option<[f32; 4]> {
         self.config.region
     }

@@ -26,6 +26,7 @@ pub struct FrameOutputs {
 pub(super) type EmbeddingSlot = (Arc<str>, Option<[f32; 4]>, Option<Embedding>);
 
 impl FrameOutputs {
+    /// The detections of detector `model` on the frame; `None` when it did not run or failed.
     pub fn detections(&self, model: &str) -> Option<&[Detection]> {
         self.detections
             .iter()
@@ -33,6 +34,7 @@ impl FrameOutputs {
             .and_then(|(_, d)| d.as_deref())
     }
 
+    /// The embedding of (`model`, `region`) of the frame; `None` when it did not run or failed.
     pub fn embedding(&self, model: &str, region: Option<[f32; 4]>) -> Option<&Embedding> {
         self.embeddings
             .iter()
@@ -77,7 +79,9 @@ impl How {
     }
 }
 
+/// A per-frame query bound to its model: a detector or a dual encoder.
 pub struct StandingQuery {
+    /// The query as configured.
     pub config: QueryConfig,
     how: How,
     track: Tracker,
@@ -165,6 +169,7 @@ impl StandingQuery {
         Ok(Self::new(config, how))
     }
 
+    /// The query's id.
     pub fn id(&self) -> &Arc<str> {
         &self.track.id
     }

@@ -16,7 +16,9 @@ use crate::source::CameraConfig;
 pub struct Config {
     /// File the config came from (for messages).
     pub path: PathBuf,
+    /// The `[engine]` section: ONNX Runtime library, providers, threads, batching.
     pub engine: EngineConfig,
+    /// The `[cache]` section: the embedding and prompt caches' sizes.
     pub cache: CacheConfig,
     /// `None`: no broker; the daemon prints what it would publish.
     pub mqtt: Option<MqttConfig>,
@@ -24,6 +26,8 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// `None`: no snapshots.
     pub snapshots: Option<SnapshotConfig>,
+    /// The `[models.<name>]` tables, by name.
     pub models: BTreeMap<String, ModelConfig>,
+    /// The `[[cameras]]`, each with its queries, in file order.
     pub cameras: Vec<CameraConfig>,
 }

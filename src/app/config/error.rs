@@ -5,15 +5,22 @@ use std::path::PathBuf;
 use crate::kit::Problem;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a config could not be loaded.
 pub enum ConfigError {
     #[error("config {}: cannot read: {source}", path.display())]
+    /// The file could not be read.
     Read {
+        /// The config file.
         path: PathBuf,
+        /// What the read failed with.
         source: std::io::Error,
     },
     #[error("config {}: {} problem(s):\n{}", path.display(), problems.len(), list(problems))]
+    /// The file was read, and has the problems listed.
     Invalid {
+        /// The config file.
         path: PathBuf,
+        /// Every problem found, each with its path in the file.
         problems: Vec<Problem>,
     },
 }

@@ -93,6 +93,7 @@ pub struct ChangeRate {
 }
 
 impl ChangeRate {
+    /// A full bucket at `now`.
     pub fn new(now: Instant) -> Self {
         Self {
             tokens: f64::from(CHANGE_BURST),

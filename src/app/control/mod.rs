@@ -57,7 +57,9 @@ use limits::{ChangeRate, MAX_SPEC_BYTES};
 /// What an accepted command changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryEdit {
+    /// Add or replace the query: the checked config, and the spec as given (saved to `queries.json`).
     Set(Box<QueryConfig>, serde_json::Value),
+    /// Delete the query.
     Delete,
 }
 
@@ -413,14 +415,20 @@ impl Control {
 pub enum Request {
     /// Add, replace or delete a query (`reply` answers HTTP; MQTT has none).
     Query {
+        /// The command as received.
         cmd: QueryCommand,
+        /// Where the outcome goes: the camera's new config, `None` when nothing changed.
         reply: Option<Reply<Option<CameraConfig>>>,
     },
     /// Re-read the config file and apply what changed.
-    Reload { reply: Option<Reply<String>> },
+    Reload {
+        /// Where the outcome goes: a summary of what changed, or why nothing did.
+        reply: Option<Reply<String>>,
+    },
 }
 
-/// Where the outcome of a request goes.
+/// Where the outcome of a request goes: the result, or the refusal as the one line a
+/// client is answered with (on MQTT `.../error`, in the HTTP reply).
 pub type Reply<T> = tokio::sync::oneshot::Sender<Result<T, String>>;
 
 #[cfg(test)]

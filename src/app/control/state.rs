@@ -18,6 +18,7 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     #[serde(default)]
+    /// Each camera's changes, by camera id.
     pub cameras: BTreeMap<String, CameraOverrides>,
 }
 
@@ -34,6 +35,7 @@ pub struct CameraOverrides {
 }
 
 impl CameraOverrides {
+    /// Whether the camera has no runtime change.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.deleted.is_empty()
     }
@@ -46,12 +48,14 @@ pub struct StateFile {
 }
 
 impl StateFile {
+    /// The file `queries.json` in `dir` (the `[mqtt] state_dir`).
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join("queries.json"),
         }
     }
 
+    /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -10,6 +10,7 @@ use crate::kit::Problem;
 
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+/// The `[http]` section: where the endpoints listen, the token that guards them, the host names they answer to.
 pub struct HttpConfig {
     /// Address to listen on; loopback by default. Any other address needs a token.
     #[serde(default = "default_listen")]
@@ -69,6 +70,7 @@ fn token_problem(token: &str) -> Option<&'static str> {
 }
 
 impl HttpConfig {
+    /// Makes `token_file` absolute, relative to the config file's folder `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.token_file = self
             .token_file
@@ -139,15 +141,25 @@ impl HttpConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("http.token: {0}")]
+    /// `token` is unusable; the reason.
     Token(&'static str),
     #[error("http.token_file {}: {source}", path.display())]
+    /// `token_file` could not be read.
     Read {
+        /// The token file.
         path: PathBuf,
         #[source]
+        /// What the read failed with.
         source: std::io::Error,
     },
     #[error("http.token_file {}: {why}", path.display())]
-    File { path: PathBuf, why: &'static str },
+    /// `token_file`'s first line is unusable.
+    File {
+        /// The token file.
+        path: PathBuf,
+        /// What is wrong with its first line.
+        why: &'static str,
+    },
 }
 
 /// A DNS name or an IPv4 address: labels of letters, digits, `-` and `_`, separated

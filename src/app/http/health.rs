@@ -11,10 +11,13 @@ use crate::app::status::Status;
 
 /// The verdict and the JSON body that explains it.
 pub struct Health {
+    /// Whether every camera and the broker are well (HTTP 200, else 503).
     pub healthy: bool,
+    /// The JSON body: the daemon's, each camera's and the broker's state.
     pub body: Value,
 }
 
+/// The health of the daemon as `status` shows it now.
 pub fn health(shared: &Status) -> Health {
     let mut problems: Vec<String> = Vec::new();
     let mut cameras = Map::new();
