@@ -28,6 +28,7 @@ use crate::app::control::{self, Control, QueryEdit, Reply, Request};
 use crate::app::status::{ModelView, Status};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
+use crate::kit::RateLimit;
 use crate::model::Registry;
 use crate::publish::Outgoing;
 use crate::source::{CameraConfig, Ended};
@@ -132,14 +133,10 @@ pub struct Supervisor {
     binder: Binder,
     /// Cameras with a change being bound, and the changes waiting behind it.
     busy: BTreeMap<String, VecDeque<Pending>>,
-    /// When a refusal was last logged, and how many were not logged since: a flood
-    /// of bad commands is logged once a second (each is still answered and counted).
-    refusals_logged: Option<Instant>,
-    refusals_held: u64,
+    /// A flood of bad commands is logged once a minute (each is still answered and
+    /// counted).
+    refusals: RateLimit,
 }
-
-/// At most one refusal is logged this often.
-const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts every camera of `control` with `camera_env`'s models.
@@ -162,8 +159,7 @@ impl Supervisor {
             failed: 0,
             binder: Binder::spawn(),
             busy: BTreeMap::new(),
-            refusals_logged: None,
-            refusals_held: 0,
+            refusals: RateLimit::new(),
         };
         s.show_models();
         for cam in s.control.cameras() {
@@ -308,25 +304,13 @@ impl Supervisor {
         why: Refusal,
     ) {
         let reason = short_reason(&reason);
-        let now = Instant::now();
-        if self
-            .refusals_logged
-            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY)
-        {
-            let held = std::mem::take(&mut self.refusals_held);
-            let held = if held > 0 {
-                format!(" ({held} more refused since the last one logged)")
-            } else {
-                String::new()
-            };
+        if let Some(s) = self.refusals.allow() {
             tracing::warn!(
-                "camera {}: query {}: refused: {reason}{held}",
-                cut_id(&cmd.camera),
-                cut_id(&cmd.query)
+                camera = %cut_id(&cmd.camera),
+                query = %cut_id(&cmd.query),
+                suppressed = s.count(),
+                "query change refused: {reason}{s}"
             );
-            self.refusals_logged = Some(now);
-        } else {
-            self.refusals_held += 1;
         }
         if let Some(running) = self.cameras.get(&cmd.camera) {
             let m = &running.view.metrics;

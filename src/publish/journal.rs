@@ -28,8 +28,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::limits::{Throttle, held_note};
 use super::{Message, Outbox};
+use crate::kit::RateLimit;
 use crate::kit::metrics::PublisherMetrics;
 
 /// Default `mqtt.journal_max_bytes`: 64 MiB holds hours of events and states and a
@@ -104,7 +104,7 @@ pub struct Journal {
     /// Messages left out since the journal last had room (`None`: it has).
     overflow: Option<u64>,
     /// Rate limit of the I/O error lines.
-    errors: Throttle,
+    errors: RateLimit,
     /// Counts the lines written, the bytes held and the messages left out.
     metrics: Arc<PublisherMetrics>,
 }
@@ -168,7 +168,7 @@ impl Journal {
             max_bytes,
             appender: None,
             overflow: None,
-            errors: Throttle::default(),
+            errors: RateLimit::new(),
             metrics,
         };
         let total: u64 = pending.iter().map(|(_, n)| n).sum();
@@ -341,11 +341,11 @@ impl Journal {
     }
 
     fn error(&mut self, e: &dyn std::fmt::Display) {
-        if let Some(held) = self.errors.allow() {
+        if let Some(s) = self.errors.allow() {
             tracing::error!(
-                "mqtt outbox journal {}: {e}{}",
+                suppressed = s.count(),
+                "mqtt outbox journal {}: {e}{s}",
                 self.path.display(),
-                held_note(held)
             );
         }
     }

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use super::Commands;
 use super::journal::Journal;
-use super::limits::{Incoming, Throttle, held_note};
+use super::limits::Incoming;
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::kit::QueryCommand;
+use crate::kit::RateLimit;
 
 /// What the polling task forwards.
 #[derive(Debug)]
@@ -73,7 +74,7 @@ struct Link {
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
     commands: Option<Commands>,
     /// Rate limit of the warnings about oversized incoming messages.
-    oversized: Throttle,
+    oversized: RateLimit,
     /// Messages (topic, payload hash) the broker closed the connection on: not
     /// republished after a reconnect.
     refused: HashSet<(String, u64)>,
@@ -111,11 +112,11 @@ impl Link {
         encoder: &Encoder,
     ) {
         self.outbox.metrics().on_incoming_dropped();
-        if let Some(held) = self.oversized.allow() {
+        if let Some(s) = self.oversized.allow() {
             tracing::warn!(
+                suppressed = s.count(),
                 "mqtt: discarded a {size}-byte {kind} on {topic}: over the daemon's {limit}-byte \
-                 limit for it{}; {} discarded in all",
-                held_note(held),
+                 limit for it{s}; {} discarded in all",
                 self.outbox.metrics().incoming_dropped()
             );
         }
@@ -357,7 +358,7 @@ pub async fn run(opts: MqttOptions, url: String, mut rx: mpsc::Receiver<Outgoing
         subscribe: false,
         journal: None,
         commands,
-        oversized: Throttle::default(),
+        oversized: RateLimit::new(),
         refused: HashSet::new(),
         refused_order: Default::default(),
     };

@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::limits::{Throttle, held_note, packet_size};
+use super::limits::packet_size;
 use super::topics::is_events;
+use crate::kit::RateLimit;
 use crate::kit::metrics::PublisherMetrics;
 
 /// How many times the broker may close a fresh connection (within `QUICK_DROP` of
@@ -102,7 +103,7 @@ pub struct Outbox {
     /// `max_packet` was lowered after the broker refused a message.
     learned: bool,
     /// Rate limit of the refusal warnings.
-    refusals: Throttle,
+    refusals: RateLimit,
     metrics: Arc<PublisherMetrics>,
 }
 
@@ -121,7 +122,7 @@ impl Outbox {
             overflow: None,
             max_packet: super::limits::DEFAULT_MAX_PACKET,
             learned: false,
-            refusals: Throttle::default(),
+            refusals: RateLimit::new(),
             metrics,
         }
     }
@@ -140,17 +141,17 @@ impl Outbox {
             return true;
         }
         self.metrics.on_refused();
-        if let Some(held) = self.refusals.allow() {
+        if let Some(s) = self.refusals.allow() {
             let limit = if self.learned {
                 "the packet limit learned from the broker"
             } else {
                 "mqtt.max_packet_size"
             };
             tracing::error!(
-                "mqtt: not publishing {}: {size} bytes, over {limit} ({} bytes); the rest goes on{}",
+                suppressed = s.count(),
+                "mqtt: not publishing {}: {size} bytes, over {limit} ({} bytes); the rest goes on{s}",
                 msg.topic,
                 self.max_packet,
-                held_note(held)
             );
         }
         false
