@@ -28,7 +28,7 @@ use crate::app::control::{self, Control, QueryEdit, Reply, Request};
 use crate::app::status::{ModelView, Status};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
-use crate::kit::RateLimit;
+use crate::kit::{RateLimit, RateLimits};
 use crate::model::Registry;
 use crate::publish::Outgoing;
 use crate::source::{CameraConfig, Ended};
@@ -285,9 +285,16 @@ impl Supervisor {
                 v.config = cam.clone();
             }
         } else {
-            tracing::warn!(
-                "{what}: saved, but the camera is not running; it applies at the next start"
-            );
+            static NOT_RUNNING: RateLimits = RateLimits::new();
+            if let Some(s) = NOT_RUNNING.allow(&cmd.camera) {
+                tracing::warn!(
+                    camera = %cmd.camera,
+                    query = %cmd.query,
+                    suppressed = s.count(),
+                    "query change saved, but the camera is not running; it applies at the next \
+                     start{s}"
+                );
+            }
         }
         if let Some(reply) = reply {
             let _ = reply.send(Ok(Some(cam)));

@@ -23,8 +23,9 @@
 //! # frame_failed("door", "no frame");
 //! ```
 //!
-//! The count of the last window is told with the next occurrence: a warning that
-//! stops repeating leaves its last count untold (the metrics still count the cause).
+//! The count of a window is told with the next occurrence after it: a warning that
+//! stops repeating leaves its last count untold (the metrics still count the cause),
+//! unless its owner knows when a burst ends and tells it ([`RateLimit::flush`]).
 
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -134,6 +135,17 @@ impl RateLimit {
         Some(Suppressed {
             count: self.suppressed.swap(0, Ordering::AcqRel),
             over: Duration::from_nanos(over),
+        })
+    }
+
+    /// What was held back since the last line let through, taken (`None`: nothing),
+    /// for one line at the end of a burst (a file read through): the next
+    /// occurrence still waits for the window.
+    pub fn flush(&self) -> Option<Suppressed> {
+        let count = self.suppressed.swap(0, Ordering::AcqRel);
+        (count > 0).then_some(Suppressed {
+            count,
+            over: Duration::ZERO,
         })
     }
 
@@ -274,6 +286,24 @@ mod tests {
         // Nothing held back: the line says nothing more.
         let s = l.allow_at(t0 + secs(300)).expect("a quiet window");
         assert_eq!((s.count(), s.to_string()), (None, String::new()));
+    }
+
+    #[test]
+    fn a_flush_takes_what_was_held_back() {
+        let l = RateLimit::new();
+        let t0 = Instant::now();
+        assert_eq!(l.flush(), None, "nothing yet");
+        assert!(l.allow_at(t0).is_some());
+        assert_eq!(l.flush(), None, "nothing held back");
+        for s in 1..=3 {
+            assert_eq!(l.allow_at(t0 + secs(s)), None);
+        }
+        assert_eq!(l.flush().and_then(|s| s.count()), Some(3));
+        assert_eq!(l.flush(), None, "taken");
+        // The window still runs from the last line let through.
+        assert_eq!(l.allow_at(t0 + secs(4)), None);
+        let s = l.allow_at(t0 + secs(60)).expect("the window passed");
+        assert_eq!(s.count(), Some(1));
     }
 
     #[test]

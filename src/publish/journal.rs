@@ -125,6 +125,7 @@ impl Journal {
         let mut retained: HashMap<String, usize> = HashMap::new();
         let mut on_file = 0u64;
         let mut stale = false;
+        let unreadable = RateLimit::new();
         match File::open(&path) {
             Ok(f) => {
                 for (i, line) in BufReader::new(f).lines().enumerate() {
@@ -134,11 +135,14 @@ impl Journal {
                         Ok(m) => m,
                         // A line cut short by a crash: what came before still counts.
                         Err(e) => {
-                            tracing::warn!(
-                                "mqtt outbox journal {}: line {} unreadable ({e}); skipped",
-                                path.display(),
-                                i + 1
-                            );
+                            if let Some(s) = unreadable.allow() {
+                                tracing::warn!(
+                                    suppressed = s.count(),
+                                    "mqtt outbox journal {}: line {} unreadable ({e}); skipped{s}",
+                                    path.display(),
+                                    i + 1
+                                );
+                            }
                             stale = true;
                             continue;
                         }
@@ -161,6 +165,14 @@ impl Journal {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
+        }
+        if let Some(s) = unreadable.flush() {
+            tracing::warn!(
+                suppressed = s.count(),
+                "mqtt outbox journal {}: {} more unreadable line(s) skipped",
+                path.display(),
+                s.count().unwrap_or_default()
+            );
         }
         let mut journal = Self {
             path,

@@ -20,7 +20,7 @@ use super::limits::Incoming;
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::kit::QueryCommand;
-use crate::kit::RateLimit;
+use crate::kit::{RateLimit, RateLimits};
 
 /// What the polling task forwards.
 #[derive(Debug)]
@@ -189,10 +189,18 @@ impl Link {
                         payload: p.payload.to_vec(),
                     };
                     if !commands(cmd) {
-                        tracing::warn!(
-                            "mqtt: {}: dropped, too many query changes at once",
-                            p.topic
-                        );
+                        // One line a minute whatever the names: they come from anyone
+                        // who may publish.
+                        static DROPPED: RateLimit = RateLimit::new();
+                        if let Some(s) = DROPPED.allow() {
+                            tracing::warn!(
+                                camera,
+                                query,
+                                suppressed = s.count(),
+                                "mqtt: {}: dropped, too many query changes at once{s}",
+                                p.topic
+                            );
+                        }
                     }
                     return;
                 }
@@ -221,9 +229,15 @@ impl Link {
                         self.client_id
                     );
                 }
-                if self.connected || !self.failed_once {
+                // Once an outage (not at each retry), and a broker that keeps closing
+                // the connection once a minute.
+                static UNREACHABLE: RateLimit = RateLimit::new();
+                if (self.connected || !self.failed_once)
+                    && let Some(s) = UNREACHABLE.allow()
+                {
                     tracing::error!(
-                        "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting)",
+                        suppressed = s.count(),
+                        "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting){s}",
                         self.url,
                         self.outbox.len()
                     );
@@ -295,7 +309,13 @@ impl Link {
             }
             for filter in filters {
                 if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
-                    tracing::warn!("mqtt: cannot subscribe to {filter}: {e}");
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow(&filter) {
+                        tracing::warn!(
+                            suppressed = s.count(),
+                            "mqtt: cannot subscribe to {filter}: {e}{s}"
+                        );
+                    }
                 }
             }
         }

@@ -319,14 +319,18 @@ impl Outbox {
             e.quick_drops += 1;
             if e.quick_drops >= MAX_QUICK_DROPS {
                 let size = packet_size(&e.msg.topic, e.msg.payload.len());
-                tracing::error!(
-                    "mqtt: dropping {} ({size} bytes): the broker closed the connection {} times \
-                     in a row right after it was sent; does the broker refuse it (a broker \
-                     limit below mqtt.max_packet_size, {} bytes, or an ACL)?",
-                    e.msg.topic,
-                    e.quick_drops,
-                    self.max_packet
-                );
+                static DROPPING: RateLimit = RateLimit::new();
+                if let Some(s) = DROPPING.allow() {
+                    tracing::error!(
+                        suppressed = s.count(),
+                        "mqtt: dropping {} ({size} bytes): the broker closed the connection {} \
+                         times in a row right after it was sent; does the broker refuse it (a \
+                         broker limit below mqtt.max_packet_size, {} bytes, or an ACL)?{s}",
+                        e.msg.topic,
+                        e.quick_drops,
+                        self.max_packet
+                    );
+                }
                 self.metrics.on_refused();
                 e.msg.reliable = false;
                 refused = Some(e.msg.clone());

@@ -23,7 +23,7 @@ use crate::gate::{ChangeGate, SampleGate};
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 use crate::kit::{I420Layout, YuvMatrix};
-use crate::kit::{Plane, Thumb, Verdict};
+use crate::kit::{Plane, RateLimits, Thumb, Verdict};
 
 /// Shared between the appsink's streaming thread and the supervisor.
 pub struct Progress {
@@ -230,6 +230,7 @@ pub fn build(
     let convert_weak = convert.downgrade();
     progress.video_linked.store(false, Ordering::Relaxed);
     let linked = progress.clone();
+    let camera = cam.id.clone();
     decode.connect_pad_added(move |_, pad| {
         let Some(convert) = convert_weak.upgrade() else {
             return;
@@ -245,7 +246,16 @@ pub fn build(
         {
             match pad.link(&sinkpad) {
                 Ok(_) => linked.video_linked.store(true, Ordering::Relaxed),
-                Err(e) => tracing::warn!("cannot link decoded video pad: {e:?}"),
+                Err(e) => {
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow(&camera) {
+                        tracing::warn!(
+                            camera = %camera,
+                            suppressed = s.count(),
+                            "cannot link decoded video pad: {e:?}{s}"
+                        );
+                    }
+                }
             }
         }
     });

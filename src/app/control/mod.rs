@@ -45,6 +45,7 @@ pub use state::{CameraOverrides, Overrides, StateFile};
 use crate::app::config::Config;
 use crate::eval::slow::MAX_SLOW_QUERIES;
 use crate::kit::QueryCommand;
+use crate::kit::RateLimit;
 use crate::model::Registry;
 use crate::query::QueryConfig;
 use crate::query::limits::MAX_QUERIES_PER_CAMERA;
@@ -376,9 +377,15 @@ impl Control {
     /// Writes every camera's changes, with `camera`'s replaced by `overrides`.
     fn save(&self, camera: &str, overrides: &CameraOverrides) -> Result<(), String> {
         let Some(file) = &self.file else {
-            tracing::warn!(
-                "camera {camera}: runtime query change not saved: set [mqtt] state_dir to keep it over a restart"
-            );
+            static NOT_SAVED: RateLimit = RateLimit::new();
+            if let Some(s) = NOT_SAVED.allow() {
+                tracing::warn!(
+                    camera,
+                    suppressed = s.count(),
+                    "runtime query change not saved: set [mqtt] state_dir to keep it over a \
+                     restart{s}"
+                );
+            }
             return Ok(());
         };
         let mut all = Overrides {

@@ -45,10 +45,10 @@ pub use cadence::Cadence;
 use mailbox::{Mailbox, Taken};
 use run::Encoded;
 
-use crate::kit::Frame;
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::Heartbeat;
+use crate::kit::{Frame, RateLimits};
 use crate::model::{Cancel, Registry};
 use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
 use crate::snapshot::{Region, Snapshotter};
@@ -207,9 +207,16 @@ impl SlowQueries {
                     return false;
                 }
                 Err(e) => {
-                    let line = format!("query {}: {e}", q.id());
-                    tracing::warn!("camera {}: {line}", self.camera);
-                    report.errors.push(line);
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow((&*self.camera, q.id())) {
+                        tracing::warn!(
+                            camera = %self.camera,
+                            query = %q.id(),
+                            suppressed = s.count(),
+                            "{e}{s}"
+                        );
+                    }
+                    report.errors.push(format!("query {}: {e}", q.id()));
                 }
             }
         }
@@ -237,7 +244,10 @@ impl SlowQueries {
         match shots.take_of(frame, &self.regions, boxes, frame.captured, query) {
             Ok(shot) => report.snapshot = Some(shot),
             Err(e) => {
-                tracing::warn!("camera {}: {e}", self.camera);
+                static FAILED: RateLimits = RateLimits::new();
+                if let Some(s) = FAILED.allow(&*self.camera) {
+                    tracing::warn!(camera = %self.camera, query, suppressed = s.count(), "{e}{s}");
+                }
                 report.errors.push(e);
             }
         }
