@@ -212,7 +212,7 @@ impl Supervisor {
         let change = match self.control.plan(&cmd, &models) {
             Ok(Some(change)) => change,
             Ok(None) => {
-                tracing::info!("camera {}: query {}: unchanged", cmd.camera, cmd.query);
+                tracing::info!(camera = %cmd.camera, query = %cmd.query, "query unchanged");
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(None));
                 }
@@ -271,10 +271,20 @@ impl Supervisor {
             Ok(cam) => cam,
             Err(reason) => return self.refuse(&cmd, reply, reason, Refusal::Limited),
         };
-        let what = format!("camera {}: query {}", cmd.camera, cmd.query);
         match cam.queries.iter().find(|q| q.id == cmd.query) {
-            Some(q) => tracing::info!("{what}: set at runtime ({} on {})", q.kind.name(), q.model),
-            None => tracing::info!("{what}: deleted at runtime"),
+            Some(q) => tracing::info!(
+                camera = %cmd.camera,
+                query = %cmd.query,
+                model = %q.model,
+                "query set at runtime ({} on {})",
+                q.kind.name(),
+                q.model
+            ),
+            None => tracing::info!(
+                camera = %cmd.camera,
+                query = %cmd.query,
+                "query deleted at runtime"
+            ),
         }
         let delivered = self
             .cameras
@@ -391,7 +401,7 @@ impl Supervisor {
                 removed.push(c.view.config.clone());
             }
             let end = c.join();
-            tracing::info!("camera {id}: stopped for the reload ({end:?})");
+            tracing::info!(camera = %id, "camera {id}: stopped for the reload ({end:?})");
             self.shared.cameras_mut().remove(&id);
         }
         for cam in &requery {
@@ -503,7 +513,7 @@ impl Supervisor {
     fn note_end(&mut self, id: &str, end: Ended) {
         match end {
             Ended::Failed(_) => self.failed += 1,
-            end => tracing::info!("camera {id}: {end:?}"),
+            end => tracing::info!(camera = %id, "camera {id}: {end:?}"),
         }
     }
 }

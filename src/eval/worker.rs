@@ -132,7 +132,14 @@ impl FastQueries {
                     Ok(sq) => sq,
                     Err(e) => {
                         fast.failed += 1;
-                        tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                        tracing::error!(
+                            camera = %cam.id,
+                            query = %q.id,
+                            model = %q.model,
+                            "camera {}: query {}: {e}",
+                            cam.id,
+                            q.id
+                        );
                         continue;
                     }
                 },
@@ -592,7 +599,7 @@ impl CameraWorker {
 fn model_failed(camera: &str, need: (&str, usize), e: &dyn std::fmt::Display) {
     static FAILED: RateLimits = RateLimits::new();
     if let Some(s) = FAILED.allow((camera, need)) {
-        tracing::warn!(camera, suppressed = s.count(), "{e}{s}");
+        tracing::warn!(camera = %camera, suppressed = s.count(), "{e}{s}");
     }
 }
 

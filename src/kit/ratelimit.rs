@@ -17,7 +17,7 @@
 //! fn frame_failed(camera: &str, e: &str) {
 //!     static FAILED: RateLimits = RateLimits::new();
 //!     if let Some(s) = FAILED.allow(camera) {
-//!         tracing::warn!(camera, suppressed = s.count(), "{e}{s}");
+//!         tracing::warn!(camera = %camera, suppressed = s.count(), "{e}{s}");
 //!     }
 //! }
 //! # frame_failed("door", "no frame");

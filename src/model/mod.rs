@@ -151,7 +151,7 @@ impl Registry {
                     reg.loaded.insert(name.clone(), Arc::new(m));
                 }
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!(model = %name, "{e}");
                     reg.failed.insert(name.clone(), e.to_string());
                 }
             }
@@ -189,11 +189,11 @@ impl Registry {
             cfg.default_threads(new.engine.threads);
             match Self::load_one(name, &cfg, env, &new.engine, prompts) {
                 Ok(m) => {
-                    tracing::info!("model {name}: loaded");
+                    tracing::info!(model = %name, "model loaded");
                     reg.loaded.insert(name.clone(), Arc::new(m));
                 }
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!(model = %name, "{e}");
                     reg.failed.insert(name.clone(), e.to_string());
                 }
             }

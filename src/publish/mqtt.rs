@@ -194,8 +194,8 @@ impl Link {
                         static DROPPED: RateLimit = RateLimit::new();
                         if let Some(s) = DROPPED.allow() {
                             tracing::warn!(
-                                camera,
-                                query,
+                                camera = %camera,
+                                query = %query,
                                 suppressed = s.count(),
                                 "mqtt: {}: dropped, too many query changes at once{s}",
                                 p.topic

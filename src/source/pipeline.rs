@@ -576,7 +576,8 @@ fn configure_decoder(pipeline: &gst::Pipeline, cam: &CameraConfig) {
             return;
         };
         tracing::debug!(
-            "camera {camera}: key frames only: dropping delta units before {}",
+            camera = %camera,
+            "key frames only: dropping delta units before {}",
             element.name()
         );
         pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {

@@ -142,6 +142,7 @@ fn supervise(
             Outcome::Shutdown => break Ended::Shutdown,
             Outcome::Rebuild => {
                 tracing::info!(
+                    camera = %cam.id,
                     "{what}: restarting the pipeline for {:?} frames",
                     progress.tuning.pixels()
                 );
@@ -158,7 +159,7 @@ fn supervise(
                 } else {
                     format!("{what}: {e}")
                 };
-                tracing::error!("{line}");
+                tracing::error!(camera = %cam.id, "{line}");
                 break Ended::Failed(line);
             }
             Outcome::Eos => {

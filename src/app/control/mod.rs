@@ -194,7 +194,8 @@ impl Control {
         for (id, overrides) in saved.cameras {
             let Some(cam) = self.cameras.get_mut(&id) else {
                 tracing::warn!(
-                    "{from}: camera {id} is not in the config; its runtime queries wait"
+                    camera = %id,
+                    "{from}: the camera is not in the config; its runtime queries wait"
                 );
                 self.orphans.insert(id, overrides);
                 continue;
@@ -207,13 +208,16 @@ impl Control {
                         cam.set.insert(q.clone(), query);
                         cam.overrides.set.insert(q.clone(), spec.clone());
                     }
-                    Err(e) => tracing::error!("{from}: camera {id}: query {q}: {e}; left out"),
+                    Err(e) => tracing::error!(camera = %id, query = %q, "{from}: {e}; left out"),
                 }
             }
             cam.overrides.deleted = overrides.deleted;
             let n = cam.overrides.set.len() + cam.overrides.deleted.len();
             if n > 0 {
-                tracing::info!("camera {id}: {n} runtime query change(s) restored from {from}");
+                tracing::info!(
+                    camera = %id,
+                    "camera {id}: {n} runtime query change(s) restored from {from}"
+                );
             }
         }
     }
@@ -380,7 +384,7 @@ impl Control {
             static NOT_SAVED: RateLimit = RateLimit::new();
             if let Some(s) = NOT_SAVED.allow() {
                 tracing::warn!(
-                    camera,
+                    camera = %camera,
                     suppressed = s.count(),
                     "runtime query change not saved: set [mqtt] state_dir to keep it over a \
                      restart{s}"

@@ -104,14 +104,22 @@ impl SlowQueries {
                 Some(Ok(_)) => {
                     failed += 1;
                     tracing::error!(
-                        "camera {}: query {}: more than {MAX_SLOW_QUERIES} slow queries on one camera",
-                        cam.id,
-                        q.id
+                        camera = %cam.id,
+                        query = %q.id,
+                        model = %q.model,
+                        "more than {MAX_SLOW_QUERIES} slow queries on one camera"
                     );
                 }
                 Some(Err(e)) => {
                     failed += 1;
-                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                    tracing::error!(
+                        camera = %cam.id,
+                        query = %q.id,
+                        model = %q.model,
+                        "camera {}: query {}: {e}",
+                        cam.id,
+                        q.id
+                    );
                 }
             }
         }
@@ -246,7 +254,7 @@ impl SlowQueries {
             Err(e) => {
                 static FAILED: RateLimits = RateLimits::new();
                 if let Some(s) = FAILED.allow(&*self.camera) {
-                    tracing::warn!(camera = %self.camera, query, suppressed = s.count(), "{e}{s}");
+                    tracing::warn!(camera = %self.camera, query = %query, suppressed = s.count(), "{e}{s}");
                 }
                 report.errors.push(e);
             }
@@ -285,6 +293,7 @@ impl SlowLane {
         let cancel = Arc::new(Cancel::new().or_on(shutdown.clone()));
         cancel.watch(heartbeat);
         let worker_cancel = cancel.clone();
+        let camera = generative.camera.clone();
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -299,7 +308,7 @@ impl SlowLane {
                     emit,
                 )
             })
-            .map_err(|e| tracing::error!("cannot start the slow lane: {e}"))
+            .map_err(|e| tracing::error!(camera = %camera, "cannot start the slow lane: {e}"))
             .ok();
         if thread.is_none() {
             cancel.unwatch();

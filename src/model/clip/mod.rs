@@ -197,7 +197,8 @@ impl Clip {
             }
         };
         tracing::debug!(
-            "model {name}: {model_type:?}, {scoring:?}, image {:?}, text {text_input:?}",
+            model = %name,
+            "{model_type:?}, {scoring:?}, image {:?}, text {text_input:?}",
             spec.resize
         );
         let clip = Self {

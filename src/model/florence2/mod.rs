@@ -178,7 +178,8 @@ impl Florence2 {
         let cap = max_positions.map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS));
         if cfg.max_tokens > cap {
             tracing::debug!(
-                "model {name}: max_tokens {} clamped to {cap}",
+                model = %name,
+                "max_tokens {} clamped to {cap}",
                 cfg.max_tokens
             );
         }
