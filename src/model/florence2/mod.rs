@@ -246,7 +246,7 @@ impl Florence2 {
             .map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS))
             .max(1);
         if asked > cap {
-            tracing::debug!(model = %self.name, asked, max = cap, "max_tokens clamped");
+            tracing::trace!(model = %self.name, asked, max = cap, "max_tokens clamped");
         }
         asked.min(cap)
     }
