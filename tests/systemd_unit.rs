@@ -197,6 +197,10 @@ fn logs_as_json_lines_or_without_timestamps_under_journald() {
         "{error}"
     );
     assert!(error["timestamp"].is_string(), "{error}");
+    assert_eq!(
+        error["camera"], "door",
+        "the camera as a field too: {error}"
+    );
 
     // journald: stderr is the stream $JOURNAL_STREAM names, so no timestamps.
     use std::os::unix::fs::MetadataExt;
@@ -224,4 +228,67 @@ fn logs_as_json_lines_or_without_timestamps_under_journald() {
             .any(|l| l.contains(&format!("ERROR camera door: {media}"))),
         "{text}"
     );
+}
+
+/// `--log-format json` in the daemon: a line about one camera carries it as a
+/// `camera` field (flattened beside `message`), one about a model as `model`, whether
+/// the text names them too (a camera's summary, its failure) or not.
+#[test]
+fn json_log_lines_carry_the_camera_and_model_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = media_clip(dir.path(), "door.mkv", &[("astronaut.png", 1.0)]);
+    let missing = dir.path().join("missing.mkv");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}[[cameras]]\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
+             [[cameras]]\nid = \"gone\"\nurl = {}\n\n{}",
+            engine_and_yolox(),
+            toml_path(&clip),
+            person_query(""),
+            toml_path(&missing),
+            person_query("")
+        ),
+    );
+    let out = run_ocellus(
+        &["run", "-c", cfg.to_str().unwrap(), "--log-format", "json"],
+        &[],
+    );
+    out.assert_no_panic();
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let message = |l: &serde_json::Value| l["message"].as_str().unwrap_or_default().to_string();
+    let find = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        lines
+            .iter()
+            .find(|l| pred(l))
+            .unwrap_or_else(|| panic!("no {what} line:\n{}", out.show()))
+            .clone()
+    };
+
+    // Each camera's summary when it ended: the text as in plain logs.
+    for cam in ["door", "gone"] {
+        let summary = find("summary", &|l| {
+            l["level"] == "INFO"
+                && message(l).starts_with(&format!("camera {cam}: "))
+                && message(l).contains(" decoded, ")
+        });
+        assert_eq!(summary["camera"], cam, "{summary}");
+    }
+    // The other camera's failure: its own camera.
+    let failed = find("ERROR", &|l| l["level"] == "ERROR");
+    assert_eq!(failed["camera"], "gone", "{failed}");
+    assert!(message(&failed).starts_with("camera gone: "), "{failed}");
+    // The model's session: the model only as a field.
+    let session = find("model session", &|l| {
+        l["model"] == "coco" && message(l).contains(" on ")
+    });
+    assert!(!message(&session).contains("model coco"), "{session}");
+    // Every line with a camera names one of the two.
+    for l in lines.iter().filter(|l| !l["camera"].is_null()) {
+        assert!(l["camera"] == "door" || l["camera"] == "gone", "{l}");
+    }
 }

@@ -92,7 +92,12 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
         }
     };
     let _ = evaluate_until_closed(&mut worker, &rx, &pool, print, |_| {}, None);
-    tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
+    tracing::info!(
+        camera = %worker.camera(),
+        "camera {}: {}",
+        worker.camera(),
+        worker.metrics().summary()
+    );
     Ok(match source.join() {
         Ended::Failed(_) => 1,
         _ if worker.failed_queries() > 0 => 1,

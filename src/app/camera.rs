@@ -128,7 +128,12 @@ impl RunningCamera {
                 );
                 drop(heartbeat);
                 worker.stop_generative();
-                tracing::info!("camera {}: {}", worker.camera(), worker.metrics().summary());
+                tracing::info!(
+                    camera = %worker.camera(),
+                    "camera {}: {}",
+                    worker.camera(),
+                    worker.metrics().summary()
+                );
                 let end = source.join();
                 ended.store(true, std::sync::atomic::Ordering::Relaxed);
                 end

@@ -219,7 +219,7 @@ async fn summaries(shared: Arc<Status>) {
     loop {
         tick.tick().await;
         for (id, m) in camera::views(&shared) {
-            tracing::info!("metrics camera {id}: {}", m.summary());
+            tracing::info!(camera = %id, "metrics camera {id}: {}", m.summary());
         }
         let engines: Vec<_> = shared
             .models()
@@ -227,7 +227,7 @@ async fn summaries(shared: Arc<Status>) {
             .filter_map(|(n, m)| Some((n.clone(), m.metrics.clone()?)))
             .collect();
         for (name, m) in engines {
-            tracing::info!("metrics model {name}: {}", m.summary());
+            tracing::info!(model = %name, "metrics model {name}: {}", m.summary());
         }
         let cache = &shared.cache;
         tracing::info!(

@@ -28,6 +28,7 @@ use crate::app::control::{self, Control, QueryEdit, Refusal, Reply, Request};
 use crate::app::status::{ModelView, Status};
 use crate::cache::PromptCache;
 use crate::kit::QueryCommand;
+use crate::kit::{RateLimit, RateLimits};
 use crate::model::Registry;
 use crate::publish::Outgoing;
 use crate::source::{CameraConfig, Ended};
@@ -132,14 +133,10 @@ pub(super) struct Supervisor {
     binder: Binder,
     /// Cameras with a change being bound, and the changes waiting behind it.
     busy: BTreeMap<String, VecDeque<Pending>>,
-    /// When a refusal was last logged, and how many were not logged since: a flood
-    /// of bad commands is logged once a second (each is still answered and counted).
-    refusals_logged: Option<Instant>,
-    refusals_held: u64,
+    /// A flood of bad commands is logged once a minute (each is still answered and
+    /// counted).
+    refusals: RateLimit,
 }
-
-/// At most one refusal is logged this often.
-const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts every camera of `control` with `camera_env`'s models.
@@ -162,8 +159,7 @@ impl Supervisor {
             failed: 0,
             binder: Binder::spawn(),
             busy: BTreeMap::new(),
-            refusals_logged: None,
-            refusals_held: 0,
+            refusals: RateLimit::new(),
         };
         s.show_models();
         for cam in s.control.cameras() {
@@ -215,7 +211,7 @@ impl Supervisor {
         let change = match self.control.plan(&cmd, &models) {
             Ok(Some(change)) => change,
             Ok(None) => {
-                tracing::info!("camera {}: query {}: unchanged", cmd.camera, cmd.query);
+                tracing::info!(camera = %cmd.camera, query = %cmd.query, "query unchanged");
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(None));
                 }
@@ -274,10 +270,20 @@ impl Supervisor {
             Ok(cam) => cam,
             Err(reason) => return self.refuse(&cmd, reply, reason, Counted::Limited),
         };
-        let what = format!("camera {}: query {}", cmd.camera, cmd.query);
         match cam.queries.iter().find(|q| q.id == cmd.query) {
-            Some(q) => tracing::info!("{what}: set at runtime ({} on {})", q.kind.name(), q.model),
-            None => tracing::info!("{what}: deleted at runtime"),
+            Some(q) => tracing::info!(
+                camera = %cmd.camera,
+                query = %cmd.query,
+                model = %q.model,
+                "query set at runtime ({} on {})",
+                q.kind.name(),
+                q.model
+            ),
+            None => tracing::info!(
+                camera = %cmd.camera,
+                query = %cmd.query,
+                "query deleted at runtime"
+            ),
         }
         let delivered = self
             .cameras
@@ -288,9 +294,16 @@ impl Supervisor {
                 v.config = cam.clone();
             }
         } else {
-            tracing::warn!(
-                "{what}: saved, but the camera is not running; it applies at the next start"
-            );
+            static NOT_RUNNING: RateLimits = RateLimits::new();
+            if let Some(s) = NOT_RUNNING.allow(&cmd.camera) {
+                tracing::warn!(
+                    camera = %cmd.camera,
+                    query = %cmd.query,
+                    suppressed = s.count(),
+                    "query change saved, but the camera is not running; it applies at the next \
+                     start{s}"
+                );
+            }
         }
         if let Some(reply) = reply {
             let _ = reply.send(Ok(Some(cam)));
@@ -307,25 +320,13 @@ impl Supervisor {
         why: Counted,
     ) {
         let reason = short_reason(&reason.to_string());
-        let now = Instant::now();
-        if self
-            .refusals_logged
-            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY)
-        {
-            let held = std::mem::take(&mut self.refusals_held);
-            let held = if held > 0 {
-                format!(" ({held} more refused since the last one logged)")
-            } else {
-                String::new()
-            };
+        if let Some(s) = self.refusals.allow() {
             tracing::warn!(
-                "camera {}: query {}: refused: {reason}{held}",
-                cut_id(&cmd.camera),
-                cut_id(&cmd.query)
+                camera = %cut_id(&cmd.camera),
+                query = %cut_id(&cmd.query),
+                suppressed = s.count(),
+                "query change refused: {reason}{s}"
             );
-            self.refusals_logged = Some(now);
-        } else {
-            self.refusals_held += 1;
         }
         if let Some(running) = self.cameras.get(&cmd.camera) {
             let m = &running.view.metrics;
@@ -399,7 +400,7 @@ impl Supervisor {
                 removed.push(c.view.config.clone());
             }
             let end = c.join();
-            tracing::info!("camera {id}: stopped for the reload ({end:?})");
+            tracing::info!(camera = %id, "camera {id}: stopped for the reload ({end:?})");
             self.shared.cameras_mut().remove(&id);
         }
         for cam in &requery {
@@ -511,7 +512,7 @@ impl Supervisor {
     fn note_end(&mut self, id: &str, end: Ended) {
         match end {
             Ended::Failed(_) => self.failed += 1,
-            end => tracing::info!("camera {id}: {end:?}"),
+            end => tracing::info!(camera = %id, "camera {id}: {end:?}"),
         }
     }
 }

@@ -65,10 +65,11 @@ pub fn open(
         match build(env, file, provider, threads) {
             Ok(session) => {
                 if skipped.is_empty() {
-                    tracing::info!("model {model}: {} on {}", file.display(), provider.name());
+                    tracing::info!(model = %model, "{} on {}", file.display(), provider.name());
                 } else {
                     tracing::warn!(
-                        "model {model}: {} on {} ({})",
+                        model = %model,
+                        "{} on {} ({})",
                         file.display(),
                         provider.name(),
                         skipped.join("; ")

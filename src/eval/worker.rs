@@ -12,7 +12,7 @@ use crate::engine::BatchClient;
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::{Heartbeat, Watchdog};
-use crate::kit::{Cells, Verdict};
+use crate::kit::{Cells, RateLimits, Verdict};
 use crate::kit::{Frame, Pixels, Sample};
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
@@ -132,7 +132,14 @@ impl FastQueries {
                     Ok(sq) => sq,
                     Err(e) => {
                         fast.failed += 1;
-                        tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                        tracing::error!(
+                            camera = %cam.id,
+                            query = %q.id,
+                            model = %q.model,
+                            "camera {}: query {}: {e}",
+                            cam.id,
+                            q.id
+                        );
                         continue;
                     }
                 },
@@ -455,7 +462,15 @@ impl CameraWorker {
         match shots.take(&self.regions, boxes, time, &alert.id) {
             Ok(shot) => report.snapshot = Some(shot),
             Err(e) => {
-                tracing::warn!("camera {}: {e}", self.camera);
+                static FAILED: RateLimits = RateLimits::new();
+                if let Some(s) = FAILED.allow(&*self.camera) {
+                    tracing::warn!(
+                        camera = %self.camera,
+                        query = %alert.id,
+                        suppressed = s.count(),
+                        "{e}{s}"
+                    );
+                }
                 report.errors.push(e.to_string());
             }
         }
@@ -507,7 +522,10 @@ impl CameraWorker {
                             *entry = Some(found);
                             record(&self.metrics, &self.yolox.stages);
                         }
-                        Err(e) => errors.push(e.to_string()),
+                        Err(e) => {
+                            model_failed(&self.camera, ("detect", *slot), &e);
+                            errors.push(e.to_string());
+                        }
                     }
                 }
                 Need::Embed {
@@ -556,14 +574,12 @@ impl CameraWorker {
                         }
                         Err(e) => {
                             *entry = None;
+                            model_failed(&self.camera, ("embed", *slot), &e);
                             errors.push(e.to_string());
                         }
                     }
                 }
             }
-        }
-        for e in errors.iter() {
-            tracing::warn!("camera {}: {e}", self.camera);
         }
         self.has_outputs = true;
         if self.needs.is_empty() {
@@ -575,6 +591,15 @@ impl CameraWorker {
             self.metrics.encoded.inc();
             Inference::Encoded
         }
+    }
+}
+
+/// Logs a model that failed on a frame: at once, then once a minute per camera and
+/// model output (`need`: its kind and slot), saying how many failed meanwhile.
+fn model_failed(camera: &str, need: (&str, usize), e: &dyn std::fmt::Display) {
+    static FAILED: RateLimits = RateLimits::new();
+    if let Some(s) = FAILED.allow((camera, need)) {
+        tracing::warn!(camera = %camera, suppressed = s.count(), "{e}{s}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Kit: the types every stage shares and nothing else. A frame as it travels
 //! ([`Frame`], [`Sample`], the pixel layouts), its luma thumbnail ([`Thumb`]), the
 //! gate's [`Verdict`]; config helpers (durations, paths, [`Problem`]); and the
-//! daemon's plumbing (shutdown signal, metrics counters, watchdog heartbeats).
+//! daemon's plumbing (shutdown signal, metrics counters, watchdog heartbeats,
+//! rate-limited warnings).
 //! Kit imports nothing from the crate outside itself.
 
 mod command;
@@ -10,6 +11,7 @@ mod frame;
 pub mod metrics;
 mod paths;
 mod problems;
+pub mod ratelimit;
 pub mod shutdown;
 mod thumb;
 mod verdict;
@@ -20,6 +22,7 @@ pub use command::QueryCommand;
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use paths::resolve;
 pub use problems::{Problem, id_ok, shown, text_problem, within};
+pub use ratelimit::{RateLimit, RateLimits};
 pub use thumb::{Cells, GRID_H, GRID_W, Plane, Thumb};
 pub use verdict::Verdict;
 pub use yuv::{I420Layout, YuvMatrix};

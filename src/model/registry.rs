@@ -110,7 +110,7 @@ impl Registry {
             }
             changed.insert(name.clone());
             if reg.load_one(name, cfg, env, prompts) {
-                tracing::info!("model {name}: loaded");
+                tracing::info!(model = %name, "model loaded");
             }
         }
         changed.extend(
@@ -148,7 +148,7 @@ impl Registry {
                 true
             }
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!(model = %name, "{e}");
                 self.failed.insert(name.into(), e.to_string());
                 false
             }

@@ -34,8 +34,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::limits::{DEFAULT_MAX_PACKET, Throttle, held_note, packet_size};
+use super::limits::{DEFAULT_MAX_PACKET, packet_size};
 use super::{Message, Topics};
+use crate::kit::RateLimit;
 use crate::kit::metrics::PublisherMetrics;
 use crate::query::{QueryConfig, QueryKind};
 use crate::source::CameraConfig;
@@ -49,7 +50,7 @@ pub struct Discovery {
     snapshots: bool,
     /// `mqtt.max_packet_size`.
     max_packet: usize,
-    refusals: Throttle,
+    refusals: RateLimit,
     metrics: Arc<PublisherMetrics>,
 }
 
@@ -84,7 +85,7 @@ impl Discovery {
             topics: topics.clone(),
             snapshots,
             max_packet: DEFAULT_MAX_PACKET,
-            refusals: Throttle::default(),
+            refusals: RateLimit::new(),
             metrics: Arc::default(),
         }
     }
@@ -124,12 +125,12 @@ impl Discovery {
 
     fn refuse(&mut self, id: &str, size: usize, otherwise: &str) {
         self.metrics.on_refused();
-        if let Some(held) = self.refusals.allow() {
+        if let Some(s) = self.refusals.allow() {
             tracing::error!(
+                suppressed = s.count(),
                 "home assistant: not publishing the config of device {id}: {size} bytes, over \
-                 mqtt.max_packet_size ({} bytes); {otherwise}{}",
+                 mqtt.max_packet_size ({} bytes); {otherwise}{s}",
                 self.max_packet,
-                held_note(held)
             );
         }
     }

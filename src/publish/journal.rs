@@ -28,8 +28,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::limits::{Throttle, held_note};
 use super::{Message, Outbox};
+use crate::kit::RateLimit;
 use crate::kit::metrics::PublisherMetrics;
 
 /// Default `mqtt.journal_max_bytes`: 64 MiB holds hours of events and states and a
@@ -104,7 +104,7 @@ pub(super) struct Journal {
     /// Messages left out since the journal last had room (`None`: it has).
     overflow: Option<u64>,
     /// Rate limit of the I/O error lines.
-    errors: Throttle,
+    errors: RateLimit,
     /// Counts the lines written, the bytes held and the messages left out.
     metrics: Arc<PublisherMetrics>,
 }
@@ -125,6 +125,7 @@ impl Journal {
         let mut retained: HashMap<String, usize> = HashMap::new();
         let mut on_file = 0u64;
         let mut stale = false;
+        let unreadable = RateLimit::new();
         match File::open(&path) {
             Ok(f) => {
                 for (i, line) in BufReader::new(f).lines().enumerate() {
@@ -134,11 +135,14 @@ impl Journal {
                         Ok(m) => m,
                         // A line cut short by a crash: what came before still counts.
                         Err(e) => {
-                            tracing::warn!(
-                                "mqtt outbox journal {}: line {} unreadable ({e}); skipped",
-                                path.display(),
-                                i + 1
-                            );
+                            if let Some(s) = unreadable.allow() {
+                                tracing::warn!(
+                                    suppressed = s.count(),
+                                    "mqtt outbox journal {}: line {} unreadable ({e}); skipped{s}",
+                                    path.display(),
+                                    i + 1
+                                );
+                            }
                             stale = true;
                             continue;
                         }
@@ -162,13 +166,21 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
         }
+        if let Some(s) = unreadable.flush() {
+            tracing::warn!(
+                suppressed = s.count(),
+                "mqtt outbox journal {}: {} more unreadable line(s) skipped",
+                path.display(),
+                s.count().unwrap_or_default()
+            );
+        }
         let mut journal = Self {
             path,
             bytes: on_file,
             max_bytes,
             appender: None,
             overflow: None,
-            errors: Throttle::default(),
+            errors: RateLimit::new(),
             metrics,
         };
         let total: u64 = pending.iter().map(|(_, n)| n).sum();
@@ -341,11 +353,11 @@ impl Journal {
     }
 
     fn error(&mut self, e: &dyn std::fmt::Display) {
-        if let Some(held) = self.errors.allow() {
+        if let Some(s) = self.errors.allow() {
             tracing::error!(
-                "mqtt outbox journal {}: {e}{}",
+                suppressed = s.count(),
+                "mqtt outbox journal {}: {e}{s}",
                 self.path.display(),
-                held_note(held)
             );
         }
     }

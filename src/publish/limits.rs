@@ -1,5 +1,5 @@
-//! Size bounds of what the publisher takes in and puts out, and the rate limit of the
-//! warnings about what they refuse.
+//! Size bounds of what the publisher takes in and puts out (the warnings about what
+//! they refuse are rate-limited with [`crate::kit::RateLimit`]).
 //!
 //! Incoming: rumqttc reads every packet whole before anything can look at it, and a
 //! packet over its own incoming limit is a decode error that ends the connection
@@ -18,8 +18,6 @@
 //! Outgoing: nothing is queued that would make a packet over `mqtt.max_packet_size`
 //! (MQTT 3.1.1 has no way for a broker to announce its limit, so the operator sets
 //! it to the broker's); see `Outbox`.
-
-use std::time::{Duration, Instant};
 
 use super::Topics;
 
@@ -46,10 +44,6 @@ pub const MAX_QUERY_SPEC: usize = 64 << 10;
 /// Largest Home Assistant birth message on `<discovery>/status` (`online` or
 /// `offline`).
 pub(super) const MAX_BIRTH: usize = 64;
-
-/// A refusal is logged at most this often (the first at once, the others counted
-/// and named in the next line).
-pub(super) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Bytes of the packet that publishes `payload_len` bytes on `topic` at QoS 1:
 /// fixed header (1 byte and 1-4 of remaining length), topic length and topic,
@@ -106,39 +100,6 @@ impl Incoming {
     }
 }
 
-/// At most one log line per [`WARN_EVERY`]; what it held back is counted.
-#[derive(Debug, Default)]
-pub(super) struct Throttle {
-    last: Option<Instant>,
-    held: u64,
-}
-
-impl Throttle {
-    /// `Some(n)` when a line may be logged now (`n`: lines held back since the last),
-    /// else `None` (this one is counted).
-    pub(super) fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
-        {
-            self.held += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.held))
-    }
-}
-
-/// `" (N more since the last warning)"` or nothing.
-pub(super) fn held_note(n: u64) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!(" ({n} more since the last warning)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,15 +124,5 @@ mod tests {
             off.limit("homeassistant/device/zzz/config").1,
             MAX_QUERY_SPEC
         );
-    }
-
-    #[test]
-    fn throttle_lets_one_line_through_and_counts_the_rest() {
-        let mut t = Throttle::default();
-        assert_eq!(t.allow(), Some(0));
-        assert_eq!(t.allow(), None);
-        assert_eq!(t.allow(), None);
-        t.last = Some(Instant::now() - WARN_EVERY);
-        assert_eq!(t.allow(), Some(2));
     }
 }

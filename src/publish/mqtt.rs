@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use super::Commands;
 use super::journal::Journal;
-use super::limits::{Incoming, Throttle, held_note};
+use super::limits::Incoming;
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::kit::QueryCommand;
+use crate::kit::{RateLimit, RateLimits};
 
 /// What the polling task forwards.
 #[derive(Debug)]
@@ -73,7 +74,7 @@ struct Link {
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
     commands: Option<Commands>,
     /// Rate limit of the warnings about oversized incoming messages.
-    oversized: Throttle,
+    oversized: RateLimit,
     /// Messages (topic, payload hash) the broker closed the connection on: not
     /// republished after a reconnect.
     refused: HashSet<(String, u64)>,
@@ -111,11 +112,11 @@ impl Link {
         encoder: &Encoder,
     ) {
         self.outbox.metrics().on_incoming_dropped();
-        if let Some(held) = self.oversized.allow() {
+        if let Some(s) = self.oversized.allow() {
             tracing::warn!(
+                suppressed = s.count(),
                 "mqtt: discarded a {size}-byte {kind} on {topic}: over the daemon's {limit}-byte \
-                 limit for it{}; {} discarded in all",
-                held_note(held),
+                 limit for it{s}; {} discarded in all",
                 self.outbox.metrics().incoming_dropped()
             );
         }
@@ -188,10 +189,18 @@ impl Link {
                         payload: p.payload.to_vec(),
                     };
                     if !commands(cmd) {
-                        tracing::warn!(
-                            "mqtt: {}: dropped, too many query changes at once",
-                            p.topic
-                        );
+                        // One line a minute whatever the names: they come from anyone
+                        // who may publish.
+                        static DROPPED: RateLimit = RateLimit::new();
+                        if let Some(s) = DROPPED.allow() {
+                            tracing::warn!(
+                                camera = %camera,
+                                query = %query,
+                                suppressed = s.count(),
+                                "mqtt: {}: dropped, too many query changes at once{s}",
+                                p.topic
+                            );
+                        }
                     }
                     return;
                 }
@@ -220,9 +229,15 @@ impl Link {
                         self.client_id
                     );
                 }
-                if self.connected || !self.failed_once {
+                // Once an outage (not at each retry), and a broker that keeps closing
+                // the connection once a minute.
+                static UNREACHABLE: RateLimit = RateLimit::new();
+                if (self.connected || !self.failed_once)
+                    && let Some(s) = UNREACHABLE.allow()
+                {
                     tracing::error!(
-                        "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting)",
+                        suppressed = s.count(),
+                        "mqtt: broker {} unreachable: {e}; retrying ({} messages waiting){s}",
                         self.url,
                         self.outbox.len()
                     );
@@ -294,7 +309,13 @@ impl Link {
             }
             for filter in filters {
                 if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
-                    tracing::warn!("mqtt: cannot subscribe to {filter}: {e}");
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow(&filter) {
+                        tracing::warn!(
+                            suppressed = s.count(),
+                            "mqtt: cannot subscribe to {filter}: {e}{s}"
+                        );
+                    }
                 }
             }
         }
@@ -362,7 +383,7 @@ pub(super) async fn run(
         subscribe: false,
         journal: None,
         commands,
-        oversized: Throttle::default(),
+        oversized: RateLimit::new(),
         refused: HashSet::new(),
         refused_order: Default::default(),
     };

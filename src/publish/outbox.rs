@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::limits::{Throttle, held_note, packet_size};
+use super::limits::packet_size;
 use super::topics::is_events;
+use crate::kit::RateLimit;
 use crate::kit::metrics::PublisherMetrics;
 
 /// How many times the broker may close a fresh connection (within `QUICK_DROP` of
@@ -102,7 +103,7 @@ pub struct Outbox {
     /// `max_packet` was lowered after the broker refused a message.
     learned: bool,
     /// Rate limit of the refusal warnings.
-    refusals: Throttle,
+    refusals: RateLimit,
     metrics: Arc<PublisherMetrics>,
 }
 
@@ -121,7 +122,7 @@ impl Outbox {
             overflow: None,
             max_packet: super::limits::DEFAULT_MAX_PACKET,
             learned: false,
-            refusals: Throttle::default(),
+            refusals: RateLimit::new(),
             metrics,
         }
     }
@@ -140,17 +141,17 @@ impl Outbox {
             return true;
         }
         self.metrics.on_refused();
-        if let Some(held) = self.refusals.allow() {
+        if let Some(s) = self.refusals.allow() {
             let limit = if self.learned {
                 "the packet limit learned from the broker"
             } else {
                 "mqtt.max_packet_size"
             };
             tracing::error!(
-                "mqtt: not publishing {}: {size} bytes, over {limit} ({} bytes); the rest goes on{}",
+                suppressed = s.count(),
+                "mqtt: not publishing {}: {size} bytes, over {limit} ({} bytes); the rest goes on{s}",
                 msg.topic,
                 self.max_packet,
-                held_note(held)
             );
         }
         false
@@ -318,14 +319,18 @@ impl Outbox {
             e.quick_drops += 1;
             if e.quick_drops >= MAX_QUICK_DROPS {
                 let size = packet_size(&e.msg.topic, e.msg.payload.len());
-                tracing::error!(
-                    "mqtt: dropping {} ({size} bytes): the broker closed the connection {} times \
-                     in a row right after it was sent; does the broker refuse it (a broker \
-                     limit below mqtt.max_packet_size, {} bytes, or an ACL)?",
-                    e.msg.topic,
-                    e.quick_drops,
-                    self.max_packet
-                );
+                static DROPPING: RateLimit = RateLimit::new();
+                if let Some(s) = DROPPING.allow() {
+                    tracing::error!(
+                        suppressed = s.count(),
+                        "mqtt: dropping {} ({size} bytes): the broker closed the connection {} \
+                         times in a row right after it was sent; does the broker refuse it (a \
+                         broker limit below mqtt.max_packet_size, {} bytes, or an ACL)?{s}",
+                        e.msg.topic,
+                        e.quick_drops,
+                        self.max_packet
+                    );
+                }
                 self.metrics.on_refused();
                 e.msg.reliable = false;
                 refused = Some(e.msg.clone());

@@ -30,7 +30,7 @@ use crate::gate::{ChangeGate, SampleGate};
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 use crate::kit::{I420Layout, YuvMatrix};
-use crate::kit::{Plane, Thumb, Verdict};
+use crate::kit::{Plane, RateLimits, Thumb, Verdict};
 
 /// Shared between the appsink's streaming thread and the supervisor.
 pub struct Progress {
@@ -210,7 +210,7 @@ pub(super) fn build(
     }
     configure_decoder(&parts.pipeline, settings.decoder);
     configure_source(&parts.decode, settings.latency, settings.transport);
-    link_video(&parts.decode, &parts.convert, progress.clone());
+    link_video(&parts.decode, &parts.convert, progress.clone(), &cam.id);
     deliver_frames(&parts.sink, gates, progress, tx);
     Ok(parts.pipeline)
 }
@@ -330,9 +330,15 @@ fn configure_source(decode: &gst::Element, latency: Duration, transport: Transpo
 
 /// Links the first decoded video pad uridecodebin exposes to `convert`, and notes in
 /// `progress` whether one was linked (for "no video stream").
-fn link_video(decode: &gst::Element, convert: &gst::Element, progress: Arc<Progress>) {
+fn link_video(
+    decode: &gst::Element,
+    convert: &gst::Element,
+    progress: Arc<Progress>,
+    camera: &str,
+) {
     let convert_weak = convert.downgrade();
     progress.video_linked.store(false, Ordering::Relaxed);
+    let camera = camera.to_string();
     decode.connect_pad_added(move |_, pad| {
         let Some(convert) = convert_weak.upgrade() else {
             return;
@@ -348,7 +354,16 @@ fn link_video(decode: &gst::Element, convert: &gst::Element, progress: Arc<Progr
         {
             match pad.link(&sinkpad) {
                 Ok(_) => progress.video_linked.store(true, Ordering::Relaxed),
-                Err(e) => tracing::warn!("cannot link decoded video pad: {e:?}"),
+                Err(e) => {
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow(&camera) {
+                        tracing::warn!(
+                            camera = %camera,
+                            suppressed = s.count(),
+                            "cannot link decoded video pad: {e:?}{s}"
+                        );
+                    }
+                }
             }
         }
     });
@@ -678,7 +693,8 @@ fn configure_decoder(pipeline: &gst::Pipeline, settings: DecoderSettings) {
             return;
         };
         tracing::debug!(
-            "camera {camera}: key frames only: dropping delta units before {}",
+            camera = %camera,
+            "key frames only: dropping delta units before {}",
             element.name()
         );
         pad.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {

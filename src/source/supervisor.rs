@@ -13,9 +13,9 @@ use super::diagnose;
 use super::pipeline::{self, Progress};
 use super::queue::FrameSender;
 use super::{CameraConfig, CameraStatus, Tuning, redact, redact_in};
-use crate::kit::Pixels;
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::shutdown::Shutdown;
+use crate::kit::{Pixels, RateLimit, RateLimits};
 
 /// How a camera's source ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,9 @@ fn supervise(
     let what = format!("camera {}: {}", cam.id, redact(&cam.url));
     let live = cam.is_live() && retry == Retry::Forever;
     let mut backoff = Duration::from_secs(1);
+    // Each kind of reconnect is logged at once, then once a minute (with the count).
+    let (eos_warned, error_warned, stall_warned) =
+        (RateLimit::new(), RateLimit::new(), RateLimit::new());
     let ended = loop {
         if shutdown.is_triggered() {
             break Ended::Shutdown;
@@ -139,6 +142,7 @@ fn supervise(
             Outcome::Shutdown => break Ended::Shutdown,
             Outcome::Rebuild => {
                 tracing::info!(
+                    camera = %cam.id,
                     "{what}: restarting the pipeline for {:?} frames",
                     progress.tuning.pixels()
                 );
@@ -155,13 +159,35 @@ fn supervise(
                 } else {
                     format!("{what}: {e}")
                 };
-                tracing::error!("{line}");
+                tracing::error!(camera = %cam.id, "{line}");
                 break Ended::Failed(line);
             }
-            Outcome::Eos => tracing::warn!("{what}: stream ended; reconnecting"),
-            Outcome::Error(e) => tracing::warn!("{what}: {e}; reconnecting in {backoff:?}"),
+            Outcome::Eos => {
+                if let Some(s) = eos_warned.allow() {
+                    tracing::warn!(
+                        camera = %cam.id,
+                        suppressed = s.count(),
+                        "{what}: stream ended; reconnecting{s}"
+                    );
+                }
+            }
+            Outcome::Error(e) => {
+                if let Some(s) = error_warned.allow() {
+                    tracing::warn!(
+                        camera = %cam.id,
+                        suppressed = s.count(),
+                        "{what}: {e}; reconnecting in {backoff:?}{s}"
+                    );
+                }
+            }
             Outcome::Stalled(age) => {
-                tracing::warn!("{what}: no frame for {age:.1?}; reconnecting in {backoff:?}")
+                if let Some(s) = stall_warned.allow() {
+                    tracing::warn!(
+                        camera = %cam.id,
+                        suppressed = s.count(),
+                        "{what}: no frame for {age:.1?}; reconnecting in {backoff:?}{s}"
+                    );
+                }
             }
         }
         on_status(CameraStatus::Reconnecting);
@@ -203,9 +229,14 @@ fn run_once(a: &Attempt<'_>) -> Outcome {
     if let (Outcome::Eos, Some(total)) = (&outcome, duration) {
         let last = Duration::from_millis(progress.last_pts_ms.load(Ordering::Relaxed));
         let total = Duration::from_nanos(total.nseconds());
-        if last + Duration::from_secs(1) < total {
+        static TRUNCATED: RateLimits = RateLimits::new();
+        if last + Duration::from_secs(1) < total
+            && let Some(s) = TRUNCATED.allow(&cam.id)
+        {
             tracing::warn!(
-                "camera {}: {}: ended at {:.1} s of {:.1} s (truncated?)",
+                camera = %cam.id,
+                suppressed = s.count(),
+                "camera {}: {}: ended at {:.1} s of {:.1} s (truncated?){s}",
                 cam.id,
                 redact(&cam.url),
                 last.as_secs_f64(),

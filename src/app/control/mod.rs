@@ -48,6 +48,7 @@ pub use state::{CameraOverrides, Overrides, StateFile};
 use crate::app::config::Config;
 use crate::eval::slow::MAX_SLOW_QUERIES;
 use crate::kit::QueryCommand;
+use crate::kit::RateLimit;
 use crate::model::Registry;
 use crate::query::limits::MAX_QUERIES_PER_CAMERA;
 use crate::query::{BindError, QueryConfig};
@@ -195,7 +196,8 @@ impl Control {
         for (id, overrides) in saved.cameras {
             let Some(cam) = self.cameras.get_mut(&id) else {
                 tracing::warn!(
-                    "{from}: camera {id} is not in the config; its runtime queries wait"
+                    camera = %id,
+                    "{from}: the camera is not in the config; its runtime queries wait"
                 );
                 self.orphans.insert(id, overrides);
                 continue;
@@ -213,13 +215,16 @@ impl Control {
                         cam.set.insert(q.clone(), query);
                         cam.overrides.set.insert(q.clone(), spec.clone());
                     }
-                    Err(e) => tracing::error!("{from}: camera {id}: query {q}: {e}; left out"),
+                    Err(e) => tracing::error!(camera = %id, query = %q, "{from}: {e}; left out"),
                 }
             }
             cam.overrides.deleted = overrides.deleted;
             let n = cam.overrides.set.len() + cam.overrides.deleted.len();
             if n > 0 {
-                tracing::info!("camera {id}: {n} runtime query change(s) restored from {from}");
+                tracing::info!(
+                    camera = %id,
+                    "camera {id}: {n} runtime query change(s) restored from {from}"
+                );
             }
         }
     }
@@ -388,9 +393,15 @@ impl Control {
     /// Writes every camera's changes, with `camera`'s replaced by `overrides`.
     fn save(&self, camera: &str, overrides: &CameraOverrides) -> Result<(), StateError> {
         let Some(file) = &self.file else {
-            tracing::warn!(
-                "camera {camera}: runtime query change not saved: set [mqtt] state_dir to keep it over a restart"
-            );
+            static NOT_SAVED: RateLimit = RateLimit::new();
+            if let Some(s) = NOT_SAVED.allow() {
+                tracing::warn!(
+                    camera = %camera,
+                    suppressed = s.count(),
+                    "runtime query change not saved: set [mqtt] state_dir to keep it over a \
+                     restart{s}"
+                );
+            }
             return Ok(());
         };
         let mut all = Overrides {

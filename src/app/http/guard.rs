@@ -17,7 +17,6 @@
 //! Both checks run before the bearer token's, on every route.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
@@ -25,6 +24,7 @@ use serde_json::json;
 
 use super::HttpConfig;
 use super::config::is_host_name;
+use crate::kit::RateLimit;
 
 /// A header value is quoted in a refusal up to this many characters: enough for any
 /// real host name (253) to be recognisable, short enough to keep the reply one line.
@@ -35,17 +35,18 @@ const QUOTE_AT_MOST: usize = 100;
 pub(super) struct Guard {
     /// `allowed_hosts`, lower-case, without a trailing dot.
     names: Vec<String>,
-    /// The first refusal of each kind is logged as a warning, later ones at debug.
-    warned_host: AtomicBool,
-    warned_origin: AtomicBool,
+    /// The first refusal of each kind is logged as a warning, then one a minute
+    /// (saying how many it stands for); the others at debug.
+    warned_host: RateLimit,
+    warned_origin: RateLimit,
 }
 
 impl Guard {
     pub(super) fn new(cfg: &HttpConfig) -> Self {
         Self {
             names: cfg.allowed_hosts.iter().map(|n| normalise(n)).collect(),
-            warned_host: AtomicBool::new(false),
-            warned_origin: AtomicBool::new(false),
+            warned_host: RateLimit::new(),
+            warned_origin: RateLimit::new(),
         }
     }
 
@@ -110,7 +111,7 @@ impl Guard {
             "Host {:?} is not a name of this daemon: use its IP address or localhost, or add the name to [http] allowed_hosts",
             quote(host)
         );
-        log_once(&self.warned_host, &reason);
+        log_refusal(&self.warned_host, &reason);
         Refused {
             status: StatusCode::MISDIRECTED_REQUEST,
             reason,
@@ -122,7 +123,7 @@ impl Guard {
             "Origin {:?} may not change anything here: only requests without Origin (not from a web page), from this daemon's own origin or from [http] allowed_hosts",
             quote(origin)
         );
-        log_once(&self.warned_origin, &reason);
+        log_refusal(&self.warned_origin, &reason);
         Refused {
             status: StatusCode::FORBIDDEN,
             reason,
@@ -130,11 +131,13 @@ impl Guard {
     }
 }
 
-fn log_once(warned: &AtomicBool, reason: &str) {
-    if warned.swap(true, Ordering::Relaxed) {
-        tracing::debug!("http: refused: {reason}");
-    } else {
-        tracing::warn!("http: refused: {reason} (later refusals are logged at debug level)");
+fn log_refusal(warned: &RateLimit, reason: &str) {
+    match warned.allow() {
+        Some(s) => tracing::warn!(
+            suppressed = s.count(),
+            "http: refused: {reason}{s} (repeats within a minute are logged at debug level)"
+        ),
+        None => tracing::debug!("http: refused: {reason}"),
     }
 }
 

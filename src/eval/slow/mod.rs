@@ -45,10 +45,10 @@ pub use cadence::Cadence;
 use mailbox::{Mailbox, Taken};
 use run::Encoded;
 
-use crate::kit::Frame;
 use crate::kit::metrics::CameraMetrics;
 use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::Heartbeat;
+use crate::kit::{Frame, RateLimits};
 use crate::model::{Cancel, Registry};
 use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
 use crate::snapshot::{Region, Snapshotter};
@@ -104,14 +104,22 @@ impl SlowQueries {
                 Some(Ok(_)) => {
                     failed += 1;
                     tracing::error!(
-                        "camera {}: query {}: more than {MAX_SLOW_QUERIES} slow queries on one camera",
-                        cam.id,
-                        q.id
+                        camera = %cam.id,
+                        query = %q.id,
+                        model = %q.model,
+                        "more than {MAX_SLOW_QUERIES} slow queries on one camera"
                     );
                 }
                 Some(Err(e)) => {
                     failed += 1;
-                    tracing::error!("camera {}: query {}: {e}", cam.id, q.id);
+                    tracing::error!(
+                        camera = %cam.id,
+                        query = %q.id,
+                        model = %q.model,
+                        "camera {}: query {}: {e}",
+                        cam.id,
+                        q.id
+                    );
                 }
             }
         }
@@ -207,9 +215,16 @@ impl SlowQueries {
                     return false;
                 }
                 Err(e) => {
-                    let line = format!("query {}: {e}", q.id());
-                    tracing::warn!("camera {}: {line}", self.camera);
-                    report.errors.push(line);
+                    static FAILED: RateLimits = RateLimits::new();
+                    if let Some(s) = FAILED.allow((&*self.camera, q.id())) {
+                        tracing::warn!(
+                            camera = %self.camera,
+                            query = %q.id(),
+                            suppressed = s.count(),
+                            "{e}{s}"
+                        );
+                    }
+                    report.errors.push(format!("query {}: {e}", q.id()));
                 }
             }
         }
@@ -237,7 +252,10 @@ impl SlowQueries {
         match shots.take_of(frame, &self.regions, boxes, frame.captured, query) {
             Ok(shot) => report.snapshot = Some(shot),
             Err(e) => {
-                tracing::warn!("camera {}: {e}", self.camera);
+                static FAILED: RateLimits = RateLimits::new();
+                if let Some(s) = FAILED.allow(&*self.camera) {
+                    tracing::warn!(camera = %self.camera, query = %query, suppressed = s.count(), "{e}{s}");
+                }
                 report.errors.push(e.to_string());
             }
         }
@@ -275,6 +293,7 @@ impl SlowLane {
         let cancel = Arc::new(Cancel::new().or_on(shutdown.clone()));
         cancel.watch(heartbeat);
         let worker_cancel = cancel.clone();
+        let camera = generative.camera.clone();
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -289,7 +308,7 @@ impl SlowLane {
                     emit,
                 )
             })
-            .map_err(|e| tracing::error!("cannot start the slow lane: {e}"))
+            .map_err(|e| tracing::error!(camera = %camera, "cannot start the slow lane: {e}"))
             .ok();
         if thread.is_none() {
             cancel.unwatch();

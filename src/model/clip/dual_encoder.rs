@@ -154,7 +154,8 @@ impl Clip {
             }
         };
         tracing::debug!(
-            "model {name}: {model_type:?}, {scoring:?}, image {:?}, text {text_input:?}",
+            model = %name,
+            "{model_type:?}, {scoring:?}, image {:?}, text {text_input:?}",
             spec.resize
         );
         let clip = Self {

@@ -149,7 +149,8 @@ impl Florence2 {
         let cap = max_positions.map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS));
         if cfg.max_tokens > cap {
             tracing::debug!(
-                "model {name}: max_tokens {} clamped to {cap}",
+                model = %name,
+                "max_tokens {} clamped to {cap}",
                 cfg.max_tokens
             );
         }
@@ -216,7 +217,7 @@ impl Florence2 {
             .map_or(MAX_NEW_TOKENS, |n| n.saturating_sub(1).min(MAX_NEW_TOKENS))
             .max(1);
         if asked > cap {
-            tracing::debug!(model = %self.name, asked, max = cap, "max_tokens clamped");
+            tracing::trace!(model = %self.name, asked, max = cap, "max_tokens clamped");
         }
         asked.min(cap)
     }

@@ -145,7 +145,8 @@ impl SmolVlm {
         }
         if cfg.max_tokens > MAX_NEW_TOKENS {
             tracing::debug!(
-                "model {name}: max_tokens {} clamped to {MAX_NEW_TOKENS}",
+                model = %name,
+                "max_tokens {} clamped to {MAX_NEW_TOKENS}",
                 cfg.max_tokens
             );
         }

@@ -156,7 +156,7 @@ impl SmolVlm {
             .max(1);
         let max = asked.min(MAX_NEW_TOKENS).min(room);
         if max < asked {
-            tracing::debug!(
+            tracing::trace!(
                 model = %self.name,
                 asked,
                 max,
