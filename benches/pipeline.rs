@@ -44,6 +44,10 @@
 //! A scenario (or a part of one) that fails does not stop the others: its error is in
 //! the scenario's `errors` object (or in place of the scenario).
 
+// A benchmark crate: its helpers are `pub` for its own modules, and a failed step
+// ends the run with a panic that says which.
+#![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "pipeline/cameras.rs"]
 mod cameras;
 #[path = "pipeline/clips.rs"]

@@ -9,6 +9,10 @@
 //! `target/ocellus-bench/queries.json`; `per_extra_query_ns` is
 //! (time with 100 queries − time with 1) / 99, measured in the same run.
 
+// A benchmark crate: its helpers are `pub` for its own modules, and a failed step
+// ends the run with a panic that says which.
+#![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
