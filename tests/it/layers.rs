@@ -182,10 +182,10 @@ fn resolve(krate: &Crate, path: &[String], depth: usize) -> Option<PathBuf> {
         for glob in krate.globs.get(&module).into_iter().flatten() {
             let mut full = glob.clone();
             full.extend(path[i..].iter().cloned());
-            if let Some(file) = resolve(krate, &full, depth + 1) {
-                if Some(&file) != krate.modules.get(glob) || glob_defines(krate, glob, seg) {
-                    return Some(file);
-                }
+            if let Some(file) = resolve(krate, &full, depth + 1)
+                && (Some(&file) != krate.modules.get(glob) || glob_defines(krate, glob, seg))
+            {
+                return Some(file);
             }
         }
         break;

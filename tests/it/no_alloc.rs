@@ -108,7 +108,11 @@ fn the_frame_path_does_not_allocate_in_the_steady_state() {
     .expect("run the test binary again");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "measured alone: {}\n{text}", out.status);
+    assert!(
+        out.status.success(),
+        "measured alone: {}\n{text}",
+        out.status
+    );
     assert!(
         stdout.contains("test result: ok. 1 passed"),
         "the test did not run alone:\n{text}"
