@@ -729,6 +729,35 @@ fn log_lines_are_plain_text_when_stderr_is_not_a_terminal() {
     );
 }
 
+/// On a terminal the log lines are coloured. With the test above: colour follows
+/// whether stderr (not stdout, a pipe here) is a terminal, rather than never being
+/// there.
+#[test]
+fn log_lines_are_coloured_when_stderr_is_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-clip.mkv");
+    let cfg = good_config(dir.path());
+    let out = run_ocellus_on_a_terminal(
+        &[
+            "ask",
+            &missing.to_string_lossy(),
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    let error = out
+        .raw_stderr
+        .lines()
+        .find(|l| log_level(&strip_ansi(l)) == Some("ERROR"))
+        .unwrap_or_else(|| panic!("no ERROR line on the terminal:\n{}", out.show()));
+    assert!(
+        error.contains("\x1b["),
+        "stderr is a terminal but the ERROR line carries no colour codes: {error:?}"
+    );
+}
+
 // ------------------------------------------------- more media, URLs, models
 
 /// Writes test media with `gst-launch-1.0 -q HEAD ! filesink location=OUT` (HEAD's

@@ -2,13 +2,13 @@
 //! with their exit code and output.
 
 use std::io::Read;
-use std::process::Stdio;
-use std::thread;
+use std::process::{Child, Stdio};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{assert_no_critical, assert_no_panic, ocellus_command, strip_ansi, wait_or_kill};
+use super::{Pty, assert_no_critical, assert_no_panic, ocellus_command, strip_ansi, wait_or_kill};
 
 /// The longest a one-shot run may take before it is killed and the test fails.
 pub const RUN_LIMIT: Duration = Duration::from_secs(90);
@@ -72,15 +72,40 @@ pub fn run_ocellus(args: &[&str], env: &[(&str, &str)]) -> Out {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let out_reader = read_all(Box::new(child.stdout.take().unwrap()));
     let err_reader = read_all(Box::new(child.stderr.take().unwrap()));
+    finish(args, child, err_reader)
+}
+
+/// `run_ocellus` with stderr a terminal (a pseudo-terminal, `Pty`) rather than a
+/// pipe; `raw_stderr` is what the terminal got, its line ends `\n`.
+pub fn run_ocellus_on_a_terminal(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let pty = Pty::open();
+    let mut cmd = ocellus_command();
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(pty.terminal());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    // The command holds a copy of the terminal: reading ends when every copy is closed.
+    drop(cmd);
+    finish(args, child, pty.read_all())
+}
+
+fn read_all(mut pipe: Box<dyn Read + Send>) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Reads the child's stdout, waits for it (killed after `RUN_LIMIT`) and collects
+/// what it wrote.
+fn finish(args: &[&str], mut child: Child, err_reader: JoinHandle<String>) -> Out {
+    let out_reader = read_all(Box::new(child.stdout.take().unwrap()));
     let status = wait_or_kill(&mut child, RUN_LIMIT);
     let stdout = out_reader.join().unwrap_or_default();
     let raw_stderr = err_reader.join().unwrap_or_default();

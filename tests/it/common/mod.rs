@@ -18,13 +18,15 @@
 //!   (`KillOnDrop`), and this test binary run again for one test (`rerun_this_test`);
 //! * `daemon`: the daemon under test as a child process (`Daemon`, `ocellus_bin`,
 //!   `ocellus_command`, `ocellus_run_command`, `write_config`);
-//! * `cli`: one-shot runs of the binary with their output (`run_ocellus`, `Out`);
+//! * `cli`: one-shot runs of the binary with their output (`run_ocellus`, `Out`;
+//!   `run_ocellus_on_a_terminal` with stderr a terminal);
 //! * `conf`: config snippets (TOML strings and paths, the real models);
 //! * `logs`: checks of the daemon's log (colour codes, levels, panics);
 //! * `journal`: the outbox journal read back (`journaled`);
 //! * `http`: a minimal HTTP client for the daemon's endpoints;
 //! * `proxy`: a gated TCP proxy between the daemon and the broker (`GatedProxy`);
 //! * `rtsp`: a real RTSP server in the test process (`RtspServer`);
+//! * `tty`: a pseudo-terminal for a child's output (`Pty`);
 //! * `parity`: comparing outputs with reference numbers;
 //! * `hub_server`: a fake model hub (`common::hub_server::HubServer`, not re-exported).
 #![allow(dead_code)]
@@ -48,6 +50,7 @@ mod proxy;
 mod rtsp;
 mod sync;
 mod topics;
+mod tty;
 
 // The benchmark uses only some of these.
 #[allow(unused_imports)]
@@ -86,3 +89,5 @@ pub use rtsp::*;
 pub use sync::*;
 #[allow(unused_imports)]
 pub use topics::*;
+#[allow(unused_imports)]
+pub use tty::*;
