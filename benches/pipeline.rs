@@ -52,7 +52,7 @@
 mod cameras;
 #[path = "pipeline/clips.rs"]
 mod clips;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "pipeline/daemon.rs"]
 mod daemon;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: setup, then format check, clippy and the tests.
-# Extra arguments go to `cargo test` (e.g. `deploy/test.sh --test harness_selftest`).
+# Extra arguments go to `cargo test` (e.g. `deploy/test.sh --test it harness_selftest::`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak the RTSP reconnect path for hours on a real box: runs tests/soak.rs (the real
+# Soak the RTSP reconnect path for hours on a real box: runs tests/it/soak.rs (the real
 # `ocellus run`, a private mosquitto, a gst-rtsp-server process stopped cleanly and
 # killed in turn, a UDP and a TCP camera) in release mode, for as long as asked, and
 # prints its measurements as JSON: reconnect time of each camera after each of the
@@ -41,8 +41,8 @@ echo "soak: ${OCELLUS_SOAK_SECONDS:-${OCELLUS_SOAK_CYCLES:-20} cycles}${OCELLUS_
 profile=(--release)
 [[ "${OCELLUS_SOAK_RELEASE:-1}" == 0 ]] && profile=()
 status=0
-cargo test "${profile[@]}" --locked --test soak -- --nocapture --exact \
-    rtsp_server_stopped_and_killed_20_times >"$log" 2>&1 || status=$?
+cargo test "${profile[@]}" --locked --test it -- --nocapture --exact \
+    soak::rtsp_server_stopped_and_killed_20_times >"$log" 2>&1 || status=$?
 grep -E '^\[soak\]' "$log" | tail -n 5 >&2 || true
 if [[ -s "$json" ]]; then
     cat "$json"

@@ -1,4 +1,4 @@
-//! The benchmark's RTSP mounts (the server is `tests/common`'s): TCP only, each
+//! The benchmark's RTSP mounts (the server is `tests/it/common`'s): TCP only, each
 //! serving a clip file (`filesrc ! matroskademux ! h264parse ! rtph264pay`) in real
 //! time from its start when a client connects.
 

@@ -1,11 +1,15 @@
 //! Loads the ONNX Runtime shared library once per process (`ort` with `load-dynamic`).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::{EngineConfig, EngineError};
 
 static ENV: OnceLock<(PathBuf, ort::environment::Environment)> = OnceLock::new();
+
+/// Held while the environment is being made: ONNX Runtime allows one per process, so
+/// two threads asking for it at once (tests of one binary, say) must not both build one.
+static LOADING: Mutex<()> = Mutex::new(());
 
 /// Where `libonnxruntime.so` is looked for, first match wins: `[engine] onnxruntime`,
 /// `$ORT_DYLIB_PATH`, `vendor/onnxruntime/lib` beside the binary's project, the
@@ -38,6 +42,10 @@ pub fn candidates(cfg: &EngineConfig) -> Vec<PathBuf> {
 pub fn environment(
     cfg: &EngineConfig,
 ) -> Result<&'static ort::environment::Environment, EngineError> {
+    if let Some((_, env)) = ENV.get() {
+        return Ok(env);
+    }
+    let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, env)) = ENV.get() {
         return Ok(env);
     }
