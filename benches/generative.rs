@@ -34,7 +34,12 @@
 
 // A benchmark crate: its helpers are `pub` for its own modules, and a failed step
 // ends the run with a panic that says which.
-#![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 #[path = "generative/florence2.rs"]
 mod florence2;

@@ -22,5 +22,6 @@ step() {
 
 step cargo fmt --check
 step cargo clippy --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" step cargo doc --no-deps --locked --lib
 step cargo test --locked --no-fail-fast "$@"
 echo "== all checks passed in $((SECONDS - T0)) s"

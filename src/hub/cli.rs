@@ -70,7 +70,7 @@ pub enum ModelsCommand {
         name: String,
         #[command(flatten)]
         at: Where,
-        /// Hugging Face endpoint or mirror (default: $HF_ENDPOINT, else https://huggingface.co).
+        /// Hugging Face endpoint or mirror (default: $HF_ENDPOINT, else <https://huggingface.co>).
         #[arg(long)]
         endpoint: Option<String>,
         /// File holding a Hugging Face token for gated repos (default: $HF_TOKEN).

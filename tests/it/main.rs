@@ -13,6 +13,16 @@
 //! (`common::rerun_this_test`; `no_alloc`, whose allocator counts process-wide, and
 //! `soak`'s RTSP server).
 
+// A test crate: helpers are `pub` for its own modules, a failed step is a panic that
+// says which, and `no_alloc` implements an allocator (unsafe by its nature).
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+#![allow(unsafe_code)]
+
 mod common;
 
 mod alerts;

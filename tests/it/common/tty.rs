@@ -1,6 +1,9 @@
 //! A pseudo-terminal for a child's output (`Pty`): the child sees a terminal
 //! (`isatty` is true), the test reads what it wrote.
 
+// glibc's pseudo-terminal calls are foreign functions: unsafe by their nature.
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, c_char, c_int};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
