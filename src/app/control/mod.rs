@@ -14,7 +14,8 @@
 //! between two frames, keeping the state of its unchanged queries.
 //!
 //! ```
-//! use ocellus::app::control::{QueryCommand, Control};
+//! use ocellus::app::control::Control;
+//! use ocellus::kit::QueryCommand;
 //! let mut config = ocellus::app::config::parse(r#"
 //! [models.coco]
 //! family = "yolox"
