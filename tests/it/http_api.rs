@@ -288,8 +288,21 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
         "the other camera is healthy: {bad}"
     );
     let _server = RtspServer::start(rtsp_port, vec![mount]).unwrap();
-    let back = wait_health(port, 200).json();
-    assert_eq!(back["cameras"]["live"]["status"], "online", "{back}");
+    wait_health(port, 200);
+    // Health follows the frames at once; the camera's status says `online` once its
+    // pipeline's watch loop (polling every 100 ms) has seen the first new frame.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let back = wait_health(port, 200).json();
+        if back["cameras"]["live"]["status"] == "online" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "camera live healthy but not online: {back}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     assert!(
         daemon.stop_within(Duration::from_secs(30)).success(),
