@@ -54,10 +54,14 @@ enum Need {
 /// What the worker shares with the rest of the daemon.
 #[derive(Clone)]
 pub struct WorkerContext {
+    /// Image embeddings shared by every camera (keyed by camera, model and region).
     pub cache: Arc<EmbeddingCache>,
+    /// The camera's counters.
     pub metrics: Arc<CameraMetrics>,
 }
 
+/// One camera's evaluator: runs the models its queries need on a sampled frame and
+/// evaluates every query into a pooled report.
 pub struct CameraWorker {
     camera: Arc<str>,
     queries: Vec<StandingQuery>,
@@ -346,6 +350,7 @@ impl CameraWorker {
         self.failed
     }
 
+    /// The camera's id.
     pub fn camera(&self) -> &Arc<str> {
         &self.camera
     }
@@ -364,6 +369,7 @@ impl CameraWorker {
         }
     }
 
+    /// The camera's counters (shared with its source).
     pub fn metrics(&self) -> &Arc<CameraMetrics> {
         &self.metrics
     }

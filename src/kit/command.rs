@@ -4,7 +4,11 @@
 /// A spec (or an empty payload: delete) received for query `query` of `camera`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryCommand {
+    /// Id of the camera the query belongs to (unchecked).
     pub camera: String,
+    /// Id of the query to set or delete (unchecked).
     pub query: String,
+    /// The spec as received (JSON, not yet parsed); empty (or only whitespace) to
+    /// delete the query.
     pub payload: Vec<u8>,
 }

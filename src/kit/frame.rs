@@ -14,8 +14,10 @@ use crate::kit::{Plane, Thumb, Verdict};
 /// (detectors convert only the pixels of their input, and a frame is half the size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pixels {
+    /// Packed 8-bit RGB, converted by GStreamer (the default).
     #[default]
     Rgb,
+    /// Planar YUV 4:2:0 as the decoder produced it.
     I420,
 }
 
@@ -51,6 +53,7 @@ pub enum Sample {
 }
 
 impl Sample {
+    /// The per-camera sequence number of the sampled frame, with or without pixels.
     pub fn seq(&self) -> u64 {
         match self {
             Sample::Frame(f) => f.seq,
@@ -62,9 +65,13 @@ impl Sample {
 /// A sampled frame without pixels (see [`Sample::Unchanged`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Unchanged {
+    /// Per-camera sequence number, counting from 0 across reconnects (as [`Frame::seq`]).
     pub seq: u64,
+    /// Presentation time from the stream (as [`Frame::pts`]).
     pub pts: Duration,
+    /// Wall-clock time at which the frame left the decoder.
     pub captured: SystemTime,
+    /// Monotonic time at which the frame left the decoder (latency measurement).
     pub decoded_at: Instant,
     /// The change gate's score for it.
     pub score: f32,
@@ -82,9 +89,15 @@ pub struct Frame {
     pub captured: SystemTime,
     /// Monotonic time at which the frame left the decoder (latency measurement).
     pub decoded_at: Instant,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Bytes from the start of one row of the first plane to the next: packed RGB
+    /// rows (>= `3 * width`), or the Y plane of I420 (all three planes' strides are in
+    /// [`PixelFormat::I420`]'s layout).
     pub stride: usize,
+    /// How the bytes are laid out: packed RGB or I420 planes.
     pub format: PixelFormat,
     /// Luma thumbnail computed by the gate (`None` for a format it cannot read).
     pub thumb: Option<Thumb>,

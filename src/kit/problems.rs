@@ -6,11 +6,15 @@ use std::fmt;
 /// One thing wrong with a config, at a path such as `cameras[0].queries[1].on`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
+    /// Where the problem is, as a dotted path (`cameras[0].queries[1].on`); empty for the
+    /// config as a whole.
     pub path: String,
+    /// What is wrong, as a phrase that follows the path (`must be within 1..100`).
     pub message: String,
 }
 
 impl Problem {
+    /// A problem with `message` at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),

@@ -10,6 +10,7 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    /// A signal not yet raised.
     pub fn new() -> Self {
         let (tx, rx) = watch::channel(false);
         Self {
@@ -23,6 +24,7 @@ impl Shutdown {
         self.tx.send_replace(true);
     }
 
+    /// Whether the signal has been raised (never blocks).
     pub fn is_triggered(&self) -> bool {
         *self.rx.borrow()
     }

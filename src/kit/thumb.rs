@@ -27,11 +27,17 @@ impl std::fmt::Debug for Thumb {
 /// step 1; YUY2: step 2; packed RGB's green: offset 1, step 3).
 #[derive(Debug, Clone, Copy)]
 pub struct Plane<'a> {
+    /// The image's bytes.
     pub data: &'a [u8],
+    /// Samples per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Bytes from the start of one row to the next.
     pub stride: usize,
+    /// Byte offset of the first sample in each row.
     pub offset: usize,
+    /// Bytes from one sample to the next within a row (>= 1).
     pub step: usize,
 }
 
@@ -115,6 +121,7 @@ pub struct Cells {
 }
 
 impl Cells {
+    /// Every cell of the thumbnail (the whole frame).
     pub const ALL: Cells = Cells {
         x0: 0,
         y0: 0,

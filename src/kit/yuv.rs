@@ -68,5 +68,6 @@ pub struct I420Layout {
     pub offsets: [usize; 3],
     /// Row stride of the Y, U and V planes.
     pub strides: [usize; 3],
+    /// The YUV → RGB conversion of the frame's colorimetry.
     pub matrix: YuvMatrix,
 }

@@ -21,23 +21,30 @@ pub struct MqttConfig {
     /// Topic prefix (default `ocellus`).
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// User name for the broker; needed when a password is set.
     #[serde(default)]
     pub username: Option<String>,
+    /// Password for the broker, usually as `${ENV}` (takes precedence over
+    /// `password_file`); never logged.
     #[serde(default)]
     pub password: Option<String>,
+    /// File holding the broker password (trailing newline ignored).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// CA bundle for `mqtts://` (default: the system roots).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for TLS client authentication; used with `key_file`.
     #[serde(default)]
     pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `cert_file`.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     #[serde(
         default = "default_keep_alive",
         deserialize_with = "crate::kit::duration::de"
     )]
+    /// MQTT keep-alive interval (default 30 s).
     pub keep_alive: Duration,
     /// Publish `<cam>/detections` for every evaluated frame.
     #[serde(default = "yes")]
@@ -204,6 +211,8 @@ impl MqttConfig {
         out
     }
 
+    /// Makes relative file paths (`state_dir`, `password_file`, `ca_file`, `cert_file`,
+    /// `key_file`) absolute, anchored at the config file's folder `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         for p in [
             &mut self.state_dir,

@@ -16,6 +16,8 @@ const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
 /// characters; the whole text goes in the attributes.
 const MAX_STATE_CHARS: usize = 255;
 
+/// Turns what the daemon hands the publisher ([`Outgoing`]) into MQTT messages on the
+/// contract's topics, re-sending a query's attributes while its state holds.
 pub struct Encoder {
     topics: Topics,
     detections: bool,
@@ -25,6 +27,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder for the topics of `topics`; `detections` publishes every evaluated
+    /// frame's detections (`mqtt.detections`).
     pub fn new(topics: Topics, detections: bool) -> Self {
         Self {
             topics,
@@ -33,6 +37,7 @@ impl Encoder {
         }
     }
 
+    /// The topic names it publishes on.
     pub fn topics(&self) -> &Topics {
         &self.topics
     }
@@ -66,6 +71,9 @@ impl Encoder {
         }
     }
 
+    /// The messages `out` makes, each handed to `emit` (none for most frames): camera
+    /// status, snapshot, captions, query states, attributes and events, or the empty
+    /// retained messages that clear a removed query's or camera's topics.
     pub fn encode(&mut self, out: &Outgoing, mut emit: impl FnMut(Message)) {
         match out {
             Outgoing::Camera { camera, status } => emit(Message {

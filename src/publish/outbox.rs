@@ -56,8 +56,11 @@ pub const OVERFLOW_POLICY: &str = "drop-oldest (best-effort first)";
 /// One message to publish.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
+    /// The full topic, prefix included.
     pub topic: String,
+    /// The message body (empty: clears a retained message).
     pub payload: Vec<u8>,
+    /// Whether the broker keeps it as the topic's retained message.
     pub retain: bool,
     /// QoS 1 when true, else QoS 0 (best effort, never re-sent).
     pub reliable: bool,
@@ -85,6 +88,8 @@ struct Entry {
     quick_drops: u8,
 }
 
+/// Messages on their way to the broker: queued, handed to the client, or awaiting
+/// their PUBACK (see the module docs).
 #[derive(Debug)]
 pub struct Outbox {
     queued: VecDeque<Entry>,
@@ -421,6 +426,7 @@ impl Outbox {
         self.queued.is_empty() && self.handed.is_empty() && self.inflight.is_empty()
     }
 
+    /// Messages held: queued, handed and unacknowledged.
     pub fn len(&self) -> usize {
         self.queued.len() + self.handed.len() + self.inflight.len()
     }

@@ -7,6 +7,7 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// Topics under `prefix` (trailing `/`s dropped).
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.trim_end_matches('/').to_string(),
@@ -39,22 +40,27 @@ impl Topics {
         format!("{}/status", self.prefix)
     }
 
+    /// Camera availability (`online` / `reconnecting` / `offline`, retained).
     pub fn camera_status(&self, cam: &str) -> String {
         format!("{}/{cam}/status", self.prefix)
     }
 
+    /// Query `query`'s state (the answer, retained).
     pub fn state(&self, cam: &str, query: &str) -> String {
         format!("{}/{cam}/query/{query}/state", self.prefix)
     }
 
+    /// Query `query`'s attributes (score, since, model, region..., JSON, retained).
     pub fn attributes(&self, cam: &str, query: &str) -> String {
         format!("{}/{cam}/query/{query}/attributes", self.prefix)
     }
 
+    /// State changes of the camera's queries (JSON events, QoS 1, not retained).
     pub fn events(&self, cam: &str) -> String {
         format!("{}/{cam}/events", self.prefix)
     }
 
+    /// Every evaluated frame's detections (JSON, QoS 0, when `mqtt.detections`).
     pub fn detections(&self, cam: &str) -> String {
         format!("{}/{cam}/detections", self.prefix)
     }

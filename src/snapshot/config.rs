@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 use crate::kit::Problem;
 
+/// `[snapshots]` section: where alert JPEGs go, how many are kept, their quality and
+/// whether they are annotated.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotConfig {
@@ -41,6 +43,7 @@ fn yes() -> bool {
 }
 
 impl SnapshotConfig {
+    /// Makes a relative `dir` absolute, anchored at the config file's folder `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.dir = self.dir.as_ref().map(|d| crate::kit::resolve(base, d));
     }

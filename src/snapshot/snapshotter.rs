@@ -19,6 +19,7 @@ use crate::model::Detection;
 /// One alert's picture.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The JPEG's bytes (RGB at `quality`, annotated when `annotate`); cheap to clone.
     pub jpeg: Arc<[u8]>,
     /// The file's name in the camera's snapshot folder, when it was written.
     pub file: Option<String>,
@@ -34,6 +35,8 @@ pub struct Snapshotter {
 }
 
 impl Snapshotter {
+    /// A snapshot maker for `camera` with `cfg`; its folder is `cfg.dir/<camera>` when
+    /// `dir` is set (created at the first write).
     pub fn new(camera: &str, cfg: SnapshotConfig) -> Self {
         let folder = cfg.dir.as_ref().map(|dir| {
             let limits = (cfg.keep, cfg.keep_mb.saturating_mul(1 << 20));

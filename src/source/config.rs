@@ -18,7 +18,9 @@ pub enum Transport {
     /// UDP first, TCP when UDP fails (rtspsrc's default).
     #[default]
     Auto,
+    /// RTSP over TCP only (interleaved in the RTSP connection; through NAT and firewalls).
     Tcp,
+    /// RTSP over UDP only.
     Udp,
 }
 
@@ -26,12 +28,14 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
+    /// Camera id (1-64 characters of A-Z a-z 0-9 _ -), unique; names its MQTT topics.
     pub id: String,
     /// Home Assistant device name (default: the id).
     #[serde(default)]
     pub name: Option<String>,
     /// `rtsp://`, `rtspt://` (RTSP over TCP), `http(s)://`, `file://` or a plain path.
     pub url: String,
+    /// RTSP lower transport (default: auto); ignored for other sources.
     #[serde(default)]
     pub transport: Transport,
     /// At most this many frames a second are evaluated (by presentation time).
@@ -86,6 +90,7 @@ pub struct CameraConfig {
         deserialize_with = "crate::kit::duration::de"
     )]
     pub latency: Duration,
+    /// The questions asked of this camera's frames (`[[cameras.queries]]`).
     #[serde(default)]
     pub queries: Vec<QueryConfig>,
 }
@@ -124,8 +129,11 @@ fn default_latency() -> Duration {
 /// The kinds of source a URL can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
+    /// A local file (`file://` or a plain path); played once, or again with `repeat`.
     File,
+    /// A live RTSP stream (`rtsp://`, `rtspt://`, `rtsps://`, `rtspu://`).
     Rtsp,
+    /// A live HTTP(S) stream (`http://`, `https://`).
     Http,
 }
 

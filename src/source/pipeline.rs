@@ -42,7 +42,11 @@ pub struct Progress {
     pub last_pts_ms: AtomicU64,
     /// Counters of the camera's frames (decoded, sampled, unchanged, ...).
     pub metrics: Arc<CameraMetrics>,
+    /// When the camera's source started: the zero of `last_frame_ms` (and the stand-in
+    /// timestamp of a frame without one).
     pub epoch: Instant,
+    /// Set to stop the appsink thread's sends (a full queue no longer blocks it) while the
+    /// pipeline is torn down; cleared when a play starts.
     pub stop: AtomicBool,
     /// What the evaluator changed at runtime (gate regions, pixel format).
     pub tuning: Tuning,
@@ -56,6 +60,8 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress of a camera that has delivered no frame yet, counting into `metrics`,
+    /// with `tuning` as the evaluator first set it.
     pub fn new(metrics: Arc<CameraMetrics>, tuning: Tuning) -> Self {
         Self {
             tuning,

@@ -24,16 +24,26 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// The first frame of a still or clip could not be had ([`first_frame`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StillError {
+    /// GStreamer could not be initialised.
     #[error("GStreamer: {0}")]
     Gstreamer(#[source] glib::Error),
+    /// The built-in camera config for the still did not parse (a bug, not the file).
     #[error("{}: {source}", path.display())]
     Config {
+        /// The file whose frame was asked for.
         path: PathBuf,
+        /// The config parser's error.
         #[source]
         source: toml::de::Error,
     },
+    /// The pipeline delivered no frame within 20 s, or ended without one.
     #[error("{}: no frame ({ended:?})", path.display())]
-    NoFrame { path: PathBuf, ended: Ended },
+    NoFrame {
+        /// The file that gave no frame.
+        path: PathBuf,
+        /// How the camera's source ended.
+        ended: Ended,
+    },
 }
 
 /// Decodes the first frame of `path` in `pixels`; the error names the file.

@@ -21,7 +21,10 @@ use crate::kit::{Pixels, RateLimit, RateLimits};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ended {
     /// A file played to its end (`repeat = false`).
-    Finished { frames: u64 },
+    Finished {
+        /// Frames delivered over the camera's lifetime.
+        frames: u64,
+    },
     /// The source cannot go on (bad file, bad URL, missing plugin…); the message is
     /// the one line that was logged.
     Failed(String),
@@ -31,17 +34,21 @@ pub enum Ended {
 
 /// A running source thread.
 pub struct SourceHandle {
+    /// The camera's counters, shared with the pipeline (frames, last frame, metrics).
     pub progress: Arc<Progress>,
     thread: JoinHandle<Ended>,
 }
 
 impl SourceHandle {
+    /// Waits for the source thread to end and says how it ended (a panic becomes
+    /// [`Ended::Failed`]).
     pub fn join(self) -> Ended {
         self.thread
             .join()
             .unwrap_or_else(|_| Ended::Failed("source thread panicked".into()))
     }
 
+    /// Whether the source thread has ended (so [`join`](Self::join) will not block).
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }

@@ -30,6 +30,8 @@ pub struct Tuning {
 }
 
 impl Tuning {
+    /// Tuning with the queries' gate `regions` (normalised `[x0, y0, x1, y1]`, `None`
+    /// for the whole frame) and the `pixels` the appsink delivers; generation 0.
     pub fn new(regions: Vec<Option<[f32; 4]>>, pixels: Pixels) -> Self {
         Self {
             regions: Mutex::new(regions),
@@ -50,6 +52,8 @@ impl Tuning {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The query regions the change gate watches (normalised `[x0, y0, x1, y1]`, `None`
+    /// for the whole frame).
     pub fn regions(&self) -> Vec<Option<[f32; 4]>> {
         self.regions
             .lock()
@@ -57,10 +61,12 @@ impl Tuning {
             .clone()
     }
 
+    /// The pixel format the appsink should deliver.
     pub fn pixels(&self) -> Pixels {
         *self.pixels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many retunes there have been; a gate compares it with the one it was built at.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::kit::Verdict;
 use crate::query::QueryConfig;
 
+/// When one slow query is due, and the stream time it last ran.
 #[derive(Debug, Clone)]
 pub struct Cadence {
     every: Duration,
@@ -17,6 +18,8 @@ pub struct Cadence {
 }
 
 impl Cadence {
+    /// The cadence of query `q` (`every`, `on_change`, `min_interval` capped at
+    /// `every`); due at the first frame.
     pub fn of(q: &QueryConfig) -> Self {
         Self {
             every: q.every,

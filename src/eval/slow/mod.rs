@@ -59,7 +59,9 @@ pub const MAX_SLOW_QUERIES: usize = 64;
 
 /// A frame for the worker and the queries due on it (bit i = slow query i).
 pub struct Job {
+    /// The frame to answer.
     pub frame: Frame,
+    /// The slow queries due on it (bit i = slow query i).
     pub due: u64,
 }
 
@@ -134,10 +136,12 @@ impl SlowQueries {
         (generative, failed)
     }
 
+    /// How many slow queries the camera has (at most [`MAX_SLOW_QUERIES`]).
     pub fn len(&self) -> usize {
         self.queries.len()
     }
 
+    /// Whether the camera has no slow query.
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }

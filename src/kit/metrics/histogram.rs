@@ -8,6 +8,8 @@ use std::time::Duration;
 const BUCKETS: usize = 26;
 const FIRST_US: u64 = 16;
 
+/// Durations counted in power-of-two buckets (16 µs to ~9 min), with their count and
+/// sum; shared across threads without a lock.
 #[derive(Debug, Default)]
 pub struct Histogram {
     buckets: [AtomicU64; BUCKETS],
@@ -16,6 +18,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// Counts one duration `d` (microsecond resolution) in its bucket.
     pub fn record(&self, d: Duration) {
         let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
         let i = if us <= FIRST_US {
@@ -29,10 +32,12 @@ impl Histogram {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
+    /// How many durations were recorded.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The total of the recorded durations (microsecond resolution).
     pub fn sum(&self) -> Duration {
         Duration::from_micros(self.sum_us.load(Ordering::Relaxed))
     }

@@ -19,6 +19,8 @@ pub struct ModelMetrics {
 }
 
 impl ModelMetrics {
+    /// One log line: runs, frames and mean batch size, failures, and run and queue-wait
+    /// quantiles (ms, as bucket upper bounds).
     pub fn summary(&self) -> String {
         let runs = self.runs.get();
         format!(

@@ -37,6 +37,7 @@ impl Heartbeat {
         self.0.last_ms.store(now_ms(), Ordering::Relaxed);
     }
 
+    /// The name the loop was registered under (shown when it stalls).
     pub fn name(&self) -> &str {
         &self.0.name
     }

@@ -11,12 +11,15 @@ use std::time::Duration;
 /// Where the service manager listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyAddr {
+    /// A socket in the file system (`$NOTIFY_SOCKET` starting with `/`).
     Path(PathBuf),
     /// Linux abstract socket (`@name` in `$NOTIFY_SOCKET`).
     Abstract(Vec<u8>),
 }
 
 impl NotifyAddr {
+    /// The address `$NOTIFY_SOCKET` names: `@name` for an abstract socket, an absolute
+    /// path otherwise; `None` for anything else (a relative path, an empty value).
     pub fn parse(s: &str) -> Option<Self> {
         if let Some(name) = s.strip_prefix('@') {
             Some(Self::Abstract(name.as_bytes().to_vec()))

@@ -33,7 +33,9 @@ pub struct Watchdog {
 /// A loop that made no progress for longer than the limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stall {
+    /// The name the loop was registered under.
     pub name: String,
+    /// How long ago it last beat.
     pub age: Duration,
 }
 
@@ -49,6 +51,7 @@ impl std::fmt::Display for Stall {
 }
 
 impl Watchdog {
+    /// A watchdog that calls a loop stalled after `limit` without a beat (see [`timing`]).
     pub fn new(limit: Duration) -> Arc<Self> {
         Arc::new(Self {
             beats: Mutex::default(),
@@ -56,6 +59,7 @@ impl Watchdog {
         })
     }
 
+    /// How long a loop may go without a beat before it counts as stalled.
     pub fn limit(&self) -> Duration {
         self.limit
     }
