@@ -41,3 +41,4 @@ pub mod publish;
 pub mod query;
 pub mod snapshot;
 pub mod source;
+pub mod teach;

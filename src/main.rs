@@ -1,4 +1,4 @@
-//! The `ocellus` command line: `run`, `check`, `ask`, `models`.
+//! The `ocellus` command line: `run`, `check`, `ask`, `teach`, `dataset`, `models`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -64,11 +64,65 @@ enum Command {
         #[arg(long)]
         sample_fps: Option<f64>,
     },
+    /// Label frames of images or clips as a query's states; list or forget examples.
+    Teach {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Camera of the query (needed when the config has several).
+        #[arg(long)]
+        camera: Option<String>,
+        /// The query to teach.
+        #[arg(long)]
+        query: String,
+        /// The state the media show: ON/OFF (yes/no) for yes_no, a label for classify.
+        #[arg(long)]
+        state: Option<String>,
+        /// Print the query's examples (id, state, who, when, media).
+        #[arg(long)]
+        list: bool,
+        /// Remove the example with this id.
+        #[arg(long, value_name = "ID")]
+        forget: Option<String>,
+        /// Remove every example of the query.
+        #[arg(long)]
+        all: bool,
+        /// Images or clips; `CLIP@SECONDS` takes the frame nearest that time.
+        media: Vec<String>,
+    },
+    /// Labelled examples for fine-tuning elsewhere.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
     /// Model files: list, pull (download and verify), import, verify.
     Models {
         #[command(subcommand)]
         command: ocellus::hub::cli::ModelsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Write a query's examples: a folder per state, or JSONL (image, prompt, answer).
+    Export {
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long)]
+        camera: Option<String>,
+        #[arg(long)]
+        query: String,
+        /// Folder to write (created).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "folders")]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Folders,
+    Jsonl,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +136,49 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             };
             finish(app::run(config, RunOptions { mqtt_url }))
+        }
+        Command::Teach {
+            config,
+            camera,
+            query,
+            state,
+            list,
+            forget,
+            all,
+            media,
+        } => {
+            let Some(config) = load(&config) else {
+                return ExitCode::from(1);
+            };
+            let opts = app::teach::TeachOptions {
+                camera,
+                query,
+                state,
+                media,
+                list,
+                forget,
+                all,
+            };
+            finish(app::teach::teach(config, opts))
+        }
+        Command::Dataset {
+            command:
+                DatasetCommand::Export {
+                    config,
+                    camera,
+                    query,
+                    out,
+                    format,
+                },
+        } => {
+            let Some(config) = load(&config) else {
+                return ExitCode::from(1);
+            };
+            let format = match format {
+                Format::Folders => app::teach::ExportFormat::Folders,
+                Format::Jsonl => app::teach::ExportFormat::Jsonl,
+            };
+            finish(app::teach::export(config, camera.as_deref(), &query, &out, format))
         }
         Command::Ask {
             media,

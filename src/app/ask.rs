@@ -28,26 +28,7 @@ pub struct AskOptions {
 /// Runs the queries over `media`; returns the exit code (1 if the media failed or a
 /// query could not run).
 pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonError> {
-    let mut cam = match (&opts.camera, config.cameras.as_slice()) {
-        (Some(id), cams) => cams.iter().find(|c| &c.id == id).cloned().ok_or_else(|| {
-            let ids: Vec<&str> = cams.iter().map(|c| c.id.as_str()).collect();
-            DaemonError::Usage(format!(
-                "no camera {id:?} in {} (cameras: {})",
-                config.path.display(),
-                ids.join(", ")
-            ))
-        })?,
-        (None, [only]) => only.clone(),
-        (None, cams) => {
-            let ids: Vec<&str> = cams.iter().map(|c| c.id.as_str()).collect();
-            return Err(DaemonError::Usage(format!(
-                "{} has {} cameras; pick one with --camera ({})",
-                config.path.display(),
-                cams.len(),
-                ids.join(", ")
-            )));
-        }
-    };
+    let mut cam = pick_camera(&config, opts.camera.as_deref())?;
     gstreamer::init().map_err(|e| DaemonError::Gstreamer(e.to_string()))?;
     cam.url = media.to_string();
     cam.resolve_paths(&std::env::current_dir().unwrap_or_default());
@@ -72,6 +53,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
             (config.cache.embeddings_mb as usize).saturating_mul(1 << 20),
         )),
         metrics: metrics.clone(),
+        lessons: Arc::new(crate::teach::Lessons::new(config.teach.clone())),
     };
     let mut worker = CameraWorker::new(&cam, &models, ctx);
     let (tx, rx) = source::frame_queue(cam.queue, WhenFull::Block);
@@ -103,4 +85,32 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
         _ if worker.failed_queries() > 0 => 1,
         _ => 0,
     })
+}
+
+/// The camera `camera` of `config`, or its only camera; a usage error naming the
+/// cameras otherwise.
+pub(super) fn pick_camera(
+    config: &Config,
+    camera: Option<&str>,
+) -> Result<crate::source::CameraConfig, DaemonError> {
+    let ids = || {
+        let ids: Vec<&str> = config.cameras.iter().map(|c| c.id.as_str()).collect();
+        ids.join(", ")
+    };
+    match (camera, config.cameras.as_slice()) {
+        (Some(id), cams) => cams.iter().find(|c| c.id == id).cloned().ok_or_else(|| {
+            DaemonError::Usage(format!(
+                "no camera {id:?} in {} (cameras: {})",
+                config.path.display(),
+                ids()
+            ))
+        }),
+        (None, [only]) => Ok(only.clone()),
+        (None, cams) => Err(DaemonError::Usage(format!(
+            "{} has {} cameras; pick one with --camera ({})",
+            config.path.display(),
+            cams.len(),
+            ids()
+        ))),
+    }
 }

@@ -55,6 +55,7 @@ impl RunningCamera {
         let ctx = WorkerContext {
             cache: env.cache.clone(),
             metrics: metrics.clone(),
+            lessons: env.shared.lessons.clone(),
         };
         let mut worker = CameraWorker::new(cam, &env.models, ctx);
         if let Some(cfg) = env.snapshots.clone() {

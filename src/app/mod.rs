@@ -11,6 +11,7 @@ pub mod http;
 mod run;
 pub mod status;
 mod supervisor;
+pub mod teach;
 
 pub use ask::{AskOptions, ask};
 pub use run::{DaemonError, RunOptions, run};

@@ -54,6 +54,9 @@ pub enum DaemonError {
     #[error("cannot start the async runtime: {0}")]
     /// The tokio runtime could not start.
     Runtime(std::io::Error),
+    #[error(transparent)]
+    /// Labelling or reading a query's examples failed (`ocellus teach`, `dataset`).
+    Teach(#[from] crate::teach::TeachError),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -139,7 +142,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
             requests_tx,
             watchdog.clone(),
         )
-        .with_prompts(prompts.clone()),
+        .with_prompts(prompts.clone())
+        .with_lessons(Arc::new(crate::teach::Lessons::new(config.teach.clone()))),
     );
     if let Some(http) = &config.http {
         http::spawn(rt.handle(), http, shared.clone());

@@ -14,6 +14,7 @@ use crate::cache::{EmbeddingCache, PromptCache};
 use crate::kit::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::kit::watchdog::Watchdog;
 use crate::source::{CameraConfig, CameraStatus, Progress};
+use crate::teach::Lessons;
 
 /// The daemon's runtime status: written by the daemon, read by the HTTP endpoints,
 /// the metrics and the summaries.
@@ -36,6 +37,8 @@ pub struct Status {
     pub requests: Sender<Request>,
     /// The loops that must keep moving (a stalled one makes the daemon unhealthy).
     pub watchdog: Arc<Watchdog>,
+    /// Taught queries' examples, each camera's last frame and review items.
+    pub lessons: Arc<Lessons>,
 }
 
 impl Status {
@@ -56,7 +59,14 @@ impl Status {
             snapshots: Mutex::default(),
             requests,
             watchdog,
+            lessons: Arc::default(),
         }
+    }
+
+    /// Keeps taught queries' examples in `lessons`.
+    pub fn with_lessons(mut self, lessons: Arc<Lessons>) -> Self {
+        self.lessons = lessons;
+        self
     }
 
     /// Shows `prompts` (the daemon's shared prompt cache) on the endpoints.

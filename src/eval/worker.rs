@@ -20,6 +20,7 @@ use crate::model::{Loaded, Registry, StepTimes};
 use crate::query::{FrameOutputs, FrameReport, Inference, Pooled, QueryConfig, StandingQuery};
 use crate::snapshot::{Region, SnapshotConfig, Snapshotter};
 use crate::source::CameraConfig;
+use crate::teach::{FrameSlot, Lessons, ReviewItem};
 
 use super::slow::{self as generative, Cadence, SlowLane, SlowQueries};
 
@@ -58,6 +59,8 @@ pub struct WorkerContext {
     pub cache: Arc<EmbeddingCache>,
     /// The camera's counters.
     pub metrics: Arc<CameraMetrics>,
+    /// Taught queries' examples, last frames and review items.
+    pub lessons: Arc<Lessons>,
 }
 
 /// One camera's evaluator: runs the models its queries need on a sampled frame and
@@ -91,6 +94,9 @@ pub struct CameraWorker {
     lane: Option<(Shutdown, Emit)>,
     /// Watches the slow lane's loop (set by the daemon).
     watchdog: Option<Arc<Watchdog>>,
+    lessons: Arc<Lessons>,
+    /// Where the last frame is kept for labelling, when a query is taught.
+    frame_slot: Option<Arc<FrameSlot>>,
     /// After a runtime change of pixel format: frames in the old format still queued
     /// are skipped until the rebuilt pipeline delivers this one.
     awaiting: Option<Pixels>,
@@ -119,6 +125,7 @@ impl FastQueries {
         models: &Registry,
         camera: &Arc<str>,
         mut reuse: Vec<StandingQuery>,
+        lessons: &Lessons,
     ) -> Self {
         let mut fast = Self {
             queries: Vec::new(),
@@ -132,7 +139,7 @@ impl FastQueries {
             }
             let sq = match reuse.iter().position(|old| old.config == *q) {
                 Some(i) => reuse.swap_remove(i),
-                None => match StandingQuery::prepare(q.clone(), models) {
+                None => match bind(cam, q, models, lessons) {
                     Ok(sq) => sq,
                     Err(e) => {
                         fast.failed += 1;
@@ -198,6 +205,31 @@ impl FastQueries {
     }
 }
 
+/// Binds `q`, with its lesson when it can be taught on its model: an embedder
+/// query needs one; a clip query whose examples cannot be opened runs zero-shot
+/// (logged).
+fn bind(
+    cam: &CameraConfig,
+    q: &QueryConfig,
+    models: &Registry,
+    lessons: &Lessons,
+) -> Result<StandingQuery, crate::query::BindError> {
+    let loaded = models.get(&q.model);
+    let teachable = loaded.is_some_and(|l| l.image_identity().is_some());
+    let lesson = match (crate::query::lesson_spec(&cam.id, q), loaded) {
+        (Some(spec), Some(loaded)) if teachable => match lessons.lesson(spec, loaded) {
+            Ok(l) => Some(l),
+            Err(e) if matches!(loaded.as_ref(), Loaded::Embedder { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(camera = %cam.id, query = %q.id, model = %q.model, "{e}; answering zero-shot");
+                None
+            }
+        },
+        _ => None,
+    };
+    StandingQuery::taught(q.clone(), models, lesson)
+}
+
 /// The configs of `cam`'s queries that run on slow models, in order.
 fn slow_configs(cam: &CameraConfig, models: &Registry) -> Vec<QueryConfig> {
     cam.queries
@@ -212,7 +244,12 @@ impl CameraWorker {
     /// cause) and left out, the others go on.
     pub fn new(cam: &CameraConfig, models: &Registry, ctx: WorkerContext) -> Self {
         let camera: Arc<str> = Arc::from(cam.id.as_str());
-        let fast = FastQueries::prepare(cam, models, &camera, Vec::new());
+        let fast = FastQueries::prepare(cam, models, &camera, Vec::new(), &ctx.lessons);
+        let frame_slot = fast
+            .queries
+            .iter()
+            .any(|q| q.lesson().is_some())
+            .then(|| ctx.lessons.frame(&camera));
         let (generative, failed) = SlowQueries::new(cam, models, ctx.metrics.clone());
         Self {
             has_detector: !fast.outputs.detections.is_empty(),
@@ -241,6 +278,8 @@ impl CameraWorker {
             watchdog: None,
             awaiting: None,
             rgb_kept: false,
+            lessons: ctx.lessons,
+            frame_slot,
         }
     }
 
@@ -257,7 +296,12 @@ impl CameraWorker {
         let before = self.pixels();
         self.rgb_kept = before == Pixels::Rgb;
         let old = std::mem::take(&mut self.queries);
-        let fast = FastQueries::prepare(cam, models, &self.camera, old);
+        let fast = FastQueries::prepare(cam, models, &self.camera, old, &self.lessons);
+        self.frame_slot = fast
+            .queries
+            .iter()
+            .any(|q| q.lesson().is_some())
+            .then(|| self.lessons.frame(&self.camera));
         self.has_detector = !fast.outputs.detections.is_empty();
         self.queries = fast.queries;
         self.needs = fast.needs;
@@ -412,10 +456,20 @@ impl CameraWorker {
         let t0 = Instant::now();
         let now = SystemTime::now();
         report.queries.clear();
+        report.reviews.clear();
         for q in &mut self.queries {
             if let Some(e) = q.evaluate(&self.outputs, now, pts) {
+                if let (Sample::Frame(frame), Some(below)) = (sample, q.config.review_below)
+                    && e.confidence.is_some_and(|c| c < below)
+                    && let Some(item) = review(&self.camera, &self.outputs, &self.lessons, q, &e, frame)
+                {
+                    report.reviews.push(item);
+                }
                 report.queries.push(e);
             }
+        }
+        if let (Sample::Frame(frame), Some(slot)) = (sample, &self.frame_slot) {
+            slot.keep(frame);
         }
         if self.has_detector {
             let list = report.detections.get_or_insert_with(Vec::new);
@@ -542,9 +596,9 @@ impl CameraWorker {
                     loaded,
                     engine,
                 } => {
-                    let Loaded::Clip { model, .. } = loaded.as_ref() else {
+                    if !matches!(loaded.as_ref(), Loaded::Clip { .. } | Loaded::Embedder { .. }) {
                         continue;
-                    };
+                    }
                     let entry = &mut self.outputs.embeddings[*slot].2;
                     if let (false, Some(thumb)) = (stale, &frame.thumb) {
                         let hit = self.cache.get(
@@ -563,7 +617,16 @@ impl CameraWorker {
                         }
                         self.metrics.cache_misses.inc();
                     }
-                    match model.embed_image(engine, frame, *region, &mut self.clip) {
+                    let embedded = match loaded.as_ref() {
+                        Loaded::Clip { model, .. } => {
+                            model.embed_image(engine, frame, *region, &mut self.clip)
+                        }
+                        Loaded::Embedder { model, .. } => {
+                            model.embed_image(engine, frame, *region, &mut self.clip)
+                        }
+                        _ => continue,
+                    };
+                    match embedded {
                         Ok(e) => {
                             record(&self.metrics, &self.clip.stages);
                             if let Some(thumb) = frame.thumb {
@@ -598,6 +661,45 @@ impl CameraWorker {
             Inference::Encoded
         }
     }
+}
+
+/// A review item of `frame` for query `q`, unless the query made one too recently
+/// or of the same scene.
+fn review(
+camera: &Arc<str>,
+outputs: &FrameOutputs,
+lessons: &Lessons,
+    q: &StandingQuery,
+    e: &crate::query::Evaluation,
+    frame: &Frame,
+) -> Option<Arc<ReviewItem>> {
+    let lesson = q.lesson()?;
+    let embedding = outputs.embedding(&q.config.model, q.config.region)?;
+    if !lesson.admit_review(embedding, lessons.config().review_every) {
+        return None;
+    }
+    let jpeg = match crate::teach::crop_jpeg(frame, q.config.region) {
+        Ok(j) => j,
+        Err(err) => {
+            tracing::warn!(camera = %camera, query = %q.config.id, "review item: {err}");
+            return None;
+        }
+    };
+    let item = Arc::new(ReviewItem {
+        id: lessons.review_id(),
+        camera: camera.clone(),
+        query: e.id.clone(),
+        ask: Arc::from(q.config.ask.as_str()),
+        answer: e.state.as_ref().map(|s| s.to_string()),
+        confidence: e.confidence.unwrap_or(0.0),
+        time: frame.captured,
+        region: q.config.region,
+        jpeg: Arc::from(jpeg),
+        embedding: embedding.clone(),
+    });
+    lessons.add_review(item.clone());
+    tracing::debug!(camera = %camera, query = %q.config.id, id = %item.id, "review item");
+    Some(item)
 }
 
 /// Logs a model that failed on a frame: at once, then once a minute per camera and

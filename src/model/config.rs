@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
+use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
 use super::ppocr::PpocrConfig;
 use super::smolvlm::SmolVlmConfig;
@@ -20,10 +21,18 @@ pub enum ModelConfig {
     Florence2(Florence2Config),
     Smolvlm(SmolVlmConfig),
     Ppocr(PpocrConfig),
+    Embedder(EmbedderConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 5] = ["yolox", "clip", "florence2", "smolvlm", "ppocr"];
+pub(super) const FAMILIES: [&str; 6] = [
+    "yolox",
+    "clip",
+    "florence2",
+    "smolvlm",
+    "ppocr",
+    "embedder",
+];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -65,6 +74,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "clip" => rest.try_into().map(ModelConfig::Clip),
             "florence2" => rest.try_into().map(ModelConfig::Florence2),
             "smolvlm" => rest.try_into().map(ModelConfig::Smolvlm),
+            "embedder" => rest.try_into().map(ModelConfig::Embedder),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -197,6 +207,7 @@ impl ModelConfig {
             ModelConfig::Florence2(_) => "florence2",
             ModelConfig::Smolvlm(_) => "smolvlm",
             ModelConfig::Ppocr(_) => "ppocr",
+            ModelConfig::Embedder(_) => "embedder",
         }
     }
 
@@ -207,6 +218,7 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => &c.providers,
             ModelConfig::Smolvlm(c) => &c.providers,
             ModelConfig::Ppocr(c) => &c.providers,
+            ModelConfig::Embedder(c) => &c.providers,
         }
     }
 
@@ -217,6 +229,7 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => c.threads,
             ModelConfig::Smolvlm(c) => c.threads,
             ModelConfig::Ppocr(c) => c.threads,
+            ModelConfig::Embedder(c) => c.threads,
         }
     }
 
@@ -237,6 +250,7 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => &mut c.threads,
             ModelConfig::Smolvlm(c) => &mut c.threads,
             ModelConfig::Ppocr(c) => &mut c.threads,
+            ModelConfig::Embedder(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -250,6 +264,7 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => &c.dir,
             ModelConfig::Smolvlm(c) => &c.dir,
             ModelConfig::Ppocr(c) => &c.dir,
+            ModelConfig::Embedder(c) => &c.dir,
         }
     }
 
@@ -294,6 +309,10 @@ impl ModelConfig {
             .into_iter()
             .filter_map(|(k, f)| Some((k, f?.as_path())))
             .collect(),
+            ModelConfig::Embedder(c) => [("file", c.file.as_ref()), ("preprocessor", Some(&c.preprocessor))]
+                .into_iter()
+                .filter_map(|(k, f)| Some((k, f?.as_path())))
+                .collect(),
         }
     }
 
@@ -322,6 +341,7 @@ impl ModelConfig {
             ModelConfig::Florence2(c) => c.resolve_paths(base),
             ModelConfig::Smolvlm(c) => c.resolve_paths(base),
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
+            ModelConfig::Embedder(c) => c.resolve_paths(base),
         }
     }
 }
@@ -371,7 +391,7 @@ mod tests {
         assert_eq!(m.dir(), Path::new("/m"));
         assert_eq!(
             problem("family = \"openai\"\ndir = \"/m\""),
-            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr)"
+            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");

@@ -25,6 +25,7 @@ mod cancel;
 pub mod clip;
 mod config;
 mod detection;
+pub mod embedder;
 mod error;
 pub mod florence2;
 mod folder;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, florence2, ppocr, smolvlm, yolox};
+use super::{clip, embedder, florence2, ppocr, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -37,6 +37,11 @@ pub enum Loaded {
         model: Box<ppocr::Ppocr>,
         sessions: ppocr::PpocrSessions,
     },
+    Embedder {
+        model: Box<embedder::Embedder>,
+        session: crate::engine::SharedSession,
+        engine: Batcher,
+    },
 }
 
 impl Loaded {
@@ -49,8 +54,40 @@ impl Loaded {
     /// slow models, which each camera's slow lane calls directly.
     pub fn engine(&self) -> Option<&Batcher> {
         match self {
-            Loaded::Yolox { engine, .. } | Loaded::Clip { engine, .. } => Some(engine),
+            Loaded::Yolox { engine, .. }
+            | Loaded::Clip { engine, .. }
+            | Loaded::Embedder { engine, .. } => Some(engine),
             Loaded::Florence2 { .. } | Loaded::Smolvlm { .. } | Loaded::Ppocr { .. } => None,
+        }
+    }
+}
+
+impl Loaded {
+    /// The unit-length embedding of `region` of `frame`, for a model that embeds
+    /// images (clip, embedder); `None` for the others.
+    pub fn embed_image(
+        &self,
+        frame: &crate::kit::Frame,
+        region: Option<[f32; 4]>,
+        scratch: &mut clip::ClipImage,
+    ) -> Option<Result<clip::Embedding, ModelError>> {
+        match self {
+            Loaded::Clip { model, engine, .. } => {
+                Some(model.embed_image(&mut engine.client(), frame, region, scratch))
+            }
+            Loaded::Embedder { model, engine, .. } => {
+                Some(model.embed_image(&mut engine.client(), frame, region, scratch))
+            }
+            _ => None,
+        }
+    }
+
+    /// What the model's image embeddings depend on; `None` for a model that makes none.
+    pub fn image_identity(&self) -> Option<String> {
+        match self {
+            Loaded::Clip { model, .. } => Some(model.image_identity().to_string()),
+            Loaded::Embedder { model, .. } => Some(model.identity().to_string()),
+            _ => None,
         }
     }
 }
@@ -211,6 +248,15 @@ fn open(
             Loaded::Smolvlm {
                 model: Box::new(model),
                 sessions,
+            }
+        }
+        ModelConfig::Embedder(c) => {
+            let (model, session) = embedder::Embedder::load(name, c, env)?;
+            let engine = model.engine(&session, engine)?;
+            Loaded::Embedder {
+                model: Box::new(model),
+                session,
+                engine,
             }
         }
         ModelConfig::Ppocr(c) => {

@@ -159,6 +159,15 @@ pub struct QueryConfig {
     /// Unit of a numeric state (count, detect, ground, read with `pattern`), e.g. "bar".
     #[serde(default)]
     pub unit: Option<String>,
+    /// Taught queries (yes_no, classify on clip or embedder models): a folder with a
+    /// sub-folder of labelled images per state (`ON`/`OFF`, or the labels), shipped
+    /// with the config; used beside the labels given at runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<std::path::PathBuf>,
+    /// A frame whose answer has a confidence below this becomes a review item on
+    /// `<cam>/review` (queries on clip or embedder models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_below: Option<f32>,
 }
 
 fn default_on() -> f32 {

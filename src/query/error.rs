@@ -36,6 +36,15 @@ pub enum BindError {
         /// The query's kind.
         kind: &'static str,
     },
+    /// An embedder query was bound without its examples (a bug of the caller).
+    #[error("model {model} answers from examples only, and the query has no lesson")]
+    NoLesson {
+        /// The model's name.
+        model: String,
+    },
+    /// The query's examples could not be opened.
+    #[error(transparent)]
+    Teach(#[from] crate::teach::TeachError),
     /// A read query's `pattern` does not compile within its size limit.
     #[error("pattern: {0}")]
     Pattern(#[source] regex::Error),

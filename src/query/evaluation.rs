@@ -22,8 +22,15 @@ pub struct Evaluation {
     pub region: Option<[f32; 4]>,
     /// The raw score behind the answer (probability, best match, count), 0..1 where it is one.
     pub score: f32,
-    /// Current (debounced) state; `None` until `min_frames` agree.
+    /// Current (debounced) state; `None` until `min_frames` agree (or, for a query
+    /// taught from examples alone, until every state has one).
     pub state: Option<Answer>,
+    /// The probability of the answer this frame points to (yes_no, classify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// A taught query's examples per state and accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taught: Option<Arc<crate::teach::Summary>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The state change this frame made, if any.
     pub change: Option<ChangeOut>,

@@ -27,6 +27,7 @@ mod report;
 pub mod slow;
 mod standing;
 pub mod support;
+mod taught;
 mod tracker;
 
 pub use answer::Answer;
@@ -37,3 +38,4 @@ pub use evaluation::{ChangeOut, Evaluation};
 pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
 pub use slow::SlowQuery;
 pub use standing::{FrameOutputs, StandingQuery};
+pub use taught::lesson_spec;

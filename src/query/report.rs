@@ -50,6 +50,10 @@ pub struct FrameReport {
     /// `<cam>/caption`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub captions: Vec<Caption>,
+    /// Frames a query was unsure about, for a person to label (published on
+    /// `<cam>/review`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<Arc<crate::teach::ReviewItem>>,
     /// The picture behind this frame's alerts (published on `<cam>/snapshot`).
     #[serde(skip)]
     pub snapshot: Option<crate::snapshot::Snapshot>,
@@ -74,6 +78,7 @@ impl FrameReport {
             detections: None,
             queries: Vec::new(),
             captions: Vec::new(),
+            reviews: Vec::new(),
             snapshot: None,
             errors: Vec::new(),
             decoded_at: Instant::now(),

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::error::BindError;
+use super::taught::Taught;
 use super::tracker::Tracker;
 use super::{Answer, Evaluation, QueryConfig, QueryKind};
 use crate::model::clip::{Embedding, Scoring, dot};
 use crate::model::{Detection, Loaded, Registry};
+use crate::teach::Lesson;
 
 /// What the models produced for the last encoded frame, shared by every query of
 /// the camera (and reused for frames the gate found unchanged). Slots are made once
@@ -55,6 +57,13 @@ enum How {
         labels: Vec<Arc<str>>,
         /// Per-frame logits, then probabilities (reused).
         probs: Vec<f32>,
+        /// The query's examples, when it has a lesson: they move the answer.
+        taught: Option<Taught>,
+    },
+    /// embedder: the answer comes from the examples alone.
+    Examples {
+        labels: Vec<Arc<str>>,
+        taught: Taught,
     },
 }
 
@@ -70,11 +79,8 @@ impl How {
             prompts,
             yes,
             scoring,
-            labels: config
-                .labels
-                .iter()
-                .map(|l| Arc::from(l.as_str()))
-                .collect(),
+            labels: labels(config),
+            taught: None,
         }
     }
 }
@@ -110,6 +116,16 @@ impl StandingQuery {
 
     /// Binds `config` to its model; clip prompts are embedded here, once.
     pub fn prepare(config: QueryConfig, models: &Registry) -> Result<Self, BindError> {
+        Self::taught(config, models, None)
+    }
+
+    /// As [`StandingQuery::prepare`], answering also from `lesson`'s examples (a
+    /// clip or embedder yes_no or classify query); an embedder query needs one.
+    pub fn taught(
+        config: QueryConfig,
+        models: &Registry,
+        lesson: Option<Arc<Lesson>>,
+    ) -> Result<Self, BindError> {
         let loaded =
             models
                 .get(&config.model)
@@ -157,7 +173,22 @@ impl StandingQuery {
                     .into_iter()
                     .map(|t| model.embed_text(sessions, t))
                     .collect::<Result<Vec<_>, _>>()?;
-                How::prompts(&config, prompts, yes, model.scoring())
+                let mut how = How::prompts(&config, prompts, yes, model.scoring());
+                if let How::Prompts { taught, .. } = &mut how {
+                    *taught = lesson.map(|l| Taught::new(l, &config));
+                }
+                how
+            }
+            (Loaded::Embedder { .. }, QueryKind::YesNo | QueryKind::Classify) => {
+                let Some(lesson) = lesson else {
+                    return Err(BindError::NoLesson {
+                        model: config.model.clone(),
+                    });
+                };
+                How::Examples {
+                    labels: labels(&config),
+                    taught: Taught::new(lesson, &config),
+                }
             }
             (_, kind) => {
                 return Err(BindError::Cannot {
@@ -215,23 +246,75 @@ impl StandingQuery {
                 scoring,
                 labels,
                 probs,
+                taught,
             } => {
                 let image = outputs.embedding(&cfg.model, cfg.region)?;
                 for (p, prompt) in probs.iter_mut().zip(prompts.iter()) {
                     *p = scoring.logit(dot(image, prompt));
                 }
                 if cfg.kind == QueryKind::Classify {
-                    let (best, p) = scoring.classify(probs);
+                    let (mut best, mut p) = scoring.classify(probs);
+                    if let Some(t) = taught {
+                        (best, p) = t.classify(image, probs);
+                    }
                     let label = labels.get(best).cloned().unwrap_or_else(|| Arc::from(""));
                     (p, Answer::Label(label))
                 } else {
-                    let p = scoring.yes_no(probs, *yes);
+                    let mut p = scoring.yes_no(probs, *yes);
+                    if let Some(t) = taught {
+                        p = t.yes_no(image, p);
+                    }
                     (p, self.track.propose_yes_no(p, cfg))
                 }
             }
+            How::Examples { labels, taught } => {
+                let image = outputs.embedding(&cfg.model, cfg.region)?;
+                let answer = match cfg.kind {
+                    QueryKind::Classify => taught.examples_classify(image).map(|(best, p)| {
+                        let label = labels.get(best).cloned().unwrap_or_else(|| Arc::from(""));
+                        (p, Answer::Label(label))
+                    }),
+                    _ => taught
+                        .examples_yes_no(image)
+                        .map(|p| (p, self.track.propose_yes_no(p, cfg))),
+                };
+                match answer {
+                    Some(a) => a,
+                    None => {
+                        let mut e = self.track.unknown(cfg, now);
+                        e.taught = Some(taught.summary());
+                        return Some(e);
+                    }
+                }
+            }
         };
-        Some(self.track.settle(cfg, score, proposed, (now, pts)))
+        let mut e = self.track.settle(cfg, score, proposed, (now, pts));
+        e.confidence = match cfg.kind {
+            QueryKind::YesNo => Some(score.max(1.0 - score)),
+            QueryKind::Classify => Some(score),
+            _ => None,
+        };
+        e.taught = match &self.how {
+            How::Prompts { taught, .. } => taught.as_ref().map(Taught::summary),
+            How::Examples { taught, .. } => Some(taught.summary()),
+            How::Detector { .. } => None,
+        };
+        Some(e)
     }
+
+    /// The query's lesson, when it is taught.
+    pub fn lesson(&self) -> Option<&Arc<Lesson>> {
+        match &self.how {
+            How::Prompts { taught, .. } => taught.as_ref().map(Taught::lesson),
+            How::Examples { taught, .. } => Some(taught.lesson()),
+            How::Detector { .. } => None,
+        }
+    }
+}
+
+/// A query's labels as shared strings.
+fn labels(config: &QueryConfig) -> Vec<Arc<str>> {
+    config.labels.iter().map(|l| Arc::from(l.as_str())).collect()
 }
 
 /// True when the detection's centre lies inside the normalised region (or no region).

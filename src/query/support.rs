@@ -27,7 +27,7 @@ pub enum Lane {
 pub fn lane(family: &str, kind: QueryKind) -> Option<Lane> {
     use QueryKind::*;
     match (family, kind) {
-        ("yolox", YesNo | Count) | ("clip", YesNo | Classify) => Some(Lane::Frame),
+        ("yolox", YesNo | Count) | ("clip" | "embedder", YesNo | Classify) => Some(Lane::Frame),
         ("florence2", Caption | Detect | Read | Ground)
         | ("smolvlm", YesNo | Answer | Caption)
         | ("ppocr", Read) => Some(Lane::Slow),
@@ -43,5 +43,6 @@ pub fn family(loaded: &Loaded) -> &'static str {
         Loaded::Florence2 { .. } => "florence2",
         Loaded::Smolvlm { .. } => "smolvlm",
         Loaded::Ppocr { .. } => "ppocr",
+        Loaded::Embedder { .. } => "embedder",
     }
 }

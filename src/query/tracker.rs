@@ -56,8 +56,29 @@ impl Tracker {
             region: cfg.region,
             score,
             state: self.debounce.state().cloned(),
+            confidence: None,
+            taught: None,
             change: change.map(ChangeOut::from),
             since: self.since,
+            expire_after: cfg.expire_after,
+        }
+    }
+
+    /// An evaluation with no answer (a taught query without an example of each
+    /// state): no state, no change, the state machine untouched.
+    pub(super) fn unknown(&self, cfg: &QueryConfig, now: SystemTime) -> Evaluation {
+        let _ = now;
+        Evaluation {
+            id: self.id.clone(),
+            kind: cfg.kind,
+            model: self.model.clone(),
+            region: cfg.region,
+            score: 0.0,
+            state: None,
+            confidence: None,
+            taught: None,
+            change: None,
+            since: None,
             expire_after: cfg.expire_after,
         }
     }

@@ -145,6 +145,11 @@ impl CameraConfig {
                 .to_string_lossy()
                 .into_owned();
         }
+        for q in &mut self.queries {
+            if let Some(dir) = &q.examples {
+                q.examples = Some(crate::kit::resolve(base, dir));
+            }
+        }
     }
 
     /// What kind of source the URL names, `None` for an unsupported scheme.

@@ -39,6 +39,6 @@ pub use queue::{
 };
 pub use redact::{redact, redact_in};
 pub use status::CameraStatus;
-pub use still::{StillError, first_frame};
+pub use still::{StillError, first_frame, frame_at};
 pub use supervisor::{Ended, Retry, SourceHandle, spawn};
 pub use tuning::Tuning;

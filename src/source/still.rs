@@ -48,6 +48,12 @@ pub enum StillError {
 
 /// Decodes the first frame of `path` in `pixels`; the error names the file.
 pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, StillError> {
+    frame_at(path, None, pixels)
+}
+
+/// Decodes the frame of `path` whose presentation time is nearest `seconds` (the
+/// first frame for `None`, the last one for a time past the end).
+pub fn frame_at(path: &Path, seconds: Option<f64>, pixels: Pixels) -> Result<Frame, StillError> {
     gstreamer::init().map_err(StillError::Gstreamer)?;
     let mut cam: CameraConfig =
         toml::from_str("id = \"still\"\nurl = \"unused\"").map_err(|source| {
@@ -57,6 +63,9 @@ pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, StillError> {
             }
         })?;
     cam.url = path.to_string_lossy().into_owned();
+    // Every frame, none judged unchanged.
+    cam.sample_fps = 1000.0;
+    cam.change_threshold = 0.0;
     let (tx, rx) = frame_queue(2, WhenFull::Block);
     let handle = spawn(
         cam,
@@ -67,11 +76,25 @@ pub fn first_frame(path: &Path, pixels: Pixels) -> Result<Frame, StillError> {
         Retry::Never,
         Default::default(),
     );
+    let want = seconds.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    let mut best: Option<Frame> = None;
     let frame = loop {
         match rx.recv_timeout(TIMEOUT) {
-            Ok(Some(Sample::Frame(f))) => break Some(f),
+            Ok(Some(Sample::Frame(f))) => {
+                let Some(want) = want else { break Some(f) };
+                if f.pts >= want {
+                    // The nearer of this frame and the one before it.
+                    let after = f.pts - want;
+                    break match best {
+                        Some(b) if want - b.pts.min(want) < after => Some(b),
+                        _ => Some(f),
+                    };
+                }
+                let buf = best.take().and_then(Frame::into_buffer).unwrap_or_default();
+                best = Some(f.copy_into(buf));
+            }
             Ok(Some(Sample::Unchanged(_)) | None) => continue,
-            Err(_) => break None,
+            Err(_) => break best,
         }
     };
     drop(rx);

@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "stages",
         &[
-            "source", "gate", "engine", "model", "cache", "query", "snapshot", "publish", "hub",
+            "source", "gate", "engine", "model", "cache", "query", "snapshot", "publish", "hub", "teach",
             "metrics",
         ],
     ),

@@ -10,6 +10,7 @@ use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;
 use crate::source::CameraConfig;
+use crate::teach::TeachConfig;
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone)]
@@ -24,6 +25,9 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// `None`: no HTTP endpoints.
     pub http: Option<HttpConfig>,
+    /// The `[teach]` section: where taught queries' examples are kept (its `dir`
+    /// always set after loading).
+    pub teach: TeachConfig,
     /// `None`: no snapshots.
     pub snapshots: Option<SnapshotConfig>,
     /// The `[models.<name>]` tables, by name.

@@ -15,9 +15,11 @@ use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;
 use crate::source::CameraConfig;
+use crate::teach::TeachConfig;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "engine",
+    "teach",
     "cache",
     "mqtt",
     "http",
@@ -72,6 +74,11 @@ pub(super) fn build(
         h.resolve_paths(base);
         h
     });
+    let mut teach: TeachConfig = table
+        .remove("teach")
+        .and_then(|v| element(v, "teach", problems))
+        .unwrap_or_default();
+    teach.resolve_paths(base, mqtt.as_ref().and_then(|m| m.state_dir.as_deref()));
     let snapshots: Option<SnapshotConfig> = table
         .remove("snapshots")
         .and_then(|v| element(v, "snapshots", problems));
@@ -118,6 +125,7 @@ pub(super) fn build(
         path: PathBuf::from(path),
         engine,
         cache,
+        teach,
         mqtt,
         http,
         snapshots,

@@ -18,6 +18,7 @@ pub(super) fn check(config: &Config, problems: &mut Vec<Problem>) {
         http.check(problems);
     }
     config.engine.check(problems);
+    config.teach.check(problems);
     if let Some(s) = &config.snapshots {
         s.check(problems);
     }

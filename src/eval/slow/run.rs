@@ -85,7 +85,7 @@ fn encode(
         Loaded::Ppocr { model, sessions } => {
             Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
         }
-        Loaded::Yolox { .. } | Loaded::Clip { .. } => {
+        Loaded::Yolox { .. } | Loaded::Clip { .. } | Loaded::Embedder { .. } => {
             return Err(ModelError::NotSlow {
                 model: String::new(),
             });

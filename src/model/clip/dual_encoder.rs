@@ -60,6 +60,8 @@ pub struct Clip {
     prompts: Arc<PromptCache>,
     /// Identity of the text model's file (prompt cache key).
     text_id: String,
+    /// Identity of the vision model's file (what image embeddings depend on).
+    vision_id: String,
 }
 
 impl Clip {
@@ -168,6 +170,7 @@ impl Clip {
             text: text_input,
             prompts: Arc::default(),
             text_id: PromptCache::model_id(&cfg.text),
+            vision_id: PromptCache::model_id(&cfg.vision),
         };
         Ok((clip, ClipSessions { vision, text }))
     }
@@ -193,6 +196,12 @@ impl Clip {
                 max_wait: cfg.max_wait,
             },
         )?)
+    }
+
+    /// What this model's image embeddings depend on: its vision file (path, size,
+    /// time).
+    pub fn image_identity(&self) -> &str {
+        &self.vision_id
     }
 
     pub fn model_type(&self) -> ClipModelType {

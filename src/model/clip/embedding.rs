@@ -6,7 +6,7 @@ use std::sync::Arc;
 pub type Embedding = Arc<[f32]>;
 
 /// `v` scaled to unit length.
-pub(super) fn normalise(v: &[f32]) -> Embedding {
+pub fn normalise(v: &[f32]) -> Embedding {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter().map(|x| x / norm).collect()
 }
