@@ -12,6 +12,7 @@ mod run;
 pub mod status;
 mod supervisor;
 pub mod teach;
+pub mod teacher;
 
 pub use ask::{AskOptions, ask};
 pub use run::{DaemonError, RunOptions, run};

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::camera::{self, CameraEnv};
+use super::teacher::Teacher;
 use super::supervisor::Supervisor;
 
 use crate::app::config::Config;
@@ -113,6 +114,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     let notifier = Notifier::from_env().map(Arc::new);
     let (limit, every) = watchdog::timing(notifier.as_ref().and_then(|n| n.watchdog()));
     let watchdog = Watchdog::new(limit);
+    // Labels of taught queries (MQTT and HTTP) go to the teacher's thread.
+    let lessons = Arc::new(crate::teach::Lessons::new(config.teach.clone()));
+    let (teacher, labels) = Teacher::queue();
     let links = publish::Links {
         commands: Some({
             let requests = requests_tx.clone();
@@ -122,6 +126,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
                     .is_ok()
             })
         }),
+        labels: Some(teacher.labels()),
         metrics: mqtt_metrics.clone().unwrap_or_default(),
         heartbeat: Some(watchdog.register("publisher")),
     };
@@ -143,8 +148,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
             watchdog.clone(),
         )
         .with_prompts(prompts.clone())
-        .with_lessons(Arc::new(crate::teach::Lessons::new(config.teach.clone()))),
+        .with_lessons(lessons.clone(), teacher),
     );
+    Teacher::spawn(labels, lessons, &tx);
     if let Some(http) = &config.http {
         http::spawn(rt.handle(), http, shared.clone());
     }

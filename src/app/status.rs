@@ -10,6 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use crate::app::control::Request;
+use crate::app::teacher::Teacher;
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::kit::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::kit::watchdog::Watchdog;
@@ -39,6 +40,8 @@ pub struct Status {
     pub watchdog: Arc<Watchdog>,
     /// Taught queries' examples, each camera's last frame and review items.
     pub lessons: Arc<Lessons>,
+    /// Where labels go (the same queue as MQTT's); `None` outside `ocellus run`.
+    pub teacher: Option<Teacher>,
 }
 
 impl Status {
@@ -60,12 +63,14 @@ impl Status {
             requests,
             watchdog,
             lessons: Arc::default(),
+            teacher: None,
         }
     }
 
-    /// Keeps taught queries' examples in `lessons`.
-    pub fn with_lessons(mut self, lessons: Arc<Lessons>) -> Self {
+    /// Keeps taught queries' examples in `lessons`; labels go to `teacher`.
+    pub fn with_lessons(mut self, lessons: Arc<Lessons>, teacher: Teacher) -> Self {
         self.lessons = lessons;
+        self.teacher = Some(teacher);
         self
     }
 

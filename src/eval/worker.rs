@@ -460,7 +460,7 @@ impl CameraWorker {
         for q in &mut self.queries {
             if let Some(e) = q.evaluate(&self.outputs, now, pts) {
                 if let (Sample::Frame(frame), Some(below)) = (sample, q.config.review_below)
-                    && e.confidence.is_some_and(|c| c < below)
+                    && e.confidence.is_none_or(|c| c < below)
                     && let Some(item) = review(&self.camera, &self.outputs, &self.lessons, q, &e, frame)
                 {
                     report.reviews.push(item);

@@ -18,7 +18,7 @@ mod verdict;
 pub mod watchdog;
 mod yuv;
 
-pub use command::QueryCommand;
+pub use command::{LabelCommand, QueryCommand};
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
 pub use paths::resolve;
 pub use problems::{Problem, id_ok, shown, text_problem, within};

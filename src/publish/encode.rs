@@ -23,7 +23,9 @@ pub struct Encoder {
     detections: bool,
     /// When each (camera, query)'s attributes last went out.
     /// Looked up by borrowed names, so the per-frame check touches no refcount.
-    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, Instant>>,
+    /// When each (camera, query)'s attributes last went out, and the taught
+    /// summary they carried (its address; 0 for none).
+    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, (Instant, usize)>>,
 }
 
 impl Encoder {
@@ -118,6 +120,8 @@ impl Encoder {
                         self.topics.camera_status(&cam.id),
                         self.topics.snapshot(&cam.id),
                         self.topics.caption(&cam.id),
+                        self.topics.review(&cam.id),
+                        self.topics.review_image(&cam.id),
                     ]);
                     for topic in topics {
                         emit(Message {
@@ -159,6 +163,28 @@ impl Encoder {
                 reliable: true,
             });
         }
+        if let Some(item) = r.reviews.last() {
+            // The latest uncertain answer: what to label, and its picture.
+            let payload = json!({
+                "id": item.id, "camera": item.camera, "query": item.query, "ask": item.ask,
+                "answer": item.answer, "confidence": item.confidence, "region": item.region,
+                "time": humantime::format_rfc3339_millis(item.time).to_string(),
+                "label": self.topics.query_label(&item.camera, &item.query),
+                "image": self.topics.review_image(&item.camera),
+            });
+            emit(Message {
+                topic: self.topics.review_image(&r.camera),
+                payload: item.jpeg.to_vec(),
+                retain: true,
+                reliable: true,
+            });
+            emit(Message {
+                topic: self.topics.review(&r.camera),
+                payload: payload.to_string().into_bytes(),
+                retain: true,
+                reliable: true,
+            });
+        }
         for c in &r.captions {
             let payload = json!({
                 "text": c.text, "query": c.query, "model": c.model,
@@ -177,12 +203,15 @@ impl Encoder {
             let every = q
                 .expire_after
                 .map_or(ATTRIBUTES_EVERY, |e| ATTRIBUTES_EVERY.min(e / 2));
-            let due = self
+            let taught = q.taught.as_ref().map_or(0, |t| Arc::as_ptr(t) as usize);
+            let sent = self
                 .attributes_sent
                 .get(&*r.camera)
-                .and_then(|sent| sent.get(&*q.id))
-                .is_none_or(|t| t.elapsed() >= every);
-            if q.change.is_some() || due {
+                .and_then(|sent| sent.get(&*q.id));
+            let due = sent.is_none_or(|(t, _)| t.elapsed() >= every);
+            // A label trained a new head: its examples and accuracy go out at once.
+            let relabelled = sent.is_some_and(|(_, was)| *was != taught);
+            if q.change.is_some() || due || relabelled {
                 let since = q
                     .since
                     .map(|s| humantime::format_rfc3339_millis(s).to_string());
@@ -190,8 +219,17 @@ impl Encoder {
                     "score": q.score, "since": since, "frame_time": time.to_string(), "pts": r.pts,
                     "model": q.model, "region": q.region, "kind": q.kind,
                 });
-                if let (Answer::Text(text), Some(map)) = (state, attrs.as_object_mut()) {
-                    map.insert("text".into(), json!(text));
+                if let Some(map) = attrs.as_object_mut() {
+                    if let Answer::Text(text) = state {
+                        map.insert("text".into(), json!(text));
+                    }
+                    if let Some(c) = q.confidence {
+                        map.insert("confidence".into(), json!(c));
+                    }
+                    if let Some(t) = &q.taught {
+                        map.insert("examples".into(), json!(t.examples));
+                        map.insert("accuracy".into(), json!(t.accuracy));
+                    }
                 }
                 emit(Message {
                     topic: self.topics.attributes(&r.camera, &q.id),
@@ -202,7 +240,7 @@ impl Encoder {
                 self.attributes_sent
                     .entry(r.camera.clone())
                     .or_default()
-                    .insert(q.id.clone(), Instant::now());
+                    .insert(q.id.clone(), (Instant::now(), taught));
             }
             let refresh = due && q.expire_after.is_some();
             if q.change.is_some() || refresh {

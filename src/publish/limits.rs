@@ -86,6 +86,8 @@ impl Incoming {
     pub(super) fn limit(&self, topic: &str) -> (&'static str, usize) {
         if self.topics.parse_query_set(topic).is_some() {
             ("query spec", MAX_QUERY_SPEC)
+        } else if self.topics.parse_query_label(topic).is_some() {
+            ("label", crate::teach::MAX_LABEL_BYTES)
         } else if self.birth.as_deref() == Some(topic) {
             ("Home Assistant birth message", MAX_BIRTH)
         } else if self

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::kit::QueryCommand;
+use crate::kit::{LabelCommand, QueryCommand};
 use crate::kit::metrics::PublisherMetrics;
 use crate::kit::watchdog::Heartbeat;
 
@@ -14,11 +14,17 @@ pub(super) const BEAT_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// take it (the message is dropped, and said so).
 pub type Commands = Arc<dyn Fn(QueryCommand) -> bool + Send + Sync>;
 
+/// Takes a label of a taught query received over MQTT; false when the daemon is
+/// too busy to take it (the message is dropped, and said so).
+pub type Labels = Arc<dyn Fn(LabelCommand) -> bool + Send + Sync>;
+
 /// What the publisher shares with the rest of the daemon.
 #[derive(Default)]
 pub struct Links {
     /// Where runtime query specs received over MQTT go (see [`Commands`]).
     pub commands: Option<Commands>,
+    /// Where labels received over MQTT go (see [`Labels`]).
+    pub labels: Option<Labels>,
     /// Kept up to date by the MQTT publisher (stdout leaves them alone).
     pub metrics: Arc<PublisherMetrics>,
     /// Beaten every time round the publisher's loop (at least once a second).

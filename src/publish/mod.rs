@@ -42,7 +42,7 @@ pub use encode::Encoder;
 pub use error::PublishError;
 pub use journal::DEFAULT_MAX_BYTES as DEFAULT_JOURNAL_MAX_BYTES;
 pub use limits::{DEFAULT_MAX_PACKET, MAX_QUERY_SPEC, MQTT_MAX_REMAINING};
-pub use links::{Commands, Links};
+pub use links::{Commands, Labels, Links};
 pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
 pub use outgoing::Outgoing;
 pub use topics::Topics;
@@ -70,6 +70,7 @@ pub fn spawn(
 ) -> Result<Publisher, PublishError> {
     let Links {
         commands,
+        labels,
         metrics,
         heartbeat,
     } = links;
@@ -104,6 +105,7 @@ pub fn spawn(
                 journal,
                 outbox,
                 commands,
+                labels,
                 heartbeat,
                 incoming,
             };

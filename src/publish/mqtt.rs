@@ -14,12 +14,12 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packe
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Commands;
+use super::{Commands, Labels};
 use super::journal::Journal;
 use super::limits::Incoming;
 use super::outbox::Journaled;
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
-use crate::kit::QueryCommand;
+use crate::kit::{LabelCommand, QueryCommand};
 use crate::kit::{RateLimit, RateLimits};
 
 /// What the polling task forwards.
@@ -73,6 +73,8 @@ struct Link {
     journal: Option<Journal>,
     /// Where runtime query specs go (`<prefix>/+/query/+/set`).
     commands: Option<Commands>,
+    /// Where labels of taught queries go (`<prefix>/+/query/+/label`).
+    labels: Option<Labels>,
     /// Rate limit of the warnings about oversized incoming messages.
     oversized: RateLimit,
     /// Messages (topic, payload hash) the broker closed the connection on: not
@@ -125,6 +127,11 @@ impl Link {
         {
             let reason = format!("the spec is {size} bytes, over the limit of {limit} bytes");
             self.outbox.push(encoder.rejected(camera, query, &reason));
+        } else if self.labels.is_some()
+            && let Some((camera, query)) = encoder.topics().parse_query_label(topic)
+        {
+            let reason = format!("the label is {size} bytes, over the limit of {limit} bytes");
+            self.outbox.push(encoder.rejected(camera, query, &reason));
         }
     }
 
@@ -174,7 +181,9 @@ impl Link {
                             }
                         }
                     }
-                    self.subscribe = self.discovery.is_some() || self.commands.is_some();
+                    self.subscribe = self.discovery.is_some()
+                        || self.commands.is_some()
+                        || self.labels.is_some();
                     self.outbox.push_front(encoder.status(true));
                 }
                 self.ever_connected = true;
@@ -201,6 +210,33 @@ impl Link {
                                 p.topic
                             );
                         }
+                    }
+                    return;
+                }
+                if let (Some(labels), Some((camera, query))) =
+                    (&self.labels, encoder.topics().parse_query_label(&p.topic))
+                {
+                    let cmd = LabelCommand {
+                        camera: camera.to_string(),
+                        query: query.to_string(),
+                        payload: p.payload.to_vec(),
+                    };
+                    if !labels(cmd) {
+                        static DROPPED: RateLimit = RateLimit::new();
+                        if let Some(s) = DROPPED.allow() {
+                            tracing::warn!(
+                                camera = %camera,
+                                query = %query,
+                                suppressed = s.count(),
+                                "mqtt: {}: dropped, too many labels at once{s}",
+                                p.topic
+                            );
+                        }
+                        self.outbox.push(encoder.rejected(
+                            camera,
+                            query,
+                            "label dropped: too many labels at once; send it again",
+                        ));
                     }
                     return;
                 }
@@ -307,6 +343,9 @@ impl Link {
             if self.commands.is_some() {
                 filters.push(topics.query_set_filter());
             }
+            if self.labels.is_some() {
+                filters.push(topics.query_label_filter());
+            }
             for filter in filters {
                 if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
                     static FAILED: RateLimits = RateLimits::new();
@@ -344,6 +383,7 @@ pub(super) struct Parts {
     pub journal: Option<(Journal, Vec<Message>)>,
     pub outbox: Outbox,
     pub commands: Option<Commands>,
+    pub labels: Option<Labels>,
     pub heartbeat: Option<crate::kit::watchdog::Heartbeat>,
     /// The daemon's limits on incoming payloads.
     pub incoming: Incoming,
@@ -361,6 +401,7 @@ pub(super) async fn run(
         journal,
         outbox,
         commands,
+        labels,
         heartbeat,
         incoming,
     } = parts;
@@ -383,6 +424,7 @@ pub(super) async fn run(
         subscribe: false,
         journal: None,
         commands,
+        labels,
         oversized: RateLimit::new(),
         refused: HashSet::new(),
         refused_order: Default::default(),

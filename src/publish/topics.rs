@@ -82,10 +82,39 @@ impl Topics {
 
     /// The camera and query of a `.../query/<q>/set` topic.
     pub fn parse_query_set<'a>(&self, topic: &'a str) -> Option<(&'a str, &'a str)> {
+        self.parse_query_topic(topic, "/set")
+    }
+
+    /// Where labels of taught queries arrive (`<prefix>/<cam>/query/<q>/label`).
+    pub fn query_label_filter(&self) -> String {
+        format!("{}/+/query/+/label", self.prefix)
+    }
+
+    /// Where a taught query's labels go (`<prefix>/<cam>/query/<q>/label`).
+    pub fn query_label(&self, cam: &str, query: &str) -> String {
+        format!("{}/{cam}/query/{query}/label", self.prefix)
+    }
+
+    /// The camera and query of a `.../query/<q>/label` topic.
+    pub fn parse_query_label<'a>(&self, topic: &'a str) -> Option<(&'a str, &'a str)> {
+        self.parse_query_topic(topic, "/label")
+    }
+
+    /// A camera's review items (`<prefix>/<cam>/review`: JSON, retained).
+    pub fn review(&self, cam: &str) -> String {
+        format!("{}/{cam}/review", self.prefix)
+    }
+
+    /// The picture of a camera's latest review item (`<prefix>/<cam>/review/image`).
+    pub fn review_image(&self, cam: &str) -> String {
+        format!("{}/{cam}/review/image", self.prefix)
+    }
+
+    fn parse_query_topic<'a>(&self, topic: &'a str, suffix: &str) -> Option<(&'a str, &'a str)> {
         let rest = topic
             .strip_prefix(self.prefix.as_str())?
             .strip_prefix('/')?;
-        let rest = rest.strip_suffix("/set")?;
+        let rest = rest.strip_suffix(suffix)?;
         let (cam, query) = rest.split_once("/query/")?;
         (!cam.is_empty() && !query.is_empty() && !cam.contains('/') && !query.contains('/'))
             .then_some((cam, query))
@@ -106,6 +135,18 @@ pub(super) fn is_events(topic: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_label_topics_parse() {
+        let t = Topics::new("site/ocellus");
+        assert_eq!(
+            t.parse_query_label("site/ocellus/door/query/open/label"),
+            Some(("door", "open"))
+        );
+        assert_eq!(t.parse_query_label("site/ocellus/door/query/open/set"), None);
+        assert_eq!(t.parse_query_set("site/ocellus/door/query/open/label"), None);
+        assert_eq!(t.parse_query_label("site/ocellus/a/b/query/open/label"), None);
+    }
 
     #[test]
     fn query_set_topics_parse() {

@@ -79,6 +79,18 @@ pub fn check(
             );
         }
     }
+    if let Some(r) = q.review_below
+        && !(r > 0.0 && r <= 1.0)
+    {
+        bad("review_below", format!("{r} must be within (0, 1]"));
+    }
+    if at.is_empty() && q.examples.is_some() {
+        // A folder on the daemon's disk is the config file's to name.
+        bad(
+            "examples",
+            "only the config file may name an examples folder; label at runtime on .../label".into(),
+        );
+    }
     if q.every.is_zero() {
         bad("every", "must be longer than 0s".into());
     }
@@ -151,7 +163,9 @@ pub fn check(
         (ModelConfig::Clip(_), QueryKind::YesNo) if q.no.is_empty() => {
             bad("no", "a clip yes_no query needs at least one negative prompt, e.g. no = [\"an empty doorway\"]".into());
         }
-        (ModelConfig::Clip(_), QueryKind::Classify) if q.labels.len() < 2 => {
+        (ModelConfig::Clip(_) | ModelConfig::Embedder(_), QueryKind::Classify)
+            if q.labels.len() < 2 =>
+        {
             bad(
                 "labels",
                 "a classify query needs at least two labels".into(),
@@ -167,6 +181,24 @@ pub fn check(
             bad("ask", "a smolvlm query needs the question in `ask`".into());
         }
         _ => {}
+    }
+    let teachable = matches!(model, ModelConfig::Clip(_) | ModelConfig::Embedder(_))
+        && matches!(q.kind, QueryKind::YesNo | QueryKind::Classify);
+    for (field, set) in [
+        ("examples", q.examples.is_some()),
+        ("review_below", q.review_below.is_some()),
+    ] {
+        if set && !teachable {
+            bad(
+                field,
+                format!(
+                    "only yes_no and classify queries on clip or embedder models are taught (model {:?} is {}, the query {})",
+                    q.model,
+                    model.family(),
+                    q.kind.name()
+                ),
+            );
+        }
     }
 }
 

@@ -126,5 +126,6 @@ pub fn lesson_spec(camera: &str, q: &super::QueryConfig) -> Option<crate::teach:
         states,
         yes_no: q.kind == QueryKind::YesNo,
         folder: q.examples.clone(),
+        region: q.region,
     })
 }

@@ -67,12 +67,13 @@ pub fn frame_at(path: &Path, seconds: Option<f64>, pixels: Pixels) -> Result<Fra
     cam.sample_fps = 1000.0;
     cam.change_threshold = 0.0;
     let (tx, rx) = frame_queue(2, WhenFull::Block);
+    let stop = Shutdown::new();
     let handle = spawn(
         cam,
         pixels,
         tx,
         |_| {},
-        Shutdown::new(),
+        stop.clone(),
         Retry::Never,
         Default::default(),
     );
@@ -97,6 +98,9 @@ pub fn frame_at(path: &Path, seconds: Option<f64>, pixels: Pixels) -> Result<Fra
             Err(_) => break best,
         }
     };
+    // The sender holds a receiver too (for `DropOldest`), so dropping ours does not
+    // close the queue: stop the source, or it waits for room forever.
+    stop.trigger();
     drop(rx);
     let ended = handle.join();
     frame.ok_or_else(|| StillError::NoFrame {

@@ -60,6 +60,18 @@ pub enum TeachError {
         /// The id asked for.
         id: String,
     },
+    /// A label message that is not a label.
+    #[error("label: {0}")]
+    Label(String),
+    /// No lesson is open for the camera's query: no such camera or query, a query
+    /// that is not yes_no or classify, or a model that does not embed images.
+    #[error("camera {camera}: query {query} cannot be taught here (no such running query, or not a yes_no/classify query on a clip or embedder model)")]
+    NotTaught {
+        /// The camera's id.
+        camera: String,
+        /// The query's id.
+        query: String,
+    },
     /// The camera has not delivered a frame yet.
     #[error("camera {camera}: no frame yet to label")]
     NoFrame {

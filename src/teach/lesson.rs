@@ -36,6 +36,8 @@ pub struct LessonSpec {
     pub yes_no: bool,
     /// The query's `examples` folder: a sub-folder of images per state.
     pub folder: Option<PathBuf>,
+    /// The query's region (what "label the current frame" crops).
+    pub region: Option<[f32; 4]>,
 }
 
 /// The head trained on a lesson's examples, and what the query reports of it.

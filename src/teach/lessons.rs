@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::config::TeachConfig;
 use super::error::TeachError;
+use super::example::{Example, Source};
+use super::label::Label;
 use super::lesson::{Lesson, LessonSpec};
 use super::review::ReviewItem;
 use crate::kit::Frame;
@@ -16,10 +18,16 @@ use crate::model::Loaded;
 /// Every lesson, frame slot and review list.
 pub struct Lessons {
     cfg: TeachConfig,
-    lessons: Mutex<HashMap<(String, String), Arc<Lesson>>>,
+    lessons: Mutex<HashMap<(String, String), Open>>,
     frames: Mutex<HashMap<String, Arc<FrameSlot>>>,
     reviews: Mutex<HashMap<String, VecDeque<Arc<ReviewItem>>>>,
     review_ids: AtomicU64,
+}
+
+/// An open lesson and the model that embeds its pictures.
+struct Open {
+    lesson: Arc<Lesson>,
+    loaded: Arc<Loaded>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -51,25 +59,106 @@ impl Lessons {
 
     /// The lesson of `spec`, opened (and its head trained) the first time, or again
     /// when its spec or its model's embedder changed.
-    pub fn lesson(&self, spec: LessonSpec, loaded: &Loaded) -> Result<Arc<Lesson>, TeachError> {
+    pub fn lesson(
+        &self,
+        spec: LessonSpec,
+        loaded: &Arc<Loaded>,
+    ) -> Result<Arc<Lesson>, TeachError> {
         let key = (spec.camera.clone(), spec.query.clone());
-        if let Some(l) = lock(&self.lessons).get(&key)
-            && *l.spec() == spec
-            && loaded.image_identity().as_deref() == Some(l.identity())
+        if let Some(open) = lock(&self.lessons).get_mut(&key)
+            && *open.lesson.spec() == spec
+            && loaded.image_identity().as_deref() == Some(open.lesson.identity())
         {
-            return Ok(l.clone());
+            open.loaded = loaded.clone();
+            return Ok(open.lesson.clone());
         }
         // Opened outside the map's lock: it may embed files.
         let lesson = Arc::new(Lesson::open(spec, &self.cfg, loaded)?);
-        lock(&self.lessons).insert(key, lesson.clone());
+        let open = Open {
+            lesson: lesson.clone(),
+            loaded: loaded.clone(),
+        };
+        lock(&self.lessons).insert(key, open);
         Ok(lesson)
     }
 
     /// The open lesson of `camera`'s `query`, if any.
     pub fn find(&self, camera: &str, query: &str) -> Option<Arc<Lesson>> {
+        self.open(camera, query).map(|(l, _)| l)
+    }
+
+    fn open(&self, camera: &str, query: &str) -> Option<(Arc<Lesson>, Arc<Loaded>)> {
         lock(&self.lessons)
             .get(&(camera.to_string(), query.to_string()))
-            .cloned()
+            .map(|o| (o.lesson.clone(), o.loaded.clone()))
+    }
+
+    fn taught(&self, camera: &str, query: &str) -> Result<(Arc<Lesson>, Arc<Loaded>), TeachError> {
+        self.open(camera, query)
+            .ok_or_else(|| TeachError::NotTaught {
+                camera: crate::kit::shown(camera).to_string(),
+                query: crate::kit::shown(query).to_string(),
+            })
+    }
+
+    /// The open lessons, ordered by camera and query.
+    pub fn all(&self) -> Vec<Arc<Lesson>> {
+        let mut all: Vec<_> = lock(&self.lessons).values().map(|o| o.lesson.clone()).collect();
+        all.sort_by(|a, b| {
+            (&a.spec().camera, &a.spec().query).cmp(&(&b.spec().camera, &b.spec().query))
+        });
+        all
+    }
+
+    /// Applies a person's label to `camera`'s `query`: a review item's picture
+    /// (then answered), or the camera's current frame (the query's region of it).
+    /// The head is trained again before it returns; the camera answers with it
+    /// from its next frame.
+    pub fn label(
+        &self,
+        camera: &str,
+        query: &str,
+        label: &Label,
+        source: Source,
+    ) -> Result<Example, TeachError> {
+        let (lesson, loaded) = self.taught(camera, query)?;
+        let state = lesson.state(&label.state)?;
+        if let Some(id) = &label.review {
+            let item = self
+                .review(camera, id)
+                .filter(|r| &*r.query == query)
+                .ok_or_else(|| TeachError::NoReview {
+                    camera: camera.to_string(),
+                    id: crate::kit::shown(id).to_string(),
+                })?;
+            let ex = lesson.add_picture(
+                &state,
+                &item.jpeg,
+                &item.embedding,
+                source,
+                Some(format!("review {id}")),
+                item.region,
+                "person",
+            )?;
+            self.answered(camera, id);
+            return Ok(ex);
+        }
+        let region = lesson.spec().region;
+        self.frame(camera)
+            .with(|f| lesson.add_frame(&state, f, region, source, None, &loaded))
+            .ok_or_else(|| TeachError::NoFrame {
+                camera: camera.to_string(),
+            })?
+    }
+
+    /// Removes example `id` of `camera`'s `query`.
+    pub fn forget(&self, camera: &str, query: &str, id: &str) -> Result<(), TeachError> {
+        self.taught(camera, query)?.0.forget(id)
+    }
+
+    /// `camera`'s `query`'s lesson, or why there is none.
+    pub fn lesson_of(&self, camera: &str, query: &str) -> Result<Arc<Lesson>, TeachError> {
+        Ok(self.taught(camera, query)?.0)
     }
 
     /// `camera`'s last frame.

@@ -9,7 +9,8 @@
 //!
 //! Files: `head` (the probe and its cross-validation), `example` and `store` (one
 //! JSON and one JPEG per example), `lesson` (a query's examples and head),
-//! `lessons` (all of them, each camera's last frame and review items), `crop`
+//! `lessons` (all of them, each camera's last frame and review items; labels
+//! from MQTT and HTTP land there), `label` (a label message), `crop`
 //! (region to JPEG and back), `review`, `config` (`[teach]`), `error`.
 //!
 //! ```
@@ -26,6 +27,7 @@ mod crop;
 mod error;
 mod example;
 mod head;
+mod label;
 mod lesson;
 mod lessons;
 mod review;
@@ -36,6 +38,7 @@ pub use crop::{MAX_SIDE, crop_jpeg, decode};
 pub use error::TeachError;
 pub use example::{Example, Source};
 pub use head::{Head, argmax, cross_validate};
+pub use label::{Label, MAX_LABEL_BYTES};
 pub use lesson::{Lesson, LessonSpec, Summary, Trained};
 pub use lessons::{FrameSlot, Lessons};
 pub use review::ReviewItem;

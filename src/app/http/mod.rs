@@ -24,6 +24,7 @@ mod guard;
 mod health;
 mod prometheus;
 mod routes;
+mod teach;
 
 use std::sync::Arc;
 

@@ -41,6 +41,7 @@ pub(super) fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -
                 .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES)),
         )
         .route("/api/reload", post(reload))
+        .merge(super::teach::routes())
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let (token, guard) = (token.clone(), guard.clone());
             async move {
@@ -250,7 +251,7 @@ async fn ask<T>(
 
 /// The ids of a path (`Path`), a bad one (percent escapes that are not UTF-8, say)
 /// refused with the API's JSON error rather than axum's plain text.
-struct Ids<T>(T);
+pub(super) struct Ids<T>(pub(super) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Ids<T> {
     type Rejection = Response;
@@ -263,6 +264,6 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
-fn error(code: StatusCode, reason: String) -> Response {
+pub(super) fn error(code: StatusCode, reason: String) -> Response {
     (code, Json(json!({ "error": reason }))).into_response()
 }
