@@ -168,10 +168,12 @@ fn time_ms<T>(mut f: impl FnMut() -> T) -> f64 {
     )
 }
 
-/// `train_ms` and `cross_validate_ms`, keyed by size.
-fn training() -> (Map<String, Value>, Map<String, Value>) {
+/// `train_ms`, `cross_validate_ms` and what the cross-validation got right
+/// (`[right, of]`), keyed by size.
+fn training() -> (Map<String, Value>, Map<String, Value>, Map<String, Value>) {
     let mut train = Map::new();
     let mut cv = Map::new();
+    let mut cv_right = Map::new();
     for (n, k) in [(10, 2), (50, 2), (200, 2), (200, 4)] {
         let (xs, ys) = synthetic(n, k, 1000 + n as u64 * 10 + k as u64);
         let xs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
@@ -182,9 +184,10 @@ fn training() -> (Map<String, Value>, Map<String, Value>) {
         let (right, of) = cross_validate(&xs, &ys, k).expect("cross-validate");
         eprintln!("teach: {key}: train {t:.2} ms, cross-validate {c:.2} ms ({right}/{of} right)");
         train.insert(key.clone(), json!(round(t, 3)));
-        cv.insert(key, json!(round(c, 3)));
+        cv.insert(key.clone(), json!(round(c, 3)));
+        cv_right.insert(key, json!([right, of]));
     }
-    (train, cv)
+    (train, cv, cv_right)
 }
 
 /// Nanoseconds per `Head::probs` call on a head of `k` states (best of repeats).
@@ -227,6 +230,7 @@ impl Look {
         ))
         .map_err(|e| e.to_string())?;
         cfg.threads = threads;
+        cfg.resolve_paths(dir);
         let engine_cfg = ocellus::engine::EngineConfig::default();
         let env = ocellus::engine::environment(&engine_cfg).map_err(|e| e.to_string())?;
         let (model, session) = Embedder::load("look", &cfg, env).map_err(|e| e.to_string())?;
@@ -415,7 +419,7 @@ fn main() {
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok());
 
-    let (train, cv) = training();
+    let (train, cv, cv_right) = training();
     let mut head_ns = Map::new();
     let mut head2 = 0.0;
     for k in [2usize, 4] {
@@ -486,6 +490,7 @@ fn main() {
         "results": {
             "train_ms": train,
             "cross_validate_ms": cv,
+            "cross_validate_right_of_synthetic": cv_right,
             "head_ns_per_frame": head_ns,
             "embed": embed,
             "head_share_of_embed": share,

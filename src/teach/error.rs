@@ -9,7 +9,7 @@ use crate::model::ModelError;
 #[derive(Debug, thiserror::Error)]
 pub enum TeachError {
     /// The state is not one of the query's.
-    #[error("camera {camera}: query {query}: {state:?} is not a state of the query (states: {states})")]
+    #[error("camera {camera}: query {query}: {state} is not a state of the query (states: {states})")]
     UnknownState {
         /// The camera's id.
         camera: String,
@@ -43,7 +43,7 @@ pub enum TeachError {
         max: usize,
     },
     /// No example of that id.
-    #[error("camera {camera}: query {query}: no example {id:?}")]
+    #[error("camera {camera}: query {query}: no example {id}")]
     NoExample {
         /// The camera's id.
         camera: String,
@@ -53,7 +53,7 @@ pub enum TeachError {
         id: String,
     },
     /// No review item of that id (answered already, or pushed out of the bounded list).
-    #[error("camera {camera}: no review item {id:?} (answered already, or no longer kept)")]
+    #[error("camera {camera}: no review item {id} (answered already, or no longer kept)")]
     NoReview {
         /// The camera's id.
         camera: String,

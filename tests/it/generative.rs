@@ -393,6 +393,7 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
     let ctx = WorkerContext {
         cache: Arc::new(EmbeddingCache::new(0)),
         metrics: metrics.clone(),
+        lessons: Arc::default(),
     };
     let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx);
     assert_eq!(worker.failed_queries(), 0);

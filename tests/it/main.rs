@@ -55,6 +55,7 @@ mod smolvlm_parity;
 mod snapshots;
 mod soak;
 mod systemd_unit;
+mod teach;
 mod tls_http;
 mod two_daemons;
 mod watchdog;

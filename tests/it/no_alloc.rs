@@ -200,6 +200,7 @@ region = [0.0, 0.0, 0.5, 1.0]
     let ctx = WorkerContext {
         cache: Arc::new(EmbeddingCache::new(1 << 20)),
         metrics: Arc::new(CameraMetrics::default()),
+        lessons: Arc::default(),
     };
     let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx.clone());
     assert_eq!(worker.failed_queries(), 0);

@@ -1,0 +1,395 @@
+//! Teaching standing queries from labelled frames with the real MobileNetV2 int8
+//! embedder (`<models>/mobilenetv2_int8_imagenet`), real clips of the shared photos,
+//! the real daemon, mosquitto and the HTTP API: `ocellus teach` labels frames of a
+//! clip and the next `ocellus ask` answers from them (on a clip it was not taught
+//! from, frames of a photo it never saw included); examples survive the process,
+//! can be forgotten, a corrupt one is named and skipped; bad labels are refused
+//! with one line. In the daemon an untaught query offers its frame for review once
+//! per scene, a person's label of it (MQTT) and of the current frame (HTTP) train
+//! the query at once, and the examples are there after a restart.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(90);
+const TOKEN: &str = "teach-token";
+
+fn embedder_model() -> String {
+    let dir = models_dir().join("mobilenetv2_int8_imagenet");
+    assert!(dir.is_dir(), "MobileNetV2 not found at {}", dir.display());
+    format!(
+        "[models.look]\nfamily = \"embedder\"\ndir = {}\nproviders = [\"cpu\"]\nthreads = 1\n\n",
+        toml_path(&dir)
+    )
+}
+
+/// A file camera `desk` of `clip` with a yes_no query `cat` on the embedder, plus
+/// the query lines in `extra`.
+fn teach_config(dir: &Path, clip: &Path, extra: &str) -> PathBuf {
+    write_config(
+        dir,
+        &format!(
+            "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
+             model = \"look\"\n{extra}\n",
+            embedder_model(),
+            toml_path(clip),
+        ),
+    )
+}
+
+fn teach(cfg: &Path, args: &[&str]) -> Out {
+    let mut all = vec!["teach", "-c"];
+    let c = cfg.to_string_lossy().into_owned();
+    all.push(&c);
+    all.extend_from_slice(args);
+    run_ocellus(&all, &[])
+}
+
+/// (pts, state) of query `cat` on each frame `ocellus ask` reports.
+fn answers(clip: &Path, cfg: &Path) -> Vec<(f64, Option<String>)> {
+    ask_json(clip, cfg, "10")
+        .iter()
+        .map(|line| {
+            let q = &line["queries"][0];
+            assert_eq!(q["id"], "cat", "{line}");
+            (
+                line["pts"].as_f64().unwrap(),
+                q["state"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+/// The states of frames within [from, to) seconds, as a sorted, deduplicated list.
+fn states_within(a: &[(f64, Option<String>)], from: f64, to: f64) -> Vec<Option<String>> {
+    let mut s: Vec<_> = a
+        .iter()
+        .filter(|(pts, _)| *pts >= from && *pts < to)
+        .map(|(_, s)| s.clone())
+        .collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+#[test]
+fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    // Taught on one clip (640x360)...
+    let lesson = media_clip(
+        dir.path(),
+        "lesson.mkv",
+        &[("chelsea.png", 1.0), ("coffee.png", 1.0), ("astronaut.png", 1.0)],
+    );
+    // ...asked on another: other sizes (so other letterboxing and scaling), and a
+    // photo it never saw (the rocket).
+    let test = dir.path().join("test.mkv");
+    let images: Vec<(PathBuf, f64)> = [
+        ("coffee.png", 1.0),
+        ("chelsea.png", 1.0),
+        ("rocket.jpg", 1.0),
+        ("chelsea.png", 1.0),
+    ]
+    .iter()
+    .map(|(n, s)| (media(n), *s))
+    .collect();
+    let refs: Vec<(&Path, f64)> = images.iter().map(|(p, s)| (p.as_path(), *s)).collect();
+    make_clip(&test, &refs, 480, 480, 10);
+    let cfg = teach_config(dir.path(), &test, "");
+
+    // Untaught, an embedder query has no answer: it knows nothing of the words.
+    let before = answers(&test, &cfg);
+    assert!(!before.is_empty());
+    assert!(
+        before.iter().all(|(_, s)| s.is_none()),
+        "an untaught query answered: {before:?}"
+    );
+
+    let lesson_s = lesson.to_string_lossy().into_owned();
+    let on = format!("{lesson_s}@0.5");
+    let off = [format!("{lesson_s}@1.5"), format!("{lesson_s}@2.5")];
+    let out = teach(&cfg, &["--query", "cat", "--state", "ON", &on]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(out.stdout.contains("examples OFF 0, ON 1"), "{}", out.show());
+    let out = teach(&cfg, &["--query", "cat", "--state", "no", &off[0], &off[1]]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(out.stdout.contains("examples OFF 2, ON 1"), "{}", out.show());
+
+    // A new process (nothing kept in memory) answers from the stored examples.
+    let after = answers(&test, &cfg);
+    assert_eq!(states_within(&after, 0.0, 0.95), [Some("OFF".to_string())], "{after:?}");
+    assert_eq!(states_within(&after, 1.05, 1.95), [Some("ON".to_string())], "{after:?}");
+    assert_eq!(
+        states_within(&after, 2.05, 2.95),
+        [Some("OFF".to_string())],
+        "the rocket (never labelled) is not the cat: {after:?}"
+    );
+    assert_eq!(states_within(&after, 3.05, 4.0), [Some("ON".to_string())], "{after:?}");
+
+    // The list shows the three, with their media; one is forgotten by id.
+    let out = teach(&cfg, &["--query", "cat", "--list"]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains('\t'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", out.show());
+    assert_eq!(
+        rows.iter().filter(|r| r[1] == "OFF").count(),
+        2,
+        "{}",
+        out.show()
+    );
+    assert!(rows.iter().all(|r| r[2] == "person" && r[4].contains("lesson.mkv@")));
+    let astronaut = rows
+        .iter()
+        .find(|r| r[4].ends_with("@2.5"))
+        .expect("the astronaut example")[0]
+        .to_string();
+    let out = teach(&cfg, &["--query", "cat", "--forget", &astronaut]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+
+    // A corrupt example file is named, one line, and the others still count.
+    let store = dir.path().join(".ocellus/examples/desk/cat");
+    std::fs::write(store.join("broken.json"), b"{\"id\": 3").unwrap();
+    let out = teach(&cfg, &["--query", "cat", "--list"]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+    let warned: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("broken.json"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", out.show());
+
+    // Bad labels: one line naming what and where, exit 1 (2 for usage), nothing added.
+    let out = teach(&cfg, &["--query", "cat", "--state", "maybe", &on]);
+    assert_ne!(out.code, Some(0), "{}", out.show());
+    assert!(
+        out.stderr.contains("camera desk: query cat: \"maybe\" is not a state of the query (states: ON, OFF)"),
+        "{}",
+        out.show()
+    );
+    let out = teach(&cfg, &["--query", "dog", "--state", "ON", &on]);
+    assert_ne!(out.code, Some(0), "{}", out.show());
+    assert!(out.stderr.contains("dog"), "{}", out.show());
+    let missing = dir.path().join("missing.mkv").to_string_lossy().into_owned();
+    let out = teach(&cfg, &["--query", "cat", "--state", "ON", &missing]);
+    assert_ne!(out.code, Some(0), "{}", out.show());
+    assert!(out.stderr.contains("missing.mkv"), "{}", out.show());
+    let out = teach(&cfg, &["--query", "cat", "--list"]);
+    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+
+    // The dataset export writes the crops, a folder per state.
+    let data = dir.path().join("data");
+    let c = cfg.to_string_lossy().into_owned();
+    let d = data.to_string_lossy().into_owned();
+    let out = run_ocellus(
+        &["dataset", "export", "-c", &c, "--query", "cat", "--out", &d],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    for state in ["ON", "OFF"] {
+        let n = std::fs::read_dir(data.join(state)).unwrap().count();
+        assert_eq!(n, 1, "{state}: {}", out.show());
+    }
+}
+
+#[test]
+fn a_folder_of_examples_teaches_a_classify_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("shelf");
+    for (label, photo) in [("cat", "chelsea.png"), ("mug", "coffee.png"), ("person", "astronaut.png")] {
+        std::fs::create_dir_all(folder.join(label)).unwrap();
+        std::fs::copy(media(photo), folder.join(label).join(photo)).unwrap();
+    }
+    let clip = media_clip(
+        dir.path(),
+        "shelf.mkv",
+        &[("astronaut.png", 1.0), ("chelsea.png", 1.0), ("coffee.png", 1.0)],
+    );
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"what is on the shelf?\"\nkind = \"classify\"\n\
+             model = \"look\"\nlabels = [\"cat\", \"mug\", \"person\"]\nexamples = \"shelf\"\n",
+            embedder_model(),
+            toml_path(&clip),
+        ),
+    );
+    let a = answers(&clip, &cfg);
+    assert_eq!(states_within(&a, 0.0, 0.95), [Some("person".to_string())], "{a:?}");
+    assert_eq!(states_within(&a, 1.05, 1.95), [Some("cat".to_string())], "{a:?}");
+    assert_eq!(states_within(&a, 2.05, 3.0), [Some("mug".to_string())], "{a:?}");
+    // Folder examples are the config's: listed, not stored, not forgettable.
+    let out = teach(&cfg, &["--query", "cat", "--list"]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(out.stdout.contains("examples cat 1, mug 1, person 1"), "{}", out.show());
+    let stored = dir.path().join(".ocellus/examples/desk/cat");
+    let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "folder examples were copied into {}", stored.display());
+}
+
+fn daemon_config(dir: &Path, broker: &str, http: u16, clip: &Path) -> PathBuf {
+    // OFF examples come with the config; ON is what a person teaches at runtime.
+    let folder = dir.join("desk-examples/OFF");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(media("coffee.png"), folder.join("coffee.png")).unwrap();
+    std::fs::copy(media("rocket.jpg"), folder.join("rocket.jpg")).unwrap();
+    write_config(
+        dir,
+        &format!(
+            "[mqtt]\nurl = {}\nclient_id = {}\nstate_dir = {}\n\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n\n\
+             [teach]\nreview_every = \"0s\"\n\n{ENGINE_ONE_THREAD}{}\
+             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
+             model = \"look\"\nexamples = \"desk-examples\"\nreview_below = 0.9\n",
+            toml_str(broker),
+            toml_str(&client_id("teach")),
+            toml_path(&dir.join("state")),
+            embedder_model(),
+            toml_path(clip),
+        ),
+    )
+}
+
+fn api(port: u16, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+    http(port, method, path, Some(TOKEN), body)
+        .unwrap_or_else(|| panic!("{method} {path}: no answer"))
+}
+
+/// Waits for `want` on the query's state topic after `since`, published by the
+/// daemon (not a retained copy from the broker).
+fn wait_state(col: &MqttCollector, since: Instant, want: &str) {
+    let topic = state_topic("desk", "cat");
+    assert!(
+        col.wait_for(
+            |m| m
+                .iter()
+                .any(|m| m.at > since && !m.retain && m.topic == topic && m.text() == want),
+            WAIT
+        ),
+        "no {want} on {topic}:\n{}",
+        col.dump()
+    );
+}
+
+#[test]
+fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let port = free_port();
+    let clip = media_clip(dir.path(), "cat.mkv", &[("chelsea.png", 1.0)]);
+    let cfg = daemon_config(dir.path(), &url, port, &clip);
+    let col = MqttCollector::new(&url);
+    let mut daemon = Daemon::start(&cfg, &[]);
+
+    // Untaught on ON, the query is unsure of every frame: one review item for the
+    // one scene, its picture beside it (retained).
+    let review = col
+        .wait_for_topic("ocellus/desk/review", WAIT)
+        .unwrap_or_else(|| panic!("no review item:\n{}\n{}", col.dump(), daemon.output()));
+    let item = review.json();
+    assert_eq!((item["camera"].as_str(), item["query"].as_str()), (Some("desk"), Some("cat")));
+    assert_eq!(item["label"], "ocellus/desk/query/cat/label");
+    assert!(item["answer"].is_null(), "{item}");
+    let image = col
+        .wait_for_topic("ocellus/desk/review/image", WAIT)
+        .expect("the review item's picture");
+    assert_eq!(&image.payload[..2], &[0xff, 0xd8], "not a JPEG");
+    // The same scene keeps coming (the clip repeats) without a second item.
+    std::thread::sleep(Duration::from_secs(3));
+    let items = col.payloads("ocellus/desk/review");
+    assert_eq!(items.len(), 1, "one scene, one review item: {items:?}");
+    let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
+    assert_eq!(listed["review"].as_array().map(Vec::len), Some(1), "{listed}");
+    let id = item["id"].as_str().unwrap().to_string();
+    let r = api(port, "GET", &format!("/api/cameras/desk/review/{id}/image.jpg"), b"");
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/jpeg")));
+
+    // Refused labels go to the query's error topic and change nothing.
+    publish_once(&url, "ocellus/desk/query/cat/label", "maybe", false);
+    let err = col
+        .wait_for_topic("ocellus/desk/query/cat/error", WAIT)
+        .expect("a refusal");
+    assert!(
+        err.json()["error"].as_str().unwrap().contains("\"maybe\" is not a state of the query"),
+        "{}",
+        err.text()
+    );
+    let r = api(port, "POST", "/api/cameras/desk/queries/dog/examples", br#"{"state":"ON"}"#);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = api(port, "POST", "/api/cameras/desk/queries/cat/examples", br#"{"state":"ON","why":1}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = http(port, "POST", "/api/cameras/desk/queries/cat/examples", None, br#"{"state":"ON"}"#)
+        .unwrap();
+    assert_eq!(r.status, 401, "labels need the token: {}", r.text());
+
+    // A person labels the review item ON (MQTT): the query answers ON at once.
+    let since = Instant::now();
+    let label = format!("{{\"state\": \"ON\", \"review\": \"{id}\"}}");
+    publish_once(&url, "ocellus/desk/query/cat/label", label.as_str(), false);
+    wait_state(&col, since, "ON");
+    let attrs = col.last("ocellus/desk/query/cat/attributes").unwrap().json();
+    assert_eq!(attrs["examples"]["ON"], 1, "{attrs}");
+    assert_eq!(attrs["examples"]["OFF"], 2, "{attrs}");
+    assert!(attrs["confidence"].as_f64().unwrap() > 0.5, "{attrs}");
+    // The answered item is gone from the list.
+    let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
+    assert!(
+        listed["review"].as_array().unwrap().iter().all(|r| r["id"] != id.as_str()),
+        "{listed}"
+    );
+
+    // And the current frame over HTTP.
+    let r = api(port, "POST", "/api/cameras/desk/queries/cat/examples", br#"{"state":"yes"}"#);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["example"]["state"], "ON", "{body}");
+    assert_eq!(body["example"]["source"], "http", "{body}");
+    assert_eq!(body["summary"]["examples"]["ON"], 2, "{body}");
+    let http_id = body["example"]["id"].as_str().unwrap().to_string();
+    let list = api(port, "GET", "/api/cameras/desk/queries/cat/examples", b"").json();
+    let examples = list["examples"].as_array().unwrap();
+    assert_eq!(examples.len(), 4, "2 labelled + 2 from the folder: {list}");
+    let sources: Vec<&str> = examples.iter().filter_map(|e| e["source"].as_str()).collect();
+    assert!(sources.contains(&"mqtt") && sources.contains(&"folder"), "{list}");
+    let r = api(port, "GET", &format!("/api/cameras/desk/queries/cat/examples/{http_id}/image.jpg"), b"");
+    assert_eq!((r.status, &r.body[..2]), (200, &[0xffu8, 0xd8][..]));
+    let r = api(port, "DELETE", &format!("/api/cameras/desk/queries/cat/examples/{http_id}"), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["summary"]["examples"]["ON"], 1);
+    let r = api(port, "DELETE", &format!("/api/cameras/desk/queries/cat/examples/{http_id}"), b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    daemon.stop();
+
+    // After a restart the stored label is there: ON from the first frames, and
+    // no review item (the query is sure now).
+    let col2 = MqttCollector::with_filter(&url, "ocellus/desk/query/cat/state");
+    let since = Instant::now();
+    let mut daemon = Daemon::start(&cfg, &[]);
+    wait_state(&col2, since, "ON");
+    let states: Vec<String> = col2
+        .messages()
+        .iter()
+        .filter(|m| m.at > since && !m.retain)
+        .map(|m| m.text())
+        .collect();
+    assert!(states.iter().all(|s| s == "ON"), "{states:?}");
+    let list = api(port, "GET", "/api/cameras/desk/queries/cat/examples", b"").json();
+    assert_eq!(list["summary"]["examples"]["ON"], 1, "{list}");
+    let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
+    assert_eq!(listed["review"].as_array().map(Vec::len), Some(0), "{listed}");
+    daemon.stop();
+}
