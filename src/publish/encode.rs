@@ -16,6 +16,10 @@ const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
 /// characters; the whole text goes in the attributes.
 const MAX_STATE_CHARS: usize = 255;
 
+/// When a query's attributes went out, and the address of the taught summary
+/// they carried (0 for none).
+type Sent = (Instant, usize);
+
 /// Turns what the daemon hands the publisher ([`Outgoing`]) into MQTT messages on the
 /// contract's topics, re-sending a query's attributes while its state holds.
 pub struct Encoder {
@@ -25,7 +29,7 @@ pub struct Encoder {
     /// Looked up by borrowed names, so the per-frame check touches no refcount.
     /// When each (camera, query)'s attributes last went out, and the taught
     /// summary they carried (its address; 0 for none).
-    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, (Instant, usize)>>,
+    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, Sent>>,
 }
 
 impl Encoder {
@@ -300,6 +304,8 @@ mod tests {
             region: None,
             score: f32::NAN,
             state: Some(state.clone()),
+            confidence: None,
+            taught: None,
             change: Some(crate::query::ChangeOut {
                 from: None,
                 to: state,

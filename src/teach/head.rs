@@ -74,7 +74,12 @@ impl Head {
             }
         }
         let max_sq = (0..n).map(|i| g[i * n + i]).fold(0f32, f32::max);
-        let step = 1.0 / (0.5 * max_sq + LAMBDA);
+        // Step sizes from the loss's curvature: at most ½·‖z‖² along the weights and
+        // ½ along the biases; the Hessian is within twice its diagonal blocks, so
+        // each block's step is 1 / (2 · its bound). A bias step sized by the
+        // weights' bound overshoots when the examples lie close together.
+        let step_a = 1.0 / (max_sq + LAMBDA);
+        let step_b = 1.0;
         // Nearest centroid to start: row c is the mean of state c's centred examples,
         // scaled so that the centroids' logits differ by about 4.
         let mut a = vec![0f32; k * n];
@@ -131,10 +136,10 @@ impl Head {
             a_prev.copy_from_slice(&a);
             b_prev.copy_from_slice(&b);
             for i in 0..k * n {
-                a[i] = look_a[i] - step * grad[i];
+                a[i] = look_a[i] - step_a * grad[i];
             }
             for c in 0..k {
-                b[c] = look_b[c] - step * gb[c];
+                b[c] = look_b[c] - step_b * gb[c];
             }
         }
         // W = A·Z; b' = b - W·mean.
@@ -318,5 +323,33 @@ mod tests {
         let ys: Vec<usize> = (0..9).map(|i| i / 3).collect();
         let head = Head::train(&xs, &ys, 3).unwrap();
         assert_eq!(head.predict(&[0.0, 0.1, 0.99]), 2);
+    }
+
+    #[test]
+    fn examples_close_together_are_still_told_apart() {
+        // Two unit vectors at cosine 0.94 (what a tiny or a frozen embedder gives for
+        // two scenes of one camera): each gets its own state, however many copies.
+        let unit = |v: [f32; 3]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.map(|x| x / n)
+        };
+        let (on, off) = (unit([1.0, 0.18, 0.0]), unit([1.0, -0.18, 0.0]));
+        for copies in [1, 4, 60] {
+            let xs: Vec<&[f32]> = (0..copies).flat_map(|_| [&on[..], &off[..]]).collect();
+            let ys: Vec<usize> = (0..copies).flat_map(|_| [0, 1]).collect();
+            let head = Head::train(&xs, &ys, 2).unwrap();
+            let mut p = [0f32; 2];
+            head.probs(&on, &mut p);
+            assert!(p[0] > 0.7, "{copies} copies: ON gives {p:?}");
+            head.probs(&off, &mut p);
+            assert!(p[1] > 0.7, "{copies} copies: OFF gives {p:?}");
+        }
+        // Many examples near one centre per state: held-out ones are right too.
+        let a = cluster(&[1.0, 0.3, 0.3, 0.3], 100, 7);
+        let b = cluster(&[0.3, 1.0, 0.3, 0.3], 100, 8);
+        let xs: Vec<&[f32]> = a.iter().zip(&b).flat_map(|(x, y)| [x.as_slice(), y.as_slice()]).collect();
+        let ys: Vec<usize> = (0..200).map(|i| i % 2).collect();
+        let (right, n) = cross_validate(&xs, &ys, 2).unwrap();
+        assert!(right >= n * 95 / 100, "{right} of {n}");
     }
 }

@@ -3,7 +3,8 @@
 //! input tensor, the engine thread's run with preallocated ONNX Runtime tensors,
 //! decoding and NMS into reused vectors, dual-encoder regions (CLIP and SigLIP) served
 //! from the embedding cache, every query (softmax and sigmoid scoring), the pooled
-//! report — allocates nothing, and neither
+//! report, taught queries (an embedder's head, a CLIP query's prompts mixed with its
+//! examples, the camera's last frame kept for labelling) — allocates nothing, and neither
 //! does a frame the gate found unchanged, nor the gate itself. (ONNX Runtime's own
 //! C++ allocations are not Rust heap allocations and are not counted.)
 //!
@@ -27,6 +28,7 @@ use ocellus::kit::{Frame, Sample, Unchanged};
 use ocellus::kit::{Plane, Thumb};
 use ocellus::query::{Inference, ReportPool};
 use ocellus::source::{self, CameraConfig, WhenFull};
+use ocellus::teach::{Lessons, Source, TeachConfig};
 
 struct Counting;
 
@@ -303,4 +305,106 @@ region = [0.0, 0.0, 0.5, 1.0]
         }
     });
     assert_eq!(n, 0, "{n} heap allocations in 100 gate decisions");
+
+    taught(&root);
+}
+
+/// Taught queries: an embedder query answering from its examples alone and a CLIP
+/// query whose prompts and examples mix; with the camera's last frame kept for
+/// "label the current frame", still nothing is allocated per frame.
+fn taught(root: &std::path::Path) {
+    let text = format!(
+        r#"[engine]
+threads = 1
+
+[models.look]
+family = "embedder"
+dir = {look}
+providers = ["cpu"]
+threads = 1
+
+[models.tiny]
+family = "clip"
+dir = {clip}
+tokenizer = {tokenizer}
+providers = ["cpu"]
+threads = 1
+
+[[cameras]]
+id = "desk"
+url = "unused.mkv"
+
+[[cameras.queries]]
+id = "cat"
+ask = "is the cat there?"
+kind = "yes_no"
+model = "look"
+
+[[cameras.queries]]
+id = "coffee"
+ask = "is there coffee?"
+kind = "yes_no"
+model = "tiny"
+yes = ["a photo of a cup of coffee"]
+no = ["a photo of a cat"]
+"#,
+        look = common::toml_path(&common::models_dir().join("mobilenetv2_int8_imagenet")),
+        clip = common::toml_path(&root.join("tests/fixtures/clip_tiny")),
+        tokenizer =
+            common::toml_path(&common::models_dir().join("clip_vit_b32_tokenizer/tokenizer.json")),
+    );
+    let config = ocellus::app::config::parse(&text, std::path::Path::new("/tmp/no_alloc.toml"))
+        .expect("taught config");
+    let env = ocellus::engine::environment(&config.engine).expect("ONNX Runtime");
+    let models = ocellus::model::Registry::load(
+        &config.models,
+        &config.engine,
+        env,
+        &Arc::new(PromptCache::default()),
+    );
+    assert!(models.failed().is_empty(), "{:?}", models.failed());
+    let store = tempfile::tempdir().unwrap();
+    let lessons = Arc::new(Lessons::new(TeachConfig {
+        dir: Some(store.path().to_path_buf()),
+        ..TeachConfig::default()
+    }));
+    let ctx = WorkerContext {
+        cache: Arc::new(EmbeddingCache::new(1 << 20)),
+        metrics: Arc::new(CameraMetrics::default()),
+        lessons: lessons.clone(),
+    };
+    let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx.clone());
+    assert_eq!(worker.failed_queries(), 0);
+    let cat = decode(&common::media("chelsea.png"), ocellus::kit::Pixels::Rgb);
+    let mug = decode(&common::media("coffee.png"), ocellus::kit::Pixels::Rgb);
+    for (query, model) in [("cat", "look"), ("coffee", "tiny")] {
+        let lesson = lessons.find("desk", query).expect("the query's lesson");
+        let loaded = models.get(model).unwrap();
+        let (yes, no) = if query == "cat" { (&cat, &mug) } else { (&mug, &cat) };
+        lesson.add_frame("ON", yes, None, Source::Cli, None, loaded).unwrap();
+        lesson.add_frame("OFF", no, None, Source::Cli, None, loaded).unwrap();
+    }
+    let pool = ReportPool::new(worker.camera().clone(), 2);
+    let frame = Sample::Frame(cat);
+    for _ in 0..3 {
+        let mut r = pool.take();
+        assert!(worker.evaluate(&frame, &mut r));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+    let mut states = Vec::with_capacity(40);
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            let mut r = pool.take();
+            assert!(worker.evaluate(&frame, &mut r));
+            for q in &r.queries {
+                states.push((q.taught.is_some(), q.score));
+            }
+        }
+    });
+    assert_eq!(n, 0, "{n} heap allocations in 20 frames of taught queries");
+    // Both answered with their lessons; the embedder's head knows the cat.
+    assert_eq!(states.len(), 40);
+    assert!(states.iter().all(|(taught, _)| *taught));
+    assert!(states.chunks(2).all(|p| p[0].1 > 0.5), "{states:?}");
+    assert!(lessons.frame("desk").with(|f| f.width).is_some(), "the last frame is kept");
 }

@@ -393,3 +393,62 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     assert_eq!(listed["review"].as_array().map(Vec::len), Some(0), "{listed}");
     daemon.stop();
 }
+
+#[test]
+fn a_clip_query_without_labels_answers_exactly_as_zero_shot_and_labels_move_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let clip = media_clip(
+        dir.path(),
+        "mugs.mkv",
+        &[("coffee.png", 1.0), ("chelsea.png", 1.0)],
+    );
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}[models.tiny]\nfamily = \"clip\"\ndir = {}\ntokenizer = {}\nproviders = [\"cpu\"]\n\n\
+             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
+             model = \"tiny\"\nyes = [\"a photo of a cat\"]\nno = [\"a photo of a cup of coffee\"]\n",
+            toml_path(&root.join("tests/fixtures/clip_tiny")),
+            toml_path(&models_dir().join("clip_vit_b32_tokenizer/tokenizer.json")),
+            toml_path(&clip),
+        ),
+    );
+    let scores = |cfg: &Path| -> Vec<(f64, f64)> {
+        ask_json(&clip, cfg, "10")
+            .iter()
+            .map(|l| (l["pts"].as_f64().unwrap(), l["queries"][0]["score"].as_f64().unwrap()))
+            .collect()
+    };
+    // The same config before the store exists and after every label is forgotten:
+    // the same scores to the last bit.
+    let zero_shot = scores(&cfg);
+    let clip_s = clip.to_string_lossy().into_owned();
+    let (cat, mug) = (format!("{clip_s}@1.5"), format!("{clip_s}@0.5"));
+    for (state, at) in [("ON", &cat), ("OFF", &mug)] {
+        let out = teach(&cfg, &["--query", "cat", "--state", state, at]);
+        assert_eq!(out.code, Some(0), "{}", out.show());
+    }
+    let taught = scores(&cfg);
+    assert_eq!(taught.len(), zero_shot.len());
+    let moved = taught
+        .iter()
+        .zip(&zero_shot)
+        .filter(|(t, z)| (t.1 - z.1).abs() > 1e-3)
+        .count();
+    assert_eq!(moved, taught.len(), "every frame moves with 2 labels: {taught:?} vs {zero_shot:?}");
+    // Taught towards the labels: the cat frames score higher than the mug frames
+    // by more than before.
+    let gap = |s: &[(f64, f64)]| {
+        let mean = |a: f64, b: f64| {
+            let v: Vec<f64> = s.iter().filter(|(p, _)| *p >= a && *p < b).map(|x| x.1).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        mean(1.05, 2.0) - mean(0.0, 0.95)
+    };
+    assert!(gap(&taught) > gap(&zero_shot), "{} vs {}", gap(&taught), gap(&zero_shot));
+    let out = teach(&cfg, &["--query", "cat", "--all"]);
+    assert!(out.stdout.contains("forgot 2 examples"), "{}", out.show());
+    assert_eq!(scores(&cfg), zero_shot);
+}
