@@ -178,7 +178,13 @@ fn main() -> ExitCode {
                 Format::Folders => app::teach::ExportFormat::Folders,
                 Format::Jsonl => app::teach::ExportFormat::Jsonl,
             };
-            finish(app::teach::export(config, camera.as_deref(), &query, &out, format))
+            finish(app::teach::export(
+                config,
+                camera.as_deref(),
+                &query,
+                &out,
+                format,
+            ))
         }
         Command::Ask {
             media,

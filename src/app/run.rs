@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::camera::{self, CameraEnv};
-use super::teacher::Teacher;
 use super::supervisor::Supervisor;
+use super::teacher::Teacher;
 
 use crate::app::config::Config;
 use crate::app::control::{Control, Request, StateFile};

@@ -84,13 +84,15 @@ pub fn teach(config: Config, opts: TeachOptions) -> Result<i32, DaemonError> {
     }
     if !opts.media.is_empty() {
         let Some(state) = &opts.state else {
-            return Err(DaemonError::Usage("--state is needed to label media".into()));
+            return Err(DaemonError::Usage(
+                "--state is needed to label media".into(),
+            ));
         };
         for media in &opts.media {
             let (path, seconds) = split_media(media);
             let path = std::env::current_dir().unwrap_or_default().join(path);
-            let frame = crate::source::frame_at(&path, seconds, Pixels::Rgb)
-                .map_err(TeachError::from)?;
+            let frame =
+                crate::source::frame_at(&path, seconds, Pixels::Rgb).map_err(TeachError::from)?;
             let ex = lesson.add_frame(
                 state,
                 &frame,
@@ -108,7 +110,11 @@ pub fn teach(config: Config, opts: TeachOptions) -> Result<i32, DaemonError> {
             );
         }
     }
-    let _ = writeln!(out, "{}", describe(&cam.id, &q.id, &lesson.trained().summary));
+    let _ = writeln!(
+        out,
+        "{}",
+        describe(&cam.id, &q.id, &lesson.trained().summary)
+    );
     Ok(0)
 }
 
@@ -125,7 +131,12 @@ pub fn export(
     let loaded = loaded(&models, &q)?;
     let lesson = lessons.lesson(spec(&cam, &q)?, &loaded)?;
     let n = write_dataset(&lesson, &q, dir, format)?;
-    println!("wrote {n} examples of {}/{} to {}", cam.id, q.id, dir.display());
+    println!(
+        "wrote {n} examples of {}/{} to {}",
+        cam.id,
+        q.id,
+        dir.display()
+    );
     Ok(0)
 }
 
@@ -199,7 +210,10 @@ pub fn describe(camera: &str, query: &str, s: &Summary) -> String {
         ),
         None => "accuracy: needs 2 examples of each state".into(),
     };
-    format!("{camera}/{query}: examples {}; {accuracy}", counts.join(", "))
+    format!(
+        "{camera}/{query}: examples {}; {accuracy}",
+        counts.join(", ")
+    )
 }
 
 /// `PATH@SECONDS` → (PATH, SECONDS); a path without a number after its last `@` is
@@ -220,14 +234,19 @@ fn query_of(
     query: &str,
 ) -> Result<(CameraConfig, QueryConfig), DaemonError> {
     let cam = pick_camera(config, camera)?;
-    let q = cam.queries.iter().find(|q| q.id == query).cloned().ok_or_else(|| {
-        let ids: Vec<&str> = cam.queries.iter().map(|q| q.id.as_str()).collect();
-        DaemonError::Usage(format!(
-            "camera {}: no query {query:?} (queries: {})",
-            cam.id,
-            ids.join(", ")
-        ))
-    })?;
+    let q = cam
+        .queries
+        .iter()
+        .find(|q| q.id == query)
+        .cloned()
+        .ok_or_else(|| {
+            let ids: Vec<&str> = cam.queries.iter().map(|q| q.id.as_str()).collect();
+            DaemonError::Usage(format!(
+                "camera {}: no query {query:?} (queries: {})",
+                cam.id,
+                ids.join(", ")
+            ))
+        })?;
     Ok((cam, q))
 }
 

@@ -461,7 +461,8 @@ impl CameraWorker {
             if let Some(e) = q.evaluate(&self.outputs, now, pts) {
                 if let (Sample::Frame(frame), Some(below)) = (sample, q.config.review_below)
                     && e.confidence.is_none_or(|c| c < below)
-                    && let Some(item) = review(&self.camera, &self.outputs, &self.lessons, q, &e, frame)
+                    && let Some(item) =
+                        review(&self.camera, &self.outputs, &self.lessons, q, &e, frame)
                 {
                     report.reviews.push(item);
                 }
@@ -596,7 +597,10 @@ impl CameraWorker {
                     loaded,
                     engine,
                 } => {
-                    if !matches!(loaded.as_ref(), Loaded::Clip { .. } | Loaded::Embedder { .. }) {
+                    if !matches!(
+                        loaded.as_ref(),
+                        Loaded::Clip { .. } | Loaded::Embedder { .. }
+                    ) {
                         continue;
                     }
                     let entry = &mut self.outputs.embeddings[*slot].2;
@@ -666,9 +670,9 @@ impl CameraWorker {
 /// A review item of `frame` for query `q`, unless the query made one too recently
 /// or of the same scene.
 fn review(
-camera: &Arc<str>,
-outputs: &FrameOutputs,
-lessons: &Lessons,
+    camera: &Arc<str>,
+    outputs: &FrameOutputs,
+    lessons: &Lessons,
     q: &StandingQuery,
     e: &crate::query::Evaluation,
     frame: &Frame,

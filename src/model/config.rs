@@ -25,14 +25,8 @@ pub enum ModelConfig {
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 6] = [
-    "yolox",
-    "clip",
-    "florence2",
-    "smolvlm",
-    "ppocr",
-    "embedder",
-];
+pub(super) const FAMILIES: [&str; 6] =
+    ["yolox", "clip", "florence2", "smolvlm", "ppocr", "embedder"];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -309,10 +303,13 @@ impl ModelConfig {
             .into_iter()
             .filter_map(|(k, f)| Some((k, f?.as_path())))
             .collect(),
-            ModelConfig::Embedder(c) => [("file", c.file.as_ref()), ("preprocessor", Some(&c.preprocessor))]
-                .into_iter()
-                .filter_map(|(k, f)| Some((k, f?.as_path())))
-                .collect(),
+            ModelConfig::Embedder(c) => [
+                ("file", c.file.as_ref()),
+                ("preprocessor", Some(&c.preprocessor)),
+            ]
+            .into_iter()
+            .filter_map(|(k, f)| Some((k, f?.as_path())))
+            .collect(),
         }
     }
 

@@ -331,6 +331,47 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
             "event_types": cam.queries.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
         }),
     );
+    // Queries a person reviews (`review_below`): the picture to review, and a
+    // button per state that labels the camera's current frame.
+    let reviewed: Vec<&QueryConfig> = cam
+        .queries
+        .iter()
+        .filter(|q| q.review_below.is_some())
+        .collect();
+    if !reviewed.is_empty() {
+        components.insert(
+            format!("{id}_review"),
+            json!({
+                "platform": "image",
+                "unique_id": format!("{id}_review"),
+                "default_entity_id": entity_id("image", &format!("{id}_review")),
+                "name": "To review",
+                "image_topic": topics.review_image(&cam.id),
+                "content_type": "image/jpeg",
+            }),
+        );
+    }
+    for q in reviewed {
+        let states: Vec<&str> = match q.kind {
+            QueryKind::YesNo => vec!["ON", "OFF"],
+            _ => q.labels.iter().map(String::as_str).collect(),
+        };
+        for state in states {
+            let key = format!("{id}_{}_teach_{}", q.id, state);
+            components.insert(
+                key.clone(),
+                json!({
+                    "platform": "button",
+                    "unique_id": key,
+                    "default_entity_id": entity_id("button", &key),
+                    "name": format!("Teach {}: {state}", q.name.as_deref().unwrap_or(&q.id)),
+                    "command_topic": topics.query_label(&cam.id, &q.id),
+                    "payload_press": state,
+                    "entity_category": "config",
+                }),
+            );
+        }
+    }
     if snapshots {
         components.insert(
             format!("{id}_snapshot"),
@@ -467,5 +508,30 @@ mod tests {
         assert_eq!(metrics.refused(), 2);
         let ours = before[0].payload.clone();
         assert!(big.on_message(&before[0].topic, &ours).is_empty());
+    }
+
+    #[test]
+    fn a_reviewed_query_gets_the_review_picture_and_a_teach_button_per_state() {
+        let cam: CameraConfig = toml::from_str(
+            "id = \"desk\"\nurl = \"rtsp://cam/1\"\n[[queries]]\nid = \"cat\"\n\
+             ask = \"is the cat there?\"\nkind = \"yes_no\"\nmodel = \"look\"\nreview_below = 0.8\n\
+             [[queries]]\nid = \"lamp\"\nask = \"which colour?\"\nkind = \"classify\"\n\
+             model = \"look\"\nlabels = [\"red\", \"green\"]\n",
+        )
+        .unwrap();
+        let topics = Topics::new("ocellus");
+        let config = device_config(&cam, &topics, false);
+        let c = config["components"].as_object().unwrap();
+        let review = &c["ocellus_desk_review"];
+        assert_eq!(review["platform"], "image");
+        assert_eq!(review["image_topic"], "ocellus/desk/review/image");
+        for state in ["ON", "OFF"] {
+            let b = &c[&format!("ocellus_desk_cat_teach_{state}")];
+            assert_eq!(b["platform"], "button");
+            assert_eq!(b["command_topic"], "ocellus/desk/query/cat/label");
+            assert_eq!(b["payload_press"], state);
+        }
+        // Only queries under review get buttons.
+        assert!(!c.keys().any(|k| k.contains("lamp_teach")), "{c:?}");
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::kit::{LabelCommand, QueryCommand};
 use crate::kit::metrics::PublisherMetrics;
 use crate::kit::watchdog::Heartbeat;
+use crate::kit::{LabelCommand, QueryCommand};
 
 /// How often an idle publisher still beats its heartbeat.
 pub(super) const BEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -14,10 +14,10 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packe
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Commands, Labels};
 use super::journal::Journal;
 use super::limits::Incoming;
 use super::outbox::Journaled;
+use super::{Commands, Labels};
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::kit::{LabelCommand, QueryCommand};
 use crate::kit::{RateLimit, RateLimits};

@@ -143,9 +143,18 @@ mod tests {
             t.parse_query_label("site/ocellus/door/query/open/label"),
             Some(("door", "open"))
         );
-        assert_eq!(t.parse_query_label("site/ocellus/door/query/open/set"), None);
-        assert_eq!(t.parse_query_set("site/ocellus/door/query/open/label"), None);
-        assert_eq!(t.parse_query_label("site/ocellus/a/b/query/open/label"), None);
+        assert_eq!(
+            t.parse_query_label("site/ocellus/door/query/open/set"),
+            None
+        );
+        assert_eq!(
+            t.parse_query_set("site/ocellus/door/query/open/label"),
+            None
+        );
+        assert_eq!(
+            t.parse_query_label("site/ocellus/a/b/query/open/label"),
+            None
+        );
     }
 
     #[test]

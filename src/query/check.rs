@@ -88,7 +88,8 @@ pub fn check(
         // A folder on the daemon's disk is the config file's to name.
         bad(
             "examples",
-            "only the config file may name an examples folder; label at runtime on .../label".into(),
+            "only the config file may name an examples folder; label at runtime on .../label"
+                .into(),
         );
     }
     if q.every.is_zero() {

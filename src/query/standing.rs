@@ -314,7 +314,11 @@ impl StandingQuery {
 
 /// A query's labels as shared strings.
 fn labels(config: &QueryConfig) -> Vec<Arc<str>> {
-    config.labels.iter().map(|l| Arc::from(l.as_str())).collect()
+    config
+        .labels
+        .iter()
+        .map(|l| Arc::from(l.as_str()))
+        .collect()
 }
 
 /// True when the detection's centre lies inside the normalised region (or no region).

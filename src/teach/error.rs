@@ -9,7 +9,9 @@ use crate::model::ModelError;
 #[derive(Debug, thiserror::Error)]
 pub enum TeachError {
     /// The state is not one of the query's.
-    #[error("camera {camera}: query {query}: {state} is not a state of the query (states: {states})")]
+    #[error(
+        "camera {camera}: query {query}: {state} is not a state of the query (states: {states})"
+    )]
     UnknownState {
         /// The camera's id.
         camera: String,
@@ -21,7 +23,9 @@ pub enum TeachError {
         states: String,
     },
     /// The query's kind cannot be taught (only yes_no and classify).
-    #[error("camera {camera}: query {query}: {kind} queries on model {model} cannot be taught (yes_no and classify on clip or embedder models can)")]
+    #[error(
+        "camera {camera}: query {query}: {kind} queries on model {model} cannot be taught (yes_no and classify on clip or embedder models can)"
+    )]
     NotTeachable {
         /// The camera's id.
         camera: String,
@@ -33,7 +37,9 @@ pub enum TeachError {
         model: String,
     },
     /// The query already has as many examples as `[teach] max_examples` allows.
-    #[error("camera {camera}: query {query}: already {max} examples, the most [teach] max_examples allows; forget some first")]
+    #[error(
+        "camera {camera}: query {query}: already {max} examples, the most [teach] max_examples allows; forget some first"
+    )]
     Full {
         /// The camera's id.
         camera: String,
@@ -65,7 +71,9 @@ pub enum TeachError {
     Label(String),
     /// No lesson is open for the camera's query: no such camera or query, a query
     /// that is not yes_no or classify, or a model that does not embed images.
-    #[error("camera {camera}: query {query} cannot be taught here (no such running query, or not a yes_no/classify query on a clip or embedder model)")]
+    #[error(
+        "camera {camera}: query {query} cannot be taught here (no such running query, or not a yes_no/classify query on a clip or embedder model)"
+    )]
     NotTaught {
         /// The camera's id.
         camera: String,

@@ -211,7 +211,10 @@ pub fn cross_validate(xs: &[&[f32]], ys: &[usize], k: usize) -> Option<(usize, u
             // A fold that lost a state's every example: count its tests as wrong.
             continue;
         };
-        correct += test.iter().filter(|&&i| head.predict(xs[i]) == ys[i]).count();
+        correct += test
+            .iter()
+            .filter(|&&i| head.predict(xs[i]) == ys[i])
+            .count();
     }
     Some((correct, n))
 }
@@ -277,7 +280,8 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(j, c)| {
-                        let h = (seed.wrapping_mul(2654435761) ^ (i as u32 * 7919 + j as u32 * 104729))
+                        let h = (seed.wrapping_mul(2654435761)
+                            ^ (i as u32 * 7919 + j as u32 * 104729))
                             % 1000;
                         c + (h as f32 / 1000.0 - 0.5) * 0.3
                     })
@@ -347,7 +351,11 @@ mod tests {
         // Many examples near one centre per state: held-out ones are right too.
         let a = cluster(&[1.0, 0.3, 0.3, 0.3], 100, 7);
         let b = cluster(&[0.3, 1.0, 0.3, 0.3], 100, 8);
-        let xs: Vec<&[f32]> = a.iter().zip(&b).flat_map(|(x, y)| [x.as_slice(), y.as_slice()]).collect();
+        let xs: Vec<&[f32]> = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(x, y)| [x.as_slice(), y.as_slice()])
+            .collect();
         let ys: Vec<usize> = (0..200).map(|i| i % 2).collect();
         let (right, n) = cross_validate(&xs, &ys, 2).unwrap();
         assert!(right >= n * 95 / 100, "{right} of {n}");

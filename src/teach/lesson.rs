@@ -107,7 +107,10 @@ impl Lesson {
         let identity = loaded
             .image_identity()
             .ok_or_else(|| TeachError::NoEmbedder(spec.model.clone()))?;
-        let root = cfg.dir.clone().unwrap_or_else(|| PathBuf::from(".ocellus/examples"));
+        let root = cfg
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".ocellus/examples"));
         let store = Store::new(&root, &spec.camera, &spec.query);
         let (mut examples, problems) = store.load();
         for p in problems {
@@ -299,7 +302,14 @@ impl Lesson {
         loaded: &Loaded,
     ) -> Result<Example, TeachError> {
         let frame = decode(file)?;
-        self.add_frame(state, &frame, None, source, Some(file.display().to_string()), loaded)
+        self.add_frame(
+            state,
+            &frame,
+            None,
+            source,
+            Some(file.display().to_string()),
+            loaded,
+        )
     }
 
     fn room(&self) -> Result<(), TeachError> {
@@ -476,10 +486,17 @@ fn read_folder(
         warn("cannot be read".into());
         return out;
     };
-    let mut subs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut subs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     subs.sort();
     for sub in subs {
-        let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = sub
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let state = if spec.yes_no {
             match name.to_ascii_lowercase().as_str() {
                 "on" | "yes" | "true" => Some("ON".to_string()),
@@ -487,19 +504,36 @@ fn read_folder(
                 _ => None,
             }
         } else {
-            spec.states.iter().find(|s| s.eq_ignore_ascii_case(&name)).cloned()
+            spec.states
+                .iter()
+                .find(|s| s.eq_ignore_ascii_case(&name))
+                .cloned()
         };
         let Some(state) = state else {
-            warn(format!("{name:?} is not a state of the query ({}); left out", spec.states.join(", ")));
+            warn(format!(
+                "{name:?} is not a state of the query ({}); left out",
+                spec.states.join(", ")
+            ));
             continue;
         };
-        let Ok(files) = std::fs::read_dir(&sub) else { continue };
-        let mut files: Vec<PathBuf> = files.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+        let Ok(files) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = files
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
         for file in files {
             match embed_file(loaded, &spec.model, &file, scratch) {
                 Ok(e) => out.push(Example {
-                    id: format!("folder:{name}/{}", file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
+                    id: format!(
+                        "folder:{name}/{}",
+                        file.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
+                    ),
                     state: state.clone(),
                     time: String::new(),
                     source: Source::Folder,

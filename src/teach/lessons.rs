@@ -103,7 +103,10 @@ impl Lessons {
 
     /// The open lessons, ordered by camera and query.
     pub fn all(&self) -> Vec<Arc<Lesson>> {
-        let mut all: Vec<_> = lock(&self.lessons).values().map(|o| o.lesson.clone()).collect();
+        let mut all: Vec<_> = lock(&self.lessons)
+            .values()
+            .map(|o| o.lesson.clone())
+            .collect();
         all.sort_by(|a, b| {
             (&a.spec().camera, &a.spec().query).cmp(&(&b.spec().camera, &b.spec().query))
         });

@@ -122,9 +122,16 @@ mod tests {
         store.save(&example("b"), None).unwrap();
         std::fs::write(store.dir().join("c.json"), b"{\"id\": \"c\", \"sta").unwrap();
         let (examples, problems) = store.load();
-        assert_eq!(examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].to_string().contains("c.json"), "{}", problems[0]);
+        assert!(
+            problems[0].to_string().contains("c.json"),
+            "{}",
+            problems[0]
+        );
         store.remove("a").unwrap();
         assert!(!store.jpeg_path("a").exists());
         assert_eq!(store.load().0.len(), 1);

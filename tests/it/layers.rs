@@ -17,8 +17,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "stages",
         &[
-            "source", "gate", "engine", "model", "cache", "query", "snapshot", "publish", "hub", "teach",
-            "metrics",
+            "source", "gate", "engine", "model", "cache", "query", "snapshot", "publish", "hub",
+            "teach", "metrics",
         ],
     ),
     ("eval", &["eval"]),

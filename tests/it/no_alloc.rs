@@ -380,9 +380,17 @@ no = ["a photo of a cat"]
     for (query, model) in [("cat", "look"), ("coffee", "tiny")] {
         let lesson = lessons.find("desk", query).expect("the query's lesson");
         let loaded = models.get(model).unwrap();
-        let (yes, no) = if query == "cat" { (&cat, &mug) } else { (&mug, &cat) };
-        lesson.add_frame("ON", yes, None, Source::Cli, None, loaded).unwrap();
-        lesson.add_frame("OFF", no, None, Source::Cli, None, loaded).unwrap();
+        let (yes, no) = if query == "cat" {
+            (&cat, &mug)
+        } else {
+            (&mug, &cat)
+        };
+        lesson
+            .add_frame("ON", yes, None, Source::Cli, None, loaded)
+            .unwrap();
+        lesson
+            .add_frame("OFF", no, None, Source::Cli, None, loaded)
+            .unwrap();
     }
     let pool = ReportPool::new(worker.camera().clone(), 2);
     let frame = Sample::Frame(cat);
@@ -406,5 +414,8 @@ no = ["a photo of a cat"]
     assert_eq!(states.len(), 40);
     assert!(states.iter().all(|(taught, _)| *taught));
     assert!(states.chunks(2).all(|p| p[0].1 > 0.5), "{states:?}");
-    assert!(lessons.frame("desk").with(|f| f.width).is_some(), "the last frame is kept");
+    assert!(
+        lessons.frame("desk").with(|f| f.width).is_some(),
+        "the last frame is kept"
+    );
 }

@@ -84,7 +84,11 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
     let lesson = media_clip(
         dir.path(),
         "lesson.mkv",
-        &[("chelsea.png", 1.0), ("coffee.png", 1.0), ("astronaut.png", 1.0)],
+        &[
+            ("chelsea.png", 1.0),
+            ("coffee.png", 1.0),
+            ("astronaut.png", 1.0),
+        ],
     );
     // ...asked on another: other sizes (so other letterboxing and scaling), and a
     // photo it never saw (the rocket).
@@ -115,21 +119,41 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
     let off = [format!("{lesson_s}@1.5"), format!("{lesson_s}@2.5")];
     let out = teach(&cfg, &["--query", "cat", "--state", "ON", &on]);
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert!(out.stdout.contains("examples OFF 0, ON 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 0, ON 1"),
+        "{}",
+        out.show()
+    );
     let out = teach(&cfg, &["--query", "cat", "--state", "no", &off[0], &off[1]]);
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert!(out.stdout.contains("examples OFF 2, ON 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 2, ON 1"),
+        "{}",
+        out.show()
+    );
 
     // A new process (nothing kept in memory) answers from the stored examples.
     let after = answers(&test, &cfg);
-    assert_eq!(states_within(&after, 0.0, 0.95), [Some("OFF".to_string())], "{after:?}");
-    assert_eq!(states_within(&after, 1.05, 1.95), [Some("ON".to_string())], "{after:?}");
+    assert_eq!(
+        states_within(&after, 0.0, 0.95),
+        [Some("OFF".to_string())],
+        "{after:?}"
+    );
+    assert_eq!(
+        states_within(&after, 1.05, 1.95),
+        [Some("ON".to_string())],
+        "{after:?}"
+    );
     assert_eq!(
         states_within(&after, 2.05, 2.95),
         [Some("OFF".to_string())],
         "the rocket (never labelled) is not the cat: {after:?}"
     );
-    assert_eq!(states_within(&after, 3.05, 4.0), [Some("ON".to_string())], "{after:?}");
+    assert_eq!(
+        states_within(&after, 3.05, 4.0),
+        [Some("ON".to_string())],
+        "{after:?}"
+    );
 
     // The list shows the three, with their media; one is forgotten by id.
     let out = teach(&cfg, &["--query", "cat", "--list"]);
@@ -147,7 +171,10 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
         "{}",
         out.show()
     );
-    assert!(rows.iter().all(|r| r[2] == "person" && r[4].contains("lesson.mkv@")));
+    assert!(
+        rows.iter()
+            .all(|r| r[2] == "person" && r[4].contains("lesson.mkv@"))
+    );
     let astronaut = rows
         .iter()
         .find(|r| r[4].ends_with("@2.5"))
@@ -155,14 +182,22 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
         .to_string();
     let out = teach(&cfg, &["--query", "cat", "--forget", &astronaut]);
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 1, ON 1"),
+        "{}",
+        out.show()
+    );
 
     // A corrupt example file is named, one line, and the others still count.
     let store = dir.path().join(".ocellus/examples/desk/cat");
     std::fs::write(store.join("broken.json"), b"{\"id\": 3").unwrap();
     let out = teach(&cfg, &["--query", "cat", "--list"]);
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 1, ON 1"),
+        "{}",
+        out.show()
+    );
     let warned: Vec<&str> = out
         .stderr
         .lines()
@@ -174,19 +209,29 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
     let out = teach(&cfg, &["--query", "cat", "--state", "maybe", &on]);
     assert_ne!(out.code, Some(0), "{}", out.show());
     assert!(
-        out.stderr.contains("camera desk: query cat: \"maybe\" is not a state of the query (states: ON, OFF)"),
+        out.stderr.contains(
+            "camera desk: query cat: \"maybe\" is not a state of the query (states: ON, OFF)"
+        ),
         "{}",
         out.show()
     );
     let out = teach(&cfg, &["--query", "dog", "--state", "ON", &on]);
     assert_ne!(out.code, Some(0), "{}", out.show());
     assert!(out.stderr.contains("dog"), "{}", out.show());
-    let missing = dir.path().join("missing.mkv").to_string_lossy().into_owned();
+    let missing = dir
+        .path()
+        .join("missing.mkv")
+        .to_string_lossy()
+        .into_owned();
     let out = teach(&cfg, &["--query", "cat", "--state", "ON", &missing]);
     assert_ne!(out.code, Some(0), "{}", out.show());
     assert!(out.stderr.contains("missing.mkv"), "{}", out.show());
     let out = teach(&cfg, &["--query", "cat", "--list"]);
-    assert!(out.stdout.contains("examples OFF 1, ON 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 1, ON 1"),
+        "{}",
+        out.show()
+    );
 
     // The dataset export writes the crops, a folder per state.
     let data = dir.path().join("data");
@@ -207,14 +252,22 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
 fn a_folder_of_examples_teaches_a_classify_query() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("shelf");
-    for (label, photo) in [("cat", "chelsea.png"), ("mug", "coffee.png"), ("person", "astronaut.png")] {
+    for (label, photo) in [
+        ("cat", "chelsea.png"),
+        ("mug", "coffee.png"),
+        ("person", "astronaut.png"),
+    ] {
         std::fs::create_dir_all(folder.join(label)).unwrap();
         std::fs::copy(media(photo), folder.join(label).join(photo)).unwrap();
     }
     let clip = media_clip(
         dir.path(),
         "shelf.mkv",
-        &[("astronaut.png", 1.0), ("chelsea.png", 1.0), ("coffee.png", 1.0)],
+        &[
+            ("astronaut.png", 1.0),
+            ("chelsea.png", 1.0),
+            ("coffee.png", 1.0),
+        ],
     );
     let cfg = write_config(
         dir.path(),
@@ -227,16 +280,37 @@ fn a_folder_of_examples_teaches_a_classify_query() {
         ),
     );
     let a = answers(&clip, &cfg);
-    assert_eq!(states_within(&a, 0.0, 0.95), [Some("person".to_string())], "{a:?}");
-    assert_eq!(states_within(&a, 1.05, 1.95), [Some("cat".to_string())], "{a:?}");
-    assert_eq!(states_within(&a, 2.05, 3.0), [Some("mug".to_string())], "{a:?}");
+    assert_eq!(
+        states_within(&a, 0.0, 0.95),
+        [Some("person".to_string())],
+        "{a:?}"
+    );
+    assert_eq!(
+        states_within(&a, 1.05, 1.95),
+        [Some("cat".to_string())],
+        "{a:?}"
+    );
+    assert_eq!(
+        states_within(&a, 2.05, 3.0),
+        [Some("mug".to_string())],
+        "{a:?}"
+    );
     // Folder examples are the config's: listed, not stored, not forgettable.
     let out = teach(&cfg, &["--query", "cat", "--list"]);
     assert_eq!(out.code, Some(0), "{}", out.show());
-    assert!(out.stdout.contains("examples cat 1, mug 1, person 1"), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples cat 1, mug 1, person 1"),
+        "{}",
+        out.show()
+    );
     let stored = dir.path().join(".ocellus/examples/desk/cat");
     let files = std::fs::read_dir(&stored).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(files, 0, "folder examples were copied into {}", stored.display());
+    assert_eq!(
+        files,
+        0,
+        "folder examples were copied into {}",
+        stored.display()
+    );
 }
 
 fn daemon_config(dir: &Path, broker: &str, http: u16, clip: &Path) -> PathBuf {
@@ -301,7 +375,10 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
         .wait_for_topic("ocellus/desk/review", WAIT)
         .unwrap_or_else(|| panic!("no review item:\n{}\n{}", col.dump(), daemon.output()));
     let item = review.json();
-    assert_eq!((item["camera"].as_str(), item["query"].as_str()), (Some("desk"), Some("cat")));
+    assert_eq!(
+        (item["camera"].as_str(), item["query"].as_str()),
+        (Some("desk"), Some("cat"))
+    );
     assert_eq!(item["label"], "ocellus/desk/query/cat/label");
     assert!(item["answer"].is_null(), "{item}");
     let image = col
@@ -313,10 +390,22 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     let items = col.payloads("ocellus/desk/review");
     assert_eq!(items.len(), 1, "one scene, one review item: {items:?}");
     let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
-    assert_eq!(listed["review"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["review"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     let id = item["id"].as_str().unwrap().to_string();
-    let r = api(port, "GET", &format!("/api/cameras/desk/review/{id}/image.jpg"), b"");
-    assert_eq!((r.status, r.header("content-type")), (200, Some("image/jpeg")));
+    let r = api(
+        port,
+        "GET",
+        &format!("/api/cameras/desk/review/{id}/image.jpg"),
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("image/jpeg"))
+    );
 
     // Refused labels go to the query's error topic and change nothing.
     publish_once(&url, "ocellus/desk/query/cat/label", "maybe", false);
@@ -324,16 +413,35 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
         .wait_for_topic("ocellus/desk/query/cat/error", WAIT)
         .expect("a refusal");
     assert!(
-        err.json()["error"].as_str().unwrap().contains("\"maybe\" is not a state of the query"),
+        err.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"maybe\" is not a state of the query"),
         "{}",
         err.text()
     );
-    let r = api(port, "POST", "/api/cameras/desk/queries/dog/examples", br#"{"state":"ON"}"#);
+    let r = api(
+        port,
+        "POST",
+        "/api/cameras/desk/queries/dog/examples",
+        br#"{"state":"ON"}"#,
+    );
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = api(port, "POST", "/api/cameras/desk/queries/cat/examples", br#"{"state":"ON","why":1}"#);
+    let r = api(
+        port,
+        "POST",
+        "/api/cameras/desk/queries/cat/examples",
+        br#"{"state":"ON","why":1}"#,
+    );
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = http(port, "POST", "/api/cameras/desk/queries/cat/examples", None, br#"{"state":"ON"}"#)
-        .unwrap();
+    let r = http(
+        port,
+        "POST",
+        "/api/cameras/desk/queries/cat/examples",
+        None,
+        br#"{"state":"ON"}"#,
+    )
+    .unwrap();
     assert_eq!(r.status, 401, "labels need the token: {}", r.text());
 
     // A person labels the review item ON (MQTT): the query answers ON at once.
@@ -341,19 +449,31 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     let label = format!("{{\"state\": \"ON\", \"review\": \"{id}\"}}");
     publish_once(&url, "ocellus/desk/query/cat/label", label.as_str(), false);
     wait_state(&col, since, "ON");
-    let attrs = col.last("ocellus/desk/query/cat/attributes").unwrap().json();
+    let attrs = col
+        .last("ocellus/desk/query/cat/attributes")
+        .unwrap()
+        .json();
     assert_eq!(attrs["examples"]["ON"], 1, "{attrs}");
     assert_eq!(attrs["examples"]["OFF"], 2, "{attrs}");
     assert!(attrs["confidence"].as_f64().unwrap() > 0.5, "{attrs}");
     // The answered item is gone from the list.
     let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
     assert!(
-        listed["review"].as_array().unwrap().iter().all(|r| r["id"] != id.as_str()),
+        listed["review"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != id.as_str()),
         "{listed}"
     );
 
     // And the current frame over HTTP.
-    let r = api(port, "POST", "/api/cameras/desk/queries/cat/examples", br#"{"state":"yes"}"#);
+    let r = api(
+        port,
+        "POST",
+        "/api/cameras/desk/queries/cat/examples",
+        br#"{"state":"yes"}"#,
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let body = r.json();
     assert_eq!(body["example"]["state"], "ON", "{body}");
@@ -363,14 +483,35 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     let list = api(port, "GET", "/api/cameras/desk/queries/cat/examples", b"").json();
     let examples = list["examples"].as_array().unwrap();
     assert_eq!(examples.len(), 4, "2 labelled + 2 from the folder: {list}");
-    let sources: Vec<&str> = examples.iter().filter_map(|e| e["source"].as_str()).collect();
-    assert!(sources.contains(&"mqtt") && sources.contains(&"folder"), "{list}");
-    let r = api(port, "GET", &format!("/api/cameras/desk/queries/cat/examples/{http_id}/image.jpg"), b"");
+    let sources: Vec<&str> = examples
+        .iter()
+        .filter_map(|e| e["source"].as_str())
+        .collect();
+    assert!(
+        sources.contains(&"mqtt") && sources.contains(&"folder"),
+        "{list}"
+    );
+    let r = api(
+        port,
+        "GET",
+        &format!("/api/cameras/desk/queries/cat/examples/{http_id}/image.jpg"),
+        b"",
+    );
     assert_eq!((r.status, &r.body[..2]), (200, &[0xffu8, 0xd8][..]));
-    let r = api(port, "DELETE", &format!("/api/cameras/desk/queries/cat/examples/{http_id}"), b"");
+    let r = api(
+        port,
+        "DELETE",
+        &format!("/api/cameras/desk/queries/cat/examples/{http_id}"),
+        b"",
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["summary"]["examples"]["ON"], 1);
-    let r = api(port, "DELETE", &format!("/api/cameras/desk/queries/cat/examples/{http_id}"), b"");
+    let r = api(
+        port,
+        "DELETE",
+        &format!("/api/cameras/desk/queries/cat/examples/{http_id}"),
+        b"",
+    );
     assert_eq!(r.status, 404, "{}", r.text());
     daemon.stop();
 
@@ -390,7 +531,11 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     let list = api(port, "GET", "/api/cameras/desk/queries/cat/examples", b"").json();
     assert_eq!(list["summary"]["examples"]["ON"], 1, "{list}");
     let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
-    assert_eq!(listed["review"].as_array().map(Vec::len), Some(0), "{listed}");
+    assert_eq!(
+        listed["review"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
     daemon.stop();
 }
 
@@ -418,7 +563,12 @@ fn a_clip_query_without_labels_answers_exactly_as_zero_shot_and_labels_move_it()
     let scores = |cfg: &Path| -> Vec<(f64, f64)> {
         ask_json(&clip, cfg, "10")
             .iter()
-            .map(|l| (l["pts"].as_f64().unwrap(), l["queries"][0]["score"].as_f64().unwrap()))
+            .map(|l| {
+                (
+                    l["pts"].as_f64().unwrap(),
+                    l["queries"][0]["score"].as_f64().unwrap(),
+                )
+            })
             .collect()
     };
     // The same config before the store exists and after every label is forgotten:
@@ -437,17 +587,30 @@ fn a_clip_query_without_labels_answers_exactly_as_zero_shot_and_labels_move_it()
         .zip(&zero_shot)
         .filter(|(t, z)| (t.1 - z.1).abs() > 1e-3)
         .count();
-    assert_eq!(moved, taught.len(), "every frame moves with 2 labels: {taught:?} vs {zero_shot:?}");
+    assert_eq!(
+        moved,
+        taught.len(),
+        "every frame moves with 2 labels: {taught:?} vs {zero_shot:?}"
+    );
     // Taught towards the labels: the cat frames score higher than the mug frames
     // by more than before.
     let gap = |s: &[(f64, f64)]| {
         let mean = |a: f64, b: f64| {
-            let v: Vec<f64> = s.iter().filter(|(p, _)| *p >= a && *p < b).map(|x| x.1).collect();
+            let v: Vec<f64> = s
+                .iter()
+                .filter(|(p, _)| *p >= a && *p < b)
+                .map(|x| x.1)
+                .collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
         mean(1.05, 2.0) - mean(0.0, 0.95)
     };
-    assert!(gap(&taught) > gap(&zero_shot), "{} vs {}", gap(&taught), gap(&zero_shot));
+    assert!(
+        gap(&taught) > gap(&zero_shot),
+        "{} vs {}",
+        gap(&taught),
+        gap(&zero_shot)
+    );
     let out = teach(&cfg, &["--query", "cat", "--all"]);
     assert!(out.stdout.contains("forgot 2 examples"), "{}", out.show());
     assert_eq!(scores(&cfg), zero_shot);

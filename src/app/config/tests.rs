@@ -602,3 +602,92 @@ fn a_structural_problem_hides_nothing_else() {
     // The required `id` of the wrong type is one problem, not also "missing field".
     assert!(!p.iter().any(|l| l.contains("missing field")), "{p:#?}");
 }
+
+#[test]
+fn teach_section_and_taught_queries_are_checked() {
+    let text = r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+state_dir = "/var/lib/ocellus"
+
+[teach]
+max_examples = 0
+review_evry = "5s"
+
+[models.look]
+family = "embedder"
+dir = "models/mobilenet"
+
+[models.coco]
+family = "yolox"
+dir = "models/yolox"
+
+[[cameras]]
+id = "desk"
+url = "rtsp://cam/stream"
+
+[[cameras.queries]]
+id = "cat"
+ask = "is the cat there?"
+kind = "yes_no"
+model = "look"
+review_below = 1.5
+
+[[cameras.queries]]
+id = "shelf"
+ask = "what is on the shelf?"
+kind = "classify"
+model = "look"
+labels = ["mug"]
+
+[[cameras.queries]]
+id = "person"
+ask = "a person?"
+kind = "yes_no"
+model = "coco"
+label = "person"
+examples = "people"
+"#;
+    let p = problems(text).join("\n");
+    assert!(
+        p.contains("teach.review_evry: unknown field `review_evry`"),
+        "{p}"
+    );
+    assert!(
+        p.contains("teach.max_examples: must be between 1 and 100000"),
+        "{p}"
+    );
+    assert!(
+        p.contains("cameras[0].queries[0].review_below: 1.5 must be within (0, 1]"),
+        "{p}"
+    );
+    assert!(
+        p.contains("cameras[0].queries[1].labels: a classify query needs at least two labels"),
+        "{p}"
+    );
+    assert!(p.contains("cameras[0].queries[2].examples: only yes_no and classify queries on clip or embedder models are taught"), "{p}");
+
+    // A good one: the examples go under the state_dir, paths resolve beside the file.
+    let good = text
+        .replace(
+            "max_examples = 0\nreview_evry = \"5s\"",
+            "review_every = \"30s\"",
+        )
+        .replace(
+            "review_below = 1.5",
+            "review_below = 0.7\nexamples = \"desk/cat\"",
+        )
+        .replace("labels = [\"mug\"]", "labels = [\"mug\", \"empty\"]")
+        .replace("examples = \"people\"\n", "");
+    let c = parse(&good, Path::new("/etc/ocellus/test.toml")).unwrap();
+    assert_eq!(
+        c.teach.dir.as_deref(),
+        Some(Path::new("/var/lib/ocellus/examples"))
+    );
+    assert_eq!(c.teach.review_every, std::time::Duration::from_secs(30));
+    assert_eq!(
+        c.cameras[0].queries[0].examples.as_deref(),
+        Some(Path::new("/etc/ocellus/desk/cat"))
+    );
+    assert_eq!(c.models["look"].family(), "embedder");
+}

@@ -48,7 +48,10 @@ pub(super) fn routes() -> Router<Arc<Status>> {
             get(example_image),
         )
         .route("/api/cameras/{camera}/review", get(review))
-        .route("/api/cameras/{camera}/review/{id}/image.jpg", get(review_image))
+        .route(
+            "/api/cameras/{camera}/review/{id}/image.jpg",
+            get(review_image),
+        )
 }
 
 /// An example as the API shows it (its embedding left out).
@@ -66,12 +69,12 @@ fn summary(lesson: &Lesson) -> Value {
 /// The HTTP status of a teach error.
 fn status_of(e: &TeachError) -> StatusCode {
     match e {
-        TeachError::NotTaught { .. } | TeachError::NoExample { .. } | TeachError::NoReview { .. } => {
-            StatusCode::NOT_FOUND
-        }
-        TeachError::UnknownState { .. } | TeachError::Label(_) | TeachError::NotTeachable { .. } => {
-            StatusCode::BAD_REQUEST
-        }
+        TeachError::NotTaught { .. }
+        | TeachError::NoExample { .. }
+        | TeachError::NoReview { .. } => StatusCode::NOT_FOUND,
+        TeachError::UnknownState { .. }
+        | TeachError::Label(_)
+        | TeachError::NotTeachable { .. } => StatusCode::BAD_REQUEST,
         TeachError::Full { .. } | TeachError::NoFrame { .. } => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

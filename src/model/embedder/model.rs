@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::config::EmbedderConfig;
 use super::error::EmbedderError;
-use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession};
+use crate::engine::{
+    self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
+};
 use crate::kit::Frame;
 use crate::model::clip::{ClipImage, Embedding, ImageSpec};
 use crate::model::{ModelError, StepTimes};
@@ -83,7 +85,8 @@ impl Embedder {
             }
             usize::try_from(dim).unwrap_or(0)
         };
-        let identity = identity(&file, &cfg.output).map_err(|e| ModelError::load(name, &file, e))?;
+        let identity =
+            identity(&file, &cfg.output).map_err(|e| ModelError::load(name, &file, e))?;
         tracing::debug!(model = %name, file = %file.display(), dim, "embedder loaded");
         let model = Self {
             name: name.into(),
@@ -96,7 +99,11 @@ impl Embedder {
     }
 
     /// The engine thread that runs the model for every camera.
-    pub fn engine(&self, session: &SharedSession, cfg: &EngineConfig) -> Result<Batcher, ModelError> {
+    pub fn engine(
+        &self,
+        session: &SharedSession,
+        cfg: &EngineConfig,
+    ) -> Result<Batcher, ModelError> {
         Ok(Batcher::spawn(
             session.clone(),
             BatchSpec {
@@ -200,7 +207,9 @@ fn default_file(dir: &Path) -> Result<PathBuf, EmbedderError> {
         .or_else(|| found.iter().find(|p| named(p, "embed")));
     match pick {
         Some(p) => Ok(p.clone()),
-        None if found.is_empty() => Err(EmbedderError::NoFile("no .onnx file in the folder".into())),
+        None if found.is_empty() => {
+            Err(EmbedderError::NoFile("no .onnx file in the folder".into()))
+        }
         None => Err(EmbedderError::NoFile(
             "several .onnx files and none named *embed*; name one with `file`".into(),
         )),
@@ -212,7 +221,10 @@ fn identity(file: &Path, output: &str) -> Result<String, std::io::Error> {
     let bytes = std::fs::read(file)?;
     let hash = Sha256::digest(&bytes);
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     Ok(format!("{name}:{hex}:{output}"))
 }
 
@@ -226,9 +238,17 @@ mod tests {
         for f in ["m-int8.onnx", "m-int8-embed.onnx", "m-u8u8-embed.onnx"] {
             std::fs::write(dir.path().join(f), b"").unwrap();
         }
-        assert!(default_file(dir.path()).unwrap().ends_with("m-u8u8-embed.onnx"));
+        assert!(
+            default_file(dir.path())
+                .unwrap()
+                .ends_with("m-u8u8-embed.onnx")
+        );
         std::fs::remove_file(dir.path().join("m-u8u8-embed.onnx")).unwrap();
-        assert!(default_file(dir.path()).unwrap().ends_with("m-int8-embed.onnx"));
+        assert!(
+            default_file(dir.path())
+                .unwrap()
+                .ends_with("m-int8-embed.onnx")
+        );
         std::fs::remove_file(dir.path().join("m-int8-embed.onnx")).unwrap();
         assert!(default_file(dir.path()).unwrap().ends_with("m-int8.onnx"));
         let empty = tempfile::tempdir().unwrap();
