@@ -134,6 +134,15 @@ else
   PIDS+=("$!")
 fi
 
+# ------------------------------------------------------- the taught query
+# One labelled frame per photo (the clip shows each for 4 s); the examples go to
+# pipelines/.ocellus/examples/demo/scene/ (crops and embeddings), taught afresh.
+say "teaching query scene one frame of each photo (ocellus teach)"
+"$BIN" teach -c "$CONFIG" --query scene --all >/dev/null
+for taught in astronaut@2 coffee@6 cat@10 display@14; do
+  "$BIN" teach -c "$CONFIG" --query scene --state "${taught%@*}" "$OCELLUS_DEMO_CLIP@${taught#*@}" >&2
+done
+
 say "clip: $OCELLUS_DEMO_CLIP"
 say "models: $OCELLUS_MODELS"
 say "running: $BIN run -c $CONFIG --mqtt-url $MQTT_URL $* (Ctrl-C to stop)"

@@ -583,7 +583,7 @@ fn check_demo_pipeline() {
     let out = check_demo(&clip);
     assert_eq!(out.code, Some(0), "{}", out.show());
     assert!(
-        out.stdout.contains("ok (1 cameras, 5 queries, 2 models)"),
+        out.stdout.contains("ok (1 cameras, 6 queries, 3 models)"),
         "{}",
         out.show()
     );
