@@ -1,6 +1,7 @@
 //! The daemon's teacher: applies the labels of taught queries that arrive over MQTT
 //! (`<prefix>/<cam>/query/<q>/label`) and HTTP (`POST
-//! /api/cameras/<cam>/queries/<q>/examples`), one at a time on its own thread, so
+//! /api/cameras/<cam>/queries/<q>/examples`: the current frame, a review item, or an
+//! uploaded picture), one at a time on its own thread, so
 //! that embedding the picture and training the head never hold up the publisher
 //! or an HTTP worker. Its queue is bounded ([`QUEUE`]); a label that finds it full
 //! is refused (MQTT: on the query's `.../error` topic; HTTP: 503), never queued
@@ -30,6 +31,8 @@ pub struct Job {
     pub cmd: LabelCommand,
     /// Which surface it came from.
     pub source: Source,
+    /// An uploaded picture the label is of (its payload is then the state alone).
+    pub picture: Option<Vec<u8>>,
     /// HTTP waits for the outcome; MQTT's refusals go to the query's error topic.
     pub reply: Option<oneshot::Sender<Result<Example, TeachError>>>,
 }
@@ -62,6 +65,7 @@ impl Teacher {
                 .send(Job {
                     cmd,
                     source: Source::Mqtt,
+                    picture: None,
                     reply: None,
                 })
                 .is_ok()
@@ -89,9 +93,16 @@ impl Teacher {
 
 /// Applies one label: logged, answered (HTTP) or refused on the error topic (MQTT).
 fn apply(job: Job, lessons: &Lessons, out: &mpsc::WeakSender<Outgoing>) {
-    let Job { cmd, source, reply } = job;
-    let result =
-        Label::parse(&cmd.payload).and_then(|l| lessons.label(&cmd.camera, &cmd.query, &l, source));
+    let Job {
+        cmd,
+        source,
+        picture,
+        reply,
+    } = job;
+    let result = Label::parse(&cmd.payload).and_then(|l| match &picture {
+        Some(bytes) => lessons.label_picture(&cmd.camera, &cmd.query, &l.state, bytes, source),
+        None => lessons.label(&cmd.camera, &cmd.query, &l, source),
+    });
     match &result {
         Ok(ex) => {
             let summary = lessons

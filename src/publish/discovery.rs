@@ -350,6 +350,17 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
                 "content_type": "image/jpeg",
             }),
         );
+        components.insert(
+            format!("{id}_review_event"),
+            json!({
+                "platform": "event",
+                "unique_id": format!("{id}_review_event"),
+                "default_entity_id": entity_id("event", &format!("{id}_review_event")),
+                "name": "Review requests",
+                "state_topic": topics.review(&cam.id),
+                "event_types": ["review"],
+            }),
+        );
     }
     for q in reviewed {
         let states: Vec<&str> = match q.kind {
@@ -525,6 +536,11 @@ mod tests {
         let review = &c["ocellus_desk_review"];
         assert_eq!(review["platform"], "image");
         assert_eq!(review["image_topic"], "ocellus/desk/review/image");
+        let event = &c["ocellus_desk_review_event"];
+        assert_eq!(
+            (&event["platform"], &event["state_topic"]),
+            (&json!("event"), &json!("ocellus/desk/review"))
+        );
         for state in ["ON", "OFF"] {
             let b = &c[&format!("ocellus_desk_cat_teach_{state}")];
             assert_eq!(b["platform"], "button");

@@ -124,7 +124,6 @@ impl Encoder {
                         self.topics.camera_status(&cam.id),
                         self.topics.snapshot(&cam.id),
                         self.topics.caption(&cam.id),
-                        self.topics.review(&cam.id),
                         self.topics.review_image(&cam.id),
                     ]);
                     for topic in topics {
@@ -170,7 +169,7 @@ impl Encoder {
         if let Some(item) = r.reviews.last() {
             // The latest uncertain answer: what to label, and its picture.
             let payload = json!({
-                "id": item.id, "camera": item.camera, "query": item.query, "ask": item.ask,
+                "event_type": "review", "id": item.id, "camera": item.camera, "query": item.query, "ask": item.ask,
                 "answer": item.answer, "confidence": item.confidence, "region": item.region,
                 "time": humantime::format_rfc3339_millis(item.time).to_string(),
                 "label": self.topics.query_label(&item.camera, &item.query),
@@ -182,10 +181,11 @@ impl Encoder {
                 retain: true,
                 reliable: true,
             });
+            // An event (Home Assistant's event entity), not a state: not retained.
             emit(Message {
                 topic: self.topics.review(&r.camera),
                 payload: payload.to_string().into_bytes(),
-                retain: true,
+                retain: false,
                 reliable: true,
             });
         }

@@ -100,7 +100,7 @@ impl Topics {
         self.parse_query_topic(topic, "/label")
     }
 
-    /// A camera's review items (`<prefix>/<cam>/review`: JSON, retained).
+    /// A camera's review items (`<prefix>/<cam>/review`: JSON events, not retained).
     pub fn review(&self, cam: &str) -> String {
         format!("{}/{cam}/review", self.prefix)
     }

@@ -154,6 +154,41 @@ impl Lessons {
             })?
     }
 
+    /// Labels a picture sent by a person (an uploaded image, taken as a frame of the
+    /// camera: the query's region is cropped from it) as `state`.
+    pub fn label_picture(
+        &self,
+        camera: &str,
+        query: &str,
+        state: &str,
+        bytes: &[u8],
+        source: Source,
+    ) -> Result<Example, TeachError> {
+        let (lesson, loaded) = self.taught(camera, query)?;
+        let state = lesson.state(state)?;
+        let n = self.review_ids.fetch_add(1, Ordering::Relaxed);
+        let tmp = lesson
+            .dir()
+            .join(format!(".upload-{}-{n}.tmp", std::process::id()));
+        std::fs::create_dir_all(lesson.dir()).map_err(|e| TeachError::io(lesson.dir(), e))?;
+        std::fs::write(&tmp, bytes).map_err(|e| TeachError::io(&tmp, e))?;
+        let frame = crate::source::first_frame(&tmp, crate::kit::Pixels::Rgb);
+        let _ = std::fs::remove_file(&tmp);
+        let frame = frame.map_err(|e| TeachError::Image {
+            file: "the uploaded picture".into(),
+            why: e.to_string(),
+        })?;
+        let region = lesson.spec().region;
+        lesson.add_frame(
+            &state,
+            &frame,
+            region,
+            source,
+            Some("upload".into()),
+            &loaded,
+        )
+    }
+
     /// Removes example `id` of `camera`'s `query`.
     pub fn forget(&self, camera: &str, query: &str, id: &str) -> Result<(), TeachError> {
         self.taught(camera, query)?.0.forget(id)

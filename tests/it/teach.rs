@@ -33,9 +33,9 @@ fn teach_config(dir: &Path, clip: &Path, extra: &str) -> PathBuf {
     write_config(
         dir,
         &format!(
-            "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
-             [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
-             model = \"look\"\n{extra}\n",
+            "{ENGINE_ONE_THREAD}[teach]\nmax_examples = 3\n\n{}[[cameras]]\nid = \"desk\"\nurl = {}\n\
+             sample_fps = 10\n\n[[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\n\
+             kind = \"yes_no\"\nmodel = \"look\"\n{extra}\n",
             embedder_model(),
             toml_path(clip),
         ),
@@ -175,6 +175,16 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
         rows.iter()
             .all(|r| r[2] == "person" && r[4].contains("lesson.mkv@"))
     );
+    // The configured bound: a fourth example is refused, one line, nothing added.
+    let out = teach(&cfg, &["--query", "cat", "--state", "ON", &on]);
+    assert_ne!(out.code, Some(0), "{}", out.show());
+    assert!(
+        out.stderr.contains(
+            "camera desk: query cat: already 3 examples, the most [teach] max_examples allows"
+        ),
+        "{}",
+        out.show()
+    );
     let astronaut = rows
         .iter()
         .find(|r| r[4].ends_with("@2.5"))
@@ -231,6 +241,30 @@ fn taught_from_a_few_frames_the_query_answers_other_frames_and_keeps_its_example
         out.stdout.contains("examples OFF 1, ON 1"),
         "{}",
         out.show()
+    );
+
+    // An embedder file without the embedding output (the upstream classifier):
+    // one line naming the model, the file and the outputs it has.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "threads = 1\n\n[[cameras]]",
+        "threads = 1\nfile = \"mobilenetv2-12-int8.onnx\"\n\n[[cameras]]",
+    );
+    assert!(text.contains("mobilenetv2-12-int8.onnx"), "{text}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text).unwrap();
+    let out = run_ocellus(
+        &["ask", &test.to_string_lossy(), "-c", &bad.to_string_lossy()],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("no output \"embedding\""))
+        .unwrap_or_else(|| panic!("{}", out.show()));
+    assert!(
+        line.contains("look") && line.contains("mobilenetv2-12-int8.onnx"),
+        "{line}"
     );
 
     // The dataset export writes the crops, a folder per state.
@@ -444,6 +478,20 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     .unwrap();
     assert_eq!(r.status, 401, "labels need the token: {}", r.text());
 
+    let since = Instant::now();
+    let gone = r#"{"state":"ON","review":"r-gone"}"#;
+    publish_once(&url, "ocellus/desk/query/cat/label", gone, false);
+    assert!(
+        col.wait_for(
+            |m| m.iter().any(|m| m.at > since
+                && m.topic == "ocellus/desk/query/cat/error"
+                && m.text().contains("no review item \\\"r-gone\\\"")),
+            WAIT
+        ),
+        "{}",
+        col.dump()
+    );
+
     // A person labels the review item ON (MQTT): the query answers ON at once.
     let since = Instant::now();
     let label = format!("{{\"state\": \"ON\", \"review\": \"{id}\"}}");
@@ -498,6 +546,42 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
         b"",
     );
     assert_eq!((r.status, &r.body[..2]), (200, &[0xffu8, 0xd8][..]));
+    // An uploaded picture (a frame of the camera from elsewhere), with its state.
+    let jpeg = std::fs::read(dir.path().join("desk-examples/OFF/rocket.jpg")).unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "image/jpeg"),
+    ];
+    let path = "/api/cameras/desk/queries/cat/examples";
+    let r = http_with(port, "POST", &format!("{path}?state=OFF"), &headers, &jpeg).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["example"]["media"], "upload", "{}", r.text());
+    assert_eq!(r.json()["summary"]["examples"]["OFF"], 3, "{}", r.text());
+    let r = http_with(port, "POST", path, &headers, &jpeg).unwrap();
+    assert_eq!(r.status, 400, "a picture needs its state: {}", r.text());
+    let r = http_with(
+        port,
+        "POST",
+        &format!("{path}?state=OFF"),
+        &headers,
+        b"not a picture",
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("the uploaded picture"), "{}", r.text());
+    let list = api(port, "GET", path, b"").json();
+    let upload = list["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["media"] == "upload")
+        .expect("the upload")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = api(port, "DELETE", &format!("{path}/{upload}"), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = api(
         port,
         "DELETE",

@@ -126,7 +126,7 @@ fn unknown_sections_and_bad_toml_are_reported() {
     assert_eq!(
         p,
         vec![
-            "mqt: unknown section, expected one of engine, cache, mqtt, http, snapshots, models, cameras"
+            "mqt: unknown section, expected one of engine, teach, cache, mqtt, http, snapshots, models, cameras"
         ]
     );
     let p = problems("[[cameras]\nid = 1");

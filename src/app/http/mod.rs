@@ -23,6 +23,7 @@ mod config;
 mod guard;
 mod health;
 mod prometheus;
+mod reply;
 mod routes;
 mod teach;
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
@@ -16,6 +15,7 @@ use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::guard::Guard;
+use super::reply::{Ids, error};
 use super::{health, render};
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
@@ -247,23 +247,4 @@ async fn ask<T>(
             "no answer from the daemon within 60 s".into(),
         )),
     }
-}
-
-/// The ids of a path (`Path`), a bad one (percent escapes that are not UTF-8, say)
-/// refused with the API's JSON error rather than axum's plain text.
-pub(super) struct Ids<T>(pub(super) T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Ids<T> {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(ids)) => Ok(Ids(ids)),
-            Err(e) => Err(error(e.status(), e.body_text())),
-        }
-    }
-}
-
-pub(super) fn error(code: StatusCode, reason: String) -> Response {
-    (code, Json(json!({ "error": reason }))).into_response()
 }

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! curl -X POST localhost:9380/api/cameras/door/queries/open/examples -d '{"state":"ON"}'
+//! curl -X POST 'localhost:9380/api/cameras/door/queries/open/examples?state=OFF' -H 'Content-Type: image/jpeg' --data-binary @shut.jpg
 //! curl localhost:9380/api/cameras/door/review
 //! curl -X POST localhost:9380/api/cameras/door/queries/open/examples -d '{"state":"OFF","review":"r-..."}'
 //! curl -X DELETE localhost:9380/api/cameras/door/queries/open/examples/20261203T101500.123Z-0
@@ -17,16 +18,19 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::routes::{Ids, error};
+use super::reply::{Ids, error};
 use crate::app::status::Status;
 use crate::app::teacher::Job;
 use crate::kit::LabelCommand;
 use crate::teach::{Example, Lesson, MAX_LABEL_BYTES, Source, TeachError};
+
+/// The most bytes an uploaded picture may have (a label alone: `MAX_LABEL_BYTES`).
+pub(super) const MAX_PICTURE_BYTES: usize = 8 << 20;
 
 /// How long a label may wait for the teacher before the request gives up.
 const LABEL_WITHIN: Duration = Duration::from_secs(30);
@@ -37,7 +41,7 @@ pub(super) fn routes() -> Router<Arc<Status>> {
             "/api/cameras/{camera}/queries/{query}/examples",
             get(list)
                 .post(label)
-                .layer(DefaultBodyLimit::max(MAX_LABEL_BYTES)),
+                .layer(DefaultBodyLimit::max(MAX_PICTURE_BYTES)),
         )
         .route(
             "/api/cameras/{camera}/queries/{query}/examples/{id}",
@@ -74,6 +78,7 @@ fn status_of(e: &TeachError) -> StatusCode {
         | TeachError::NoReview { .. } => StatusCode::NOT_FOUND,
         TeachError::UnknownState { .. }
         | TeachError::Label(_)
+        | TeachError::Image { .. }
         | TeachError::NotTeachable { .. } => StatusCode::BAD_REQUEST,
         TeachError::Full { .. } | TeachError::NoFrame { .. } => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,9 +106,18 @@ async fn list(
     }
 }
 
+/// The state of an uploaded picture: `?state=ON` (letters, digits, `_-.` and `%20`).
+fn state_param(uri: &Uri) -> Option<String> {
+    let q = uri.query()?;
+    let raw = q.split('&').find_map(|kv| kv.strip_prefix("state="))?;
+    Some(raw.replace("%20", " ").replace('+', " "))
+}
+
 async fn label(
     State(shared): State<Arc<Status>>,
     Ids((camera, query)): Ids<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -111,10 +125,32 @@ async fn label(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return error(
                 e.status(),
-                format!("the label is larger than {MAX_LABEL_BYTES} bytes"),
+                format!(
+                    "the body is larger than {MAX_PICTURE_BYTES} bytes, the most a picture may have"
+                ),
             );
         }
         Err(e) => return error(e.status(), e.body_text()),
+    };
+    let picture = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("image/"));
+    let (payload, picture) = if picture {
+        let Some(state) = state_param(&uri) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "an uploaded picture needs its state: POST .../examples?state=ON".into(),
+            );
+        };
+        (state.into_bytes(), Some(body.to_vec()))
+    } else if body.len() > MAX_LABEL_BYTES {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the label is larger than {MAX_LABEL_BYTES} bytes"),
+        );
+    } else {
+        (body.to_vec(), None)
     };
     let Some(teacher) = &shared.teacher else {
         return error(
@@ -127,9 +163,10 @@ async fn label(
         cmd: LabelCommand {
             camera: camera.clone(),
             query: query.clone(),
-            payload: body.to_vec(),
+            payload,
         },
         source: Source::Http,
+        picture,
         reply: Some(reply),
     };
     if teacher.send(job).is_err() {

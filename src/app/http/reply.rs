@@ -1,0 +1,27 @@
+//! What every route answers with: the ids of its path, and its JSON error.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::json;
+
+/// The ids of a path (`Path`), a bad one (percent escapes that are not UTF-8, say)
+/// refused with the API's JSON error rather than axum's plain text.
+pub(super) struct Ids<T>(pub(super) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Ids<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(ids)) => Ok(Ids(ids)),
+            Err(e) => Err(error(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// `{"error": reason}` with `code`.
+pub(super) fn error(code: StatusCode, reason: String) -> Response {
+    (code, Json(json!({ "error": reason }))).into_response()
+}
