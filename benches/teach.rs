@@ -16,7 +16,8 @@
 //!   flip, brightness ×0.6–1.4; a fixed-seed PRNG), embedded by the real embedder.
 //!   Heads trained on 1, 2, 4 and 8 examples per state, drawn from a pool of training
 //!   variants, are scored on held-out variants (other crops of the same photos),
-//!   averaged over several draws.
+//!   averaged over several draws; `nearest_centroid_by_examples_per_state` scores
+//!   the alternative probe (each state's mean example, cosine) on the same draws.
 //!
 //! The embedder is `<shared>/models/mobilenetv2_int8_imagenet` (its default file,
 //! `mobilenetv2-12-u8u8-embed.onnx`, on the CPU provider) and the photos are
@@ -333,6 +334,26 @@ fn variants(
 }
 
 /// The learning curve: held-out accuracy by examples per state.
+/// Each state's mean example, L2-normalised.
+fn centroids(xs: &[&[f32]], ys: &[usize], k: usize) -> Vec<Vec<f32>> {
+    let dim = xs.first().map_or(0, |x| x.len());
+    let mut c = vec![vec![0f32; dim]; k];
+    for (x, &y) in xs.iter().zip(ys) {
+        for (a, v) in c[y].iter_mut().zip(x.iter()) {
+            *a += v;
+        }
+    }
+    c.into_iter().map(normalised).collect()
+}
+
+/// The state whose centroid is nearest `x` (largest cosine).
+fn nearest(centroids: &[Vec<f32>], x: &[f32]) -> usize {
+    let cos = |c: &Vec<f32>| c.iter().zip(x).map(|(a, b)| a * b).sum::<f32>();
+    (0..centroids.len())
+        .max_by(|&a, &b| cos(&centroids[a]).total_cmp(&cos(&centroids[b])))
+        .unwrap_or(0)
+}
+
 fn accuracy(look: &mut Look, cat: &Frame, others: &[Frame]) -> Result<Value, String> {
     let t0 = Instant::now();
     let mut rng = Rng(0x5EED_CA75);
@@ -354,9 +375,11 @@ fn accuracy(look: &mut Look, cat: &Frame, others: &[Frame]) -> Result<Value, Str
 
     let mut by_shots = Map::new();
     let mut by_shots_min = Map::new();
+    let mut centroid_by_shots = Map::new();
     let mut untrained = 0usize;
     for shots in SHOTS {
         let mut accs = Vec::new();
+        let mut centroid_accs = Vec::new();
         for _ in 0..DRAWS {
             let mut xs: Vec<&[f32]> = Vec::new();
             let mut ys = Vec::new();
@@ -374,7 +397,16 @@ fn accuracy(look: &mut Look, cat: &Frame, others: &[Frame]) -> Result<Value, Str
             };
             let right = test.iter().filter(|(x, y)| head.predict(x) == *y).count();
             accs.push(right as f64 / test.len() as f64);
+            // The alternative probe on the same draw: the nearest centroid (cosine).
+            let centroids = centroids(&xs, &ys, 2);
+            let right = test
+                .iter()
+                .filter(|(x, y)| nearest(&centroids, x) == *y)
+                .count();
+            centroid_accs.push(right as f64 / test.len() as f64);
         }
+        let centroid = centroid_accs.iter().sum::<f64>() / centroid_accs.len().max(1) as f64;
+        centroid_by_shots.insert(shots.to_string(), json!(round(centroid, 4)));
         let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
         let worst = accs.iter().copied().fold(1.0, f64::min);
         eprintln!("teach: {shots} per state: held-out accuracy {mean:.3} (worst draw {worst:.3})");
@@ -398,6 +430,7 @@ fn accuracy(look: &mut Look, cat: &Frame, others: &[Frame]) -> Result<Value, Str
     Ok(json!({
         "accuracy_by_examples_per_state": by_shots,
         "worst_draw_by_examples_per_state": by_shots_min,
+        "nearest_centroid_by_examples_per_state": centroid_by_shots,
         "test_variants": test.len(),
         "test_variants_per_state": [test_cat.len(), test_other.len()],
         "train_pool_per_state": [train_cat.len(), train_other.len()],
