@@ -466,6 +466,18 @@ impl CameraWorker {
                 {
                     report.reviews.push(item);
                 }
+                if e.change.is_some() && q.lesson().is_some() {
+                    let keep = |f: &Frame| {
+                        keep_event(&self.camera, &self.outputs, &self.lessons, q, &e, f, time)
+                    };
+                    match (sample, &self.frame_slot) {
+                        (Sample::Frame(frame), _) => keep(frame),
+                        (Sample::Unchanged(_), Some(slot)) => {
+                            slot.with(keep);
+                        }
+                        _ => {}
+                    }
+                }
                 report.queries.push(e);
             }
         }
@@ -682,15 +694,54 @@ fn review(
     if !lesson.admit_review(embedding, lessons.config().review_every) {
         return None;
     }
+    let item = picture(camera, embedding, lessons.review_id(), q, e, frame)?;
+    lessons.add_review(item.clone());
+    tracing::debug!(camera = %camera, query = %q.config.id, id = %item.id, "review item");
+    Some(item)
+}
+
+/// Keeps the frame behind a taught query's state change under its event id, so
+/// that a person can say what it really showed (state changes are rare: the crop is
+/// made only then).
+fn keep_event(
+    camera: &Arc<str>,
+    outputs: &FrameOutputs,
+    lessons: &Lessons,
+    q: &StandingQuery,
+    e: &crate::query::Evaluation,
+    frame: &Frame,
+    time: SystemTime,
+) {
+    if q.lesson().is_none() || e.change.as_ref().is_none_or(|c| c.from.is_none()) {
+        return;
+    }
+    let Some(embedding) = outputs.embedding(&q.config.model, q.config.region) else {
+        return;
+    };
+    let id = Arc::from(crate::query::event_id(camera, &e.id, time));
+    if let Some(item) = picture(camera, embedding, id, q, e, frame) {
+        lessons.add_event(item);
+    }
+}
+
+/// The crop of `frame` for query `q`, with its embedding and the query's answer.
+fn picture(
+    camera: &Arc<str>,
+    embedding: &crate::model::clip::Embedding,
+    id: Arc<str>,
+    q: &StandingQuery,
+    e: &crate::query::Evaluation,
+    frame: &Frame,
+) -> Option<Arc<ReviewItem>> {
     let jpeg = match crate::teach::crop_jpeg(frame, q.config.region) {
         Ok(j) => j,
         Err(err) => {
-            tracing::warn!(camera = %camera, query = %q.config.id, "review item: {err}");
+            tracing::warn!(camera = %camera, query = %q.config.id, "picture to label: {err}");
             return None;
         }
     };
-    let item = Arc::new(ReviewItem {
-        id: lessons.review_id(),
+    Some(Arc::new(ReviewItem {
+        id,
         camera: camera.clone(),
         query: e.id.clone(),
         ask: Arc::from(q.config.ask.as_str()),
@@ -700,10 +751,7 @@ fn review(
         region: q.config.region,
         jpeg: Arc::from(jpeg),
         embedding: embedding.clone(),
-    });
-    lessons.add_review(item.clone());
-    tracing::debug!(camera = %camera, query = %q.config.id, id = %item.id, "review item");
-    Some(item)
+    }))
 }
 
 /// Logs a model that failed on a frame: at once, then once a minute per camera and

@@ -258,7 +258,7 @@ impl Encoder {
             let Some(change) = &q.change else { continue };
             if change.from.is_some() {
                 let event = json!({
-                    "id": format!("{}/{}/{}", r.camera, q.id, r.time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
+                    "id": crate::query::event_id(&r.camera, &q.id, r.time),
                     "event_type": q.id,
                     "camera": r.camera, "query": q.id, "from": change.from, "to": change.to,
                     "score": q.score, "time": time.to_string(), "pts": r.pts, "seq": r.seq,

@@ -60,3 +60,14 @@ impl From<StateChange> for ChangeOut {
         }
     }
 }
+
+/// The id of the event a state change of `query` on `camera` at `time` raises
+/// (`<camera>/<query>/<unix ms>`): the events topic carries it, and a label may name
+/// it to say what the frame behind the alert really showed.
+pub fn event_id(camera: &str, query: &str, time: SystemTime) -> String {
+    let ms = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{camera}/{query}/{ms}")
+}

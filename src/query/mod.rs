@@ -34,7 +34,7 @@ pub use answer::Answer;
 pub use config::{Detail, QueryConfig, QueryKind};
 pub use debounce::{Debounce, StateChange, Timing};
 pub use error::BindError;
-pub use evaluation::{ChangeOut, Evaluation};
+pub use evaluation::{ChangeOut, Evaluation, event_id};
 pub use report::{Caption, FrameReport, Inference, Pooled, ReportPool, rfc3339};
 pub use slow::SlowQuery;
 pub use standing::{FrameOutputs, StandingQuery};

@@ -66,6 +66,17 @@ pub enum TeachError {
         /// The id asked for.
         id: String,
     },
+    /// No kept frame for that event (not a taught query's, or pushed out of the
+    /// bounded list).
+    #[error(
+        "camera {camera}: no frame kept for event {id} (not a taught query's, or no longer kept)"
+    )]
+    NoEvent {
+        /// The camera's id.
+        camera: String,
+        /// The event id asked for.
+        id: String,
+    },
     /// A label message that is not a label.
     #[error("label: {0}")]
     Label(String),

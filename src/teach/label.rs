@@ -17,7 +17,8 @@ use super::error::TeachError;
 pub const MAX_LABEL_BYTES: usize = 1024;
 
 /// A person's label: `{"state": "ON"}` (the camera's current frame),
-/// `{"state": "OFF", "review": "<id>"}` (a review item's picture), or the state
+/// `{"state": "OFF", "review": "<id>"}` (a review item's picture), `{"state": "OFF",
+/// "event": "<cam>/<q>/<ms>"}` (the frame behind an alert), or the state
 /// alone as plain text (`ON`, what a Home Assistant button sends).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,10 @@ pub struct Label {
     /// The review item the label is of; the current frame when absent.
     #[serde(default)]
     pub review: Option<String>,
+    /// The event (`<cam>/<q>/<unix ms>`, as the events topic gave it) whose frame
+    /// the label is of: "that alert was wrong".
+    #[serde(default)]
+    pub event: Option<String>,
 }
 
 impl Label {
@@ -42,7 +47,14 @@ impl Label {
             .map_err(|_| TeachError::Label("not UTF-8".into()))?
             .trim();
         if text.starts_with('{') {
-            return serde_json::from_str(text).map_err(|e| TeachError::Label(e.to_string()));
+            let label: Self =
+                serde_json::from_str(text).map_err(|e| TeachError::Label(e.to_string()))?;
+            if label.review.is_some() && label.event.is_some() {
+                return Err(TeachError::Label(
+                    "name a review item or an event, not both".into(),
+                ));
+            }
+            return Ok(label);
         }
         let bare = !text.is_empty()
             && text
@@ -56,6 +68,7 @@ impl Label {
         Ok(Self {
             state: text.to_string(),
             review: None,
+            event: None,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Lessons {
     lessons: Mutex<HashMap<(String, String), Open>>,
     frames: Mutex<HashMap<String, Arc<FrameSlot>>>,
     reviews: Mutex<HashMap<String, VecDeque<Arc<ReviewItem>>>>,
+    /// The frames behind the latest state changes of taught queries, per camera.
+    events: Mutex<HashMap<String, VecDeque<Arc<ReviewItem>>>>,
     review_ids: AtomicU64,
 }
 
@@ -48,6 +50,7 @@ impl Lessons {
             lessons: Mutex::default(),
             frames: Mutex::default(),
             reviews: Mutex::default(),
+            events: Mutex::default(),
             review_ids: AtomicU64::new(0),
         }
     }
@@ -146,6 +149,28 @@ impl Lessons {
             self.answered(camera, id);
             return Ok(ex);
         }
+        if let Some(id) = &label.event {
+            let item = lock(&self.events)
+                .get(camera)
+                .and_then(|l| {
+                    l.iter()
+                        .find(|r| &*r.id == id && &*r.query == query)
+                        .cloned()
+                })
+                .ok_or_else(|| TeachError::NoEvent {
+                    camera: camera.to_string(),
+                    id: crate::kit::shown(id).to_string(),
+                })?;
+            return lesson.add_picture(
+                &state,
+                &item.jpeg,
+                &item.embedding,
+                source,
+                Some(format!("event {id}")),
+                item.region,
+                "person",
+            );
+        }
         let region = lesson.spec().region;
         self.frame(camera)
             .with(|f| lesson.add_frame(&state, f, region, source, None, &loaded))
@@ -221,6 +246,17 @@ impl Lessons {
     /// Keeps `item` in its camera's list (the oldest goes beyond `review_keep`).
     pub fn add_review(&self, item: Arc<ReviewItem>) {
         let mut all = lock(&self.reviews);
+        let list = all.entry(item.camera.to_string()).or_default();
+        while list.len() >= self.cfg.review_keep.max(1) {
+            list.pop_front();
+        }
+        list.push_back(item);
+    }
+
+    /// Keeps the frame behind a state change (`item.id` is its event id), the
+    /// oldest going beyond `review_keep` per camera.
+    pub fn add_event(&self, item: Arc<ReviewItem>) {
+        let mut all = lock(&self.events);
         let list = all.entry(item.camera.to_string()).or_default();
         while list.len() >= self.cfg.review_keep.max(1) {
             list.pop_front();

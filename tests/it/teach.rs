@@ -699,3 +699,88 @@ fn a_clip_query_without_labels_answers_exactly_as_zero_shot_and_labels_move_it()
     assert!(out.stdout.contains("forgot 2 examples"), "{}", out.show());
     assert_eq!(scores(&cfg), zero_shot);
 }
+
+#[test]
+fn the_frame_behind_a_state_change_can_be_labelled_by_its_event_id() {
+    use ocellus::cache::{EmbeddingCache, PromptCache};
+    use ocellus::eval::{CameraWorker, WorkerContext};
+    use ocellus::kit::metrics::CameraMetrics;
+    use ocellus::kit::{Pixels, Sample};
+    use ocellus::query::ReportPool;
+    use ocellus::teach::{Label, Lessons, Source, TeachConfig, TeachError};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = \"unused.mkv\"\n\n\
+         [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat there?\"\nkind = \"yes_no\"\nmodel = \"look\"\n",
+        embedder_model()
+    );
+    let config = ocellus::app::config::parse(&text, &dir.path().join("t.toml")).unwrap();
+    let env = ocellus::engine::environment(&config.engine).unwrap();
+    let models = ocellus::model::Registry::load(
+        &config.models,
+        &config.engine,
+        env,
+        &Arc::new(PromptCache::default()),
+    );
+    let lessons = Arc::new(Lessons::new(TeachConfig {
+        dir: Some(dir.path().join("examples")),
+        ..TeachConfig::default()
+    }));
+    let ctx = WorkerContext {
+        cache: Arc::new(EmbeddingCache::new(1 << 20)),
+        metrics: Arc::new(CameraMetrics::default()),
+        lessons: lessons.clone(),
+    };
+    let mut worker = CameraWorker::new(&config.cameras[0], &models, ctx);
+    assert_eq!(worker.failed_queries(), 0);
+    let still = |name: &str| ocellus::source::first_frame(&media(name), Pixels::Rgb).unwrap();
+    let (cat, mug) = (still("chelsea.png"), still("coffee.png"));
+    let lesson = lessons.find("desk", "cat").expect("the lesson");
+    let look = models.get("look").unwrap();
+    lesson
+        .add_frame("ON", &cat, None, Source::Cli, None, look)
+        .unwrap();
+    lesson
+        .add_frame("OFF", &mug, None, Source::Cli, None, look)
+        .unwrap();
+
+    // ON on the cat, then OFF on the mug: a change, whose frame is kept.
+    let pool = ReportPool::new(worker.camera().clone(), 2);
+    let mut r = pool.take();
+    assert!(worker.evaluate(&Sample::Frame(cat), &mut r));
+    assert_eq!(
+        r.queries[0]
+            .state
+            .as_ref()
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("ON")
+    );
+    let mut r = pool.take();
+    let at = mug.captured;
+    assert!(worker.evaluate(&Sample::Frame(mug), &mut r));
+    let change = r.queries[0].change.as_ref().expect("ON -> OFF");
+    assert_eq!(change.to.to_string(), "OFF");
+    let id = ocellus::query::event_id("desk", "cat", at);
+
+    // "That alert was wrong": the mug frame labelled ON by its event id.
+    let label =
+        Label::parse(format!("{{\"state\": \"ON\", \"event\": \"{id}\"}}").as_bytes()).unwrap();
+    let ex = lessons.label("desk", "cat", &label, Source::Mqtt).unwrap();
+    assert_eq!(
+        (ex.state.as_str(), ex.media.as_deref()),
+        ("ON", Some(&*format!("event {id}")))
+    );
+    assert_eq!(lesson.trained().summary.examples["ON"], 2);
+    let gone = Label::parse(br#"{"state": "ON", "event": "desk/cat/1"}"#).unwrap();
+    let err = lessons
+        .label("desk", "cat", &gone, Source::Mqtt)
+        .unwrap_err();
+    assert!(matches!(err, TeachError::NoEvent { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "camera desk: no frame kept for event \"desk/cat/1\" (not a taught query's, or no longer kept)"
+    );
+}

@@ -75,7 +75,8 @@ fn status_of(e: &TeachError) -> StatusCode {
     match e {
         TeachError::NotTaught { .. }
         | TeachError::NoExample { .. }
-        | TeachError::NoReview { .. } => StatusCode::NOT_FOUND,
+        | TeachError::NoReview { .. }
+        | TeachError::NoEvent { .. } => StatusCode::NOT_FOUND,
         TeachError::UnknownState { .. }
         | TeachError::Label(_)
         | TeachError::Image { .. }
