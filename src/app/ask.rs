@@ -37,9 +37,11 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
         cam.sample_fps = fps;
     }
     let mut needed = config.clone();
-    needed
-        .models
-        .retain(|name, _| cam.queries.iter().any(|q| &q.model == name));
+    needed.models.retain(|name, _| {
+        cam.queries
+            .iter()
+            .any(|q| &q.model == name || q.escalate.as_ref() == Some(name))
+    });
     let env = engine::environment(&config.engine)?;
     let models = Registry::load(
         &needed.models,

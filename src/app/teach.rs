@@ -210,8 +210,12 @@ pub fn describe(camera: &str, query: &str, s: &Summary) -> String {
         ),
         None => "accuracy: needs 2 examples of each state".into(),
     };
+    let candidates = match s.candidates {
+        0 => String::new(),
+        n => format!("; {n} candidates by models (not trained on)"),
+    };
     format!(
-        "{camera}/{query}: examples {}; {accuracy}",
+        "{camera}/{query}: examples {}; {accuracy}{candidates}",
         counts.join(", ")
     )
 }

@@ -97,6 +97,10 @@ pub struct CameraWorker {
     lessons: Arc<Lessons>,
     /// Where the last frame is kept for labelling, when a query is taught.
     frame_slot: Option<Arc<FrameSlot>>,
+    /// Each fast query's escalation bit in the slow lane's due mask.
+    escalation_bits: Vec<(Arc<str>, u64)>,
+    /// Escalations to hand the slow lane with this frame.
+    escalate_due: u64,
     /// After a runtime change of pixel format: frames in the old format still queued
     /// are skipped until the rebuilt pipeline delivers this one.
     awaiting: Option<Pixels>,
@@ -232,10 +236,20 @@ fn bind(
 
 /// The configs of `cam`'s queries that run on slow models, in order.
 fn slow_configs(cam: &CameraConfig, models: &Registry) -> Vec<QueryConfig> {
+    let escalations = cam.queries.iter().filter_map(QueryConfig::escalation);
     cam.queries
         .iter()
         .filter(|q| models.get(&q.model).is_some_and(|m| m.is_slow()))
         .cloned()
+        .chain(escalations)
+        .collect()
+}
+
+/// Each fast query's escalation bit in the slow lane's due mask.
+fn escalation_bits(cam: &CameraConfig, slow: &SlowQueries) -> Vec<(Arc<str>, u64)> {
+    cam.queries
+        .iter()
+        .filter_map(|q| Some((Arc::from(q.id.as_str()), slow.escalation_bit(&q.id)?)))
         .collect()
 }
 
@@ -250,8 +264,11 @@ impl CameraWorker {
             .iter()
             .any(|q| q.lesson().is_some())
             .then(|| ctx.lessons.frame(&camera));
-        let (generative, failed) = SlowQueries::new(cam, models, ctx.metrics.clone());
+        let (mut generative, failed) = SlowQueries::new(cam, models, ctx.metrics.clone());
+        generative.attach_lessons(&ctx.lessons);
         Self {
+            escalation_bits: escalation_bits(cam, &generative),
+            escalate_due: 0,
             has_detector: !fast.outputs.detections.is_empty(),
             queries: fast.queries,
             needs: fast.needs,
@@ -314,6 +331,8 @@ impl CameraWorker {
                 lane.close();
             }
             let (mut generative, failed) = SlowQueries::new(cam, models, self.metrics.clone());
+            generative.attach_lessons(&self.lessons);
+            self.escalation_bits = escalation_bits(cam, &generative);
             if let (Some(shots), Some(_)) = (&self.snapshots, &self.lane) {
                 generative.enable_snapshots(shots.sibling());
             }
@@ -466,6 +485,15 @@ impl CameraWorker {
                 {
                     report.reviews.push(item);
                 }
+                if let (Sample::Frame(frame), Some(below), Some((_, bit))) = (
+                    sample,
+                    q.config.review_below,
+                    self.escalation_bits.iter().find(|(id, _)| **id == *e.id),
+                ) && e.confidence.is_none_or(|c| c < below)
+                    && escalate(&self.outputs, q, frame)
+                {
+                    self.escalate_due |= bit;
+                }
                 if e.change.is_some() && q.lesson().is_some() {
                     let keep = |f: &Frame| {
                         keep_event(&self.camera, &self.outputs, &self.lessons, q, &e, f, time)
@@ -555,7 +583,8 @@ impl CameraWorker {
         if matches!(self.slow, Slow::Off) {
             return false;
         }
-        let due = generative::due(&mut self.cadences, frame.pts, frame.verdict);
+        let due = generative::due(&mut self.cadences, frame.pts, frame.verdict)
+            | std::mem::take(&mut self.escalate_due);
         if due == 0 {
             return false;
         }
@@ -698,6 +727,27 @@ fn review(
     lessons.add_review(item.clone());
     tracing::debug!(camera = %camera, query = %q.config.id, id = %item.id, "review item");
     Some(item)
+}
+
+/// Whether uncertain query `q` hands `frame` to its escalation model: only a scene
+/// the model has not answered, one frame at a time (the crop is made only then).
+fn escalate(outputs: &FrameOutputs, q: &StandingQuery, frame: &Frame) -> bool {
+    let (Some(lesson), Some(embedding)) = (
+        q.lesson(),
+        outputs.embedding(&q.config.model, q.config.region),
+    ) else {
+        return false;
+    };
+    if !lesson.wants_escalation(embedding) {
+        return false;
+    }
+    match crate::teach::crop_jpeg(frame, q.config.region) {
+        Ok(jpeg) => {
+            lesson.pend_escalation(frame.seq, embedding, jpeg, q.config.region);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Keeps the frame behind a taught query's state change under its event id, so

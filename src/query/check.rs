@@ -185,6 +185,31 @@ pub fn check(
     }
     let teachable = matches!(model, ModelConfig::Clip(_) | ModelConfig::Embedder(_))
         && matches!(q.kind, QueryKind::YesNo | QueryKind::Classify);
+    if let Some(to) = &q.escalate {
+        match models.get(to) {
+            None => bad(
+                "escalate",
+                format!("{} is not defined under [models]", shown(to)),
+            ),
+            Some(m) if support::lane(m.family(), q.kind) != Some(support::Lane::Slow) => bad(
+                "escalate",
+                format!(
+                    "model {to:?} (family {}) cannot answer {} queries on the slow lane (smolvlm answers yes_no)",
+                    m.family(),
+                    q.kind.name()
+                ),
+            ),
+            Some(_) if !(teachable && q.kind == QueryKind::YesNo) => bad(
+                "escalate",
+                "only yes_no queries on clip or embedder models escalate".into(),
+            ),
+            Some(_) if q.review_below.is_none() => bad(
+                "escalate",
+                "needs review_below: the confidence under which an answer is uncertain".into(),
+            ),
+            Some(_) => {}
+        }
+    }
     for (field, set) in [
         ("examples", q.examples.is_some()),
         ("review_below", q.review_below.is_some()),

@@ -168,6 +168,25 @@ pub struct QueryConfig {
     /// `<cam>/review` (queries on clip or embedder models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_below: Option<f32>,
+    /// A slower, stronger model (smolvlm) asked the same question while the answer
+    /// is uncertain (confidence under `review_below`): its answer is used for that
+    /// scene and kept as a candidate label (marked as the model's, not trained on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate: Option<String>,
+}
+
+impl QueryConfig {
+    /// The query its `escalate` model answers: the same question on that model,
+    /// without the fast query's teaching and escalation fields.
+    pub fn escalation(&self) -> Option<QueryConfig> {
+        let model = self.escalate.clone()?;
+        let mut q = self.clone();
+        q.model = model;
+        q.escalate = None;
+        q.review_below = None;
+        q.examples = None;
+        Some(q)
+    }
 }
 
 fn default_on() -> f32 {

@@ -19,6 +19,9 @@ const PRIOR_WEIGHT: f32 = 2.0;
 /// A lesson as a standing query uses it.
 pub(super) struct Taught {
     lesson: Arc<Lesson>,
+    /// With `escalate`: the confidence under which the escalation model's answer
+    /// for the scene, once it gave one, replaces the query's.
+    escalate_below: Option<f32>,
     seen: u64,
     trained: Arc<Trained>,
     /// The head's probabilities per state (reused).
@@ -26,9 +29,10 @@ pub(super) struct Taught {
 }
 
 impl Taught {
-    pub(super) fn new(lesson: Arc<Lesson>, _config: &super::QueryConfig) -> Self {
+    pub(super) fn new(lesson: Arc<Lesson>, config: &super::QueryConfig) -> Self {
         let k = lesson.spec().states.len();
         Self {
+            escalate_below: config.escalate.as_ref().and(config.review_below),
             seen: lesson.generation(),
             trained: lesson.trained(),
             lesson,
@@ -70,13 +74,26 @@ impl Taught {
         n / (n + PRIOR_WEIGHT)
     }
 
-    /// p(yes) from the prompts' `p0` and the examples.
+    /// p(yes) from the prompts' `p0` and the examples (or the escalation model's,
+    /// while that is uncertain).
     pub(super) fn yes_no(&mut self, image: &[f32], p0: f32) -> f32 {
-        if !self.run(image) {
-            return p0;
+        let p = if self.run(image) {
+            let a = self.weight();
+            (1.0 - a) * p0 + a * self.head[0]
+        } else {
+            p0
+        };
+        self.escalated(image, Some(p)).unwrap_or(p)
+    }
+
+    /// The escalation model's p(yes) for this scene when `p` is uncertain (or
+    /// unknown) and it answered the scene.
+    fn escalated(&self, image: &[f32], p: Option<f32>) -> Option<f32> {
+        let below = self.escalate_below?;
+        if p.is_some_and(|p| p.max(1.0 - p) >= below) {
+            return None;
         }
-        let a = self.weight();
-        (1.0 - a) * p0 + a * self.head[0]
+        self.lesson.escalated(image)
     }
 
     /// The label and its probability from the prompts' per-label probabilities
@@ -97,7 +114,8 @@ impl Taught {
 
     /// p(yes) from the examples alone; `None` until every state has one.
     pub(super) fn examples_yes_no(&mut self, image: &[f32]) -> Option<f32> {
-        self.run(image).then(|| self.head[0])
+        let p = self.run(image).then(|| self.head[0]);
+        self.escalated(image, p).or(p)
     }
 
     /// The label and its probability from the examples alone.

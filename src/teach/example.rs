@@ -15,6 +15,9 @@ pub enum Source {
     Http,
     /// The query's `examples` folder (read-only, shipped with the config).
     Folder,
+    /// The query's `escalate` model, while its answer was uncertain (a candidate:
+    /// not trained on).
+    Escalation,
 }
 
 /// One labelled picture.

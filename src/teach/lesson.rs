@@ -81,7 +81,29 @@ pub struct Lesson {
     trained: Mutex<Arc<Trained>>,
     generation: AtomicU64,
     review: Mutex<ReviewGate>,
+    escalations: Mutex<Escalations>,
 }
+
+/// The scene sent to the escalation model and not answered yet, and the recent
+/// answers it gave, by scene.
+#[derive(Default)]
+struct Escalations {
+    pending: Option<Pending>,
+    answered: VecDeque<(Embedding, f32)>,
+}
+
+/// A frame handed to the escalation model.
+struct Pending {
+    seq: u64,
+    at: Instant,
+    embedding: Embedding,
+    jpeg: Vec<u8>,
+    region: Option<[f32; 4]>,
+}
+
+/// How long an unanswered escalation blocks the next one (a frame the slow lane
+/// dropped for a newer one is never answered).
+const ESCALATION_PATIENCE: Duration = Duration::from_secs(60);
 
 /// When the query last made a review item, and the embeddings of its recent ones.
 #[derive(Default)]
@@ -180,6 +202,7 @@ impl Lesson {
             examples: Mutex::new(examples),
             generation: AtomicU64::new(0),
             review: Mutex::default(),
+            escalations: Mutex::default(),
             spec,
         };
         lesson.retrain(&lock(&lesson.examples));
@@ -365,6 +388,80 @@ impl Lesson {
     /// The crop of stored example `id`.
     pub fn jpeg(&self, id: &str) -> Option<Vec<u8>> {
         std::fs::read(self.store.jpeg_path(id)).ok()
+    }
+
+    /// The escalation model's p(yes) for this scene (cosine ≥ 0.97 to one it
+    /// answered recently), if it answered one.
+    pub fn escalated(&self, embedding: &[f32]) -> Option<f32> {
+        lock(&self.escalations)
+            .answered
+            .iter()
+            .find(|(e, _)| crate::model::clip::dot(e, embedding) >= SAME_SCENE)
+            .map(|(_, p)| *p)
+    }
+
+    /// Whether an uncertain frame of this scene should go to the escalation model:
+    /// it has not answered this scene, and no frame waits for its answer.
+    pub fn wants_escalation(&self, embedding: &[f32]) -> bool {
+        let esc = lock(&self.escalations);
+        let waiting = esc
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.at.elapsed() < ESCALATION_PATIENCE);
+        !waiting
+            && !esc
+                .answered
+                .iter()
+                .any(|(e, _)| crate::model::clip::dot(e, embedding) >= SAME_SCENE)
+    }
+
+    /// Notes frame `seq` (its crop and embedding) as handed to the escalation model.
+    pub fn pend_escalation(
+        &self,
+        seq: u64,
+        embedding: &[f32],
+        jpeg: Vec<u8>,
+        region: Option<[f32; 4]>,
+    ) {
+        lock(&self.escalations).pending = Some(Pending {
+            seq,
+            at: Instant::now(),
+            embedding: Embedding::from(embedding),
+            jpeg,
+            region,
+        });
+    }
+
+    /// The escalation model answered frame `seq` with p(yes) = `p`: the scene's
+    /// answer from now on, and a candidate example by `model:<model>` (kept apart:
+    /// never trained on). `None` when `seq` was not the frame waiting.
+    pub fn answer_escalation(&self, seq: u64, p: f32, model: &str) -> Option<Example> {
+        let pending = {
+            let mut esc = lock(&self.escalations);
+            let pending = esc.pending.take_if(|w| w.seq == seq)?;
+            while esc.answered.len() >= RECENT_REVIEWS {
+                esc.answered.pop_front();
+            }
+            esc.answered.push_back((pending.embedding.clone(), p));
+            pending
+        };
+        let state = if p >= 0.5 { "ON" } else { "OFF" };
+        let by = format!("model:{model}");
+        match self.add_picture(
+            state,
+            &pending.jpeg,
+            &pending.embedding,
+            Source::Escalation,
+            Some(format!("p(yes) {p:.3}")),
+            pending.region,
+            &by,
+        ) {
+            Ok(ex) => Some(ex),
+            Err(e) => {
+                tracing::warn!(camera = %self.spec.camera, query = %self.spec.query, "escalation's candidate not kept: {e}");
+                None
+            }
+        }
     }
 
     /// Whether an uncertain frame with this embedding makes a review item now: not

@@ -784,3 +784,117 @@ fn the_frame_behind_a_state_change_can_be_labelled_by_its_event_id() {
         "camera desk: no frame kept for event \"desk/cat/1\" (not a taught query's, or no longer kept)"
     );
 }
+
+#[test]
+fn an_uncertain_answer_escalates_to_smolvlm_once_per_scene_and_its_answer_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let clip = media_clip(
+        dir.path(),
+        "desk.mkv",
+        &[
+            ("chelsea.png", 1.0),
+            ("rocket.jpg", 1.0),
+            ("coffee.png", 1.0),
+        ],
+    );
+    let config = |escalate: &str| {
+        let text = format!(
+            "{ENGINE_ONE_THREAD}{}[models.vlm]\nfamily = \"smolvlm\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
+             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"Is there a cat?\"\nkind = \"yes_no\"\n\
+             model = \"look\"\nreview_below = 0.7\n{escalate}\n",
+            embedder_model(),
+            toml_path(&root.join("tests/fixtures/smolvlm_tiny")),
+            toml_path(&clip),
+        );
+        let path = dir.path().join(if escalate.is_empty() {
+            "plain.toml"
+        } else {
+            "esc.toml"
+        });
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (plain, esc) = (config(""), config("escalate = \"vlm\""));
+    // The cat and the mug are clear; the rocket is labelled both ways, so the
+    // examples cannot tell (p near 0.5).
+    let c = clip.to_string_lossy().into_owned();
+    for (state, at) in [("ON", "0.5"), ("ON", "1.5"), ("OFF", "1.5"), ("OFF", "2.5")] {
+        let out = teach(
+            &plain,
+            &["--query", "cat", "--state", state, &format!("{c}@{at}")],
+        );
+        assert_eq!(out.code, Some(0), "{}", out.show());
+    }
+    let frames = |cfg: &Path| -> Vec<(f64, f64, f64)> {
+        ask_json(&clip, cfg, "10")
+            .iter()
+            .map(|l| {
+                let q = &l["queries"][0];
+                (
+                    l["pts"].as_f64().unwrap(),
+                    q["score"].as_f64().unwrap(),
+                    q["confidence"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let within = |f: &[(f64, f64, f64)], a: f64, b: f64| -> Vec<(f64, f64, f64)> {
+        f.iter().copied().filter(|x| x.0 >= a && x.0 < b).collect()
+    };
+    let before = frames(&plain);
+    assert!(
+        within(&before, 0.0, 0.95).iter().all(|x| x.2 >= 0.7),
+        "the cat is clear: {before:?}"
+    );
+    assert!(
+        within(&before, 2.05, 3.0).iter().all(|x| x.2 >= 0.7),
+        "the mug is clear: {before:?}"
+    );
+    assert!(
+        within(&before, 1.05, 1.95).iter().all(|x| x.2 < 0.7),
+        "the rocket is not: {before:?}"
+    );
+
+    let after = frames(&esc);
+    assert_eq!(after.len(), before.len());
+    // Sure answers never escalate: the same scores to the last bit.
+    for (a, b) in [(0.0, 0.95), (2.05, 3.0)] {
+        assert_eq!(within(&after, a, b), within(&before, a, b));
+    }
+    // The rocket went to SmolVLM once: one candidate, by the model, not trained on.
+    let out = teach(&esc, &["--query", "cat", "--list"]);
+    let candidates: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\tmodel:vlm\t"))
+        .collect();
+    assert_eq!(candidates.len(), 1, "{}", out.show());
+    assert!(
+        out.stdout.contains("examples OFF 2, ON 2"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        out.stdout
+            .contains("; 1 candidates by models (not trained on)"),
+        "{}",
+        out.show()
+    );
+    let p: f64 = candidates[0]
+        .rsplit("p(yes) ")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", candidates[0]));
+    // ...and its answer is the rocket's on the frames after the one it saw (in a
+    // running daemon it arrives a few frames later).
+    let rocket = within(&after, 1.05, 1.95);
+    assert!(!rocket.is_empty());
+    for (pts, score, _) in &rocket {
+        assert!(
+            (score - p).abs() < 5e-4,
+            "at {pts}: {score} vs SmolVLM's {p}: {after:?}"
+        );
+    }
+}

@@ -647,6 +647,25 @@ kind = "yes_no"
 model = "coco"
 label = "person"
 examples = "people"
+
+[[cameras.queries]]
+id = "door"
+ask = "is the door open?"
+kind = "yes_no"
+model = "look"
+escalate = "coco"
+review_below = 0.8
+
+[[cameras.queries]]
+id = "gate"
+ask = "is the gate open?"
+kind = "yes_no"
+model = "look"
+escalate = "vlm"
+
+[models.vlm]
+family = "smolvlm"
+dir = "models/smol"
 "#;
     let p = problems(text).join("\n");
     assert!(
@@ -666,6 +685,11 @@ examples = "people"
         "{p}"
     );
     assert!(p.contains("cameras[0].queries[2].examples: only yes_no and classify queries on clip or embedder models are taught"), "{p}");
+    assert!(p.contains("cameras[0].queries[3].escalate: model \"coco\" (family yolox) cannot answer yes_no queries on the slow lane"), "{p}");
+    assert!(
+        p.contains("cameras[0].queries[4].escalate: needs review_below"),
+        "{p}"
+    );
 
     // A good one: the examples go under the state_dir, paths resolve beside the file.
     let good = text
@@ -678,7 +702,12 @@ examples = "people"
             "review_below = 0.7\nexamples = \"desk/cat\"",
         )
         .replace("labels = [\"mug\"]", "labels = [\"mug\", \"empty\"]")
-        .replace("examples = \"people\"\n", "");
+        .replace("examples = \"people\"\n", "")
+        .replace("escalate = \"coco\"\n", "")
+        .replace(
+            "escalate = \"vlm\"\n",
+            "escalate = \"vlm\"\nreview_below = 0.6\n",
+        );
     let c = parse(&good, Path::new("/etc/ocellus/test.toml")).unwrap();
     assert_eq!(
         c.teach.dir.as_deref(),
@@ -690,4 +719,6 @@ examples = "people"
         Some(Path::new("/etc/ocellus/desk/cat"))
     );
     assert_eq!(c.models["look"].family(), "embedder");
+    let gate = &c.cameras[0].queries[4];
+    assert_eq!(gate.escalation().map(|q| q.model), Some("vlm".to_string()));
 }

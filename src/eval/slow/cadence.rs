@@ -29,6 +29,16 @@ impl Cadence {
         }
     }
 
+    /// Never due by itself: an escalation runs when its fast query hands it a frame.
+    pub fn never() -> Self {
+        Self {
+            every: Duration::MAX,
+            on_change: false,
+            min_interval: Duration::MAX,
+            last: Some(Duration::ZERO),
+        }
+    }
+
     /// True when the query should run on a frame at `pts` that the gate judged
     /// `verdict`.
     pub fn due(&self, pts: Duration, verdict: Verdict) -> bool {

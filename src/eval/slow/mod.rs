@@ -50,9 +50,13 @@ use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::Heartbeat;
 use crate::kit::{Frame, RateLimits};
 use crate::model::{Cancel, Registry};
-use crate::query::{Caption, FrameReport, Inference, Pooled, QueryKind, ReportPool, SlowQuery};
+use crate::query::slow::Outcome;
+use crate::query::{
+    Caption, FrameReport, Inference, Pooled, QueryConfig, QueryKind, ReportPool, SlowQuery,
+};
 use crate::snapshot::{Region, Snapshotter};
 use crate::source::CameraConfig;
+use crate::teach::{Lesson, Lessons};
 
 /// Slow queries per camera are tracked in a 64-bit mask.
 pub const MAX_SLOW_QUERIES: usize = 64;
@@ -82,6 +86,9 @@ pub fn due(cadences: &mut [Cadence], pts: Duration, verdict: crate::kit::Verdict
 pub struct SlowQueries {
     camera: Arc<str>,
     queries: Vec<SlowQuery>,
+    /// Per query: `Some` for a fast query's escalation (its answer goes to the fast
+    /// query's lesson, not to the report); the lesson once attached.
+    escalations: Vec<Option<Option<Arc<Lesson>>>>,
     encoded: Encoded,
     metrics: Arc<CameraMetrics>,
     snapshots: Option<Snapshotter>,
@@ -98,11 +105,25 @@ impl SlowQueries {
         metrics: Arc<CameraMetrics>,
     ) -> (Self, usize) {
         let mut queries = Vec::new();
+        let mut escalations = Vec::new();
         let mut failed = 0;
-        for q in &cam.queries {
+        let escalated: Vec<QueryConfig> = cam
+            .queries
+            .iter()
+            .filter_map(QueryConfig::escalation)
+            .collect();
+        let all = cam
+            .queries
+            .iter()
+            .map(|q| (q, false))
+            .chain(escalated.iter().map(|q| (q, true)));
+        for (q, escalation) in all {
             match SlowQuery::prepare(q, models) {
                 None => {}
-                Some(Ok(sq)) if queries.len() < MAX_SLOW_QUERIES => queries.push(sq),
+                Some(Ok(sq)) if queries.len() < MAX_SLOW_QUERIES => {
+                    queries.push(sq);
+                    escalations.push(escalation.then_some(None));
+                }
                 Some(Ok(_)) => {
                     failed += 1;
                     tracing::error!(
@@ -128,6 +149,7 @@ impl SlowQueries {
         let generative = Self {
             camera: Arc::from(cam.id.as_str()),
             queries,
+            escalations,
             encoded: Encoded::default(),
             metrics,
             snapshots: None,
@@ -152,12 +174,34 @@ impl SlowQueries {
         self.snapshots = Some(shots);
     }
 
-    /// The cadence of each query, in order.
+    /// The cadence of each query, in order (an escalation is never due by itself).
     pub fn cadences(&self) -> Vec<Cadence> {
         self.queries
             .iter()
-            .map(|q| Cadence::of(&q.config))
+            .zip(&self.escalations)
+            .map(|(q, e)| match e {
+                Some(_) => Cadence::never(),
+                None => Cadence::of(&q.config),
+            })
             .collect()
+    }
+
+    /// Gives each escalation the lesson of its fast query (where its answers go).
+    pub fn attach_lessons(&mut self, lessons: &Lessons) {
+        for (q, e) in self.queries.iter().zip(&mut self.escalations) {
+            if let Some(lesson) = e {
+                *lesson = lessons.find(&self.camera, q.id());
+            }
+        }
+    }
+
+    /// The due bit of fast query `query`'s escalation, if it has one.
+    pub fn escalation_bit(&self, query: &str) -> Option<u64> {
+        self.queries
+            .iter()
+            .zip(&self.escalations)
+            .position(|(q, e)| e.is_some() && &**q.id() == query)
+            .map(|i| 1 << i)
     }
 
     /// Answers the queries of `due` on `frame`, appending to `report` (its frame
@@ -192,7 +236,24 @@ impl SlowQueries {
             }
             let span = tracing::trace_span!("slow query", camera = %self.camera, query = %q.id());
             let _enter = span.enter();
+            let escalation = self.escalations.get(i).and_then(Option::as_ref);
             match run::ask(q, frame, &mut self.encoded, &self.metrics, cancel) {
+                Ok((outcome, _)) if escalation.is_some() => {
+                    // The answer is for the fast query's lesson, not the report.
+                    let (Outcome::Probability(p), Some(Some(lesson))) = (outcome, escalation)
+                    else {
+                        continue;
+                    };
+                    if let Some(ex) = lesson.answer_escalation(frame.seq, p, &q.config.model) {
+                        tracing::info!(
+                            camera = %self.camera,
+                            query = %q.id(),
+                            model = %q.config.model,
+                            "escalated: p(yes) {p:.3}, kept as candidate {}",
+                            ex.id
+                        );
+                    }
+                }
                 Ok((outcome, took)) => {
                     tracing::trace!(camera = %self.camera, query = %q.id(), ?took, "slow query answered");
                     any_boxes |= matches!(q.config.kind, QueryKind::Detect | QueryKind::Ground);
