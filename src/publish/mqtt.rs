@@ -198,18 +198,7 @@ impl Link {
                         payload: p.payload.to_vec(),
                     };
                     if !commands(cmd) {
-                        // One line a minute whatever the names: they come from anyone
-                        // who may publish.
-                        static DROPPED: RateLimit = RateLimit::new();
-                        if let Some(s) = DROPPED.allow() {
-                            tracing::warn!(
-                                camera = %camera,
-                                query = %query,
-                                suppressed = s.count(),
-                                "mqtt: {}: dropped, too many query changes at once{s}",
-                                p.topic
-                            );
-                        }
+                        busy(&p.topic, camera, query, "query changes");
                     }
                     return;
                 }
@@ -222,16 +211,7 @@ impl Link {
                         payload: p.payload.to_vec(),
                     };
                     if !labels(cmd) {
-                        static DROPPED: RateLimit = RateLimit::new();
-                        if let Some(s) = DROPPED.allow() {
-                            tracing::warn!(
-                                camera = %camera,
-                                query = %query,
-                                suppressed = s.count(),
-                                "mqtt: {}: dropped, too many labels at once{s}",
-                                p.topic
-                            );
-                        }
+                        busy(&p.topic, camera, query, "labels");
                         self.outbox.push(encoder.rejected(
                             camera,
                             query,
@@ -515,6 +495,20 @@ pub(super) async fn run(
     }
     link.outbox.metrics().set_connected(false, false);
     poller.abort();
+}
+
+/// Logs a command (`what`: query changes, labels) the daemon was too busy to take:
+/// one line a minute whatever the names, which come from anyone who may publish.
+fn busy(topic: &str, camera: &str, query: &str, what: &str) {
+    static DROPPED: RateLimit = RateLimit::new();
+    if let Some(s) = DROPPED.allow() {
+        tracing::warn!(
+            camera = %camera,
+            query = %query,
+            suppressed = s.count(),
+            "mqtt: {topic}: dropped, too many {what} at once{s}"
+        );
+    }
 }
 
 /// Drives rumqttc's event loop and forwards every event, an incoming message over

@@ -7,6 +7,10 @@ use serde::Deserialize;
 
 use crate::kit::Problem;
 
+/// The most examples `[teach] max_examples` may allow per query: training holds an
+/// n × n matrix of them (2000: 16 MB) and takes about a second at this size.
+pub const MAX_EXAMPLES: usize = 2000;
+
 /// `[teach]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,10 +67,10 @@ impl TeachConfig {
 
     /// The problems of `[teach]`.
     pub fn check(&self, problems: &mut Vec<Problem>) {
-        if self.max_examples == 0 || self.max_examples > 100_000 {
+        if self.max_examples == 0 || self.max_examples > MAX_EXAMPLES {
             problems.push(Problem::new(
                 "teach.max_examples",
-                "must be between 1 and 100000",
+                format!("must be between 1 and {MAX_EXAMPLES} (training holds an n × n matrix)"),
             ));
         }
         if self.review_keep > 10_000 {

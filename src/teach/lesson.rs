@@ -138,6 +138,19 @@ impl Lesson {
         for p in problems {
             tracing::warn!(camera = %spec.camera, query = %spec.query, "examples: {p}; left out");
         }
+        // Files copied in by hand may outnumber the bound: the newest are kept.
+        if examples.len() > cfg.max_examples {
+            tracing::warn!(
+                camera = %spec.camera,
+                query = %spec.query,
+                "examples: {} in {}, over [teach] max_examples = {}; the oldest left out",
+                examples.len(),
+                store.dir().display(),
+                cfg.max_examples
+            );
+            let extra = examples.len() - cfg.max_examples;
+            examples.drain(..extra);
+        }
         let mut scratch = ClipImage::new();
         let mut recomputed = 0;
         examples.retain_mut(|ex| {
@@ -182,7 +195,14 @@ impl Lesson {
             known
         });
         let folder = match &spec.folder {
-            Some(dir) => read_folder(&spec, dir, loaded, &identity, &mut scratch),
+            Some(dir) => read_folder(
+                &spec,
+                dir,
+                loaded,
+                &identity,
+                cfg.max_examples,
+                &mut scratch,
+            ),
             None => Vec::new(),
         };
         let lesson = Self {
@@ -237,22 +257,7 @@ impl Lesson {
     /// The state as the query names it: `ON`/`OFF` (also `yes`/`no`, `true`/`false`)
     /// for yes_no, a label (any case) for classify.
     pub fn state(&self, given: &str) -> Result<String, TeachError> {
-        let g = given.trim();
-        let found = if self.spec.yes_no {
-            match g.to_ascii_lowercase().as_str() {
-                "on" | "yes" | "true" | "1" => Some("ON".to_string()),
-                "off" | "no" | "false" | "0" => Some("OFF".to_string()),
-                _ => None,
-            }
-        } else {
-            self.spec
-                .states
-                .iter()
-                .find(|s| *s == g)
-                .or_else(|| self.spec.states.iter().find(|s| s.eq_ignore_ascii_case(g)))
-                .cloned()
-        };
-        found.ok_or_else(|| TeachError::UnknownState {
+        state_of(&self.spec, given).ok_or_else(|| TeachError::UnknownState {
             camera: self.spec.camera.clone(),
             query: self.spec.query.clone(),
             state: crate::kit::shown(given).to_string(),
@@ -566,6 +571,24 @@ fn embed_file(
         .map_err(TeachError::from)
 }
 
+/// The state `given` names: `ON`/`OFF` (also yes/no, true/false, 1/0) for yes_no, a
+/// label (exact, else in any case) for classify.
+fn state_of(spec: &LessonSpec, given: &str) -> Option<String> {
+    let g = given.trim();
+    if spec.yes_no {
+        return match g.to_ascii_lowercase().as_str() {
+            "on" | "yes" | "true" | "1" => Some("ON".to_string()),
+            "off" | "no" | "false" | "0" => Some("OFF".to_string()),
+            _ => None,
+        };
+    }
+    spec.states
+        .iter()
+        .find(|s| *s == g)
+        .or_else(|| spec.states.iter().find(|s| s.eq_ignore_ascii_case(g)))
+        .cloned()
+}
+
 /// The examples of a folder with a sub-folder of images per state; a sub-folder of
 /// no state, or an image that cannot be read, is logged and left out.
 fn read_folder(
@@ -573,6 +596,7 @@ fn read_folder(
     dir: &Path,
     loaded: &Loaded,
     identity: &str,
+    max: usize,
     scratch: &mut ClipImage,
 ) -> Vec<Example> {
     let warn = |what: String| {
@@ -594,19 +618,7 @@ fn read_folder(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let state = if spec.yes_no {
-            match name.to_ascii_lowercase().as_str() {
-                "on" | "yes" | "true" => Some("ON".to_string()),
-                "off" | "no" | "false" => Some("OFF".to_string()),
-                _ => None,
-            }
-        } else {
-            spec.states
-                .iter()
-                .find(|s| s.eq_ignore_ascii_case(&name))
-                .cloned()
-        };
-        let Some(state) = state else {
+        let Some(state) = state_of(spec, &name) else {
             warn(format!(
                 "{name:?} is not a state of the query ({}); left out",
                 spec.states.join(", ")
@@ -623,6 +635,12 @@ fn read_folder(
             .collect();
         files.sort();
         for file in files {
+            if out.len() >= max {
+                warn(format!(
+                    "more images than [teach] max_examples = {max}; the rest left out"
+                ));
+                return out;
+            }
             match embed_file(loaded, &spec.model, &file, scratch) {
                 Ok(e) => out.push(Example {
                     id: format!(

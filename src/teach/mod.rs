@@ -33,7 +33,7 @@ mod lessons;
 mod review;
 mod store;
 
-pub use config::TeachConfig;
+pub use config::{MAX_EXAMPLES, TeachConfig};
 pub use crop::{MAX_SIDE, crop_jpeg, decode};
 pub use error::TeachError;
 pub use example::{Example, Source};

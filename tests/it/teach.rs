@@ -345,6 +345,23 @@ fn a_folder_of_examples_teaches_a_classify_query() {
         "folder examples were copied into {}",
         stored.display()
     );
+    // A folder larger than [teach] max_examples: the bound holds, said in one line.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bounded = dir.path().join("bounded.toml");
+    std::fs::write(&bounded, format!("[teach]\nmax_examples = 2\n\n{text}")).unwrap();
+    let out = teach(&bounded, &["--query", "cat", "--list"]);
+    assert_eq!(out.code, Some(0), "{}", out.show());
+    assert!(
+        out.stdout.contains("examples cat 1, mug 1, person 0"),
+        "{}",
+        out.show()
+    );
+    let warned: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("more images than [teach] max_examples = 2"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", out.show());
 }
 
 fn daemon_config(dir: &Path, broker: &str, http: u16, clip: &Path) -> PathBuf {

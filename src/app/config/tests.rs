@@ -673,7 +673,7 @@ dir = "models/smol"
         "{p}"
     );
     assert!(
-        p.contains("teach.max_examples: must be between 1 and 100000"),
+        p.contains("teach.max_examples: must be between 1 and 2000"),
         "{p}"
     );
     assert!(

@@ -2,15 +2,13 @@
 //! type's contract, the tokenizer set up, the scoring numbers found), and embedding
 //! prompts and images with it.
 
-use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ort::value::TensorRef;
 use tokenizers::Tokenizer;
 
-use super::embedding::{Embedding, normalise};
+use super::embedding::{Embedding, embed_on, normalise};
 use super::error::ClipError;
 use super::family;
 use super::preprocess::{ClipImage, ImageSpec};
@@ -21,7 +19,7 @@ use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
 };
 use crate::kit::Frame;
-use crate::model::{ClipConfig, ClipModelType, ModelError, StepTimes, TokenizerError};
+use crate::model::{ClipConfig, ClipModelType, ModelError, TokenizerError};
 
 /// CLIP's trained multiplier (exp of its logit_scale, clamped at 100 in training).
 const CLIP_LOGIT_SCALE: f32 = 100.0;
@@ -293,31 +291,10 @@ impl Clip {
         crop: Rect,
         scratch: &mut ClipImage,
     ) -> Result<Embedding, ModelError> {
-        let t0 = Instant::now();
-        // Both closures exist at once: the times go through cells.
-        let (t1, t2) = (Cell::new(t0), Cell::new(t0));
-        let embedding = engine.infer(
-            |input| {
-                let _s = tracing::trace_span!("clip.pre", model = %self.name).entered();
-                scratch.fill_into(view, crop, &self.spec, input)?;
-                t1.set(Instant::now());
-                Ok(())
-            },
-            |out| {
-                t2.set(Instant::now());
-                let _s = tracing::trace_span!("clip.post", model = %self.name).entered();
-                if out.is_empty() {
-                    return Err(self.run_error(ClipError::EmptyOutput(self.vision_output.clone())));
-                }
-                Ok(normalise(out))
-            },
-        )??;
-        scratch.stages = StepTimes {
-            preprocess: t1.get() - t0,
-            infer: t2.get() - t1.get(),
-            postprocess: t2.get().elapsed(),
-        };
-        Ok(embedding)
+        embed_on(engine, view, crop, &self.spec, scratch, &self.name, |out| {
+            out.is_empty()
+                .then(|| self.run_error(ClipError::EmptyOutput(self.vision_output.clone())))
+        })
     }
 
     /// The model's logit of each prompt: `logit_scale * cos(image, prompt)`, plus

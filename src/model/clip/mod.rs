@@ -44,7 +44,7 @@ mod scoring;
 mod siglip;
 
 pub use dual_encoder::{Clip, ClipSessions};
-pub use embedding::{Embedding, normalise};
+pub use embedding::{Embedding, embed_on, normalise};
 pub use error::ClipError;
 pub use family::FamilyError;
 pub use onnx_graph::GraphError;

@@ -1,9 +1,7 @@
 //! [`Embedder`]: loading an image embedder (its input checked against the
 //! preprocessor, its output found) and embedding frame regions on its engine thread.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
@@ -13,8 +11,8 @@ use crate::engine::{
     self, BatchClient, BatchSpec, Batcher, EngineConfig, Rect, RgbView, SharedSession,
 };
 use crate::kit::Frame;
-use crate::model::clip::{ClipImage, Embedding, ImageSpec};
-use crate::model::{ModelError, StepTimes};
+use crate::model::ModelError;
+use crate::model::clip::{ClipImage, Embedding, ImageSpec, embed_on};
 
 /// The embedder's contract; its session is held by the caller.
 pub struct Embedder {
@@ -153,33 +151,11 @@ impl Embedder {
         crop: Rect,
         scratch: &mut ClipImage,
     ) -> Result<Embedding, ModelError> {
-        let t0 = Instant::now();
-        let (t1, t2) = (Cell::new(t0), Cell::new(t0));
-        let embedding = engine.infer(
-            |input| {
-                let _s = tracing::trace_span!("embedder.pre", model = %self.name).entered();
-                scratch.fill_into(view, crop, &self.spec, input)?;
-                t1.set(Instant::now());
-                Ok(())
-            },
-            |out| {
-                t2.set(Instant::now());
-                let _s = tracing::trace_span!("embedder.post", model = %self.name).entered();
-                if out.is_empty() || out.iter().all(|&x| x == 0.0) {
-                    return Err(ModelError::run(
-                        &self.name,
-                        EmbedderError::EmptyOutput(self.output.clone()),
-                    ));
-                }
-                Ok(crate::model::clip::normalise(out))
-            },
-        )??;
-        scratch.stages = StepTimes {
-            preprocess: t1.get() - t0,
-            infer: t2.get() - t1.get(),
-            postprocess: t2.get().elapsed(),
-        };
-        Ok(embedding)
+        embed_on(engine, view, crop, &self.spec, scratch, &self.name, |out| {
+            (out.is_empty() || out.iter().all(|&x| x == 0.0)).then(|| {
+                ModelError::run(&self.name, EmbedderError::EmptyOutput(self.output.clone()))
+            })
+        })
     }
 }
 
