@@ -142,6 +142,8 @@ pub struct ModelView {
     pub error: Option<String>,
     /// The engine's counters (models with a batching engine).
     pub metrics: Option<Arc<ModelMetrics>>,
+    /// The client's counters and availability (served models).
+    pub remote: Option<Arc<crate::kit::metrics::RemoteMetrics>>,
 }
 
 /// A camera's last reported status.

@@ -453,12 +453,29 @@ impl Supervisor {
             .models
             .iter()
             .map(|(name, cfg)| {
+                let remote = match models.get(name).map(|l| l.as_ref()) {
+                    Some(crate::model::Loaded::Remote { model }) => {
+                        let tx = self.camera_env.tx.clone();
+                        let model_name: Arc<str> = Arc::from(name.as_str());
+                        let send = move |available| {
+                            let _ = tx.blocking_send(Outgoing::Model {
+                                model: model_name.clone(),
+                                available,
+                            });
+                        };
+                        send(model.metrics().available());
+                        model.watch(Box::new(send));
+                        Some(model.metrics().clone())
+                    }
+                    _ => None,
+                };
                 let view = ModelView {
                     family: cfg.family(),
                     error: models.failed().get(name).cloned(),
                     metrics: models
                         .get(name)
                         .and_then(|l| Some(l.engine()?.metrics.clone())),
+                    remote,
                 };
                 (name.clone(), view)
             })

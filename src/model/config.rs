@@ -8,6 +8,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
 use super::ppocr::PpocrConfig;
+use super::remote::RemoteConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
 use crate::kit::Problem;
@@ -22,11 +23,23 @@ pub enum ModelConfig {
     Smolvlm(SmolVlmConfig),
     Ppocr(PpocrConfig),
     Embedder(EmbedderConfig),
+    /// A served model behind an OpenAI-compatible `/v1/chat/completions`.
+    Openai(RemoteConfig),
+    /// A served model behind Ollama's `/api/chat`.
+    Ollama(RemoteConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 6] =
-    ["yolox", "clip", "florence2", "smolvlm", "ppocr", "embedder"];
+pub(super) const FAMILIES: [&str; 8] = [
+    "yolox",
+    "clip",
+    "florence2",
+    "smolvlm",
+    "ppocr",
+    "embedder",
+    "openai",
+    "ollama",
+];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -69,6 +82,8 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "florence2" => rest.try_into().map(ModelConfig::Florence2),
             "smolvlm" => rest.try_into().map(ModelConfig::Smolvlm),
             "embedder" => rest.try_into().map(ModelConfig::Embedder),
+            "openai" => rest.try_into().map(ModelConfig::Openai),
+            "ollama" => rest.try_into().map(ModelConfig::Ollama),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -202,9 +217,20 @@ impl ModelConfig {
             ModelConfig::Smolvlm(_) => "smolvlm",
             ModelConfig::Ppocr(_) => "ppocr",
             ModelConfig::Embedder(_) => "embedder",
+            ModelConfig::Openai(_) => "openai",
+            ModelConfig::Ollama(_) => "ollama",
         }
     }
 
+    /// A served model's config (`openai`, `ollama`).
+    pub fn remote(&self) -> Option<&RemoteConfig> {
+        match self {
+            ModelConfig::Openai(c) | ModelConfig::Ollama(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The execution providers (none for a served model).
     pub fn providers(&self) -> &[Provider] {
         match self {
             ModelConfig::Yolox(c) => &c.providers,
@@ -213,6 +239,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.providers,
             ModelConfig::Ppocr(c) => &c.providers,
             ModelConfig::Embedder(c) => &c.providers,
+            ModelConfig::Openai(_) | ModelConfig::Ollama(_) => &[],
         }
     }
 
@@ -224,6 +251,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.threads,
             ModelConfig::Ppocr(c) => c.threads,
             ModelConfig::Embedder(c) => c.threads,
+            ModelConfig::Openai(_) | ModelConfig::Ollama(_) => None,
         }
     }
 
@@ -232,7 +260,11 @@ impl ModelConfig {
     pub fn is_slow(&self) -> bool {
         matches!(
             self,
-            ModelConfig::Florence2(_) | ModelConfig::Smolvlm(_) | ModelConfig::Ppocr(_)
+            ModelConfig::Florence2(_)
+                | ModelConfig::Smolvlm(_)
+                | ModelConfig::Ppocr(_)
+                | ModelConfig::Openai(_)
+                | ModelConfig::Ollama(_)
         )
     }
 
@@ -245,21 +277,24 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &mut c.threads,
             ModelConfig::Ppocr(c) => &mut c.threads,
             ModelConfig::Embedder(c) => &mut c.threads,
+            ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return,
         };
         if own.is_none() {
             *own = threads;
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        match self {
+    /// The model's folder; `None` for a served model, which has none.
+    pub fn dir(&self) -> Option<&Path> {
+        Some(match self {
             ModelConfig::Yolox(c) => &c.dir,
             ModelConfig::Clip(c) => &c.dir,
             ModelConfig::Florence2(c) => &c.dir,
             ModelConfig::Smolvlm(c) => &c.dir,
             ModelConfig::Ppocr(c) => &c.dir,
             ModelConfig::Embedder(c) => &c.dir,
-        }
+            ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return None,
+        })
     }
 
     /// The files the model cannot load without, by config field (after
@@ -310,6 +345,13 @@ impl ModelConfig {
             .into_iter()
             .filter_map(|(k, f)| Some((k, f?.as_path())))
             .collect(),
+            ModelConfig::Openai(c) | ModelConfig::Ollama(c) => c
+                .api_key_file
+                .as_deref()
+                .filter(|_| c.api_key.is_none())
+                .map(|f| ("api_key_file", f))
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -339,6 +381,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.resolve_paths(base),
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
             ModelConfig::Embedder(c) => c.resolve_paths(base),
+            ModelConfig::Openai(c) | ModelConfig::Ollama(c) => c.resolve_paths(base),
         }
     }
 }
@@ -346,6 +389,10 @@ impl ModelConfig {
 impl ModelConfig {
     /// The problems of `[models.<name>]`, pushed to `problems`.
     pub fn check(&self, name: &str, problems: &mut Vec<Problem>) {
+        if let Some(remote) = self.remote() {
+            remote.check(name, problems);
+            return;
+        }
         if self.providers().is_empty() {
             problems.push(Problem::new(
                 format!("models.{name}.providers"),
@@ -385,16 +432,21 @@ mod tests {
     fn the_family_is_checked_by_name_at_its_own_path() {
         let m = parse("family = \"yolox\"\ndir = \"/m\"\nscore_threshold = 0.5").unwrap();
         assert_eq!(m.family(), "yolox");
-        assert_eq!(m.dir(), Path::new("/m"));
+        assert_eq!(m.dir(), Some(Path::new("/m")));
         assert_eq!(
-            problem("family = \"openai\"\ndir = \"/m\""),
-            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder)"
+            problem("family = \"gpt\"\ndir = \"/m\""),
+            "family: unknown family \"gpt\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, openai, ollama)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");
         let typo = problem("family = \"clip\"\ndir = \"/m\"\nlogit_scael = 1.0");
         assert!(typo.contains("unknown field `logit_scael`"), "{typo}");
         for family in FAMILIES {
+            if matches!(family, "openai" | "ollama") {
+                let e = problem(&format!("family = \"{family}\"\nmodel = \"m\""));
+                assert!(e.contains("missing field `url`"), "{family}: {e}");
+                continue;
+            }
             // Each family's own table is reached (its required `dir` is missing).
             let e = problem(&format!("family = \"{family}\""));
             assert!(e.contains("missing field `dir`"), "{family}: {e}");

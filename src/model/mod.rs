@@ -32,6 +32,7 @@ mod folder;
 pub mod ppocr;
 pub mod preprocessor;
 mod registry;
+pub mod remote;
 pub mod smolvlm;
 mod step_times;
 pub mod yolox;

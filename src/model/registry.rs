@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, embedder, florence2, ppocr, smolvlm, yolox};
+use super::{clip, embedder, florence2, ppocr, remote, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -42,6 +42,8 @@ pub enum Loaded {
         session: crate::engine::SharedSession,
         engine: Batcher,
     },
+    /// A served model (`openai`, `ollama`): no sessions, an HTTP client.
+    Remote { model: Box<remote::Remote> },
 }
 
 impl Loaded {
@@ -57,7 +59,10 @@ impl Loaded {
             Loaded::Yolox { engine, .. }
             | Loaded::Clip { engine, .. }
             | Loaded::Embedder { engine, .. } => Some(engine),
-            Loaded::Florence2 { .. } | Loaded::Smolvlm { .. } | Loaded::Ppocr { .. } => None,
+            Loaded::Florence2 { .. }
+            | Loaded::Smolvlm { .. }
+            | Loaded::Ppocr { .. }
+            | Loaded::Remote { .. } => None,
         }
     }
 }
@@ -196,6 +201,17 @@ impl Registry {
         self.loaded.get(name)
     }
 
+    /// Each loaded served model's client counters, by name.
+    pub fn clone_remotes(&self) -> Vec<(String, Arc<crate::kit::metrics::RemoteMetrics>)> {
+        self.loaded
+            .iter()
+            .filter_map(|(n, l)| match l.as_ref() {
+                Loaded::Remote { model } => Some((n.clone(), model.metrics().clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Each loaded model's engine metrics, by name.
     pub fn clone_engines(&self) -> Vec<(String, Arc<ModelMetrics>)> {
         self.loaded
@@ -259,6 +275,12 @@ fn open(
                 engine,
             }
         }
+        ModelConfig::Openai(c) => Loaded::Remote {
+            model: Box::new(remote::Remote::load(name, remote::Dialect::OpenAi, c)?),
+        },
+        ModelConfig::Ollama(c) => Loaded::Remote {
+            model: Box::new(remote::Remote::load(name, remote::Dialect::Ollama, c)?),
+        },
         ModelConfig::Ppocr(c) => {
             let (model, sessions) = ppocr::Ppocr::load(name, c, env)?;
             Loaded::Ppocr {

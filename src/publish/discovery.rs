@@ -28,7 +28,7 @@
 //! assert_eq!(config.topic, "homeassistant/device/ocellus_door/config");
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
 
@@ -48,6 +48,8 @@ pub struct Discovery {
     devices: BTreeMap<String, Device>,
     topics: Topics,
     snapshots: bool,
+    /// The served models, whose queries' entities follow the model's availability too.
+    remote: BTreeSet<String>,
     /// `mqtt.max_packet_size`.
     max_packet: usize,
     refusals: RateLimit,
@@ -73,7 +75,7 @@ impl Discovery {
                     id,
                     Device {
                         topic,
-                        config: device_config(cam, topics, snapshots),
+                        config: device_config(cam, topics, snapshots, &BTreeSet::new()),
                     },
                 )
             })
@@ -84,10 +86,29 @@ impl Discovery {
             devices,
             topics: topics.clone(),
             snapshots,
+            remote: BTreeSet::new(),
             max_packet: DEFAULT_MAX_PACKET,
             refusals: RateLimit::new(),
             metrics: Arc::default(),
         }
+    }
+
+    /// Marks `models` as served models (`openai`, `ollama`): the entity of a query on
+    /// one is available only while `<prefix>/models/<model>/status` is `online` too.
+    /// `cameras` are the cameras `new` was given (their configs are made again).
+    pub fn with_remote_models(
+        mut self,
+        models: BTreeSet<String>,
+        cameras: &[CameraConfig],
+    ) -> Self {
+        self.remote = models;
+        for cam in cameras {
+            let id = self.topics.device_id(&cam.id);
+            if let Some(d) = self.devices.get_mut(&id) {
+                d.config = device_config(cam, &self.topics, self.snapshots, &self.remote);
+            }
+        }
+        self
     }
 
     /// Limits packets to `max_packet` bytes (default `limits::DEFAULT_MAX_PACKET`):
@@ -142,7 +163,7 @@ impl Discovery {
     /// the config behind it while the broker is away).
     pub fn update(&mut self, cam: &CameraConfig) -> Vec<Message> {
         let id = self.topics.device_id(&cam.id);
-        let mut config = device_config(cam, &self.topics, self.snapshots);
+        let mut config = device_config(cam, &self.topics, self.snapshots, &self.remote);
         let Some(topic) = self.devices.get(&id).map(|d| d.topic.clone()) else {
             return Vec::new();
         };
@@ -218,7 +239,7 @@ impl Discovery {
             } else {
                 let mut device = Device {
                     topic: format!("{}/device/{id}/config", self.prefix),
-                    config: device_config(cam, &self.topics, self.snapshots),
+                    config: device_config(cam, &self.topics, self.snapshots, &self.remote),
                 };
                 let payload = device.config.to_string();
                 if self.fits(&id, &device.topic, &payload, "it is not announced") {
@@ -313,11 +334,29 @@ fn retained(topic: &str, payload: Vec<u8>) -> Message {
     }
 }
 
-fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value {
+fn device_config(
+    cam: &CameraConfig,
+    topics: &Topics,
+    snapshots: bool,
+    remote: &BTreeSet<String>,
+) -> Value {
     let id = topics.device_id(&cam.id);
     let mut components = serde_json::Map::new();
     for q in &cam.queries {
-        let (key, component) = component(&id, &cam.id, q, topics);
+        let (key, mut component) = component(&id, &cam.id, q, topics);
+        if remote.contains(&q.model)
+            && let Some(c) = component.as_object_mut()
+        {
+            // A component's own availability replaces the device's: both, and the model's.
+            let mut availability = availability(cam, topics);
+            availability.push(json!({
+                "topic": topics.model_status(&q.model),
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            }));
+            c.insert("availability".into(), Value::Array(availability));
+            c.insert("availability_mode".into(), json!("all"));
+        }
         components.insert(key, component);
     }
     components.insert(
@@ -408,15 +447,7 @@ fn device_config(cam: &CameraConfig, topics: &Topics, snapshots: bool) -> Value 
             "name": "ocellus",
             "sw_version": env!("CARGO_PKG_VERSION"),
         },
-        "availability": [
-            {"topic": topics.status(), "payload_available": "online", "payload_not_available": "offline"},
-            {
-                "topic": topics.camera_status(&cam.id),
-                "value_template": "{{ 'online' if value == 'online' else 'offline' }}",
-                "payload_available": "online",
-                "payload_not_available": "offline",
-            },
-        ],
+        "availability": availability(cam, topics),
         "availability_mode": "all",
         "qos": 1,
         "components": components,
@@ -437,6 +468,19 @@ fn entity_id(platform: &str, key: &str) -> String {
         })
         .collect();
     format!("{platform}.{object}")
+}
+
+/// The device's availability: the daemon's and the camera's.
+fn availability(cam: &CameraConfig, topics: &Topics) -> Vec<Value> {
+    vec![
+        json!({"topic": topics.status(), "payload_available": "online", "payload_not_available": "offline"}),
+        json!({
+            "topic": topics.camera_status(&cam.id),
+            "value_template": "{{ 'online' if value == 'online' else 'offline' }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }),
+    ]
 }
 
 /// One query's entity: its key in `components` and its config.
@@ -531,7 +575,7 @@ mod tests {
         )
         .unwrap();
         let topics = Topics::new("ocellus");
-        let config = device_config(&cam, &topics, false);
+        let config = device_config(&cam, &topics, false, &BTreeSet::new());
         let c = config["components"].as_object().unwrap();
         let review = &c["ocellus_desk_review"];
         assert_eq!(review["platform"], "image");

@@ -88,6 +88,12 @@ impl Encoder {
                 retain: true,
                 reliable: true,
             }),
+            Outgoing::Model { model, available } => emit(Message {
+                topic: self.topics.model_status(model),
+                payload: if *available { "online" } else { "offline" }.into(),
+                retain: true,
+                reliable: true,
+            }),
             Outgoing::Frame(report) => self.frame(report, &mut emit),
             Outgoing::Queries { camera, removed } => {
                 // An empty retained message deletes the broker's retained one.
@@ -230,6 +236,9 @@ impl Encoder {
                     if let Some(c) = q.confidence {
                         map.insert("confidence".into(), json!(c));
                     }
+                    if let Some(from) = q.score_from {
+                        map.insert("score_from".into(), json!(from));
+                    }
                     if let Some(t) = &q.taught {
                         map.insert("examples".into(), json!(t.examples));
                         map.insert("accuracy".into(), json!(t.accuracy));
@@ -305,6 +314,7 @@ mod tests {
             score: f32::NAN,
             state: Some(state.clone()),
             confidence: None,
+            score_from: None,
             taught: None,
             change: Some(crate::query::ChangeOut {
                 from: None,

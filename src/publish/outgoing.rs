@@ -16,6 +16,14 @@ pub enum Outgoing {
         /// Its new availability.
         status: CameraStatus,
     },
+    /// A served model's availability changed (its circuit breaker opened or closed);
+    /// published retained on `<prefix>/models/<model>/status`.
+    Model {
+        /// The model's name.
+        model: Arc<str>,
+        /// Whether it answers calls.
+        available: bool,
+    },
     /// A frame's report, returned to its camera's pool once published.
     Frame(Pooled),
     /// A camera's queries after a runtime change, sent by its evaluator after its last

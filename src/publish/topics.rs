@@ -40,6 +40,12 @@ impl Topics {
         format!("{}/status", self.prefix)
     }
 
+    /// A served model's availability (`online` / `offline`, retained): `offline` while
+    /// its circuit breaker has it marked unavailable.
+    pub fn model_status(&self, model: &str) -> String {
+        format!("{}/models/{model}/status", self.prefix)
+    }
+
     /// Camera availability (`online` / `reconnecting` / `offline`, retained).
     pub fn camera_status(&self, cam: &str) -> String {
         format!("{}/{cam}/status", self.prefix)

@@ -181,6 +181,27 @@ pub fn check(
         (ModelConfig::Smolvlm(_), _) if q.ask.trim().is_empty() => {
             bad("ask", "a smolvlm query needs the question in `ask`".into());
         }
+        (ModelConfig::Openai(_) | ModelConfig::Ollama(_), kind) => match kind {
+            QueryKind::YesNo | QueryKind::Answer | QueryKind::Ground if q.ask.trim().is_empty() => {
+                bad(
+                    "ask",
+                    format!("a {} query on a served model needs `ask`", kind.name()),
+                );
+            }
+            QueryKind::Classify if q.labels.len() < 2 => {
+                bad(
+                    "labels",
+                    "a classify query needs at least two labels".into(),
+                );
+            }
+            QueryKind::Detect if q.labels.is_empty() && q.ask.trim().is_empty() => {
+                bad(
+                    "labels",
+                    "a detect query on a served model needs the objects to find in `labels` (or `ask`)".into(),
+                );
+            }
+            _ => {}
+        },
         _ => {}
     }
     let teachable = matches!(model, ModelConfig::Clip(_) | ModelConfig::Embedder(_))

@@ -28,6 +28,9 @@ pub struct Evaluation {
     /// The probability of the answer this frame points to (yes_no, classify).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+    /// How a served model's p(yes) was obtained (`logprobs` or `json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_from: Option<&'static str>,
     /// A taught query's examples per state and accuracy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taught: Option<Arc<crate::teach::Summary>>,

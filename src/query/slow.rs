@@ -36,6 +36,25 @@ pub enum Ask {
     Answer(String),
     /// ppocr: the text lines of the region.
     Ocr,
+    /// A served model (openai, ollama).
+    Remote(RemoteAsk),
+}
+
+/// What a query asks a served model.
+pub enum RemoteAsk {
+    /// p(yes) of the question.
+    YesNo(String),
+    /// One of the labels, for the question (may be empty).
+    Classify {
+        /// The question (`ask`; may be empty).
+        question: String,
+        /// The labels to choose from.
+        labels: Vec<String>,
+    },
+    /// A text answer to the prompt (caption, answer, read).
+    Text(String),
+    /// Boxes of the objects or phrase.
+    Boxes(String),
 }
 
 /// What the model produced for one query on one frame.
@@ -51,6 +70,15 @@ pub enum Outcome {
     Boxes(Vec<Found>),
     /// p(yes).
     Probability(f32),
+    /// p(yes) of a served model, and how it was obtained.
+    Judged(crate::model::remote::Judged),
+    /// classify: one of the labels, with the model's confidence when it gives one.
+    Label {
+        /// The label, spelled as configured.
+        label: String,
+        /// The model's confidence in it, 0..1.
+        confidence: Option<f32>,
+    },
 }
 
 /// A slow query bound to its loaded model.
@@ -92,6 +120,10 @@ impl SlowQuery {
                 Ask::Answer(config.ask.clone())
             }
             (Loaded::Ppocr { .. }, QueryKind::Read) => Ask::Ocr,
+            (Loaded::Remote { .. }, kind) => match remote_ask(config, kind) {
+                Some(ask) => Ask::Remote(ask),
+                None => return Some(Err(cannot(config, kind))),
+            },
             (_, other) => return Some(Err(cannot(config, other))),
         };
         let pattern = config.pattern.as_deref().map(|p| {
@@ -173,8 +205,29 @@ impl SlowQuery {
         detections: &mut Vec<Detection>,
     ) -> Option<Evaluation> {
         let cfg = &self.config;
+        let mut confidence = None;
+        let mut score_from = None;
         let (score, proposed) = match outcome {
             Outcome::Probability(p) => (p, self.track.propose_yes_no(p, cfg)),
+            Outcome::Judged(j) => {
+                score_from = Some(j.from.name());
+                let proposed = self.track.propose_yes_no(j.p_yes, cfg);
+                confidence = Some(match proposed {
+                    Answer::YesNo(false) => 1.0 - j.p_yes,
+                    _ => j.p_yes,
+                });
+                (j.p_yes, proposed)
+            }
+            Outcome::Label {
+                label,
+                confidence: c,
+            } => {
+                confidence = c;
+                (
+                    c.unwrap_or(f32::NAN),
+                    Answer::Label(Arc::from(label.as_str())),
+                )
+            }
             Outcome::Text { text, score } => {
                 let answer = match &self.pattern {
                     Some(re) => extract(re, &text)?,
@@ -203,8 +256,44 @@ impl SlowQuery {
                 (f32::NAN, Answer::Count(n))
             }
         };
-        Some(self.track.settle(cfg, score, proposed, (now, pts)))
+        let mut e = self.track.settle(cfg, score, proposed, (now, pts));
+        e.confidence = confidence;
+        e.score_from = score_from;
+        Some(e)
     }
+}
+
+/// What a query of `kind` asks a served model; `None` for a kind it does not answer.
+fn remote_ask(config: &QueryConfig, kind: QueryKind) -> Option<RemoteAsk> {
+    let ask = config.ask.trim();
+    let or = |default: &str| {
+        if ask.is_empty() {
+            default.to_string()
+        } else {
+            ask.to_string()
+        }
+    };
+    Some(match kind {
+        QueryKind::YesNo => RemoteAsk::YesNo(ask.to_string()),
+        QueryKind::Classify => RemoteAsk::Classify {
+            question: ask.to_string(),
+            labels: config.labels.clone(),
+        },
+        QueryKind::Caption => RemoteAsk::Text(or(match config.detail {
+            Detail::Brief => "Describe the image in one sentence.",
+            Detail::Detailed => "Describe the image in detail.",
+            Detail::MoreDetailed => "Describe the image in as much detail as you can.",
+        })),
+        QueryKind::Answer => RemoteAsk::Text(ask.to_string()),
+        QueryKind::Read => RemoteAsk::Text(or(
+            "Read all the text in the image. Reply with the text only, nothing else.",
+        )),
+        QueryKind::Detect if !config.labels.is_empty() => {
+            RemoteAsk::Boxes(config.labels.join(", "))
+        }
+        QueryKind::Detect | QueryKind::Ground => RemoteAsk::Boxes(or("object")),
+        QueryKind::Count => return None,
+    })
 }
 
 fn cannot(config: &QueryConfig, kind: QueryKind) -> BindError {

@@ -8,6 +8,7 @@
 //! assert_eq!(lane("clip", QueryKind::YesNo), Some(Lane::Frame));
 //! assert_eq!(lane("florence2", QueryKind::Caption), Some(Lane::Slow));
 //! assert_eq!(lane("yolox", QueryKind::Caption), None);
+//! assert_eq!(lane("ollama", QueryKind::Classify), Some(Lane::Slow));
 //! ```
 
 use super::QueryKind;
@@ -30,7 +31,10 @@ pub fn lane(family: &str, kind: QueryKind) -> Option<Lane> {
         ("yolox", YesNo | Count) | ("clip" | "embedder", YesNo | Classify) => Some(Lane::Frame),
         ("florence2", Caption | Detect | Read | Ground)
         | ("smolvlm", YesNo | Answer | Caption)
-        | ("ppocr", Read) => Some(Lane::Slow),
+        | ("ppocr", Read)
+        | ("openai" | "ollama", YesNo | Classify | Caption | Answer | Read | Detect | Ground) => {
+            Some(Lane::Slow)
+        }
         _ => None,
     }
 }
@@ -44,5 +48,6 @@ pub fn family(loaded: &Loaded) -> &'static str {
         Loaded::Smolvlm { .. } => "smolvlm",
         Loaded::Ppocr { .. } => "ppocr",
         Loaded::Embedder { .. } => "embedder",
+        Loaded::Remote { model } => model.family(),
     }
 }

@@ -46,6 +46,7 @@ mod outage_restart;
 mod parsers_prop;
 mod ppocr_real;
 mod reload;
+mod remote;
 mod rtsp;
 mod runtime_queries;
 mod secrets_http;

@@ -137,8 +137,10 @@ pub fn preflight(config: &Config) -> Vec<Problem> {
         }
     };
     for (name, m) in &config.models {
-        exists(format!("models.{name}.dir"), m.dir());
-        if m.dir().is_dir() {
+        if let Some(dir) = m.dir() {
+            exists(format!("models.{name}.dir"), dir);
+        }
+        if m.dir().is_none_or(Path::is_dir) {
             for (field, file) in m.required_files() {
                 exists(format!("models.{name}.{field}"), file);
             }

@@ -38,9 +38,12 @@ fn a_good_config_loads_with_paths_resolved() {
     let c = parse(GOOD, Path::new("/etc/ocellus/test.toml")).unwrap();
     assert_eq!(
         c.models["coco"].dir(),
-        Path::new("/etc/ocellus/models/yolox")
+        Some(Path::new("/etc/ocellus/models/yolox"))
     );
-    assert_eq!(c.models["scene"].dir(), Path::new("/var/lib/ocellus/clip"));
+    assert_eq!(
+        c.models["scene"].dir(),
+        Some(Path::new("/var/lib/ocellus/clip"))
+    );
     assert!(c.cameras[0].is_live());
     let mqtt = c.mqtt.unwrap();
     assert_eq!(mqtt.prefix, "ocellus");
@@ -279,7 +282,7 @@ model = \"chat\"
     assert!(c.models.values().all(|m| m.is_slow()));
     assert_eq!(
         c.models["ocr"].dir(),
-        Path::new("/etc/ocellus/models/ppocr")
+        Some(Path::new("/etc/ocellus/models/ppocr"))
     );
 }
 

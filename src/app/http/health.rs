@@ -57,10 +57,17 @@ pub fn health(shared: &Status) -> Health {
         if let Some(e) = &m.error {
             problems.push(format!("model {name}: {e}"));
         }
-        models.insert(
-            name.clone(),
-            json!({"family": m.family, "loaded": m.error.is_none(), "error": m.error}),
-        );
+        let mut view = json!({"family": m.family, "loaded": m.error.is_none(), "error": m.error});
+        if let Some(r) = &m.remote {
+            if !r.available() {
+                problems.push(format!(
+                    "model {name}: unavailable (its server failed {} calls; probing it again)",
+                    r.failures.get()
+                ));
+            }
+            view["available"] = json!(r.available());
+        }
+        models.insert(name.clone(), view);
     }
     let stalls = shared.watchdog.stalls();
     problems.extend(stalls.iter().map(|s| s.to_string()));

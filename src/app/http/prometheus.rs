@@ -6,8 +6,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use crate::app::status::Status;
-use crate::kit::metrics::{CameraMetrics, Counter, Histogram, ModelMetrics};
+use crate::app::status::{ModelView, Status};
+use crate::kit::metrics::{CameraMetrics, Counter, Histogram, ModelMetrics, RemoteMetrics};
 
 /// The whole exposition.
 pub fn render(shared: &Status) -> String {
@@ -351,6 +351,86 @@ fn models(w: &mut Writer, shared: &Status) {
         for (model, m) in &engines {
             w.histogram(name, &[("model", model)], get(m));
         }
+    }
+    remotes(w, &models);
+}
+
+type RemoteCounter = fn(&RemoteMetrics) -> &Counter;
+
+/// The served models' clients: requests, answers, failures by cause, the calls the
+/// budget and the breaker refused, call times, availability.
+fn remotes(w: &mut Writer, models: &std::collections::BTreeMap<String, ModelView>) {
+    let remotes: Vec<(&String, &RemoteMetrics)> = models
+        .iter()
+        .filter_map(|(n, m)| Some((n, m.remote.as_deref()?)))
+        .collect();
+    if remotes.is_empty() {
+        return;
+    }
+    w.header(
+        "ocellus_remote_available",
+        "1 while the served model answers, 0 while its circuit breaker has it unavailable.",
+        "gauge",
+    );
+    for (model, m) in &remotes {
+        let up = f64::from(u8::from(m.available()));
+        w.sample("ocellus_remote_available", &[("model", model)], up);
+    }
+    let counters: [(&str, &str, RemoteCounter); 8] = [
+        (
+            "ocellus_remote_requests_total",
+            "HTTP requests sent, retries included.",
+            |m| &m.requests,
+        ),
+        (
+            "ocellus_remote_answered_total",
+            "Calls that got an answer.",
+            |m| &m.answered,
+        ),
+        (
+            "ocellus_remote_failures_total",
+            "Calls that failed after their retries.",
+            |m| &m.failures,
+        ),
+        (
+            "ocellus_remote_timeouts_total",
+            "Requests that ran out of time.",
+            |m| &m.timeouts,
+        ),
+        (
+            "ocellus_remote_malformed_total",
+            "Replies unlike the documented shape or the asked schema.",
+            |m| &m.malformed,
+        ),
+        (
+            "ocellus_remote_retries_total",
+            "Requests retried (429, 5xx, timeout, refused).",
+            |m| &m.retries,
+        ),
+        (
+            "ocellus_remote_over_budget_total",
+            "Calls not made: max_calls_per_hour was spent.",
+            |m| &m.over_budget,
+        ),
+        (
+            "ocellus_remote_refused_total",
+            "Calls not made: the model was unavailable.",
+            |m| &m.refused,
+        ),
+    ];
+    for (name, help, get) in counters {
+        w.header(name, help, "counter");
+        for (model, m) in &remotes {
+            w.sample(name, &[("model", model)], get(m).get() as f64);
+        }
+    }
+    w.header(
+        "ocellus_remote_call_seconds",
+        "One call to a served model, retries and waits included.",
+        "histogram",
+    );
+    for (model, m) in &remotes {
+        w.histogram("ocellus_remote_call_seconds", &[("model", model)], &m.call);
     }
 }
 

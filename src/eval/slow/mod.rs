@@ -240,8 +240,12 @@ impl SlowQueries {
             match run::ask(q, frame, &mut self.encoded, &self.metrics, cancel) {
                 Ok((outcome, _)) if escalation.is_some() => {
                     // The answer is for the fast query's lesson, not the report.
-                    let (Outcome::Probability(p), Some(Some(lesson))) = (outcome, escalation)
-                    else {
+                    let p = match outcome {
+                        Outcome::Probability(p) => p,
+                        Outcome::Judged(j) => j.p_yes,
+                        _ => continue,
+                    };
+                    let Some(Some(lesson)) = escalation else {
                         continue;
                     };
                     if let Some(ex) = lesson.answer_escalation(frame.seq, p, &q.config.model) {

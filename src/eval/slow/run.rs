@@ -9,16 +9,18 @@ use crate::kit::Frame;
 use crate::kit::metrics::CameraMetrics;
 use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
 use crate::model::ppocr::Reading;
+use crate::model::remote::SentImage;
 use crate::model::smolvlm::ImagePrefix;
 use crate::model::{Cancel, Loaded, ModelError};
 use crate::query::SlowQuery;
-use crate::query::slow::{Ask, Outcome, to_frame};
+use crate::query::slow::{Ask, Outcome, RemoteAsk, to_frame};
 
 /// What one (model, region) encode of a frame produced.
 pub(super) enum Features {
     Florence(ImageFeatures),
     Smol(ImagePrefix),
     Ocr(Reading),
+    Remote(SentImage),
 }
 
 /// One (model, region) encode of the current frame, or why it failed.
@@ -85,6 +87,7 @@ fn encode(
         Loaded::Ppocr { model, sessions } => {
             Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
         }
+        Loaded::Remote { model } => Features::Remote(model.image(frame, region)?),
         Loaded::Yolox { .. } | Loaded::Clip { .. } | Loaded::Embedder { .. } => {
             return Err(ModelError::NotSlow {
                 model: String::new(),
@@ -150,6 +153,27 @@ pub(super) fn ask(
                 score: None,
             }
         }
+        (Loaded::Remote { model }, Ask::Remote(ask), Features::Remote(image)) => match ask {
+            RemoteAsk::YesNo(question) => Outcome::Judged(model.yes_no(image, question, cancel)?),
+            RemoteAsk::Classify { question, labels } => {
+                let (label, confidence) = model.classify(image, question, labels, cancel)?;
+                Outcome::Label { label, confidence }
+            }
+            RemoteAsk::Text(prompt) => Outcome::Text {
+                text: model.text(image, prompt, q.max_tokens(), cancel)?,
+                score: None,
+            },
+            RemoteAsk::Boxes(what) => Outcome::Boxes(
+                model
+                    .boxes(image, what, q.max_tokens(), cancel)?
+                    .into_iter()
+                    .map(|f| Found {
+                        bbox: to_frame(f.bbox, q.region()),
+                        label: f.label,
+                    })
+                    .collect(),
+            ),
+        },
         (Loaded::Ppocr { .. }, Ask::Ocr, Features::Ocr(reading)) => {
             let score = if reading.lines.is_empty() {
                 None

@@ -18,9 +18,11 @@ mod counter;
 mod histogram;
 mod model;
 mod publisher;
+mod remote;
 
 pub use camera::CameraMetrics;
 pub use counter::Counter;
 pub use histogram::Histogram;
 pub use model::ModelMetrics;
 pub use publisher::PublisherMetrics;
+pub use remote::RemoteMetrics;

@@ -28,7 +28,9 @@
 //! * `rtsp`: a real RTSP server in the test process (`RtspServer`);
 //! * `tty`: a pseudo-terminal for a child's output (`Pty`);
 //! * `parity`: comparing outputs with reference numbers;
-//! * `hub_server`: a fake model hub (`common::hub_server::HubServer`, not re-exported).
+//! * `hub_server`: a fake model hub (`common::hub_server::HubServer`, not re-exported);
+//! * `vlm_server`: a served VLM speaking the OpenAI or Ollama dialect, strict about
+//!   requests, with queued faults (`common::vlm_server::VlmServer`, not re-exported).
 #![allow(dead_code)]
 
 mod cli;
@@ -51,6 +53,7 @@ mod rtsp;
 mod sync;
 mod topics;
 mod tty;
+pub mod vlm_server;
 
 // The benchmark uses only some of these.
 #[allow(unused_imports)]
