@@ -215,7 +215,7 @@ pub fn check(
             Some(m) if support::lane(m.family(), q.kind) != Some(support::Lane::Slow) => bad(
                 "escalate",
                 format!(
-                    "model {to:?} (family {}) cannot answer {} queries on the slow lane (smolvlm answers yes_no)",
+                    "model {to:?} (family {}) cannot answer {} queries on the slow lane (smolvlm, openai and ollama answer yes_no)",
                     m.family(),
                     q.kind.name()
                 ),

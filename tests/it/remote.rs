@@ -618,3 +618,86 @@ fn the_hourly_budget_stops_calls_and_is_a_metric() {
     );
     daemon.stop();
 }
+
+#[test]
+fn an_uncertain_taught_answer_escalates_to_a_served_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = VlmServer::start(Api::OpenAi, "served-vlm", None);
+    server.set_brain(Brain {
+        p_yes: 0.9,
+        ..Brain::default()
+    });
+    let clip = media_clip(
+        dir.path(),
+        "desk.mkv",
+        &[
+            ("chelsea.png", 1.0),
+            ("rocket.jpg", 1.0),
+            ("coffee.png", 1.0),
+        ],
+    );
+    let embedder = models_dir().join("mobilenetv2_int8_imagenet");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{ENGINE_ONE_THREAD}[models.look]\nfamily = \"embedder\"\ndir = {}\nproviders = [\"cpu\"]\nthreads = 1\n\n{}\
+             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras.queries]]\nid = \"cat\"\nask = \"Is there a cat?\"\nkind = \"yes_no\"\n\
+             model = \"look\"\nreview_below = 0.7\nescalate = \"vlm\"\n",
+            toml_path(&embedder),
+            remote_model("vlm", "openai", &server, ""),
+            toml_path(&clip),
+        ),
+    );
+    // The rocket is labelled both ways: the examples cannot tell it (p near 0.5).
+    let c = clip.to_string_lossy().into_owned();
+    for (state, at) in [("ON", "0.5"), ("ON", "1.5"), ("OFF", "1.5"), ("OFF", "2.5")] {
+        let out = run_ocellus(
+            &[
+                "teach",
+                "-c",
+                &cfg.to_string_lossy(),
+                "--query",
+                "cat",
+                "--state",
+                state,
+                &format!("{c}@{at}"),
+            ],
+            &[],
+        );
+        assert_eq!(out.code, Some(0), "{}", out.show());
+    }
+    let lines = ask_json(&clip, &cfg, "10");
+    assert_eq!(server.violations(), Vec::<String>::new());
+    assert_eq!(server.seen().len(), 1, "one uncertain scene, one call");
+    let rocket: Vec<f64> = lines
+        .iter()
+        .filter(|l| (1.05..1.95).contains(&l["pts"].as_f64().unwrap()))
+        .map(|l| l["queries"][0]["score"].as_f64().unwrap())
+        .collect();
+    assert!(!rocket.is_empty());
+    assert!(
+        rocket.iter().all(|s| (s - 0.9).abs() < 1e-3),
+        "the served model's p(yes): {rocket:?}"
+    );
+    let out = run_ocellus(
+        &[
+            "teach",
+            "-c",
+            &cfg.to_string_lossy(),
+            "--query",
+            "cat",
+            "--list",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains("\tmodel:vlm\t"))
+            .count(),
+        1,
+        "{}",
+        out.show()
+    );
+}
