@@ -611,6 +611,11 @@ fn the_hourly_budget_stops_calls_and_is_a_metric() {
         daemon.output()
     );
     assert_eq!(server.seen().len(), 3, "three calls in the hour, no more");
+    let metrics = http(port, "GET", "/metrics", None, b"").unwrap().text();
+    assert!(
+        metrics.contains("ocellus_remote_budget_used{model=\"vlm\"} 3"),
+        "{metrics}"
+    );
     assert!(
         daemon
             .output()

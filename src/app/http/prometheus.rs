@@ -376,6 +376,15 @@ fn remotes(w: &mut Writer, models: &std::collections::BTreeMap<String, ModelView
         let up = f64::from(u8::from(m.available()));
         w.sample("ocellus_remote_available", &[("model", model)], up);
     }
+    w.header(
+        "ocellus_remote_budget_used",
+        "Requests counted against max_calls_per_hour in the last hour.",
+        "gauge",
+    );
+    for (model, m) in &remotes {
+        let used = m.budget_used() as f64;
+        w.sample("ocellus_remote_budget_used", &[("model", model)], used);
+    }
     let counters: [(&str, &str, RemoteCounter); 8] = [
         (
             "ocellus_remote_requests_total",

@@ -2,7 +2,7 @@
 //! budget or the circuit breaker refused, call times, and whether the model is
 //! available now.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::counter::Counter;
 use super::histogram::Histogram;
@@ -29,6 +29,7 @@ pub struct RemoteMetrics {
     /// One call, retries and waits included.
     pub call: Histogram,
     available: AtomicBool,
+    budget_used: AtomicU64,
 }
 
 impl Default for RemoteMetrics {
@@ -44,6 +45,7 @@ impl Default for RemoteMetrics {
             refused: Counter::default(),
             call: Histogram::default(),
             available: AtomicBool::new(true),
+            budget_used: AtomicU64::new(0),
         }
     }
 }
@@ -57,6 +59,16 @@ impl RemoteMetrics {
     /// Records whether the model is available.
     pub fn set_available(&self, yes: bool) {
         self.available.store(yes, Ordering::Relaxed);
+    }
+
+    /// Requests counted against `max_calls_per_hour` in the last hour.
+    pub fn budget_used(&self) -> u64 {
+        self.budget_used.load(Ordering::Relaxed)
+    }
+
+    /// Records the requests of the last hour.
+    pub fn set_budget_used(&self, n: u64) {
+        self.budget_used.store(n, Ordering::Relaxed);
     }
 
     /// One log line of the counters.

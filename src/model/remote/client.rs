@@ -205,9 +205,12 @@ impl Client {
             let taken = {
                 let mut gate = self.lock_gate();
                 let limit = gate.budget.limit().unwrap_or_default();
-                gate.budget
+                let taken = gate
+                    .budget
                     .take(Instant::now())
-                    .map_err(|wait| (limit, wait))
+                    .map_err(|wait| (limit, wait));
+                self.metrics.set_budget_used(gate.budget.used() as u64);
+                taken
             };
             if let Err((limit, wait)) = taken {
                 self.metrics.over_budget.inc();
