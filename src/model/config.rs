@@ -7,6 +7,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
+use super::paligemma::PaliGemmaConfig;
 use super::ppocr::PpocrConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
@@ -22,11 +23,19 @@ pub enum ModelConfig {
     Smolvlm(SmolVlmConfig),
     Ppocr(PpocrConfig),
     Embedder(EmbedderConfig),
+    Paligemma(PaliGemmaConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 6] =
-    ["yolox", "clip", "florence2", "smolvlm", "ppocr", "embedder"];
+pub(super) const FAMILIES: [&str; 7] = [
+    "yolox",
+    "clip",
+    "florence2",
+    "smolvlm",
+    "ppocr",
+    "embedder",
+    "paligemma",
+];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -69,6 +78,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "florence2" => rest.try_into().map(ModelConfig::Florence2),
             "smolvlm" => rest.try_into().map(ModelConfig::Smolvlm),
             "embedder" => rest.try_into().map(ModelConfig::Embedder),
+            "paligemma" => rest.try_into().map(ModelConfig::Paligemma),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -202,6 +212,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(_) => "smolvlm",
             ModelConfig::Ppocr(_) => "ppocr",
             ModelConfig::Embedder(_) => "embedder",
+            ModelConfig::Paligemma(_) => "paligemma",
         }
     }
 
@@ -213,6 +224,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.providers,
             ModelConfig::Ppocr(c) => &c.providers,
             ModelConfig::Embedder(c) => &c.providers,
+            ModelConfig::Paligemma(c) => &c.providers,
         }
     }
 
@@ -224,6 +236,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.threads,
             ModelConfig::Ppocr(c) => c.threads,
             ModelConfig::Embedder(c) => c.threads,
+            ModelConfig::Paligemma(c) => c.threads,
         }
     }
 
@@ -232,7 +245,10 @@ impl ModelConfig {
     pub fn is_slow(&self) -> bool {
         matches!(
             self,
-            ModelConfig::Florence2(_) | ModelConfig::Smolvlm(_) | ModelConfig::Ppocr(_)
+            ModelConfig::Florence2(_)
+                | ModelConfig::Smolvlm(_)
+                | ModelConfig::Ppocr(_)
+                | ModelConfig::Paligemma(_)
         )
     }
 
@@ -245,6 +261,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &mut c.threads,
             ModelConfig::Ppocr(c) => &mut c.threads,
             ModelConfig::Embedder(c) => &mut c.threads,
+            ModelConfig::Paligemma(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -259,6 +276,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.dir,
             ModelConfig::Ppocr(c) => &c.dir,
             ModelConfig::Embedder(c) => &c.dir,
+            ModelConfig::Paligemma(c) => &c.dir,
         }
     }
 
@@ -288,6 +306,14 @@ impl ModelConfig {
                 ("preprocessor", p(&c.preprocessor)),
             ],
             ModelConfig::Smolvlm(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+                ("config", p(&c.config)),
+            ],
+            ModelConfig::Paligemma(c) => vec![
                 ("vision", p(&c.vision)),
                 ("embed", p(&c.embed)),
                 ("decoder", p(&c.decoder)),
@@ -339,6 +365,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.resolve_paths(base),
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
             ModelConfig::Embedder(c) => c.resolve_paths(base),
+            ModelConfig::Paligemma(c) => c.resolve_paths(base),
         }
     }
 }
@@ -357,6 +384,11 @@ impl ModelConfig {
                 format!("models.{name}.threads"),
                 "must be at least 1",
             ));
+        }
+        if let ModelConfig::Paligemma(c) = self
+            && let Some(why) = c.problem()
+        {
+            problems.push(Problem::new(format!("models.{name}.lang"), why));
         }
     }
 }
@@ -388,7 +420,7 @@ mod tests {
         assert_eq!(m.dir(), Path::new("/m"));
         assert_eq!(
             problem("family = \"openai\"\ndir = \"/m\""),
-            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder)"
+            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");

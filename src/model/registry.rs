@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, embedder, florence2, ppocr, smolvlm, yolox};
+use super::{clip, embedder, florence2, paligemma, ppocr, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -42,6 +42,10 @@ pub enum Loaded {
         session: crate::engine::SharedSession,
         engine: Batcher,
     },
+    Paligemma {
+        model: Box<paligemma::PaliGemma>,
+        sessions: paligemma::PaliGemmaSessions,
+    },
 }
 
 impl Loaded {
@@ -57,7 +61,10 @@ impl Loaded {
             Loaded::Yolox { engine, .. }
             | Loaded::Clip { engine, .. }
             | Loaded::Embedder { engine, .. } => Some(engine),
-            Loaded::Florence2 { .. } | Loaded::Smolvlm { .. } | Loaded::Ppocr { .. } => None,
+            Loaded::Florence2 { .. }
+            | Loaded::Smolvlm { .. }
+            | Loaded::Ppocr { .. }
+            | Loaded::Paligemma { .. } => None,
         }
     }
 }
@@ -257,6 +264,14 @@ fn open(
                 model: Box::new(model),
                 session,
                 engine,
+            }
+        }
+        ModelConfig::Paligemma(c) => {
+            let (model, sessions) = paligemma::PaliGemma::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Paligemma {
+                model: Box::new(model),
+                sessions,
             }
         }
         ModelConfig::Ppocr(c) => {
