@@ -47,10 +47,12 @@ pub const MAX_NEW_TOKENS: usize = 256;
 
 /// Most positions of one sequence (image prefix + prompt + answer), also never more
 /// than the decoder's `max_position_embeddings`: it bounds the KV cache of a call
-/// (PaliGemma 2 3B: 26 layers x 4 kv heads x 256 x 2 x 4 bytes = 208 KB a position,
-/// 213 MB at 1024). The 224 px prefix (257 tokens) plus [`MAX_QUESTION_TOKENS`] and
-/// [`MAX_NEW_TOKENS`] fits; a 448 px model (1025) leaves no room and is refused at load.
-pub const MAX_SEQUENCE: usize = 1024;
+/// (PaliGemma 2 3B: 26 layers x 4 kv heads x 256 x 2 x 4 bytes = 208 KB a position;
+/// a 224 px model's longest call, 257 + 256 + 256 positions, 160 MB; at this bound
+/// 426 MB). The 224 and 448 px prefixes (257 and 1025 tokens) plus
+/// [`MAX_QUESTION_TOKENS`] and [`MAX_NEW_TOKENS`] fit; an 896 px model (4097) is
+/// refused at load.
+pub const MAX_SEQUENCE: usize = 2048;
 
 /// The model's contract, tokenizer, prompt prefix and caches; sessions are held by the
 /// caller.
