@@ -15,10 +15,11 @@
 //!
 //! Attention. transformers' PaliGemma attends fully over the whole prompt (image and
 //! text, its prefix-LM) and causally after it. The published decoder takes a 2-D
-//! `attention_mask`, which can only say which positions exist: it is the Gemma
-//! decoder's causal attention over every token, and that is what ocellus runs (and
-//! transformers.js). It is also what makes the image prefix independent of the
-//! question, hence reusable. Parity is exact against transformers given that same
+//! `attention_mask`, which can only say which positions exist, not that earlier ones
+//! see later ones: ocellus runs it as the Gemma decoder's causal attention over every
+//! token, as transformers.js feeds that export (the published files themselves could
+//! not be fetched here to confirm what their graph does). Causal attention is also
+//! what makes the image prefix independent of the question, hence reusable. Parity is exact against transformers given that same
 //! causal mask (scripts/fixtures/make_tiny_paligemma.py records it, and the prefix-LM
 //! values beside it for the record). Positions are 1-indexed as in transformers; RoPE
 //! sees only position differences, so the 0-indexed positions transformers.js feeds
