@@ -11,9 +11,11 @@
 //! * smolvlm (benches/generative/smolvlm.rs): the image prefix (preprocess, vision,
 //!   prefill); first query = prefix + yes/no; Nth yes/no on the same prefix; five
 //!   questions per frame with and without sharing the prefix; a 16-token answer;
+//! * paligemma (benches/generative/paligemma.rs): as smolvlm, with a caption and a
+//!   detect answer instead of the free answer;
 //! * ppocr (benches/generative/ppocr.rs): PP-OCRv4 ms per frame, det/cls/rec split.
 //!
-//! Models: the committed tiny fixtures (tests/fixtures/{florence2,smolvlm}_tiny: the
+//! Models: the committed tiny fixtures (tests/fixtures/{florence2,smolvlm,paligemma}_tiny: the
 //! overhead of our own loops), random-weight models with the real Florence-2-base and
 //! SmolVLM-256M dimensions (realistic compute; made by scripts/fixtures, never
 //! committed, reported as skipped when absent) and PP-OCRv4's real weights from
@@ -23,7 +25,7 @@
 //! and prints a markdown table for the README on stderr. Environment:
 //!
 //! * `OCELLUS_BENCH_ONLY` — models to run, comma-separated: florence2_tiny,
-//!   florence2_base, smolvlm_tiny, smolvlm_256m, ppocr (default all);
+//!   florence2_base, smolvlm_tiny, smolvlm_256m, paligemma_tiny, ppocr (default all);
 //! * `OCELLUS_BENCH_THREADS` — intra-op threads of every session (default 2);
 //! * `OCELLUS_BENCH_RUNS` — measured runs of every measurement (default: as many as
 //!   fit in the model's budget by the first run's cost, 3 to 50);
@@ -45,6 +47,8 @@
 mod florence2;
 #[path = "generative/measure.rs"]
 mod measure;
+#[path = "generative/paligemma.rs"]
+mod paligemma;
 #[path = "generative/ppocr.rs"]
 mod ppocr;
 #[path = "generative/smolvlm.rs"]
@@ -85,6 +89,7 @@ impl Row {
 enum Family {
     Florence2,
     SmolVlm,
+    PaliGemma,
 }
 
 /// A vision-language model to measure.
@@ -141,6 +146,13 @@ fn models(root: &Path) -> Vec<Model> {
             family: Family::SmolVlm,
             dir: dir("OCELLUS_BENCH_SMOLVLM_256M", "target/smolvlm_256m_random"),
             make: Some("HF_HUB_OFFLINE=1 python scripts/fixtures/make_tiny_smolvlm.py --size 256m"),
+        },
+        Model {
+            key: "paligemma_tiny",
+            label: "paligemma tiny (fixture)",
+            family: Family::PaliGemma,
+            dir: root.join("tests/fixtures/paligemma_tiny"),
+            make: None,
         },
     ]
 }
@@ -228,6 +240,7 @@ fn main() {
             .and_then(|f| match m.family {
                 Family::Florence2 => florence2::bench(&bench, m.label, &m.dir, f),
                 Family::SmolVlm => smolvlm::bench(&bench, m.label, &m.dir, f),
+                Family::PaliGemma => paligemma::bench(&bench, m.label, &m.dir, f),
             });
         let value = match outcome {
             Ok((mut v, row)) => {

@@ -23,7 +23,14 @@ use super::{BadPath, CatalogError, EntryProblem, FileProblem, HubError};
 const BUILTIN: &str = include_str!("catalog.toml");
 
 /// The ocellus model families an entry may name (`[models.X] family = ...`).
-pub const FAMILIES: [&str; 5] = ["clip", "florence2", "smolvlm", "yolox", "ppocr"];
+pub const FAMILIES: [&str; 6] = [
+    "clip",
+    "florence2",
+    "smolvlm",
+    "paligemma",
+    "yolox",
+    "ppocr",
+];
 
 /// A catalogue file: `[[model]]` tables.
 #[derive(Debug, Clone, Deserialize)]
@@ -381,6 +388,7 @@ mod tests {
             "florence2-base-ft",
             "smolvlm-256m-instruct",
             "smolvlm-500m-instruct",
+            "paligemma2-3b-pt-224",
             "yolox-nano",
             "yolox-s",
             "ppocr-v4",

@@ -160,6 +160,7 @@ mod tests {
             ]
         );
         assert!(f("smolvlm", &none).contains(&"config.json".to_string()));
+        assert!(f("paligemma", &none).contains(&"onnx/decoder_model_merged.onnx".to_string()));
         assert_eq!(
             f("ppocr", &none),
             [

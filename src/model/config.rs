@@ -7,6 +7,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
+use super::paligemma::PaliGemmaConfig;
 use super::ppocr::PpocrConfig;
 use super::remote::RemoteConfig;
 use super::smolvlm::SmolVlmConfig;
@@ -27,16 +28,18 @@ pub enum ModelConfig {
     Openai(RemoteConfig),
     /// A served model behind Ollama's `/api/chat`.
     Ollama(RemoteConfig),
+    Paligemma(PaliGemmaConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 8] = [
+pub(super) const FAMILIES: [&str; 9] = [
     "yolox",
     "clip",
     "florence2",
     "smolvlm",
     "ppocr",
     "embedder",
+    "paligemma",
     "openai",
     "ollama",
 ];
@@ -84,6 +87,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "embedder" => rest.try_into().map(ModelConfig::Embedder),
             "openai" => rest.try_into().map(ModelConfig::Openai),
             "ollama" => rest.try_into().map(ModelConfig::Ollama),
+            "paligemma" => rest.try_into().map(ModelConfig::Paligemma),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -219,6 +223,7 @@ impl ModelConfig {
             ModelConfig::Embedder(_) => "embedder",
             ModelConfig::Openai(_) => "openai",
             ModelConfig::Ollama(_) => "ollama",
+            ModelConfig::Paligemma(_) => "paligemma",
         }
     }
 
@@ -240,6 +245,7 @@ impl ModelConfig {
             ModelConfig::Ppocr(c) => &c.providers,
             ModelConfig::Embedder(c) => &c.providers,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => &[],
+            ModelConfig::Paligemma(c) => &c.providers,
         }
     }
 
@@ -252,6 +258,7 @@ impl ModelConfig {
             ModelConfig::Ppocr(c) => c.threads,
             ModelConfig::Embedder(c) => c.threads,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => None,
+            ModelConfig::Paligemma(c) => c.threads,
         }
     }
 
@@ -265,6 +272,7 @@ impl ModelConfig {
                 | ModelConfig::Ppocr(_)
                 | ModelConfig::Openai(_)
                 | ModelConfig::Ollama(_)
+                | ModelConfig::Paligemma(_)
         )
     }
 
@@ -278,6 +286,7 @@ impl ModelConfig {
             ModelConfig::Ppocr(c) => &mut c.threads,
             ModelConfig::Embedder(c) => &mut c.threads,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return,
+            ModelConfig::Paligemma(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -293,6 +302,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.dir,
             ModelConfig::Ppocr(c) => &c.dir,
             ModelConfig::Embedder(c) => &c.dir,
+            ModelConfig::Paligemma(c) => &c.dir,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return None,
         })
     }
@@ -323,6 +333,14 @@ impl ModelConfig {
                 ("preprocessor", p(&c.preprocessor)),
             ],
             ModelConfig::Smolvlm(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+                ("config", p(&c.config)),
+            ],
+            ModelConfig::Paligemma(c) => vec![
                 ("vision", p(&c.vision)),
                 ("embed", p(&c.embed)),
                 ("decoder", p(&c.decoder)),
@@ -382,6 +400,7 @@ impl ModelConfig {
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
             ModelConfig::Embedder(c) => c.resolve_paths(base),
             ModelConfig::Openai(c) | ModelConfig::Ollama(c) => c.resolve_paths(base),
+            ModelConfig::Paligemma(c) => c.resolve_paths(base),
         }
     }
 }
@@ -404,6 +423,11 @@ impl ModelConfig {
                 format!("models.{name}.threads"),
                 "must be at least 1",
             ));
+        }
+        if let ModelConfig::Paligemma(c) = self
+            && let Some(why) = c.problem()
+        {
+            problems.push(Problem::new(format!("models.{name}.lang"), why));
         }
     }
 }
@@ -435,7 +459,7 @@ mod tests {
         assert_eq!(m.dir(), Some(Path::new("/m")));
         assert_eq!(
             problem("family = \"gpt\"\ndir = \"/m\""),
-            "family: unknown family \"gpt\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, openai, ollama)"
+            "family: unknown family \"gpt\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, openai, ollama)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");

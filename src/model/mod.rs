@@ -29,6 +29,7 @@ pub mod embedder;
 mod error;
 pub mod florence2;
 mod folder;
+pub mod paligemma;
 pub mod ppocr;
 pub mod preprocessor;
 mod registry;

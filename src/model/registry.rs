@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, embedder, florence2, ppocr, remote, smolvlm, yolox};
+use super::{clip, embedder, florence2, paligemma, ppocr, remote, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -44,6 +44,10 @@ pub enum Loaded {
     },
     /// A served model (`openai`, `ollama`): no sessions, an HTTP client.
     Remote { model: Box<remote::Remote> },
+    Paligemma {
+        model: Box<paligemma::PaliGemma>,
+        sessions: paligemma::PaliGemmaSessions,
+    },
 }
 
 impl Loaded {
@@ -62,7 +66,8 @@ impl Loaded {
             Loaded::Florence2 { .. }
             | Loaded::Smolvlm { .. }
             | Loaded::Ppocr { .. }
-            | Loaded::Remote { .. } => None,
+            | Loaded::Remote { .. }
+            | Loaded::Paligemma { .. } => None,
         }
     }
 }
@@ -281,6 +286,14 @@ fn open(
         ModelConfig::Ollama(c) => Loaded::Remote {
             model: Box::new(remote::Remote::load(name, remote::Dialect::Ollama, c)?),
         },
+        ModelConfig::Paligemma(c) => {
+            let (model, sessions) = paligemma::PaliGemma::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Paligemma {
+                model: Box::new(model),
+                sessions,
+            }
+        }
         ModelConfig::Ppocr(c) => {
             let (model, sessions) = ppocr::Ppocr::load(name, c, env)?;
             Loaded::Ppocr {

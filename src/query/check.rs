@@ -202,6 +202,25 @@ pub fn check(
             }
             _ => {}
         },
+        (ModelConfig::Paligemma(_), QueryKind::YesNo | QueryKind::Answer | QueryKind::Ground)
+            if q.ask.trim().is_empty() =>
+        {
+            bad(
+                "ask",
+                format!(
+                    "a paligemma {} query needs the question or phrase in `ask`",
+                    q.kind.name()
+                ),
+            );
+        }
+        (ModelConfig::Paligemma(_), QueryKind::Detect)
+            if q.labels.is_empty() && q.ask.trim().is_empty() =>
+        {
+            bad(
+                "labels",
+                "a paligemma detect query needs the objects to find, e.g. labels = [\"person\", \"car\"]".into(),
+            );
+        }
         _ => {}
     }
     let teachable = matches!(model, ModelConfig::Clip(_) | ModelConfig::Embedder(_))

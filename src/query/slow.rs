@@ -1,10 +1,10 @@
-//! Slow standing queries — answered by generative VLMs (florence2, smolvlm) or the OCR
-//! pipeline (ppocr) on the camera's slow lane at the query's own cadence
+//! Slow standing queries — answered by generative VLMs (florence2, smolvlm, paligemma),
+//! served models (openai, ollama) or the OCR pipeline (ppocr) on the camera's slow lane at the query's own cadence
 //! rather than on every frame. A query turns what its model produced ([`Outcome`])
 //! into an answer and feeds the same state machine as the per-frame queries:
 //! `caption`, `answer` and `read` give text (`read` with a `pattern` gives the
-//! number it matched), `detect` and `ground` give a count and boxes, smolvlm
-//! `yes_no` gives p(yes) with hysteresis.
+//! number it matched), `detect` and `ground` give a count and boxes, smolvlm and
+//! paligemma `yes_no` give p(yes) with hysteresis.
 //!
 //! ```
 //! use ocellus::query::{Answer, slow::extract};
@@ -24,13 +24,14 @@ use super::support::{self, Lane};
 use super::tracker::Tracker;
 use super::{Answer, Detail, Evaluation, QueryConfig, QueryKind};
 use crate::model::florence2::{Found, Task};
+use crate::model::paligemma;
 use crate::model::{Detection, Loaded, ModelError, Registry};
 
 /// Which model call answers the query.
 pub enum Ask {
     /// florence2: one task prompt.
     Florence(Task),
-    /// smolvlm: p(yes) of the question in one decoder step.
+    /// smolvlm, paligemma: p(yes) of the question in one decoder step.
     YesNo(String),
     /// smolvlm: a generated answer to the question.
     Answer(String),
@@ -38,6 +39,8 @@ pub enum Ask {
     Ocr,
     /// A served model (openai, ollama).
     Remote(RemoteAsk),
+    /// paligemma: one task prompt (`yes_no` is [`Ask::YesNo`]).
+    PaliGemma(paligemma::Task),
 }
 
 /// What a query asks a served model.
@@ -124,6 +127,18 @@ impl SlowQuery {
                 Some(ask) => Ask::Remote(ask),
                 None => return Some(Err(cannot(config, kind))),
             },
+            (Loaded::Paligemma { .. }, QueryKind::YesNo) => Ask::YesNo(config.ask.clone()),
+            (Loaded::Paligemma { .. }, kind) => Ask::PaliGemma(match kind {
+                QueryKind::Caption => match config.detail {
+                    Detail::Brief => paligemma::Task::Caption,
+                    Detail::Detailed | Detail::MoreDetailed => paligemma::Task::Describe,
+                },
+                QueryKind::Answer => paligemma::Task::Answer(config.ask.clone()),
+                QueryKind::Read => paligemma::Task::Ocr,
+                QueryKind::Detect => paligemma::Task::detect(&config.labels, &config.ask),
+                QueryKind::Ground => paligemma::Task::Detect(vec![config.ask.clone()]),
+                other => return Some(Err(cannot(config, other))),
+            }),
             (_, other) => return Some(Err(cannot(config, other))),
         };
         let pattern = config.pattern.as_deref().map(|p| {
@@ -165,6 +180,12 @@ impl SlowQuery {
             }
             (Loaded::Smolvlm { model, .. }, Ask::YesNo(question) | Ask::Answer(question)) => {
                 model.check_question(question).map(drop)
+            }
+            (Loaded::Paligemma { model, .. }, Ask::YesNo(question)) => {
+                model.check_question(question).map(drop)
+            }
+            (Loaded::Paligemma { model, .. }, Ask::PaliGemma(task)) => {
+                model.check_task(task).map(drop)
             }
             _ => Ok(()),
         }

@@ -32,6 +32,7 @@ pub fn lane(family: &str, kind: QueryKind) -> Option<Lane> {
         ("florence2", Caption | Detect | Read | Ground)
         | ("smolvlm", YesNo | Answer | Caption)
         | ("ppocr", Read)
+        | ("paligemma", YesNo | Answer | Caption | Read | Detect | Ground)
         | ("openai" | "ollama", YesNo | Classify | Caption | Answer | Read | Detect | Ground) => {
             Some(Lane::Slow)
         }
@@ -49,5 +50,6 @@ pub fn family(loaded: &Loaded) -> &'static str {
         Loaded::Ppocr { .. } => "ppocr",
         Loaded::Embedder { .. } => "embedder",
         Loaded::Remote { model } => model.family(),
+        Loaded::Paligemma { .. } => "paligemma",
     }
 }

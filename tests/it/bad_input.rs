@@ -1430,7 +1430,7 @@ fn another_familys_folder() {
     }
 }
 
-/// `family = "openai"`: one problem at `models.coco.family` naming the known
+/// `family = "gpt4"`: one problem at `models.coco.family` naming the known
 /// families, and the queries using coco are not also reported as undefined.
 #[test]
 fn unknown_model_family() {
@@ -1438,7 +1438,7 @@ fn unknown_model_family() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{ENGINE_ONE_THREAD}[models.coco]\nfamily = \"openai\"\ndir = {}\n\n\
+            "{ENGINE_ONE_THREAD}[models.coco]\nfamily = \"gpt4\"\ndir = {}\n\n\
              [[cameras]]\nid = \"door\"\nurl = \"unused.mkv\"\n\n{}",
             toml_path(&yolox_dir()),
             person_query("")
@@ -1449,7 +1449,7 @@ fn unknown_model_family() {
     let problems: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
     assert!(
         problems.contains(
-            &"models.coco.family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder)"
+            &"models.coco.family: unknown family \"gpt4\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, openai, ollama)"
         ),
         "{}",
         out.show()

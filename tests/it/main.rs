@@ -43,6 +43,7 @@ mod mqtt_limits;
 mod no_alloc;
 mod outage_60s;
 mod outage_restart;
+mod paligemma_parity;
 mod parsers_prop;
 mod ppocr_real;
 mod reload;

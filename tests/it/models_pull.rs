@@ -612,6 +612,7 @@ fn list_shows_the_builtin_catalogue_and_what_is_installed() {
         ("florence2-base-ft", "florence2", "MIT"),
         ("smolvlm-256m-instruct", "smolvlm", "Apache-2.0"),
         ("smolvlm-500m-instruct", "smolvlm", "Apache-2.0"),
+        ("paligemma2-3b-pt-224", "paligemma", "Gemma Terms of Use"),
         ("yolox-nano", "yolox", "Apache-2.0"),
         ("yolox-s", "yolox", "Apache-2.0"),
         ("ppocr-v4", "ppocr", "Apache-2.0"),

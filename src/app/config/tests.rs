@@ -725,3 +725,63 @@ dir = "models/smol"
     let gate = &c.cameras[0].queries[4];
     assert_eq!(gate.escalation().map(|q| q.model), Some("vlm".to_string()));
 }
+
+#[test]
+fn paligemma_queries_need_their_objects_and_questions() {
+    let text = r#"
+[models.pali]
+family = "paligemma"
+dir = "models/paligemma2-3b-pt-224"
+lang = "e n"
+
+[[cameras]]
+id = "yard"
+url = "rtsp://cam/1"
+
+[[cameras.queries]]
+id = "cars"
+ask = ""
+kind = "detect"
+model = "pali"
+
+[[cameras.queries]]
+id = "door"
+ask = " "
+kind = "yes_no"
+model = "pali"
+
+[[cameras.queries]]
+id = "kinds"
+ask = "x"
+kind = "classify"
+labels = ["a", "b"]
+model = "pali"
+
+[[cameras.queries]]
+id = "scene"
+ask = ""
+kind = "caption"
+model = "pali"
+"#;
+    let p = problems(text);
+    let has = |at: &str, what: &str| {
+        assert!(
+            p.iter().any(|l| l.contains(at) && l.contains(what)),
+            "no {at} / {what} in {p:#?}"
+        )
+    };
+    has("models.pali.lang", "one short language code");
+    has(
+        "cameras[0].queries[0].labels",
+        "a paligemma detect query needs the objects to find",
+    );
+    has(
+        "cameras[0].queries[1].ask",
+        "a paligemma yes_no query needs the question",
+    );
+    has(
+        "cameras[0].queries[2].kind",
+        "classify queries are not supported by model \"pali\" (family paligemma)",
+    );
+    assert_eq!(p.len(), 4, "the caption query is fine: {p:#?}");
+}

@@ -1,4 +1,4 @@
-//! The slow lane: each camera's slow queries (florence2, smolvlm, ppocr) run
+//! The slow lane: each camera's slow queries (florence2, smolvlm, paligemma, ppocr) run
 //! on a thread of their own, so that a caption that takes seconds never delays the
 //! per-frame answers of the dual encoder and the detector. The camera's evaluator
 //! decides which slow queries are due on a frame the gate let through
@@ -609,6 +609,57 @@ mod tests {
         lane.offer(&frame(), 1);
         lane.finish();
         assert_eq!(*answers.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn paligemma_answers_every_kind_of_a_frame_from_one_image_prefix() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/paligemma_tiny");
+        let mut models: BTreeMap<String, ModelConfig> = toml::from_str(&format!(
+            "[pali]\nfamily = \"paligemma\"\ndir = \"{dir}\"\nproviders = [\"cpu\"]\nmax_tokens = 16\n"
+        ))
+        .unwrap();
+        for m in models.values_mut() {
+            m.resolve_paths(std::path::Path::new("/"));
+        }
+        let mut camera = "id = \"door\"\nurl = \"rtsp://127.0.0.1/door\"\n\n".to_string();
+        for (id, kind, extra) in [
+            ("person", "yes_no", "ask = \"Is there a person?\""),
+            ("what", "answer", "ask = \"What is on the table?\""),
+            ("scene", "caption", "ask = \"\""),
+            ("sign", "read", "ask = \"\""),
+            (
+                "cars",
+                "detect",
+                "ask = \"\"\nlabels = [\"car\", \"person\"]",
+            ),
+            ("cat", "ground", "ask = \"the cat\""),
+        ] {
+            camera += &format!(
+                "[[queries]]\nid = \"{id}\"\nkind = \"{kind}\"\nmodel = \"pali\"\n{extra}\n\n"
+            );
+        }
+        let cfg = Config {
+            models,
+            engine: EngineConfig::default(),
+            cameras: vec![toml::from_str(&camera).unwrap()],
+        };
+        let (g, failed, metrics) = generative(&cfg);
+        assert_eq!((g.len(), failed), (6, 0));
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let seen = reports.clone();
+        let mut lane = SlowLane::spawn(g, Shutdown::new(), None, move |r| {
+            seen.lock()
+                .unwrap()
+                .push((r.queries.len(), r.errors.clone()));
+        });
+        lane.offer(&frame(), u64::MAX);
+        lane.finish();
+        assert_eq!(*reports.lock().unwrap(), [(6, Vec::new())]);
+        assert_eq!(
+            metrics.slow_encode.count(),
+            1,
+            "one image prefix for six queries"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! One slow query's model calls on one frame: the (model, region) encode shared by
 //! every query of the frame ("encode once, ask many": Florence-2's vision features,
-//! SmolVLM's image-prefix KV cache, the OCR reading), then the query's own part.
+//! SmolVLM's and PaliGemma's image-prefix KV cache, the OCR reading), then the query's own part.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::kit::Frame;
 use crate::kit::metrics::CameraMetrics;
 use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
+use crate::model::paligemma;
 use crate::model::ppocr::Reading;
 use crate::model::remote::SentImage;
 use crate::model::smolvlm::ImagePrefix;
@@ -19,6 +20,7 @@ use crate::query::slow::{Ask, Outcome, RemoteAsk, to_frame};
 pub(super) enum Features {
     Florence(ImageFeatures),
     Smol(ImagePrefix),
+    Pali(paligemma::ImagePrefix),
     Ocr(Reading),
     Remote(SentImage),
 }
@@ -88,6 +90,9 @@ fn encode(
             Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
         }
         Loaded::Remote { model } => Features::Remote(model.image(frame, region)?),
+        Loaded::Paligemma { model, sessions } => {
+            Features::Pali(model.prefix_with(sessions, frame, region, cancel)?)
+        }
         Loaded::Yolox { .. } | Loaded::Clip { .. } | Loaded::Embedder { .. } => {
             return Err(ModelError::NotSlow {
                 model: String::new(),
@@ -174,6 +179,31 @@ pub(super) fn ask(
                     .collect(),
             ),
         },
+        (Loaded::Paligemma { model, sessions }, Ask::YesNo(question), Features::Pali(prefix)) => {
+            let yes_no = model.yes_no_with(sessions, prefix, question, cancel)?;
+            Outcome::Probability(yes_no.p_yes)
+        }
+        (Loaded::Paligemma { model, sessions }, Ask::PaliGemma(task), Features::Pali(prefix)) => {
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
+            let generated = model.run_with(sessions, prefix, task, max, cancel)?;
+            if task.gives_boxes() {
+                Outcome::Boxes(
+                    generated
+                        .boxes
+                        .into_iter()
+                        .map(|f| Found {
+                            bbox: to_frame(f.bbox, q.region()),
+                            label: f.label,
+                        })
+                        .collect(),
+                )
+            } else {
+                Outcome::Text {
+                    text: generated.text,
+                    score: None,
+                }
+            }
+        }
         (Loaded::Ppocr { .. }, Ask::Ocr, Features::Ocr(reading)) => {
             let score = if reading.lines.is_empty() {
                 None

@@ -1,0 +1,333 @@
+//! [`PaliGemma`]: the model's contract, tokenizer, image prefix ids and caches, and
+//! the checks of a prompt before any ONNX work. Loading is in `load`, the image
+//! prefix in `prefix`, the prompts on it in `decode`.
+
+use std::sync::{Arc, Mutex};
+
+use tokenizers::Tokenizer;
+
+use super::error::PaliGemmaError;
+use super::tasks::Task;
+use crate::cache::{Embedding, PromptCache};
+use crate::engine::SharedSession;
+use crate::model::clip::{ClipImage, ImageSpec};
+use crate::model::{Cancel, ModelError, RunError, TokenizerError};
+
+/// The three sessions of a PaliGemma model.
+#[derive(Clone)]
+pub struct PaliGemmaSessions {
+    pub vision: SharedSession,
+    pub embed: SharedSession,
+    pub decoder: SharedSession,
+}
+
+/// Input and output names and sizes of the decoder, checked at load.
+#[derive(Debug, Clone)]
+pub(crate) struct DecoderIo {
+    /// `(past_key_values.{i}.key|value, present.{i}.key|value)`, layer by layer.
+    pub(crate) cache: Vec<(String, String)>,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+}
+
+/// Most tokens a prompt's suffix (`answer en QUESTION\n`, ...) may have; a longer one
+/// is refused after tokenising, before any ONNX work. 256 tokens are about 1 KB of
+/// English, several times any question a camera asks.
+pub const MAX_QUESTION_TOKENS: usize = 256;
+
+/// Longest prompt (bytes) that is tokenised at all: 64 bytes a token is more than any
+/// token of Gemma's vocabulary covers, so nothing longer fits in
+/// [`MAX_QUESTION_TOKENS`]; it is refused without running the tokenizer on it.
+pub const MAX_QUESTION_BYTES: usize = 64 * MAX_QUESTION_TOKENS;
+
+/// Most tokens one answer may generate, whatever `max_tokens` asks (a larger request
+/// is clamped, with a debug line): about 1 KB of text, or 64 boxes of a detect
+/// answer, and a bounded cost for a model that never emits its stop token.
+pub const MAX_NEW_TOKENS: usize = 256;
+
+/// Most positions of one sequence (image prefix + prompt + answer), also never more
+/// than the decoder's `max_position_embeddings`: it bounds the KV cache of a call
+/// (PaliGemma 2 3B: 26 layers x 4 kv heads x 256 x 2 x 4 bytes = 208 KB a position;
+/// a 224 px model's longest call, 257 + 256 + 256 positions, 160 MB; at this bound
+/// 426 MB). The 224 and 448 px prefixes (257 and 1025 tokens) plus
+/// [`MAX_QUESTION_TOKENS`] and [`MAX_NEW_TOKENS`] fit; an 896 px model (4097) is
+/// refused at load.
+pub const MAX_SEQUENCE: usize = 2048;
+
+/// The model's contract, tokenizer, prompt prefix and caches; sessions are held by the
+/// caller.
+pub struct PaliGemma {
+    pub(crate) name: String,
+    pub(crate) spec: ImageSpec,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) io: DecoderIo,
+    pub(crate) vision_output: String,
+    pub(crate) hidden: usize,
+    pub(crate) image_token_id: u32,
+    /// `<image>` x image_seq_length + `<bos>`, and their embeddings.
+    pub(crate) prefix_ids: Vec<u32>,
+    pub(crate) prefix_embeds: Vec<f32>,
+    pub(crate) yes_id: u32,
+    pub(crate) no_id: u32,
+    /// Generation stops after any of these.
+    pub(crate) stop: Vec<u32>,
+    /// The language of the task prompts.
+    pub(crate) lang: String,
+    pub(crate) scratch: Mutex<ClipImage>,
+    /// The suffix embeddings of prompts (shared, bounded; see [`crate::cache`]).
+    pub(crate) suffixes: Arc<PromptCache>,
+    /// The embedding model's identity, the key of its suffixes in the prompt cache.
+    pub(crate) embed_id: String,
+    /// Default token cap of an answer (`max_tokens` in the config, at most
+    /// [`MAX_NEW_TOKENS`]).
+    pub(crate) max_tokens: usize,
+    /// [`MAX_SEQUENCE`], or the decoder's `max_position_embeddings` when smaller.
+    pub(crate) max_sequence: usize,
+}
+
+impl PaliGemma {
+    pub fn spec(&self) -> &ImageSpec {
+        &self.spec
+    }
+
+    /// Token ids of the image prefix (`<image>` x image_seq_length + `<bos>`).
+    pub fn prefix_ids(&self) -> &[u32] {
+        &self.prefix_ids
+    }
+
+    /// The prompt text of `task` in the model's language (without the final `"\n"`).
+    pub fn prompt(&self, task: &Task) -> String {
+        task.prompt(&self.lang)
+    }
+
+    /// Token ids of `task`'s suffix (`PROMPT\n`), refused when longer than the model
+    /// takes.
+    pub fn suffix_ids(&self, task: &Task) -> Result<Vec<u32>, ModelError> {
+        self.check_task(task)
+    }
+
+    /// The configured token cap of an answer (at most [`MAX_NEW_TOKENS`]).
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Most positions of one call's sequence (the KV cache bound).
+    pub fn max_sequence(&self) -> usize {
+        self.max_sequence
+    }
+
+    /// Shares `prompts` (bounded, kept across config reloads) for the prompts' suffix
+    /// embeddings instead of a private cache.
+    pub fn with_prompt_cache(mut self, prompts: Arc<PromptCache>) -> Self {
+        self.suffixes = prompts;
+        self
+    }
+
+    /// The suffix ids of the yes/no question `question` (`answer LANG QUESTION\n`), or
+    /// why the model refuses it; no ONNX work is done.
+    pub fn check_question(&self, question: &str) -> Result<Vec<u32>, ModelError> {
+        self.check_task(&Task::Answer(question.into()))
+    }
+
+    /// The suffix ids of `task`, or why the model refuses it: a detect task without
+    /// objects, a prompt longer than [`MAX_QUESTION_BYTES`] (not tokenised), more than
+    /// [`MAX_QUESTION_TOKENS`] tokens, or no room left in [`PaliGemma::max_sequence`]
+    /// after the image prefix for one answer token. No ONNX work is done.
+    pub fn check_task(&self, task: &Task) -> Result<Vec<u32>, ModelError> {
+        if let Task::Detect(objects) = task
+            && objects.iter().all(|o| o.trim().is_empty())
+        {
+            return Err(self.run_error(PaliGemmaError::NoObjects));
+        }
+        let prompt = self.prompt(task);
+        self.check_bytes(&prompt)?;
+        let ids = self.tokenize(&suffix_text(&prompt))?;
+        let room = self
+            .max_sequence
+            .saturating_sub(self.prefix_ids.len() + 1)
+            .min(MAX_QUESTION_TOKENS);
+        if ids.len() > room {
+            return Err(ModelError::TooLong {
+                model: self.name.clone(),
+                what: "the prompt",
+                tokens: ids.len(),
+                limit: room,
+            });
+        }
+        Ok(ids)
+    }
+
+    fn check_bytes(&self, prompt: &str) -> Result<(), ModelError> {
+        if prompt.len() > MAX_QUESTION_BYTES {
+            return Err(self.run_error(PaliGemmaError::PromptTooLong {
+                bytes: prompt.len(),
+                limit: MAX_QUESTION_BYTES,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The answer token cap of a call asking for `asked` after a suffix of `suffix`
+    /// tokens: at most [`MAX_NEW_TOKENS`] and what is left of the sequence.
+    pub(crate) fn new_tokens(&self, asked: usize, suffix: usize) -> usize {
+        let room = self
+            .max_sequence
+            .saturating_sub(self.prefix_ids.len() + suffix)
+            .max(1);
+        let max = asked.min(MAX_NEW_TOKENS).min(room);
+        if max < asked {
+            tracing::trace!(
+                model = %self.name,
+                asked,
+                max,
+                "max_tokens clamped (at most {MAX_NEW_TOKENS}, and {room} positions left)"
+            );
+        }
+        max
+    }
+
+    /// The ids of the yes and no tokens.
+    pub fn yes_no_ids(&self) -> (u32, u32) {
+        (self.yes_id, self.no_id)
+    }
+
+    /// The token ids that end an answer.
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop
+    }
+
+    /// `ids` as text, special tokens left out (`<locYYYY>` and `<segNNN>` are ordinary
+    /// tokens and stay).
+    pub fn decode_text(&self, ids: &[u32]) -> Result<String, ModelError> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| self.run_error(TokenizerError::Text(e)))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The suffix embeddings of `task` (`[tokens, hidden]`), checked, tokenised and
+    /// embedded on first use, then from the prompt cache.
+    pub(crate) fn suffix(
+        &self,
+        s: &PaliGemmaSessions,
+        task: &Task,
+        cancel: &Cancel,
+    ) -> Result<Embedding, ModelError> {
+        let prompt = self.prompt(task);
+        // Refused before even a cache key is made of it.
+        self.check_bytes(&prompt)?;
+        self.suffixes.get_or_insert(&self.embed_id, &prompt, || {
+            let ids = self.check_task(task)?;
+            Ok(Embedding::from(self.embed(s, &ids, cancel)?))
+        })
+    }
+
+    /// Tokens of a suffix's embeddings.
+    pub(crate) fn tokens_of(&self, embeds: &[f32]) -> usize {
+        embeds.len() / self.hidden.max(1)
+    }
+
+    pub(crate) fn run_failed(&self, e: RunError) -> ModelError {
+        ModelError::of_run(&self.name, e)
+    }
+
+    pub(crate) fn run_error(
+        &self,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> ModelError {
+        ModelError::run(&self.name, e)
+    }
+}
+
+/// The text after the image prefix: the processor appends `"\n"` to the prompt.
+fn suffix_text(prompt: &str) -> String {
+    format!("{prompt}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::paligemma::PaliGemmaConfig;
+
+    fn load() -> (PaliGemma, PaliGemmaSessions) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/paligemma_tiny");
+        let mut cfg: PaliGemmaConfig = toml::from_str(&format!(
+            "dir = {dir:?}\nproviders = [\"cpu\"]\nmax_tokens = 100000"
+        ))
+        .unwrap();
+        cfg.resolve_paths("/".as_ref());
+        let env = crate::engine::environment(&Default::default()).unwrap();
+        PaliGemma::load("pali", &cfg, env).unwrap()
+    }
+
+    #[test]
+    fn a_runaway_answer_stops_at_the_token_cap() {
+        let (vlm, s) = load();
+        assert_eq!(
+            vlm.max_tokens(),
+            MAX_NEW_TOKENS,
+            "the config's 100000 is clamped"
+        );
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        let got = vlm.run(&s, &prefix, &Task::Caption, 100_000).unwrap();
+        let stopped = got.ids.last().is_some_and(|id| vlm.stop_ids().contains(id));
+        assert!(got.tokens == MAX_NEW_TOKENS || stopped, "{}", got.tokens);
+        assert!(prefix.len() + got.tokens + 4 <= vlm.max_sequence());
+    }
+
+    #[test]
+    fn long_or_empty_prompts_are_refused_before_any_onnx_work() {
+        let (vlm, s) = load();
+        let ok = vlm.check_question("Is the door open?").unwrap();
+        assert!(!ok.is_empty() && ok.len() <= MAX_QUESTION_TOKENS);
+        let long = "Is the door open? ".repeat(200);
+        let e = vlm.check_question(&long).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ModelError::TooLong {
+                    limit: MAX_QUESTION_TOKENS,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("the prompt has"), "{e}");
+        let huge = "x".repeat(40_000);
+        let e = vlm.check_question(&huge).unwrap_err().to_string();
+        assert!(e.contains("bytes"), "{e}");
+        let e = vlm.check_task(&Task::Detect(vec![" ".into()])).unwrap_err();
+        assert!(e.to_string().contains("at least one object"), "{e}");
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        assert!(vlm.yes_no(&s, &prefix, &long).is_err());
+        assert!(vlm.run(&s, &prefix, &Task::Answer(huge), 4).is_err());
+        // Refused prompts are never cached.
+        assert!(vlm.suffixes.is_empty());
+    }
+
+    #[test]
+    fn a_raised_cancel_stops_the_answer() {
+        let (vlm, s) = load();
+        let frame = crate::kit::Frame::from_rgb(64, 64, 192, vec![7; 64 * 64 * 3]);
+        let prefix = vlm.prefix(&s, &frame, None).unwrap();
+        let cancel = Cancel::new();
+        cancel.raise();
+        let e = vlm
+            .run_with(&s, &prefix, &Task::Caption, 64, &cancel)
+            .unwrap_err();
+        assert!(e.is_cancelled(), "{e}");
+        assert!(matches!(
+            vlm.prefix_with(&s, &frame, None, &cancel),
+            Err(e) if e.is_cancelled()
+        ));
+    }
+}

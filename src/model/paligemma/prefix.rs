@@ -1,0 +1,156 @@
+//! The image prefix: a frame's preprocessing, vision encoder run and ONE decoder run
+//! over `<image>` x N + `<bos>`, kept as the KV cache every prompt on that frame
+//! starts from.
+//!
+//! ```no_run
+//! # use ocellus::model::paligemma::{PaliGemma, PaliGemmaConfig};
+//! # let cfg: PaliGemmaConfig = toml::from_str(r#"dir = "/models/paligemma""#).unwrap();
+//! # let env = ocellus::engine::environment(&Default::default()).unwrap();
+//! # let (vlm, s) = PaliGemma::load("pali", &cfg, env).unwrap();
+//! # let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! let prefix = vlm.prefix(&s, &frame, Some([0.5, 0.0, 1.0, 0.5])).unwrap();
+//! println!("{} tokens, vision {:?}", prefix.len(), prefix.timings.vision);
+//! ```
+
+use std::time::{Duration, Instant};
+
+use ort::value::{DynValue, TensorRef};
+
+use super::error::PaliGemmaError;
+use super::model::{PaliGemma, PaliGemmaSessions};
+use crate::engine::{Rect, RgbView};
+use crate::kit::Frame;
+use crate::model::{Cancel, ModelError};
+
+/// How long building a prefix took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrefixTimings {
+    pub preprocess: Duration,
+    /// The vision encoder.
+    pub vision: Duration,
+    /// The decoder run over the prefix tokens.
+    pub prefill: Duration,
+}
+
+/// The KV cache of the image prefix of one frame (or region); read-only once built,
+/// so any number of prompts can share it.
+pub struct ImagePrefix {
+    /// `present.{i}.key/value` of the prefix run, in the decoder's cache order.
+    pub(crate) kv: Vec<DynValue>,
+    len: usize,
+    pub timings: PrefixTimings,
+}
+
+impl ImagePrefix {
+    /// Tokens the prefix covers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl PaliGemma {
+    /// The `[3, S, S]` pixel values of `region` of `frame` (the whole frame for `None`).
+    pub fn pixel_values(
+        &self,
+        frame: &Frame,
+        region: Option<[f32; 4]>,
+    ) -> Result<Vec<f32>, ModelError> {
+        let view = RgbView::of(frame)?;
+        let crop = Rect::of_region(region, frame.width, frame.height);
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(scratch.fill(&view, crop, &self.spec)?.to_vec())
+    }
+
+    /// Preprocesses `region` of `frame` (the whole frame for `None`), encodes it and
+    /// runs the decoder over the image prefix once.
+    pub fn prefix(
+        &self,
+        s: &PaliGemmaSessions,
+        frame: &Frame,
+        region: Option<[f32; 4]>,
+    ) -> Result<ImagePrefix, ModelError> {
+        self.prefix_with(s, frame, region, Cancel::never())
+    }
+
+    /// [`PaliGemma::prefix`], its ONNX runs terminated when `cancel` is raised.
+    pub fn prefix_with(
+        &self,
+        s: &PaliGemmaSessions,
+        frame: &Frame,
+        region: Option<[f32; 4]>,
+        cancel: &Cancel,
+    ) -> Result<ImagePrefix, ModelError> {
+        let t0 = Instant::now();
+        let view = RgbView::of(frame)?;
+        let crop = Rect::of_region(region, frame.width, frame.height);
+        let mut embeds = self.prefix_embeds.clone();
+        let t1;
+        {
+            let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            let pixels = {
+                let _s = tracing::trace_span!("paligemma.pre", model = %self.name).entered();
+                scratch.fill(&view, crop, &self.spec)?
+            };
+            t1 = Instant::now();
+            cancel.check(&self.name)?;
+            let _s = tracing::trace_span!("paligemma.vision", model = %self.name).entered();
+            let (w, h) = self.spec.output_size().unwrap_or_default();
+            let pv = TensorRef::from_array_view(([1usize, 3, h as usize, w as usize], pixels))
+                .map_err(|e| self.run_error(e))?;
+            let mut session = s.vision.lock();
+            let outputs = cancel
+                .run(&mut session, ort::inputs!["pixel_values" => pv])
+                .map_err(|e| self.run_failed(e))?;
+            let value = outputs.get(&self.vision_output).ok_or_else(|| {
+                self.run_error(PaliGemmaError::MissingOutput(self.vision_output.clone()))
+            })?;
+            let (_, features) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| self.run_error(e))?;
+            self.merge_image(&mut embeds, features)?;
+        }
+        let t2 = Instant::now();
+        cancel.check(&self.name)?;
+        let step = {
+            let _s = tracing::trace_span!("paligemma.prefill", model = %self.name).entered();
+            let mut session = s.decoder.lock();
+            self.run_decoder(&mut session, &embeds, &[], 0, false, cancel)?
+        };
+        Ok(ImagePrefix {
+            kv: step.kv,
+            len: self.prefix_ids.len(),
+            timings: PrefixTimings {
+                preprocess: t1 - t0,
+                vision: t2 - t1,
+                prefill: t2.elapsed(),
+            },
+        })
+    }
+
+    /// Writes the image features, row by row, over the embeddings of the image tokens.
+    fn merge_image(&self, embeds: &mut [f32], features: &[f32]) -> Result<(), ModelError> {
+        let d = self.hidden;
+        let slots = self
+            .prefix_ids
+            .iter()
+            .enumerate()
+            .filter(|&(_, &t)| t == self.image_token_id)
+            .map(|(i, _)| i);
+        let count = slots.clone().count();
+        if features.len() != count * d {
+            return Err(self.run_error(PaliGemmaError::FeaturesCount {
+                values: features.len(),
+                tokens: count,
+                hidden: d,
+            }));
+        }
+        for (row, slot) in features.chunks_exact(d).zip(slots) {
+            embeds[slot * d..(slot + 1) * d].copy_from_slice(row);
+        }
+        Ok(())
+    }
+}
