@@ -23,7 +23,7 @@ use super::{BadPath, CatalogError, EntryProblem, FileProblem, HubError};
 const BUILTIN: &str = include_str!("catalog.toml");
 
 /// The ocellus model families an entry may name (`[models.X] family = ...`).
-pub const FAMILIES: [&str; 5] = ["clip", "florence2", "smolvlm", "yolox", "ppocr"];
+pub const FAMILIES: [&str; 6] = ["clip", "florence2", "smolvlm", "yolox", "ppocr", "qwen2vl"];
 
 /// A catalogue file: `[[model]]` tables.
 #[derive(Debug, Clone, Deserialize)]
@@ -384,6 +384,7 @@ mod tests {
             "yolox-nano",
             "yolox-s",
             "ppocr-v4",
+            "qwen2-vl-2b-instruct",
         ] {
             assert!(names.contains(name), "{name} missing from the catalogue");
         }

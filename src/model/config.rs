@@ -8,6 +8,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
 use super::ppocr::PpocrConfig;
+use super::qwen2vl::Qwen2VlConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
 use crate::kit::Problem;
@@ -22,11 +23,19 @@ pub enum ModelConfig {
     Smolvlm(SmolVlmConfig),
     Ppocr(PpocrConfig),
     Embedder(EmbedderConfig),
+    Qwen2vl(Qwen2VlConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 6] =
-    ["yolox", "clip", "florence2", "smolvlm", "ppocr", "embedder"];
+pub(super) const FAMILIES: [&str; 7] = [
+    "yolox",
+    "clip",
+    "florence2",
+    "smolvlm",
+    "ppocr",
+    "embedder",
+    "qwen2vl",
+];
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -69,6 +78,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "florence2" => rest.try_into().map(ModelConfig::Florence2),
             "smolvlm" => rest.try_into().map(ModelConfig::Smolvlm),
             "embedder" => rest.try_into().map(ModelConfig::Embedder),
+            "qwen2vl" => rest.try_into().map(ModelConfig::Qwen2vl),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -202,6 +212,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(_) => "smolvlm",
             ModelConfig::Ppocr(_) => "ppocr",
             ModelConfig::Embedder(_) => "embedder",
+            ModelConfig::Qwen2vl(_) => "qwen2vl",
         }
     }
 
@@ -213,6 +224,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.providers,
             ModelConfig::Ppocr(c) => &c.providers,
             ModelConfig::Embedder(c) => &c.providers,
+            ModelConfig::Qwen2vl(c) => &c.providers,
         }
     }
 
@@ -224,6 +236,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.threads,
             ModelConfig::Ppocr(c) => c.threads,
             ModelConfig::Embedder(c) => c.threads,
+            ModelConfig::Qwen2vl(c) => c.threads,
         }
     }
 
@@ -232,7 +245,10 @@ impl ModelConfig {
     pub fn is_slow(&self) -> bool {
         matches!(
             self,
-            ModelConfig::Florence2(_) | ModelConfig::Smolvlm(_) | ModelConfig::Ppocr(_)
+            ModelConfig::Florence2(_)
+                | ModelConfig::Smolvlm(_)
+                | ModelConfig::Ppocr(_)
+                | ModelConfig::Qwen2vl(_)
         )
     }
 
@@ -245,6 +261,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &mut c.threads,
             ModelConfig::Ppocr(c) => &mut c.threads,
             ModelConfig::Embedder(c) => &mut c.threads,
+            ModelConfig::Qwen2vl(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -259,6 +276,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => &c.dir,
             ModelConfig::Ppocr(c) => &c.dir,
             ModelConfig::Embedder(c) => &c.dir,
+            ModelConfig::Qwen2vl(c) => &c.dir,
         }
     }
 
@@ -288,6 +306,14 @@ impl ModelConfig {
                 ("preprocessor", p(&c.preprocessor)),
             ],
             ModelConfig::Smolvlm(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+                ("config", p(&c.config)),
+            ],
+            ModelConfig::Qwen2vl(c) => vec![
                 ("vision", p(&c.vision)),
                 ("embed", p(&c.embed)),
                 ("decoder", p(&c.decoder)),
@@ -339,6 +365,7 @@ impl ModelConfig {
             ModelConfig::Smolvlm(c) => c.resolve_paths(base),
             ModelConfig::Ppocr(c) => c.resolve_paths(base),
             ModelConfig::Embedder(c) => c.resolve_paths(base),
+            ModelConfig::Qwen2vl(c) => c.resolve_paths(base),
         }
     }
 }
@@ -356,6 +383,18 @@ impl ModelConfig {
             problems.push(Problem::new(
                 format!("models.{name}.threads"),
                 "must be at least 1",
+            ));
+        }
+        if let ModelConfig::Qwen2vl(c) = self
+            && let Err(e) = c.check()
+        {
+            let field = match e {
+                super::qwen2vl::Qwen2VlConfigError::MaxPixels => "max_pixels",
+                super::qwen2vl::Qwen2VlConfigError::MaxTokens => "max_tokens",
+            };
+            problems.push(Problem::new(
+                format!("models.{name}.{field}"),
+                e.to_string(),
             ));
         }
     }
@@ -388,7 +427,7 @@ mod tests {
         assert_eq!(m.dir(), Path::new("/m"));
         assert_eq!(
             problem("family = \"openai\"\ndir = \"/m\""),
-            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder)"
+            "family: unknown family \"openai\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, qwen2vl)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");

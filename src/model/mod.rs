@@ -31,6 +31,7 @@ pub mod florence2;
 mod folder;
 pub mod ppocr;
 pub mod preprocessor;
+pub mod qwen2vl;
 mod registry;
 pub mod smolvlm;
 mod step_times;

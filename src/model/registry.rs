@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, embedder, florence2, ppocr, smolvlm, yolox};
+use super::{clip, embedder, florence2, ppocr, qwen2vl, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -42,6 +42,10 @@ pub enum Loaded {
         session: crate::engine::SharedSession,
         engine: Batcher,
     },
+    Qwen2vl {
+        model: Box<qwen2vl::Qwen2Vl>,
+        sessions: qwen2vl::Qwen2VlSessions,
+    },
 }
 
 impl Loaded {
@@ -57,7 +61,10 @@ impl Loaded {
             Loaded::Yolox { engine, .. }
             | Loaded::Clip { engine, .. }
             | Loaded::Embedder { engine, .. } => Some(engine),
-            Loaded::Florence2 { .. } | Loaded::Smolvlm { .. } | Loaded::Ppocr { .. } => None,
+            Loaded::Florence2 { .. }
+            | Loaded::Smolvlm { .. }
+            | Loaded::Ppocr { .. }
+            | Loaded::Qwen2vl { .. } => None,
         }
     }
 }
@@ -246,6 +253,14 @@ fn open(
             let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
             let model = model.with_prompt_cache(prompts.clone());
             Loaded::Smolvlm {
+                model: Box::new(model),
+                sessions,
+            }
+        }
+        ModelConfig::Qwen2vl(c) => {
+            let (model, sessions) = qwen2vl::Qwen2Vl::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Qwen2vl {
                 model: Box::new(model),
                 sessions,
             }

@@ -181,6 +181,17 @@ pub fn check(
         (ModelConfig::Smolvlm(_), _) if q.ask.trim().is_empty() => {
             bad("ask", "a smolvlm query needs the question in `ask`".into());
         }
+        (ModelConfig::Qwen2vl(_), QueryKind::YesNo | QueryKind::Answer | QueryKind::Ground)
+            if q.ask.trim().is_empty() =>
+        {
+            bad(
+                "ask",
+                format!(
+                    "a qwen2vl {} query needs the question (or, for ground, the phrase) in `ask`",
+                    q.kind.name()
+                ),
+            );
+        }
         _ => {}
     }
     let teachable = matches!(model, ModelConfig::Clip(_) | ModelConfig::Embedder(_))

@@ -36,6 +36,9 @@ pub enum Ask {
     Answer(String),
     /// ppocr: the text lines of the region.
     Ocr,
+    /// qwen2vl detect/ground: a grounding prompt whose answer is JSON boxes; `label`
+    /// names a box the model leaves unlabelled.
+    Locate { prompt: String, label: String },
 }
 
 /// What the model produced for one query on one frame.
@@ -92,6 +95,10 @@ impl SlowQuery {
                 Ask::Answer(config.ask.clone())
             }
             (Loaded::Ppocr { .. }, QueryKind::Read) => Ask::Ocr,
+            (Loaded::Qwen2vl { .. }, kind) => match qwen_ask(config, kind) {
+                Some(ask) => ask,
+                None => return Some(Err(cannot(config, kind))),
+            },
             (_, other) => return Some(Err(cannot(config, other))),
         };
         let pattern = config.pattern.as_deref().map(|p| {
@@ -134,6 +141,14 @@ impl SlowQuery {
             (Loaded::Smolvlm { model, .. }, Ask::YesNo(question) | Ask::Answer(question)) => {
                 model.check_question(question).map(drop)
             }
+            (
+                Loaded::Qwen2vl { model, .. },
+                Ask::YesNo(question)
+                | Ask::Answer(question)
+                | Ask::Locate {
+                    prompt: question, ..
+                },
+            ) => model.check_question(question).map(drop),
             _ => Ok(()),
         }
     }
@@ -205,6 +220,35 @@ impl SlowQuery {
         };
         Some(self.track.settle(cfg, score, proposed, (now, pts)))
     }
+}
+
+/// What a qwen2vl model is asked for a query of `kind`: the question, or the kind's
+/// default prompt when `ask` is empty (caption, read, detect).
+fn qwen_ask(config: &QueryConfig, kind: QueryKind) -> Option<Ask> {
+    use crate::model::qwen2vl::{CAPTION_PROMPT, READ_PROMPT, detect_prompt, ground_prompt};
+    let or = |default: &str| {
+        let ask = config.ask.trim();
+        if ask.is_empty() { default } else { ask }.to_string()
+    };
+    Some(match kind {
+        QueryKind::YesNo => Ask::YesNo(config.ask.clone()),
+        QueryKind::Answer => Ask::Answer(config.ask.clone()),
+        QueryKind::Caption => Ask::Answer(or(CAPTION_PROMPT)),
+        QueryKind::Read => Ask::Answer(or(READ_PROMPT)),
+        QueryKind::Detect => Ask::Locate {
+            prompt: detect_prompt(&config.labels, &config.ask),
+            label: config
+                .labels
+                .first()
+                .cloned()
+                .unwrap_or_else(|| or("object")),
+        },
+        QueryKind::Ground => Ask::Locate {
+            prompt: ground_prompt(config.ask.trim()),
+            label: config.ask.trim().to_string(),
+        },
+        _ => return None,
+    })
 }
 
 fn cannot(config: &QueryConfig, kind: QueryKind) -> BindError {

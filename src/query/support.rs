@@ -30,6 +30,7 @@ pub fn lane(family: &str, kind: QueryKind) -> Option<Lane> {
         ("yolox", YesNo | Count) | ("clip" | "embedder", YesNo | Classify) => Some(Lane::Frame),
         ("florence2", Caption | Detect | Read | Ground)
         | ("smolvlm", YesNo | Answer | Caption)
+        | ("qwen2vl", YesNo | Answer | Caption | Read | Detect | Ground)
         | ("ppocr", Read) => Some(Lane::Slow),
         _ => None,
     }
@@ -44,5 +45,6 @@ pub fn family(loaded: &Loaded) -> &'static str {
         Loaded::Smolvlm { .. } => "smolvlm",
         Loaded::Ppocr { .. } => "ppocr",
         Loaded::Embedder { .. } => "embedder",
+        Loaded::Qwen2vl { .. } => "qwen2vl",
     }
 }

@@ -45,6 +45,7 @@ mod outage_60s;
 mod outage_restart;
 mod parsers_prop;
 mod ppocr_real;
+mod qwen2vl_parity;
 mod reload;
 mod rtsp;
 mod runtime_queries;

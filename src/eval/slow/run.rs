@@ -9,6 +9,7 @@ use crate::kit::Frame;
 use crate::kit::metrics::CameraMetrics;
 use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
 use crate::model::ppocr::Reading;
+use crate::model::qwen2vl;
 use crate::model::smolvlm::ImagePrefix;
 use crate::model::{Cancel, Loaded, ModelError};
 use crate::query::SlowQuery;
@@ -19,6 +20,7 @@ pub(super) enum Features {
     Florence(ImageFeatures),
     Smol(ImagePrefix),
     Ocr(Reading),
+    Qwen(qwen2vl::ImagePrefix),
 }
 
 /// One (model, region) encode of the current frame, or why it failed.
@@ -85,6 +87,9 @@ fn encode(
         Loaded::Ppocr { model, sessions } => {
             Features::Ocr(model.read_with(sessions, frame, region, cancel)?)
         }
+        Loaded::Qwen2vl { model, sessions } => {
+            Features::Qwen(model.prefix_with(sessions, frame, region, cancel)?)
+        }
         Loaded::Yolox { .. } | Loaded::Clip { .. } | Loaded::Embedder { .. } => {
             return Err(ModelError::NotSlow {
                 model: String::new(),
@@ -149,6 +154,35 @@ pub(super) fn ask(
                 text: generated.text,
                 score: None,
             }
+        }
+        (Loaded::Qwen2vl { model, sessions }, Ask::YesNo(question), Features::Qwen(prefix)) => {
+            let yes_no = model.yes_no_with(sessions, prefix, question, cancel)?;
+            Outcome::Probability(yes_no.p_yes)
+        }
+        (Loaded::Qwen2vl { model, sessions }, Ask::Answer(question), Features::Qwen(prefix)) => {
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
+            let generated = model.answer_with(sessions, prefix, question, max, cancel)?;
+            Outcome::Text {
+                text: generated.text,
+                score: None,
+            }
+        }
+        (
+            Loaded::Qwen2vl { model, sessions },
+            Ask::Locate { prompt, label },
+            Features::Qwen(prefix),
+        ) => {
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
+            let (found, _) = model.locate_with(sessions, prefix, prompt, label, max, cancel)?;
+            Outcome::Boxes(
+                found
+                    .into_iter()
+                    .map(|f| Found {
+                        bbox: to_frame(f.bbox, q.region()),
+                        label: f.label,
+                    })
+                    .collect(),
+            )
         }
         (Loaded::Ppocr { .. }, Ask::Ocr, Features::Ocr(reading)) => {
             let score = if reading.lines.is_empty() {
