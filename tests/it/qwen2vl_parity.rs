@@ -109,7 +109,8 @@ fn pixel_values_match_the_qwen2vl_processor() {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let (got, grid, resized) = vlm.pixel_values(&photo(photo_name), None).unwrap();
+            let pv = vlm.pixel_values(&photo(photo_name), None).unwrap();
+            let (got, grid, resized) = (pv.pixels, pv.grid, pv.resized);
             let g: Vec<i64> = img["grid_thw"]
                 .as_array()
                 .unwrap()
@@ -328,4 +329,95 @@ fn a_folder_of_another_family_is_refused_in_one_line() {
         "{line}"
     );
     assert!(!line.contains('\n'), "{line}");
+}
+
+/// `ocellus ask` with one query of each kind on the tiny Qwen2-VL: the yes/no's score
+/// and the answer's text are the transformers reference (one image prefix shared by
+/// all six queries), the detect and ground queries (the random weights answer no JSON)
+/// fail with one counted line each, the others still answer.
+#[test]
+fn standing_queries_of_every_kind_run_on_the_slow_lane() {
+    let r = reference("qwen2vl_tiny");
+    let case = |q: &str| -> Value {
+        r["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["image"] == "astronaut.png" && c["question"] == q)
+            .unwrap()
+            .clone()
+    };
+    let person = case("Is there a person in the image?");
+    let what = case("What is in the picture?");
+    let dir = tempfile::tempdir().unwrap();
+    let q = |id: &str, kind: &str, ask: &str| {
+        format!(
+            "[[cameras.queries]]\nid = \"{id}\"\nask = {}\nkind = \"{kind}\"\nmodel = \"qwen\"\nmax_tokens = 16\n\n",
+            common::toml_str(ask)
+        )
+    };
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "{}[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
+             [[cameras]]\nid = \"scene\"\nurl = \"unused.png\"\n\n{}{}{}{}{}{}",
+            common::ENGINE_ONE_THREAD,
+            common::toml_path(&fixture("qwen2vl_tiny")),
+            q("someone", "yes_no", "Is there a person in the image?"),
+            q("what", "answer", "What is in the picture?"),
+            q("caption", "caption", ""),
+            q("text", "read", ""),
+            q("things", "detect", "cat"),
+            q("where", "ground", "the astronaut"),
+        ),
+    );
+    let out = common::run_ocellus(
+        &[
+            "ask",
+            &common::media("astronaut.png").to_string_lossy(),
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+        &[],
+    );
+    eprintln!("{}", out.show());
+    out.assert_no_panic();
+    let frames = out.json_lines();
+    assert_eq!(frames.len(), 1, "{}", out.show());
+    let eval = |id: &str| {
+        frames[0]["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["id"] == id)
+            .cloned()
+    };
+    let someone = eval("someone").expect("the yes_no query answered");
+    let p = someone["score"].as_f64().unwrap() as f32;
+    assert!(
+        (p - f32_of(&person["p_yes"])).abs() <= TOL,
+        "{someone} vs {person}"
+    );
+    let answer = eval("what").expect("the answer query answered");
+    assert_eq!(
+        answer["state"].as_str().unwrap(),
+        what["generated_text"].as_str().unwrap().trim(),
+        "{answer}"
+    );
+    assert!(
+        eval("caption").is_some() && eval("text").is_some(),
+        "{}",
+        out.show()
+    );
+    assert!(
+        eval("things").is_none() && eval("where").is_none(),
+        "{}",
+        out.show()
+    );
+    let failures: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("the grounding answer is not JSON"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{}", out.show());
 }

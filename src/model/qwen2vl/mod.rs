@@ -51,7 +51,7 @@ pub use model::{
     MAX_NEW_TOKENS, MAX_QUESTION_BYTES, MAX_QUESTION_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl,
     Qwen2VlSessions,
 };
-pub use prefix::{ImagePrefix, PrefixTimings, mrope_prefix_positions};
+pub use prefix::{ImagePrefix, PixelValues, PrefixTimings, mrope_prefix_positions};
 pub use preprocess::{
     ImageSpec, ImageSpecError, PatchError, Patches, Qwen2VlImage, ResizeError, smart_resize,
 };

@@ -100,21 +100,39 @@ pub fn mrope_prefix_positions(head: usize, rows: usize, cols: usize) -> Vec<i64>
     p
 }
 
+/// A frame's patches as the vision encoder takes them (owned: see [`Patches`] for the
+/// borrowed form the prefix uses).
+///
+/// [`Patches`]: super::Patches
+#[derive(Debug, Clone)]
+pub struct PixelValues {
+    /// `[patches, 3 * temporal * patch * patch]`, flattened.
+    pub pixels: Vec<f32>,
+    /// `grid_thw`: `[t, rows, columns]` of patches.
+    pub grid: [i64; 3],
+    /// The resized `(width, height)` in pixels.
+    pub resized: (u32, u32),
+}
+
 impl Qwen2Vl {
-    /// The patches (`[patches, 3 * temporal * patch * patch]`), `grid_thw` and resized
-    /// `(width, height)` of `region` of `frame` (the whole frame for `None`).
+    /// The patches, `grid_thw` and resized size of `region` of `frame` (the whole
+    /// frame for `None`).
     pub fn pixel_values(
         &self,
         frame: &Frame,
         region: Option<[f32; 4]>,
-    ) -> Result<(Vec<f32>, [i64; 3], (u32, u32)), ModelError> {
+    ) -> Result<PixelValues, ModelError> {
         let view = RgbView::of(frame)?;
         let crop = Rect::of_region(region, frame.width, frame.height);
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let p = scratch
             .fill(&view, crop, &self.spec)
             .map_err(|e| self.run_error(e))?;
-        Ok((p.pixels.to_vec(), p.grid, p.resized))
+        Ok(PixelValues {
+            pixels: p.pixels.to_vec(),
+            grid: p.grid,
+            resized: p.resized,
+        })
     }
 
     /// Preprocesses `region` of `frame` (the whole frame for `None`), encodes it and
