@@ -421,3 +421,87 @@ fn standing_queries_of_every_kind_run_on_the_slow_lane() {
         .collect();
     assert_eq!(failures.len(), 2, "{}", out.show());
 }
+
+/// `ocellus check`: a kind the family cannot answer, a yes_no without its question and
+/// a `max_pixels` below one token are one line each, at their paths.
+#[test]
+fn bad_qwen2vl_queries_and_settings_are_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nmax_pixels = 100\n\n\
+             [[cameras]]\nid = \"scene\"\nurl = {}\n\n\
+             [[cameras.queries]]\nid = \"n\"\nask = \"how many?\"\nkind = \"count\"\nmodel = \"qwen\"\nlabel = \"cat\"\n\n\
+             [[cameras.queries]]\nid = \"q\"\nask = \" \"\nkind = \"yes_no\"\nmodel = \"qwen\"\n\n\
+             [[cameras.queries]]\nid = \"c\"\nask = \"\"\nkind = \"caption\"\nmodel = \"qwen\"\n",
+            common::toml_path(&fixture("qwen2vl_tiny")),
+            common::toml_path(&common::media("astronaut.png")),
+        ),
+    );
+    let out = common::run_ocellus(&["check", "-c", &cfg.to_string_lossy()], &[]);
+    assert_eq!(out.code, Some(1), "{}", out.show());
+    out.assert_no_panic();
+    let problems: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
+    assert_eq!(problems.len(), 3, "{}", out.show());
+    assert!(
+        problems[0].starts_with("models.qwen.max_pixels: "),
+        "{}",
+        out.show()
+    );
+    assert!(
+        problems[1].starts_with("cameras[0].queries[0].kind: count queries are not supported")
+            && problems[1].contains("family qwen2vl"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        problems[2].starts_with("cameras[0].queries[1].ask: "),
+        "{}",
+        out.show()
+    );
+}
+
+#[test]
+fn long_questions_are_refused_before_any_onnx_work_and_cancel_stops_an_answer() {
+    use ocellus::model::qwen2vl::MAX_QUESTION_TOKENS;
+    let (vlm, s) = load("qwen2vl_tiny");
+    let long = "Is the door open? ".repeat(200);
+    let e = vlm.check_question(&long).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::TooLong {
+                limit: MAX_QUESTION_TOKENS,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = vlm
+        .check_question(&"x".repeat(40_000))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("40000 bytes"), "{e}");
+    let frame = photo("chelsea.png");
+    let prefix = vlm.prefix(&s, &frame, None).unwrap();
+    assert!(vlm.yes_no(&s, &prefix, &long).is_err());
+    let cancel = ocellus::model::Cancel::new();
+    cancel.raise();
+    let e = vlm
+        .answer_with(&s, &prefix, "What is in the picture?", 64, &cancel)
+        .unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
+    assert!(matches!(vlm.prefix_with(&s, &frame, None, &cancel), Err(e) if e.is_cancelled()));
+    // A runaway answer stops at the token cap.
+    let got = vlm
+        .answer(&s, &prefix, "What is in the picture?", 100_000)
+        .unwrap();
+    let stopped = got.ids.last().is_some_and(|id| vlm.stop_ids().contains(id));
+    assert!(
+        got.tokens == ocellus::model::qwen2vl::MAX_NEW_TOKENS || stopped,
+        "{}",
+        got.tokens
+    );
+    assert!(prefix.len() + got.tokens + 16 <= vlm.max_sequence());
+}
