@@ -16,8 +16,10 @@
 //! let whole = Rect { x: 0.0, y: 0.0, w: 60.0, h: 40.0 };
 //! let mut image = Qwen2VlImage::default();
 //! let patches = image.fill(&view, whole, &spec).unwrap();
-//! assert_eq!(patches.grid, [1, 4, 4]); // 56 x 56: 4 x 4 patches of 14
-//! assert_eq!(patches.pixels.len(), 16 * 3 * 2 * 14 * 14);
+//! // 60 x 40 rounds to 56 x 28, under min_pixels (3136): scaled up to 84 x 56.
+//! assert_eq!(patches.resized, (84, 56));
+//! assert_eq!(patches.grid, [1, 4, 6]); // patches of 14 px
+//! assert_eq!(patches.pixels.len(), 24 * 3 * 2 * 14 * 14);
 //! ```
 
 use std::path::Path;
