@@ -13,9 +13,12 @@
 //!   questions per frame with and without sharing the prefix; a 16-token answer;
 //! * paligemma (benches/generative/paligemma.rs): as smolvlm, with a caption and a
 //!   detect answer instead of the free answer;
+//! * qwen2vl (benches/generative/qwen2vl.rs): as smolvlm, for Qwen2-VL and Qwen2.5-VL
+//!   (the prefix is the smart-resized image's patches, vision encoder, M-RoPE prefill);
 //! * ppocr (benches/generative/ppocr.rs): PP-OCRv4 ms per frame, det/cls/rec split.
 //!
-//! Models: the committed tiny fixtures (tests/fixtures/{florence2,smolvlm,paligemma}_tiny: the
+//! Models: the committed tiny fixtures
+//! (tests/fixtures/{florence2,smolvlm,paligemma,qwen2vl,qwen25vl}_tiny: the
 //! overhead of our own loops), random-weight models with the real Florence-2-base and
 //! SmolVLM-256M dimensions (realistic compute; made by scripts/fixtures, never
 //! committed, reported as skipped when absent) and PP-OCRv4's real weights from
@@ -25,7 +28,8 @@
 //! and prints a markdown table for the README on stderr. Environment:
 //!
 //! * `OCELLUS_BENCH_ONLY` — models to run, comma-separated: florence2_tiny,
-//!   florence2_base, smolvlm_tiny, smolvlm_256m, paligemma_tiny, ppocr (default all);
+//!   florence2_base, smolvlm_tiny, smolvlm_256m, paligemma_tiny, qwen2vl_tiny,
+//!   qwen25vl_tiny, ppocr (default all);
 //! * `OCELLUS_BENCH_THREADS` — intra-op threads of every session (default 2);
 //! * `OCELLUS_BENCH_RUNS` — measured runs of every measurement (default: as many as
 //!   fit in the model's budget by the first run's cost, 3 to 50);
@@ -51,6 +55,8 @@ mod measure;
 mod paligemma;
 #[path = "generative/ppocr.rs"]
 mod ppocr;
+#[path = "generative/qwen2vl.rs"]
+mod qwen2vl;
 #[path = "generative/smolvlm.rs"]
 mod smolvlm;
 
@@ -90,6 +96,7 @@ enum Family {
     Florence2,
     SmolVlm,
     PaliGemma,
+    Qwen2Vl,
 }
 
 /// A vision-language model to measure.
@@ -152,6 +159,20 @@ fn models(root: &Path) -> Vec<Model> {
             label: "paligemma tiny (fixture)",
             family: Family::PaliGemma,
             dir: root.join("tests/fixtures/paligemma_tiny"),
+            make: None,
+        },
+        Model {
+            key: "qwen2vl_tiny",
+            label: "qwen2vl tiny (fixture)",
+            family: Family::Qwen2Vl,
+            dir: root.join("tests/fixtures/qwen2vl_tiny"),
+            make: None,
+        },
+        Model {
+            key: "qwen25vl_tiny",
+            label: "qwen2.5-vl tiny (fixture)",
+            family: Family::Qwen2Vl,
+            dir: root.join("tests/fixtures/qwen25vl_tiny"),
             make: None,
         },
     ]
@@ -241,6 +262,7 @@ fn main() {
                 Family::Florence2 => florence2::bench(&bench, m.label, &m.dir, f),
                 Family::SmolVlm => smolvlm::bench(&bench, m.label, &m.dir, f),
                 Family::PaliGemma => paligemma::bench(&bench, m.label, &m.dir, f),
+                Family::Qwen2Vl => qwen2vl::bench(&bench, m.label, &m.dir, f),
             });
         let value = match outcome {
             Ok((mut v, row)) => {

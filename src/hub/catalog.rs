@@ -23,11 +23,12 @@ use super::{BadPath, CatalogError, EntryProblem, FileProblem, HubError};
 const BUILTIN: &str = include_str!("catalog.toml");
 
 /// The ocellus model families an entry may name (`[models.X] family = ...`).
-pub const FAMILIES: [&str; 6] = [
+pub const FAMILIES: [&str; 7] = [
     "clip",
     "florence2",
     "smolvlm",
     "paligemma",
+    "qwen2vl",
     "yolox",
     "ppocr",
 ];
@@ -392,6 +393,7 @@ mod tests {
             "yolox-nano",
             "yolox-s",
             "ppocr-v4",
+            "qwen2-vl-2b-instruct",
         ] {
             assert!(names.contains(name), "{name} missing from the catalogue");
         }

@@ -9,6 +9,7 @@ use super::embedder::EmbedderConfig;
 use super::florence2::Florence2Config;
 use super::paligemma::PaliGemmaConfig;
 use super::ppocr::PpocrConfig;
+use super::qwen2vl::Qwen2VlConfig;
 use super::remote::RemoteConfig;
 use super::smolvlm::SmolVlmConfig;
 use crate::engine::{Provider, default_providers};
@@ -29,10 +30,11 @@ pub enum ModelConfig {
     /// A served model behind Ollama's `/api/chat`.
     Ollama(RemoteConfig),
     Paligemma(PaliGemmaConfig),
+    Qwen2vl(Qwen2VlConfig),
 }
 
 /// The values `family` may take.
-pub(super) const FAMILIES: [&str; 9] = [
+pub(super) const FAMILIES: [&str; 10] = [
     "yolox",
     "clip",
     "florence2",
@@ -40,6 +42,7 @@ pub(super) const FAMILIES: [&str; 9] = [
     "ppocr",
     "embedder",
     "paligemma",
+    "qwen2vl",
     "openai",
     "ollama",
 ];
@@ -88,6 +91,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             "openai" => rest.try_into().map(ModelConfig::Openai),
             "ollama" => rest.try_into().map(ModelConfig::Ollama),
             "paligemma" => rest.try_into().map(ModelConfig::Paligemma),
+            "qwen2vl" => rest.try_into().map(ModelConfig::Qwen2vl),
             _ => rest.try_into().map(ModelConfig::Ppocr),
         };
         config.map_err(|e| de::Error::custom(e.message()))
@@ -224,6 +228,7 @@ impl ModelConfig {
             ModelConfig::Openai(_) => "openai",
             ModelConfig::Ollama(_) => "ollama",
             ModelConfig::Paligemma(_) => "paligemma",
+            ModelConfig::Qwen2vl(_) => "qwen2vl",
         }
     }
 
@@ -246,6 +251,7 @@ impl ModelConfig {
             ModelConfig::Embedder(c) => &c.providers,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => &[],
             ModelConfig::Paligemma(c) => &c.providers,
+            ModelConfig::Qwen2vl(c) => &c.providers,
         }
     }
 
@@ -259,6 +265,7 @@ impl ModelConfig {
             ModelConfig::Embedder(c) => c.threads,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => None,
             ModelConfig::Paligemma(c) => c.threads,
+            ModelConfig::Qwen2vl(c) => c.threads,
         }
     }
 
@@ -273,6 +280,7 @@ impl ModelConfig {
                 | ModelConfig::Openai(_)
                 | ModelConfig::Ollama(_)
                 | ModelConfig::Paligemma(_)
+                | ModelConfig::Qwen2vl(_)
         )
     }
 
@@ -287,6 +295,7 @@ impl ModelConfig {
             ModelConfig::Embedder(c) => &mut c.threads,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return,
             ModelConfig::Paligemma(c) => &mut c.threads,
+            ModelConfig::Qwen2vl(c) => &mut c.threads,
         };
         if own.is_none() {
             *own = threads;
@@ -303,6 +312,7 @@ impl ModelConfig {
             ModelConfig::Ppocr(c) => &c.dir,
             ModelConfig::Embedder(c) => &c.dir,
             ModelConfig::Paligemma(c) => &c.dir,
+            ModelConfig::Qwen2vl(c) => &c.dir,
             ModelConfig::Openai(_) | ModelConfig::Ollama(_) => return None,
         })
     }
@@ -341,6 +351,14 @@ impl ModelConfig {
                 ("config", p(&c.config)),
             ],
             ModelConfig::Paligemma(c) => vec![
+                ("vision", p(&c.vision)),
+                ("embed", p(&c.embed)),
+                ("decoder", p(&c.decoder)),
+                ("tokenizer", p(&c.tokenizer)),
+                ("preprocessor", p(&c.preprocessor)),
+                ("config", p(&c.config)),
+            ],
+            ModelConfig::Qwen2vl(c) => vec![
                 ("vision", p(&c.vision)),
                 ("embed", p(&c.embed)),
                 ("decoder", p(&c.decoder)),
@@ -401,6 +419,7 @@ impl ModelConfig {
             ModelConfig::Embedder(c) => c.resolve_paths(base),
             ModelConfig::Openai(c) | ModelConfig::Ollama(c) => c.resolve_paths(base),
             ModelConfig::Paligemma(c) => c.resolve_paths(base),
+            ModelConfig::Qwen2vl(c) => c.resolve_paths(base),
         }
     }
 }
@@ -428,6 +447,18 @@ impl ModelConfig {
             && let Some(why) = c.problem()
         {
             problems.push(Problem::new(format!("models.{name}.lang"), why));
+        }
+        if let ModelConfig::Qwen2vl(c) = self
+            && let Err(e) = c.check()
+        {
+            let field = match e {
+                super::qwen2vl::Qwen2VlConfigError::MaxPixels => "max_pixels",
+                super::qwen2vl::Qwen2VlConfigError::MaxTokens => "max_tokens",
+            };
+            problems.push(Problem::new(
+                format!("models.{name}.{field}"),
+                e.to_string(),
+            ));
         }
     }
 }
@@ -459,7 +490,7 @@ mod tests {
         assert_eq!(m.dir(), Some(Path::new("/m")));
         assert_eq!(
             problem("family = \"gpt\"\ndir = \"/m\""),
-            "family: unknown family \"gpt\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, openai, ollama)"
+            "family: unknown family \"gpt\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, qwen2vl, openai, ollama)"
         );
         let missing = problem("dir = \"/m\"");
         assert!(missing.contains("missing field `family`"), "{missing}");

@@ -32,6 +32,7 @@ mod folder;
 pub mod paligemma;
 pub mod ppocr;
 pub mod preprocessor;
+pub mod qwen2vl;
 mod registry;
 pub mod remote;
 pub mod smolvlm;

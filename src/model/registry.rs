@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::{clip, embedder, florence2, paligemma, ppocr, remote, smolvlm, yolox};
+use super::{clip, embedder, florence2, paligemma, ppocr, qwen2vl, remote, smolvlm, yolox};
 use crate::cache::PromptCache;
 use crate::engine::{Batcher, EngineConfig};
 use crate::kit::metrics::ModelMetrics;
@@ -48,6 +48,10 @@ pub enum Loaded {
         model: Box<paligemma::PaliGemma>,
         sessions: paligemma::PaliGemmaSessions,
     },
+    Qwen2vl {
+        model: Box<qwen2vl::Qwen2Vl>,
+        sessions: qwen2vl::Qwen2VlSessions,
+    },
 }
 
 impl Loaded {
@@ -67,7 +71,8 @@ impl Loaded {
             | Loaded::Smolvlm { .. }
             | Loaded::Ppocr { .. }
             | Loaded::Remote { .. }
-            | Loaded::Paligemma { .. } => None,
+            | Loaded::Paligemma { .. }
+            | Loaded::Qwen2vl { .. } => None,
         }
     }
 }
@@ -267,6 +272,14 @@ fn open(
             let (model, sessions) = smolvlm::SmolVlm::load(name, c, env)?;
             let model = model.with_prompt_cache(prompts.clone());
             Loaded::Smolvlm {
+                model: Box::new(model),
+                sessions,
+            }
+        }
+        ModelConfig::Qwen2vl(c) => {
+            let (model, sessions) = qwen2vl::Qwen2Vl::load(name, c, env)?;
+            let model = model.with_prompt_cache(prompts.clone());
+            Loaded::Qwen2vl {
                 model: Box::new(model),
                 sessions,
             }

@@ -213,6 +213,17 @@ pub fn check(
                 ),
             );
         }
+        (ModelConfig::Qwen2vl(_), QueryKind::YesNo | QueryKind::Answer | QueryKind::Ground)
+            if q.ask.trim().is_empty() =>
+        {
+            bad(
+                "ask",
+                format!(
+                    "a qwen2vl {} query needs the question (or, for ground, the phrase) in `ask`",
+                    q.kind.name()
+                ),
+            );
+        }
         (ModelConfig::Paligemma(_), QueryKind::Detect)
             if q.labels.is_empty() && q.ask.trim().is_empty() =>
         {

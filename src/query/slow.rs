@@ -41,6 +41,9 @@ pub enum Ask {
     Remote(RemoteAsk),
     /// paligemma: one task prompt (`yes_no` is [`Ask::YesNo`]).
     PaliGemma(paligemma::Task),
+    /// qwen2vl detect/ground: a grounding prompt whose answer is JSON boxes; `label`
+    /// names a box the model leaves unlabelled.
+    Locate { prompt: String, label: String },
 }
 
 /// What a query asks a served model.
@@ -139,6 +142,10 @@ impl SlowQuery {
                 QueryKind::Ground => paligemma::Task::Detect(vec![config.ask.clone()]),
                 other => return Some(Err(cannot(config, other))),
             }),
+            (Loaded::Qwen2vl { .. }, kind) => match qwen_ask(config, kind) {
+                Some(ask) => ask,
+                None => return Some(Err(cannot(config, kind))),
+            },
             (_, other) => return Some(Err(cannot(config, other))),
         };
         let pattern = config.pattern.as_deref().map(|p| {
@@ -187,6 +194,14 @@ impl SlowQuery {
             (Loaded::Paligemma { model, .. }, Ask::PaliGemma(task)) => {
                 model.check_task(task).map(drop)
             }
+            (
+                Loaded::Qwen2vl { model, .. },
+                Ask::YesNo(question)
+                | Ask::Answer(question)
+                | Ask::Locate {
+                    prompt: question, ..
+                },
+            ) => model.check_question(question).map(drop),
             _ => Ok(()),
         }
     }
@@ -314,6 +329,35 @@ fn remote_ask(config: &QueryConfig, kind: QueryKind) -> Option<RemoteAsk> {
         }
         QueryKind::Detect | QueryKind::Ground => RemoteAsk::Boxes(or("object")),
         QueryKind::Count => return None,
+    })
+}
+
+/// What a qwen2vl model is asked for a query of `kind`: the question, or the kind's
+/// default prompt when `ask` is empty (caption, read, detect).
+fn qwen_ask(config: &QueryConfig, kind: QueryKind) -> Option<Ask> {
+    use crate::model::qwen2vl::{CAPTION_PROMPT, READ_PROMPT, detect_prompt, ground_prompt};
+    let or = |default: &str| {
+        let ask = config.ask.trim();
+        if ask.is_empty() { default } else { ask }.to_string()
+    };
+    Some(match kind {
+        QueryKind::YesNo => Ask::YesNo(config.ask.clone()),
+        QueryKind::Answer => Ask::Answer(config.ask.clone()),
+        QueryKind::Caption => Ask::Answer(or(CAPTION_PROMPT)),
+        QueryKind::Read => Ask::Answer(or(READ_PROMPT)),
+        QueryKind::Detect => Ask::Locate {
+            prompt: detect_prompt(&config.labels, &config.ask),
+            label: config
+                .labels
+                .first()
+                .cloned()
+                .unwrap_or_else(|| or("object")),
+        },
+        QueryKind::Ground => Ask::Locate {
+            prompt: ground_prompt(config.ask.trim()),
+            label: config.ask.trim().to_string(),
+        },
+        _ => return None,
     })
 }
 

@@ -33,6 +33,7 @@ pub fn lane(family: &str, kind: QueryKind) -> Option<Lane> {
         | ("smolvlm", YesNo | Answer | Caption)
         | ("ppocr", Read)
         | ("paligemma", YesNo | Answer | Caption | Read | Detect | Ground)
+        | ("qwen2vl", YesNo | Answer | Caption | Read | Detect | Ground)
         | ("openai" | "ollama", YesNo | Classify | Caption | Answer | Read | Detect | Ground) => {
             Some(Lane::Slow)
         }
@@ -51,5 +52,6 @@ pub fn family(loaded: &Loaded) -> &'static str {
         Loaded::Embedder { .. } => "embedder",
         Loaded::Remote { model } => model.family(),
         Loaded::Paligemma { .. } => "paligemma",
+        Loaded::Qwen2vl { .. } => "qwen2vl",
     }
 }

@@ -1449,7 +1449,7 @@ fn unknown_model_family() {
     let problems: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
     assert!(
         problems.contains(
-            &"models.coco.family: unknown family \"gpt4\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, openai, ollama)"
+            &"models.coco.family: unknown family \"gpt4\" (known: yolox, clip, florence2, smolvlm, ppocr, embedder, paligemma, qwen2vl, openai, ollama)"
         ),
         "{}",
         out.show()

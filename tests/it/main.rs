@@ -46,6 +46,7 @@ mod outage_restart;
 mod paligemma_parity;
 mod parsers_prop;
 mod ppocr_real;
+mod qwen2vl_parity;
 mod reload;
 mod remote;
 mod rtsp;

@@ -1,4 +1,5 @@
-//! The slow lane: each camera's slow queries (florence2, smolvlm, paligemma, ppocr) run
+//! The slow lane: each camera's slow queries (florence2, smolvlm, paligemma, qwen2vl,
+//! ppocr, and the served openai and ollama models) run
 //! on a thread of their own, so that a caption that takes seconds never delays the
 //! per-frame answers of the dual encoder and the detector. The camera's evaluator
 //! decides which slow queries are due on a frame the gate let through

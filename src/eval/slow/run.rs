@@ -10,6 +10,7 @@ use crate::kit::metrics::CameraMetrics;
 use crate::model::florence2::{Found, ImageFeatures, TaskOutput};
 use crate::model::paligemma;
 use crate::model::ppocr::Reading;
+use crate::model::qwen2vl;
 use crate::model::remote::SentImage;
 use crate::model::smolvlm::ImagePrefix;
 use crate::model::{Cancel, Loaded, ModelError};
@@ -23,6 +24,7 @@ pub(super) enum Features {
     Pali(paligemma::ImagePrefix),
     Ocr(Reading),
     Remote(SentImage),
+    Qwen(qwen2vl::ImagePrefix),
 }
 
 /// One (model, region) encode of the current frame, or why it failed.
@@ -92,6 +94,9 @@ fn encode(
         Loaded::Remote { model } => Features::Remote(model.image(frame, region)?),
         Loaded::Paligemma { model, sessions } => {
             Features::Pali(model.prefix_with(sessions, frame, region, cancel)?)
+        }
+        Loaded::Qwen2vl { model, sessions } => {
+            Features::Qwen(model.prefix_with(sessions, frame, region, cancel)?)
         }
         Loaded::Yolox { .. } | Loaded::Clip { .. } | Loaded::Embedder { .. } => {
             return Err(ModelError::NotSlow {
@@ -179,6 +184,35 @@ pub(super) fn ask(
                     .collect(),
             ),
         },
+        (Loaded::Qwen2vl { model, sessions }, Ask::YesNo(question), Features::Qwen(prefix)) => {
+            let yes_no = model.yes_no_with(sessions, prefix, question, cancel)?;
+            Outcome::Probability(yes_no.p_yes)
+        }
+        (Loaded::Qwen2vl { model, sessions }, Ask::Answer(question), Features::Qwen(prefix)) => {
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
+            let generated = model.answer_with(sessions, prefix, question, max, cancel)?;
+            Outcome::Text {
+                text: generated.text,
+                score: None,
+            }
+        }
+        (
+            Loaded::Qwen2vl { model, sessions },
+            Ask::Locate { prompt, label },
+            Features::Qwen(prefix),
+        ) => {
+            let max = q.max_tokens().unwrap_or(model.max_tokens());
+            let (found, _) = model.locate_with(sessions, prefix, prompt, label, max, cancel)?;
+            Outcome::Boxes(
+                found
+                    .into_iter()
+                    .map(|f| Found {
+                        bbox: to_frame(f.bbox, q.region()),
+                        label: f.label,
+                    })
+                    .collect(),
+            )
+        }
         (Loaded::Paligemma { model, sessions }, Ask::YesNo(question), Features::Pali(prefix)) => {
             let yes_no = model.yes_no_with(sessions, prefix, question, cancel)?;
             Outcome::Probability(yes_no.p_yes)

@@ -1,0 +1,341 @@
+//! Loading a Qwen2-VL / Qwen2.5-VL model: opens the three sessions, checks their inputs
+//! and outputs, reads the tokenizer and the Hugging Face configs (either the flat
+//! `config.json` of the published checkpoints or the `text_config`/`vision_config` one
+//! of newer transformers), and embeds the constant pieces of the chat template once.
+//!
+//! ```no_run
+//! # use ocellus::model::qwen2vl::{Qwen2Vl, Qwen2VlConfig};
+//! # let cfg: Qwen2VlConfig = toml::from_str(r#"dir = "/models/qwen2-vl""#).unwrap();
+//! # let env = ocellus::engine::environment(&Default::default()).unwrap();
+//! match Qwen2Vl::load("vqa", &cfg, env) {
+//!     Ok((vlm, _sessions)) => println!("{:?}, head of {} tokens", vlm.model_type(), vlm.head_ids().len()),
+//!     Err(e) => eprintln!("{e}"), // one line naming the model and the file
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use super::config::Qwen2VlConfig;
+use super::error::Qwen2VlError;
+use super::model::{
+    DecoderIo, HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2VlSessions,
+};
+use super::preprocess::{ImageSpec, Qwen2VlImage};
+use crate::cache::PromptCache;
+use crate::engine::{self, SharedSession};
+use crate::model::{Cancel, ModelError, TokenizerError};
+
+const IMAGE: &str = "<|image_pad|>";
+const START: &str = "<|vision_start|>";
+const END: &str = "<|vision_end|>";
+const IM_END: &str = "<|im_end|>";
+
+impl Qwen2Vl {
+    /// Opens the sessions and checks the files against the Qwen2-VL contract; errors
+    /// are one line naming the model and the file.
+    pub fn load(
+        name: &str,
+        cfg: &Qwen2VlConfig,
+        env: &ort::environment::Environment,
+    ) -> Result<(Self, Qwen2VlSessions), ModelError> {
+        let err = |file: &Path, e: Qwen2VlError| ModelError::load(name, file, e);
+        cfg.check().map_err(|e| err(&cfg.dir, e.into()))?;
+        let tokenizer_err = |e| ModelError::load(name, &cfg.tokenizer, TokenizerError::File(e));
+        let hf = HfConfig::read(&cfg.config).map_err(|e| err(&cfg.config, e))?;
+        let mut spec = ImageSpec::from_file(&cfg.preprocessor)
+            .map_err(|e| ModelError::load(name, &cfg.preprocessor, e))?;
+        spec.max_pixels = spec.max_pixels.min(cfg.max_pixels).max(spec.min_pixels);
+        if let Some(merge) = hf.merge
+            && merge != spec.merge
+        {
+            return Err(err(
+                &cfg.preprocessor,
+                Qwen2VlError::MergeSize {
+                    config: merge,
+                    processor: spec.merge,
+                },
+            ));
+        }
+        let tokenizer = Tokenizer::from_file(&cfg.tokenizer).map_err(tokenizer_err)?;
+        let token = |t: &'static str| {
+            tokenizer
+                .token_to_id(t)
+                .ok_or_else(|| err(&cfg.tokenizer, Qwen2VlError::MissingToken(t)))
+        };
+        let same = |name: &'static str, t: &'static str, config: Option<u32>| {
+            let id = token(t)?;
+            match config {
+                Some(c) if c != id => Err(err(
+                    &cfg.config,
+                    Qwen2VlError::TokenId {
+                        name,
+                        token: t,
+                        config: c,
+                        tokenizer: id,
+                    },
+                )),
+                _ => Ok(id),
+            }
+        };
+        let image_token_id = same("image_token_id", IMAGE, Some(hf.image_token_id))?;
+        same("vision_start_token_id", START, hf.vision_start)?;
+        let end_id = same("vision_end_token_id", END, hf.vision_end)?;
+        let mut stop = vec![token(IM_END)?];
+        let generation = cfg.config.with_file_name("generation_config.json");
+        let eos = match std::fs::read_to_string(&generation) {
+            Ok(text) => {
+                let v: Value = serde_json::from_str(&text)
+                    .map_err(|e| ModelError::load(name, &generation, e))?;
+                ids_of(&v["eos_token_id"])
+            }
+            Err(_) => hf.eos.clone(),
+        };
+        for id in eos {
+            if !stop.contains(&id) {
+                stop.push(id);
+            }
+        }
+        let single = |text: &str| -> Result<u32, ModelError> {
+            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
+            match enc.get_ids() {
+                [id] => Ok(*id),
+                ids => Err(err(
+                    &cfg.tokenizer,
+                    Qwen2VlError::NotOneToken {
+                        text: text.into(),
+                        ids: ids.to_vec(),
+                    },
+                )),
+            }
+        };
+        let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
+        let head_ids = tokenizer
+            .encode(HEAD, false)
+            .map_err(tokenizer_err)?
+            .get_ids()
+            .to_vec();
+
+        let max_sequence = hf
+            .max_positions
+            .map_or(MAX_SEQUENCE, |n| n.min(MAX_SEQUENCE));
+        let largest = head_ids.len() + spec.max_tokens() + 1;
+        if largest + 2 > max_sequence {
+            return Err(err(
+                &cfg.config,
+                Qwen2VlError::NoRoom {
+                    tokens: spec.max_tokens(),
+                    max_pixels: spec.max_pixels,
+                    max_sequence,
+                },
+            ));
+        }
+
+        let open = |file: &PathBuf| engine::open(env, name, file, &cfg.providers, cfg.threads);
+        let sessions = Qwen2VlSessions {
+            vision: open(&cfg.vision)?,
+            embed: open(&cfg.embed)?,
+            decoder: open(&cfg.decoder)?,
+        };
+        let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
+        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
+        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+
+        if cfg.max_tokens > MAX_NEW_TOKENS {
+            tracing::debug!(model = %name, "max_tokens {} clamped to {MAX_NEW_TOKENS}", cfg.max_tokens);
+        }
+        let mut vlm = Self {
+            name: name.into(),
+            model_type: hf.model_type,
+            scratch: Mutex::new(Qwen2VlImage::default()),
+            spec,
+            tokenizer,
+            io,
+            vision_output,
+            hidden: 0,
+            image_token_id,
+            head_ids,
+            head_embeds: Vec::new(),
+            end_id,
+            end_embed: Vec::new(),
+            yes_id,
+            no_id,
+            stop,
+            suffixes: Arc::default(),
+            embed_id: format!("suffix:{}", PromptCache::model_id(&cfg.embed)),
+            max_tokens: cfg.max_tokens.min(MAX_NEW_TOKENS),
+            max_sequence,
+            grounding_failures: AtomicU64::new(0),
+        };
+        let mut ids = vlm.head_ids.clone();
+        ids.push(end_id);
+        let embeds = vlm
+            .embed(&sessions, &ids, Cancel::never())
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
+        let hidden = embeds.len() / ids.len();
+        vlm.hidden = hidden;
+        vlm.end_embed = embeds[embeds.len() - hidden..].to_vec();
+        vlm.head_embeds = embeds[..embeds.len() - hidden].to_vec();
+        Ok((vlm, sessions))
+    }
+}
+
+/// The numbers of `config.json` that matter.
+struct HfConfig {
+    model_type: ModelType,
+    image_token_id: u32,
+    vision_start: Option<u32>,
+    vision_end: Option<u32>,
+    merge: Option<u32>,
+    eos: Vec<u32>,
+    /// The decoder's `max_position_embeddings`.
+    max_positions: Option<usize>,
+}
+
+impl HfConfig {
+    fn read(path: &Path) -> Result<Self, Qwen2VlError> {
+        let text = std::fs::read_to_string(path)?;
+        let v: Value = serde_json::from_str(&text)?;
+        let model_type = match v["model_type"].as_str() {
+            Some("qwen2_vl") => ModelType::Qwen2Vl,
+            Some("qwen2_5_vl") => ModelType::Qwen25Vl,
+            other => return Err(Qwen2VlError::ModelType(other.unwrap_or("").into())),
+        };
+        // Newer transformers nest the decoder's numbers under text_config.
+        let text = |key: &str| {
+            let t = &v["text_config"][key];
+            if t.is_null() { &v[key] } else { t }
+        };
+        let id = |key: &str| v[key].as_u64().map(|n| n as u32);
+        Ok(Self {
+            model_type,
+            image_token_id: id("image_token_id").ok_or(Qwen2VlError::Missing("image_token_id"))?,
+            vision_start: id("vision_start_token_id"),
+            vision_end: id("vision_end_token_id"),
+            merge: v["vision_config"]["spatial_merge_size"]
+                .as_u64()
+                .map(|n| n as u32),
+            eos: ids_of(text("eos_token_id")),
+            max_positions: text("max_position_embeddings")
+                .as_u64()
+                .filter(|&n| n > 0)
+                .map(|n| n as usize),
+        })
+    }
+}
+
+/// A token id or a list of them.
+fn ids_of(v: &Value) -> Vec<u32> {
+    match v {
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
+        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
+    }
+}
+
+fn names(list: &[ort::value::Outlet]) -> Vec<String> {
+    list.iter().map(|o| o.name().to_string()).collect()
+}
+
+fn check_vision(session: &SharedSession) -> Result<String, Qwen2VlError> {
+    let s = session.lock();
+    let inputs = names(s.inputs());
+    if inputs != ["pixel_values", "grid_thw"] {
+        return Err(Qwen2VlError::VisionInputs(inputs));
+    }
+    let outputs = names(s.outputs());
+    outputs
+        .iter()
+        .find(|o| *o == "image_features")
+        .or(outputs.first())
+        .cloned()
+        .ok_or(Qwen2VlError::NoImageFeatures)
+}
+
+fn check_embed(session: &SharedSession) -> Result<(), Qwen2VlError> {
+    let s = session.lock();
+    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
+    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
+        return Err(Qwen2VlError::EmbedIo { inputs, outputs });
+    }
+    Ok(())
+}
+
+fn check_decoder(session: &SharedSession) -> Result<DecoderIo, Qwen2VlError> {
+    let s = session.lock();
+    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
+    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
+        if !inputs.iter().any(|i| i == want) {
+            return Err(Qwen2VlError::DecoderInput {
+                want,
+                found: inputs,
+            });
+        }
+    }
+    if inputs.iter().any(|i| i == "use_cache_branch") {
+        return Err(Qwen2VlError::CacheBranch);
+    }
+    if !outputs.iter().any(|o| o == "logits") {
+        return Err(Qwen2VlError::NoLogitsOutput(outputs));
+    }
+    let dims_of = |name: &str| {
+        s.inputs()
+            .iter()
+            .find(|i| i.name() == name)
+            .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
+            .unwrap_or_default()
+    };
+    let positions = dims_of("position_ids");
+    if positions.len() != 3 || (positions[0] > 0 && positions[0] != 3) {
+        return Err(Qwen2VlError::PositionShape(positions));
+    }
+    let mut cache = Vec::new();
+    for layer in 0.. {
+        let pair = |kind: &str| {
+            (
+                format!("past_key_values.{layer}.{kind}"),
+                format!("present.{layer}.{kind}"),
+            )
+        };
+        let (key, value) = (pair("key"), pair("value"));
+        if !inputs.contains(&key.0) {
+            break;
+        }
+        for (past, present) in [&key, &value] {
+            if !inputs.contains(past) || !outputs.contains(present) {
+                return Err(Qwen2VlError::LayerCache {
+                    past: past.clone(),
+                    present: present.clone(),
+                });
+            }
+        }
+        cache.push(key);
+        cache.push(value);
+    }
+    let extra = inputs.len() - 3 - cache.len();
+    if cache.is_empty() || extra != 0 {
+        return Err(Qwen2VlError::DecoderInputs(inputs));
+    }
+    let dims = dims_of(&cache[0].0);
+    if let [_, kv_heads, _, head_dim] = dims[..]
+        && kv_heads > 0
+        && head_dim > 0
+    {
+        return Ok(DecoderIo {
+            cache,
+            kv_heads: kv_heads as usize,
+            head_dim: head_dim as usize,
+        });
+    }
+    Err(Qwen2VlError::CacheShape {
+        input: cache[0].0.clone(),
+        dims,
+    })
+}
