@@ -207,6 +207,15 @@ fn main() {
         client_times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     let (body_ms, client_ms) = (median(body_times), median(client_times));
+    // The same call back to back, without an encode before each.
+    let mut alone = Vec::new();
+    for _ in 0..CALLS {
+        let t0 = Instant::now();
+        vlm.yes_no(&image, "Is there a person?", Cancel::never())
+            .unwrap();
+        alone.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    let alone_ms = median(alone);
 
     // The per-frame detector alone, then with calls in flight on 4 lanes.
     let slow = server(Duration::from_millis(50));
@@ -277,6 +286,7 @@ fn main() {
         "body_ms": body_ms,
         "client_call_ms": client_ms,
         "yes_no_call_ms": call_ms,
+        "yes_no_call_ms_back_to_back": alone_ms,
         "raw_post_ms": raw_ms,
         "client_overhead_ms": call_ms - raw_ms + encode_ms,
         "per_frame_ms_idle": idle,
