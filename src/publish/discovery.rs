@@ -50,6 +50,9 @@ pub struct Discovery {
     snapshots: bool,
     /// The served models, whose queries' entities follow the model's availability too.
     remote: BTreeSet<String>,
+    /// The cameras as last configured (their devices are made again when a served
+    /// model is first seen).
+    cameras: Vec<CameraConfig>,
     /// `mqtt.max_packet_size`.
     max_packet: usize,
     refusals: RateLimit,
@@ -87,6 +90,7 @@ impl Discovery {
             topics: topics.clone(),
             snapshots,
             remote: BTreeSet::new(),
+            cameras: cameras.to_vec(),
             max_packet: DEFAULT_MAX_PACKET,
             refusals: RateLimit::new(),
             metrics: Arc::default(),
@@ -162,6 +166,10 @@ impl Discovery {
     /// removed by a message that is not retained (a retained one would coalesce with
     /// the config behind it while the broker is away).
     pub fn update(&mut self, cam: &CameraConfig) -> Vec<Message> {
+        match self.cameras.iter_mut().find(|c| c.id == cam.id) {
+            Some(c) => *c = cam.clone(),
+            None => self.cameras.push(cam.clone()),
+        }
         let id = self.topics.device_id(&cam.id);
         let mut config = device_config(cam, &self.topics, self.snapshots, &self.remote);
         let Some(topic) = self.devices.get(&id).map(|d| d.topic.clone()) else {
@@ -215,6 +223,7 @@ impl Discovery {
     /// a new camera's device announced, and a removed camera's device removed (an
     /// empty config).
     pub fn set_cameras(&mut self, cameras: &[CameraConfig]) -> Vec<Message> {
+        self.cameras = cameras.to_vec();
         let mut out = Vec::new();
         let ids: Vec<String> = cameras
             .iter()
@@ -251,6 +260,21 @@ impl Discovery {
             }
         }
         out
+    }
+
+    /// `model` is a served model (its status was published): the first time, the
+    /// devices with queries on it are made again, their entities following its status.
+    pub fn served(&mut self, model: &str) -> Vec<Message> {
+        if !self.remote.insert(model.to_string()) {
+            return Vec::new();
+        }
+        let using: Vec<CameraConfig> = self
+            .cameras
+            .iter()
+            .filter(|c| c.queries.iter().any(|q| q.model == model))
+            .cloned()
+            .collect();
+        using.iter().flat_map(|cam| self.update(cam)).collect()
     }
 
     /// The retained config of every camera.
@@ -537,6 +561,26 @@ mod tests {
              label = \"person\"\nname = \"{name}\"\n"
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn a_served_model_seen_after_start_joins_its_entities_availability() {
+        let topics = Topics::new("ocellus");
+        let mut d = Discovery::new("homeassistant", &topics, &[camera("Person")], false);
+        let availability = |d: &Discovery| {
+            let config: Value = serde_json::from_slice(&d.messages()[0].payload).unwrap();
+            config["components"]["ocellus_door_person"]["availability"].clone()
+        };
+        assert!(
+            availability(&d).is_null(),
+            "not served: the device's availability"
+        );
+        assert!(d.served("other").is_empty(), "no query uses it");
+        let out = d.served("coco");
+        assert_eq!(out.len(), 1, "the device is announced again");
+        let a = availability(&d);
+        assert_eq!(a[2]["topic"], "ocellus/models/coco/status", "{a}");
+        assert!(d.served("coco").is_empty(), "once");
     }
 
     #[test]

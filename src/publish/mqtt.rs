@@ -278,6 +278,7 @@ impl Link {
         let configs = match (out, &mut self.discovery) {
             (Outgoing::Queries { camera, .. }, Some(d)) => d.update(camera),
             (Outgoing::Cameras { cameras, .. }, Some(d)) => d.set_cameras(cameras),
+            (Outgoing::Model { model, .. }, Some(d)) => d.served(model),
             _ => Vec::new(),
         };
         for m in configs {
