@@ -353,6 +353,33 @@ fn retries_honour_retry_after_and_failures_are_one_clear_line() {
         errors(&lines)
     );
 
+    // A server that ignores max_tokens: the answer is cut to 4096 characters.
+    let server = VlmServer::start(Api::OpenAi, "served-vlm", None);
+    server.set_brain(Brain {
+        text: "blah ".repeat(100_000),
+        ..Brain::default()
+    });
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}[[cameras]]\nid = \"desk\"\nurl = \"unused.png\"\n\n{}",
+            remote_model("vlm", "openai", &server, ""),
+            query("scene", "caption", "vlm", "ask = \"\""),
+        ),
+    );
+    let out = run_ocellus(
+        &[
+            "ask",
+            &media("chelsea.png").to_string_lossy(),
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+        &[],
+    );
+    let lines = out.json_lines();
+    let text = eval(&lines, "scene")["state"].as_str().unwrap().to_string();
+    assert_eq!(text.chars().count(), 4096, "{}", out.show());
+
     // No answer within the timeout.
     let server = VlmServer::start(Api::OpenAi, "served-vlm", None);
     server.set_always(Some(Fault::Hang));

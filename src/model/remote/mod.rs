@@ -52,4 +52,4 @@ pub use config::{MAX_CALLS_PER_HOUR, RemoteConfig, YesNoVia};
 pub use dialect::{Dialect, Prompt, Reply, TOP_LOGPROBS};
 pub use error::RemoteError;
 pub use image::{SentImage, fit};
-pub use model::{Judged, Remote, ScoreFrom};
+pub use model::{Judged, MAX_TEXT_CHARS, Remote, ScoreFrom};

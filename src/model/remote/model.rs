@@ -17,6 +17,10 @@ use crate::kit::metrics::RemoteMetrics;
 use crate::model::florence2::Found;
 use crate::model::{Cancel, ModelError};
 
+/// Longest text answer kept (characters): a server that ignores `max_tokens` cannot
+/// make a caption of megabytes (the reply body itself is read up to 8 MiB).
+pub const MAX_TEXT_CHARS: usize = 4096;
+
 /// How a remote p(yes) was obtained (shown in the query's attributes as `score_from`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScoreFrom {
@@ -235,7 +239,13 @@ impl Remote {
             logprobs: false,
             schema: None,
         };
-        Ok(self.call(&p, image, cancel)?.text.trim().to_string())
+        let text = self.call(&p, image, cancel)?.text;
+        let text = text.trim();
+        if text.chars().nth(MAX_TEXT_CHARS).is_some() {
+            tracing::debug!(model = %self.name, "answer cut to {MAX_TEXT_CHARS} characters");
+            return Ok(text.chars().take(MAX_TEXT_CHARS).collect());
+        }
+        Ok(text.to_string())
     }
 
     /// The boxes of `what` (an object list or a phrase) in `image`, normalised to it:
