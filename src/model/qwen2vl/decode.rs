@@ -16,9 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::Qwen2VlError;
-use super::model::{Qwen2Vl, Qwen2VlSessions, Step, text_positions};
+use super::model::{Qwen2Vl, Qwen2VlSessions, text_positions};
 use super::prefix::ImagePrefix;
+use crate::model::kv_decoder::{self, Step};
 use crate::model::{Cancel, ModelError};
 
 /// The yes and no tokens' logits at the last prompt position.
@@ -72,15 +72,10 @@ impl Qwen2Vl {
     ) -> Result<YesNo, ModelError> {
         let step = self.run_suffix(s, prefix, question, cancel)?.0;
         let _s = tracing::trace_span!("qwen2vl.post", model = %self.name).entered();
-        let logit = |id: u32| {
-            step.logits
-                .get(id as usize)
-                .copied()
-                .ok_or_else(|| self.run_error(Qwen2VlError::TokenOutsideLogits(id)))
-        };
-        let (yes_logit, no_logit) = (logit(self.yes_id)?, logit(self.no_id)?);
+        let (yes_logit, no_logit) =
+            kv_decoder::yes_no_logits(&self.name, &step.logits, self.yes_id, self.no_id)?;
         Ok(YesNo {
-            p_yes: 1.0 / (1.0 + (no_logit - yes_logit).exp()),
+            p_yes: kv_decoder::p_yes(yes_logit, no_logit),
             yes_logit,
             no_logit,
         })
@@ -111,34 +106,19 @@ impl Qwen2Vl {
         cancel: &Cancel,
     ) -> Result<Generated, ModelError> {
         let t0 = Instant::now();
-        let (mut step, suffix_len) = self.run_suffix(s, prefix, question, cancel)?;
+        let (step, suffix_len) = self.run_suffix(s, prefix, question, cancel)?;
         let t1 = Instant::now();
-        let mut past = prefix.len() + suffix_len;
+        let past = prefix.len() + suffix_len;
         let max_tokens = self.new_tokens(max_tokens, past);
-        let mut ids = Vec::new();
-        while ids.len() < max_tokens {
-            let next =
-                argmax(&step.logits).ok_or_else(|| self.run_error(Qwen2VlError::NoLogits))?;
-            ids.push(next);
-            if self.stop.contains(&next) || ids.len() == max_tokens {
-                break;
-            }
-            cancel.check(&self.name)?;
+        let limits = (max_tokens, &self.stop[..]);
+        let ids = kv_decoder::greedy(&self.name, step, past, limits, cancel, |next, kv, past| {
             let _s = tracing::trace_span!("qwen2vl.step", model = %self.name).entered();
             let embeds = self.embed(s, &[next], cancel)?;
+            // M-RoPE: one text token, the same position in the three rows.
             let positions = text_positions(past, 1, prefix.rope_delta);
             let mut session = s.decoder.lock();
-            step = self.run_decoder(
-                &mut session,
-                &embeds,
-                &step.kv,
-                past,
-                &positions,
-                true,
-                cancel,
-            )?;
-            past += 1;
-        }
+            self.run_decoder(&mut session, &embeds, kv, past, &positions, true, cancel)
+        })?;
         let steps = t1.elapsed();
         Ok(Generated {
             text: self.decode_text(&ids)?,
@@ -175,27 +155,5 @@ impl Qwen2Vl {
             cancel,
         )?;
         Ok((step, n))
-    }
-}
-
-/// Index of the first largest value (numpy's and torch's argmax).
-fn argmax(v: &[f32]) -> Option<u32> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &x) in v.iter().enumerate() {
-        if best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best.map(|(i, _)| i as u32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::argmax;
-
-    #[test]
-    fn argmax_takes_the_first_of_equal_maxima() {
-        assert_eq!(argmax(&[0.0, 2.0, 1.0, 2.0]), Some(1));
-        assert_eq!(argmax(&[]), None);
     }
 }

@@ -22,12 +22,11 @@ use tokenizers::Tokenizer;
 
 use super::config::Qwen2VlConfig;
 use super::error::Qwen2VlError;
-use super::model::{
-    DecoderIo, HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2VlSessions,
-};
+use super::model::{HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2VlSessions};
 use super::preprocess::{ImageSpec, Qwen2VlImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
+use crate::model::kv_decoder::{self, DecoderIo, PositionRule, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<|image_pad|>";
@@ -142,8 +141,10 @@ impl Qwen2Vl {
             decoder: open(&cfg.decoder)?,
         };
         let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
-        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
-        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+        kv_decoder::check_embed(&sessions.embed)
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
+        let io = DecoderIo::check(&sessions.decoder, Some(MROPE))
+            .map_err(|e| ModelError::load(name, &cfg.decoder, e))?;
 
         if cfg.max_tokens > MAX_NEW_TOKENS {
             tracing::debug!(model = %name, "max_tokens {} clamped to {MAX_NEW_TOKENS}", cfg.max_tokens);
@@ -240,10 +241,6 @@ fn ids_of(v: &Value) -> Vec<u32> {
     }
 }
 
-fn names(list: &[ort::value::Outlet]) -> Vec<String> {
-    list.iter().map(|o| o.name().to_string()).collect()
-}
-
 fn check_vision(session: &SharedSession) -> Result<String, Qwen2VlError> {
     let s = session.lock();
     let inputs = names(s.inputs());
@@ -259,83 +256,9 @@ fn check_vision(session: &SharedSession) -> Result<String, Qwen2VlError> {
         .ok_or(Qwen2VlError::NoImageFeatures)
 }
 
-fn check_embed(session: &SharedSession) -> Result<(), Qwen2VlError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
-        return Err(Qwen2VlError::EmbedIo { inputs, outputs });
-    }
-    Ok(())
-}
-
-fn check_decoder(session: &SharedSession) -> Result<DecoderIo, Qwen2VlError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
-        if !inputs.iter().any(|i| i == want) {
-            return Err(Qwen2VlError::DecoderInput {
-                want,
-                found: inputs,
-            });
-        }
-    }
-    if inputs.iter().any(|i| i == "use_cache_branch") {
-        return Err(Qwen2VlError::CacheBranch);
-    }
-    if !outputs.iter().any(|o| o == "logits") {
-        return Err(Qwen2VlError::NoLogitsOutput(outputs));
-    }
-    let dims_of = |name: &str| {
-        s.inputs()
-            .iter()
-            .find(|i| i.name() == name)
-            .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
-            .unwrap_or_default()
-    };
-    let positions = dims_of("position_ids");
-    if positions.len() != 3 || (positions[0] > 0 && positions[0] != 3) {
-        return Err(Qwen2VlError::PositionShape(positions));
-    }
-    let mut cache = Vec::new();
-    for layer in 0.. {
-        let pair = |kind: &str| {
-            (
-                format!("past_key_values.{layer}.{kind}"),
-                format!("present.{layer}.{kind}"),
-            )
-        };
-        let (key, value) = (pair("key"), pair("value"));
-        if !inputs.contains(&key.0) {
-            break;
-        }
-        for (past, present) in [&key, &value] {
-            if !inputs.contains(past) || !outputs.contains(present) {
-                return Err(Qwen2VlError::LayerCache {
-                    past: past.clone(),
-                    present: present.clone(),
-                });
-            }
-        }
-        cache.push(key);
-        cache.push(value);
-    }
-    let extra = inputs.len() - 3 - cache.len();
-    if cache.is_empty() || extra != 0 {
-        return Err(Qwen2VlError::DecoderInputs(inputs));
-    }
-    let dims = dims_of(&cache[0].0);
-    if let [_, kv_heads, _, head_dim] = dims[..]
-        && kv_heads > 0
-        && head_dim > 0
-    {
-        return Ok(DecoderIo {
-            cache,
-            kv_heads: kv_heads as usize,
-            head_dim: head_dim as usize,
-        });
-    }
-    Err(Qwen2VlError::CacheShape {
-        input: cache[0].0.clone(),
-        dims,
-    })
-}
+/// M-RoPE's `position_ids`: `[3, batch, sequence]` (temporal, height, width rows), the
+/// first axis 3 or dynamic.
+const MROPE: PositionRule = PositionRule {
+    shape: "[3, batch, sequence] (M-RoPE)",
+    fits: |dims| dims.len() == 3 && (dims[0] <= 0 || dims[0] == 3),
+};

@@ -20,10 +20,11 @@ use tokenizers::Tokenizer;
 
 use super::config::SmolVlmConfig;
 use super::error::SmolVlmError;
-use super::model::{DecoderIo, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
+use super::model::{MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
 use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
+use crate::model::kv_decoder::{self, DecoderIo, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<image>";
@@ -109,8 +110,10 @@ impl SmolVlm {
             decoder: open(&cfg.decoder)?,
         };
         let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
-        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
-        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+        kv_decoder::check_embed(&sessions.embed)
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
+        let io = DecoderIo::check(&sessions.decoder, None)
+            .map_err(|e| ModelError::load(name, &cfg.decoder, e))?;
 
         let prefix_text = format!(
             "<|im_start|>User:{FAKE}{GLOBAL}{}{FAKE}",
@@ -236,10 +239,6 @@ fn ids_of(v: &Value) -> Vec<u32> {
     }
 }
 
-fn names(list: &[ort::value::Outlet]) -> Vec<String> {
-    list.iter().map(|o| o.name().to_string()).collect()
-}
-
 fn check_vision(session: &SharedSession) -> Result<String, SmolVlmError> {
     let s = session.lock();
     let inputs = names(s.inputs());
@@ -253,79 +252,4 @@ fn check_vision(session: &SharedSession) -> Result<String, SmolVlmError> {
         .or(outputs.first())
         .cloned()
         .ok_or(SmolVlmError::NoImageFeatures)
-}
-
-fn check_embed(session: &SharedSession) -> Result<(), SmolVlmError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
-        return Err(SmolVlmError::EmbedIo { inputs, outputs });
-    }
-    Ok(())
-}
-
-fn check_decoder(session: &SharedSession) -> Result<DecoderIo, SmolVlmError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
-        if !inputs.iter().any(|i| i == want) {
-            return Err(SmolVlmError::DecoderInput {
-                want,
-                found: inputs,
-            });
-        }
-    }
-    if inputs.iter().any(|i| i == "use_cache_branch") {
-        return Err(SmolVlmError::CacheBranch);
-    }
-    if !outputs.iter().any(|o| o == "logits") {
-        return Err(SmolVlmError::NoLogitsOutput(outputs));
-    }
-    let mut cache = Vec::new();
-    for layer in 0.. {
-        let pair = |kind: &str| {
-            (
-                format!("past_key_values.{layer}.{kind}"),
-                format!("present.{layer}.{kind}"),
-            )
-        };
-        let (key, value) = (pair("key"), pair("value"));
-        if !inputs.contains(&key.0) {
-            break;
-        }
-        for (past, present) in [&key, &value] {
-            if !inputs.contains(past) || !outputs.contains(present) {
-                return Err(SmolVlmError::LayerCache {
-                    past: past.clone(),
-                    present: present.clone(),
-                });
-            }
-        }
-        cache.push(key);
-        cache.push(value);
-    }
-    let extra = inputs.len() - 3 - cache.len();
-    if cache.is_empty() || extra != 0 {
-        return Err(SmolVlmError::DecoderInputs(inputs));
-    }
-    let dims = s
-        .inputs()
-        .iter()
-        .find(|i| i.name() == cache[0].0)
-        .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
-        .unwrap_or_default();
-    if let [_, kv_heads, _, head_dim] = dims[..]
-        && kv_heads > 0
-        && head_dim > 0
-    {
-        return Ok(DecoderIo {
-            cache,
-            kv_heads: kv_heads as usize,
-            head_dim: head_dim as usize,
-        });
-    }
-    Err(SmolVlmError::CacheShape {
-        input: cache[0].0.clone(),
-        dims,
-    })
 }

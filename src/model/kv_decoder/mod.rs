@@ -1,0 +1,35 @@
+//! What the decoder-only VLM families (SmolVLM, PaliGemma, Qwen2-VL) share: an
+//! embedding session and a decoder with a KV cache, run the same way whatever the
+//! vision encoder before them. Each family keeps its prompts, its image prefix and
+//! its position ids; this folder holds the rest.
+//!
+//! Files: `io` (the decoder's IO contract and its check at load), `embed` (the
+//! embedding session's contract and one run), `step` (one decoder run on top of a KV
+//! cache), `greedy` (the greedy loop around it, argmax, the yes/no logits),
+//! `question` (the bounds of a question before any ONNX work), `error` (what those
+//! break).
+//!
+//! ```no_run
+//! # use ocellus::model::qwen2vl::{Qwen2Vl, Qwen2VlConfig};
+//! # let cfg: Qwen2VlConfig = toml::from_str(r#"dir = "/models/qwen2-vl""#).unwrap();
+//! # let env = ocellus::engine::environment(&Default::default()).unwrap();
+//! // Every family's load checks its sessions here, and every answer decodes here.
+//! let (vlm, s) = Qwen2Vl::load("vqa", &cfg, env).unwrap();
+//! let frame = ocellus::kit::Frame::from_rgb(64, 64, 192, vec![0; 64 * 64 * 3]);
+//! let prefix = vlm.prefix(&s, &frame, None).unwrap();
+//! let answer = vlm.answer(&s, &prefix, "What is in the picture?", 16).unwrap();
+//! println!("{}", answer.text);
+//! ```
+
+mod embed;
+mod error;
+mod greedy;
+mod io;
+mod question;
+mod step;
+
+pub(crate) use embed::{check_embed, embed};
+pub(crate) use greedy::{greedy, p_yes, yes_no_logits};
+pub(crate) use io::{DecoderIo, PositionRule, names};
+pub(crate) use question::Limits;
+pub(crate) use step::{Positions, Step, StepInput};
