@@ -61,4 +61,12 @@ pub(crate) enum KvDecoderError {
     CacheLen { given: usize, takes: usize },
     #[error("logits have shape {0:?}")]
     LogitsShape(Vec<i64>),
+    #[error("{text:?} must be one token, it is {ids:?}")]
+    NotOneToken { text: String, ids: Vec<u32> },
+    #[error("the vision encoder gave {values} values, expected {tokens} image tokens x {hidden}")]
+    FeaturesCount {
+        values: usize,
+        tokens: usize,
+        hidden: usize,
+    },
 }

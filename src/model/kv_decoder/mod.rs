@@ -6,8 +6,9 @@
 //! Files: `io` (the decoder's IO contract and its check at load), `embed` (the
 //! embedding session's contract and one run), `step` (one decoder run on top of a KV
 //! cache), `greedy` (the greedy loop around it, argmax, the yes/no logits),
-//! `question` (the bounds of a question before any ONNX work), `error` (what those
-//! break).
+//! `question` (the bounds of a question before any ONNX work), `hf` (token ids, stop
+//! tokens and yes/no tokens of a Hugging Face folder), `image` (image features over
+//! the image tokens' embeddings), `error` (what those break).
 //!
 //! ```no_run
 //! # use ocellus::model::qwen2vl::{Qwen2Vl, Qwen2VlConfig};
@@ -24,12 +25,17 @@
 mod embed;
 mod error;
 mod greedy;
+mod hf;
+mod image;
 mod io;
 mod question;
 mod step;
 
 pub(crate) use embed::{check_embed, embed};
+pub(crate) use error::KvDecoderError;
 pub(crate) use greedy::{greedy, p_yes, yes_no_logits};
+pub(crate) use hf::{ids_of, one_token, stop_ids};
+pub(crate) use image::merge_image;
 pub(crate) use io::{DecoderIo, PositionRule, names};
 pub(crate) use question::Limits;
 pub(crate) use step::{Positions, Step, StepInput};

@@ -36,8 +36,6 @@ pub enum PaliGemmaError {
     MissingToken(&'static str),
     #[error("image_token_index {config} is not the tokenizer's <image> ({tokenizer})")]
     ImageToken { config: u32, tokenizer: u32 },
-    #[error("{text:?} must be one token, it is {ids:?}")]
-    NotOneToken { text: String, ids: Vec<u32> },
     #[error("expected a pixel_values input, found {0:?}")]
     VisionInputs(Vec<String>),
     #[error("expected an image_features output")]
@@ -48,10 +46,4 @@ pub enum PaliGemmaError {
     NoObjects,
     #[error("no output {0}")]
     MissingOutput(String),
-    #[error("the vision encoder gave {values} values, expected {tokens} image tokens x {hidden}")]
-    FeaturesCount {
-        values: usize,
-        tokens: usize,
-        hidden: usize,
-    },
 }

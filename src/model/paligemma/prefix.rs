@@ -20,6 +20,7 @@ use super::error::PaliGemmaError;
 use super::model::{PaliGemma, PaliGemmaSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
+use crate::model::kv_decoder;
 use crate::model::{Cancel, ModelError};
 
 /// How long building a prefix took.
@@ -111,7 +112,14 @@ impl PaliGemma {
             let (_, features) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| self.run_error(e))?;
-            self.merge_image(&mut embeds, features)?;
+            kv_decoder::merge_image(
+                &self.name,
+                &mut embeds,
+                features,
+                &self.prefix_ids,
+                self.image_token_id,
+                self.hidden,
+            )?;
         }
         let t2 = Instant::now();
         cancel.check(&self.name)?;
@@ -129,28 +137,5 @@ impl PaliGemma {
                 prefill: t2.elapsed(),
             },
         })
-    }
-
-    /// Writes the image features, row by row, over the embeddings of the image tokens.
-    fn merge_image(&self, embeds: &mut [f32], features: &[f32]) -> Result<(), ModelError> {
-        let d = self.hidden;
-        let slots = self
-            .prefix_ids
-            .iter()
-            .enumerate()
-            .filter(|&(_, &t)| t == self.image_token_id)
-            .map(|(i, _)| i);
-        let count = slots.clone().count();
-        if features.len() != count * d {
-            return Err(self.run_error(PaliGemmaError::FeaturesCount {
-                values: features.len(),
-                tokens: count,
-                hidden: d,
-            }));
-        }
-        for (row, slot) in features.chunks_exact(d).zip(slots) {
-            embeds[slot * d..(slot + 1) * d].copy_from_slice(row);
-        }
-        Ok(())
     }
 }

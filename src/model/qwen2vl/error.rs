@@ -24,8 +24,6 @@ pub enum Qwen2VlError {
         config: u32,
         tokenizer: u32,
     },
-    #[error("{text:?} must be one token, it is {ids:?}")]
-    NotOneToken { text: String, ids: Vec<u32> },
     #[error("spatial_merge_size {config} differs from the processor's merge_size {processor}")]
     MergeSize { config: u32, processor: u32 },
     #[error("expected inputs pixel_values, grid_thw, found {0:?}")]
@@ -42,12 +40,6 @@ pub enum Qwen2VlError {
     },
     #[error("no output {0}")]
     MissingOutput(String),
-    #[error("the vision encoder gave {values} values, expected {tokens} image tokens x {hidden}")]
-    FeaturesCount {
-        values: usize,
-        tokens: usize,
-        hidden: usize,
-    },
     /// The answer to a detect or ground prompt is not Qwen's JSON of `bbox_2d` boxes.
     #[error("the grounding answer is not JSON of bbox_2d boxes ({why}): {text:?}")]
     Grounding { why: String, text: String },

@@ -26,7 +26,7 @@ use super::model::{HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2
 use super::preprocess::{ImageSpec, Qwen2VlImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
-use crate::model::kv_decoder::{self, DecoderIo, PositionRule, names};
+use crate::model::kv_decoder::{self, DecoderIo, PositionRule, ids_of, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<|image_pad|>";
@@ -84,34 +84,8 @@ impl Qwen2Vl {
         let image_token_id = same("image_token_id", IMAGE, Some(hf.image_token_id))?;
         same("vision_start_token_id", START, hf.vision_start)?;
         let end_id = same("vision_end_token_id", END, hf.vision_end)?;
-        let mut stop = vec![token(IM_END)?];
-        let generation = cfg.config.with_file_name("generation_config.json");
-        let eos = match std::fs::read_to_string(&generation) {
-            Ok(text) => {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| ModelError::load(name, &generation, e))?;
-                ids_of(&v["eos_token_id"])
-            }
-            Err(_) => hf.eos.clone(),
-        };
-        for id in eos {
-            if !stop.contains(&id) {
-                stop.push(id);
-            }
-        }
-        let single = |text: &str| -> Result<u32, ModelError> {
-            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
-            match enc.get_ids() {
-                [id] => Ok(*id),
-                ids => Err(err(
-                    &cfg.tokenizer,
-                    Qwen2VlError::NotOneToken {
-                        text: text.into(),
-                        ids: ids.to_vec(),
-                    },
-                )),
-            }
-        };
+        let stop = kv_decoder::stop_ids(name, token(IM_END)?, &cfg.config, &hf.eos)?;
+        let single = |text: &str| kv_decoder::one_token(name, &cfg.tokenizer, &tokenizer, text);
         let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
         let head_ids = tokenizer
             .encode(HEAD, false)
@@ -226,18 +200,6 @@ impl HfConfig {
                 .filter(|&n| n > 0)
                 .map(|n| n as usize),
         })
-    }
-}
-
-/// A token id or a list of them.
-fn ids_of(v: &Value) -> Vec<u32> {
-    match v {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
     }
 }
 

@@ -24,6 +24,7 @@ use super::error::Qwen2VlError;
 use super::model::{Qwen2Vl, Qwen2VlSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
+use crate::model::kv_decoder::KvDecoderError;
 use crate::model::{Cancel, ModelError};
 
 /// How long building a prefix took.
@@ -193,7 +194,7 @@ impl Qwen2Vl {
                 .map_err(|e| self.run_error(e))?;
             let tokens = n / (m * m);
             if features.len() != tokens * d {
-                return Err(self.run_error(Qwen2VlError::FeaturesCount {
+                return Err(self.run_error(KvDecoderError::FeaturesCount {
                     values: features.len(),
                     tokens,
                     hidden: d,

@@ -25,8 +25,6 @@ pub enum SmolVlmError {
     MissingToken(&'static str),
     #[error("image_token_id {config} is not the tokenizer's <image> ({tokenizer})")]
     ImageToken { config: u32, tokenizer: u32 },
-    #[error("{text:?} must be one token, it is {ids:?}")]
-    NotOneToken { text: String, ids: Vec<u32> },
     #[error("expected inputs pixel_values, pixel_attention_mask, found {0:?}")]
     VisionInputs(Vec<String>),
     #[error("expected an image_features output")]
@@ -37,10 +35,4 @@ pub enum SmolVlmError {
     NoRoom { prefix: usize, max_sequence: usize },
     #[error("no output {0}")]
     MissingOutput(String),
-    #[error("the vision encoder gave {values} values, expected {tokens} image tokens x {hidden}")]
-    FeaturesCount {
-        values: usize,
-        tokens: usize,
-        hidden: usize,
-    },
 }

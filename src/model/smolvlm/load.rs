@@ -24,7 +24,7 @@ use super::model::{MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
 use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
-use crate::model::kv_decoder::{self, DecoderIo, names};
+use crate::model::kv_decoder::{self, DecoderIo, ids_of, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<image>";
@@ -73,34 +73,8 @@ impl SmolVlm {
         for t in [FAKE, GLOBAL] {
             token(t)?;
         }
-        let mut stop = vec![token(END)?];
-        let generation = cfg.config.with_file_name("generation_config.json");
-        let eos = match std::fs::read_to_string(&generation) {
-            Ok(text) => {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| ModelError::load(name, &generation, e))?;
-                ids_of(&v["eos_token_id"])
-            }
-            Err(_) => hf.eos.clone(),
-        };
-        for id in eos {
-            if !stop.contains(&id) {
-                stop.push(id);
-            }
-        }
-        let single = |text: &str| -> Result<u32, ModelError> {
-            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
-            match enc.get_ids() {
-                [id] => Ok(*id),
-                ids => Err(err(
-                    &cfg.tokenizer,
-                    SmolVlmError::NotOneToken {
-                        text: text.into(),
-                        ids: ids.to_vec(),
-                    },
-                )),
-            }
-        };
+        let stop = kv_decoder::stop_ids(name, token(END)?, &cfg.config, &hf.eos)?;
+        let single = |text: &str| kv_decoder::one_token(name, &cfg.tokenizer, &tokenizer, text);
         let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
 
         let open = |file: &PathBuf| engine::open(env, name, file, &cfg.providers, cfg.threads);
@@ -224,18 +198,6 @@ impl HfConfig {
                 .filter(|&n| n > 0)
                 .map(|n| n as usize),
         })
-    }
-}
-
-/// A token id or a list of them.
-fn ids_of(v: &Value) -> Vec<u32> {
-    match v {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
     }
 }
 
