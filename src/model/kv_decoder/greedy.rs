@@ -1,7 +1,6 @@
 //! Greedy decoding on the KV cache: the first largest logit is the next token, until
 //! a stop token or the token cap; each further token is one cached decoder step the
-//! family runs (its embedding, positions and trace span). Also the yes/no logits of
-//! one step.
+//! family runs (its embedding, positions and trace span).
 //!
 //! ```no_run
 //! # use ocellus::model::smolvlm::{SmolVlm, SmolVlmConfig};
@@ -50,27 +49,6 @@ pub(crate) fn greedy(
     Ok(ids)
 }
 
-/// The logits of the `yes` and `no` tokens in `logits`.
-pub(crate) fn yes_no_logits(
-    model: &str,
-    logits: &[f32],
-    yes: u32,
-    no: u32,
-) -> Result<(f32, f32), ModelError> {
-    let logit = |id: u32| {
-        logits
-            .get(id as usize)
-            .copied()
-            .ok_or_else(|| ModelError::run(model, KvDecoderError::TokenOutsideLogits(id)))
-    };
-    Ok((logit(yes)?, logit(no)?))
-}
-
-/// `sigmoid(yes - no)`: the softmax over the two tokens.
-pub(crate) fn p_yes(yes_logit: f32, no_logit: f32) -> f32 {
-    1.0 / (1.0 + (no_logit - yes_logit).exp())
-}
-
 /// Index of the first largest value (numpy's and torch's argmax).
 pub(crate) fn argmax(v: &[f32]) -> Option<u32> {
     let mut best: Option<(usize, f32)> = None;
@@ -84,17 +62,11 @@ pub(crate) fn argmax(v: &[f32]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{argmax, p_yes};
+    use super::argmax;
 
     #[test]
     fn argmax_takes_the_first_of_equal_maxima() {
         assert_eq!(argmax(&[0.0, 2.0, 1.0, 2.0]), Some(1));
         assert_eq!(argmax(&[]), None);
-    }
-
-    #[test]
-    fn p_yes_is_the_softmax_of_two() {
-        assert_eq!(p_yes(1.0, 1.0), 0.5);
-        assert!(p_yes(3.0, -3.0) > 0.99);
     }
 }

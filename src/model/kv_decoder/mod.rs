@@ -5,7 +5,8 @@
 //!
 //! Files: `io` (the decoder's IO contract and its check at load), `embed` (the
 //! embedding session's contract and one run), `step` (one decoder run on top of a KV
-//! cache), `greedy` (the greedy loop around it, argmax, the yes/no logits),
+//! cache), `greedy` (the greedy loop around it, argmax), `answer` (the yes/no of a step
+//! and the timings a call returns),
 //! `question` (the bounds of a question before any ONNX work), `hf` (token ids, stop
 //! tokens and yes/no tokens of a Hugging Face folder), `image` (image features over
 //! the image tokens' embeddings), `error` (what those break).
@@ -22,6 +23,7 @@
 //! println!("{}", answer.text);
 //! ```
 
+mod answer;
 mod embed;
 mod error;
 mod greedy;
@@ -31,9 +33,10 @@ mod io;
 mod question;
 mod step;
 
+pub use answer::{DecodeTimings, PrefixTimings, YesNo};
 pub(crate) use embed::{check_embed, embed};
 pub(crate) use error::KvDecoderError;
-pub(crate) use greedy::{greedy, p_yes, yes_no_logits};
+pub(crate) use greedy::greedy;
 pub(crate) use hf::{ids_of, one_token, stop_ids};
 pub(crate) use image::merge_image;
 pub(crate) use io::{DecoderIo, PositionRule, names};

@@ -15,7 +15,7 @@
 //! println!("{} {:?} {:?}", person.p_yes, caption.text, cats.boxes);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ort::session::Session;
 use ort::value::DynValue;
@@ -24,27 +24,8 @@ use super::model::{PaliGemma, PaliGemmaSessions};
 use super::prefix::ImagePrefix;
 use super::tasks::{Task, boxes};
 use crate::model::florence2::Found;
-use crate::model::kv_decoder::{self, Positions, Step, StepInput};
+use crate::model::kv_decoder::{self, DecodeTimings, Positions, Step, StepInput, YesNo};
 use crate::model::{Cancel, ModelError};
-
-/// The yes and no tokens' logits at the last prompt position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct YesNo {
-    /// `sigmoid(yes_logit - no_logit)`: the softmax over the two tokens.
-    pub p_yes: f32,
-    pub yes_logit: f32,
-    pub no_logit: f32,
-}
-
-/// How long an answer took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DecodeTimings {
-    /// The decoder run over the prompt suffix (and its tokenising and embedding on
-    /// first use).
-    pub suffix: Duration,
-    /// The greedy steps after it.
-    pub steps: Duration,
-}
 
 /// A greedy answer.
 #[derive(Debug, Clone)]
@@ -95,13 +76,7 @@ impl PaliGemma {
             )?
         };
         let _s = tracing::trace_span!("paligemma.post", model = %self.name).entered();
-        let (yes_logit, no_logit) =
-            kv_decoder::yes_no_logits(&self.name, &step.logits, self.yes_id, self.no_id)?;
-        Ok(YesNo {
-            p_yes: kv_decoder::p_yes(yes_logit, no_logit),
-            yes_logit,
-            no_logit,
-        })
+        YesNo::of(&self.name, &step.logits, self.yes_id, self.no_id)
     }
 
     /// Greedy answer to `task` on `prefix`: at most `max_tokens` tokens (clamped to

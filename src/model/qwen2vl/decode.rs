@@ -14,31 +14,12 @@
 //! println!("{} {:?}", person.p_yes, answer.text);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::model::{Qwen2Vl, Qwen2VlSessions, text_positions};
 use super::prefix::ImagePrefix;
-use crate::model::kv_decoder::{self, Step};
+use crate::model::kv_decoder::{self, DecodeTimings, Step, YesNo};
 use crate::model::{Cancel, ModelError};
-
-/// The yes and no tokens' logits at the last prompt position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct YesNo {
-    /// `sigmoid(yes_logit - no_logit)`: the softmax over the two tokens.
-    pub p_yes: f32,
-    pub yes_logit: f32,
-    pub no_logit: f32,
-}
-
-/// How long an answer took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DecodeTimings {
-    /// The decoder run over the question suffix (and its tokenising and embedding on
-    /// first use).
-    pub suffix: Duration,
-    /// The greedy steps after it.
-    pub steps: Duration,
-}
 
 /// A greedy answer.
 #[derive(Debug, Clone)]
@@ -72,13 +53,7 @@ impl Qwen2Vl {
     ) -> Result<YesNo, ModelError> {
         let step = self.run_suffix(s, prefix, question, cancel)?.0;
         let _s = tracing::trace_span!("qwen2vl.post", model = %self.name).entered();
-        let (yes_logit, no_logit) =
-            kv_decoder::yes_no_logits(&self.name, &step.logits, self.yes_id, self.no_id)?;
-        Ok(YesNo {
-            p_yes: kv_decoder::p_yes(yes_logit, no_logit),
-            yes_logit,
-            no_logit,
-        })
+        YesNo::of(&self.name, &step.logits, self.yes_id, self.no_id)
     }
 
     /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped to

@@ -15,34 +15,15 @@
 //! println!("{} {} {:?}", person.p_yes, cat.p_yes, answer.text);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ort::session::Session;
 use ort::value::DynValue;
 
 use super::model::{SmolVlm, SmolVlmSessions};
 use super::prefix::ImagePrefix;
-use crate::model::kv_decoder::{self, Positions, Step, StepInput};
+use crate::model::kv_decoder::{self, DecodeTimings, Positions, Step, StepInput, YesNo};
 use crate::model::{Cancel, ModelError};
-
-/// The yes and no tokens' logits at the last prompt position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct YesNo {
-    /// `sigmoid(yes_logit - no_logit)`: the softmax over the two tokens.
-    pub p_yes: f32,
-    pub yes_logit: f32,
-    pub no_logit: f32,
-}
-
-/// How long an answer took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DecodeTimings {
-    /// The decoder run over the question suffix (and its tokenising and embedding on
-    /// first use).
-    pub suffix: Duration,
-    /// The greedy steps after it.
-    pub steps: Duration,
-}
 
 /// A greedy answer.
 #[derive(Debug, Clone)]
@@ -89,13 +70,7 @@ impl SmolVlm {
             )?
         };
         let _s = tracing::trace_span!("smolvlm.post", model = %self.name).entered();
-        let (yes_logit, no_logit) =
-            kv_decoder::yes_no_logits(&self.name, &step.logits, self.yes_id, self.no_id)?;
-        Ok(YesNo {
-            p_yes: kv_decoder::p_yes(yes_logit, no_logit),
-            yes_logit,
-            no_logit,
-        })
+        YesNo::of(&self.name, &step.logits, self.yes_id, self.no_id)
     }
 
     /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped

@@ -12,7 +12,7 @@
 //! println!("{} tokens, vision {:?}", prefix.len(), prefix.timings.vision);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ort::value::{DynValue, TensorRef};
 
@@ -20,18 +20,8 @@ use super::error::SmolVlmError;
 use super::model::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
-use crate::model::kv_decoder;
+use crate::model::kv_decoder::{self, PrefixTimings};
 use crate::model::{Cancel, ModelError};
-
-/// How long building a prefix took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrefixTimings {
-    pub preprocess: Duration,
-    /// The vision encoder.
-    pub vision: Duration,
-    /// The decoder run over the prefix tokens.
-    pub prefill: Duration,
-}
 
 /// The KV cache of the prompt prefix of one frame (or region); read-only once built,
 /// so any number of questions can share it.
