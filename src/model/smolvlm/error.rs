@@ -1,6 +1,9 @@
 //! [`SmolVlmError`]: what a SmolVLM model's files, sessions, questions or outputs break
 //! of the contract (the cause of a [`ModelError`](crate::model::ModelError), which
 //! names the model and, at load, the file).
+//!
+//! What the embedding session, the decoder and its runs break of the contract the
+//! decoder-only families share is `KvDecoderError`, in `model::kv_decoder`.
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmolVlmError {
