@@ -59,6 +59,8 @@ mod ppocr;
 mod qwen2vl;
 #[path = "generative/smolvlm.rs"]
 mod smolvlm;
+#[path = "generative/vlm.rs"]
+mod vlm;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -9,7 +9,9 @@
 //! `error` (what can go wrong, as one line), `cancel` (stopping a slow call early),
 //! `detection` and `step_times` (what a call returns besides its answer), `folder`
 //! (a model folder's default files), `preprocessor` (Hugging Face's
-//! `preprocessor_config.json`); the families below them.
+//! `preprocessor_config.json`), `kv_decoder` (what the decoder-only VLM families
+//! share: the decoder's IO contract, one cached step, the greedy loop); the families
+//! below them.
 //!
 //! ```no_run
 //! let config = ocellus::app::config::load("pipelines/demo.toml".as_ref()).unwrap();
@@ -29,6 +31,7 @@ pub mod embedder;
 mod error;
 pub mod florence2;
 mod folder;
+mod kv_decoder;
 pub mod paligemma;
 pub mod ppocr;
 pub mod preprocessor;

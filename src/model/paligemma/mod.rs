@@ -51,12 +51,13 @@ mod model;
 mod prefix;
 mod tasks;
 
+pub use crate::model::kv_decoder::{DecodeTimings, PrefixTimings, YesNo};
 pub use config::PaliGemmaConfig;
-pub use decode::{DecodeTimings, Generated, YesNo};
+pub use decode::Generated;
 pub use error::PaliGemmaError;
 pub use model::{
     MAX_NEW_TOKENS, MAX_QUESTION_BYTES, MAX_QUESTION_TOKENS, MAX_SEQUENCE, PaliGemma,
     PaliGemmaSessions,
 };
-pub use prefix::{ImagePrefix, PrefixTimings};
+pub use prefix::ImagePrefix;
 pub use tasks::{Task, boxes};

@@ -11,6 +11,7 @@ use super::tasks::Task;
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::SharedSession;
 use crate::model::clip::{ClipImage, ImageSpec};
+use crate::model::kv_decoder::{DecoderIo, Limits};
 use crate::model::{Cancel, ModelError, RunError, TokenizerError};
 
 /// The three sessions of a PaliGemma model.
@@ -19,15 +20,6 @@ pub struct PaliGemmaSessions {
     pub vision: SharedSession,
     pub embed: SharedSession,
     pub decoder: SharedSession,
-}
-
-/// Input and output names and sizes of the decoder, checked at load.
-#[derive(Debug, Clone)]
-pub(crate) struct DecoderIo {
-    /// `(past_key_values.{i}.key|value, present.{i}.key|value)`, layer by layer.
-    pub(crate) cache: Vec<(String, String)>,
-    pub(crate) kv_heads: usize,
-    pub(crate) head_dim: usize,
 }
 
 /// Most tokens a prompt's suffix (`answer en QUESTION\n`, ...) may have; a longer one
@@ -140,50 +132,28 @@ impl PaliGemma {
             return Err(self.run_error(PaliGemmaError::NoObjects));
         }
         let prompt = self.prompt(task);
-        self.check_bytes(&prompt)?;
+        let limits = self.limits();
+        limits.check_bytes(&self.name, &prompt)?;
         let ids = self.tokenize(&suffix_text(&prompt))?;
-        let room = self
-            .max_sequence
-            .saturating_sub(self.prefix_ids.len() + 1)
-            .min(MAX_QUESTION_TOKENS);
-        if ids.len() > room {
-            return Err(ModelError::TooLong {
-                model: self.name.clone(),
-                what: "the prompt",
-                tokens: ids.len(),
-                limit: room,
-            });
-        }
-        Ok(ids)
+        limits.check_tokens(&self.name, ids, self.prefix_ids.len())
     }
 
-    fn check_bytes(&self, prompt: &str) -> Result<(), ModelError> {
-        if prompt.len() > MAX_QUESTION_BYTES {
-            return Err(self.run_error(PaliGemmaError::PromptTooLong {
-                bytes: prompt.len(),
-                limit: MAX_QUESTION_BYTES,
-            }));
+    /// The bounds of a prompt and its answer.
+    fn limits(&self) -> Limits {
+        Limits {
+            what: "the prompt",
+            max_bytes: MAX_QUESTION_BYTES,
+            max_tokens: MAX_QUESTION_TOKENS,
+            max_new: MAX_NEW_TOKENS,
+            max_sequence: self.max_sequence,
         }
-        Ok(())
     }
 
     /// The answer token cap of a call asking for `asked` after a suffix of `suffix`
     /// tokens: at most [`MAX_NEW_TOKENS`] and what is left of the sequence.
     pub(crate) fn new_tokens(&self, asked: usize, suffix: usize) -> usize {
-        let room = self
-            .max_sequence
-            .saturating_sub(self.prefix_ids.len() + suffix)
-            .max(1);
-        let max = asked.min(MAX_NEW_TOKENS).min(room);
-        if max < asked {
-            tracing::trace!(
-                model = %self.name,
-                asked,
-                max,
-                "max_tokens clamped (at most {MAX_NEW_TOKENS}, and {room} positions left)"
-            );
-        }
-        max
+        self.limits()
+            .new_tokens(&self.name, asked, self.prefix_ids.len() + suffix)
     }
 
     /// The ids of the yes and no tokens.
@@ -222,7 +192,7 @@ impl PaliGemma {
     ) -> Result<Embedding, ModelError> {
         let prompt = self.prompt(task);
         // Refused before even a cache key is made of it.
-        self.check_bytes(&prompt)?;
+        self.limits().check_bytes(&self.name, &prompt)?;
         self.suffixes.get_or_insert(&self.embed_id, &prompt, || {
             let ids = self.check_task(task)?;
             Ok(Embedding::from(self.embed(s, &ids, cancel)?))

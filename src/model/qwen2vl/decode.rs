@@ -14,31 +14,12 @@
 //! println!("{} {:?}", person.p_yes, answer.text);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::error::Qwen2VlError;
-use super::model::{Qwen2Vl, Qwen2VlSessions, Step, text_positions};
+use super::model::{Qwen2Vl, Qwen2VlSessions, text_positions};
 use super::prefix::ImagePrefix;
+use crate::model::kv_decoder::{self, DecodeTimings, Step, YesNo};
 use crate::model::{Cancel, ModelError};
-
-/// The yes and no tokens' logits at the last prompt position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct YesNo {
-    /// `sigmoid(yes_logit - no_logit)`: the softmax over the two tokens.
-    pub p_yes: f32,
-    pub yes_logit: f32,
-    pub no_logit: f32,
-}
-
-/// How long an answer took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DecodeTimings {
-    /// The decoder run over the question suffix (and its tokenising and embedding on
-    /// first use).
-    pub suffix: Duration,
-    /// The greedy steps after it.
-    pub steps: Duration,
-}
 
 /// A greedy answer.
 #[derive(Debug, Clone)]
@@ -72,18 +53,7 @@ impl Qwen2Vl {
     ) -> Result<YesNo, ModelError> {
         let step = self.run_suffix(s, prefix, question, cancel)?.0;
         let _s = tracing::trace_span!("qwen2vl.post", model = %self.name).entered();
-        let logit = |id: u32| {
-            step.logits
-                .get(id as usize)
-                .copied()
-                .ok_or_else(|| self.run_error(Qwen2VlError::TokenOutsideLogits(id)))
-        };
-        let (yes_logit, no_logit) = (logit(self.yes_id)?, logit(self.no_id)?);
-        Ok(YesNo {
-            p_yes: 1.0 / (1.0 + (no_logit - yes_logit).exp()),
-            yes_logit,
-            no_logit,
-        })
+        YesNo::of(&self.name, &step.logits, self.yes_id, self.no_id)
     }
 
     /// Greedy answer to `question` on `prefix`: at most `max_tokens` tokens (clamped to
@@ -111,34 +81,19 @@ impl Qwen2Vl {
         cancel: &Cancel,
     ) -> Result<Generated, ModelError> {
         let t0 = Instant::now();
-        let (mut step, suffix_len) = self.run_suffix(s, prefix, question, cancel)?;
+        let (step, suffix_len) = self.run_suffix(s, prefix, question, cancel)?;
         let t1 = Instant::now();
-        let mut past = prefix.len() + suffix_len;
+        let past = prefix.len() + suffix_len;
         let max_tokens = self.new_tokens(max_tokens, past);
-        let mut ids = Vec::new();
-        while ids.len() < max_tokens {
-            let next =
-                argmax(&step.logits).ok_or_else(|| self.run_error(Qwen2VlError::NoLogits))?;
-            ids.push(next);
-            if self.stop.contains(&next) || ids.len() == max_tokens {
-                break;
-            }
-            cancel.check(&self.name)?;
+        let limits = (max_tokens, &self.stop[..]);
+        let ids = kv_decoder::greedy(&self.name, step, past, limits, cancel, |next, kv, past| {
             let _s = tracing::trace_span!("qwen2vl.step", model = %self.name).entered();
             let embeds = self.embed(s, &[next], cancel)?;
+            // M-RoPE: one text token, the same position in the three rows.
             let positions = text_positions(past, 1, prefix.rope_delta);
             let mut session = s.decoder.lock();
-            step = self.run_decoder(
-                &mut session,
-                &embeds,
-                &step.kv,
-                past,
-                &positions,
-                true,
-                cancel,
-            )?;
-            past += 1;
-        }
+            self.run_decoder(&mut session, &embeds, kv, past, &positions, true, cancel)
+        })?;
         let steps = t1.elapsed();
         Ok(Generated {
             text: self.decode_text(&ids)?,
@@ -175,27 +130,5 @@ impl Qwen2Vl {
             cancel,
         )?;
         Ok((step, n))
-    }
-}
-
-/// Index of the first largest value (numpy's and torch's argmax).
-fn argmax(v: &[f32]) -> Option<u32> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &x) in v.iter().enumerate() {
-        if best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best.map(|(i, _)| i as u32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::argmax;
-
-    #[test]
-    fn argmax_takes_the_first_of_equal_maxima() {
-        assert_eq!(argmax(&[0.0, 2.0, 1.0, 2.0]), Some(1));
-        assert_eq!(argmax(&[]), None);
     }
 }

@@ -22,12 +22,11 @@ use tokenizers::Tokenizer;
 
 use super::config::Qwen2VlConfig;
 use super::error::Qwen2VlError;
-use super::model::{
-    DecoderIo, HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2VlSessions,
-};
+use super::model::{HEAD, MAX_NEW_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl, Qwen2VlSessions};
 use super::preprocess::{ImageSpec, Qwen2VlImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
+use crate::model::kv_decoder::{self, DecoderIo, PositionRule, ids_of, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<|image_pad|>";
@@ -85,34 +84,8 @@ impl Qwen2Vl {
         let image_token_id = same("image_token_id", IMAGE, Some(hf.image_token_id))?;
         same("vision_start_token_id", START, hf.vision_start)?;
         let end_id = same("vision_end_token_id", END, hf.vision_end)?;
-        let mut stop = vec![token(IM_END)?];
-        let generation = cfg.config.with_file_name("generation_config.json");
-        let eos = match std::fs::read_to_string(&generation) {
-            Ok(text) => {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| ModelError::load(name, &generation, e))?;
-                ids_of(&v["eos_token_id"])
-            }
-            Err(_) => hf.eos.clone(),
-        };
-        for id in eos {
-            if !stop.contains(&id) {
-                stop.push(id);
-            }
-        }
-        let single = |text: &str| -> Result<u32, ModelError> {
-            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
-            match enc.get_ids() {
-                [id] => Ok(*id),
-                ids => Err(err(
-                    &cfg.tokenizer,
-                    Qwen2VlError::NotOneToken {
-                        text: text.into(),
-                        ids: ids.to_vec(),
-                    },
-                )),
-            }
-        };
+        let stop = kv_decoder::stop_ids(name, token(IM_END)?, &cfg.config, &hf.eos)?;
+        let single = |text: &str| kv_decoder::one_token(name, &cfg.tokenizer, &tokenizer, text);
         let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
         let head_ids = tokenizer
             .encode(HEAD, false)
@@ -142,8 +115,10 @@ impl Qwen2Vl {
             decoder: open(&cfg.decoder)?,
         };
         let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
-        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
-        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+        kv_decoder::check_embed(&sessions.embed)
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
+        let io = DecoderIo::check(&sessions.decoder, Some(MROPE))
+            .map_err(|e| ModelError::load(name, &cfg.decoder, e))?;
 
         if cfg.max_tokens > MAX_NEW_TOKENS {
             tracing::debug!(model = %name, "max_tokens {} clamped to {MAX_NEW_TOKENS}", cfg.max_tokens);
@@ -228,22 +203,6 @@ impl HfConfig {
     }
 }
 
-/// A token id or a list of them.
-fn ids_of(v: &Value) -> Vec<u32> {
-    match v {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
-    }
-}
-
-fn names(list: &[ort::value::Outlet]) -> Vec<String> {
-    list.iter().map(|o| o.name().to_string()).collect()
-}
-
 fn check_vision(session: &SharedSession) -> Result<String, Qwen2VlError> {
     let s = session.lock();
     let inputs = names(s.inputs());
@@ -259,83 +218,9 @@ fn check_vision(session: &SharedSession) -> Result<String, Qwen2VlError> {
         .ok_or(Qwen2VlError::NoImageFeatures)
 }
 
-fn check_embed(session: &SharedSession) -> Result<(), Qwen2VlError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
-        return Err(Qwen2VlError::EmbedIo { inputs, outputs });
-    }
-    Ok(())
-}
-
-fn check_decoder(session: &SharedSession) -> Result<DecoderIo, Qwen2VlError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
-        if !inputs.iter().any(|i| i == want) {
-            return Err(Qwen2VlError::DecoderInput {
-                want,
-                found: inputs,
-            });
-        }
-    }
-    if inputs.iter().any(|i| i == "use_cache_branch") {
-        return Err(Qwen2VlError::CacheBranch);
-    }
-    if !outputs.iter().any(|o| o == "logits") {
-        return Err(Qwen2VlError::NoLogitsOutput(outputs));
-    }
-    let dims_of = |name: &str| {
-        s.inputs()
-            .iter()
-            .find(|i| i.name() == name)
-            .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
-            .unwrap_or_default()
-    };
-    let positions = dims_of("position_ids");
-    if positions.len() != 3 || (positions[0] > 0 && positions[0] != 3) {
-        return Err(Qwen2VlError::PositionShape(positions));
-    }
-    let mut cache = Vec::new();
-    for layer in 0.. {
-        let pair = |kind: &str| {
-            (
-                format!("past_key_values.{layer}.{kind}"),
-                format!("present.{layer}.{kind}"),
-            )
-        };
-        let (key, value) = (pair("key"), pair("value"));
-        if !inputs.contains(&key.0) {
-            break;
-        }
-        for (past, present) in [&key, &value] {
-            if !inputs.contains(past) || !outputs.contains(present) {
-                return Err(Qwen2VlError::LayerCache {
-                    past: past.clone(),
-                    present: present.clone(),
-                });
-            }
-        }
-        cache.push(key);
-        cache.push(value);
-    }
-    let extra = inputs.len() - 3 - cache.len();
-    if cache.is_empty() || extra != 0 {
-        return Err(Qwen2VlError::DecoderInputs(inputs));
-    }
-    let dims = dims_of(&cache[0].0);
-    if let [_, kv_heads, _, head_dim] = dims[..]
-        && kv_heads > 0
-        && head_dim > 0
-    {
-        return Ok(DecoderIo {
-            cache,
-            kv_heads: kv_heads as usize,
-            head_dim: head_dim as usize,
-        });
-    }
-    Err(Qwen2VlError::CacheShape {
-        input: cache[0].0.clone(),
-        dims,
-    })
-}
+/// M-RoPE's `position_ids`: `[3, batch, sequence]` (temporal, height, width rows), the
+/// first axis 3 or dynamic.
+const MROPE: PositionRule = PositionRule {
+    shape: "[3, batch, sequence] (M-RoPE)",
+    fits: |dims| dims.len() == 3 && (dims[0] <= 0 || dims[0] == 3),
+};

@@ -43,15 +43,16 @@ mod model;
 mod prefix;
 mod preprocess;
 
+pub use crate::model::kv_decoder::{DecodeTimings, PrefixTimings, YesNo};
 pub use config::{DEFAULT_MAX_PIXELS, Qwen2VlConfig, Qwen2VlConfigError};
-pub use decode::{DecodeTimings, Generated, YesNo};
+pub use decode::Generated;
 pub use error::Qwen2VlError;
 pub use ground::{CAPTION_PROMPT, READ_PROMPT, detect_prompt, ground_prompt, parse_boxes};
 pub use model::{
     MAX_NEW_TOKENS, MAX_QUESTION_BYTES, MAX_QUESTION_TOKENS, MAX_SEQUENCE, ModelType, Qwen2Vl,
     Qwen2VlSessions,
 };
-pub use prefix::{ImagePrefix, PixelValues, PrefixTimings, mrope_prefix_positions};
+pub use prefix::{ImagePrefix, PixelValues, mrope_prefix_positions};
 pub use preprocess::{
     ImageSpec, ImageSpecError, PatchError, Patches, Qwen2VlImage, ResizeError, smart_resize,
 };

@@ -3,18 +3,17 @@
 //! step shares. Loading is in `load`, the image prefix in `prefix`, the questions on it
 //! in `decode`, the grounding prompts and their JSON in `ground`.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, Tensor, TensorRef};
+use ort::session::Session;
+use ort::value::DynValue;
 use tokenizers::Tokenizer;
 
-use super::error::Qwen2VlError;
 use super::preprocess::{ImageSpec, Qwen2VlImage};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::SharedSession;
+use crate::model::kv_decoder::{self, DecoderIo, Limits, Positions, Step, StepInput};
 use crate::model::{Cancel, ModelError, RunError, TokenizerError};
 
 /// The three sessions of a Qwen2-VL model.
@@ -32,15 +31,6 @@ pub struct Qwen2VlSessions {
 pub enum ModelType {
     Qwen2Vl,
     Qwen25Vl,
-}
-
-/// Input and output names and sizes of the decoder, checked at load.
-#[derive(Debug, Clone)]
-pub(crate) struct DecoderIo {
-    /// `(past_key_values.{i}.key|value, present.{i}.key|value)`, layer by layer.
-    pub(crate) cache: Vec<(String, String)>,
-    pub(crate) kv_heads: usize,
-    pub(crate) head_dim: usize,
 }
 
 /// Most tokens a question's suffix (`QUESTION<|im_end|>\n<|im_start|>assistant\n`) may
@@ -166,21 +156,10 @@ impl Qwen2Vl {
     /// tokens, or no room left after the largest image prefix for one answer token.
     /// No ONNX work is done.
     pub fn check_question(&self, question: &str) -> Result<Vec<u32>, ModelError> {
-        self.check_bytes(question)?;
+        let limits = self.limits();
+        limits.check_bytes(&self.name, question)?;
         let ids = self.tokenize(&suffix_text(question))?;
-        let room = self
-            .max_sequence
-            .saturating_sub(self.largest_prefix() + 1)
-            .min(MAX_QUESTION_TOKENS);
-        if ids.len() > room {
-            return Err(ModelError::TooLong {
-                model: self.name.clone(),
-                what: "the question",
-                tokens: ids.len(),
-                limit: room,
-            });
-        }
-        Ok(ids)
+        limits.check_tokens(&self.name, ids, self.largest_prefix())
     }
 
     /// Tokens of the image prefix of the largest image `max_pixels` allows.
@@ -188,24 +167,20 @@ impl Qwen2Vl {
         self.head_ids.len() + self.spec.max_tokens() + 1
     }
 
-    fn check_bytes(&self, question: &str) -> Result<(), ModelError> {
-        if question.len() > MAX_QUESTION_BYTES {
-            return Err(self.run_error(Qwen2VlError::QuestionTooLong {
-                bytes: question.len(),
-                limit: MAX_QUESTION_BYTES,
-            }));
+    /// The bounds of a question and its answer.
+    fn limits(&self) -> Limits {
+        Limits {
+            what: "the question",
+            max_bytes: MAX_QUESTION_BYTES,
+            max_tokens: MAX_QUESTION_TOKENS,
+            max_new: MAX_NEW_TOKENS,
+            max_sequence: self.max_sequence,
         }
-        Ok(())
     }
 
     /// The answer token cap of a call asking for `asked` after `used` positions.
     pub(crate) fn new_tokens(&self, asked: usize, used: usize) -> usize {
-        let room = self.max_sequence.saturating_sub(used).max(1);
-        let max = asked.min(MAX_NEW_TOKENS).min(room);
-        if max < asked {
-            tracing::trace!(model = %self.name, asked, max, "max_tokens clamped");
-        }
-        max
+        self.limits().new_tokens(&self.name, asked, used)
     }
 
     /// `ids` as text, special tokens left out.
@@ -231,7 +206,7 @@ impl Qwen2Vl {
         question: &str,
         cancel: &Cancel,
     ) -> Result<Embedding, ModelError> {
-        self.check_bytes(question)?;
+        self.limits().check_bytes(&self.name, question)?;
         self.suffixes.get_or_insert(&self.embed_id, question, || {
             let ids = self.check_question(question)?;
             Ok(Embedding::from(self.embed(s, &ids, cancel)?))
@@ -250,31 +225,13 @@ impl Qwen2Vl {
         ids: &[u32],
         cancel: &Cancel,
     ) -> Result<Vec<f32>, ModelError> {
-        let ids: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
-        let t = TensorRef::from_array_view(([1usize, ids.len()], &ids[..]))
-            .map_err(|e| self.run_error(e))?;
-        let mut session = s.embed.lock();
-        let outputs = cancel
-            .run(&mut session, ort::inputs!["input_ids" => t])
-            .map_err(|e| self.run_failed(e))?;
-        let value = outputs
-            .get("inputs_embeds")
-            .ok_or_else(|| self.run_error(Qwen2VlError::MissingOutput("inputs_embeds".into())))?;
-        let (_, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| self.run_error(e))?;
-        if data.is_empty() || data.len() % ids.len().max(1) != 0 {
-            return Err(self.run_error(Qwen2VlError::EmbedsCount {
-                values: data.len(),
-                tokens: ids.len(),
-            }));
-        }
-        Ok(data.to_vec())
+        kv_decoder::embed(&self.name, &s.embed, ids, cancel)
     }
 
     /// One decoder run over `embeds` after `past_len` cached tokens (`past` empty: a
     /// zero-length cache), at the M-RoPE `positions` (`[3, n]`: temporal, height and
-    /// width rows). The last position's logits are kept when `logits` is set.
+    /// width rows, given to the decoder as `[3, 1, n]`). The last position's logits
+    /// are kept when `logits` is set.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_decoder(
         &self,
@@ -286,71 +243,19 @@ impl Qwen2Vl {
         logits: bool,
         cancel: &Cancel,
     ) -> Result<Step, ModelError> {
-        let e = |e: ort::Error| self.run_error(e);
-        let d = self.hidden.max(1);
-        let n = embeds.len() / d;
-        let mask = vec![1i64; past_len + n];
-        let cache = &self.io.cache;
-        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
-            Vec::with_capacity(3 + cache.len());
-        inputs.push((
-            "inputs_embeds".into(),
-            TensorRef::from_array_view(([1usize, n, d], embeds))
-                .map_err(e)?
-                .into(),
-        ));
-        inputs.push((
-            "attention_mask".into(),
-            TensorRef::from_array_view(([1usize, past_len + n], &mask[..]))
-                .map_err(e)?
-                .into(),
-        ));
-        inputs.push((
-            "position_ids".into(),
-            TensorRef::from_array_view(([3usize, 1, n], positions))
-                .map_err(e)?
-                .into(),
-        ));
-        if past.is_empty() {
-            let shape = [1usize, self.io.kv_heads, 0, self.io.head_dim];
-            for (name, _) in cache {
-                let empty = Tensor::<f32>::from_array((shape, Vec::new())).map_err(e)?;
-                inputs.push((name.as_str().into(), empty.into()));
-            }
-        } else if past.len() == cache.len() {
-            for ((name, _), value) in cache.iter().zip(past) {
-                inputs.push((name.as_str().into(), value.into()));
-            }
-        } else {
-            return Err(self.run_error(Qwen2VlError::CacheLen {
-                given: past.len(),
-                takes: cache.len(),
-            }));
-        }
-        let mut outputs = cancel
-            .run(session, inputs)
-            .map_err(|e| self.run_failed(e))?;
-        let mut last = Vec::new();
-        if logits {
-            let value = outputs
-                .get("logits")
-                .ok_or_else(|| self.run_error(Qwen2VlError::MissingOutput("logits".into())))?;
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(e)?;
-            let vocab = shape.last().copied().unwrap_or(0).max(0) as usize;
-            if vocab == 0 || data.len() < vocab {
-                return Err(self.run_error(Qwen2VlError::LogitsShape(shape.to_vec())));
-            }
-            last = data[data.len() - vocab..].to_vec();
-        }
-        let mut kv = Vec::with_capacity(cache.len());
-        for (_, present) in cache {
-            kv.push(
-                outputs
-                    .remove(present)
-                    .ok_or_else(|| self.run_error(Qwen2VlError::MissingOutput(present.clone())))?,
-            );
-        }
-        Ok(Step { logits: last, kv })
+        let n = self.tokens_of(embeds);
+        let input = StepInput {
+            embeds,
+            hidden: self.hidden,
+            past,
+            past_len,
+            positions: Positions::Given {
+                ids: positions,
+                shape: &[3, 1, n],
+            },
+            logits,
+        };
+        self.io.run(&self.name, session, input, cancel)
     }
 
     pub(crate) fn run_failed(&self, e: RunError) -> ModelError {
@@ -363,12 +268,6 @@ impl Qwen2Vl {
     ) -> ModelError {
         ModelError::run(&self.name, e)
     }
-}
-
-/// One decoder run's last-position logits and KV cache.
-pub(crate) struct Step {
-    pub logits: Vec<f32>,
-    pub kv: Vec<DynValue>,
 }
 
 /// The text after the image prefix: the question, the end of the user's turn and the

@@ -16,7 +16,7 @@
 //! assert_eq!(p, [0, 1, 2, 2, 4,   0, 1, 2, 2, 4,   0, 1, 2, 3, 4]);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ort::value::{DynValue, TensorRef};
 
@@ -24,17 +24,8 @@ use super::error::Qwen2VlError;
 use super::model::{Qwen2Vl, Qwen2VlSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
+use crate::model::kv_decoder::{KvDecoderError, PrefixTimings};
 use crate::model::{Cancel, ModelError};
-
-/// How long building a prefix took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrefixTimings {
-    pub preprocess: Duration,
-    /// The vision encoder.
-    pub vision: Duration,
-    /// The decoder run over the prefix tokens.
-    pub prefill: Duration,
-}
 
 /// The KV cache of the prompt prefix of one frame (or region); read-only once built,
 /// so any number of questions can share it.
@@ -193,7 +184,7 @@ impl Qwen2Vl {
                 .map_err(|e| self.run_error(e))?;
             let tokens = n / (m * m);
             if features.len() != tokens * d {
-                return Err(self.run_error(Qwen2VlError::FeaturesCount {
+                return Err(self.run_error(KvDecoderError::FeaturesCount {
                     values: features.len(),
                     tokens,
                     hidden: d,

@@ -20,10 +20,11 @@ use tokenizers::Tokenizer;
 
 use super::config::SmolVlmConfig;
 use super::error::SmolVlmError;
-use super::model::{DecoderIo, MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
+use super::model::{MAX_NEW_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions};
 use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::PromptCache;
 use crate::engine::{self, SharedSession};
+use crate::model::kv_decoder::{self, DecoderIo, ids_of, names};
 use crate::model::{Cancel, ModelError, TokenizerError};
 
 const IMAGE: &str = "<image>";
@@ -72,34 +73,8 @@ impl SmolVlm {
         for t in [FAKE, GLOBAL] {
             token(t)?;
         }
-        let mut stop = vec![token(END)?];
-        let generation = cfg.config.with_file_name("generation_config.json");
-        let eos = match std::fs::read_to_string(&generation) {
-            Ok(text) => {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| ModelError::load(name, &generation, e))?;
-                ids_of(&v["eos_token_id"])
-            }
-            Err(_) => hf.eos.clone(),
-        };
-        for id in eos {
-            if !stop.contains(&id) {
-                stop.push(id);
-            }
-        }
-        let single = |text: &str| -> Result<u32, ModelError> {
-            let enc = tokenizer.encode(text, false).map_err(tokenizer_err)?;
-            match enc.get_ids() {
-                [id] => Ok(*id),
-                ids => Err(err(
-                    &cfg.tokenizer,
-                    SmolVlmError::NotOneToken {
-                        text: text.into(),
-                        ids: ids.to_vec(),
-                    },
-                )),
-            }
-        };
+        let stop = kv_decoder::stop_ids(name, token(END)?, &cfg.config, &hf.eos)?;
+        let single = |text: &str| kv_decoder::one_token(name, &cfg.tokenizer, &tokenizer, text);
         let (yes_id, no_id) = (single(&cfg.yes)?, single(&cfg.no)?);
 
         let open = |file: &PathBuf| engine::open(env, name, file, &cfg.providers, cfg.threads);
@@ -109,8 +84,10 @@ impl SmolVlm {
             decoder: open(&cfg.decoder)?,
         };
         let vision_output = check_vision(&sessions.vision).map_err(|e| err(&cfg.vision, e))?;
-        check_embed(&sessions.embed).map_err(|e| err(&cfg.embed, e))?;
-        let io = check_decoder(&sessions.decoder).map_err(|e| err(&cfg.decoder, e))?;
+        kv_decoder::check_embed(&sessions.embed)
+            .map_err(|e| ModelError::load(name, &cfg.embed, e))?;
+        let io = DecoderIo::check(&sessions.decoder, None)
+            .map_err(|e| ModelError::load(name, &cfg.decoder, e))?;
 
         let prefix_text = format!(
             "<|im_start|>User:{FAKE}{GLOBAL}{}{FAKE}",
@@ -224,22 +201,6 @@ impl HfConfig {
     }
 }
 
-/// A token id or a list of them.
-fn ids_of(v: &Value) -> Vec<u32> {
-    match v {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        other => other.as_u64().map(|x| x as u32).into_iter().collect(),
-    }
-}
-
-fn names(list: &[ort::value::Outlet]) -> Vec<String> {
-    list.iter().map(|o| o.name().to_string()).collect()
-}
-
 fn check_vision(session: &SharedSession) -> Result<String, SmolVlmError> {
     let s = session.lock();
     let inputs = names(s.inputs());
@@ -253,79 +214,4 @@ fn check_vision(session: &SharedSession) -> Result<String, SmolVlmError> {
         .or(outputs.first())
         .cloned()
         .ok_or(SmolVlmError::NoImageFeatures)
-}
-
-fn check_embed(session: &SharedSession) -> Result<(), SmolVlmError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    if inputs != ["input_ids"] || !outputs.iter().any(|o| o == "inputs_embeds") {
-        return Err(SmolVlmError::EmbedIo { inputs, outputs });
-    }
-    Ok(())
-}
-
-fn check_decoder(session: &SharedSession) -> Result<DecoderIo, SmolVlmError> {
-    let s = session.lock();
-    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
-    for want in ["inputs_embeds", "attention_mask", "position_ids"] {
-        if !inputs.iter().any(|i| i == want) {
-            return Err(SmolVlmError::DecoderInput {
-                want,
-                found: inputs,
-            });
-        }
-    }
-    if inputs.iter().any(|i| i == "use_cache_branch") {
-        return Err(SmolVlmError::CacheBranch);
-    }
-    if !outputs.iter().any(|o| o == "logits") {
-        return Err(SmolVlmError::NoLogitsOutput(outputs));
-    }
-    let mut cache = Vec::new();
-    for layer in 0.. {
-        let pair = |kind: &str| {
-            (
-                format!("past_key_values.{layer}.{kind}"),
-                format!("present.{layer}.{kind}"),
-            )
-        };
-        let (key, value) = (pair("key"), pair("value"));
-        if !inputs.contains(&key.0) {
-            break;
-        }
-        for (past, present) in [&key, &value] {
-            if !inputs.contains(past) || !outputs.contains(present) {
-                return Err(SmolVlmError::LayerCache {
-                    past: past.clone(),
-                    present: present.clone(),
-                });
-            }
-        }
-        cache.push(key);
-        cache.push(value);
-    }
-    let extra = inputs.len() - 3 - cache.len();
-    if cache.is_empty() || extra != 0 {
-        return Err(SmolVlmError::DecoderInputs(inputs));
-    }
-    let dims = s
-        .inputs()
-        .iter()
-        .find(|i| i.name() == cache[0].0)
-        .and_then(|i| i.dtype().tensor_shape().map(|d| d.to_vec()))
-        .unwrap_or_default();
-    if let [_, kv_heads, _, head_dim] = dims[..]
-        && kv_heads > 0
-        && head_dim > 0
-    {
-        return Ok(DecoderIo {
-            cache,
-            kv_heads: kv_heads as usize,
-            head_dim: head_dim as usize,
-        });
-    }
-    Err(SmolVlmError::CacheShape {
-        input: cache[0].0.clone(),
-        dims,
-    })
 }

@@ -36,11 +36,12 @@ mod model;
 mod prefix;
 mod preprocess;
 
+pub use crate::model::kv_decoder::{DecodeTimings, PrefixTimings, YesNo};
 pub use config::SmolVlmConfig;
-pub use decode::{DecodeTimings, Generated, YesNo};
+pub use decode::Generated;
 pub use error::SmolVlmError;
 pub use model::{
     MAX_NEW_TOKENS, MAX_QUESTION_BYTES, MAX_QUESTION_TOKENS, MAX_SEQUENCE, SmolVlm, SmolVlmSessions,
 };
-pub use prefix::{ImagePrefix, PrefixTimings};
+pub use prefix::ImagePrefix;
 pub use preprocess::{ImageSpec, ImageSpecError, SmolVlmImage};

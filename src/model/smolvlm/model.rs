@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tokenizers::Tokenizer;
 
-use super::error::SmolVlmError;
 use super::preprocess::{ImageSpec, SmolVlmImage};
 use crate::cache::{Embedding, PromptCache};
 use crate::engine::SharedSession;
+use crate::model::kv_decoder::{DecoderIo, Limits};
 use crate::model::{Cancel, ModelError, RunError, TokenizerError};
 
 /// The three sessions of a SmolVLM model.
@@ -18,15 +18,6 @@ pub struct SmolVlmSessions {
     pub vision: SharedSession,
     pub embed: SharedSession,
     pub decoder: SharedSession,
-}
-
-/// Input and output names and sizes of the decoder, checked at load.
-#[derive(Debug, Clone)]
-pub(crate) struct DecoderIo {
-    /// `(past_key_values.{i}.key|value, present.{i}.key|value)`, layer by layer.
-    pub(crate) cache: Vec<(String, String)>,
-    pub(crate) kv_heads: usize,
-    pub(crate) head_dim: usize,
 }
 
 /// Most tokens a question's suffix (`QUESTION<end_of_utterance>\nAssistant:`) may
@@ -119,51 +110,28 @@ impl SmolVlm {
     /// tokens, or no room left in [`SmolVlm::max_sequence`] after the image prefix
     /// for one answer token. No ONNX work is done.
     pub fn check_question(&self, question: &str) -> Result<Vec<u32>, ModelError> {
-        let too_long = |tokens, limit| ModelError::TooLong {
-            model: self.name.clone(),
-            what: "the question",
-            tokens,
-            limit,
-        };
-        self.check_bytes(question)?;
+        let limits = self.limits();
+        limits.check_bytes(&self.name, question)?;
         let ids = self.tokenize(&suffix_text(question))?;
-        let room = self
-            .max_sequence
-            .saturating_sub(self.prefix_ids.len() + 1)
-            .min(MAX_QUESTION_TOKENS);
-        if ids.len() > room {
-            return Err(too_long(ids.len(), room));
-        }
-        Ok(ids)
+        limits.check_tokens(&self.name, ids, self.prefix_ids.len())
     }
 
-    fn check_bytes(&self, question: &str) -> Result<(), ModelError> {
-        if question.len() > MAX_QUESTION_BYTES {
-            return Err(self.run_error(SmolVlmError::QuestionTooLong {
-                bytes: question.len(),
-                limit: MAX_QUESTION_BYTES,
-            }));
+    /// The bounds of a question and its answer.
+    fn limits(&self) -> Limits {
+        Limits {
+            what: "the question",
+            max_bytes: MAX_QUESTION_BYTES,
+            max_tokens: MAX_QUESTION_TOKENS,
+            max_new: MAX_NEW_TOKENS,
+            max_sequence: self.max_sequence,
         }
-        Ok(())
     }
 
     /// The answer token cap of a call asking for `asked` after a suffix of `suffix`
     /// tokens: at most [`MAX_NEW_TOKENS`] and what is left of the sequence.
     pub(crate) fn new_tokens(&self, asked: usize, suffix: usize) -> usize {
-        let room = self
-            .max_sequence
-            .saturating_sub(self.prefix_ids.len() + suffix)
-            .max(1);
-        let max = asked.min(MAX_NEW_TOKENS).min(room);
-        if max < asked {
-            tracing::trace!(
-                model = %self.name,
-                asked,
-                max,
-                "max_tokens clamped (at most {MAX_NEW_TOKENS}, and {room} positions left)"
-            );
-        }
-        max
+        self.limits()
+            .new_tokens(&self.name, asked, self.prefix_ids.len() + suffix)
     }
 
     /// The ids of the yes and no tokens.
@@ -200,7 +168,7 @@ impl SmolVlm {
         cancel: &Cancel,
     ) -> Result<Embedding, ModelError> {
         // Refused before even a cache key is made of it.
-        self.check_bytes(question)?;
+        self.limits().check_bytes(&self.name, question)?;
         self.suffixes.get_or_insert(&self.embed_id, question, || {
             let ids = self.check_question(question)?;
             Ok(Embedding::from(self.embed(s, &ids, cancel)?))

@@ -12,7 +12,7 @@
 //! println!("{} tokens, vision {:?}", prefix.len(), prefix.timings.vision);
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ort::value::{DynValue, TensorRef};
 
@@ -20,17 +20,8 @@ use super::error::SmolVlmError;
 use super::model::{SmolVlm, SmolVlmSessions};
 use crate::engine::{Rect, RgbView};
 use crate::kit::Frame;
+use crate::model::kv_decoder::{self, PrefixTimings};
 use crate::model::{Cancel, ModelError};
-
-/// How long building a prefix took.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrefixTimings {
-    pub preprocess: Duration,
-    /// The vision encoder.
-    pub vision: Duration,
-    /// The decoder run over the prefix tokens.
-    pub prefill: Duration,
-}
 
 /// The KV cache of the prompt prefix of one frame (or region); read-only once built,
 /// so any number of questions can share it.
@@ -116,7 +107,14 @@ impl SmolVlm {
             let (_, features) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| self.run_error(e))?;
-            self.merge_image(&mut embeds, features)?;
+            kv_decoder::merge_image(
+                &self.name,
+                &mut embeds,
+                features,
+                &self.prefix_ids,
+                self.image_token_id,
+                self.hidden,
+            )?;
         }
         let t2 = Instant::now();
         cancel.check(&self.name)?;
@@ -134,28 +132,5 @@ impl SmolVlm {
                 prefill: t2.elapsed(),
             },
         })
-    }
-
-    /// Writes the image features, row by row, over the embeddings of the image tokens.
-    fn merge_image(&self, embeds: &mut [f32], features: &[f32]) -> Result<(), ModelError> {
-        let d = self.hidden;
-        let slots = self
-            .prefix_ids
-            .iter()
-            .enumerate()
-            .filter(|&(_, &t)| t == self.image_token_id)
-            .map(|(i, _)| i);
-        let count = slots.clone().count();
-        if features.len() != count * d {
-            return Err(self.run_error(SmolVlmError::FeaturesCount {
-                values: features.len(),
-                tokens: count,
-                hidden: d,
-            }));
-        }
-        for (row, slot) in features.chunks_exact(d).zip(slots) {
-            embeds[slot * d..(slot + 1) * d].copy_from_slice(row);
-        }
-        Ok(())
     }
 }
