@@ -144,6 +144,9 @@ pub struct ModelView {
     pub metrics: Option<Arc<ModelMetrics>>,
     /// The client's counters and availability (served models).
     pub remote: Option<Arc<crate::kit::metrics::RemoteMetrics>>,
+    /// The loaded model, for the counters it keeps itself (qwen2vl's grounding
+    /// answers that were not JSON).
+    pub loaded: Option<Arc<crate::model::Loaded>>,
 }
 
 /// A camera's last reported status.

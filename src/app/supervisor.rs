@@ -476,6 +476,7 @@ impl Supervisor {
                         .get(name)
                         .and_then(|l| Some(l.engine()?.metrics.clone())),
                     remote,
+                    loaded: models.get(name).cloned(),
                 };
                 (name.clone(), view)
             })

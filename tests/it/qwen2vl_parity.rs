@@ -505,3 +505,42 @@ fn long_questions_are_refused_before_any_onnx_work_and_cancel_stops_an_answer() 
     );
     assert!(prefix.len() + got.tokens + 16 <= vlm.max_sequence());
 }
+
+/// In the daemon, a grounding answer that is not JSON is counted on `/metrics`.
+#[test]
+fn unreadable_grounding_answers_are_a_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = common::media_clip(
+        dir.path(),
+        "scene.mkv",
+        &[("astronaut.png", 1.0), ("chelsea.png", 1.0)],
+    );
+    let port = common::free_port();
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n\n{}[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
+             [[cameras]]\nid = \"scene\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
+             [[cameras.queries]]\nid = \"things\"\nask = \"cat\"\nkind = \"detect\"\nmodel = \"qwen\"\nmax_tokens = 8\nevery = \"1s\"\n",
+            common::ENGINE_ONE_THREAD,
+            common::toml_path(&fixture("qwen2vl_tiny")),
+            common::toml_path(&clip),
+        ),
+    );
+    let mut daemon = common::Daemon::start(&cfg, &[]);
+    let count = || {
+        common::http(port, "GET", "/metrics", None, b"")
+            .map(|r| r.text())
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("ocellus_model_unreadable_answers_total{model=\"qwen\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(60), || count() >= 1.0),
+        "{}",
+        daemon.output()
+    );
+    daemon.stop();
+}

@@ -352,6 +352,21 @@ fn models(w: &mut Writer, shared: &Status) {
             w.histogram(name, &[("model", model)], get(m));
         }
     }
+    w.header(
+        "ocellus_model_unreadable_answers_total",
+        "Answers a generative model gave that could not be read (qwen2vl grounding that is not JSON).",
+        "counter",
+    );
+    for (name, m) in models.iter() {
+        if let Some(crate::model::Loaded::Qwen2vl { model, .. }) = m.loaded.as_deref() {
+            let n = model.grounding_failures() as f64;
+            w.sample(
+                "ocellus_model_unreadable_answers_total",
+                &[("model", name)],
+                n,
+            );
+        }
+    }
     remotes(w, &models);
 }
 
