@@ -480,7 +480,22 @@ impl Supervisor {
                 };
                 (name.clone(), view)
             })
+            .collect::<BTreeMap<String, ModelView>>();
+        // A served model the new config no longer has: its retained status goes.
+        let gone: Vec<String> = self
+            .shared
+            .models()
+            .iter()
+            .filter(|(name, old)| {
+                old.remote.is_some() && views.get(*name).is_none_or(|v| v.remote.is_none())
+            })
+            .map(|(name, _)| name.clone())
             .collect();
+        for model in gone {
+            let _ = self.camera_env.tx.blocking_send(Outgoing::ModelRemoved {
+                model: Arc::from(model.as_str()),
+            });
+        }
         self.shared.set_models(views);
     }
 

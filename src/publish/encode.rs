@@ -94,6 +94,12 @@ impl Encoder {
                 retain: true,
                 reliable: true,
             }),
+            Outgoing::ModelRemoved { model } => emit(Message {
+                topic: self.topics.model_status(model),
+                payload: Vec::new(),
+                retain: true,
+                reliable: true,
+            }),
             Outgoing::Frame(report) => self.frame(report, &mut emit),
             Outgoing::Queries { camera, removed } => {
                 // An empty retained message deletes the broker's retained one.

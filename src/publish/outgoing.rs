@@ -24,6 +24,11 @@ pub enum Outgoing {
         /// Whether it answers calls.
         available: bool,
     },
+    /// A served model went away with a reload: its retained status is cleared.
+    ModelRemoved {
+        /// The model's name.
+        model: Arc<str>,
+    },
     /// A frame's report, returned to its camera's pool once published.
     Frame(Pooled),
     /// A camera's queries after a runtime change, sent by its evaluator after its last

@@ -733,3 +733,42 @@ fn an_uncertain_taught_answer_escalates_to_a_served_model() {
         out.show()
     );
 }
+
+#[test]
+fn a_reload_that_removes_a_served_model_clears_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let port = free_port();
+    let server = VlmServer::start(Api::OpenAi, "served-vlm", None);
+    let cfg = daemon_config(dir.path(), &url, port, &server, "");
+    let col = MqttCollector::new(&url);
+    let mut daemon = Daemon::start(&cfg, &[]);
+    let status = "ocellus/models/vlm/status";
+    assert!(
+        col.wait_for(
+            |m| m.iter().any(|m| m.topic == status && m.text() == "online"),
+            WAIT
+        ),
+        "{}",
+        daemon.output()
+    );
+    // The same config without the served model and its query.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let cut = text.find("[models.vlm]").unwrap();
+    let models_end = text[cut..].find("[[cameras]]").unwrap() + cut;
+    let query = text.find("[[cameras.queries]]\nid = \"cat\"").unwrap();
+    let without = format!("{}{}", &text[..cut], &text[models_end..query]);
+    std::fs::write(&cfg, without).unwrap();
+    let r = http(port, "POST", "/api/reload", None, b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        col.wait_for(
+            |m| m.iter().any(|m| m.topic == status && m.payload.is_empty()),
+            WAIT
+        ),
+        "the retained status was not cleared:\n{}",
+        col.dump()
+    );
+    daemon.stop();
+}
