@@ -144,9 +144,9 @@ pub struct ModelView {
     pub metrics: Option<Arc<ModelMetrics>>,
     /// The client's counters and availability (served models).
     pub remote: Option<Arc<crate::kit::metrics::RemoteMetrics>>,
-    /// The loaded model, for the counters it keeps itself (qwen2vl's grounding
-    /// answers that were not JSON).
-    pub loaded: Option<Arc<crate::model::Loaded>>,
+    /// Answers the model gave that could not be read (qwen2vl grounding that is not
+    /// JSON). A counter, not the model: the status must not keep a model alive.
+    pub unreadable: Option<crate::kit::metrics::Counter>,
 }
 
 /// A camera's last reported status.

@@ -455,13 +455,17 @@ impl Supervisor {
             .map(|(name, cfg)| {
                 let remote = match models.get(name).map(|l| l.as_ref()) {
                     Some(crate::model::Loaded::Remote { model }) => {
-                        let tx = self.camera_env.tx.clone();
+                        // Weak: the model (kept by whoever holds it) must not keep the
+                        // publisher's channel open at shutdown.
+                        let tx = self.camera_env.tx.downgrade();
                         let model_name: Arc<str> = Arc::from(name.as_str());
                         let send = move |available| {
-                            let _ = tx.blocking_send(Outgoing::Model {
-                                model: model_name.clone(),
-                                available,
-                            });
+                            if let Some(tx) = tx.upgrade() {
+                                let _ = tx.blocking_send(Outgoing::Model {
+                                    model: model_name.clone(),
+                                    available,
+                                });
+                            }
                         };
                         send(model.metrics().available());
                         model.watch(Box::new(send));
@@ -476,7 +480,12 @@ impl Supervisor {
                         .get(name)
                         .and_then(|l| Some(l.engine()?.metrics.clone())),
                     remote,
-                    loaded: models.get(name).cloned(),
+                    unreadable: match models.get(name).map(|l| l.as_ref()) {
+                        Some(crate::model::Loaded::Qwen2vl { model, .. }) => {
+                            Some(model.grounding_counter().clone())
+                        }
+                        _ => None,
+                    },
                 };
                 (name.clone(), view)
             })

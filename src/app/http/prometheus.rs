@@ -358,8 +358,8 @@ fn models(w: &mut Writer, shared: &Status) {
         "counter",
     );
     for (name, m) in models.iter() {
-        if let Some(crate::model::Loaded::Qwen2vl { model, .. }) = m.loaded.as_deref() {
-            let n = model.grounding_failures() as f64;
+        if let Some(c) = &m.unreadable {
+            let n = c.get() as f64;
             w.sample(
                 "ocellus_model_unreadable_answers_total",
                 &[("model", name)],

@@ -15,8 +15,6 @@
 //! assert!(parse_boxes("a cat on a sofa", (56, 28), "object").is_err());
 //! ```
 
-use std::sync::atomic::Ordering;
-
 use serde_json::Value;
 
 use super::decode::Generated;
@@ -128,7 +126,8 @@ impl Qwen2Vl {
         match parse_boxes(&generated.text, prefix.resized(), label) {
             Ok(found) => Ok((found, generated)),
             Err(e) => {
-                let n = self.grounding_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                self.grounding_failures.inc();
+                let n = self.grounding_failures.get();
                 tracing::trace!(model = %self.name, failures = n, "{e}");
                 Err(self.run_error(e))
             }

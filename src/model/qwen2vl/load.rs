@@ -14,7 +14,6 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -144,7 +143,7 @@ impl Qwen2Vl {
             embed_id: format!("suffix:{}", PromptCache::model_id(&cfg.embed)),
             max_tokens: cfg.max_tokens.min(MAX_NEW_TOKENS),
             max_sequence,
-            grounding_failures: AtomicU64::new(0),
+            grounding_failures: crate::kit::metrics::Counter::default(),
         };
         let mut ids = vlm.head_ids.clone();
         ids.push(end_id);

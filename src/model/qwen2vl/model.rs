@@ -3,7 +3,6 @@
 //! step shares. Loading is in `load`, the image prefix in `prefix`, the questions on it
 //! in `decode`, the grounding prompts and their JSON in `ground`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ort::session::Session;
@@ -86,7 +85,7 @@ pub struct Qwen2Vl {
     pub(crate) max_tokens: usize,
     pub(crate) max_sequence: usize,
     /// Grounding answers that were not Qwen's JSON of boxes.
-    pub(crate) grounding_failures: AtomicU64,
+    pub(crate) grounding_failures: crate::kit::metrics::Counter,
 }
 
 impl Qwen2Vl {
@@ -140,8 +139,14 @@ impl Qwen2Vl {
     }
 
     /// Grounding answers so far that were not Qwen's JSON of boxes.
+    /// The counter of grounding answers that were not JSON (shared: the metrics
+    /// endpoint reads it without holding the model).
+    pub fn grounding_counter(&self) -> &crate::kit::metrics::Counter {
+        &self.grounding_failures
+    }
+
     pub fn grounding_failures(&self) -> u64 {
-        self.grounding_failures.load(Ordering::Relaxed)
+        self.grounding_failures.get()
     }
 
     /// Shares `prompts` (bounded, kept across config reloads) for the questions'
