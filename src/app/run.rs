@@ -129,12 +129,6 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         labels: Some(teacher.labels()),
         metrics: mqtt_metrics.clone().unwrap_or_default(),
         heartbeat: Some(watchdog.register("publisher")),
-        remote_models: config
-            .models
-            .iter()
-            .filter(|(_, m)| m.remote().is_some())
-            .map(|(name, _)| name.clone())
-            .collect(),
     };
     let (tx, publisher) = publish::spawn(
         rt.handle(),

@@ -97,24 +97,6 @@ impl Discovery {
         }
     }
 
-    /// Marks `models` as served models (`openai`, `ollama`): the entity of a query on
-    /// one is available only while `<prefix>/models/<model>/status` is `online` too.
-    /// `cameras` are the cameras `new` was given (their configs are made again).
-    pub fn with_remote_models(
-        mut self,
-        models: BTreeSet<String>,
-        cameras: &[CameraConfig],
-    ) -> Self {
-        self.remote = models;
-        for cam in cameras {
-            let id = self.topics.device_id(&cam.id);
-            if let Some(d) = self.devices.get_mut(&id) {
-                d.config = device_config(cam, &self.topics, self.snapshots, &self.remote);
-            }
-        }
-        self
-    }
-
     /// Limits packets to `max_packet` bytes (default `limits::DEFAULT_MAX_PACKET`):
     /// a device whose config does not fit is not announced; refusals are counted in
     /// `metrics`.

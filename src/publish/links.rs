@@ -29,7 +29,4 @@ pub struct Links {
     pub metrics: Arc<PublisherMetrics>,
     /// Beaten every time round the publisher's loop (at least once a second).
     pub heartbeat: Option<Heartbeat>,
-    /// The served models (`openai`, `ollama`): the entities of their queries are also
-    /// unavailable while the model is (`<prefix>/models/<model>/status`).
-    pub remote_models: std::collections::BTreeSet<String>,
 }

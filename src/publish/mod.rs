@@ -73,7 +73,6 @@ pub fn spawn(
         labels,
         metrics,
         heartbeat,
-        remote_models,
     } = links;
     let (tx, rx) = mpsc::channel(CHANNEL);
     let task = match mqtt {
@@ -85,7 +84,6 @@ pub fn spawn(
             }
             let discovery = cfg.discovery.then(|| {
                 Discovery::new(&cfg.discovery_prefix, encoder.topics(), cameras, snapshots)
-                    .with_remote_models(remote_models, cameras)
                     .with_limit(cfg.max_packet_size, metrics.clone())
             });
             let incoming = limits::Incoming::new(
