@@ -47,6 +47,8 @@ APT_PACKAGES=(
   mosquitto
   mosquitto-clients
   systemd                          # systemd-analyze verify (tests check the unit)
+  chromium                         # a real browser for the web UI's tests (WebDriver)
+  chromium-driver                  # chromedriver, which those tests drive it through
   # building Rust crates that compile C (ring, ...), fetching rustup / wheels
   gcc
   libc6-dev

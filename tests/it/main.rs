@@ -28,6 +28,7 @@ mod common;
 mod alerts;
 mod bad_input;
 mod batching;
+mod browser_selftest;
 mod clip_parity;
 mod control_limits;
 mod e2e_mqtt;

@@ -27,12 +27,17 @@
 //! * `proxy`: a gated TCP proxy between the daemon and the broker (`GatedProxy`);
 //! * `rtsp`: a real RTSP server in the test process (`RtspServer`);
 //! * `tty`: a pseudo-terminal for a child's output (`Pty`);
+//! * `webdriver`: a small synchronous W3C WebDriver client (`WebDriver`, `Element`);
+//! * `browser`: a real headless Chromium for the web UI's tests (`Browser`: waiting,
+//!   screenshots, the page's console errors and failed requests), skipped when it is
+//!   not installed unless `OCELLUS_REQUIRE_BROWSER` is set;
 //! * `parity`: comparing outputs with reference numbers;
 //! * `hub_server`: a fake model hub (`common::hub_server::HubServer`, not re-exported);
 //! * `vlm_server`: a served VLM speaking the OpenAI or Ollama dialect, strict about
 //!   requests, with queued faults (`common::vlm_server::VlmServer`, not re-exported).
 #![allow(dead_code)]
 
+mod browser;
 mod cli;
 mod clips;
 mod conf;
@@ -54,8 +59,11 @@ mod sync;
 mod topics;
 mod tty;
 pub mod vlm_server;
+mod webdriver;
 
 // The benchmark uses only some of these.
+#[allow(unused_imports)]
+pub use browser::*;
 #[allow(unused_imports)]
 pub use cli::*;
 #[allow(unused_imports)]
@@ -94,3 +102,5 @@ pub use sync::*;
 pub use topics::*;
 #[allow(unused_imports)]
 pub use tty::*;
+#[allow(unused_imports)]
+pub use webdriver::*;
