@@ -62,6 +62,9 @@ impl RunningCamera {
             worker.enable_snapshots(cfg);
         }
         worker.watch(env.shared.watchdog.clone());
+        if let Some(web) = &env.shared.web {
+            worker.show_live(web.tiles.tile(&cam.id).frame.clone());
+        }
         let heartbeat = env
             .shared
             .watchdog

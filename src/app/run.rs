@@ -23,6 +23,7 @@ use crate::app::config::Config;
 use crate::app::control::{Control, Request, StateFile};
 use crate::app::http;
 use crate::app::status::Status;
+use crate::app::web::Web;
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::engine::{self, EngineError};
 use crate::kit::metrics::PublisherMetrics;
@@ -117,6 +118,11 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     // Labels of taught queries (MQTT and HTTP) go to the teacher's thread.
     let lessons = Arc::new(crate::teach::Lessons::new(config.teach.clone()));
     let (teacher, labels) = Teacher::queue();
+    // The web interface sees what the publisher publishes (its live stream).
+    let web = config.http.as_ref().map(|h| {
+        let prefix = mqtt.as_ref().map_or("ocellus", |m| m.prefix.as_str());
+        Arc::new(Web::new(prefix, h.web.clone()))
+    });
     let links = publish::Links {
         commands: Some({
             let requests = requests_tx.clone();
@@ -128,6 +134,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         }),
         labels: Some(teacher.labels()),
         metrics: mqtt_metrics.clone().unwrap_or_default(),
+        tap: web.as_ref().map(|w| w.hub.clone() as publish::Tap),
         heartbeat: Some(watchdog.register("publisher")),
     };
     let (tx, publisher) = publish::spawn(
@@ -140,16 +147,18 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
     )?;
     let shutdown = Shutdown::new();
     rt.spawn(signals(shutdown.clone(), requests_tx.clone()));
-    let shared = Arc::new(
-        Status::new(
-            mqtt_metrics.clone(),
-            cache.clone(),
-            requests_tx,
-            watchdog.clone(),
-        )
-        .with_prompts(prompts.clone())
-        .with_lessons(lessons.clone(), teacher),
-    );
+    let mut status = Status::new(
+        mqtt_metrics.clone(),
+        cache.clone(),
+        requests_tx,
+        watchdog.clone(),
+    )
+    .with_prompts(prompts.clone())
+    .with_lessons(lessons.clone(), teacher);
+    if let Some(web) = web {
+        status = status.with_web(web);
+    }
+    let shared = Arc::new(status);
     Teacher::spawn(labels, lessons, &tx);
     if let Some(http) = &config.http {
         http::spawn(rt.handle(), http, shared.clone());

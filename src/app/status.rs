@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 
 use crate::app::control::Request;
 use crate::app::teacher::Teacher;
+use crate::app::web::Web;
 use crate::cache::{EmbeddingCache, PromptCache};
 use crate::kit::metrics::{CameraMetrics, ModelMetrics, PublisherMetrics};
 use crate::kit::watchdog::Watchdog;
@@ -42,6 +43,8 @@ pub struct Status {
     pub lessons: Arc<Lessons>,
     /// Where labels go (the same queue as MQTT's); `None` outside `ocellus run`.
     pub teacher: Option<Teacher>,
+    /// The web interface's live stream and pictures; `None` without `[http]`.
+    pub web: Option<Arc<Web>>,
 }
 
 impl Status {
@@ -64,6 +67,7 @@ impl Status {
             watchdog,
             lessons: Arc::default(),
             teacher: None,
+            web: None,
         }
     }
 
@@ -71,6 +75,12 @@ impl Status {
     pub fn with_lessons(mut self, lessons: Arc<Lessons>, teacher: Teacher) -> Self {
         self.lessons = lessons;
         self.teacher = Some(teacher);
+        self
+    }
+
+    /// Serves the web interface's live parts.
+    pub fn with_web(mut self, web: Arc<Web>) -> Self {
+        self.web = Some(web);
         self
     }
 

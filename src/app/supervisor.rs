@@ -185,6 +185,18 @@ impl Supervisor {
                 Some(waiting) => waiting.push_back(Pending { cmd, reply }),
                 None => self.start_query(cmd, reply, true),
             },
+            Request::Check { cmd, reply } => {
+                let result = match self.control.check(&cmd) {
+                    Ok(control::QueryEdit::Set(query, _)) => {
+                        Ok((*query, self.camera_env.models.clone()))
+                    }
+                    Ok(control::QueryEdit::Delete) => {
+                        Err("the body must be a query spec (the question to ask)".to_string())
+                    }
+                    Err(refusal) => Err(short_reason(&refusal.to_string())),
+                };
+                let _ = reply.send(result);
+            }
             Request::Reload { reply } => {
                 let result = self.reload().map_err(|e| e.one_line());
                 match &result {

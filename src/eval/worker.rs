@@ -13,7 +13,7 @@ use crate::kit::metrics::CameraMetrics;
 use crate::kit::shutdown::Shutdown;
 use crate::kit::watchdog::{Heartbeat, Watchdog};
 use crate::kit::{Cells, RateLimits, Verdict};
-use crate::kit::{Frame, Pixels, Sample};
+use crate::kit::{Frame, LiveFrame, Pixels, Sample};
 use crate::model::clip::ClipImage;
 use crate::model::yolox::YoloxScratch;
 use crate::model::{Loaded, Registry, StepTimes};
@@ -97,6 +97,8 @@ pub struct CameraWorker {
     lessons: Arc<Lessons>,
     /// Where the last frame is kept for labelling, when a query is taught.
     frame_slot: Option<Arc<FrameSlot>>,
+    /// The camera's live picture, for the people watching it.
+    live: Option<Arc<LiveFrame>>,
     /// Each fast query's escalation bit in the slow lane's due mask.
     escalation_bits: Vec<(Arc<str>, u64)>,
     /// Escalations to hand the slow lane with this frame.
@@ -297,7 +299,14 @@ impl CameraWorker {
             rgb_kept: false,
             lessons: ctx.lessons,
             frame_slot,
+            live: None,
         }
+    }
+
+    /// Offers each frame with pixels to `live`, the camera's live picture (copied only
+    /// while someone watches it).
+    pub fn show_live(&mut self, live: Arc<LiveFrame>) {
+        self.live = Some(live);
     }
 
     /// Replaces the camera's queries with `cam.queries` (a runtime change) between two
@@ -511,6 +520,9 @@ impl CameraWorker {
         }
         if let (Sample::Frame(frame), Some(slot)) = (sample, &self.frame_slot) {
             slot.keep(frame);
+        }
+        if let (Sample::Frame(frame), Some(live)) = (sample, &self.live) {
+            live.offer(frame);
         }
         if self.has_detector {
             let list = report.detections.get_or_insert_with(Vec::new);

@@ -1,6 +1,6 @@
 //! Kit: the types every stage shares and nothing else. A frame as it travels
 //! ([`Frame`], [`Sample`], the pixel layouts), its luma thumbnail ([`Thumb`]), the
-//! gate's [`Verdict`]; config helpers (durations, paths, [`Problem`]); and the
+//! gate's [`Verdict`], the live picture people watch ([`LiveFrame`]); config helpers (durations, paths, [`Problem`]); and the
 //! daemon's plumbing (shutdown signal, metrics counters, watchdog heartbeats,
 //! rate-limited warnings).
 //! Kit imports nothing from the crate outside itself.
@@ -8,6 +8,7 @@
 mod command;
 pub mod duration;
 mod frame;
+mod live;
 pub mod metrics;
 mod paths;
 mod problems;
@@ -20,6 +21,7 @@ mod yuv;
 
 pub use command::{LabelCommand, QueryCommand};
 pub use frame::{Frame, PixelFormat, Pixels, Sample, Unchanged};
+pub use live::{LIVE_OVERFLOW_POLICY, LiveFrame};
 pub use paths::resolve;
 pub use problems::{Problem, id_ok, shown, text_problem, within};
 pub use ratelimit::{RateLimit, RateLimits};

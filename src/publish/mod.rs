@@ -42,7 +42,7 @@ pub use encode::Encoder;
 pub use error::PublishError;
 pub use journal::DEFAULT_MAX_BYTES as DEFAULT_JOURNAL_MAX_BYTES;
 pub use limits::{DEFAULT_MAX_PACKET, MAX_QUERY_SPEC, MQTT_MAX_REMAINING};
-pub use links::{Commands, Labels, Links};
+pub use links::{Commands, Labels, Links, Observer, Tap};
 pub use outbox::{Message, OVERFLOW_POLICY, Outbox};
 pub use outgoing::Outgoing;
 pub use topics::Topics;
@@ -72,6 +72,7 @@ pub fn spawn(
         commands,
         labels,
         metrics,
+        tap,
         heartbeat,
     } = links;
     let (tx, rx) = mpsc::channel(CHANNEL);
@@ -106,6 +107,7 @@ pub fn spawn(
                 outbox,
                 commands,
                 labels,
+                tap,
                 heartbeat,
                 incoming,
             };
@@ -115,6 +117,7 @@ pub fn spawn(
             rx,
             Encoder::new(Topics::new("ocellus"), detections),
             heartbeat,
+            tap,
         )),
     };
     Ok((tx, task))
@@ -125,8 +128,12 @@ async fn stdout(
     mut rx: mpsc::Receiver<Outgoing>,
     mut encoder: Encoder,
     heartbeat: Option<Heartbeat>,
+    tap: Option<Tap>,
 ) {
     let mut print = |m: Message| {
+        if let Some(tap) = &tap {
+            tap.message(&m);
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{} {}", m.topic, String::from_utf8_lossy(&m.payload));
     };
@@ -138,7 +145,12 @@ async fn stdout(
         }
         tokio::select! {
             o = rx.recv() => match o {
-                Some(o) => encoder.encode(&o, &mut print),
+                Some(o) => {
+                    if let Some(tap) = &tap {
+                        tap.outgoing(&o);
+                    }
+                    encoder.encode(&o, &mut print)
+                }
                 None => break,
             },
             _ = tick.tick() => {}

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::journal::Journal;
 use super::limits::Incoming;
 use super::outbox::Journaled;
-use super::{Commands, Labels};
+use super::{Commands, Labels, Tap};
 use super::{Discovery, Encoder, Message, Outbox, Outgoing};
 use crate::kit::{LabelCommand, QueryCommand};
 use crate::kit::{RateLimit, RateLimits};
@@ -75,6 +75,8 @@ struct Link {
     commands: Option<Commands>,
     /// Where labels of taught queries go (`<prefix>/+/query/+/label`).
     labels: Option<Labels>,
+    /// Sees every daemon output and every message made of it (the web UI's stream).
+    tap: Option<Tap>,
     /// Rate limit of the warnings about oversized incoming messages.
     oversized: RateLimit,
     /// Messages (topic, payload hash) the broker closed the connection on: not
@@ -284,11 +286,17 @@ impl Link {
         for m in configs {
             self.outbox.push_as(m, Journaled::Never);
         }
+        if let Some(tap) = &self.tap {
+            tap.outgoing(out);
+        }
         encoder.encode(out, |m| {
             // Refused at its source (logged and counted): it never replaces the
             // retained state that is republished after a reconnect.
             if !self.outbox.admits(&m) {
                 return;
+            }
+            if let Some(tap) = &self.tap {
+                tap.message(&m);
             }
             if m.retain && m.payload.is_empty() {
                 self.retained.remove(&m.topic);
@@ -365,6 +373,7 @@ pub(super) struct Parts {
     pub outbox: Outbox,
     pub commands: Option<Commands>,
     pub labels: Option<Labels>,
+    pub tap: Option<Tap>,
     pub heartbeat: Option<crate::kit::watchdog::Heartbeat>,
     /// The daemon's limits on incoming payloads.
     pub incoming: Incoming,
@@ -383,6 +392,7 @@ pub(super) async fn run(
         outbox,
         commands,
         labels,
+        tap,
         heartbeat,
         incoming,
     } = parts;
@@ -406,6 +416,7 @@ pub(super) async fn run(
         journal: None,
         commands,
         labels,
+        tap,
         oversized: RateLimit::new(),
         refused: HashSet::new(),
         refused_order: Default::default(),

@@ -52,6 +52,12 @@ impl Tuning {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Lets the next sampled frame through the change gate, nothing else changed (a
+    /// viewer opened the camera's live picture and there is none yet).
+    pub fn refresh(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The query regions the change gate watches (normalised `[x0, y0, x1, y1]`, `None`
     /// for the whole frame).
     pub fn regions(&self) -> Vec<Option<[f32; 4]>> {

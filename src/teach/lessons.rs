@@ -253,6 +253,15 @@ impl Lessons {
         list.push_back(item);
     }
 
+    /// The kept frame behind event `id` of `camera`, if still kept.
+    pub fn event(&self, camera: &str, id: &str) -> Option<Arc<ReviewItem>> {
+        lock(&self.events)
+            .get(camera)?
+            .iter()
+            .find(|r| &*r.id == id)
+            .cloned()
+    }
+
     /// Keeps the frame behind a state change (`item.id` is its event id), the
     /// oldest going beyond `review_keep` per camera.
     pub fn add_event(&self, item: Arc<ReviewItem>) {

@@ -432,6 +432,14 @@ pub enum Request {
         /// Where the outcome goes: the camera's new config, `None` when nothing changed.
         reply: Option<Reply<Option<CameraConfig>>>,
     },
+    /// Check a query spec as a change would be checked, without making it: the checked
+    /// config and the models to answer it with (a one-shot question, `POST .../ask`).
+    Check {
+        /// The command as received (its payload is the spec).
+        cmd: QueryCommand,
+        /// Where the checked query and the loaded models go.
+        reply: Reply<(QueryConfig, std::sync::Arc<Registry>)>,
+    },
     /// Re-read the config file and apply what changed.
     Reload {
         /// Where the outcome goes: a summary of what changed, or why nothing did.

@@ -27,6 +27,9 @@ pub struct HttpConfig {
     /// refused, so that a web page cannot reach the API by DNS rebinding.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// The web interface (`[http.web]`).
+    #[serde(default)]
+    pub web: super::WebConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -40,6 +43,7 @@ impl Default for HttpConfig {
             token: None,
             token_file: None,
             allowed_hosts: Vec::new(),
+            web: super::WebConfig::default(),
         }
     }
 }
@@ -52,6 +56,7 @@ impl fmt::Debug for HttpConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_file", &self.token_file)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("web", &self.web)
             .finish()
     }
 }
@@ -180,6 +185,7 @@ pub(super) fn is_host_name(name: &str) -> bool {
 impl HttpConfig {
     /// The problems of `[http]` about its listen address and token settings.
     pub fn check(&self, problems: &mut Vec<Problem>) {
+        self.web.check(problems);
         if self.token.is_some() && self.token_file.is_some() {
             problems.push(Problem::new(
                 "http.token_file",

@@ -19,19 +19,26 @@
 //!      -d '{"ask":"a parcel?","kind":"yes_no","model":"clip","no":["an empty step"]}'
 //! ```
 
+mod ask;
 mod config;
 mod guard;
 mod health;
+mod live;
 mod prometheus;
 mod reply;
 mod routes;
+mod session;
+mod system;
 mod teach;
+mod ui;
+mod web_config;
 
 use std::sync::Arc;
 
 use crate::app::status::Status;
 
 pub use config::{HttpConfig, TokenError};
+pub use web_config::WebConfig;
 pub use health::{Health, health};
 pub use prometheus::render;
 
@@ -46,6 +53,8 @@ pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Status>)
         }
     };
     let listen = cfg.listen;
+    let session_ttl = cfg.web.session;
+    let cfg_ui = cfg.web.enabled;
     let guard = guard::Guard::new(cfg);
     rt.spawn(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
@@ -57,13 +66,15 @@ pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Status>)
         };
         tracing::info!(
             "http: listening on {listen}{}",
-            if token.is_some() {
-                " (bearer token required)"
-            } else {
-                ""
+            match (token.is_some(), cfg_ui) {
+                (true, true) => " (bearer token or a session from /login required; web interface at /)",
+                (true, false) => " (bearer token required)",
+                (false, true) => " (web interface at /)",
+                (false, false) => "",
             }
         );
-        let app = routes::router(shared, token, guard);
+        let sessions = Arc::new(session::Sessions::new(token, session_ttl));
+        let app = routes::router(shared, sessions, guard);
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("http: {e}");
         }

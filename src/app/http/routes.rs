@@ -1,5 +1,6 @@
-//! The routes of the HTTP endpoints, their Host/Origin check (`guard`) and their
-//! bearer-token check.
+//! The routes of the HTTP endpoints and the web interface, their Host/Origin check
+//! (`guard`) and their authorisation (`session`: the bearer token or a browser
+//! session).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
@@ -15,6 +16,7 @@ use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::guard::Guard;
+use super::session::{self, Sessions};
 use super::reply::{Ids, error};
 use super::{health, render};
 use crate::app::control;
@@ -25,9 +27,11 @@ use crate::kit::QueryCommand;
 /// How long a change may wait for the daemon before the request gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
-pub(super) fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -> Router {
-    let token = token.map(Arc::<str>::from);
+pub(super) fn router(shared: Arc<Status>, sessions: Arc<Sessions>, guard: Guard) -> Router {
     let guard = Arc::new(guard);
+    let keys = sessions.clone();
+    let ui = shared.web.as_ref().is_some_and(|w| w.cfg.enabled);
+    let pages = if ui { super::ui::routes() } else { Router::new() };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -41,44 +45,45 @@ pub(super) fn router(shared: Arc<Status>, token: Option<String>, guard: Guard) -
                 .layer(DefaultBodyLimit::max(MAX_SPEC_BYTES)),
         )
         .route("/api/reload", post(reload))
+        .route("/api/system", get(super::system::system))
+        .route(
+            "/api/cameras/{camera}/ask",
+            post(super::ask::ask).layer(DefaultBodyLimit::max(MAX_SPEC_BYTES)),
+        )
         .merge(super::teach::routes())
+        .merge(super::live::routes())
+        .merge(pages)
+        .layer(Extension(sessions))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let (token, guard) = (token.clone(), guard.clone());
+            let (keys, guard) = (keys.clone(), guard.clone());
             async move {
                 if let Err(refused) = guard.check(req.method(), req.uri(), req.headers()) {
                     return refused.into_response();
                 }
-                authorize(token.as_deref(), req, next).await
+                authorize(&keys, ui, req, next).await
             }
         }))
         .with_state(shared)
 }
 
-/// With a token configured, every request must carry `Authorization: Bearer TOKEN`.
-async fn authorize(token: Option<&str>, req: Request, next: Next) -> Response {
-    if let Some(token) = token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-            let mut res = (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "a valid bearer token is required"})),
-            )
-                .into_response();
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return res;
+/// Lets the request through when it is authorised (see `session`): the bearer token
+/// or a session (with its CSRF token on changes), or no token configured. The login
+/// form and its stylesheet answer everyone; a page asked for without a session is
+/// redirected to the login form.
+async fn authorize(sessions: &Sessions, ui: bool, mut req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    match sessions.access(req.headers()) {
+        Some(access) => {
+            if !session::csrf_ok(&access, &method, req.headers()) {
+                return session::no_csrf();
+            }
+            req.extensions_mut().insert(access);
+            next.run(req).await
         }
+        None if ui && super::ui::public(&method, &path) => next.run(req).await,
+        None if ui && super::ui::is_page(&method, &path) => super::ui::to_login(req.uri()),
+        None => session::unauthorised(),
     }
-    next.run(req).await
-}
-
-/// Compares in time that depends on the length only, not on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz(State(shared): State<Arc<Status>>) -> Response {
@@ -195,7 +200,7 @@ async fn change_query(
         cmd,
         reply: Some(reply),
     };
-    match ask(shared, request, answer).await {
+    match ask_daemon(shared, request, answer).await {
         Ok(Ok(Some(cam))) => {
             let q = cam.queries.iter().find(|q| q.id == query);
             Json(json!({"camera": camera, "query": query, "config": q, "deleted": q.is_none()}))
@@ -211,7 +216,7 @@ async fn change_query(
 
 async fn reload(State(shared): State<Arc<Status>>) -> Response {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    match ask(
+    match ask_daemon(
         &shared,
         control::Request::Reload { reply: Some(reply) },
         answer,
@@ -225,7 +230,7 @@ async fn reload(State(shared): State<Arc<Status>>) -> Response {
 }
 
 /// Hands `request` to the daemon's supervisor and waits for its answer.
-async fn ask<T>(
+pub(super) async fn ask_daemon<T>(
     shared: &Status,
     request: control::Request,
     answer: tokio::sync::oneshot::Receiver<Result<T, String>>,

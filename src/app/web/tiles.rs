@@ -1,0 +1,295 @@
+//! Live tiles: each camera's [`LiveFrame`] and the one encoder thread that turns its
+//! copied frames into small JPEGs (the long side at most `tile_side`), off every
+//! evaluator's path. A tile's picture is encoded only after its camera copied a
+//! frame, and a camera copies only while someone watches it (a page's tile asked for
+//! a picture within the last seconds, a one-shot `ask`): with no page open, nothing
+//! is copied or encoded.
+//!
+//! ```
+//! use ocellus::app::http::WebConfig;
+//! use ocellus::app::web::Tiles;
+//! let tiles = Tiles::start(&WebConfig::default());
+//! let door = tiles.tile("door");
+//! assert!(door.picture().is_none()); // nothing watched, nothing encoded
+//! assert!(std::sync::Arc::ptr_eq(&door, &tiles.tile("door")));
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+use jpeg_encoder::{ColorType, Encoder};
+use tokio::sync::watch;
+
+use crate::app::http::WebConfig;
+use crate::kit::metrics::Counter;
+use crate::kit::{Frame, LiveFrame, PixelFormat, RateLimit};
+
+/// Cameras whose frames wait for the encoder, at most (see [`crate::kit::LIVE_OVERFLOW_POLICY`]).
+const QUEUE: usize = 64;
+
+/// One encoded live picture.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// The JPEG.
+    pub jpeg: Arc<[u8]>,
+    /// The camera's frame sequence number.
+    pub seq: u64,
+    /// When the frame was decoded.
+    pub time: SystemTime,
+    /// The JPEG's size.
+    pub width: u32,
+    /// The JPEG's size.
+    pub height: u32,
+}
+
+/// One camera's live tile: its frame slot and its latest picture.
+pub struct Tile {
+    /// What the camera's evaluator copies frames into.
+    pub frame: Arc<LiveFrame>,
+    picture: watch::Sender<Option<Picture>>,
+}
+
+impl Tile {
+    /// The latest picture, if any.
+    pub fn picture(&self) -> Option<Picture> {
+        self.picture.borrow().clone()
+    }
+
+    /// Tells of each new picture.
+    pub fn pictures(&self) -> watch::Receiver<Option<Picture>> {
+        self.picture.subscribe()
+    }
+}
+
+/// Every camera's tile and the encoder behind them.
+pub struct Tiles {
+    every: Duration,
+    tiles: Mutex<HashMap<String, Arc<Tile>>>,
+    ready: Sender<Arc<str>>,
+    /// Pictures encoded.
+    pub encoded: Counter,
+    /// Time spent encoding, in microseconds.
+    pub encode_us: Counter,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tiles {
+    /// The tiles of `cfg`, with their encoder thread (it ends when they are dropped).
+    pub fn start(cfg: &WebConfig) -> Arc<Self> {
+        let (ready, queued) = crossbeam_channel::bounded(QUEUE);
+        let tiles = Arc::new(Self {
+            every: cfg.tile_every(),
+            tiles: Mutex::default(),
+            ready,
+            encoded: Counter::default(),
+            encode_us: Counter::default(),
+        });
+        let (weak, side, quality) = (Arc::downgrade(&tiles), cfg.tile_side, cfg.tile_quality);
+        let spawned = std::thread::Builder::new()
+            .name("live-tiles".into())
+            .spawn(move || encode_loop(&weak, &queued, side, quality));
+        if let Err(e) = spawned {
+            tracing::error!("web: cannot start the live tiles' encoder: {e}; tiles stay blank");
+        }
+        tiles
+    }
+
+    /// `camera`'s tile (made on first use, kept across restarts of the camera).
+    pub fn tile(&self, camera: &str) -> Arc<Tile> {
+        lock(&self.tiles)
+            .entry(camera.to_string())
+            .or_insert_with(|| {
+                Arc::new(Tile {
+                    frame: Arc::new(LiveFrame::new(
+                        Arc::from(camera),
+                        self.every,
+                        self.ready.clone(),
+                    )),
+                    picture: watch::Sender::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// Tiles watched now, and frames the encoder's queue dropped.
+    pub fn counts(&self) -> (usize, u64) {
+        let tiles = lock(&self.tiles);
+        (
+            tiles.values().filter(|t| t.frame.watched()).count(),
+            tiles.values().map(|t| t.frame.dropped.get()).sum(),
+        )
+    }
+}
+
+fn encode_loop(tiles: &Weak<Tiles>, queued: &Receiver<Arc<str>>, side: u32, quality: u8) {
+    let mut pixels = Vec::new();
+    let warned = RateLimit::new();
+    loop {
+        let camera = match queued.recv_timeout(Duration::from_secs(1)) {
+            Ok(c) => c,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if tiles.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        let Some(tiles) = tiles.upgrade() else { return };
+        let tile = tiles.tile(&camera);
+        let started = std::time::Instant::now();
+        let shot = tile
+            .frame
+            .with(|f| (scale_down(f, side, &mut pixels), f.seq, f.captured));
+        let Some((size, seq, time)) = shot else { continue };
+        let Some((w, h)) = size else {
+            if let Some(s) = warned.allow() {
+                tracing::warn!(camera = %camera, "web: a live frame of this camera has a layout the tile encoder cannot read{s}");
+            }
+            continue;
+        };
+        let mut jpeg = Vec::with_capacity(pixels.len() / 8);
+        let encoded = Encoder::new(&mut jpeg, quality).encode(&pixels, w, h, ColorType::Rgb);
+        if let Err(e) = encoded {
+            if let Some(s) = warned.allow() {
+                tracing::warn!(camera = %camera, "web: live tile JPEG: {e}{s}");
+            }
+            continue;
+        }
+        tiles.encoded.inc();
+        tiles.encode_us.add(started.elapsed().as_micros() as u64);
+        tile.picture.send_replace(Some(Picture {
+            jpeg: Arc::from(jpeg),
+            seq,
+            time,
+            width: u32::from(w),
+            height: u32::from(h),
+        }));
+    }
+}
+
+/// The JPEG of `frame`, its long side at most `side` (a one-shot answer's picture).
+pub fn jpeg_of(frame: &Frame, side: u32, quality: u8) -> Option<Vec<u8>> {
+    let mut rgb = Vec::new();
+    let (w, h) = scale_down(frame, side, &mut rgb)?;
+    let mut jpeg = Vec::new();
+    Encoder::new(&mut jpeg, quality)
+        .encode(&rgb, w, h, ColorType::Rgb)
+        .ok()?;
+    Some(jpeg)
+}
+
+/// `frame` as packed RGB of the same size (I420 converted with its colorimetry), for
+/// a model that needs RGB when the camera delivers I420; `None` for a layout it
+/// cannot read.
+pub fn to_rgb(frame: &Frame) -> Option<Frame> {
+    let mut rgb = Vec::new();
+    let (w, h) = scale_down(frame, frame.width.max(frame.height), &mut rgb)?;
+    let mut out = Frame::from_rgb(u32::from(w), u32::from(h), usize::from(w) * 3, rgb);
+    out.seq = frame.seq;
+    out.pts = frame.pts;
+    out.captured = frame.captured;
+    out.decoded_at = frame.decoded_at;
+    Some(out)
+}
+
+/// Packs `frame`, scaled down (nearest pixel) so its long side is at most `side`,
+/// into `out` as RGB rows; its size, or `None` for a layout it cannot read.
+fn scale_down(frame: &Frame, side: u32, out: &mut Vec<u8>) -> Option<(u16, u16)> {
+    let (fw, fh) = (frame.width, frame.height);
+    if fw == 0 || fh == 0 {
+        return None;
+    }
+    let scale = (f64::from(side) / f64::from(fw.max(fh))).min(1.0);
+    let ow = ((f64::from(fw) * scale).round() as u32).clamp(1, u32::from(u16::MAX));
+    let oh = ((f64::from(fh) * scale).round() as u32).clamp(1, u32::from(u16::MAX));
+    let xs = |ox: u32| (((f64::from(ox) + 0.5) / scale) as u32).min(fw - 1) as usize;
+    let ys = |oy: u32| (((f64::from(oy) + 0.5) / scale) as u32).min(fh - 1) as usize;
+    let data = frame.data();
+    out.clear();
+    out.reserve((ow * oh * 3) as usize);
+    match frame.format {
+        PixelFormat::Rgb => {
+            if data.len() < (fh as usize - 1) * frame.stride + fw as usize * 3 {
+                return None;
+            }
+            for oy in 0..oh {
+                let row = &data[ys(oy) * frame.stride..];
+                for ox in 0..ow {
+                    let x = xs(ox) * 3;
+                    out.extend_from_slice(&row[x..x + 3]);
+                }
+            }
+        }
+        PixelFormat::I420(layout) => {
+            let [oy_, ou, ov] = layout.offsets;
+            let [sy, su, sv] = layout.strides;
+            let (cw, ch) = ((fw as usize).div_ceil(2), (fh as usize).div_ceil(2));
+            let fits = |off: usize, stride: usize, w: usize, h: usize| {
+                data.len() >= off + (h - 1) * stride + w
+            };
+            if !(fits(oy_, sy, fw as usize, fh as usize) && fits(ou, su, cw, ch) && fits(ov, sv, cw, ch)) {
+                return None;
+            }
+            for oy in 0..oh {
+                let y = ys(oy);
+                for ox in 0..ow {
+                    let x = xs(ox);
+                    let rgb = layout.matrix.rgb(
+                        f32::from(data[oy_ + y * sy + x]),
+                        f32::from(data[ou + (y / 2) * su + x / 2]),
+                        f32::from(data[ov + (y / 2) * sv + x / 2]),
+                    );
+                    out.extend(rgb.map(|c| c.round() as u8));
+                }
+            }
+        }
+    }
+    Some((ow as u16, oh as u16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_scaled_to_the_long_side_keeping_their_colour() {
+        let (w, h) = (1280u32, 720u32);
+        let mut data = vec![0u8; (w * h * 3) as usize];
+        for px in data.chunks_exact_mut(3) {
+            px.copy_from_slice(&[200, 30, 90]);
+        }
+        let frame = Frame::from_rgb(w, h, (w * 3) as usize, data);
+        let mut out = Vec::new();
+        assert_eq!(scale_down(&frame, 640, &mut out), Some((640, 360)));
+        assert_eq!(out.len(), 640 * 360 * 3);
+        assert_eq!(&out[..3], &[200, 30, 90]);
+        let small = Frame::from_rgb(4, 2, 12, vec![9; 24]);
+        assert_eq!(scale_down(&small, 640, &mut out), Some((4, 2)), "never scaled up");
+    }
+
+    #[test]
+    fn a_watched_camera_gets_a_picture_and_an_unwatched_one_none() {
+        let tiles = Tiles::start(&WebConfig::default());
+        let (door, yard) = (tiles.tile("door"), tiles.tile("yard"));
+        let frame = Frame::from_rgb(64, 32, 192, vec![128; 64 * 32 * 3]);
+        yard.frame.offer(&frame);
+        door.frame.lease(Duration::from_secs(60));
+        door.frame.offer(&frame);
+        let mut rx = door.pictures();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while rx.borrow_and_update().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let p = door.picture().expect("a picture of the watched camera");
+        assert_eq!((p.width, p.height), (64, 32));
+        assert_eq!(&p.jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+        assert!(yard.picture().is_none(), "no one watches the yard");
+        assert_eq!(tiles.counts().0, 1);
+    }
+}
