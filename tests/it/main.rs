@@ -63,3 +63,4 @@ mod teach;
 mod tls_http;
 mod two_daemons;
 mod watchdog;
+mod web_ui;
