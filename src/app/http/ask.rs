@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::live::web;
 use super::reply::{Ids, error};
-use super::routes::ask_daemon;
+use super::daemon::ask_daemon;
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;

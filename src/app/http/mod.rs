@@ -21,6 +21,7 @@
 
 mod ask;
 mod config;
+mod daemon;
 mod guard;
 mod health;
 mod live;

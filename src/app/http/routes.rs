@@ -3,7 +3,6 @@
 //! session).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
+use super::daemon::ask_daemon;
 use super::guard::Guard;
 use super::session::{self, Sessions};
 use super::reply::{Ids, error};
@@ -24,8 +24,6 @@ use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;
 use crate::kit::QueryCommand;
 
-/// How long a change may wait for the daemon before the request gives up.
-const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 pub(super) fn router(shared: Arc<Status>, sessions: Arc<Sessions>, guard: Guard) -> Router {
     let guard = Arc::new(guard);
@@ -226,30 +224,5 @@ async fn reload(State(shared): State<Arc<Status>>) -> Response {
         Ok(Ok(summary)) => Json(json!({ "reloaded": summary })).into_response(),
         Ok(Err(reason)) => error(StatusCode::BAD_REQUEST, reason),
         Err(res) => res,
-    }
-}
-
-/// Hands `request` to the daemon's supervisor and waits for its answer.
-pub(super) async fn ask_daemon<T>(
-    shared: &Status,
-    request: control::Request,
-    answer: tokio::sync::oneshot::Receiver<Result<T, String>>,
-) -> Result<Result<T, String>, Response> {
-    if shared.requests.try_send(request).is_err() {
-        return Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is busy or stopping; try again".into(),
-        ));
-    }
-    match tokio::time::timeout(ANSWER_WITHIN, answer).await {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(_)) => Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping".into(),
-        )),
-        Err(_) => Err(error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "no answer from the daemon within 60 s".into(),
-        )),
     }
 }
