@@ -145,7 +145,7 @@ export function picture(camera, { src = 'live', alt } = {}) {
       rect.setAttribute('width', Math.max(0, (x1 - x0) * W));
       rect.setAttribute('height', Math.max(0, (y1 - y0) * H));
       rect.setAttribute('aria-valuetext', rounded(reg).join(', '));
-      label.setAttribute('x', x0 * W + 4 * u);
+      label.setAttribute('x', x0 * W + (handles.length ? hs / 2 + 4 * u : 4 * u));
       label.setAttribute('y', y0 * H + 14 * u);
       for (const hd of handles) {
         const c = hd.dataset.corner;

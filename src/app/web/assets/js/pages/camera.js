@@ -130,7 +130,7 @@ export async function render(view, ctx, [cam]) {
     get(`/api/cameras/${enc(cam)}/queries/${enc(q)}/history`, { expect: [404] }).then((d) => {
       if (!ctx.alive || !d || !Array.isArray(d.points)) return;
       const later = sec.series.points.filter((p) => !d.points.length || p[0] > d.points[d.points.length - 1][0]);
-      sec.series = new Series([...d.points, ...later]);
+      sec.series = new Series([...d.points, ...later].sort((a, b) => a[0] - b[0]));
       sec.redraw();
     });
   }

@@ -106,6 +106,8 @@ function fact(k, v) {
 }
 
 function table(cols, rows, cls) {
+  // Each cell knows its column's name: a phone shows the rows as stacked cards.
+  for (const tr of rows) [...tr.children].forEach((cell, i) => cell.setAttribute('data-label', cols[i] || ''));
   return h(
     'div',
     { class: 'table-wrap' },
