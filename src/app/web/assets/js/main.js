@@ -49,6 +49,12 @@ window.addEventListener('error', (e) => {
   if (e.message) showError(`unexpected failure: ${e.message}`);
 });
 
+// The skip link focuses the page's content (its href must not change the route).
+document.querySelector('a.skip')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  view.focus();
+});
+
 const indicator = document.getElementById('live-status');
 live.on('connection', (state) => {
   indicator.textContent = state;

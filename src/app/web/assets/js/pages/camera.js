@@ -147,7 +147,7 @@ export async function render(view, ctx, [cam]) {
       const sec = sections.get(q.id);
       if (!sec) continue;
       sec.series.push(t, q.score);
-      sec.show({ state: q.state, score: q.score, confidence: q.confidence });
+      sec.show(q.state === null || q.state === undefined ? { score: q.score, confidence: q.confidence } : { state: q.state, score: q.score, confidence: q.confidence });
     }
   });
   ctx.sub('query', (u) => {

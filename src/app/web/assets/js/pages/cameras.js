@@ -36,7 +36,9 @@ export async function render(view, ctx) {
     ctx.onLeave(() => pic.destroy());
     const cfgs = configs[cam.id] || [];
     const ids = cfgs.length ? cfgs.map((c) => c.id) : cam.queries || [];
-    pic.setRegions(cfgs.filter((c) => Array.isArray(c.region)).map((c) => ({ id: c.id, region: c.region })));
+    const regions = new Map(cfgs.map((c) => [c.id, c.region]));
+    const drawRegions = () => pic.setRegions([...regions].filter(([, r]) => Array.isArray(r)).map(([id, region]) => ({ id, region })));
+    drawRegions();
     const badge = h('span', { class: 'status' });
     setStatus(badge, live.statusOf(cam.id) || cam.status);
     const chips = h('div', { class: 'chips' });
@@ -56,7 +58,7 @@ export async function render(view, ctx) {
       chips,
     );
     grid.append(tile);
-    tiles.set(cam.id, { pic, badge, chipOf });
+    tiles.set(cam.id, { pic, badge, chipOf, regions, drawRegions });
   });
 
   ctx.sub('frame', (f) => {
@@ -65,12 +67,20 @@ export async function render(view, ctx) {
     t.pic.setDetections(f.detections);
     for (const q of f.queries || []) {
       const chip = t.chipOf.get(q.id);
-      if (chip) setChip(chip, q.state);
+      if (chip && q.state !== null && q.state !== undefined) setChip(chip, q.state);
     }
   });
   ctx.sub('query', (u) => {
-    const chip = tiles.get(u.camera)?.chipOf.get(u.query);
-    if (chip && !u.removed) setChip(chip, u.state);
+    const t = tiles.get(u.camera);
+    const chip = t?.chipOf.get(u.query);
+    if (!chip || u.removed) return;
+    if (u.state !== undefined) setChip(chip, u.state);
+    // The attributes carry the region the query runs on now (it may have been edited elsewhere).
+    const a = u.attributes;
+    if (a && 'region' in a && JSON.stringify(a.region) !== JSON.stringify(t.regions.get(u.query))) {
+      t.regions.set(u.query, a.region);
+      t.drawRegions();
+    }
   });
   ctx.sub('status', (u) => {
     const t = tiles.get(u.camera);
