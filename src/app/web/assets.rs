@@ -19,7 +19,20 @@ assets! {
     "index.html" => HTML,
     "login.html" => HTML,
     "app.css" => CSS,
+    "js/api.js" => JS,
+    "js/dom.js" => JS,
+    "js/live.js" => JS,
+    "js/login.js" => JS,
     "js/main.js" => JS,
+    "js/overlay.js" => JS,
+    "js/sparkline.js" => JS,
+    "js/spec.js" => JS,
+    "js/pages/ask.js" => JS,
+    "js/pages/camera.js" => JS,
+    "js/pages/cameras.js" => JS,
+    "js/pages/events.js" => JS,
+    "js/pages/system.js" => JS,
+    "js/pages/teach.js" => JS,
 }
 
 #[cfg(test)]
