@@ -10,7 +10,7 @@
 //! use std::time::Duration;
 //! use ocellus::kit::{Frame, LiveFrame};
 //! let (ready, queued) = crossbeam_channel::bounded(4);
-//! let live = LiveFrame::new(Arc::from("door"), Duration::from_millis(500), ready);
+//! let live = LiveFrame::new(Arc::from("door"), ready);
 //! let frame = Frame::from_rgb(4, 2, 12, vec![7; 24]);
 //! live.offer(&frame); // no one watches: nothing is copied
 //! assert!(queued.try_recv().is_err());
@@ -41,10 +41,8 @@ pub struct LiveFrame {
     leased_until_ms: AtomicU64,
     /// A one-shot request for the next frame, watched or not (`ask`, "label now").
     wanted: AtomicBool,
-    /// Milliseconds between two copies while watched.
-    every_ms: u64,
-    /// When the last copy was made, in ms since `zero` (0: never).
-    last_ms: AtomicU64,
+    /// The camera's id is in the encoder's queue (taken off by [`LiveFrame::take`]).
+    queued: AtomicBool,
     zero: Instant,
     /// How many frames were copied (the encoder compares it with what it encoded).
     copies: AtomicU64,
@@ -55,15 +53,14 @@ pub struct LiveFrame {
 }
 
 impl LiveFrame {
-    /// The live picture of `camera`, copied at most once per `every` while watched;
-    /// `ready` is the encoder's queue (it gets the camera's id after each copy).
-    pub fn new(camera: Arc<str>, every: Duration, ready: Sender<Arc<str>>) -> Self {
+    /// The live picture of `camera`; `ready` is the encoder's queue (it gets the
+    /// camera's id after a copy, unless it holds it already).
+    pub fn new(camera: Arc<str>, ready: Sender<Arc<str>>) -> Self {
         Self {
             camera,
             leased_until_ms: AtomicU64::new(0),
             wanted: AtomicBool::new(false),
-            every_ms: every.as_millis().max(1) as u64,
-            last_ms: AtomicU64::new(0),
+            queued: AtomicBool::new(false),
             zero: Instant::now(),
             copies: AtomicU64::new(0),
             slot: Mutex::new(None),
@@ -103,18 +100,11 @@ impl LiveFrame {
     }
 
     /// Called by the evaluator with each frame that has pixels: copied (into the
-    /// slot's reused buffer) when wanted, or when watched and `every` has passed.
+    /// slot's reused buffer) while watched or wanted.
     pub fn offer(&self, frame: &Frame) {
-        let wanted = self.wanted.load(Ordering::Acquire);
-        if !wanted && !self.watched() {
+        if !self.wanted.load(Ordering::Acquire) && !self.watched() {
             return;
         }
-        let now = self.now_ms();
-        let last = self.last_ms.load(Ordering::Acquire);
-        if !wanted && last != 0 && now.saturating_sub(last) < self.every_ms {
-            return;
-        }
-        self.last_ms.store(now, Ordering::Release);
         self.wanted.store(false, Ordering::Release);
         {
             let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -122,10 +112,24 @@ impl LiveFrame {
             *slot = Some(frame.copy_into(buf));
         }
         self.copies.fetch_add(1, Ordering::AcqRel);
-        match self.ready.try_send(self.camera.clone()) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => self.dropped.inc(),
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return; // the encoder will take this newer copy
         }
+        match self.ready.try_send(self.camera.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Disconnected(_)) => self.queued.store(false, Ordering::Release),
+            Err(TrySendError::Full(_)) => {
+                self.queued.store(false, Ordering::Release);
+                self.dropped.inc();
+            }
+        }
+    }
+
+    /// Runs `f` on the last copied frame for the encoder, which takes the camera's
+    /// id off its queue: a copy made from now on queues it again.
+    pub fn take<T>(&self, f: impl FnOnce(&Frame) -> T) -> Option<T> {
+        self.queued.store(false, Ordering::Release);
+        self.with(f)
     }
 
     /// Runs `f` on the last copied frame; `None` before the first.
@@ -143,28 +147,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn watched_frames_are_copied_at_most_once_per_period_and_wanted_ones_at_once() {
+    fn watched_frames_are_copied_and_queued_once_until_the_encoder_takes_them() {
         let (ready, queued) = crossbeam_channel::bounded(1);
-        let live = Arc::new(LiveFrame::new(
-            Arc::from("cam"),
-            Duration::from_secs(3600),
-            ready,
-        ));
+        let live = Arc::new(LiveFrame::new(Arc::from("cam"), ready));
         let frame = Frame::from_rgb(2, 2, 6, vec![1; 12]);
         live.lease(Duration::from_secs(60));
         assert!(live.watched());
         live.offer(&frame);
         live.offer(&frame);
-        assert_eq!(live.copies(), 1, "the second is within the period");
-        live.want();
-        live.offer(&frame);
-        assert_eq!(live.copies(), 2, "wanted: copied at once");
-        assert_eq!(live.dropped.get(), 1, "the queue holds one: the second was dropped");
+        assert_eq!(live.copies(), 2, "every frame with pixels is copied");
+        assert_eq!(queued.len(), 1, "queued once");
+        assert_eq!(live.dropped.get(), 0);
         assert!(queued.try_recv().is_ok());
-        let unwatched = LiveFrame::new(Arc::from("cam"), Duration::ZERO, live.ready.clone());
+        assert_eq!(live.take(|f| f.width), Some(2));
+        live.offer(&frame);
+        assert_eq!(queued.len(), 1, "taken: queued again");
+        let unwatched = LiveFrame::new(Arc::from("cam"), live.ready.clone());
         unwatched.lease(Duration::ZERO);
         assert!(!unwatched.watched());
         unwatched.offer(&frame);
-        assert_eq!(unwatched.copies(), 0, "no lease, not wanted: nothing copied");
+        assert_eq!(
+            unwatched.copies(),
+            0,
+            "no lease, not wanted: nothing copied"
+        );
+        unwatched.want();
+        unwatched.offer(&frame);
+        assert_eq!(unwatched.copies(), 1, "wanted: copied once");
+        unwatched.offer(&frame);
+        assert_eq!(unwatched.copies(), 1);
     }
 }

@@ -390,8 +390,13 @@ impl Lesson {
         all
     }
 
-    /// The crop of stored example `id`.
+    /// The crop of example `id`: a stored one's JPEG, or a folder example's picture
+    /// made small (decoded from its file: slow, call it off async threads).
     pub fn jpeg(&self, id: &str) -> Option<Vec<u8>> {
+        if let Some(ex) = self.folder.iter().find(|e| e.id == id) {
+            let frame = super::crop::decode(std::path::Path::new(ex.media.as_deref()?)).ok()?;
+            return super::crop::crop_jpeg(&frame, None).ok();
+        }
         std::fs::read(self.store.jpeg_path(id)).ok()
     }
 

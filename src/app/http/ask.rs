@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Json, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::daemon::ask_daemon;
 use super::live::web;
 use super::reply::{Ids, error};
-use super::daemon::ask_daemon;
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;
@@ -102,8 +102,8 @@ pub(super) async fn ask(
     };
     let lessons = shared.lessons.clone();
     let cam = view.config.clone();
-    let done = tokio::task::spawn_blocking(move || answer_once(cam, query, &models, lessons, frame))
-        .await;
+    let done =
+        tokio::task::spawn_blocking(move || answer_once(cam, query, &models, lessons, frame)).await;
     match done {
         Ok(Ok(body)) => Json(body).into_response(),
         Ok(Err(reason)) => error(StatusCode::BAD_REQUEST, reason),
@@ -151,8 +151,12 @@ fn answer_once(
         }
         _ => frame,
     };
-    let picture = jpeg_of(&frame, PICTURE_SIDE, PICTURE_QUALITY)
-        .map(|j| format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(j)));
+    let picture = jpeg_of(&frame, PICTURE_SIDE, PICTURE_QUALITY).map(|j| {
+        format!(
+            "data:image/jpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(j)
+        )
+    });
     let (seq, width, height, time) = (frame.seq, frame.width, frame.height, frame.captured);
     let mut report = FrameReport::new(worker.camera().clone());
     let t1 = Instant::now();

@@ -91,8 +91,7 @@ async fn live(State(shared): State<Arc<Status>>) -> Response {
     // Subscribed before the retained ones are read: nothing falls in between (a
     // retained message may come twice, which a page takes as it is).
     let rx = web.hub.subscribe();
-    let first: Vec<Result<Event, Infallible>> =
-        web.hub.retained().iter().map(|e| sse(e)).collect();
+    let first: Vec<Result<Event, Infallible>> = web.hub.retained().iter().map(|e| sse(e)).collect();
     let rest = futures_util::stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
             Ok(e) => Some((sse(&e), rx)),
@@ -131,7 +130,7 @@ struct After {
 }
 
 /// The camera's latest picture; `204` when it is the one the tile shows already
-/// (`?after=<its x-frame-seq>`). Each request keeps the camera watched for [`LEASE`].
+/// (`?after=<its x-frame-seq>`) or when the camera has delivered no frame yet. Each request keeps the camera watched for [`LEASE`].
 async fn picture(
     State(shared): State<Arc<Status>>,
     Ids(camera): Ids<String>,
@@ -177,10 +176,8 @@ async fn picture(
     .await;
     match waited.ok().flatten().or(current) {
         Some(p) => jpeg(p.jpeg, Some(p.seq)),
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("camera {camera} has no frame yet"),
-        ),
+        // No frame yet (a camera still connecting): the tile asks again.
+        None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 

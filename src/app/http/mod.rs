@@ -39,9 +39,9 @@ use std::sync::Arc;
 use crate::app::status::Status;
 
 pub use config::{HttpConfig, TokenError};
-pub use web_config::WebConfig;
 pub use health::{Health, health};
 pub use prometheus::render;
+pub use web_config::WebConfig;
 
 /// Serves the endpoints on `rt`. A listener that cannot be bound, or a token file
 /// that cannot be read, is one logged line: the daemon runs on without HTTP.
@@ -68,7 +68,8 @@ pub fn spawn(rt: &tokio::runtime::Handle, cfg: &HttpConfig, shared: Arc<Status>)
         tracing::info!(
             "http: listening on {listen}{}",
             match (token.is_some(), cfg_ui) {
-                (true, true) => " (bearer token or a session from /login required; web interface at /)",
+                (true, true) =>
+                    " (bearer token or a session from /login required; web interface at /)",
                 (true, false) => " (bearer token required)",
                 (false, true) => " (web interface at /)",
                 (false, false) => "",

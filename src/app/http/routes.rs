@@ -16,20 +16,23 @@ use serde_json::{Value, json};
 
 use super::daemon::ask_daemon;
 use super::guard::Guard;
-use super::session::{self, Sessions};
 use super::reply::{Ids, error};
+use super::session::{self, Sessions};
 use super::{health, render};
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;
 use crate::kit::QueryCommand;
 
-
 pub(super) fn router(shared: Arc<Status>, sessions: Arc<Sessions>, guard: Guard) -> Router {
     let guard = Arc::new(guard);
     let keys = sessions.clone();
     let ui = shared.web.as_ref().is_some_and(|w| w.cfg.enabled);
-    let pages = if ui { super::ui::routes() } else { Router::new() };
+    let pages = if ui {
+        super::ui::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

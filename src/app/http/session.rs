@@ -235,21 +235,36 @@ mod tests {
             s.access(&headers(&[("authorization", "Bearer tok")])),
             Some(Access::Bearer)
         );
-        assert_eq!(s.access(&headers(&[("authorization", "Bearer tok2")])), None);
+        assert_eq!(
+            s.access(&headers(&[("authorization", "Bearer tok2")])),
+            None
+        );
         let cookie = s.open(false).unwrap();
-        assert!(cookie.contains("HttpOnly; SameSite=Strict; Path=/"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly; SameSite=Strict; Path=/"),
+            "{cookie}"
+        );
         let id = cookie.split(';').next().unwrap();
-        assert_eq!(s.access(&headers(&[("cookie", "ocellus_session=nope")])), None);
+        assert_eq!(
+            s.access(&headers(&[("cookie", "ocellus_session=nope")])),
+            None
+        );
         let h = headers(&[("cookie", &format!("a=b; {id}"))]);
         let Some(access @ Access::Session { .. }) = s.access(&h) else {
             panic!("the cookie opens the session")
         };
-        let Access::Session { csrf } = &access else { unreachable!() };
+        let Access::Session { csrf } = &access else {
+            unreachable!()
+        };
         assert!(csrf_ok(&access, &Method::GET, &h));
         assert!(!csrf_ok(&access, &Method::POST, &h));
         let with = headers(&[("x-csrf-token", csrf)]);
         assert!(csrf_ok(&access, &Method::PUT, &with));
-        assert!(!csrf_ok(&access, &Method::DELETE, &headers(&[("x-csrf-token", "x")])));
+        assert!(!csrf_ok(
+            &access,
+            &Method::DELETE,
+            &headers(&[("x-csrf-token", "x")])
+        ));
         s.close(&h);
         assert_eq!(s.access(&h), None, "logged out");
     }
@@ -265,6 +280,9 @@ mod tests {
             s.open(true).unwrap();
         }
         assert_eq!(s.lock().len(), MAX_SESSIONS);
-        assert_eq!(Sessions::new(None, Duration::ZERO).access(&headers(&[])), Some(Access::Open));
+        assert_eq!(
+            Sessions::new(None, Duration::ZERO).access(&headers(&[])),
+            Some(Access::Open)
+        );
     }
 }

@@ -237,7 +237,13 @@ async fn example_image(
         Err(e) => return refused(&e),
     };
     let known = lesson.examples().iter().any(|e| e.id == id);
-    match known.then(|| lesson.jpeg(&id)).flatten() {
+    let wanted = id.clone();
+    let picture =
+        tokio::task::spawn_blocking(move || known.then(|| lesson.jpeg(&wanted)).flatten())
+            .await
+            .ok()
+            .flatten();
+    match picture {
         Some(bytes) => jpeg(bytes),
         None => refused(&TeachError::NoExample {
             camera,

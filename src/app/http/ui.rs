@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Extension, Form};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::reply::error;
@@ -39,7 +39,10 @@ pub(super) fn routes() -> Router<Arc<Status>> {
 pub(super) fn public(method: &Method, path: &str) -> bool {
     matches!(
         (method.as_str(), path),
-        ("GET" | "HEAD", "/login" | "/ui/app.css" | "/favicon.ico") | ("POST", "/login")
+        (
+            "GET" | "HEAD",
+            "/login" | "/ui/app.css" | "/ui/js/login.js" | "/favicon.ico"
+        ) | ("POST", "/login")
     )
 }
 
@@ -136,7 +139,10 @@ async fn login(
     if !sessions.is_token(form.token.trim()) {
         tokio::time::sleep(FAILED_LOGIN_DELAY).await;
         tracing::warn!("http: a login with a wrong token was refused");
-        return see_other(&format!("/login?failed=1&next={}", encode(next_of(&form.next))));
+        return see_other(&format!(
+            "/login?failed=1&next={}",
+            encode(next_of(&form.next))
+        ));
     }
     // Behind a TLS-terminating proxy the cookie is marked Secure.
     let secure = headers
@@ -174,7 +180,13 @@ mod tests {
     fn login_goes_back_only_to_this_daemon() {
         assert_eq!(next_of("/"), "/");
         assert_eq!(next_of("/ui/x"), "/ui/x");
-        for bad in ["//evil.example/", "https://evil.example", "", "/\\evil", "javascript:x"] {
+        for bad in [
+            "//evil.example/",
+            "https://evil.example",
+            "",
+            "/\\evil",
+            "javascript:x",
+        ] {
             assert_eq!(next_of(bad), "/", "{bad}");
         }
         assert_eq!(encode("/a b?c"), "/a%20b%3Fc");

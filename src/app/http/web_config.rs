@@ -95,7 +95,10 @@ impl WebConfig {
         if !(self.tile_fps > 0.0 && self.tile_fps <= MAX_TILE_FPS) {
             bad(
                 "tile_fps",
-                format!("{} must be above 0 and at most {MAX_TILE_FPS}", self.tile_fps),
+                format!(
+                    "{} must be above 0 and at most {MAX_TILE_FPS}",
+                    self.tile_fps
+                ),
             );
         }
         if !TILE_SIDES.contains(&self.tile_side) {

@@ -134,7 +134,12 @@ impl Hub {
     }
 
     /// The kept events, newest first, of `camera` and `query` when given.
-    pub fn events(&self, camera: Option<&str>, query: Option<&str>, limit: usize) -> Vec<StoredEvent> {
+    pub fn events(
+        &self,
+        camera: Option<&str>,
+        query: Option<&str>,
+        limit: usize,
+    ) -> Vec<StoredEvent> {
         lock(&self.events)
             .iter()
             .rev()
@@ -176,9 +181,9 @@ impl Hub {
                         .entry(q.id.clone())
                         .or_insert_with(|| VecDeque::with_capacity(capacity)),
                 };
-                let due = ring
-                    .back()
-                    .is_none_or(|(t, _)| now_ms.saturating_sub(*t) >= 1000 / u64::from(POINTS_PER_SECOND));
+                let due = ring.back().is_none_or(|(t, _)| {
+                    now_ms.saturating_sub(*t) >= 1000 / u64::from(POINTS_PER_SECOND)
+                });
                 if due {
                     while ring.len() >= capacity.max(1)
                         || ring.front().is_some_and(|(t, _)| *t < oldest)
@@ -228,13 +233,20 @@ impl Hub {
     }
 
     /// What a topic is: `(camera, query, kind)`.
-    fn classify<'a>(&self, topic: &'a str) -> Option<(Option<&'a str>, Option<&'a str>, &'static str)> {
-        let rest = topic.strip_prefix(self.prefix.as_str())?.strip_prefix('/')?;
+    fn classify<'a>(
+        &self,
+        topic: &'a str,
+    ) -> Option<(Option<&'a str>, Option<&'a str>, &'static str)> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
         if rest == "status" {
             return Some((None, None, "daemon_status"));
         }
         if let Some(m) = rest.strip_prefix("models/") {
-            return m.strip_suffix("/status").map(|_| (None, None, "model_status"));
+            return m
+                .strip_suffix("/status")
+                .map(|_| (None, None, "model_status"));
         }
         let (cam, rest) = rest.split_once('/')?;
         if let Some(q) = rest.strip_prefix("query/") {
@@ -270,7 +282,11 @@ impl Hub {
         }
         let binary = matches!(kind, "snapshot" | "review_image");
         let payload: Value = if binary {
-            if m.payload.is_empty() { json!("") } else { Value::Null }
+            if m.payload.is_empty() {
+                json!("")
+            } else {
+                Value::Null
+            }
         } else {
             serde_json::from_slice(&m.payload)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&m.payload).into_owned()))
@@ -280,7 +296,9 @@ impl Hub {
         {
             let field = |k: &str| obj.get(k).and_then(Value::as_str).map(Arc::<str>::from);
             if let (Some(id), Some(q)) = (field("id"), field("query")) {
-                let jpeg = lock(&self.cameras).get(cam).and_then(|c| c.snapshot.clone());
+                let jpeg = lock(&self.cameras)
+                    .get(cam)
+                    .and_then(|c| c.snapshot.clone());
                 let mut events = lock(&self.events);
                 while events.len() >= self.keep_events.max(1) {
                     events.pop_front();

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 use jpeg_encoder::{ColorType, Encoder};
@@ -65,7 +65,6 @@ impl Tile {
 
 /// Every camera's tile and the encoder behind them.
 pub struct Tiles {
-    every: Duration,
     tiles: Mutex<HashMap<String, Arc<Tile>>>,
     ready: Sender<Arc<str>>,
     /// Pictures encoded.
@@ -83,16 +82,16 @@ impl Tiles {
     pub fn start(cfg: &WebConfig) -> Arc<Self> {
         let (ready, queued) = crossbeam_channel::bounded(QUEUE);
         let tiles = Arc::new(Self {
-            every: cfg.tile_every(),
             tiles: Mutex::default(),
             ready,
             encoded: Counter::default(),
             encode_us: Counter::default(),
         });
         let (weak, side, quality) = (Arc::downgrade(&tiles), cfg.tile_side, cfg.tile_quality);
+        let every = cfg.tile_every();
         let spawned = std::thread::Builder::new()
             .name("live-tiles".into())
-            .spawn(move || encode_loop(&weak, &queued, side, quality));
+            .spawn(move || encode_loop(&weak, &queued, every, side, quality));
         if let Err(e) = spawned {
             tracing::error!("web: cannot start the live tiles' encoder: {e}; tiles stay blank");
         }
@@ -105,11 +104,7 @@ impl Tiles {
             .entry(camera.to_string())
             .or_insert_with(|| {
                 Arc::new(Tile {
-                    frame: Arc::new(LiveFrame::new(
-                        Arc::from(camera),
-                        self.every,
-                        self.ready.clone(),
-                    )),
+                    frame: Arc::new(LiveFrame::new(Arc::from(camera), self.ready.clone())),
                     picture: watch::Sender::new(None),
                 })
             })
@@ -126,51 +121,91 @@ impl Tiles {
     }
 }
 
-fn encode_loop(tiles: &Weak<Tiles>, queued: &Receiver<Arc<str>>, side: u32, quality: u8) {
+/// Encodes each camera whose frame is queued, at most once per `every` a camera (one
+/// that comes early waits, its slot keeping the newest frame), until the tiles go.
+fn encode_loop(
+    tiles: &Weak<Tiles>,
+    queued: &Receiver<Arc<str>>,
+    every: Duration,
+    side: u32,
+    quality: u8,
+) {
     let mut pixels = Vec::new();
     let warned = RateLimit::new();
+    let mut last: HashMap<Arc<str>, Instant> = HashMap::new();
+    let mut later: Vec<(Instant, Arc<str>)> = Vec::new();
     loop {
-        let camera = match queued.recv_timeout(Duration::from_secs(1)) {
-            Ok(c) => c,
+        let now = Instant::now();
+        let wait = later
+            .iter()
+            .map(|(at, _)| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        match queued.recv_timeout(wait) {
+            Ok(camera) => later.push((now, camera)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 if tiles.strong_count() == 0 {
                     return;
                 }
-                continue;
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-        };
-        let Some(tiles) = tiles.upgrade() else { return };
-        let tile = tiles.tile(&camera);
-        let started = std::time::Instant::now();
-        let shot = tile
-            .frame
-            .with(|f| (scale_down(f, side, &mut pixels), f.seq, f.captured));
-        let Some((size, seq, time)) = shot else { continue };
-        let Some((w, h)) = size else {
-            if let Some(s) = warned.allow() {
-                tracing::warn!(camera = %camera, "web: a live frame of this camera has a layout the tile encoder cannot read{s}");
-            }
-            continue;
-        };
-        let mut jpeg = Vec::with_capacity(pixels.len() / 8);
-        let encoded = Encoder::new(&mut jpeg, quality).encode(&pixels, w, h, ColorType::Rgb);
-        if let Err(e) = encoded {
-            if let Some(s) = warned.allow() {
-                tracing::warn!(camera = %camera, "web: live tile JPEG: {e}{s}");
-            }
-            continue;
         }
-        tiles.encoded.inc();
-        tiles.encode_us.add(started.elapsed().as_micros() as u64);
-        tile.picture.send_replace(Some(Picture {
-            jpeg: Arc::from(jpeg),
-            seq,
-            time,
-            width: u32::from(w),
-            height: u32::from(h),
-        }));
+        let now = Instant::now();
+        let mut i = 0;
+        while i < later.len() {
+            let camera = later[i].1.clone();
+            let due = last.get(&camera).map_or(now, |t| *t + every);
+            if due > now {
+                later[i].0 = due;
+                i += 1;
+                continue;
+            }
+            later.swap_remove(i);
+            let Some(tiles) = tiles.upgrade() else { return };
+            last.insert(camera.clone(), now);
+            encode_one(&tiles, &camera, side, quality, &mut pixels, &warned);
+        }
     }
+}
+
+fn encode_one(
+    tiles: &Tiles,
+    camera: &str,
+    side: u32,
+    quality: u8,
+    pixels: &mut Vec<u8>,
+    warned: &RateLimit,
+) {
+    let tile = tiles.tile(camera);
+    let started = Instant::now();
+    let shot = tile
+        .frame
+        .take(|f| (scale_down(f, side, pixels), f.seq, f.captured));
+    let Some((size, seq, time)) = shot else {
+        return;
+    };
+    let Some((w, h)) = size else {
+        if let Some(s) = warned.allow() {
+            tracing::warn!(camera = %camera, "web: a live frame of this camera has a layout the tile encoder cannot read{s}");
+        }
+        return;
+    };
+    let mut jpeg = Vec::with_capacity(pixels.len() / 8);
+    if let Err(e) = Encoder::new(&mut jpeg, quality).encode(pixels, w, h, ColorType::Rgb) {
+        if let Some(s) = warned.allow() {
+            tracing::warn!(camera = %camera, "web: live tile JPEG: {e}{s}");
+        }
+        return;
+    }
+    tiles.encoded.inc();
+    tiles.encode_us.add(started.elapsed().as_micros() as u64);
+    tile.picture.send_replace(Some(Picture {
+        jpeg: Arc::from(jpeg),
+        seq,
+        time,
+        width: u32::from(w),
+        height: u32::from(h),
+    }));
 }
 
 /// The JPEG of `frame`, its long side at most `side` (a one-shot answer's picture).
@@ -233,7 +268,10 @@ fn scale_down(frame: &Frame, side: u32, out: &mut Vec<u8>) -> Option<(u16, u16)>
             let fits = |off: usize, stride: usize, w: usize, h: usize| {
                 data.len() >= off + (h - 1) * stride + w
             };
-            if !(fits(oy_, sy, fw as usize, fh as usize) && fits(ou, su, cw, ch) && fits(ov, sv, cw, ch)) {
+            if !(fits(oy_, sy, fw as usize, fh as usize)
+                && fits(ou, su, cw, ch)
+                && fits(ov, sv, cw, ch))
+            {
                 return None;
             }
             for oy in 0..oh {
@@ -270,7 +308,11 @@ mod tests {
         assert_eq!(out.len(), 640 * 360 * 3);
         assert_eq!(&out[..3], &[200, 30, 90]);
         let small = Frame::from_rgb(4, 2, 12, vec![9; 24]);
-        assert_eq!(scale_down(&small, 640, &mut out), Some((4, 2)), "never scaled up");
+        assert_eq!(
+            scale_down(&small, 640, &mut out),
+            Some((4, 2)),
+            "never scaled up"
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ fn hub() -> Hub {
 #[test]
 fn topics_are_told_apart_by_camera_query_and_kind() {
     let h = hub();
-    assert_eq!(h.classify("site/ocellus/status"), Some((None, None, "daemon_status")));
+    assert_eq!(
+        h.classify("site/ocellus/status"),
+        Some((None, None, "daemon_status"))
+    );
     assert_eq!(
         h.classify("site/ocellus/models/vlm/status"),
         Some((None, None, "model_status"))
@@ -86,11 +89,24 @@ fn retained_messages_are_kept_until_cleared_and_others_only_forwarded() {
     h.message(&msg("site/ocellus/door/detections", "{}", false));
     let kept = h.retained();
     assert_eq!(kept.len(), 2);
-    assert!(kept.iter().any(|e| e.data.contains("\"payload\":\"OFF\"")), "{kept:?}");
-    let sent: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).map(|e| e.data.clone()).collect();
-    assert_eq!(sent.len(), 3, "detections reach pages in frame reports: {sent:?}");
+    assert!(
+        kept.iter().any(|e| e.data.contains("\"payload\":\"OFF\"")),
+        "{kept:?}"
+    );
+    let sent: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|e| e.data.clone())
+        .collect();
+    assert_eq!(
+        sent.len(),
+        3,
+        "detections reach pages in frame reports: {sent:?}"
+    );
     h.message(&msg("site/ocellus/door/query/open/state", "", true));
-    assert_eq!(h.retained().len(), 1, "an empty retained message clears the topic");
+    assert_eq!(
+        h.retained().len(),
+        1,
+        "an empty retained message clears the topic"
+    );
 }
 
 #[test]
@@ -122,7 +138,9 @@ fn events_are_bounded_and_take_their_frames_snapshot() {
     });
     h.outgoing(&Outgoing::Frame(pooled(r)));
     for i in 0..5 {
-        let payload = format!(r#"{{"id":"door/open/{i}","camera":"door","query":"open","from":"OFF","to":"ON"}}"#);
+        let payload = format!(
+            r#"{{"id":"door/open/{i}","camera":"door","query":"open","from":"OFF","to":"ON"}}"#
+        );
         h.message(&msg("site/ocellus/door/events", &payload, false));
     }
     let all = h.events(None, None, 100);

@@ -84,6 +84,8 @@ function fieldValue(f, cfg) {
   if (v === undefined || v === null) return '';
   if (f.type === 'lines') return Array.isArray(v) ? v.join('\n') : String(v);
   if (f.type === 'region') return regionText(v);
+  // Thresholds arrive as f32 (0.6000000238...): shown as they were written.
+  if (typeof v === 'number' && !Number.isInteger(v)) return String(Math.round(v * 1e4) / 1e4);
   return String(v);
 }
 

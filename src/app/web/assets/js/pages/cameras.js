@@ -6,9 +6,6 @@ import { h, fill, route, stateText, stateClass } from '../dom.js';
 import * as live from '../live.js';
 import { picture } from '../overlay.js';
 
-/** Streams a page may hold open at once (browsers allow 6 connections a host; the live stream takes one). */
-export const MAX_STREAMS = 4;
-
 const STATUSES = ['online', 'reconnecting', 'offline', 'starting', 'ended'];
 
 /** A status badge's text and class. */
@@ -30,9 +27,9 @@ export async function render(view, ctx) {
   const grid = h('div', { class: 'grid tiles' });
   fill(view, h('h1', {}, 'Cameras'), list.length ? grid : h('p', { class: 'empty' }, 'No camera is configured.'));
   const tiles = new Map();
-  list.forEach((cam, i) => {
+  list.forEach((cam) => {
     live.seedStatus(cam.id, cam.status);
-    const pic = picture(cam.id, { src: i < MAX_STREAMS ? 'live' : 'poll', alt: `${cam.name || cam.id}, live` });
+    const pic = picture(cam.id, { alt: `${cam.name || cam.id}, live` });
     ctx.onLeave(() => pic.destroy());
     const cfgs = configs[cam.id] || [];
     const ids = cfgs.length ? cfgs.map((c) => c.id) : cam.queries || [];

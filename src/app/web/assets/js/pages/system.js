@@ -41,7 +41,7 @@ export async function render(view, ctx) {
       models,
       h('h2', {}, 'Models'),
       table(
-        ['Model', 'Family', 'State', 'Execution providers', 'Calls'],
+        ['Model', 'Family', 'State', 'Execution providers', 'Runs', 'Run p50'],
         (d.models || []).map((m) =>
           h(
             'tr',
@@ -50,7 +50,8 @@ export async function render(view, ctx) {
             h('td', {}, m.family ?? '—'),
             h('td', {}, h('span', { class: `badge ${m.state === 'loaded' ? 'ok' : 'bad'}` }, m.state ?? '—'), m.error ? h('div', { class: 'error-text' }, String(m.error)) : null),
             h('td', {}, (m.providers || []).length ? (m.providers || []).map((p) => h('div', {}, `${p.file ?? ''}: ${p.provider ?? ''}`)) : '—'),
-            h('td', { class: 'num' }, m.calls ?? '—'),
+            h('td', { class: 'num' }, m.runs ?? m.requests ?? '—'),
+            h('td', { class: 'num' }, m.run_p50_ms != null ? `${num(m.run_p50_ms, 1)} ms` : '—'),
           ),
         ),
         'models',
@@ -61,7 +62,7 @@ export async function render(view, ctx) {
       cameras,
       h('h2', {}, 'Cameras'),
       table(
-        ['Camera', 'Status', 'fps', 'Decoded', 'Sampled', 'Unchanged', 'Dropped', 'Reconnects', 'Frame age'],
+        ['Camera', 'Status', 'fps', 'Evaluated/s', 'Decoded', 'Sampled', 'Unchanged', 'Dropped', 'Latency p50', 'Frame age'],
         (d.cameras || []).map((c) => {
           const st = h('span', { class: 'status' });
           setStatus(st, c.status);
@@ -71,7 +72,9 @@ export async function render(view, ctx) {
             h('th', { scope: 'row' }, h('a', { href: route('camera', c.id) }, c.id)),
             h('td', {}, st),
             h('td', { class: 'num' }, num(c.fps, 1)),
-            ...['decoded', 'sampled', 'unchanged', 'dropped', 'reconnects'].map((k) => h('td', { class: 'num' }, c[k] ?? '—')),
+            h('td', { class: 'num' }, num(c.evaluated_fps, 1)),
+            ...['decoded', 'sampled', 'unchanged', 'dropped'].map((k) => h('td', { class: 'num' }, c[k] ?? '—')),
+            h('td', { class: 'num' }, c.latency_p50_ms != null ? `${num(c.latency_p50_ms, 0)} ms` : '—'),
             h('td', { class: 'num' }, ago(c.frame_age_s)),
           );
         }),
@@ -91,7 +94,9 @@ export async function render(view, ctx) {
             fact('queued', m.queued ?? '—'),
             fact('oldest queued', ago(m.oldest_s ?? m.oldest_queued_s)),
             fact('dropped', m.dropped ?? '—'),
-            fact('sent', m.sent ?? '—'),
+            fact('reconnects', m.reconnects ?? '—'),
+            fact('events raised', m.events_raised ?? '—'),
+            fact('events acknowledged', m.events_acknowledged ?? '—'),
           )
         : h('p', { class: 'empty' }, 'MQTT is not configured.'),
     );
