@@ -145,6 +145,7 @@ done
 
 say "clip: $OCELLUS_DEMO_CLIP"
 say "models: $OCELLUS_MODELS"
+say "web interface: http://127.0.0.1:9380/ (open it in a browser on this machine)"
 say "running: $BIN run -c $CONFIG --mqtt-url $MQTT_URL $* (Ctrl-C to stop)"
 set +e
 "$BIN" run -c "$CONFIG" --mqtt-url "$MQTT_URL" "$@"

@@ -12,6 +12,9 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# setup.sh installs chromium and chromedriver: the web interface's browser tests
+# fail, rather than skip, when they are missing.
+export OCELLUS_REQUIRE_BROWSER="${OCELLUS_REQUIRE_BROWSER:-1}"
 export CARGO_TERM_PROGRESS_WHEN="${CARGO_TERM_PROGRESS_WHEN:-never}"
 
 T0=$SECONDS

@@ -287,6 +287,17 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
         "moved, not resized: {after}"
     );
     b.wait_for(&format!("{section} .saved"), WAIT);
+    // From the keyboard: the focused region moves right by a step, Enter saves.
+    let rect = b.find("svg.overlay rect.region.editable[data-query=\"person\"]");
+    rect.send_keys("\u{E014}\u{E007}");
+    let stepped =
+        [0, 1, 2, 3].map(|i| after[i].as_f64().unwrap() + if i % 2 == 0 { 0.01 } else { 0.0 });
+    assert!(
+        wait_until(WAIT, || near(&region(port), &stepped)),
+        "the arrow key and Enter did not move the region one step: {} (was {after})",
+        region(port)
+    );
+    let after = region(port);
     b.screenshot("camera");
     b.assert_no_problems("camera");
 
@@ -460,6 +471,27 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     b.screenshot("cameras-phone");
     b.assert_no_problems("cameras on a phone");
     b.set_window_size(1280, 900);
+
+    // The session's cookie alone does not change anything: a change needs its CSRF
+    // token too (which the page sends, and another site cannot read).
+    b.goto(&format!("{}/#/system", base(port)));
+    b.wait_for(".models .model[data-model=\"coco\"]", WAIT);
+    let refused = b.execute_async(
+        "const done = arguments[arguments.length - 1];
+         fetch('/api/cameras/desk/queries/cat/examples', {method: 'POST', body: '{\"state\":\"ON\"}',
+               headers: {'Content-Type': 'application/json'}})
+           .then(r => r.text().then(t => done([r.status, t])), e => done([0, String(e)]));",
+        vec![],
+    );
+    assert_eq!(
+        refused[0], 403,
+        "a cookie without its CSRF token: {refused}"
+    );
+    assert!(
+        refused[1].as_str().unwrap().contains("X-CSRF-Token"),
+        "{refused}"
+    );
+    let _ = b.problems(); // the refused request is logged by the browser, on purpose
 
     // Another site's page, in the same browser (logged in here), cannot change
     // anything: a form posted across sites is refused, and the examples stay.

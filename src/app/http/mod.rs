@@ -1,8 +1,9 @@
-//! HTTP endpoints (`[http]`, 127.0.0.1:9380 by default; a bearer token is required
-//! when one is configured, and one must be for any non-loopback address; a request
-//! whose `Host` is not an IP address, `localhost` or a name in `allowed_hosts` is
-//! refused with 421, one that changes something from a foreign `Origin` with 403,
-//! see `guard`):
+//! HTTP endpoints and the web interface (`[http]`, 127.0.0.1:9380 by default; when a
+//! token is configured, and one must be for any non-loopback address, a request
+//! carries it as a bearer token or comes with a browser session from `/login`, whose
+//! changes also carry its CSRF token (see `session`); a request whose `Host` is not
+//! an IP address, `localhost` or a name in `allowed_hosts` is refused with 421, one
+//! that changes something from a foreign `Origin` with 403, see `guard`):
 //!
 //! - `GET /healthz`: per-camera frame age and status, broker connection, model load
 //!   state; 200 when healthy, 503 (with the reasons) when not.
@@ -12,6 +13,11 @@
 //! - `GET /api/queries`; `PUT /api/queries/<cam>/<q>` with a JSON query spec and
 //!   `DELETE /api/queries/<cam>/<q>`: the same path as the MQTT commands.
 //! - `POST /api/reload`: re-read the config, like SIGHUP.
+//! - The web interface: `/` and `/ui/...` (the pages, `ui`), `/login`, and what they
+//!   read: `GET /api/session`, `GET /api/live` (Server-Sent Events of everything the
+//!   publisher sends and of each frame's scores), `GET /api/cameras/<cam>/live.jpg`,
+//!   a query's `.../history`, `GET /api/events`, `POST /api/cameras/<cam>/ask` (a
+//!   one-shot question) and `GET /api/system` (`live`, `ask`, `system`).
 //!
 //! ```text
 //! curl -s 127.0.0.1:9380/healthz
