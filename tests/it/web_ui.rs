@@ -134,6 +134,16 @@ fn near(region: &Value, want: &[f64; 4]) -> bool {
     })
 }
 
+/// Everything the page loaded came from the daemon itself (no CDN, nothing online).
+fn assert_same_origin(b: &Browser) {
+    let foreign = b.execute(
+        "return performance.getEntriesByType('resource').map(e => e.name)
+           .filter(n => !n.startsWith(location.origin + '/') && !n.startsWith('data:') && !n.startsWith('blob:'));",
+        vec![],
+    );
+    assert_eq!(foreign, serde_json::json!([]), "requests to elsewhere");
+}
+
 /// The text of the first element matching `css`, "" when there is none.
 fn text_of(b: &Browser, css: &str) -> String {
     b.try_find(css).map(|e| e.text()).unwrap_or_default()
@@ -238,6 +248,7 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     // The tile's picture follows within a refresh or two (2 a second).
     std::thread::sleep(Duration::from_millis(1500));
     b.screenshot("cameras");
+    assert_same_origin(&b);
     b.assert_no_problems("cameras");
 
     // The camera page: every query with its state and sparkline; the region dragged.
@@ -298,6 +309,29 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
         region(port)
     );
     let after = region(port);
+    assert_same_origin(&b);
+    // A refused edit says why, on the page, and changes nothing.
+    let form = b.find("form.edit[data-query=\"person\"]");
+    let on = form.find("input[name=on]");
+    on.clear();
+    on.send_keys("0.2");
+    form.find("button[type=submit]").click();
+    b.wait_until(
+        |b| !text_of(b, &format!("{section} .refusal")).is_empty(),
+        WAIT,
+        "the refusal",
+    );
+    let why = text_of(&b, &format!("{section} .refusal"));
+    assert!(why.contains("on") && why.contains("off"), "{why}");
+    let person = api(port, "GET", "/api/queries", b"").json()["cameras"]["desk"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["id"] == "person").cloned())
+        .unwrap();
+    assert!(
+        (person["on"].as_f64().unwrap() - 0.6).abs() < 1e-6,
+        "{person}"
+    );
+    let _ = b.problems(); // the browser logs the refused request (400), on purpose
     b.screenshot("camera");
     b.assert_no_problems("camera");
 
@@ -389,6 +423,29 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
         |b| count(b) == examples + 1,
         WAIT,
         "the answer is an example",
+    );
+    // Deleting an example.
+    let gone = b
+        .find_all(".examples .example")
+        .into_iter()
+        .find(|e| e.try_find("button.delete").is_some())
+        .expect("an example that can be deleted");
+    let gone_id = gone.attribute("data-id").unwrap();
+    let before_delete = count(&b);
+    gone.find("button.delete").click();
+    b.wait_until(
+        |b| count(b) == before_delete - 1,
+        WAIT,
+        "the deleted example leaves the list",
+    );
+    let left = api(port, "GET", "/api/cameras/desk/queries/cat/examples", b"").json();
+    assert!(
+        !left["examples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == gone_id.as_str()),
+        "{left}"
     );
     let listed = api(port, "GET", "/api/cameras/desk/review", b"").json();
     assert!(
