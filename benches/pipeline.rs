@@ -4,7 +4,7 @@
 //! Progress and the daemon's log go to stderr. Every number carries its unit in its key
 //! (`_s`, `_ms`, `_mb`, `_hz`, `_fps`, `_count`, `_per_cpu_s`, `_ratio`).
 //!
-//! Three scenarios, each measured side by side with its baseline in the same run (the
+//! Four scenarios, each measured side by side with its baseline in the same run (the
 //! doc comment of each module says what exactly it runs):
 //!
 //! * `static` (benches/pipeline/still.rs): a still 1080p30 scene; ocellus at
@@ -14,15 +14,22 @@
 //!   (benches/pipeline/raw_ort.rs) and against a plain Python loop
 //!   (scripts/bench/python_loop.py, benches/pipeline/python.rs);
 //! * `cameras` (benches/pipeline/cameras.rs): 16 RTSP cameras of 720p from an RTSP
-//!   server inside this process for 60 s, full decoding and `keyframes_only`.
+//!   server inside this process for 60 s, full decoding and `keyframes_only`;
+//! * `tiles` (benches/pipeline/tiles.rs): the cameras scenario's 16 cameras with
+//!   `[http]` on, in one daemon run three phases of 30 s: no tile open, one web tile
+//!   per camera polling `live.jpg` as a page does, none again; what watching costs
+//!   the daemon (CPU, RSS, evaluation rate, latency, the tile encoder's time).
 //!
 //! Environment:
 //!
-//! * `OCELLUS_BENCH_ONLY=static,every,cameras` — the scenarios to run (default all);
+//! * `OCELLUS_BENCH_ONLY=static,every,cameras,tiles` — the scenarios to run (default
+//!   all, in this order);
 //! * `OCELLUS_BENCH_SECONDS` — length of the static and every clips (default 10, at
 //!   least 2; the short clip that measures start-up costs is always 1 s);
 //! * `OCELLUS_BENCH_CAMERA_SECONDS` (60), `OCELLUS_BENCH_WARMUP_SECONDS` (10),
-//!   `OCELLUS_BENCH_CAMERAS` (16) — the cameras scenario;
+//!   `OCELLUS_BENCH_CAMERAS` (16) — the cameras scenario (the warm-up and the number
+//!   of cameras also the tiles scenario's);
+//! * `OCELLUS_BENCH_TILE_SECONDS` (30) — each of the tiles scenario's three phases;
 //! * `OCELLUS_BENCH_PYTHON` — the interpreter that makes the Python venv (python3);
 //! * `OCELLUS_BENCH_ROLE=raw-ort` — internal: run the raw ONNX Runtime loop only.
 //!
@@ -73,6 +80,8 @@ mod raw_ort;
 mod rtsp;
 #[path = "pipeline/still.rs"]
 mod still;
+#[path = "pipeline/tiles.rs"]
+mod tiles;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -88,7 +97,7 @@ pub const SHORT_SECONDS: u32 = 1;
 /// Longest an ocellus run over a file may take before the benchmark gives up.
 pub const FILE_RUN_LIMIT: Duration = Duration::from_secs(600);
 
-const SCENARIOS: [&str; 3] = ["static", "every", "cameras"];
+const SCENARIOS: [&str; 4] = ["static", "every", "cameras", "tiles"];
 
 /// What every scenario needs.
 pub struct Options {
@@ -98,6 +107,8 @@ pub struct Options {
     pub camera_seconds: u32,
     pub warmup_seconds: u32,
     pub cameras: usize,
+    /// Each phase of the tiles scenario.
+    pub tile_seconds: u32,
     /// `target/ocellus-bench`
     pub dir: PathBuf,
     pub bin: PathBuf,
@@ -150,6 +161,11 @@ impl Options {
         );
         let cameras = env_u32("OCELLUS_BENCH_CAMERAS", 16) as usize;
         assert!(cameras > 0, "OCELLUS_BENCH_CAMERAS must be at least 1");
+        let tile_seconds = env_u32("OCELLUS_BENCH_TILE_SECONDS", 30);
+        assert!(
+            tile_seconds > 0,
+            "OCELLUS_BENCH_TILE_SECONDS must be at least 1"
+        );
         let dir = root.join("target").join("ocellus-bench");
         fs::create_dir_all(&dir).expect("create target/ocellus-bench");
         Options {
@@ -158,6 +174,7 @@ impl Options {
             camera_seconds,
             warmup_seconds,
             cameras,
+            tile_seconds,
             bin: ocellus_binary(root),
             ticks: measure::clock_ticks(),
             dir,
@@ -184,6 +201,7 @@ fn main() {
             "camera_run_seconds": o.camera_seconds,
             "camera_warmup_seconds": o.warmup_seconds,
             "cameras_count": o.cameras,
+            "tile_phase_seconds": o.tile_seconds,
             "ocellus_binary": o.bin.display().to_string(),
             "ocellus_binary_modified": fs::metadata(&o.bin).and_then(|m| m.modified()).ok()
                 .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
@@ -200,7 +218,8 @@ fn main() {
             Ok(match *name {
                 "static" => still::run(&o),
                 "every" => every::run(&o),
-                _ => cameras::run(&o),
+                "cameras" => cameras::run(&o),
+                _ => tiles::run(&o),
             })
         });
         let mut value = value.unwrap_or_else(|e| json!({ "error": e }));

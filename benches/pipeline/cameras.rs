@@ -144,8 +144,7 @@ fn one(
     server.stop();
     require_answers(&run)?;
     let w = run
-        .window
-        .as_ref()
+        .window()
         .ok_or_else(|| format!("the daemon ended before the warm-up was over: {}", run.exit))?;
     let window_s = w.seconds();
 

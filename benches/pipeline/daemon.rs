@@ -1,5 +1,6 @@
 //! Runs of the `ocellus` daemon: the config, the run itself (until it exits by itself
-//! or for a fixed time, then SIGTERM), what it published on `ocellus/+/detections`,
+//! or for a fixed time, or a warm-up and measuring phases with a hook at their edges,
+//! then SIGTERM), what it published on `ocellus/+/detections`,
 //! its CPU time and memory, and the per-camera counters it logs at exit.
 
 use std::collections::BTreeMap;
@@ -75,9 +76,15 @@ pub enum Until {
     Exit(Duration),
     /// SIGTERM after `total`; the measuring window is `[warmup, total]` from the start.
     For { total: Duration, warmup: Duration },
+    /// After `warmup`, the windows `phases` one after another, then SIGTERM (see
+    /// [`run_phased`]).
+    Phases {
+        warmup: Duration,
+        phases: Vec<Duration>,
+    },
 }
 
-/// The measuring window of an `Until::For` run.
+/// A measuring window of an `Until::For` or `Until::Phases` run.
 pub struct Window {
     pub start: Instant,
     pub end: Instant,
@@ -85,9 +92,35 @@ pub struct Window {
     pub daemon_cpu_s: Option<f64>,
     /// This process's CPU seconds inside the window (RTSP server, MQTT subscriber).
     pub bench_cpu_s: Option<f64>,
+    /// The daemon's VmRSS at the window's end.
+    pub rss_end_mb: Option<f64>,
+    /// The largest VmRSS read inside the window (every 500 ms and at its edges).
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// A window's edge: when, the daemon's CPU seconds, this process's CPU seconds.
+type Mark = (Instant, Option<f64>, Option<f64>);
+
+fn mark(pid: &str, ticks: f64) -> Mark {
+    (
+        Instant::now(),
+        process_cpu_s(pid, ticks),
+        process_cpu_s("self", ticks),
+    )
 }
 
 impl Window {
+    fn between(start: Mark, end: Mark, rss_end_mb: Option<f64>, peak: Option<f64>) -> Self {
+        Window {
+            start: start.0,
+            end: end.0,
+            daemon_cpu_s: start.1.zip(end.1).map(|(a, b)| b - a),
+            bench_cpu_s: start.2.zip(end.2).map(|(a, b)| b - a),
+            rss_end_mb,
+            peak_rss_mb: peak,
+        }
+    }
+
     pub fn seconds(&self) -> f64 {
         (self.end - self.start).as_secs_f64()
     }
@@ -110,7 +143,10 @@ pub struct Run {
     started_wall: SystemTime,
     pub peak_rss_mb: Option<f64>,
     pub peak_hwm_mb: Option<f64>,
-    pub window: Option<Window>,
+    /// The measuring windows that began (one for `Until::For`; none for `Until::Exit`
+    /// or when the daemon ended during the warm-up); the last one ends early when the
+    /// daemon exited by itself.
+    pub phases: Vec<Window>,
     pub output: String,
 }
 
@@ -130,6 +166,56 @@ pub fn run(
     until: Until,
     ticks: f64,
 ) -> Run {
+    run_phased(bin, cfg, config_text, broker, until, ticks, &mut |_| {})
+}
+
+/// The daemon's memory, read every `every` (and on demand at the windows' edges).
+struct Memory {
+    pid: u32,
+    every: Duration,
+    last: Instant,
+    peak_rss: Option<f64>,
+    peak_hwm: Option<f64>,
+    /// The largest VmRSS since the current window began.
+    window_peak: Option<f64>,
+}
+
+fn max_of(peak: Option<f64>, v: f64) -> Option<f64> {
+    Some(peak.map_or(v, |p| p.max(v)))
+}
+
+impl Memory {
+    /// Reads VmRSS and VmHWM when `every` has passed since the last read (or `now`);
+    /// VmRSS when it did read.
+    fn sample(&mut self, now: bool) -> Option<f64> {
+        if !now && self.last.elapsed() < self.every {
+            return None;
+        }
+        self.last = Instant::now();
+        let (rss, hwm) = rss_mb(self.pid)?;
+        self.peak_rss = max_of(self.peak_rss, rss);
+        self.peak_hwm = max_of(self.peak_hwm, hwm);
+        self.window_peak = max_of(self.window_peak, rss);
+        Some(rss)
+    }
+}
+
+/// [`run`], calling `on_edge(k)` at each edge of the measuring windows of an
+/// `Until::For` or `Until::Phases` run (edge 0 starts the first window, edge k ends
+/// window k-1 and starts window k, the last edge ends the last window), right after
+/// the edge's CPU times and VmRSS are read: the window that follows starts at that
+/// read, so what the hook does is in it; the last edge's hook runs before the
+/// SIGTERM. Edge k is due `warmup + phases[..k]` after the start (time a hook takes
+/// comes out of the window after it). RSS is read every 500 ms meanwhile.
+pub fn run_phased(
+    bin: &Path,
+    cfg: &Path,
+    config_text: &str,
+    broker: &Mosquitto,
+    until: Until,
+    ticks: f64,
+    on_edge: &mut dyn FnMut(usize),
+) -> Run {
     fs::write(cfg, config_text).expect("write config");
     let collector = MqttCollector::with_filter(&broker.url(), "ocellus/+/detections");
     let mut cmd = Command::new(bin);
@@ -144,28 +230,35 @@ pub fn run(
     let mut daemon = Daemon::spawn("ocellus", cmd);
     let pid = daemon.pid();
     let pid_s = pid.to_string();
-    let (mut peak_rss, mut peak_hwm) = (None::<f64>, None::<f64>);
     // The first read comes one period after the start (before that the child may not
     // have exec'd yet); files are read more often, as their runs are short.
-    let every = match until {
-        Until::Exit(_) => FILE_RSS_EVERY,
-        Until::For { .. } => RSS_EVERY,
+    let mut mem = Memory {
+        pid,
+        every: match until {
+            Until::Exit(_) => FILE_RSS_EVERY,
+            _ => RSS_EVERY,
+        },
+        last: started,
+        peak_rss: None,
+        peak_hwm: None,
+        window_peak: None,
     };
-    let mut sample_rss = |at: &mut Instant| {
-        if at.elapsed() >= every {
-            *at = Instant::now();
-            if let Some((rss, hwm)) = rss_mb(pid) {
-                peak_rss = Some(peak_rss.map_or(rss, |p: f64| p.max(rss)));
-                peak_hwm = Some(peak_hwm.map_or(hwm, |p: f64| p.max(hwm)));
-            }
-        }
-    };
-    let mut last_rss = started;
-    let mut window = None;
+    let mut phases = Vec::new();
     let mut problem = None;
-    let status: Option<ExitStatus> = match until {
-        Until::Exit(limit) => loop {
-            sample_rss(&mut last_rss);
+    // The edges of the windows, from the start (none for a run over files).
+    let edges: Vec<Duration> = match &until {
+        Until::Exit(_) => Vec::new(),
+        Until::For { total, warmup } => vec![*warmup, (*total).max(*warmup)],
+        Until::Phases { warmup, phases } => std::iter::once(*warmup)
+            .chain(phases.iter().scan(*warmup, |at, p| {
+                *at += *p;
+                Some(*at)
+            }))
+            .collect(),
+    };
+    let status: Option<ExitStatus> = if let Until::Exit(limit) = until {
+        loop {
+            mem.sample(false);
             if let Some(s) = daemon.try_status() {
                 break Some(s);
             }
@@ -174,58 +267,53 @@ pub fn run(
                 break Some(daemon.kill_hard());
             }
             thread::sleep(Duration::from_millis(20));
-        },
-        Until::For { total, warmup } => {
-            let mut start = None;
-            let exited = loop {
-                sample_rss(&mut last_rss);
-                if let Some(s) = daemon.try_status() {
-                    break Some(s);
+        }
+    } else {
+        let mut open: Option<Mark> = None;
+        let mut next = 0;
+        let exited = loop {
+            mem.sample(false);
+            if let Some(s) = daemon.try_status() {
+                break Some(s);
+            }
+            if started.elapsed() >= edges[next] {
+                let at = mark(&pid_s, ticks);
+                let rss = mem.sample(true);
+                if let Some(start) = open.take() {
+                    phases.push(Window::between(start, at, rss, mem.window_peak));
                 }
-                let t = started.elapsed();
-                if start.is_none() && t >= warmup {
-                    start = Some((
-                        Instant::now(),
-                        process_cpu_s(&pid_s, ticks),
-                        process_cpu_s("self", ticks),
-                    ));
-                }
-                if t >= total {
+                mem.window_peak = rss;
+                on_edge(next);
+                next += 1;
+                if next == edges.len() {
                     break None;
                 }
-                thread::sleep(Duration::from_millis(20));
-            };
-            let end = (
-                Instant::now(),
-                process_cpu_s(&pid_s, ticks),
-                process_cpu_s("self", ticks),
-            );
-            if let Some((s, d0, b0)) = start {
-                window = Some(Window {
-                    start: s,
-                    end: end.0,
-                    daemon_cpu_s: d0.zip(end.1).map(|(a, b)| b - a),
-                    bench_cpu_s: b0.zip(end.2).map(|(a, b)| b - a),
-                });
+                open = Some(at);
             }
-            match exited {
-                Some(s) => {
-                    problem = Some(format!(
-                        "exited by itself after {:.1} s",
-                        started.elapsed().as_secs_f64()
-                    ));
-                    Some(s)
+            thread::sleep(Duration::from_millis(20));
+        };
+        match exited {
+            Some(s) => {
+                // Gone: its window ends here, without the daemon's CPU time.
+                if let Some(start) = open.take() {
+                    let at = mark(&pid_s, ticks);
+                    phases.push(Window::between(start, at, None, mem.window_peak));
                 }
-                None => {
-                    daemon.signal("TERM");
-                    match daemon.wait_exit(STOP_LIMIT) {
-                        Some(s) => Some(s),
-                        None => {
-                            problem = Some(format!(
-                                "did not exit within {STOP_LIMIT:?} of SIGTERM; killed"
-                            ));
-                            Some(daemon.kill_hard())
-                        }
+                problem = Some(format!(
+                    "exited by itself after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+                Some(s)
+            }
+            None => {
+                daemon.signal("TERM");
+                match daemon.wait_exit(STOP_LIMIT) {
+                    Some(s) => Some(s),
+                    None => {
+                        problem = Some(format!(
+                            "did not exit within {STOP_LIMIT:?} of SIGTERM; killed"
+                        ));
+                        Some(daemon.kill_hard())
                     }
                 }
             }
@@ -265,14 +353,19 @@ pub fn run(
         msgs,
         started,
         started_wall,
-        peak_rss_mb: peak_rss,
-        peak_hwm_mb: peak_hwm,
-        window,
+        peak_rss_mb: mem.peak_rss,
+        peak_hwm_mb: mem.peak_hwm,
+        phases,
         output: daemon.output(),
     }
 }
 
 impl Run {
+    /// The measuring window of an `Until::For` run (the first of an `Until::Phases` one).
+    pub fn window(&self) -> Option<&Window> {
+        self.phases.first()
+    }
+
     /// Frame→MQTT latency of each message `keep` accepts, in ms, sorted: receive
     /// wall time − the payload's `time` (the wall time at which the frame left the
     /// decoder).
