@@ -43,6 +43,8 @@ pub struct LiveFrame {
     wanted: AtomicBool,
     /// The camera's id is in the encoder's queue (taken off by [`LiveFrame::take`]).
     queued: AtomicBool,
+    /// When the last copy was made, in ms since `zero`.
+    copied_ms: AtomicU64,
     zero: Instant,
     /// How many frames were copied (the encoder compares it with what it encoded).
     copies: AtomicU64,
@@ -61,6 +63,7 @@ impl LiveFrame {
             leased_until_ms: AtomicU64::new(0),
             wanted: AtomicBool::new(false),
             queued: AtomicBool::new(false),
+            copied_ms: AtomicU64::new(0),
             zero: Instant::now(),
             copies: AtomicU64::new(0),
             slot: Mutex::new(None),
@@ -112,6 +115,7 @@ impl LiveFrame {
             *slot = Some(frame.copy_into(buf));
         }
         self.copies.fetch_add(1, Ordering::AcqRel);
+        self.copied_ms.store(self.now_ms(), Ordering::Release);
         if self.queued.swap(true, Ordering::AcqRel) {
             return; // the encoder will take this newer copy
         }
@@ -130,6 +134,26 @@ impl LiveFrame {
     pub fn take<T>(&self, f: impl FnOnce(&Frame) -> T) -> Option<T> {
         self.queued.store(false, Ordering::Release);
         self.with(f)
+    }
+
+    /// Frees the kept frame's buffer once no one has watched the camera for `idle`
+    /// and no copy was made meanwhile (a closed page leaves no frame behind); true
+    /// when it did.
+    pub fn release_if_idle(&self, idle: Duration) -> bool {
+        let idle = idle.as_millis() as u64;
+        let now = self.now_ms();
+        let lapsed = |at: &AtomicU64| now.saturating_sub(at.load(Ordering::Acquire)) >= idle;
+        if !lapsed(&self.leased_until_ms)
+            || !lapsed(&self.copied_ms)
+            || self.queued.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        self.slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some()
     }
 
     /// Runs `f` on the last copied frame; `None` before the first.
@@ -176,5 +200,14 @@ mod tests {
         assert_eq!(unwatched.copies(), 1, "wanted: copied once");
         unwatched.offer(&frame);
         assert_eq!(unwatched.copies(), 1);
+        assert!(
+            !unwatched.release_if_idle(Duration::from_secs(60)),
+            "copied just now"
+        );
+        assert!(
+            unwatched.release_if_idle(Duration::ZERO),
+            "idle: the buffer goes"
+        );
+        assert_eq!(unwatched.with(|f| f.width), None);
     }
 }

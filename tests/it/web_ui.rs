@@ -323,13 +323,13 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     );
     let why = text_of(&b, &format!("{section} .refusal"));
     assert!(why.contains("on") && why.contains("off"), "{why}");
-    let person = api(port, "GET", "/api/queries", b"").json()["cameras"]["desk"]
+    let person_cfg = api(port, "GET", "/api/queries", b"").json()["cameras"]["desk"]
         .as_array()
         .and_then(|qs| qs.iter().find(|q| q["id"] == "person").cloned())
         .unwrap();
     assert!(
-        (person["on"].as_f64().unwrap() - 0.6).abs() < 1e-6,
-        "{person}"
+        (person_cfg["on"].as_f64().unwrap() - 0.6).abs() < 1e-6,
+        "{person_cfg}"
     );
     let _ = b.problems(); // the browser logs the refused request (400), on purpose
     b.screenshot("camera");

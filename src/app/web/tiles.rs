@@ -29,6 +29,10 @@ use crate::kit::{Frame, LiveFrame, PixelFormat, RateLimit};
 /// Cameras whose frames wait for the encoder, at most (see [`crate::kit::LIVE_OVERFLOW_POLICY`]).
 const QUEUE: usize = 64;
 
+/// A camera no one has watched this long keeps no frame buffer (its last picture, a
+/// small JPEG, stays).
+const IDLE: Duration = Duration::from_secs(10);
+
 /// One encoded live picture.
 #[derive(Debug, Clone)]
 pub struct Picture {
@@ -111,6 +115,13 @@ impl Tiles {
             .clone()
     }
 
+    /// Frees the frame buffers of cameras no one has watched for [`IDLE`].
+    fn release_idle(&self) {
+        for tile in lock(&self.tiles).values() {
+            tile.frame.release_if_idle(IDLE);
+        }
+    }
+
     /// Tiles watched now, and frames the encoder's queue dropped.
     pub fn counts(&self) -> (usize, u64) {
         let tiles = lock(&self.tiles);
@@ -134,6 +145,7 @@ fn encode_loop(
     let warned = RateLimit::new();
     let mut last: HashMap<Arc<str>, Instant> = HashMap::new();
     let mut later: Vec<(Instant, Arc<str>)> = Vec::new();
+    let mut swept = Instant::now();
     loop {
         let now = Instant::now();
         let wait = later
@@ -151,6 +163,13 @@ fn encode_loop(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
         let now = Instant::now();
+        if now.duration_since(swept) >= Duration::from_secs(1) {
+            swept = now;
+            match tiles.upgrade() {
+                Some(tiles) => tiles.release_idle(),
+                None => return,
+            }
+        }
         let mut i = 0;
         while i < later.len() {
             let camera = later[i].1.clone();
