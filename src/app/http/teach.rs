@@ -99,7 +99,7 @@ async fn list(
             let examples: Vec<Value> = lesson.examples().iter().map(shown).collect();
             Json(json!({
                 "camera": camera, "query": query, "summary": summary(&lesson),
-                "examples": examples,
+                "states": lesson.spec().states, "examples": examples,
             }))
             .into_response()
         }
