@@ -339,26 +339,26 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     // answered.
     let since = Instant::now();
     show(&live, &cat);
-    let person_state = state_topic("desk", "person");
+    // The cat is back: the person query's OFF event (it carries the frame's seq).
+    let off_event = |m: &Msg| {
+        m.at > since
+            && m.topic == "ocellus/desk/events"
+            && m.json()["query"] == "person"
+            && m.json()["to"] == "OFF"
+    };
     assert!(
-        col.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m.at > since && m.topic == person_state && m.text() == "OFF"),
-            WAIT
-        ),
-        "the cat is back (person OFF):\n{}",
+        col.wait_for(|m| m.iter().any(off_event), WAIT),
+        "no person OFF event on the cat:\n{}",
         col.dump()
     );
-    // The live picture follows the scene: a frame at or after the one that turned
-    // the query OFF.
     let off = col
         .messages()
         .into_iter()
-        .filter(|m| m.at > since && m.topic == "ocellus/desk/events")
+        .find(off_event)
         .map(|m| m.json())
-        .find(|e| e["query"] == "person" && e["to"] == "OFF")
-        .expect("the OFF event");
+        .unwrap();
+    // The live picture follows the scene: a frame at or after the one that turned
+    // the query OFF.
     let flipped = off["seq"].as_u64().unwrap();
     let mut seen = 0;
     assert!(
@@ -466,8 +466,20 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     b.screenshot("events");
     b.assert_no_problems("events");
 
-    // Ask: a one-shot question on the current frame.
+    // Ask: a one-shot question on the current frame (the astronaut again).
+    let since = Instant::now();
     show(&live, &person);
+    let on_event = |m: &Msg| {
+        m.at > since
+            && m.topic == "ocellus/desk/events"
+            && m.json()["query"] == "person"
+            && m.json()["to"] == "ON"
+    };
+    assert!(
+        col.wait_for(|m| m.iter().any(on_event), WAIT),
+        "no person ON event on the astronaut:\n{}",
+        col.dump()
+    );
     b.goto(&format!("{}/#/ask", base(port)));
     let form = b.wait_for("form.ask", WAIT);
     b.wait_for("select[name=model] option[value=\"coco\"]", WAIT);

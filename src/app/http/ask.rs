@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::daemon::ask_daemon;
 use super::live::web;
-use super::reply::{Ids, error};
+use super::reply::{Ids, body_within, error};
 use crate::app::control;
 use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;
@@ -47,15 +47,11 @@ pub(super) async fn ask(
     Ids(camera): Ids<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                e.status(),
-                format!("the spec is larger than {MAX_SPEC_BYTES} bytes"),
-            );
-        }
-        Err(e) => return error(e.status(), e.body_text()),
+    let body = match body_within(body, || {
+        format!("the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have")
+    }) {
+        Ok(body) => body,
+        Err(res) => return *res,
     };
     let web = match web(&shared) {
         Ok(w) => w.clone(),

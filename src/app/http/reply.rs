@@ -21,6 +21,22 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
+/// The body of a request whose route caps its size, or the API's error: `too_large`
+/// (the cap, said as a phrase) when it is over the cap, refused before it is read
+/// whole (boxed: a response is large).
+pub(super) fn body_within(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    too_large: impl FnOnce() -> String,
+) -> Result<axum::body::Bytes, Box<Response>> {
+    match body {
+        Ok(body) => Ok(body),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(Box::new(error(e.status(), too_large())))
+        }
+        Err(e) => Err(Box::new(error(e.status(), e.body_text()))),
+    }
+}
+
 /// `{"error": reason}` with `code`.
 pub(super) fn error(code: StatusCode, reason: String) -> Response {
     (code, Json(json!({ "error": reason }))).into_response()

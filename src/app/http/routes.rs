@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::daemon::ask_daemon;
 use super::guard::Guard;
-use super::reply::{Ids, error};
+use super::reply::{Ids, body_within, error};
 use super::session::{self, Sessions};
 use super::{health, render};
 use crate::app::control;
@@ -154,17 +154,11 @@ async fn set_query(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     // A body over the limit is refused before it is read whole.
-    let body = match body {
+    let body = match body_within(body, || {
+        format!("the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have")
+    }) {
         Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                e.status(),
-                format!(
-                    "the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have"
-                ),
-            );
-        }
-        Err(e) => return error(e.status(), e.body_text()),
+        Err(res) => return *res,
     };
     if body.iter().all(u8::is_ascii_whitespace) {
         return error(

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::reply::{Ids, error};
+use super::reply::{Ids, body_within, error};
 use crate::app::status::Status;
 use crate::app::teacher::Job;
 use crate::kit::LabelCommand;
@@ -121,17 +121,11 @@ async fn label(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
+    let body = match body_within(body, || {
+        format!("the body is larger than {MAX_PICTURE_BYTES} bytes, the most a picture may have")
+    }) {
         Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                e.status(),
-                format!(
-                    "the body is larger than {MAX_PICTURE_BYTES} bytes, the most a picture may have"
-                ),
-            );
-        }
-        Err(e) => return error(e.status(), e.body_text()),
+        Err(res) => return *res,
     };
     let picture = headers
         .get(header::CONTENT_TYPE)
