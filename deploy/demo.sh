@@ -148,7 +148,9 @@ say "models: $OCELLUS_MODELS"
 say "web interface: http://127.0.0.1:9380/ (open it in a browser on this machine)"
 say "running: $BIN run -c $CONFIG --mqtt-url $MQTT_URL $* (Ctrl-C to stop)"
 set +e
-"$BIN" run -c "$CONFIG" --mqtt-url "$MQTT_URL" "$@"
+# The exit line says what watching cost: the clip plays in real time, as a camera.
+TIMEFORMAT='demo: ocellus ran %R s and used %U s user + %S s system CPU (%P%% of one core)'
+time "$BIN" run -c "$CONFIG" --mqtt-url "$MQTT_URL" "$@"
 rc=$?
 set -e
 # Give the subscriber a moment to print the last messages.

@@ -19,7 +19,7 @@ use crate::measure::{children_cpu_s, num, opt_num, percentile, process_cpu_s, rs
 /// camera settings in `extra` (TOML lines).
 pub fn camera(id: &str, url: &str, extra: &str) -> String {
     format!(
-        "[[cameras]]\nid = {id}\nurl = {url}\n{extra}\n\n{query}",
+        "[[cameras]]\nrealtime = false\nid = {id}\nurl = {url}\n{extra}\n\n{query}",
         id = common::toml_str(id),
         url = common::toml_str(url),
         query = common::person_query(""),

@@ -33,6 +33,7 @@ pub fn ask(config: Config, media: &str, opts: AskOptions) -> Result<i32, DaemonE
     cam.url = media.to_string();
     cam.resolve_paths(&std::env::current_dir().unwrap_or_default());
     cam.repeat = false;
+    cam.realtime = false;
     if let Some(fps) = opts.sample_fps {
         cam.sample_fps = fps;
     }

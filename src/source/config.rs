@@ -64,9 +64,15 @@ pub struct CameraConfig {
     /// Frames buffered between decoder and evaluator.
     #[serde(default = "default_queue")]
     pub queue: usize,
-    /// Play a file again from the start when it ends.
+    /// Play a file again from the start when it ends (its presentation time goes on;
+    /// a still image is then a still camera, shown again once per `max_staleness`).
     #[serde(default)]
     pub repeat: bool,
+    /// Play a file at its own pace, as the camera that recorded it would have sent it
+    /// (`false`: as fast as it decodes). Live sources pace themselves; `ocellus ask`
+    /// always plays as fast as it can.
+    #[serde(default = "default_realtime")]
+    pub realtime: bool,
     /// A live source that yields no frame for this long is restarted.
     #[serde(
         default = "default_frame_timeout",
@@ -110,6 +116,10 @@ fn default_sample_fps() -> f64 {
 fn default_change_threshold() -> f32 {
     0.02
 }
+fn default_realtime() -> bool {
+    true
+}
+
 fn default_max_staleness() -> Duration {
     Duration::from_secs(30)
 }

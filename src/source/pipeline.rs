@@ -40,6 +40,13 @@ pub struct Progress {
     pub last_frame_ms: AtomicU64,
     /// Presentation time of the last frame, in milliseconds.
     pub last_pts_ms: AtomicU64,
+    /// Added to every frame's presentation time: where this play of a repeating file
+    /// starts on the camera's timeline (presentation time never restarts at 0).
+    pts_offset_ns: AtomicU64,
+    /// The gap between the last two frames' presentation times, in milliseconds.
+    gap_ms: AtomicU64,
+    /// The file's duration as the last play reported it, in milliseconds (0: unknown).
+    pub duration_ms: AtomicU64,
     /// Counters of the camera's frames (decoded, sampled, unchanged, ...).
     pub metrics: Arc<CameraMetrics>,
     /// When the camera's source started: the zero of `last_frame_ms` (and the stand-in
@@ -68,6 +75,9 @@ impl Progress {
             frames: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             last_pts_ms: AtomicU64::new(0),
+            pts_offset_ns: AtomicU64::new(0),
+            gap_ms: AtomicU64::new(0),
+            duration_ms: AtomicU64::new(0),
             metrics,
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
@@ -112,8 +122,33 @@ impl Progress {
         self.frames.fetch_add(1, Ordering::Relaxed);
         self.last_frame_ms
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        self.last_pts_ms
-            .store(pts.as_millis() as u64, Ordering::Relaxed);
+        let ms = pts.as_millis() as u64;
+        let before = self.last_pts_ms.swap(ms, Ordering::Relaxed);
+        if ms > before {
+            self.gap_ms.store(ms - before, Ordering::Relaxed);
+        }
+    }
+
+    /// A buffer's presentation time on the camera's timeline (see `pts_offset_ns`).
+    pub(super) fn pts(&self, buffer_pts: Duration) -> Duration {
+        buffer_pts + Duration::from_nanos(self.pts_offset_ns.load(Ordering::Relaxed))
+    }
+
+    /// Where the camera's timeline stands: the next play of a repeating file starts
+    /// here, `pause` after its last frame (a still image's wait; zero for a clip).
+    pub(super) fn continue_timeline(&self, pause: Duration) {
+        let start = Duration::from_nanos(self.pts_offset_ns.load(Ordering::Relaxed));
+        let last = Duration::from_millis(self.last_pts_ms.load(Ordering::Relaxed));
+        let gap = Duration::from_millis(self.gap_ms.load(Ordering::Relaxed).max(1));
+        let duration = Duration::from_millis(self.duration_ms.load(Ordering::Relaxed));
+        // The file's own length when it reaches past its last frame, else one frame gap.
+        let next = if !duration.is_zero() && start + duration > last {
+            start + duration
+        } else {
+            last + gap
+        };
+        self.pts_offset_ns
+            .store((next + pause).as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Time since the last frame (or since `epoch` before the first).
@@ -147,6 +182,8 @@ struct Settings {
     transport: Transport,
     decoder: DecoderSettings,
     gates: GateSettings,
+    /// The appsink waits for each frame's time (a file played in real time).
+    realtime: bool,
 }
 
 /// How the video decoder uridecodebin plugs in is set up.
@@ -182,6 +219,7 @@ impl Settings {
                 threshold: cam.change_threshold,
                 max_staleness: cam.max_staleness,
             },
+            realtime: cam.realtime && !cam.is_live(),
         })
     }
 }
@@ -249,7 +287,7 @@ fn assemble(settings: &Settings) -> Result<Elements, PipelineError> {
         .build();
     let sink = gst_app::AppSink::builder()
         .caps(&caps)
-        .sync(false)
+        .sync(settings.realtime)
         .max_buffers(1)
         .build();
     pipeline
@@ -285,7 +323,7 @@ fn install_gates(
         let Some(pts) = buffer.pts() else {
             return gst::PadProbeReturn::Ok;
         };
-        let pts = Duration::from_nanos(pts.nseconds());
+        let pts = progress.pts(Duration::from_nanos(pts.nseconds()));
         let mut gates = gates.lock().unwrap_or_else(|e| e.into_inner());
         match gates.judge(pad, buffer, pts, &progress) {
             Some(verdict) if verdict.passes() => gst::PadProbeReturn::Ok,
@@ -398,7 +436,9 @@ fn deliver_frames(
                     return Err(gst::FlowError::NotNegotiated);
                 };
                 let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
-                let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+                let pts = buffer
+                    .pts()
+                    .map(|t| progress.pts(Duration::from_nanos(t.nseconds())));
                 let (format, stride) = layout(vi, &buffer);
                 let mapped = buffer
                     .into_mapped_buffer_readable()

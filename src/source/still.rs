@@ -63,6 +63,7 @@ pub fn frame_at(path: &Path, seconds: Option<f64>, pixels: Pixels) -> Result<Fra
             }
         })?;
     cam.url = path.to_string_lossy().into_owned();
+    cam.realtime = false;
     // Every frame, none judged unchanged.
     cam.sample_fps = 1000.0;
     cam.change_threshold = 0.0;

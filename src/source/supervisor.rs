@@ -155,7 +155,24 @@ fn supervise(
                 );
                 continue;
             }
-            Outcome::Eos if !live && cam.repeat && got_frames => continue,
+            Outcome::Eos if !live && cam.repeat && got_frames => {
+                // One frame and no length: a still image, a still camera. It is shown
+                // again (evaluated as the change gate says) once per max_staleness, or
+                // at once when a viewer asks for a fresh frame.
+                let still = frames == frames_before + 1
+                    && progress.duration_ms.load(Ordering::Relaxed) == 0;
+                let pause = if still {
+                    let waited = Instant::now();
+                    if wait_for_still(cam.max_staleness, progress, shutdown) {
+                        break Ended::Shutdown;
+                    }
+                    waited.elapsed()
+                } else {
+                    Duration::ZERO
+                };
+                progress.continue_timeline(pause);
+                continue;
+            }
             Outcome::Eos if !live => break Ended::Finished { frames },
             Outcome::Error(e) if !live => {
                 let line = if got_frames {
@@ -210,6 +227,24 @@ fn supervise(
     ended
 }
 
+/// Waits `for_` (a still camera between two showings), less when the evaluator asks
+/// for a fresh frame (its tuning changes: a viewer, a runtime query change); true
+/// on shutdown.
+fn wait_for_still(for_: Duration, progress: &Progress, shutdown: &Shutdown) -> bool {
+    let generation = progress.tuning.generation();
+    let until = Instant::now() + for_;
+    while Instant::now() < until {
+        if shutdown.is_triggered() {
+            return true;
+        }
+        if progress.tuning.generation() != generation {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+    }
+    shutdown.is_triggered()
+}
+
 /// What one play of a pipeline needs.
 struct Attempt<'a> {
     cam: &'a CameraConfig,
@@ -231,6 +266,10 @@ fn run_once(a: &Attempt<'_>) -> Outcome {
         Ok(_) => watch(a),
     };
     let duration = pipeline.query_duration::<gst::ClockTime>();
+    progress.duration_ms.store(
+        duration.map_or(0, |d| d.mseconds()),
+        Ordering::Relaxed,
+    );
     progress.stop.store(true, Ordering::Relaxed);
     let _ = pipeline.set_state(gst::State::Null);
     if let (Outcome::Eos, Some(total)) = (&outcome, duration) {

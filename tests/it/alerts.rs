@@ -16,7 +16,7 @@ fn changes(dir: &Path, clip: &Path, rules: &str) -> Vec<(f64, Value, Value)> {
     let cfg = write_config(
         dir,
         &format!(
-            "{}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
             engine_and_yolox(),
             person_query(rules)
         ),

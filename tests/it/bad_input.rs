@@ -61,7 +61,7 @@ fn config(dir: &Path, model_dir: &Path, model_extra: &str, url: &Path) -> PathBu
         dir,
         &format!(
             "{ENGINE_ONE_THREAD}{}\
-             [[cameras]]\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
              [[cameras.queries]]\nid = \"cups\"\nask = \"how many cups?\"\nkind = \"count\"\nmodel = \"coco\"\nlabel = \"cup\"\n\n\
              [[cameras.queries]]\nid = \"cats\"\nask = \"how many cats?\"\nkind = \"count\"\nmodel = \"coco\"\nlabel = \"cat\"\n",
             yolox_model(model_dir, model_extra),
@@ -429,6 +429,7 @@ family = "yolox"
 dir = {}
 
 [[cameras]]
+realtime = false
 id = "front door"
 url = "ftp://x"
 sample_fps = 0
@@ -449,6 +450,7 @@ model = "nope"
 label = "cup"
 
 [[cameras]]
+realtime = false
 id = "back"
 url = "back.mkv"
 queue = "many"
@@ -521,6 +523,7 @@ fn check_reports_structural_and_semantic_problems_together() {
 url = "mqtt://127.0.0.1:1883"
 bogus_key = 1
 [[cameras]]
+realtime = false
 id = "a"
 url = "file:///nonexistent.mp4"
 sample_fps = -3
@@ -779,8 +782,8 @@ fn two_cameras(dir: &Path, url: &str, door_extra: &str) -> PathBuf {
         dir,
         &format!(
             "{}\
-             [[cameras]]\nid = \"door\"\nurl = {}\n{door_extra}\n\n{}\
-             [[cameras]]\nid = \"yard\"\nurl = {}\nsample_fps = 2\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\n{door_extra}\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"yard\"\nurl = {}\nsample_fps = 2\n\n{}",
             engine_and_yolox(),
             toml_str(url),
             person_query(""),
@@ -1410,7 +1413,7 @@ fn another_familys_folder() {
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}[models.scene]\nfamily = \"clip\"\ndir = {}\n\n\
-             [[cameras]]\nid = \"door\"\nurl = \"unused.mkv\"\n\n\
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = \"unused.mkv\"\n\n\
              [[cameras.queries]]\nid = \"indoor\"\nask = \"indoors?\"\nkind = \"yes_no\"\nmodel = \"scene\"\nno = [\"a street\"]\n",
             toml_path(&yolox_dir())
         ),
@@ -1439,7 +1442,7 @@ fn unknown_model_family() {
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}[models.coco]\nfamily = \"gpt4\"\ndir = {}\n\n\
-             [[cameras]]\nid = \"door\"\nurl = \"unused.mkv\"\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = \"unused.mkv\"\n\n{}",
             toml_path(&yolox_dir()),
             person_query("")
         ),
@@ -1559,7 +1562,7 @@ fn rtsp_stream_with_an_audio_track() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"door\"\nurl = {}\nchange_threshold = 0\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nchange_threshold = 0\n\n{}",
             engine_and_yolox(),
             toml_str(&url),
             person_query("")

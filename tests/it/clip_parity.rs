@@ -213,6 +213,7 @@ tokenizer = {:?}
 providers = ["cpu"]
 
 [[cameras]]
+realtime = false
 id = "cam"
 url = "unused.mkv"
 

@@ -45,7 +45,7 @@ fn config(dir: &Path, broker: &str, http: u16) -> PathBuf {
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\nstate_dir = {}\n\n\
              [http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n\n{}{}\
-             [[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
             toml_str(broker),
             toml_str(&client_id("limits")),
             toml_path(&dir.join("state")),

@@ -37,7 +37,7 @@ fn mqtt_section(client_id: &str, keep_alive: &str) -> String {
 
 fn camera(id: &str, url: &Path, sample_fps: f64, repeat: bool) -> String {
     format!(
-        "[[cameras]]\nid = {}\nurl = {}\nsample_fps = {sample_fps}\nrepeat = {repeat}\n\n{}\
+        "[[cameras]]\nrealtime = false\nid = {}\nurl = {}\nsample_fps = {sample_fps}\nrepeat = {repeat}\n\n{}\
          [[cameras.queries]]\nid = \"cups\"\nask = \"how many cups?\"\nkind = \"count\"\n\
          model = \"coco\"\nlabel = \"cup\"\n\n",
         toml_str(id),

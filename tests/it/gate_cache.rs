@@ -17,7 +17,7 @@ fn config(dir: &Path, camera: &str, queries: &str, models: &str) -> std::path::P
     write_config(
         dir,
         &format!(
-            "{ENGINE_ONE_THREAD}{models}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n{camera}\n{queries}"
+            "{ENGINE_ONE_THREAD}{models}[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = \"unused.mkv\"\n{camera}\n{queries}"
         ),
     )
 }
@@ -175,7 +175,7 @@ fn held_back_frames_publish_the_last_answers_with_their_own_time() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 4\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 4\n\n{}",
             engine_and_yolox(),
             toml_path(&clip),
             person_query("")
@@ -218,7 +218,7 @@ fn cameras_sharing_one_model_are_served_evenly() {
     let cams: String = (0..6)
         .map(|i| {
             format!(
-                "[[cameras]]\nid = \"c{i}\"\nurl = {}\nrepeat = true\nsample_fps = 30\nchange_threshold = 0\n\n{}",
+                "[[cameras]]\nrealtime = false\nid = \"c{i}\"\nurl = {}\nrepeat = true\nsample_fps = 30\nchange_threshold = 0\n\n{}",
                 toml_path(&clip),
                 person_query("")
             )

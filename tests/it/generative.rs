@@ -58,7 +58,7 @@ fn read_queries_turn_a_display_into_text_and_numbers() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"panel\"\nurl = \"unused.png\"\n\n{}{}{}{}",
+            "{ENGINE_ONE_THREAD}{}[[cameras]]\nrealtime = false\nid = \"panel\"\nurl = \"unused.png\"\n\n{}{}{}{}",
             ppocr_model(),
             query("display", "read", "ocr", ""),
             query("machine", "read", "ocr", "pattern = 'MACHINE\\s*(\\d+)'"),
@@ -110,7 +110,7 @@ fn slow_queries_run_on_the_first_frame_and_on_a_scene_change_only() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}{}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}{}",
+            "{}{}[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}{}",
             engine_and_yolox(),
             ppocr_model(),
             person_query(""),
@@ -180,12 +180,12 @@ fn captions_detections_answers_and_readings_reach_mqtt() {
         dir.path(),
         &format!(
             "{}{}{}{}\
-             [[cameras]]\nid = \"scene\"\nurl = {}\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"scene\"\nurl = {}\n\n{}\
              [[cameras.queries]]\nid = \"caption\"\nask = \"describe\"\nkind = \"caption\"\nmodel = \"florence\"\nmax_tokens = 20\n\n\
              [[cameras.queries]]\nid = \"things\"\nask = \"objects\"\nkind = \"detect\"\nmodel = \"florence\"\nmax_tokens = 20\n\n\
              [[cameras.queries]]\nid = \"someone\"\nask = \"Is there a person in the image?\"\nkind = \"yes_no\"\nmodel = \"smol\"\n\n\
              [[cameras.queries]]\nid = \"what\"\nask = \"What is in the picture?\"\nkind = \"answer\"\nmodel = \"smol\"\nmax_tokens = 16\n\n\
-             [[cameras]]\nid = \"panel\"\nurl = {}\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"panel\"\nurl = {}\n\n{}",
             engine_and_yolox(),
             florence_model(),
             smolvlm_model(),
@@ -301,7 +301,7 @@ fn a_broken_slow_model_is_named_once_and_the_other_queries_go_on() {
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}{}[models.florence]\nfamily = \"florence2\"\ndir = {}\n\n\
-             [[cameras]]\nid = \"panel\"\nurl = \"unused.png\"\n\n{}{}",
+             [[cameras]]\nrealtime = false\nid = \"panel\"\nurl = \"unused.png\"\n\n{}{}",
             ppocr_model(),
             toml_path(&broken),
             query("caption", "caption", "florence", ""),
@@ -372,7 +372,7 @@ fn the_generative_worker_takes_the_newest_frame_and_never_holds_back_the_evaluat
     use ocellus::query::ReportPool;
 
     let text = format!(
-        "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
+        "{ENGINE_ONE_THREAD}{}[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = \"unused.mkv\"\n\n{}",
         florence_model(),
         query(
             "caption",

@@ -28,7 +28,7 @@ fn config(dir: &Path, client: &str, extra_mqtt: &str, cameras: &str) -> std::pat
 
 fn door(clip: &Path, with_cups: bool) -> String {
     let mut s = format!(
-        "[[cameras]]\nid = \"door\"\nname = \"Front door\"\nurl = {}\nrepeat = true\n\n{}\
+        "[[cameras]]\nrealtime = false\nid = \"door\"\nname = \"Front door\"\nurl = {}\nrepeat = true\n\n{}\
          [[cameras.queries]]\nid = \"meter\"\nname = \"Meter reading\"\nask = \"meter\"\nkind = \"read\"\n\
          model = \"ocr\"\npattern = '(\\d+)'\nunit = \"bar\"\n\n\
          [[cameras.queries]]\nid = \"sign\"\nask = \"what does the sign say?\"\nkind = \"read\"\nmodel = \"ocr\"\n\n",
@@ -46,7 +46,7 @@ fn door(clip: &Path, with_cups: bool) -> String {
 
 fn yard(clip: &Path) -> String {
     format!(
-        "[[cameras]]\nid = \"yard\"\nurl = {}\nrepeat = true\n\n{}",
+        "[[cameras]]\nrealtime = false\nid = \"yard\"\nurl = {}\nrepeat = true\n\n{}",
         toml_path(clip),
         person_query("")
     )

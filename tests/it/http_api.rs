@@ -21,8 +21,8 @@ fn config(dir: &Path, http: u16, broker: &str, rtsp: &str, clip: &Path) -> std::
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\n\n[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n\n\
              [snapshots]\n\n{}\
-             [[cameras]]\nid = \"live\"\nurl = {}\nsample_fps = 2\nframe_timeout = \"2s\"\nreconnect_max = \"1s\"\n\n{}\
-             [[cameras]]\nid = \"flip\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"live\"\nurl = {}\nsample_fps = 2\nframe_timeout = \"2s\"\nreconnect_max = \"1s\"\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"flip\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
             toml_str(broker),
             toml_str(&client_id("http")),
             engine_and_yolox(),

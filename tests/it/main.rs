@@ -44,6 +44,7 @@ mod mqtt_limits;
 mod no_alloc;
 mod outage_60s;
 mod outage_restart;
+mod pacing;
 mod paligemma_parity;
 mod parsers_prop;
 mod ppocr_real;

@@ -44,7 +44,7 @@ fn config(
         dir,
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\n{mqtt_extra}\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n\n\
-             {}{extra}\n[[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{queries}",
+             {}{extra}\n[[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{queries}",
             toml_str(url),
             toml_str(&client_id(role)),
             engine_and_yolox(),

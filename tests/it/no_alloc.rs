@@ -143,6 +143,7 @@ providers = ["cpu"]
 threads = 1
 
 [[cameras]]
+realtime = false
 id = "door"
 url = "unused.mkv"
 
@@ -331,6 +332,7 @@ providers = ["cpu"]
 threads = 1
 
 [[cameras]]
+realtime = false
 id = "desk"
 url = "unused.mkv"
 

@@ -59,7 +59,7 @@ impl Setup {
             dir.path(),
             &format!(
                 "[mqtt]\nurl = {}\nclient_id = {}\nkeep_alive = \"2s\"\n{state_line}\n{}\
-                 [[cameras]]\nid = {}\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
+                 [[cameras]]\nrealtime = false\nid = {}\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
                 toml_str(&proxy.url()),
                 toml_str(&client_id(role)),
                 engine_and_yolox(),

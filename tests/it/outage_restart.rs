@@ -25,7 +25,7 @@ fn events_raised_during_an_outage_survive_a_daemon_restart() {
         dir.path(),
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\nstate_dir = {}\nkeep_alive = \"2s\"\n\n{}\
-             [[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
             toml_str(&url),
             toml_str(&client_id("journal")),
             toml_path(&state),

@@ -268,6 +268,7 @@ model = "vlm"
 max_tokens = 8
 
 [[cameras]]
+realtime = false
 id = "yard"
 url = "/srv/clips/yard.mkv"
 repeat = true

@@ -360,7 +360,7 @@ fn standing_queries_of_every_kind_run_on_the_slow_lane() {
         dir.path(),
         &format!(
             "{}[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
-             [[cameras]]\nid = \"scene\"\nurl = \"unused.png\"\n\n{}{}{}{}{}{}",
+             [[cameras]]\nrealtime = false\nid = \"scene\"\nurl = \"unused.png\"\n\n{}{}{}{}{}{}",
             common::ENGINE_ONE_THREAD,
             common::toml_path(&fixture("qwen2vl_tiny")),
             q("someone", "yes_no", "Is there a person in the image?"),
@@ -431,7 +431,7 @@ fn bad_qwen2vl_queries_and_settings_are_one_line_each() {
         dir.path(),
         &format!(
             "[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nmax_pixels = 100\n\n\
-             [[cameras]]\nid = \"scene\"\nurl = {}\n\n\
+             [[cameras]]\nrealtime = false\nid = \"scene\"\nurl = {}\n\n\
              [[cameras.queries]]\nid = \"n\"\nask = \"how many?\"\nkind = \"count\"\nmodel = \"qwen\"\nlabel = \"cat\"\n\n\
              [[cameras.queries]]\nid = \"q\"\nask = \" \"\nkind = \"yes_no\"\nmodel = \"qwen\"\n\n\
              [[cameras.queries]]\nid = \"c\"\nask = \"\"\nkind = \"caption\"\nmodel = \"qwen\"\n",
@@ -520,7 +520,7 @@ fn unreadable_grounding_answers_are_a_metric() {
         dir.path(),
         &format!(
             "[http]\nlisten = \"127.0.0.1:{port}\"\n\n{}[models.qwen]\nfamily = \"qwen2vl\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
-             [[cameras]]\nid = \"scene\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
+             [[cameras]]\nrealtime = false\nid = \"scene\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
              [[cameras.queries]]\nid = \"things\"\nask = \"cat\"\nkind = \"detect\"\nmodel = \"qwen\"\nmax_tokens = 8\nevery = \"1s\"\n",
             common::ENGINE_ONE_THREAD,
             common::toml_path(&fixture("qwen2vl_tiny")),

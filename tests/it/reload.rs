@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn camera(id: &str, url: &str, queries: &str) -> String {
     format!(
-        "[[cameras]]\nid = \"{id}\"\nurl = {}\nsample_fps = 2\n\n{queries}",
+        "[[cameras]]\nrealtime = false\nid = \"{id}\"\nurl = {}\nsample_fps = 2\n\n{queries}",
         toml_str(url)
     )
 }

@@ -59,7 +59,7 @@ fn kinds_config(
     write_config(
         dir,
         &format!(
-            "{}[[cameras]]\nid = \"desk\"\nurl = \"unused.png\"\n\n{}{}{}{}{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"desk\"\nurl = \"unused.png\"\n\n{}{}{}{}{}",
             remote_model(
                 "vlm",
                 family,
@@ -265,7 +265,7 @@ fn ask_once(dir: &Path, url: &str, extra: &str) -> (Vec<Value>, Out) {
         dir,
         &format!(
             "[models.vlm]\nfamily = \"openai\"\nurl = {}\nmodel = \"served-vlm\"\n{extra}\n\n\
-             [[cameras]]\nid = \"desk\"\nurl = \"unused.png\"\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = \"unused.png\"\n\n{}",
             toml_str(url),
             query("cat", "yes_no", "vlm", "ask = \"Is there a cat?\""),
         ),
@@ -362,7 +362,7 @@ fn retries_honour_retry_after_and_failures_are_one_clear_line() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"desk\"\nurl = \"unused.png\"\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"desk\"\nurl = \"unused.png\"\n\n{}",
             remote_model("vlm", "openai", &server, ""),
             query("scene", "caption", "vlm", "ask = \"\""),
         ),
@@ -444,7 +444,7 @@ fn daemon_config(
         dir,
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n\n{}{}\
-             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}{}",
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}{}",
             toml_str(broker),
             toml_str(&client_id("remote")),
             engine_and_yolox(),
@@ -673,7 +673,7 @@ fn an_uncertain_taught_answer_escalates_to_a_served_model() {
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}[models.look]\nfamily = \"embedder\"\ndir = {}\nproviders = [\"cpu\"]\nthreads = 1\n\n{}\
-             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"Is there a cat?\"\nkind = \"yes_no\"\n\
              model = \"look\"\nreview_below = 0.7\nescalate = \"vlm\"\n",
             toml_path(&embedder),

@@ -47,6 +47,7 @@ fn camera(id: &str, url: &str, transport: &str, extra: &str) -> String {
     format!(
         r#"
 [[cameras]]
+realtime = false
 id = "{id}"
 url = "{url}"
 transport = "{transport}"

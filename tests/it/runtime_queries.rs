@@ -37,7 +37,7 @@ fn config(dir: &Path, url: &str) -> PathBuf {
         dir,
         &format!(
             "[mqtt]\nurl = {}\nclient_id = {}\nstate_dir = {}\n\n{}{}\
-             [[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n{}",
             toml_str(url),
             toml_str(&client_id("runtime")),
             toml_path(&dir.join("state")),

@@ -232,7 +232,7 @@ fn standing_queries_report_the_reference_scores() {
     let queries = r["queries"].as_array().unwrap();
     let mut toml = format!(
         "[models.tiny]\nfamily = \"clip\"\ndir = {:?}\nproviders = [\"cpu\"]\n\n\
-         [[cameras]]\nid = \"cam\"\nurl = \"unused.mkv\"\n",
+         [[cameras]]\nrealtime = false\nid = \"cam\"\nurl = \"unused.mkv\"\n",
         fixture()
     );
     for q in queries {

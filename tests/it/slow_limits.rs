@@ -20,7 +20,7 @@ fn config(dir: &std::path::Path, rtsp: &str) -> PathBuf {
     let mut toml = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nclient_id = {}\n\n\
          [models.smol]\nfamily = \"smolvlm\"\ndir = {}\nproviders = [\"cpu\"]\nmax_tokens = 256\n\n\
-         [[cameras]]\nid = \"{CAM}\"\nurl = {}\n\n",
+         [[cameras]]\nrealtime = false\nid = \"{CAM}\"\nurl = {}\n\n",
         toml_str(&client_id("slow")),
         toml_path(&smol),
         toml_str(rtsp),

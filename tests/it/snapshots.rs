@@ -32,7 +32,7 @@ fn each_alert_publishes_and_keeps_the_picture_of_its_frame() {
         dir.path(),
         &format!(
             "{}[snapshots]\ndir = {}\nkeep = 2\nquality = 85\n\n\
-             [[cameras]]\nid = \"cam\"\nurl = {}\nsample_fps = 2\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"cam\"\nurl = {}\nsample_fps = 2\n\n{}",
             engine_and_yolox(),
             toml_path(&snaps),
             toml_path(&clip),
@@ -147,7 +147,7 @@ fn a_slow_querys_alert_publishes_the_picture_of_the_frame_it_answered() {
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}{}[snapshots]\ndir = {}\nquality = 95\n\n\
-             [[cameras]]\nid = \"panel\"\nurl = {}\nsample_fps = 2\n\n\
+             [[cameras]]\nrealtime = false\nid = \"panel\"\nurl = {}\nsample_fps = 2\n\n\
              [[cameras.queries]]\nid = \"display\"\nask = \"what does it say?\"\nkind = \"read\"\n\
              model = \"ocr\"\npattern = '(Region|MACHINE)'\nregion = [0.0, 0.0, 1.0, 1.0]\n\
              every = \"1m\"\nmin_interval = \"1s\"\non_change = true\n",

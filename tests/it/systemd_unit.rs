@@ -152,7 +152,7 @@ fn install_lays_out_the_service_and_verifies_its_drop_in() {
     assert!(root.join("etc/ocellus/ocellus.toml.new").exists());
 
     // A config that fails `ocellus check` installs nothing.
-    let bad = write_config(&dir.path().join("root"), "[[cameras]]\nid = \"x\"\n");
+    let bad = write_config(&dir.path().join("root"), "[[cameras]]\nrealtime = false\nid = \"x\"\n");
     let out = Command::new("bash")
         .arg(repo().join("deploy/install.sh"))
         .args(["--root", dir.path().join("other").to_str().unwrap()])
@@ -170,7 +170,7 @@ fn logs_as_json_lines_or_without_timestamps_under_journald() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"door\"\nurl = \"/nowhere.mkv\"\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"door\"\nurl = \"/nowhere.mkv\"\n\n{}",
             engine_and_yolox(),
             person_query("")
         ),
@@ -241,8 +241,8 @@ fn json_log_lines_carry_the_camera_and_model_as_fields() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
-             [[cameras]]\nid = \"gone\"\nurl = {}\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nsample_fps = 2\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"gone\"\nurl = {}\n\n{}",
             engine_and_yolox(),
             toml_path(&clip),
             person_query(""),

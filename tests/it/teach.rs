@@ -33,7 +33,7 @@ fn teach_config(dir: &Path, clip: &Path, extra: &str) -> PathBuf {
     write_config(
         dir,
         &format!(
-            "{ENGINE_ONE_THREAD}[teach]\nmax_examples = 3\n\n{}[[cameras]]\nid = \"desk\"\nurl = {}\n\
+            "{ENGINE_ONE_THREAD}[teach]\nmax_examples = 3\n\n{}[[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\n\
              sample_fps = 10\n\n[[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\n\
              kind = \"yes_no\"\nmodel = \"look\"\n{extra}\n",
             embedder_model(),
@@ -306,7 +306,7 @@ fn a_folder_of_examples_teaches_a_classify_query() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+            "{ENGINE_ONE_THREAD}{}[[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"what is on the shelf?\"\nkind = \"classify\"\n\
              model = \"look\"\nlabels = [\"cat\", \"mug\", \"person\"]\nexamples = \"shelf\"\n",
             embedder_model(),
@@ -376,7 +376,7 @@ fn daemon_config(dir: &Path, broker: &str, http: u16, clip: &Path) -> PathBuf {
             "[mqtt]\nurl = {}\nclient_id = {}\nstate_dir = {}\n\n\
              [http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n\n\
              [teach]\nreview_every = \"0s\"\n\n{ENGINE_ONE_THREAD}{}\
-             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 4\nrepeat = true\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
              model = \"look\"\nexamples = \"desk-examples\"\nreview_below = 0.9\n",
             toml_str(broker),
@@ -653,7 +653,7 @@ fn a_clip_query_without_labels_answers_exactly_as_zero_shot_and_labels_move_it()
         dir.path(),
         &format!(
             "{ENGINE_ONE_THREAD}[models.tiny]\nfamily = \"clip\"\ndir = {}\ntokenizer = {}\nproviders = [\"cpu\"]\n\n\
-             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
              model = \"tiny\"\nyes = [\"a photo of a cat\"]\nno = [\"a photo of a cup of coffee\"]\n",
             toml_path(&root.join("tests/fixtures/clip_tiny")),
@@ -729,7 +729,7 @@ fn the_frame_behind_a_state_change_can_be_labelled_by_its_event_id() {
 
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "{ENGINE_ONE_THREAD}{}[[cameras]]\nid = \"desk\"\nurl = \"unused.mkv\"\n\n\
+        "{ENGINE_ONE_THREAD}{}[[cameras]]\nrealtime = false\nid = \"desk\"\nurl = \"unused.mkv\"\n\n\
          [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat there?\"\nkind = \"yes_no\"\nmodel = \"look\"\n",
         embedder_model()
     );
@@ -818,7 +818,7 @@ fn an_uncertain_answer_escalates_to_smolvlm_once_per_scene_and_its_answer_is_use
     let config = |escalate: &str| {
         let text = format!(
             "{ENGINE_ONE_THREAD}{}[models.vlm]\nfamily = \"smolvlm\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
-             [[cameras]]\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nurl = {}\nsample_fps = 10\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"Is there a cat?\"\nkind = \"yes_no\"\n\
              model = \"look\"\nreview_below = 0.7\n{escalate}\n",
             embedder_model(),

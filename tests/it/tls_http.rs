@@ -134,6 +134,7 @@ keep_alive = "5s"
 
 {model}
 [[cameras]]
+realtime = false
 id = "door"
 url = {clip}
 repeat = true

@@ -24,7 +24,7 @@ fn site(dir: &Path, prefix: &str, broker: &str, clip: &Path, extra_mqtt: &str) -
         &dir,
         &format!(
             "[mqtt]\nurl = {}\nprefix = \"{prefix}\"\nkeep_alive = \"5s\"\n{extra_mqtt}\n\n{}\
-             [[cameras]]\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}\
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}\
              [[cameras.queries]]\nid = \"cups\"\nask = \"how many cups?\"\nkind = \"count\"\nmodel = \"coco\"\nlabel = \"cup\"\n\n",
             toml_str(broker),
             engine_and_yolox(),

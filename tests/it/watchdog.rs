@@ -81,7 +81,7 @@ fn notifies_ready_pings_while_alive_reloads_and_stops() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "{}[[cameras]]\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}",
+            "{}[[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}",
             engine_and_yolox(),
             toml_path(&clip),
             person_query("")
@@ -166,9 +166,9 @@ fn a_stuck_encoder_stops_the_pings_and_the_other_camera_goes_on() {
         &format!(
             "[http]\nlisten = \"127.0.0.1:{http}\"\n\n{}\
              [models.stall]\nfamily = \"yolox\"\ndir = {}\nproviders = [\"cpu\"]\n\n\
-             [[cameras]]\nid = \"stuck\"\nurl = {}\nsample_fps = 2\n\n\
+             [[cameras]]\nrealtime = false\nid = \"stuck\"\nurl = {}\nsample_fps = 2\n\n\
              [[cameras.queries]]\nid = \"person\"\nask = \"a person?\"\nkind = \"yes_no\"\nmodel = \"stall\"\nlabel = \"person\"\n\n\
-             [[cameras]]\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}",
+             [[cameras]]\nrealtime = false\nid = \"door\"\nurl = {}\nrepeat = true\nsample_fps = 2\n\n{}",
             engine_and_yolox(),
             toml_path(&fixture),
             toml_path(&stuck_clip),

@@ -89,7 +89,7 @@ fn config(dir: &Path, broker: &str, port: u16, rtsp: &str) -> PathBuf {
              [snapshots]\ndir = {}\n\n\
              [teach]\nreview_every = \"0s\"\n\n{}\
              [models.look]\nfamily = \"embedder\"\ndir = {}\nproviders = [\"cpu\"]\nthreads = 1\n\n\
-             [[cameras]]\nid = \"desk\"\nname = \"Desk\"\nurl = {}\nsample_fps = 2\n\n\
+             [[cameras]]\nrealtime = false\nid = \"desk\"\nname = \"Desk\"\nurl = {}\nsample_fps = 2\n\n\
              [[cameras.queries]]\nid = \"person\"\nask = \"is there a person at the desk?\"\n\
              kind = \"yes_no\"\nmodel = \"coco\"\nlabel = \"person\"\nregion = [0.1, 0.1, 0.9, 0.9]\n\n\
              [[cameras.queries]]\nid = \"cat\"\nask = \"is the cat on the desk?\"\nkind = \"yes_no\"\n\
