@@ -266,10 +266,9 @@ fn run_once(a: &Attempt<'_>) -> Outcome {
         Ok(_) => watch(a),
     };
     let duration = pipeline.query_duration::<gst::ClockTime>();
-    progress.duration_ms.store(
-        duration.map_or(0, |d| d.mseconds()),
-        Ordering::Relaxed,
-    );
+    progress
+        .duration_ms
+        .store(duration.map_or(0, |d| d.mseconds()), Ordering::Relaxed);
     progress.stop.store(true, Ordering::Relaxed);
     let _ = pipeline.set_state(gst::State::Null);
     if let (Outcome::Eos, Some(total)) = (&outcome, duration) {

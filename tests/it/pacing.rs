@@ -41,10 +41,15 @@ fn a_file_plays_at_its_own_pace_by_default() {
         "two.mkv",
         &[("astronaut.png", 1.0), ("coffee.png", 1.0)],
     );
-    let cfg = config(dir.path(), &clip, "sample_fps = 10\nchange_threshold = 0.0\n");
+    let cfg = config(
+        dir.path(),
+        &clip,
+        "sample_fps = 10\nchange_threshold = 0.0\n",
+    );
     let mut daemon = Daemon::start(&cfg, &[]);
     assert!(
-        wait_until(Duration::from_secs(60), || !detection_pts(&daemon.output()).is_empty()),
+        wait_until(Duration::from_secs(60), || !detection_pts(&daemon.output())
+            .is_empty()),
         "no frame:\n{}",
         daemon.output()
     );
@@ -90,7 +95,10 @@ fn a_repeating_clip_goes_on_in_presentation_time() {
     // 10 frames a second of presentation time, loop after loop (the clip is 1 s).
     let seconds = pts.last().unwrap() - pts[0];
     let rate = (pts.len() - 1) as f64 / seconds;
-    assert!((8.0..=12.0).contains(&rate), "{rate} frames per second: {pts:?}");
+    assert!(
+        (8.0..=12.0).contains(&rate),
+        "{rate} frames per second: {pts:?}"
+    );
 }
 
 #[test]

@@ -152,7 +152,10 @@ fn install_lays_out_the_service_and_verifies_its_drop_in() {
     assert!(root.join("etc/ocellus/ocellus.toml.new").exists());
 
     // A config that fails `ocellus check` installs nothing.
-    let bad = write_config(&dir.path().join("root"), "[[cameras]]\nrealtime = false\nid = \"x\"\n");
+    let bad = write_config(
+        &dir.path().join("root"),
+        "[[cameras]]\nrealtime = false\nid = \"x\"\n",
+    );
     let out = Command::new("bash")
         .arg(repo().join("deploy/install.sh"))
         .args(["--root", dir.path().join("other").to_str().unwrap()])
