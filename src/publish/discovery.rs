@@ -370,7 +370,6 @@ fn device_config(
         json!({
             "platform": "event",
             "unique_id": format!("{id}_events"),
-            "default_entity_id": entity_id("event", &format!("{id}_events")),
             "name": "Alerts",
             "state_topic": topics.events(&cam.id),
             "event_types": cam.queries.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
@@ -389,7 +388,6 @@ fn device_config(
             json!({
                 "platform": "image",
                 "unique_id": format!("{id}_review"),
-                "default_entity_id": entity_id("image", &format!("{id}_review")),
                 "name": "To review",
                 "image_topic": topics.review_image(&cam.id),
                 "content_type": "image/jpeg",
@@ -400,7 +398,6 @@ fn device_config(
             json!({
                 "platform": "event",
                 "unique_id": format!("{id}_review_event"),
-                "default_entity_id": entity_id("event", &format!("{id}_review_event")),
                 "name": "Review requests",
                 "state_topic": topics.review(&cam.id),
                 "event_types": ["review"],
@@ -419,7 +416,6 @@ fn device_config(
                 json!({
                     "platform": "button",
                     "unique_id": key,
-                    "default_entity_id": entity_id("button", &key),
                     "name": format!("Teach {}: {state}", q.name.as_deref().unwrap_or(&q.id)),
                     "command_topic": topics.query_label(&cam.id, &q.id),
                     "payload_press": state,
@@ -434,12 +430,14 @@ fn device_config(
             json!({
                 "platform": "image",
                 "unique_id": format!("{id}_snapshot"),
-                "default_entity_id": entity_id("image", &format!("{id}_snapshot")),
                 "name": "Last alert",
                 "image_topic": topics.snapshot(&cam.id),
                 "content_type": "image/jpeg",
             }),
         );
+    }
+    for (key, c) in components.iter_mut() {
+        name_entity(key, c);
     }
     json!({
         "device": {
@@ -460,9 +458,26 @@ fn device_config(
     })
 }
 
-/// Home Assistant's entity id for `key`: object ids are lowercase `[a-z0-9_]`, so a
-/// camera `front-door` under prefix `site-a` gives `binary_sensor.site_a_front_door_...`.
-fn entity_id(platform: &str, key: &str) -> String {
+/// Gives an entity (keyed `key` in `components`, its `unique_id` too) its entity id,
+/// `<platform>.<object id>`: object ids are lowercase `[a-z0-9_]`, so a camera
+/// `front-door` under prefix `site-a` gives `binary_sensor.site_a_front_door_...`.
+///
+/// Both ways of asking for it go out. `default_entity_id` (the full id) came with Home
+/// Assistant 2025.10 (home-assistant/core#151775, docs home-assistant.io#40749) to
+/// replace `object_id` (the part after the dot), which those versions deprecate (a
+/// warning, "will stop working in 2026.4") and, with `default_entity_id` beside it,
+/// ignore. Home Assistant 2025.4 to 2025.9 (device-based discovery, no
+/// `default_entity_id`) read only `object_id`: without it they name the entity from
+/// the device and entity names (`binary_sensor.porch_person`, not
+/// `binary_sensor.ocellus_porch_person`). Discovery schemas drop keys they do not
+/// know, so a Home Assistant that no longer has `object_id` passes over it.
+fn name_entity(key: &str, component: &mut Value) {
+    let Some(platform) = component["platform"].as_str().map(str::to_string) else {
+        return;
+    };
+    let Some(c) = component.as_object_mut() else {
+        return;
+    };
     let object: String = key
         .chars()
         .map(|c| {
@@ -473,7 +488,11 @@ fn entity_id(platform: &str, key: &str) -> String {
             }
         })
         .collect();
-    format!("{platform}.{object}")
+    c.insert(
+        "default_entity_id".into(),
+        json!(format!("{platform}.{object}")),
+    );
+    c.insert("object_id".into(), json!(object));
 }
 
 /// The device's availability: the daemon's and the camera's.
@@ -507,7 +526,6 @@ fn component(device: &str, camera: &str, q: &QueryConfig, topics: &Topics) -> (S
     };
     set("platform", json!(platform));
     set("unique_id", json!(key));
-    set("default_entity_id", json!(entity_id(platform, &key)));
     set("name", json!(q.name.as_deref().unwrap_or(&q.id)));
     set("state_topic", json!(topics.state(camera, &q.id)));
     set(
@@ -619,5 +637,41 @@ mod tests {
         }
         // Only queries under review get buttons.
         assert!(!c.keys().any(|k| k.contains("lamp_teach")), "{c:?}");
+    }
+
+    #[test]
+    fn every_entity_names_its_id_both_ways_for_old_and_new_home_assistant() {
+        let cam: CameraConfig = toml::from_str(
+            "id = \"front-door\"\nurl = \"rtsp://cam/1\"\n[[queries]]\nid = \"person\"\n\
+             ask = \"anyone?\"\nkind = \"yes_no\"\nmodel = \"coco\"\nlabel = \"person\"\n\
+             review_below = 0.8\n[[queries]]\nid = \"cups\"\nask = \"how many cups?\"\n\
+             kind = \"count\"\nmodel = \"coco\"\nlabel = \"cup\"\n",
+        )
+        .unwrap();
+        let config = device_config(&cam, &Topics::new("site-a"), true, &BTreeSet::new());
+        let c = config["components"].as_object().unwrap();
+        let person = &c["site-a_front-door_person"];
+        // Home Assistant 2025.10 on: default_entity_id; 2025.4 to 2025.9: object_id.
+        assert_eq!(
+            person["default_entity_id"],
+            "binary_sensor.site_a_front_door_person"
+        );
+        assert_eq!(person["object_id"], "site_a_front_door_person");
+        assert_eq!(
+            c["site-a_front-door_cups"]["object_id"],
+            "site_a_front_door_cups"
+        );
+        assert_eq!(c.len(), 8, "{c:?}");
+        for (key, e) in c {
+            let object = e["object_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{key}: {e}"));
+            assert_eq!(
+                e["default_entity_id"],
+                format!("{}.{object}", e["platform"].as_str().unwrap()),
+                "{key}"
+            );
+            assert_eq!(object, key.to_lowercase().replace('-', "_"), "{key}");
+        }
     }
 }

@@ -9,27 +9,46 @@ use serde_json::json;
 use super::{Message, Outgoing, Topics};
 use crate::query::{Answer, FrameReport};
 
-/// Attributes are re-sent at most this often while a state holds.
-const ATTRIBUTES_EVERY: Duration = Duration::from_secs(10);
+/// With `expire_after`, a query's state is re-sent this often while it holds (or twice
+/// per `expire_after` when that is shorter): Home Assistant restarts the expiry on
+/// every state message. The state goes alone: an attributes message with a new
+/// `frame_time` or score would make Home Assistant's recorder write a row each time.
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
 /// Longest text state payload: Home Assistant drops sensor states over 255
 /// characters; the whole text goes in the attributes.
 const MAX_STATE_CHARS: usize = 255;
 
-/// When a query's attributes went out, and the address of the taught summary
-/// they carried (0 for none).
-type Sent = (Instant, usize);
+/// What went out last for one query.
+struct Sent {
+    /// When its state last went out.
+    state: Instant,
+    /// The address of the taught summary its last attributes carried (0 for none).
+    taught: usize,
+}
 
 /// Turns what the daemon hands the publisher ([`Outgoing`]) into MQTT messages on the
-/// contract's topics, re-sending a query's attributes while its state holds.
+/// contract's topics.
+///
+/// A query's attributes describe its state: they go out with each change of state, with
+/// the first state it has (after a start, or once a query replaced at runtime answers),
+/// and when a label trains a new head (new `examples` and `accuracy`), never again
+/// only to stay fresh. The score moves every frame; re-sending it would cost Home
+/// Assistant's recorder a row per entity each time, and the score that matters to an
+/// automation is the one behind the change. Live scores are in the frame reports
+/// (`/api/live`, the web pages).
+///
+/// Order: a change between two states sends its attributes, then its state, so an
+/// automation triggered by the new state reads the attributes of the frame behind
+/// it. A first state goes before its attributes: the retained state Home Assistant
+/// still shows then is an earlier run's or the replaced query's, and new attributes
+/// beside it would pair that old state with the new query's score.
 pub struct Encoder {
     topics: Topics,
     detections: bool,
-    /// When each (camera, query)'s attributes last went out.
+    /// What last went out for each (camera, query) with a state.
     /// Looked up by borrowed names, so the per-frame check touches no refcount.
-    /// When each (camera, query)'s attributes last went out, and the taught
-    /// summary they carried (its address; 0 for none).
-    attributes_sent: HashMap<Arc<str>, HashMap<Arc<str>, Sent>>,
+    sent: HashMap<Arc<str>, HashMap<Arc<str>, Sent>>,
 }
 
 impl Encoder {
@@ -39,7 +58,7 @@ impl Encoder {
         Self {
             topics,
             detections,
-            attributes_sent: HashMap::new(),
+            sent: HashMap::new(),
         }
     }
 
@@ -115,7 +134,7 @@ impl Encoder {
                             reliable: true,
                         });
                     }
-                    if let Some(sent) = self.attributes_sent.get_mut(camera.id.as_str()) {
+                    if let Some(sent) = self.sent.get_mut(camera.id.as_str()) {
                         sent.remove(query.as_str());
                     }
                 }
@@ -146,7 +165,7 @@ impl Encoder {
                             reliable: true,
                         });
                     }
-                    self.attributes_sent.remove(cam.id.as_str());
+                    self.sent.remove(cam.id.as_str());
                 }
             }
             Outgoing::Rejected {
@@ -215,60 +234,46 @@ impl Encoder {
         }
         for q in &r.queries {
             let Some(state) = &q.state else { continue };
-            // With expire_after, state and attributes go out at least twice per period.
-            let every = q
-                .expire_after
-                .map_or(ATTRIBUTES_EVERY, |e| ATTRIBUTES_EVERY.min(e / 2));
             let taught = q.taught.as_ref().map_or(0, |t| Arc::as_ptr(t) as usize);
-            let sent = self
-                .attributes_sent
-                .get(&*r.camera)
-                .and_then(|sent| sent.get(&*q.id));
-            let due = sent.is_none_or(|(t, _)| t.elapsed() >= every);
+            let sent = self.sent.get(&*r.camera).and_then(|sent| sent.get(&*q.id));
+            // No state of this query went out yet, or its state is its first (a start,
+            // a query replaced at runtime): the retained state is not this query's.
+            let first = sent.is_none() || q.change.as_ref().is_some_and(|c| c.from.is_none());
             // A label trained a new head: its examples and accuracy go out at once.
-            let relabelled = sent.is_some_and(|(_, was)| *was != taught);
-            if q.change.is_some() || due || relabelled {
-                let since = q
-                    .since
-                    .map(|s| humantime::format_rfc3339_millis(s).to_string());
-                let mut attrs = json!({
-                    "score": q.score, "since": since, "frame_time": time.to_string(), "pts": r.pts,
-                    "model": q.model, "region": q.region, "kind": q.kind,
-                });
-                if let Some(map) = attrs.as_object_mut() {
-                    if let Answer::Text(text) = state {
-                        map.insert("text".into(), json!(text));
-                    }
-                    if let Some(c) = q.confidence {
-                        map.insert("confidence".into(), json!(c));
-                    }
-                    if let Some(from) = q.score_from {
-                        map.insert("score_from".into(), json!(from));
-                    }
-                    if let Some(t) = &q.taught {
-                        map.insert("examples".into(), json!(t.examples));
-                        map.insert("accuracy".into(), json!(t.accuracy));
-                    }
-                }
-                emit(Message {
-                    topic: self.topics.attributes(&r.camera, &q.id),
-                    payload: attrs.to_string().into_bytes(),
-                    retain: true,
-                    reliable: true,
-                });
-                self.attributes_sent
+            let relabelled = sent.is_some_and(|s| s.taught != taught);
+            // With expire_after, the state goes out at least twice per period.
+            let refresh = q.expire_after.is_some_and(|e| {
+                sent.is_some_and(|s| s.state.elapsed() >= REFRESH_EVERY.min(e / 2))
+            });
+            let changed = q.change.is_some() || first;
+            let state_msg = (changed || refresh).then(|| Message {
+                topic: self.topics.state(&r.camera, &q.id),
+                payload: state_payload(state),
+                retain: true,
+                reliable: true,
+            });
+            let attributes = (changed || relabelled).then(|| self.attributes(r, q, state, &time));
+            let state_sent = state_msg.is_some();
+            let attributes_sent = attributes.is_some();
+            if first {
+                state_msg.into_iter().chain(attributes).for_each(&mut *emit);
+            } else {
+                attributes.into_iter().chain(state_msg).for_each(&mut *emit);
+            }
+            if state_sent || attributes_sent {
+                let now = Instant::now();
+                let entry = self
+                    .sent
                     .entry(r.camera.clone())
                     .or_default()
-                    .insert(q.id.clone(), (Instant::now(), taught));
-            }
-            let refresh = due && q.expire_after.is_some();
-            if q.change.is_some() || refresh {
-                emit(Message {
-                    topic: self.topics.state(&r.camera, &q.id),
-                    payload: state_payload(state),
-                    retain: true,
-                    reliable: true,
-                });
+                    .entry(q.id.clone())
+                    .or_insert(Sent { state: now, taught });
+                if state_sent {
+                    entry.state = now;
+                }
+                if attributes_sent {
+                    entry.taught = taught;
+                }
             }
             let Some(change) = &q.change else { continue };
             if change.from.is_some() {
@@ -289,6 +294,44 @@ impl Encoder {
                     reliable: true,
                 });
             }
+        }
+    }
+
+    /// Query `q`'s attributes message: what the frame behind its state said.
+    fn attributes(
+        &self,
+        r: &FrameReport,
+        q: &crate::query::Evaluation,
+        state: &Answer,
+        time: &humantime::Rfc3339Timestamp,
+    ) -> Message {
+        let since = q
+            .since
+            .map(|s| humantime::format_rfc3339_millis(s).to_string());
+        let mut attrs = json!({
+            "score": q.score, "since": since, "frame_time": time.to_string(), "pts": r.pts,
+            "model": q.model, "region": q.region, "kind": q.kind,
+        });
+        if let Some(map) = attrs.as_object_mut() {
+            if let Answer::Text(text) = state {
+                map.insert("text".into(), json!(text));
+            }
+            if let Some(c) = q.confidence {
+                map.insert("confidence".into(), json!(c));
+            }
+            if let Some(from) = q.score_from {
+                map.insert("score_from".into(), json!(from));
+            }
+            if let Some(t) = &q.taught {
+                map.insert("examples".into(), json!(t.examples));
+                map.insert("accuracy".into(), json!(t.accuracy));
+            }
+        }
+        Message {
+            topic: self.topics.attributes(&r.camera, &q.id),
+            payload: attrs.to_string().into_bytes(),
+            retain: true,
+            reliable: true,
         }
     }
 }
@@ -366,5 +409,130 @@ mod tests {
             (c["text"].as_str(), c["query"].as_str()),
             (Some(text.as_str()), Some("scene"))
         );
+    }
+
+    /// A report of query `person` (yes_no) in state `to`, changed from `from` when
+    /// `changed`, with `expire_after`.
+    fn yes_no(
+        to: &str,
+        from: Option<&str>,
+        changed: bool,
+        expire_after: Option<Duration>,
+    ) -> FrameReport {
+        let answer = |s: &str| Answer::YesNo(s == "ON");
+        let mut r = FrameReport::new(Arc::from("cam"));
+        r.queries.push(Evaluation {
+            id: Arc::from("person"),
+            kind: QueryKind::YesNo,
+            model: Arc::from("coco"),
+            region: None,
+            score: 0.9,
+            state: Some(answer(to)),
+            confidence: None,
+            score_from: None,
+            taught: None,
+            change: changed.then(|| crate::query::ChangeOut {
+                from: from.map(answer),
+                to: answer(to),
+            }),
+            since: None,
+            expire_after,
+        });
+        r
+    }
+
+    /// The last path segment of each message's topic (`state`, `attributes`, `events`).
+    fn kinds(enc: &mut Encoder, r: &FrameReport) -> Vec<String> {
+        let mut out = Vec::new();
+        enc.frame(r, &mut |m| {
+            out.push(m.topic.rsplit('/').next().unwrap_or_default().to_string())
+        });
+        out
+    }
+
+    #[test]
+    fn a_first_state_goes_before_its_attributes_and_a_change_after_them() {
+        let mut enc = Encoder::new(Topics::new("ocellus"), false);
+        // The first state (a start): the retained state Home Assistant holds is not
+        // this query's, so the state goes first.
+        assert_eq!(
+            kinds(&mut enc, &yes_no("OFF", None, true, None)),
+            ["state", "attributes"]
+        );
+        // A change between two states: the attributes first (an automation triggered
+        // by the state reads them), then the state and the event.
+        assert_eq!(
+            kinds(&mut enc, &yes_no("ON", Some("OFF"), true, None)),
+            ["attributes", "state", "events"]
+        );
+        // The query is replaced at runtime: its first state goes before its attributes.
+        let cam: crate::source::CameraConfig = toml::from_str(
+            "id = \"cam\"\nurl = \"rtsp://cam/1\"\n[[queries]]\nid = \"person\"\n\
+             ask = \"anyone?\"\nkind = \"yes_no\"\nmodel = \"coco\"\nlabel = \"person\"\n",
+        )
+        .unwrap();
+        enc.encode(
+            &Outgoing::Queries {
+                camera: Box::new(cam),
+                removed: Vec::new(),
+            },
+            |_| {},
+        );
+        assert_eq!(
+            kinds(&mut enc, &yes_no("OFF", None, true, None)),
+            ["state", "attributes"]
+        );
+    }
+
+    #[test]
+    fn a_held_state_is_refreshed_alone_for_expire_after_and_its_attributes_are_not_resent() {
+        let expire = Some(Duration::from_millis(400));
+        let mut enc = Encoder::new(Topics::new("ocellus"), false);
+        assert_eq!(
+            kinds(&mut enc, &yes_no("ON", None, true, expire)),
+            ["state", "attributes"]
+        );
+        // Within half the expiry: nothing.
+        assert!(kinds(&mut enc, &yes_no("ON", None, false, expire)).is_empty());
+        // Past it: the state alone (Home Assistant restarts the expiry on it), no
+        // attributes with a new frame time for the recorder to store.
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(
+            kinds(&mut enc, &yes_no("ON", None, false, expire)),
+            ["state"]
+        );
+        assert!(kinds(&mut enc, &yes_no("ON", None, false, expire)).is_empty());
+        // Without expire_after a held state sends nothing at all.
+        let mut enc = Encoder::new(Topics::new("ocellus"), false);
+        kinds(&mut enc, &yes_no("ON", None, true, None));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(kinds(&mut enc, &yes_no("ON", None, false, None)).is_empty());
+    }
+
+    #[test]
+    fn a_label_that_trains_a_new_head_sends_the_attributes_alone() {
+        let mut enc = Encoder::new(Topics::new("ocellus"), false);
+        let summary = |on: usize| {
+            Arc::new(crate::teach::Summary {
+                examples: [("ON".to_string(), on), ("OFF".to_string(), 2)].into(),
+                accuracy: None,
+                candidates: 0,
+            })
+        };
+        // A head is told apart by its summary's address (one Arc per training).
+        let head = summary(1);
+        let mut r = yes_no("ON", None, true, None);
+        r.queries[0].taught = Some(head.clone());
+        kinds(&mut enc, &r);
+        let mut r = yes_no("ON", None, false, None);
+        r.queries[0].taught = Some(head);
+        assert!(kinds(&mut enc, &r).is_empty(), "the same head");
+        r.queries[0].taught = Some(summary(2));
+        let mut out = Vec::new();
+        enc.frame(&r, &mut |m| out.push(m));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].topic, "ocellus/cam/query/person/attributes");
+        let attrs: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
+        assert_eq!(attrs["examples"]["ON"], 2, "{attrs}");
     }
 }

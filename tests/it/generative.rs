@@ -208,6 +208,9 @@ fn captions_detections_answers_and_readings_reach_mqtt() {
         "scene/query/someone/state",
         "scene/query/what/state",
         "panel/query/machine/state",
+        // A first state goes out before its attributes.
+        "scene/query/caption/attributes",
+        "scene/query/someone/attributes",
     ];
     assert!(
         col.wait_for(

@@ -494,9 +494,10 @@ fn an_outage_marks_the_model_unavailable_without_an_alert_and_a_probe_brings_it_
         col.last(status).map(|m| m.text()).as_deref(),
         Some("online")
     );
+    // A first state goes out before its attributes.
     let attrs = col
-        .last("ocellus/desk/query/cat/attributes")
-        .unwrap()
+        .wait_for_topic("ocellus/desk/query/cat/attributes", WAIT)
+        .unwrap_or_else(|| panic!("no attributes:\n{}", col.dump()))
         .json();
     assert_eq!(attrs["score_from"], "logprobs", "{attrs}");
     // Home Assistant: the query's entity follows the model's status too.

@@ -170,6 +170,30 @@ fn queries_are_added_replaced_refused_deleted_and_kept_over_a_restart() {
         r#"{"ask": "anyone there?", "kind": "yes_no", "model": "coco", "label": "person"}"#,
     );
     wait_state(&col, "people", t, |s| s == "ON" || s == "OFF");
+    // Its first state goes before its attributes: attributes first would show Home
+    // Assistant the count's retained state with the yes/no's score.
+    let attributes = "ocellus/cam/query/people/attributes";
+    let yes_no_attributes = |m: &Msg| {
+        m.at > t
+            && m.topic == attributes
+            && serde_json::from_slice::<Value>(&m.payload).is_ok_and(|a| a["kind"] == "yes_no")
+    };
+    assert!(
+        col.wait_for(|m| m.iter().any(yes_no_attributes), WAIT),
+        "no attributes of the replaced query:\n{}",
+        col.dump()
+    );
+    let msgs = col.messages();
+    let first_attributes = msgs.iter().position(yes_no_attributes).unwrap();
+    let first_state = msgs
+        .iter()
+        .position(|m| {
+            m.at > t
+                && m.topic == state_topic("cam", "people")
+                && ["ON", "OFF"].contains(&&*m.text())
+        })
+        .unwrap();
+    assert!(first_state < first_attributes, "{}", col.dump());
     assert!(
         col.wait_for(
             |m| m.iter().any(|m| m.at > t

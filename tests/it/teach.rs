@@ -514,10 +514,17 @@ fn the_daemon_asks_for_review_once_per_scene_and_learns_from_mqtt_and_http_label
     let label = format!("{{\"state\": \"ON\", \"review\": \"{id}\"}}");
     publish_once(&url, "ocellus/desk/query/cat/label", label.as_str(), false);
     wait_state(&col, since, "ON");
-    let attrs = col
-        .last("ocellus/desk/query/cat/attributes")
-        .unwrap()
-        .json();
+    // A first state goes out before its attributes.
+    let attributes = "ocellus/desk/query/cat/attributes";
+    assert!(
+        col.wait_for(
+            |m| m.iter().any(|m| m.at > since && m.topic == attributes),
+            WAIT
+        ),
+        "{}",
+        col.dump()
+    );
+    let attrs = col.last(attributes).unwrap().json();
     assert_eq!(attrs["examples"]["ON"], 1, "{attrs}");
     assert_eq!(attrs["examples"]["OFF"], 2, "{attrs}");
     assert!(attrs["confidence"].as_f64().unwrap() > 0.5, "{attrs}");
