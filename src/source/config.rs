@@ -61,6 +61,11 @@ pub struct CameraConfig {
     /// suits many cameras on few cores.
     #[serde(default)]
     pub decoder_threads: u32,
+    /// Which video decoder to plug in: auto (GStreamer's ranks), software, nvidia,
+    /// vaapi or v4l2 (see [`super::DecoderChoice`]). `None` in the file takes
+    /// `[decode] decoder`, filled in when the config is loaded.
+    #[serde(default)]
+    pub decoder: Option<super::DecoderChoice>,
     /// Frames buffered between decoder and evaluator.
     #[serde(default = "default_queue")]
     pub queue: usize,

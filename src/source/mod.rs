@@ -21,6 +21,8 @@
 //! ```
 
 mod config;
+mod decoder;
+mod decoder_choice;
 mod diagnose;
 mod error;
 mod pipeline;
@@ -32,6 +34,7 @@ mod supervisor;
 mod tuning;
 
 pub use config::{CameraConfig, MAX_PIXELS, SourceKind, Transport};
+pub use decoder_choice::{DecodeConfig, DecoderChoice};
 pub use error::PipelineError;
 pub use pipeline::Progress;
 pub use queue::{

@@ -254,6 +254,17 @@ pub(super) fn build(
     }
     configure_decoder(&parts.pipeline, settings.decoder);
     configure_source(&parts.decode, settings.latency, settings.transport);
+    // The camera's `decoder` choice (src/source/decoder.rs), before the video link.
+    let p = progress.clone();
+    let linked = move || p.video_linked.store(true, Ordering::Relaxed);
+    super::decoder::install(
+        &parts.pipeline,
+        &parts.decode,
+        &parts.convert,
+        cam,
+        &progress.metrics,
+        linked,
+    );
     link_video(&parts.decode, &parts.convert, progress.clone(), &cam.id);
     deliver_frames(&parts.sink, gates, progress, tx);
     Ok(parts.pipeline)

@@ -136,6 +136,13 @@ fn supervise(
         };
         let frames = progress.frames.load(Ordering::Relaxed);
         let got_frames = frames > frames_before;
+        // A hardware decoder that failed before the first frame: software, at once.
+        if matches!(outcome, Outcome::Error(_))
+            && !got_frames
+            && super::decoder::fall_back_after_failure(cam, &progress.metrics.decoder)
+        {
+            continue;
+        }
         // GStreamer does not always say why a network source failed: name the
         // unknown host or refused port when that is the cause.
         let outcome = match outcome {

@@ -31,6 +31,7 @@ mod batching;
 mod browser_selftest;
 mod clip_parity;
 mod control_limits;
+mod decoders;
 mod e2e_mqtt;
 mod florence2_parity;
 mod gate_cache;

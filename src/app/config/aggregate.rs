@@ -9,7 +9,7 @@ use crate::engine::EngineConfig;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;
-use crate::source::CameraConfig;
+use crate::source::{CameraConfig, DecodeConfig};
 use crate::teach::TeachConfig;
 
 /// The whole, validated configuration.
@@ -19,6 +19,9 @@ pub struct Config {
     pub path: PathBuf,
     /// The `[engine]` section: ONNX Runtime library, providers, threads, batching.
     pub engine: EngineConfig,
+    /// The `[decode]` section: the video decoder of cameras that name none (already
+    /// filled into each camera's `decoder`).
+    pub decode: DecodeConfig,
     /// The `[cache]` section: the embedding and prompt caches' sizes.
     pub cache: CacheConfig,
     /// `None`: no broker; the daemon prints what it would publish.

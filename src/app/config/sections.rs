@@ -14,11 +14,12 @@ use crate::kit::Problem;
 use crate::model::ModelConfig;
 use crate::publish::MqttConfig;
 use crate::snapshot::SnapshotConfig;
-use crate::source::CameraConfig;
+use crate::source::{CameraConfig, DecodeConfig};
 use crate::teach::TeachConfig;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "engine",
+    "decode",
     "teach",
     "cache",
     "mqtt",
@@ -56,6 +57,10 @@ pub(super) fn build(
         .and_then(|v| element(v, "engine", problems))
         .unwrap_or_default();
     engine.resolve_paths(base);
+    let decode: DecodeConfig = table
+        .remove("decode")
+        .and_then(|v| element(v, "decode", problems))
+        .unwrap_or_default();
     let cache: CacheConfig = table
         .remove("cache")
         .and_then(|v| element(v, "cache", problems))
@@ -121,9 +126,14 @@ pub(super) fn build(
         )),
         None => {}
     }
+    // A camera without a `decoder` of its own takes `[decode] decoder`.
+    for c in &mut cameras {
+        c.decoder.get_or_insert(decode.decoder);
+    }
     Config {
         path: PathBuf::from(path),
         engine,
+        decode,
         cache,
         teach,
         mqtt,

@@ -129,7 +129,7 @@ fn unknown_sections_and_bad_toml_are_reported() {
     assert_eq!(
         p,
         vec![
-            "mqt: unknown section, expected one of engine, teach, cache, mqtt, http, snapshots, models, cameras"
+            "mqt: unknown section, expected one of engine, decode, teach, cache, mqtt, http, snapshots, models, cameras"
         ]
     );
     let p = problems("[[cameras]\nid = 1");
@@ -227,6 +227,42 @@ fn gate_batching_and_cache_settings_are_checked() {
         "{p:?}"
     );
     assert_eq!(p[1], "cameras: at least one [[cameras]] is needed", "{p:?}");
+}
+
+#[test]
+fn decoders_default_from_decode_and_unknown_ones_are_named() {
+    use crate::source::DecoderChoice;
+    let cams = "[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n\
+                [[cameras]]\nid = \"b\"\nurl = \"b.mkv\"\ndecoder = \"software\"\n";
+    let c = parse(cams, Path::new("/etc/ocellus/test.toml")).unwrap();
+    assert_eq!(c.decode.decoder, DecoderChoice::Auto);
+    assert_eq!(c.cameras[0].decoder, Some(DecoderChoice::Auto));
+    assert_eq!(c.cameras[1].decoder, Some(DecoderChoice::Software));
+    let text = format!("[decode]\ndecoder = \"vaapi\"\n{cams}");
+    let c = parse(&text, Path::new("/etc/ocellus/test.toml")).unwrap();
+    assert_eq!(c.cameras[0].decoder, Some(DecoderChoice::Vaapi));
+    assert_eq!(c.cameras[1].decoder, Some(DecoderChoice::Software));
+    // Every unknown value is named with its path; the rest is still checked.
+    let p = problems(
+        "[decode]\ndecoder = \"gpu\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n\
+         decoder = \"cuda\"\nsample_fps = 0\n[[cameras]]\nid = \"b\"\nurl = \"b.mkv\"\ndecoder = 1\n",
+    );
+    assert_eq!(p.len(), 4, "{p:#?}");
+    let expect = [
+        "decode.decoder: unknown variant `gpu`, expected one of `auto`, `software`, `nvidia`, `vaapi`, `v4l2`",
+        "cameras[0].decoder: unknown variant `cuda`, expected one of `auto`, `software`, `nvidia`, `vaapi`, `v4l2`",
+        "cameras[1].decoder: invalid type",
+        "cameras[0].sample_fps: must be greater than 0",
+    ];
+    for e in expect {
+        assert!(
+            p.iter().any(|x| x.starts_with(e)),
+            "missing {e:?} in {p:#?}"
+        );
+    }
+    let p = problems("[decode]\ndecoders = \"nvidia\"\n[[cameras]]\nid = \"a\"\nurl = \"a.mkv\"\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("decode.decoders: unknown field"), "{p:?}");
 }
 
 const SLOW_MODELS: &str = r#"

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use crate::app::status::{ModelView, Status};
+use crate::app::status::{CameraView, ModelView, Status};
 use crate::kit::metrics::{CameraMetrics, Counter, Histogram, ModelMetrics, RemoteMetrics};
 
 /// The whole exposition.
@@ -253,6 +253,7 @@ fn cameras(w: &mut Writer, shared: &Status) {
             f64::from(u8::from(up)),
         );
     }
+    decoders(w, &cams);
     let histograms: [(&str, &str, CameraHistogram); 7] = [
         ("latency", "Decoder to report ready.", |m| &m.latency),
         ("preprocess", "Preprocessing per model run.", |m| {
@@ -278,6 +279,37 @@ fn cameras(w: &mut Writer, shared: &Status) {
         for (id, v) in cams.iter() {
             w.histogram(&name, &[("camera", id)], get(&v.metrics));
         }
+    }
+}
+
+/// The decoder each camera's pipeline plugged in, and its fallbacks to software.
+fn decoders(w: &mut Writer, cams: &std::collections::BTreeMap<String, CameraView>) {
+    let name = "ocellus_camera_decoder_info";
+    w.header(
+        name,
+        "The video decoder the camera's pipeline plugged in (element factory, its kind, the kind its decoder setting asked for).",
+        "gauge",
+    );
+    for (id, v) in cams.iter() {
+        if let Some(d) = v.metrics.decoder.chosen() {
+            let labels = [
+                ("camera", id.as_str()),
+                ("decoder", &d.factory),
+                ("kind", d.kind),
+                ("wanted", d.wanted),
+            ];
+            w.sample(name, &labels, 1.0);
+        }
+    }
+    let name = "ocellus_camera_decoder_fallbacks_total";
+    w.header(
+        name,
+        "Times the wanted hardware decoder was missing or failed and software decoding took over.",
+        "counter",
+    );
+    for (id, v) in cams.iter() {
+        let n = v.metrics.decoder.fallbacks.get() as f64;
+        w.sample(name, &[("camera", id)], n);
     }
 }
 

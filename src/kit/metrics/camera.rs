@@ -1,6 +1,7 @@
 //! What one camera's frames went through: counters and latency histograms per stage.
 
 use super::counter::Counter;
+use super::decoder::DecoderMetrics;
 use super::histogram::Histogram;
 
 /// What one camera's frames went through.
@@ -47,6 +48,8 @@ pub struct CameraMetrics {
     /// Runtime query changes refused by a limit (change rate, changes waiting,
     /// `queries.json` full).
     pub query_changes_limited: Counter,
+    /// The video decoder in use and the fallbacks from hardware to software.
+    pub decoder: DecoderMetrics,
 }
 
 impl CameraMetrics {

@@ -15,6 +15,7 @@
 
 mod camera;
 mod counter;
+mod decoder;
 mod histogram;
 mod model;
 mod publisher;
@@ -22,6 +23,7 @@ mod remote;
 
 pub use camera::CameraMetrics;
 pub use counter::Counter;
+pub use decoder::{ChosenDecoder, DecoderMetrics};
 pub use histogram::Histogram;
 pub use model::ModelMetrics;
 pub use publisher::PublisherMetrics;
