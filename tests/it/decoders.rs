@@ -27,7 +27,7 @@ fn start(dir: &Path, cameras: &[(&str, &str)]) -> (Daemon, u16) {
     let mut toml = format!("[http]\nlisten = \"127.0.0.1:{port}\"\n\n");
     for (id, decoder) in cameras {
         toml.push_str(&format!(
-            "[[cameras]]\nid = \"{id}\"\nurl = {}\nrepeat = true\ndecoder = \"{decoder}\"\n\n",
+            "[[cameras]]\nrealtime = false\nid = \"{id}\"\nurl = {}\nrepeat = true\ndecoder = \"{decoder}\"\n\n",
             toml_path(&clip)
         ));
     }
