@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::clips::ClipSpec;
+use crate::common::Mosquitto;
 use crate::common::RtspServer;
-use crate::common::{self, Mosquitto};
 use crate::daemon::{self, Until, exit_counters};
 use crate::measure::{guarded, median, num, opt_num, percentile, tail};
 use crate::rtsp::{clip_launch, mounts};
@@ -148,18 +148,7 @@ fn one(
         .ok_or_else(|| format!("the daemon ended before the warm-up was over: {}", run.exit))?;
     let window_s = w.seconds();
 
-    let rates: Vec<f64> = ids
-        .iter()
-        .map(|id| {
-            let topic = common::detections_topic(id);
-            let n = run
-                .msgs
-                .iter()
-                .filter(|m| m.topic == topic && w.contains(m.at))
-                .count();
-            n as f64 / window_s
-        })
-        .collect();
+    let rates = run.rates_hz(&ids, w);
     let lat = run.latencies_ms(|m| w.contains(m.at));
     let p99 = percentile(&lat, 99.0);
     let min_rate = rates.iter().copied().fold(f64::INFINITY, f64::min);

@@ -366,6 +366,21 @@ impl Run {
         self.phases.first()
     }
 
+    /// Each camera's evaluation rate inside `w`: its detections messages per second.
+    pub fn rates_hz(&self, ids: &[String], w: &Window) -> Vec<f64> {
+        ids.iter()
+            .map(|id| {
+                let topic = common::detections_topic(id);
+                let n = self
+                    .msgs
+                    .iter()
+                    .filter(|m| m.topic == topic && w.contains(m.at))
+                    .count();
+                n as f64 / w.seconds()
+            })
+            .collect()
+    }
+
     /// Frame→MQTT latency of each message `keep` accepts, in ms, sorted: receive
     /// wall time − the payload's `time` (the wall time at which the frame left the
     /// decoder).

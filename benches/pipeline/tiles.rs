@@ -340,18 +340,7 @@ impl<'a> Phase<'a> {
         sys1: Option<Value>,
     ) -> Self {
         let seconds = w.seconds();
-        let rates: Vec<f64> = ids
-            .iter()
-            .map(|id| {
-                let topic = common::detections_topic(id);
-                let n = run
-                    .msgs
-                    .iter()
-                    .filter(|m| m.topic == topic && w.contains(m.at))
-                    .count();
-                n as f64 / seconds
-            })
-            .collect();
+        let rates = run.rates_hz(ids, w);
         let lat = run.latencies_ms(|m| w.contains(m.at));
         Phase {
             window: w,

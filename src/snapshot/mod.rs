@@ -29,4 +29,4 @@ mod store;
 pub use config::SnapshotConfig;
 pub use error::SnapshotError;
 pub use region::Region;
-pub use snapshotter::{Snapshot, Snapshotter};
+pub use snapshotter::{Snapshot, Snapshotter, to_rgb};

@@ -119,8 +119,9 @@ impl Snapshotter {
     }
 }
 
-/// Packs `frame` into RGB rows without padding (I420 converted with its matrix).
-fn to_rgb(frame: &Frame, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+/// Packs `frame` into RGB rows without padding (I420 converted with its matrix):
+/// for a snapshot, and for a model that needs RGB when the camera delivers I420.
+pub fn to_rgb(frame: &Frame, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
     let (w, h) = (frame.width as usize, frame.height as usize);
     out.clear();
     out.reserve(w * h * 3);

@@ -49,18 +49,6 @@ fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
     prometheus_parse::Scrape::parse(lines.into_iter()).ok()
 }
 
-fn value(s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    s.samples
-        .iter()
-        .find(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
-        .and_then(|x| match x.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => Some(v),
-            _ => None,
-        })
-}
-
 /// The labels of camera `id`'s `ocellus_camera_decoder_info` sample, once it has one
 /// and the camera has decoded `frames` frames.
 fn decoder_info(port: u16, id: &str, frames: f64) -> Vec<(String, String)> {
@@ -69,8 +57,8 @@ fn decoder_info(port: u16, id: &str, frames: f64) -> Vec<(String, String)> {
         let Some(s) = scrape(port) else {
             return false;
         };
-        let decoded =
-            value(&s, "ocellus_camera_decoded_frames_total", &[("camera", id)]).unwrap_or(0.0);
+        let decoded = metric_value(&s, "ocellus_camera_decoded_frames_total", &[("camera", id)])
+            .unwrap_or(0.0);
         let info = s.samples.iter().find(|x| {
             x.metric == "ocellus_camera_decoder_info" && x.labels.get("camera") == Some(id)
         });
@@ -135,7 +123,7 @@ fn software_and_auto_decode_with_avdec_and_say_so() {
     let s = scrape(port).unwrap();
     for id in ["sw", "plain"] {
         assert_eq!(
-            value(
+            metric_value(
                 &s,
                 "ocellus_camera_decoder_fallbacks_total",
                 &[("camera", id)]
@@ -195,7 +183,7 @@ fn missing_hardware_decoders_fall_back_to_software_once() {
     let s = scrape(port).unwrap();
     for (id, _) in &cameras {
         assert_eq!(
-            value(
+            metric_value(
                 &s,
                 "ocellus_camera_decoder_fallbacks_total",
                 &[("camera", id)]
@@ -204,7 +192,7 @@ fn missing_hardware_decoders_fall_back_to_software_once() {
             "{id}"
         );
         assert_eq!(
-            value(&s, "ocellus_camera_up", &[("camera", id)]),
+            metric_value(&s, "ocellus_camera_up", &[("camera", id)]),
             Some(1.0),
             "{id}"
         );

@@ -76,18 +76,6 @@ fn scrape(port: u16) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(lines.into_iter()).expect("Prometheus text")
 }
 
-fn value(s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    s.samples
-        .iter()
-        .find(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
-        .and_then(|x| match x.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => Some(v),
-            _ => None,
-        })
-}
-
 #[test]
 fn endpoints_report_health_metrics_queries_and_snapshots() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +151,7 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
     );
     let first = scrape(port);
     let decoded = |s: &prometheus_parse::Scrape| {
-        value(
+        metric_value(
             s,
             "ocellus_camera_decoded_frames_total",
             &[("camera", "live")],
@@ -172,7 +160,7 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
     };
     let d1 = decoded(&first);
     assert_eq!(
-        value(
+        metric_value(
             &first,
             "ocellus_model_loaded",
             &[("model", "coco"), ("family", "yolox")]
@@ -180,16 +168,19 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
         Some(1.0)
     );
     assert_eq!(
-        value(
+        metric_value(
             &first,
             "ocellus_model_provider_info",
             &[("model", "coco"), ("provider", "cpu")]
         ),
         Some(1.0)
     );
-    assert_eq!(value(&first, "ocellus_mqtt_connected", &[]), Some(1.0));
     assert_eq!(
-        value(&first, "ocellus_camera_up", &[("camera", "live")]),
+        metric_value(&first, "ocellus_mqtt_connected", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric_value(&first, "ocellus_camera_up", &[("camera", "live")]),
         Some(1.0)
     );
     let latency = first
@@ -213,8 +204,8 @@ fn endpoints_report_health_metrics_queries_and_snapshots() {
         decoded(&second)
     );
     assert!(
-        value(&second, "ocellus_model_runs_total", &[("model", "coco")]).unwrap()
-            >= value(&first, "ocellus_model_runs_total", &[("model", "coco")]).unwrap()
+        metric_value(&second, "ocellus_model_runs_total", &[("model", "coco")]).unwrap()
+            >= metric_value(&first, "ocellus_model_runs_total", &[("model", "coco")]).unwrap()
     );
 
     let cams = get(port, "/api/cameras").unwrap().json();

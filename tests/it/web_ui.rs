@@ -19,37 +19,6 @@ use common::*;
 const WAIT: Duration = Duration::from_secs(60);
 const TOKEN: &str = "web-ui-token";
 
-/// A 640x360 PNG of `photo` (letterboxed), for the RTSP mount to read.
-fn scene(dir: &Path, photo: &str) -> PathBuf {
-    let out = dir.join(format!("{photo}.scene.png"));
-    let src = media(photo);
-    run_gst_launch(&out, clip_time_limit(1.0), |tmp| {
-        [
-            "filesrc",
-            &format!("location={}", src.display()),
-            "!",
-            "decodebin",
-            "!",
-            "videoconvert",
-            "!",
-            "videoscale",
-            "add-borders=true",
-            "!",
-            "video/x-raw,format=RGB,width=640,height=360,pixel-aspect-ratio=1/1",
-            "!",
-            "pngenc",
-            "snapshot=true",
-            "!",
-            "filesink",
-            &format!("location={}", tmp.display()),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    });
-    out
-}
-
 /// Shows `png` on the camera from now on (the mount re-reads its file each frame).
 fn show(live: &Path, png: &Path) {
     let tmp = live.with_extension("tmp");
@@ -173,8 +142,8 @@ fn the_web_interface_shows_edits_and_teaches_through_a_real_browser() {
     let Some(b) = Browser::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (cat, person) = (
-        scene(dir.path(), "chelsea.png"),
-        scene(dir.path(), "astronaut.png"),
+        media_still(dir.path(), "chelsea.png", 640, 360),
+        media_still(dir.path(), "astronaut.png", 640, 360),
     );
     let live = dir.path().join("live.png");
     show(&live, &cat);

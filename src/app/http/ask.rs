@@ -23,11 +23,10 @@ use serde_json::{Value, json};
 
 use super::daemon::ask_daemon;
 use super::live::web;
-use super::reply::{Ids, body_within, error};
+use super::reply::{Ids, error, spec_body};
 use crate::app::control;
-use crate::app::control::limits::MAX_SPEC_BYTES;
 use crate::app::status::Status;
-use crate::app::web::{jpeg_of, to_rgb};
+use crate::app::web::jpeg_of;
 use crate::cache::EmbeddingCache;
 use crate::eval::{CameraWorker, WorkerContext};
 use crate::kit::metrics::CameraMetrics;
@@ -47,9 +46,7 @@ pub(super) async fn ask(
     Ids(camera): Ids<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body_within(body, || {
-        format!("the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have")
-    }) {
+    let body = match spec_body(body) {
         Ok(body) => body,
         Err(res) => return *res,
     };
@@ -110,6 +107,19 @@ pub(super) async fn ask(
     }
 }
 
+/// `frame` as packed RGB, for a model that needs it when the camera delivers I420.
+fn rgb_frame(frame: &Frame) -> Result<Frame, String> {
+    let mut rgb = Vec::new();
+    crate::snapshot::to_rgb(frame, &mut rgb)
+        .map_err(|e| format!("the camera's frame cannot be read as RGB: {e}"))?;
+    let mut out = Frame::from_rgb(frame.width, frame.height, frame.width as usize * 3, rgb);
+    out.seq = frame.seq;
+    out.pts = frame.pts;
+    out.captured = frame.captured;
+    out.decoded_at = frame.decoded_at;
+    Ok(out)
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
@@ -142,9 +152,7 @@ fn answer_once(
     }
     let prepared = t0.elapsed();
     let frame = match (worker.pixels(), frame.format) {
-        (Pixels::Rgb, PixelFormat::I420(_)) => {
-            to_rgb(&frame).ok_or("the camera's frame has a layout that cannot be read")?
-        }
+        (Pixels::Rgb, PixelFormat::I420(_)) => rgb_frame(&frame)?,
         _ => frame,
     };
     let picture = jpeg_of(&frame, PICTURE_SIDE, PICTURE_QUALITY).map(|j| {

@@ -6,6 +6,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::json;
 
+use crate::app::control::limits::MAX_SPEC_BYTES;
+
 /// The ids of a path (`Path`), a bad one (percent escapes that are not UTF-8, say)
 /// refused with the API's JSON error rather than axum's plain text.
 pub(super) struct Ids<T>(pub(super) T);
@@ -35,6 +37,16 @@ pub(super) fn body_within(
         }
         Err(e) => Err(Box::new(error(e.status(), e.body_text()))),
     }
+}
+
+/// The body of a request that carries a query spec (`PUT /api/queries/...`,
+/// `POST .../ask`), refused when it is over [`MAX_SPEC_BYTES`].
+pub(super) fn spec_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Box<Response>> {
+    body_within(body, || {
+        format!("the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have")
+    })
 }
 
 /// `{"error": reason}` with `code`.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::daemon::ask_daemon;
 use super::guard::Guard;
-use super::reply::{Ids, body_within, error};
+use super::reply::{Ids, error, spec_body};
 use super::session::{self, Sessions};
 use super::{health, render};
 use crate::app::control;
@@ -154,9 +154,7 @@ async fn set_query(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     // A body over the limit is refused before it is read whole.
-    let body = match body_within(body, || {
-        format!("the spec is larger than {MAX_SPEC_BYTES} bytes, the most a query spec may have")
-    }) {
+    let body = match spec_body(body) {
         Ok(body) => body,
         Err(res) => return *res,
     };

@@ -60,6 +60,8 @@ pub(super) async fn system(State(shared): State<Arc<Status>>) -> Json<Value> {
     let now = Instant::now();
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     let last = last.get_or_insert_with(HashMap::new);
+    // Cameras a reload removed leave no reading behind.
+    last.retain(|id, _| shared.cameras().contains_key(id));
     let cameras: Vec<Value> = shared
         .cameras()
         .iter()

@@ -23,6 +23,9 @@ use crate::app::status::Status;
 
 use crate::app::web::ASSETS;
 
+/// The most a login form may hold (a token and where to go next).
+const MAX_LOGIN_BYTES: usize = 4096;
+
 /// How long a failed login waits before it answers (guessing is slow).
 const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(500);
 
@@ -31,7 +34,12 @@ pub(super) fn routes() -> Router<Arc<Status>> {
         .route("/", get(index))
         .route("/ui/{*path}", get(asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/login", get(login_form).post(login))
+        .route(
+            "/login",
+            get(login_form)
+                .post(login)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_BYTES)),
+        )
         .route("/logout", post(logout))
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use assets::ASSETS;
 pub use hub::{FRAMES_PER_SECOND, Hub, LiveEvent, StoredEvent};
-pub use tiles::{Picture, Tile, Tiles, jpeg_of, to_rgb};
+pub use tiles::{Picture, Tile, Tiles, jpeg_of};
 
 use crate::app::http::WebConfig;
 

@@ -23,6 +23,7 @@ use jpeg_encoder::{ColorType, Encoder};
 use tokio::sync::watch;
 
 use crate::app::http::WebConfig;
+use crate::engine::{I420View, RgbView};
 use crate::kit::metrics::Counter;
 use crate::kit::{Frame, LiveFrame, PixelFormat, RateLimit};
 
@@ -238,20 +239,6 @@ pub fn jpeg_of(frame: &Frame, side: u32, quality: u8) -> Option<Vec<u8>> {
     Some(jpeg)
 }
 
-/// `frame` as packed RGB of the same size (I420 converted with its colorimetry), for
-/// a model that needs RGB when the camera delivers I420; `None` for a layout it
-/// cannot read.
-pub fn to_rgb(frame: &Frame) -> Option<Frame> {
-    let mut rgb = Vec::new();
-    let (w, h) = scale_down(frame, frame.width.max(frame.height), &mut rgb)?;
-    let mut out = Frame::from_rgb(u32::from(w), u32::from(h), usize::from(w) * 3, rgb);
-    out.seq = frame.seq;
-    out.pts = frame.pts;
-    out.captured = frame.captured;
-    out.decoded_at = frame.decoded_at;
-    Some(out)
-}
-
 /// Packs `frame`, scaled down (nearest pixel) so its long side is at most `side`,
 /// into `out` as RGB rows; its size, or `None` for a layout it cannot read.
 fn scale_down(frame: &Frame, side: u32, out: &mut Vec<u8>) -> Option<(u16, u16)> {
@@ -264,43 +251,32 @@ fn scale_down(frame: &Frame, side: u32, out: &mut Vec<u8>) -> Option<(u16, u16)>
     let oh = ((f64::from(fh) * scale).round() as u32).clamp(1, u32::from(u16::MAX));
     let xs = |ox: u32| (((f64::from(ox) + 0.5) / scale) as u32).min(fw - 1) as usize;
     let ys = |oy: u32| (((f64::from(oy) + 0.5) / scale) as u32).min(fh - 1) as usize;
-    let data = frame.data();
     out.clear();
     out.reserve((ow * oh * 3) as usize);
+    // The engine's views check each layout against the buffer once.
     match frame.format {
         PixelFormat::Rgb => {
-            if data.len() < (fh as usize - 1) * frame.stride + fw as usize * 3 {
-                return None;
-            }
+            let view = RgbView::of(frame).ok()?;
             for oy in 0..oh {
-                let row = &data[ys(oy) * frame.stride..];
+                let row = view.row_bytes(ys(oy) as u32);
                 for ox in 0..ow {
                     let x = xs(ox) * 3;
                     out.extend_from_slice(&row[x..x + 3]);
                 }
             }
         }
-        PixelFormat::I420(layout) => {
-            let [oy_, ou, ov] = layout.offsets;
-            let [sy, su, sv] = layout.strides;
-            let (cw, ch) = ((fw as usize).div_ceil(2), (fh as usize).div_ceil(2));
-            let fits = |off: usize, stride: usize, w: usize, h: usize| {
-                data.len() >= off + (h - 1) * stride + w
-            };
-            if !(fits(oy_, sy, fw as usize, fh as usize)
-                && fits(ou, su, cw, ch)
-                && fits(ov, sv, cw, ch))
-            {
-                return None;
-            }
+        PixelFormat::I420(_) => {
+            let view = I420View::of(frame)?.ok()?;
+            let m = view.matrix();
             for oy in 0..oh {
                 let y = ys(oy);
+                let (ys_, us, vs) = (view.row(0, y), view.row(1, y / 2), view.row(2, y / 2));
                 for ox in 0..ow {
                     let x = xs(ox);
-                    let rgb = layout.matrix.rgb(
-                        f32::from(data[oy_ + y * sy + x]),
-                        f32::from(data[ou + (y / 2) * su + x / 2]),
-                        f32::from(data[ov + (y / 2) * sv + x / 2]),
+                    let rgb = m.rgb(
+                        f32::from(ys_[x]),
+                        f32::from(us[x / 2]),
+                        f32::from(vs[x / 2]),
                     );
                     out.extend(rgb.map(|c| c.round() as u8));
                 }

@@ -208,6 +208,36 @@ pub fn media_clip(dir: &Path, name: &str, segments: &[(&str, f64)]) -> PathBuf {
     out
 }
 
+/// A PNG of shared media file `name` letterboxed into `width` x `height` (square
+/// pixels), as `DIR/NAME.WxH.png`; returns its path.
+pub fn media_still(dir: &Path, name: &str, width: u32, height: u32) -> PathBuf {
+    let out = dir.join(format!("{name}.{width}x{height}.png"));
+    let src = media(name);
+    run_gst_launch(&out, clip_time_limit(1.0), |tmp| {
+        let mut a: Vec<String> = vec!["filesrc".into(), format!("location={}", src.display())];
+        a.extend(
+            [
+                "!",
+                "decodebin",
+                "!",
+                "videoconvert",
+                "!",
+                "videoscale",
+                "add-borders=true",
+                "!",
+            ]
+            .map(String::from),
+        );
+        a.push(format!(
+            "video/x-raw,format=RGB,width={width},height={height},pixel-aspect-ratio=1/1"
+        ));
+        a.extend(["!", "pngenc", "snapshot=true", "!", "filesink"].map(String::from));
+        a.push(format!("location={}", tmp.display()));
+        a
+    });
+    out
+}
+
 /// Makes an H.264 clip of `videotestsrc pattern=PATTERN` (e.g. "smpte", "ball",
 /// "snow"). Odd sizes work (x264 then encodes 4:4:4). Never hangs: see
 /// `run_gst_launch`.

@@ -12,7 +12,8 @@
 //! * `topics`: the contract's topics (`status_topic`, `cam_status`, `state_topic`,
 //!   `events_topic`, `detections_topic`);
 //! * `clips`: test clips made with `gst-launch-1.0`, killed and tried again when it
-//!   hangs (`make_clip`, `media_clip`, `make_test_pattern_clip`, `run_gst_launch`);
+//!   hangs (`make_clip`, `media_clip`, `media_still`, `make_test_pattern_clip`,
+//!   `run_gst_launch`);
 //! * `probe`: what a clip holds (`probe_clip`, `discover_duration`);
 //! * `process`: any child with a time limit (`wait_or_kill`) or killed on drop
 //!   (`KillOnDrop`), and this test binary run again for one test (`rerun_this_test`);
@@ -23,7 +24,8 @@
 //! * `conf`: config snippets (TOML strings and paths, the real models);
 //! * `logs`: checks of the daemon's log (colour codes, levels, panics);
 //! * `journal`: the outbox journal read back (`journaled`);
-//! * `http`: a minimal HTTP client for the daemon's endpoints;
+//! * `http`: a minimal HTTP client for the daemon's endpoints, and `metric_value` of
+//!   a Prometheus scrape;
 //! * `proxy`: a gated TCP proxy between the daemon and the broker (`GatedProxy`);
 //! * `rtsp`: a real RTSP server in the test process (`RtspServer`);
 //! * `tty`: a pseudo-terminal for a child's output (`Pty`);
