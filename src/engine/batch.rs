@@ -9,21 +9,24 @@
 //! (drop-oldest for live sources, counted). Models whose batch dimension is fixed run
 //! one frame at a time.
 //!
-//! Input and output tensors are allocated once per batch size and reused. A camera
-//! fills an input buffer borrowed from the engine's small pool (a few batches' worth,
-//! however many cameras there are), so memory grows with the batch size, not with
-//! the number of cameras, and the steady state allocates nothing.
+//! A camera writes its preprocessed frame straight into the input tensor of a
+//! [`Job`] borrowed from the engine's small pool (a few batches' worth, however many
+//! cameras there are). A run of one frame (always, for a fixed batch dimension) uses
+//! the job's own tensors: the input as written, the output preallocated in the job
+//! and read there in place, so nothing is copied. A batch of several copies each
+//! input into one reused tensor and each item's rows back into its job. Memory grows
+//! with the batch size, not with the number of cameras, and the steady state of a
+//! fixed-batch model allocates nothing.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ocellus::engine::{self, Batcher, BatchSpec, Job};
+//! use ocellus::engine::{self, Batcher, BatchSpec};
 //! let env = engine::environment(&Default::default()).unwrap();
 //! let session = engine::open(env, "coco", "yolox.onnx".as_ref(), &[engine::Provider::Cpu], None).unwrap();
 //! let batcher = Batcher::spawn(session, BatchSpec { model: "coco".into(), output: None, max_batch: 4, max_wait: Duration::from_millis(5) }).unwrap();
 //! let mut client = batcher.client();
-//! let len = batcher.input_len();
 //! let values = client
-//!     .infer(|input| Ok(input.resize(len, 0.0)), |output| output.len())
+//!     .infer(|input| Ok(input.fill(0.5)), |output| output.len())
 //!     .unwrap();
 //! println!("{values} output values");
 //! ```
@@ -34,8 +37,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions};
-use ort::value::Tensor;
+use ort::value::TensorRef;
 
+use super::job::{Job, JobPool, Shapes};
 use super::{BatchError, EngineError, RunError, SharedSession};
 use crate::kit::metrics::ModelMetrics;
 
@@ -50,20 +54,15 @@ pub struct BatchSpec {
     pub max_wait: Duration,
 }
 
-/// One camera's request: its preprocessed input (one item, without the batch
-/// dimension) and, after the run, its output (one item).
-#[derive(Debug, Default)]
-pub struct Job {
-    pub input: Vec<f32>,
-    pub output: Vec<f32>,
-}
+/// What a camera's request gets back: its job, and whether its run succeeded.
+type Reply = (Job, Result<(), Arc<BatchError>>);
 
 struct Request {
     job: Job,
     /// When this camera was last served (stalest-first order).
     served: Instant,
     queued: Instant,
-    reply: Sender<(Job, Result<(), Arc<BatchError>>)>,
+    reply: Sender<Reply>,
 }
 
 /// The engine thread of one model; dropping every handle and client stops it.
@@ -75,71 +74,15 @@ pub struct Batcher {
     pub metrics: Arc<ModelMetrics>,
 }
 
-/// Input/output buffers lent to cameras: at most `limit` exist.
-struct JobPool {
-    tx: Sender<Job>,
-    rx: Receiver<Job>,
-    made: AtomicUsize,
-    limit: usize,
-}
-
-impl JobPool {
-    fn new(limit: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(limit);
-        Self {
-            tx,
-            rx,
-            made: AtomicUsize::new(0),
-            limit,
-        }
-    }
-
-    /// An idle job; a new one while fewer than `limit` exist, else waits for one.
-    fn take(&self) -> Job {
-        if let Ok(job) = self.rx.try_recv() {
-            return job;
-        }
-        if self
-            .made
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
-            })
-            .is_ok()
-        {
-            return Job::default();
-        }
-        self.rx.recv().unwrap_or_default()
-    }
-
-    fn give_back(&self, job: Job) {
-        let _ = self.tx.try_send(job);
-    }
-}
-
 /// A camera's connection to a batcher (one request in flight at a time).
 pub struct BatchClient {
     tx: Sender<Request>,
     pool: Arc<JobPool>,
-    reply_tx: Sender<(Job, Result<(), Arc<BatchError>>)>,
-    reply_rx: Receiver<(Job, Result<(), Arc<BatchError>>)>,
+    reply_tx: Sender<Reply>,
+    reply_rx: Receiver<Reply>,
     served: Instant,
     clients: Arc<AtomicUsize>,
     model: Arc<Shapes>,
-}
-
-/// Input/output geometry read from the session.
-#[derive(Debug)]
-struct Shapes {
-    model: String,
-    input: String,
-    output: String,
-    /// Item shape of the input, without the batch dimension.
-    item_in: Vec<usize>,
-    item_in_len: usize,
-    /// Item shape of the output when fully known (for preallocation).
-    item_out: Option<Vec<usize>>,
-    max_batch: usize,
-    max_wait: Duration,
 }
 
 impl Batcher {
@@ -206,13 +149,15 @@ impl Batcher {
         let clients = Arc::new(AtomicUsize::new(0));
         let metrics = Arc::new(ModelMetrics::default());
         // Two batches in flight (one running, one gathering) plus slack.
+        // One batch running, one gathering, plus slack.
         let pool = Arc::new(JobPool::new(2 * shape.max_batch + 2));
         let worker = Worker {
             session,
             shape: shape.clone(),
             clients: clients.clone(),
             metrics: metrics.clone(),
-            tensors: Vec::new(),
+            batch_input: Vec::new(),
+            batch_options: None,
         };
         std::thread::Builder::new()
             .name(format!("engine-{}", spec.model))
@@ -259,50 +204,83 @@ impl Batcher {
 }
 
 impl BatchClient {
-    /// Runs one item: `fill` writes the input into a buffer lent by the engine (it
-    /// waits for one when all are in use), then `read` gets the output. Blocks until
-    /// done.
+    /// Runs one item: `fill` writes the input straight into the input tensor of a
+    /// job lent by the engine (it waits for one when all are in use), then `read`
+    /// gets the output where the run wrote it. Blocks until done.
     pub fn infer<T>(
         &mut self,
-        fill: impl FnOnce(&mut Vec<f32>) -> Result<(), EngineError>,
+        fill: impl FnOnce(&mut [f32]) -> Result<(), EngineError>,
         read: impl FnOnce(&[f32]) -> T,
     ) -> Result<T, EngineError> {
-        let mut job = self.pool.take();
-        let result = fill(&mut job.input)
-            .and_then(|()| self.run(&mut job))
-            .map(|()| read(&job.output));
-        self.pool.give_back(job);
+        let mut job = self
+            .pool
+            .take(&self.model)
+            .map_err(|e| self.fail(RunError::Buffers(e)))?;
+        if let Err(e) = fill(job.input_mut()) {
+            self.pool.give_back(job);
+            return Err(e);
+        }
+        let (job, result) = self.submit(job);
+        let result = match (&job, result) {
+            (Some(job), Ok(())) => Ok(read(job.output())),
+            (None, Ok(())) => Err(self.fail(RunError::Stopped)),
+            (_, Err(e)) => Err(e),
+        };
+        match job {
+            Some(job) => self.pool.give_back(job),
+            None => self.pool.lost(),
+        }
         result
     }
 
-    /// Runs `job.input` (one item) and fills `job.output`. Blocks until done.
-    pub fn run(&mut self, job: &mut Job) -> Result<(), EngineError> {
-        let fail = |source: RunError| EngineError::Run {
-            model: self.model.model.clone(),
-            source,
-        };
-        if job.input.len() != self.model.item_in_len {
-            return Err(fail(RunError::InputLength {
-                got: job.input.len(),
+    /// Runs `input` (one item, copied into a lent job) and returns a copy of its
+    /// output: for callers that hold their input elsewhere (tests, tools).
+    pub fn run(&mut self, input: &[f32]) -> Result<Vec<f32>, EngineError> {
+        let want = self.model.item_in_len;
+        if input.len() != want {
+            return Err(self.fail(RunError::InputLength {
+                got: input.len(),
                 input: self.model.input.clone(),
-                want: self.model.item_in_len,
+                want,
                 shape: self.model.item_in.clone(),
             }));
         }
+        self.infer(
+            |buf| {
+                buf.copy_from_slice(input);
+                Ok(())
+            },
+            <[f32]>::to_vec,
+        )
+    }
+
+    fn fail(&self, source: RunError) -> EngineError {
+        EngineError::Run {
+            model: self.model.model.clone(),
+            source,
+        }
+    }
+
+    /// Sends `job` to the engine thread and waits for it; the job comes back unless
+    /// the engine has stopped.
+    fn submit(&mut self, job: Job) -> (Option<Job>, Result<(), EngineError>) {
         let request = Request {
-            job: std::mem::take(job),
+            job,
             served: self.served,
             queued: Instant::now(),
             reply: self.reply_tx.clone(),
         };
         if let Err(e) = self.tx.send(request) {
-            *job = e.into_inner().job;
-            return Err(fail(RunError::Stopped));
+            return (Some(e.into_inner().job), Err(self.fail(RunError::Stopped)));
         }
-        let (back, result) = self.reply_rx.recv().map_err(|_| fail(RunError::Stopped))?;
-        *job = back;
+        let Ok((back, result)) = self.reply_rx.recv() else {
+            return (None, Err(self.fail(RunError::Stopped)));
+        };
         self.served = Instant::now();
-        result.map_err(|e| fail(RunError::Batch(e)))
+        (
+            Some(back),
+            result.map_err(|e| self.fail(RunError::Batch(e))),
+        )
     }
 }
 
@@ -312,23 +290,21 @@ impl Drop for BatchClient {
     }
 }
 
-/// Reused input tensor and output-preallocating run options for one batch size.
-struct Slot {
-    input: Tensor<f32>,
-    options: RunOptions<HasSelectedOutputs>,
-}
-
 struct Worker {
     session: SharedSession,
     shape: Arc<Shapes>,
     clients: Arc<AtomicUsize>,
     metrics: Arc<ModelMetrics>,
-    /// `tensors[n - 1]`: the slot for batches of `n`.
-    tensors: Vec<Option<Slot>>,
+    /// The inputs of a batch of several jobs, side by side (`max_batch` items once
+    /// the first batch ran).
+    batch_input: Vec<f32>,
+    /// A batch's run options (only the wanted output).
+    batch_options: Option<RunOptions<HasSelectedOutputs>>,
 }
 
 impl Worker {
     fn serve(mut self, rx: &Receiver<Request>) {
+        self.warm_up();
         let mut pending: Vec<Request> = Vec::with_capacity(64);
         let mut batch: Vec<Request> = Vec::with_capacity(self.shape.max_batch);
         loop {
@@ -386,19 +362,34 @@ impl Worker {
     }
 
     fn run(&mut self, batch: &mut [Request]) -> Result<(), BatchError> {
+        if let [one] = batch {
+            return self.run_alone(&mut one.job);
+        }
         let n = batch.len();
         let shape = self.shape.clone();
-        let session = self.session.clone();
-        let slot = self.slot(n)?;
-        let (_, data) = slot.input.extract_tensor_mut();
+        let len = shape.item_in_len;
+        self.batch_input.resize(shape.max_batch.max(n) * len, 0.0);
         for (i, r) in batch.iter().enumerate() {
-            data[i * shape.item_in_len..(i + 1) * shape.item_in_len].copy_from_slice(&r.job.input);
+            self.batch_input[i * len..(i + 1) * len].copy_from_slice(r.job.input());
         }
-        let mut session = session.lock();
+        let options = match self.batch_options.take() {
+            Some(o) => o,
+            None => RunOptions::new()?
+                .with_outputs(OutputSelector::no_default().with(shape.output.clone())),
+        };
+        let options = &*self.batch_options.insert(options);
+        let mut dims = Vec::with_capacity(1 + shape.item_in.len());
+        dims.push(n);
+        dims.extend_from_slice(&shape.item_in);
+        let input = TensorRef::from_array_view((dims, &self.batch_input[..n * len]))?;
+        let mut session = self.session.lock();
         let _span = tracing::trace_span!("engine.run", model = %shape.model, batch = n).entered();
-        let outputs = session.run_with_options(ort::inputs![&slot.input], &slot.options)?;
-        let (_, out) = outputs[0].try_extract_tensor::<f32>()?;
-        let per_item = out.len() / n.max(1);
+        let outputs = session.run_with_options(ort::inputs![input], options)?;
+        let out = match outputs.get(shape.output.as_str()) {
+            Some(v) => v.try_extract_tensor::<f32>()?.1,
+            None => &[],
+        };
+        let per_item = out.len() / n;
         if per_item == 0 || per_item * n != out.len() {
             return Err(BatchError::OutputLength {
                 output: shape.output.clone(),
@@ -407,44 +398,68 @@ impl Worker {
             });
         }
         for (i, r) in batch.iter_mut().enumerate() {
-            r.job.output.clear();
+            r.job.rows.clear();
             r.job
-                .output
+                .rows
                 .extend_from_slice(&out[i * per_item..(i + 1) * per_item]);
+            r.job.batched = true;
         }
         Ok(())
     }
 
-    /// The tensors for a batch of `n`, made on first use.
-    fn slot(&mut self, n: usize) -> Result<&mut Slot, BatchError> {
-        if self.tensors.len() < n {
-            self.tensors.resize_with(n, || None);
+    /// One run on zeros before the first frame: the session's first run allocates
+    /// and plans (and, on TensorRT, builds its engine), which should not delay a
+    /// camera's first answer. A failure is only logged: real frames will say why.
+    fn warm_up(&self) {
+        let started = Instant::now();
+        let result = Job::new(&self.shape)
+            .map_err(BatchError::from)
+            .and_then(|mut job| self.run_alone(&mut job));
+        match result {
+            Ok(()) => tracing::debug!(
+                model = %self.shape.model,
+                "model {}: warm-up run took {:.1} ms",
+                self.shape.model,
+                started.elapsed().as_secs_f64() * 1e3
+            ),
+            Err(e) => tracing::debug!(
+                model = %self.shape.model,
+                "model {}: warm-up run failed: {e}",
+                self.shape.model
+            ),
         }
-        let slot = match self.tensors[n - 1].take() {
-            Some(slot) => slot,
-            None => Slot::new(&self.shape, n)?,
-        };
-        Ok(self.tensors[n - 1].insert(slot))
     }
-}
 
-impl Slot {
-    /// The input tensor and run options for batches of `n`.
-    fn new(shape: &Shapes, n: usize) -> Result<Self, BatchError> {
-        let mut dims = vec![n];
-        dims.extend_from_slice(&shape.item_in);
-        let input = Tensor::from_array((dims, vec![0f32; n * shape.item_in_len]))?;
-        // Only the wanted output is computed, into a reused tensor when its shape is
-        // known.
-        let mut selector = OutputSelector::no_default().with(shape.output.clone());
-        if let Some(item) = &shape.item_out {
-            let mut dims = vec![n];
-            dims.extend_from_slice(item);
-            let len = dims.iter().product();
-            let output = Tensor::from_array((dims, vec![0f32; len]))?;
-            selector = selector.preallocate(shape.output.clone(), output);
+    /// Runs one job on its own tensors: the input as the camera wrote it, the output
+    /// into the job's preallocated tensor (no copy).
+    fn run_alone(&self, job: &mut Job) -> Result<(), BatchError> {
+        let shape = &self.shape;
+        let mut session = self.session.lock();
+        let _span = tracing::trace_span!("engine.run", model = %shape.model, batch = 1).entered();
+        let Job {
+            input,
+            options,
+            output,
+            batched,
+            ..
+        } = job;
+        let value = session
+            .run_with_options(ort::inputs![&*input], options)?
+            .remove(shape.output.as_str());
+        let values = match &value {
+            Some(v) => v.try_extract_tensor::<f32>()?.1.len(),
+            None => 0,
+        };
+        let want = shape.item_out.as_ref().map(|d| d.iter().product::<usize>());
+        if values == 0 || want.is_some_and(|w| w != values) {
+            return Err(BatchError::OutputLength {
+                output: shape.output.clone(),
+                values,
+                batch: 1,
+            });
         }
-        let options = RunOptions::new()?.with_outputs(selector);
-        Ok(Self { input, options })
+        *output = value;
+        *batched = false;
+        Ok(())
     }
 }

@@ -66,6 +66,8 @@ pub enum RunError {
     },
     #[error("the engine thread has stopped")]
     Stopped,
+    #[error("cannot allocate a request's tensors: {0}")]
+    Buffers(#[source] ort::Error),
     /// The batch this request ran in failed (every request of it gets the error).
     #[error(transparent)]
     Batch(Arc<BatchError>),

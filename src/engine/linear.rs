@@ -39,8 +39,10 @@ pub struct LinearResize {
     /// Chroma taps (I420: half the luma size).
     cxs: Vec<Tap>,
     cys: Vec<Tap>,
-    /// Horizontally interpolated rows (Y, U, V; top and bottom source row).
-    rows: [Vec<f32>; 6],
+    /// Vertically blended source rows (Y, U, V) of the output row being made.
+    rows: [Vec<f32>; 3],
+    /// The chroma taps `rows[1..]` hold (consecutive output rows often share them).
+    chroma_row: Option<(usize, usize, u32)>,
 }
 
 /// Where the resized pixels go: three planes (in the channel order the model wants)
@@ -65,12 +67,20 @@ fn check(out_w: u32, out_h: u32, dst: &Planes<'_>) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// `out[x]` = source row interpolated at tap `x`.
+/// `out[x]` = `a[x]` blended towards `b[x]` by `t`: whole source rows, contiguous,
+/// which the compiler vectorises.
 #[inline]
-fn horizontal(row: &[u8], taps: &[Tap], out: &mut [f32]) {
-    for (o, t) in out.iter_mut().zip(taps) {
-        *o = lerp(row[t.a], row[t.b], t.t);
+fn vertical(a: &[u8], b: &[u8], t: f32, out: &mut [f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = lerp(a, b, t);
     }
+}
+
+/// The blended row `row` sampled at tap `t`.
+#[inline]
+fn sample(row: &[f32], t: &Tap) -> f32 {
+    let a = row[t.a];
+    a + (row[t.b] - a) * t.t
 }
 
 #[inline]
@@ -112,7 +122,9 @@ impl LinearResize {
     }
 
     /// As [`LinearResize::run`] from an I420 frame: Y, U and V are interpolated at
-    /// each output pixel and converted with the frame's matrix.
+    /// each output pixel and converted with the frame's matrix. Per output row, the
+    /// two source rows of each plane are blended first (contiguous, vectorised),
+    /// then sampled once at each output column.
     pub fn run_i420(
         &mut self,
         src: &I420View<'_>,
@@ -125,26 +137,24 @@ impl LinearResize {
         self.prepare((src.width(), src.height()), (out_w, out_h), true);
         let m = *src.matrix();
         let n = out_w as usize;
-        for r in &mut self.rows {
-            r.resize(n, 0.0);
-        }
-        let [ya, yb, ua, ub, va, vb] = &mut self.rows;
+        let (w, cw) = (src.width() as usize, src.width().div_ceil(2) as usize);
+        let [yrow, urow, vrow] = &mut self.rows;
+        yrow.resize(w, 0.0);
+        urow.resize(cw, 0.0);
+        vrow.resize(cw, 0.0);
+        self.chroma_row = None;
         for (y, (ty, cy)) in self.ys.iter().zip(&self.cys).enumerate() {
-            // Horizontal pass over the two source rows of each plane.
-            horizontal(src.row(0, ty.a), &self.xs, ya);
-            horizontal(src.row(0, ty.b), &self.xs, yb);
-            horizontal(src.row(1, cy.a), &self.cxs, ua);
-            horizontal(src.row(1, cy.b), &self.cxs, ub);
-            horizontal(src.row(2, cy.a), &self.cxs, va);
-            horizontal(src.row(2, cy.b), &self.cxs, vb);
-            // Vertical blend and conversion (straight-line code the compiler vectorises).
+            vertical(&src.row(0, ty.a)[..w], &src.row(0, ty.b)[..w], ty.t, yrow);
+            let chroma = (cy.a, cy.b, cy.t.to_bits());
+            if self.chroma_row != Some(chroma) {
+                vertical(&src.row(1, cy.a)[..cw], &src.row(1, cy.b)[..cw], cy.t, urow);
+                vertical(&src.row(2, cy.a)[..cw], &src.row(2, cy.b)[..cw], cy.t, vrow);
+                self.chroma_row = Some(chroma);
+            }
             let [o0, o1, o2] = rows_mut(&mut dst.planes, dst.stride, y, n);
-            for x in 0..n {
-                let rgb = m.rgb(
-                    ya[x] + (yb[x] - ya[x]) * ty.t,
-                    ua[x] + (ub[x] - ua[x]) * cy.t,
-                    va[x] + (vb[x] - va[x]) * cy.t,
-                );
+            let columns = self.xs.iter().zip(&self.cxs);
+            for (x, (tx, cx)) in columns.enumerate() {
+                let rgb = m.rgb(sample(yrow, tx), sample(urow, cx), sample(vrow, cx));
                 o0[x] = rgb[order[0]];
                 o1[x] = rgb[order[1]];
                 o2[x] = rgb[order[2]];

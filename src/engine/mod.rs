@@ -13,19 +13,23 @@
 mod batch;
 mod config;
 mod error;
+mod free_batch;
 mod image;
+mod job;
 mod linear;
 mod pillow;
 mod runtime;
 mod session;
 mod yuv;
 
-pub use batch::{BatchClient, BatchSpec, Batcher, Job};
+pub use batch::{BatchClient, BatchSpec, Batcher};
 pub use config::{EngineConfig, Provider, default_providers};
 pub use error::{BatchError, EngineError, RunError};
+pub use free_batch::{FreeBatchError, free_batch};
 pub use image::{Rect, RgbView};
+pub use job::Job;
 pub use linear::{LinearResize, Planes};
 pub use pillow::{Filter, PillowBicubic, PillowResize, Window};
 pub use runtime::{candidates, environment};
-pub use session::{SharedSession, chosen_providers, open};
+pub use session::{SharedSession, chosen_providers, first_available, open, open_bytes};
 pub use yuv::I420View;

@@ -55,6 +55,30 @@ pub fn open(
             file: file.into(),
         });
     }
+    open_graph(env, model, file, None, providers, threads)
+}
+
+/// As [`open`], for a graph already in memory (`bytes`: e.g. `file` rewritten by
+/// [`free_batch`](super::free_batch)); `file` names it in messages.
+pub fn open_bytes(
+    env: &ort::environment::Environment,
+    model: &str,
+    file: &Path,
+    bytes: &[u8],
+    providers: &[Provider],
+    threads: Option<usize>,
+) -> Result<SharedSession, EngineError> {
+    open_graph(env, model, file, Some(bytes), providers, threads)
+}
+
+fn open_graph(
+    env: &ort::environment::Environment,
+    model: &str,
+    file: &Path,
+    bytes: Option<&[u8]>,
+    providers: &[Provider],
+    threads: Option<usize>,
+) -> Result<SharedSession, EngineError> {
     let mut skipped = Vec::new();
     let mut last_err = None;
     for &provider in providers {
@@ -62,7 +86,7 @@ pub fn open(
             skipped.push(format!("{}: {why}", provider.name()));
             continue;
         }
-        match build(env, file, provider, threads) {
+        match build(env, file, bytes, provider, threads) {
             Ok(session) => {
                 if skipped.is_empty() {
                     tracing::info!(model = %model, "{} on {}", file.display(), provider.name());
@@ -106,6 +130,15 @@ pub fn open(
     })
 }
 
+/// The first of `providers` this ONNX Runtime has (a session may still fail to
+/// start on it, and fall back to the next).
+pub fn first_available(providers: &[Provider]) -> Option<Provider> {
+    providers
+        .iter()
+        .copied()
+        .find(|&p| unavailable(p).is_none())
+}
+
 fn unavailable(provider: Provider) -> Option<&'static str> {
     let available = match provider {
         Provider::Cpu => return None,
@@ -142,6 +175,7 @@ pub(super) fn tensorrt_cache() -> std::path::PathBuf {
 fn build(
     env: &ort::environment::Environment,
     file: &Path,
+    bytes: Option<&[u8]>,
     provider: Provider,
     threads: Option<usize>,
 ) -> ort::Result<Session> {
@@ -150,6 +184,10 @@ fn build(
     if let Some(n) = threads {
         builder = builder.with_intra_threads(n)?;
     }
+    // The intra-op threads spin between the parallel parts of a run (fast), but
+    // stop as soon as the run returns: between two frames a camera preprocesses,
+    // decodes and publishes, and threads spinning then only burn the CPU those need.
+    builder = builder.with_config_entry("session.force_spinning_stop", "1")?;
     let dispatch = match provider {
         Provider::Cpu => None,
         Provider::Cuda => Some(ep::CUDA::default().build().error_on_failure()),
@@ -164,5 +202,8 @@ fn build(
     if let Some(d) = dispatch {
         builder = builder.with_execution_providers([d])?;
     }
-    builder.commit_from_file(file)
+    match bytes {
+        Some(b) => builder.commit_from_memory(b),
+        None => builder.commit_from_file(file),
+    }
 }

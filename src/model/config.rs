@@ -140,6 +140,12 @@ pub struct YoloxConfig {
     /// Class-wise NMS IoU.
     #[serde(default = "default_iou")]
     pub nms_iou: f32,
+    /// Most frames (of different cameras) one run takes. Default: `[engine]
+    /// max_batch`, at most 4 on the CPU (larger batches measured no faster there).
+    /// An export with a fixed batch of 1 has its batch dimension freed at load when
+    /// this is more than 1 and the model runs on the CPU; `1` runs the file as is.
+    #[serde(default)]
+    pub max_batch: Option<usize>,
 }
 
 /// Dual encoder (CLIP, SigLIP, MobileCLIP) in the Hugging Face ONNX layout
@@ -440,6 +446,14 @@ impl ModelConfig {
         if self.threads() == Some(0) {
             problems.push(Problem::new(
                 format!("models.{name}.threads"),
+                "must be at least 1",
+            ));
+        }
+        if let ModelConfig::Yolox(c) = self
+            && c.max_batch == Some(0)
+        {
+            problems.push(Problem::new(
+                format!("models.{name}.max_batch"),
                 "must be at least 1",
             ));
         }

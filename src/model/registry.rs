@@ -246,8 +246,8 @@ fn open(
 ) -> Result<Loaded, ModelError> {
     Ok(match cfg {
         ModelConfig::Yolox(c) => {
-            let (model, session) = yolox::Yolox::load(name, c, env)?;
-            let engine = model.engine(session, engine)?;
+            let (model, session) = yolox::Yolox::load(name, c, env, engine)?;
+            let engine = model.engine(session)?;
             Loaded::Yolox { model, engine }
         }
         ModelConfig::Clip(c) => {

@@ -2,7 +2,8 @@
 //! encoder, whose batch dimension is dynamic): frames from several cameras submitted
 //! at once are run as one batch, each camera gets exactly the rows a run of its frame
 //! alone gives, and a model with a fixed batch dimension (YOLOX-nano) runs one frame
-//! at a time even when cameras submit at once, each getting its own rows.
+//! at a time even when cameras submit at once, each getting its own rows, unless its
+//! batch dimension is freed ([`engine::free_batch`]): then it batches, with the same rows.
 
 use crate::common;
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use ocellus::engine::{self, BatchSpec, Batcher, EngineConfig, Job, Provider};
+use ocellus::engine::{self, BatchSpec, Batcher, EngineConfig, Provider};
 
 fn tiny_vision() -> engine::SharedSession {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -37,14 +38,7 @@ fn alone(engine: &Batcher, inputs: &[Vec<f32>]) -> Vec<Vec<f32>> {
     let mut client = engine.client();
     inputs
         .iter()
-        .map(|input| {
-            let mut job = Job {
-                input: input.clone(),
-                output: Vec::new(),
-            };
-            client.run(&mut job).unwrap();
-            job.output
-        })
+        .map(|input| client.run(input).unwrap())
         .collect()
 }
 
@@ -60,13 +54,8 @@ fn together(engine: &Batcher, inputs: &[Vec<f32>]) -> Vec<Vec<f32>> {
                 let mut client = engine.client();
                 let barrier = barrier.clone();
                 s.spawn(move || {
-                    let mut job = Job {
-                        input: input.clone(),
-                        output: Vec::new(),
-                    };
                     barrier.wait();
-                    client.run(&mut job).unwrap();
-                    job.output
+                    client.run(input).unwrap()
                 })
             })
             .collect();
@@ -124,16 +113,25 @@ fn frames_of_several_cameras_run_as_one_batch_with_the_same_results() {
         let d = max_diff(a, b);
         assert!(d < 1e-5, "camera {seed}: batched output differs by {d}");
     }
+    // Three at once: one batch smaller than the largest, each camera its own rows.
+    let (three, runs, items) = counted(&engine, || self::together(&engine, &inputs[..3]));
+    assert_eq!((runs, items), (1, 3), "3 concurrent frames: {runs} runs");
+    for (seed, (a, b)) in alone.iter().zip(&three).enumerate() {
+        let d = max_diff(a, b);
+        assert!(
+            d < 1e-5,
+            "camera {seed}: in a batch of 3 the output differs by {d}"
+        );
+    }
+    // Alone again after batches: the job's own output, not a batch's rows.
+    let again = self::alone(&engine, &inputs[1..2]);
+    assert!(max_diff(&again[0], &alone[1]) < 1e-6);
     assert_ne!(
         alone[0], alone[1],
         "different inputs must give different outputs"
     );
     // A wrong-sized input is refused with the model named, and nothing else stops.
-    let mut bad = Job {
-        input: vec![0.0; 3],
-        output: Vec::new(),
-    };
-    let err = engine.client().run(&mut bad).unwrap_err().to_string();
+    let err = engine.client().run(&[0.0; 3]).unwrap_err().to_string();
     assert!(err.contains("tiny") && err.contains("3 values"), "{err}");
 }
 
@@ -192,4 +190,85 @@ fn a_fixed_batch_dimension_runs_one_frame_at_a_time() {
             );
         }
     }
+}
+
+/// The shared YOLOX-nano export (fixed batch of 1) with its batch dimension freed
+/// in memory: ONNX Runtime sees a free batch, and a batch of three cameras' frames
+/// gives each camera exactly the rows the unchanged file gives its frame alone.
+#[test]
+fn a_freed_yolox_batch_runs_several_cameras_with_the_fixed_files_results() {
+    let file = common::yolox_dir().join("yolox_nano_416.onnx");
+    let fixed_bytes = std::fs::read(&file).unwrap();
+    let freed_bytes = engine::free_batch(&fixed_bytes).unwrap();
+    assert_eq!(
+        engine::free_batch(&freed_bytes),
+        Err(engine::FreeBatchError::AlreadyFree)
+    );
+    let env = engine::environment(&EngineConfig::default()).unwrap();
+    let fixed = engine::open(env, "coco", &file, &[Provider::Cpu], Some(1)).unwrap();
+    let freed =
+        engine::open_bytes(env, "coco", &file, &freed_bytes, &[Provider::Cpu], Some(1)).unwrap();
+    let dims = |s: &engine::SharedSession| {
+        let s = s.lock();
+        let i = s.inputs()[0].dtype().tensor_shape().unwrap().to_vec();
+        let o = s.outputs()[0].dtype().tensor_shape().unwrap().to_vec();
+        (i, o)
+    };
+    assert_eq!(dims(&fixed), (vec![1, 3, 416, 416], vec![1, 3549, 85]));
+    assert_eq!(dims(&freed), (vec![-1, 3, 416, 416], vec![-1, 3549, 85]));
+    let spec = |max_batch| BatchSpec {
+        model: "coco".into(),
+        output: None,
+        max_batch,
+        max_wait: Duration::from_secs(5),
+    };
+    let fixed = Batcher::spawn(fixed, spec(4)).unwrap();
+    let freed = Batcher::spawn(freed, spec(4)).unwrap();
+    assert_eq!((fixed.max_batch(), freed.max_batch()), (1, 4));
+    let len = fixed.input_len();
+    let inputs: Vec<Vec<f32>> = (0..3)
+        .map(|seed| input(seed, len).iter().map(|v| v * 255.0 + 127.5).collect())
+        .collect();
+    let reference = alone(&fixed, &inputs);
+    let (batched, runs, items) = counted(&freed, || together(&freed, &inputs));
+    assert_eq!((runs, items), (1, 3), "3 cameras at once: {runs} runs");
+    for (seed, (a, b)) in reference.iter().zip(&batched).enumerate() {
+        let d = max_diff(a, b);
+        assert!(d < 1e-4, "camera {seed}: the freed batch differs by {d}");
+    }
+    // A frame alone on the freed graph: the same rows too.
+    let one = alone(&freed, &inputs[2..]);
+    assert!(max_diff(&one[0], &reference[2]) < 1e-4);
+    assert!(max_diff(&reference[0], &reference[1]) > 1e-3);
+}
+
+/// How the registry opens YOLOX: on the CPU with several frames a run allowed, the
+/// export's batch is freed (at most 4 a run unless configured); `max_batch = 1`
+/// runs the file as it is.
+#[test]
+fn yolox_on_the_cpu_batches_up_to_four_unless_told_otherwise() {
+    use ocellus::model::YoloxConfig;
+    use ocellus::model::yolox::Yolox;
+    let env = engine::environment(&EngineConfig::default()).unwrap();
+    let cfg = |extra: &str| -> YoloxConfig {
+        toml::from_str(&format!(
+            "dir = {:?}\nproviders = [\"cpu\"]\nthreads = 1\n{extra}",
+            common::yolox_dir()
+        ))
+        .unwrap()
+    };
+    let batch = |c: &YoloxConfig, engine_cfg: &EngineConfig| {
+        let (model, session) = Yolox::load("coco", c, env, engine_cfg).unwrap();
+        model.engine(session).unwrap().max_batch()
+    };
+    let default = EngineConfig::default();
+    assert_eq!(default.max_batch, 8);
+    assert_eq!(batch(&cfg(""), &default), 4);
+    assert_eq!(batch(&cfg("max_batch = 1"), &default), 1);
+    assert_eq!(batch(&cfg("max_batch = 6"), &default), 6);
+    let two = EngineConfig {
+        max_batch: 2,
+        ..EngineConfig::default()
+    };
+    assert_eq!(batch(&cfg(""), &two), 2);
 }

@@ -293,18 +293,22 @@ impl ClipImage {
         spec: &ImageSpec,
     ) -> Result<&[f32], EngineError> {
         let mut pixels = std::mem::take(&mut self.pixels);
+        let (w, h) = (crop.w.round().max(1.0), crop.h.round().max(1.0));
+        let (_, window) = spec.geometry(w, h);
+        pixels.resize(3 * window.w as usize * window.h as usize, 0.0);
         let filled = self.fill_into(src, crop, spec, &mut pixels);
         self.pixels = pixels;
         filled.map(|()| self.pixels.as_slice())
     }
 
-    /// Writes the `[3, H, W]` tensor of `crop` of `src` into `tensor`.
+    /// Writes the `[3, H, W]` tensor of `crop` of `src` into `tensor` (exactly that
+    /// size: usually the engine's own input tensor).
     pub fn fill_into(
         &mut self,
         src: &RgbView<'_>,
         crop: Rect,
         spec: &ImageSpec,
-        tensor: &mut Vec<f32>,
+        tensor: &mut [f32],
     ) -> Result<(), EngineError> {
         let (w, h) = (crop.w.round().max(1.0), crop.h.round().max(1.0));
         let ((rw, rh), window) = spec.geometry(w, h);
@@ -312,7 +316,13 @@ impl ClipImage {
         let rgb = self.resize.run(src, crop, rw, rh, window)?;
         let (cw, ch) = (window.w as usize, window.h as usize);
         let plane = cw * ch;
-        tensor.resize(3 * plane, 0.0);
+        if tensor.len() != 3 * plane {
+            return Err(EngineError::Resize(format!(
+                "a {cw}x{ch} image needs {} values, the tensor has {}",
+                3 * plane,
+                tensor.len()
+            )));
+        }
         let table = &spec.table.0;
         for y in 0..ch {
             let row = &rgb[y * cw * 3..][..cw * 3];

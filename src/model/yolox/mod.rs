@@ -7,8 +7,8 @@
 //! use ocellus::model::YoloxConfig;
 //! let cfg: YoloxConfig = toml::from_str(r#"dir = "../shared/models/yolox_nano_coco""#).unwrap();
 //! let env = ocellus::engine::environment(&Default::default()).unwrap();
-//! let (model, session) = Yolox::load("people", &cfg, env).unwrap();
-//! let engine = model.engine(session, &Default::default()).unwrap();
+//! let (model, session) = Yolox::load("people", &cfg, env, &Default::default()).unwrap();
+//! let engine = model.engine(session).unwrap();
 //! let frame = ocellus::kit::Frame::from_rgb(640, 480, 640 * 3, vec![0; 640 * 480 * 3]);
 //! let mut scratch = YoloxScratch::default();
 //! let mut found = Vec::new();

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::decode::{self, nms};
 use super::error::YoloxError;
 use super::preprocess::Letterbox;
-use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, SharedSession};
+use crate::engine::{self, BatchClient, BatchSpec, Batcher, EngineConfig, Provider, SharedSession};
 use crate::kit::Frame;
 use crate::model::{Detection, ModelError, StepTimes, YoloxConfig, single_file};
 
@@ -25,7 +25,14 @@ pub struct Yolox {
     grid: Vec<(f32, f32, f32)>,
     score_threshold: f32,
     nms_iou: f32,
+    /// Most frames one run takes (1 when the session's batch is fixed).
+    max_batch: usize,
+    max_wait: std::time::Duration,
 }
+
+/// On the CPU, batches beyond this measured no more frames per CPU-second
+/// (`cargo bench --bench pipeline`, scenario `batch`).
+const CPU_MAX_BATCH: usize = 4;
 
 /// Per-camera buffers, reused frame after frame.
 #[derive(Default)]
@@ -38,10 +45,15 @@ pub struct YoloxScratch {
 
 impl Yolox {
     /// Opens the model and checks its input/output shapes against the YOLOX contract.
+    /// An export with a fixed batch of 1 that will run on the CPU with batches of
+    /// more than one frame is opened with its batch dimension freed
+    /// ([`engine::free_batch`]); if that cannot be done, the file runs as it is
+    /// (one line says why).
     pub fn load(
         name: &str,
         cfg: &YoloxConfig,
         env: &ort::environment::Environment,
+        engine_cfg: &EngineConfig,
     ) -> Result<(Self, SharedSession), ModelError> {
         let file = match &cfg.file {
             Some(f) => f.clone(),
@@ -52,7 +64,21 @@ impl Yolox {
             None => single_file(name, &cfg.dir, "txt")?,
         };
         let labels = read_labels(name, &labels_file)?;
-        let session = engine::open(env, name, &file, &cfg.providers, cfg.threads)?;
+        let on_cpu = engine::first_available(&cfg.providers) == Some(Provider::Cpu);
+        let max_batch = cfg.max_batch.unwrap_or(if on_cpu {
+            engine_cfg.max_batch.min(CPU_MAX_BATCH)
+        } else {
+            engine_cfg.max_batch
+        });
+        let session = match (on_cpu && max_batch > 1)
+            .then(|| freed(name, &file))
+            .flatten()
+        {
+            Some(graph) => {
+                engine::open_bytes(env, name, &file, &graph, &cfg.providers, cfg.threads)?
+            }
+            None => engine::open(env, name, &file, &cfg.providers, cfg.threads)?,
+        };
         let bad = |e: YoloxError| ModelError::load(name, &file, e);
         let (size, output, rows, cols) = {
             let s = session.lock();
@@ -116,6 +142,8 @@ impl Yolox {
             grid,
             score_threshold: cfg.score_threshold,
             nms_iou: cfg.nms_iou,
+            max_batch,
+            max_wait: engine_cfg.max_wait,
         };
         Ok((model, session))
     }
@@ -125,18 +153,14 @@ impl Yolox {
     }
 
     /// The engine thread that runs this model's session for every camera.
-    pub fn engine(
-        &self,
-        session: SharedSession,
-        cfg: &EngineConfig,
-    ) -> Result<Batcher, ModelError> {
+    pub fn engine(&self, session: SharedSession) -> Result<Batcher, ModelError> {
         Ok(Batcher::spawn(
             session,
             BatchSpec {
                 model: self.name.clone(),
                 output: Some(self.output.clone()),
-                max_batch: cfg.max_batch,
-                max_wait: cfg.max_wait,
+                max_batch: self.max_batch,
+                max_wait: self.max_wait,
             },
         )?)
     }
@@ -200,6 +224,37 @@ impl Yolox {
 
     fn run_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
         ModelError::run(&self.name, e)
+    }
+}
+
+/// `file` with its batch dimension freed; `None` (one line says why) when it is
+/// already free or cannot be freed, and the file is to run as it is.
+fn freed(model: &str, file: &Path) -> Option<Vec<u8>> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(model = %model, "model {model}: {}: {e}", file.display());
+            return None;
+        }
+    };
+    match engine::free_batch(&bytes) {
+        Ok(graph) => {
+            tracing::info!(
+                model = %model,
+                "model {model}: {}: batch dimension freed (frames of several cameras run together)",
+                file.display()
+            );
+            Some(graph)
+        }
+        Err(engine::FreeBatchError::AlreadyFree) => None,
+        Err(e) => {
+            tracing::warn!(
+                model = %model,
+                "model {model}: {}: runs one frame at a time: {e}",
+                file.display()
+            );
+            None
+        }
     }
 }
 

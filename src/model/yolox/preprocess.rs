@@ -19,19 +19,25 @@ impl Letterbox {
         Self::default()
     }
 
-    /// Fills `tensor` (one CHW item, sized on first use and then reused) for
-    /// `frame`; returns the scale `r` applied to the frame.
+    /// Fills `tensor` (one CHW item of `3 * w * h` values, usually the engine's own
+    /// input tensor) for `frame`; returns the scale `r` applied to the frame.
     pub fn fill(
         &mut self,
         frame: &Frame,
         (w, h): (u32, u32),
-        tensor: &mut Vec<f32>,
+        tensor: &mut [f32],
     ) -> Result<f32, EngineError> {
         let r = (w as f32 / frame.width as f32).min(h as f32 / frame.height as f32);
         let rw = ((frame.width as f32 * r) as u32).clamp(1, w);
         let rh = ((frame.height as f32 * r) as u32).clamp(1, h);
         let plane = (w * h) as usize;
-        tensor.resize(3 * plane, 0.0);
+        if tensor.len() != 3 * plane {
+            return Err(EngineError::Resize(format!(
+                "a {w}x{h} letterbox needs {} values, the tensor has {}",
+                3 * plane,
+                tensor.len()
+            )));
+        }
         let (b, rest) = tensor.split_at_mut(plane);
         let (g, r_plane) = rest.split_at_mut(plane);
         let stride = w as usize;
