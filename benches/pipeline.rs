@@ -4,7 +4,7 @@
 //! Progress and the daemon's log go to stderr. Every number carries its unit in its key
 //! (`_s`, `_ms`, `_mb`, `_hz`, `_fps`, `_count`, `_per_cpu_s`, `_ratio`).
 //!
-//! Four scenarios, each measured side by side with its baseline in the same run (the
+//! Five scenarios, each measured side by side with its baseline in the same run (the
 //! doc comment of each module says what exactly it runs):
 //!
 //! * `static` (benches/pipeline/still.rs): a still 1080p30 scene; ocellus at
@@ -13,6 +13,9 @@
 //!   ocellus frames per CPU-second against decoding plus a bare ONNX Runtime loop
 //!   (benches/pipeline/raw_ort.rs) and against a plain Python loop
 //!   (scripts/bench/python_loop.py, benches/pipeline/python.rs);
+//! * `batch` (benches/pipeline/batch.rs): YOLOX-nano's fixed batch of 1 against the
+//!   graph with its batch dimension freed, in the bare ONNX Runtime loop at 1, 2, 4
+//!   and 8 frames a run and in the daemon with 4 every-frame cameras;
 //! * `cameras` (benches/pipeline/cameras.rs): 16 RTSP cameras of 720p from an RTSP
 //!   server inside this process for 60 s, full decoding and `keyframes_only`;
 //! * `tiles` (benches/pipeline/tiles.rs): the cameras scenario's 16 cameras with
@@ -22,7 +25,7 @@
 //!
 //! Environment:
 //!
-//! * `OCELLUS_BENCH_ONLY=static,every,cameras,tiles` — the scenarios to run (default
+//! * `OCELLUS_BENCH_ONLY=static,every,batch,cameras,tiles` — the scenarios to run (default
 //!   all, in this order);
 //! * `OCELLUS_BENCH_SECONDS` — length of the static and every clips (default 10, at
 //!   least 2; the short clip that measures start-up costs is always 1 s);
@@ -60,6 +63,8 @@
     clippy::expect_used
 )]
 
+#[path = "pipeline/batch.rs"]
+mod batch;
 #[path = "pipeline/cameras.rs"]
 mod cameras;
 #[path = "pipeline/clips.rs"]
@@ -97,7 +102,7 @@ pub const SHORT_SECONDS: u32 = 1;
 /// Longest an ocellus run over a file may take before the benchmark gives up.
 pub const FILE_RUN_LIMIT: Duration = Duration::from_secs(600);
 
-const SCENARIOS: [&str; 4] = ["static", "every", "cameras", "tiles"];
+const SCENARIOS: [&str; 5] = ["static", "every", "batch", "cameras", "tiles"];
 
 /// What every scenario needs.
 pub struct Options {
@@ -218,6 +223,7 @@ fn main() {
             Ok(match *name {
                 "static" => still::run(&o),
                 "every" => every::run(&o),
+                "batch" => batch::run(&o),
                 "cameras" => cameras::run(&o),
                 _ => tiles::run(&o),
             })

@@ -188,6 +188,21 @@ pub fn median_run(mut run: impl FnMut() -> Result<Usage, String>) -> Result<Usag
     Ok(runs.swap_remove(DECODE_RUNS / 2))
 }
 
+/// How many times each contender of scenario "every" runs (the median CPU is kept).
+pub const EVERY_RUNS: usize = 3;
+
+/// The run with the median `cpu` of `n` runs of `run` (machines here are noisy: one
+/// run can be off by several per cent).
+pub fn median_by<T>(
+    n: usize,
+    mut run: impl FnMut() -> Result<T, String>,
+    cpu: impl Fn(&T) -> f64,
+) -> Result<T, String> {
+    let mut runs = (0..n.max(1)).map(|_| run()).collect::<Result<Vec<_>, _>>()?;
+    runs.sort_by(|a, b| cpu(a).total_cmp(&cpu(b)));
+    Ok(runs.swap_remove(runs.len() / 2))
+}
+
 /// `filesrc location=CLIP ! decodebin ! fakesink sync=false`, median of 3.
 pub fn decode_only(clip: &Path, ticks: f64) -> Result<Usage, String> {
     let args: Vec<String> = vec![

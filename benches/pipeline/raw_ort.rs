@@ -6,8 +6,10 @@
 //!
 //! It runs in a child process, the benchmark binary itself started again with
 //! `OCELLUS_BENCH_ROLE=raw-ort OCELLUS_BENCH_FRAMES=N` (and optionally
-//! `OCELLUS_BENCH_THREADS`, `OCELLUS_BENCH_MODEL`), so that the parent measures its
-//! CPU time like any other child's.
+//! `OCELLUS_BENCH_THREADS`, `OCELLUS_BENCH_MODEL`, `OCELLUS_BENCH_BATCH`), so that the
+//! parent measures its CPU time like any other child's. With `OCELLUS_BENCH_BATCH=B`
+//! the model's batch dimension is freed in memory (`ocellus::engine::free_batch`, as
+//! the daemon does) and each run takes B copies of the tensor (N/B runs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,11 +49,23 @@ pub fn child_main() {
     let model = std::env::var_os("OCELLUS_BENCH_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(model_file);
+    // None: the file as it is; Some(b): the freed graph, b frames a run.
+    let batch = std::env::var("OCELLUS_BENCH_BATCH")
+        .ok()
+        .map(|v| v.parse::<usize>().expect("OCELLUS_BENCH_BATCH is a number"));
 
     let t0 = Instant::now();
     let env = engine::environment(&Default::default()).expect("load ONNX Runtime");
-    let session = engine::open(env, "coco", &model, &[Provider::Cpu], Some(threads))
-        .expect("open the YOLOX-nano session");
+    let session = match batch {
+        None => engine::open(env, "coco", &model, &[Provider::Cpu], Some(threads)),
+        Some(_) => {
+            let bytes = std::fs::read(&model).expect("read the model");
+            let freed = engine::free_batch(&bytes).expect("free the batch dimension");
+            engine::open_bytes(env, "coco", &model, &freed, &[Provider::Cpu], Some(threads))
+        }
+    }
+    .expect("open the YOLOX-nano session");
+    let per_run = batch.unwrap_or(1).max(1);
     let provider = session.provider.name();
     let mut s = session.lock();
     let input = s.inputs()[0].name().to_string();
@@ -65,13 +79,14 @@ pub fn child_main() {
         [_, 3, h, w] if h > 0 && w > 0 => (h as usize, w as usize),
         _ => panic!("unexpected input shape {dims:?}"),
     };
-    let tensor = letterboxed_tensor(w, h);
+    let one = letterboxed_tensor(w, h);
+    let tensor: Vec<f32> = one.iter().copied().cycle().take(one.len() * per_run).collect();
     let setup_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
     let mut checksum = 0.0f64;
-    for _ in 0..frames {
-        let value = TensorRef::from_array_view(([1usize, 3, h, w], tensor.as_slice()))
+    for _ in 0..frames.div_ceil(per_run) {
+        let value = TensorRef::from_array_view(([per_run, 3, h, w], tensor.as_slice()))
             .expect("input tensor");
         let outputs = s
             .run(ort::inputs![input.as_str() => value])
@@ -85,7 +100,8 @@ pub fn child_main() {
     println!(
         "{}",
         json!({
-            "frames": frames,
+            "frames": frames.div_ceil(per_run) * per_run,
+            "batch": per_run,
             "threads": threads,
             "provider": provider,
             "model": model.display().to_string(),
@@ -127,16 +143,28 @@ pub fn run(
     model: &Path,
     ticks: f64,
 ) -> Result<(Usage, Value), String> {
+    run_batched(frames, None, threads, model, ticks)
+}
+
+/// As [`run`], on the freed graph with `batch` frames a run when `batch` is set.
+pub fn run_batched(
+    frames: usize,
+    batch: Option<usize>,
+    threads: usize,
+    model: &Path,
+    ticks: f64,
+) -> Result<(Usage, Value), String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let run = run_child(
-        Command::new(exe)
-            .env("OCELLUS_BENCH_ROLE", ROLE)
-            .env("OCELLUS_BENCH_FRAMES", frames.to_string())
-            .env("OCELLUS_BENCH_THREADS", threads.to_string())
-            .env("OCELLUS_BENCH_MODEL", model),
-        LIMIT,
-        ticks,
-    )?;
+    let mut cmd = Command::new(exe);
+    cmd.env("OCELLUS_BENCH_ROLE", ROLE)
+        .env("OCELLUS_BENCH_FRAMES", frames.to_string())
+        .env("OCELLUS_BENCH_THREADS", threads.to_string())
+        .env("OCELLUS_BENCH_MODEL", model)
+        .env_remove("OCELLUS_BENCH_BATCH");
+    if let Some(b) = batch {
+        cmd.env("OCELLUS_BENCH_BATCH", b.to_string());
+    }
+    let run = run_child(&mut cmd, LIMIT, ticks)?;
     run.check(&format!("raw ONNX Runtime loop of {frames} frames"))?;
     let report: Value = run
         .stdout
@@ -145,8 +173,10 @@ pub fn run(
         .find_map(|l| serde_json::from_str(l).ok())
         .ok_or_else(|| format!("raw ONNX Runtime loop printed no JSON: {}", run.stdout))?;
     eprintln!(
-        "bench: raw ORT {frames} frames: {:.2} s wall, {:.2} s CPU",
-        run.usage.wall_s, run.usage.cpu_s
+        "bench: raw ORT {frames} frames{}: {:.2} s wall, {:.2} s CPU",
+        batch.map_or(String::new(), |b| format!(" (freed batch, {b} a run)")),
+        run.usage.wall_s,
+        run.usage.cpu_s
     );
     Ok((run.usage, report))
 }

@@ -221,6 +221,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<i32, DaemonError> {
         }
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+    log_engines(&shared);
     if let Some(m) = &mqtt_metrics {
         tracing::info!("metrics mqtt: {}", m.summary());
     }
@@ -240,14 +241,7 @@ async fn summaries(shared: Arc<Status>) {
         for (id, m) in camera::views(&shared) {
             tracing::info!(camera = %id, "metrics camera {id}: {}", m.summary());
         }
-        let engines: Vec<_> = shared
-            .models()
-            .iter()
-            .filter_map(|(n, m)| Some((n.clone(), m.metrics.clone()?)))
-            .collect();
-        for (name, m) in engines {
-            tracing::info!(model = %name, "metrics model {name}: {}", m.summary());
-        }
+        log_engines(&shared);
         let cache = &shared.cache;
         tracing::info!(
             "metrics cache: {} hits, {} misses, {} evictions, {} KiB",
@@ -268,6 +262,18 @@ async fn summaries(shared: Arc<Status>) {
         if let Some(m) = &shared.publisher {
             tracing::info!("metrics mqtt: {}", m.summary());
         }
+    }
+}
+
+/// One line per model engine: runs, frames, mean batch, waits.
+fn log_engines(shared: &Status) {
+    let engines: Vec<_> = shared
+        .models()
+        .iter()
+        .filter_map(|(n, m)| Some((n.clone(), m.metrics.clone()?)))
+        .collect();
+    for (name, m) in engines {
+        tracing::info!(model = %name, "metrics model {name}: {}", m.summary());
     }
 }
 
