@@ -94,6 +94,13 @@ pub fn run(o: &Options) -> Value {
                         bench_process_window_cpu_s_per_wall_s: this process (RTSP server, subscriber) over the window, \
                         which competes for the same cores",
             "peak_rss_mb": "largest VmRSS of /proc/PID/status, read every 500 ms; peak_vmhwm_mb: largest VmHWM read",
+            "rss_breakdown_mb": "at the window's end (rss_end_mb: VmRSS then): Rss of /proc/PID/smaps by mapping: \
+                        heap_brk the main malloc arena, malloc_arenas the other threads' arenas (64 MiB-aligned, \
+                        before the ---p rest of their reservation), stacks (above a ---p guard), anon_other every \
+                        other anonymous mapping (malloc's mmaps of large blocks, frame buffers among them, ONNX \
+                        Runtime's arena), onnxruntime / gstreamer_and_codecs (libgst*, GStreamer plugins, libav*, \
+                        liborc, ...) / ocellus_binary / other_libs the files' pages; threads_count and \
+                        threads_by_name_count (digit runs as #) from /proc/PID/task",
             "exit_counters": "per-camera line the daemon logs at exit, `camera ID: N decoded, N sampled, N unchanged, \
                         N encoded, N cache hits, N dropped`, summed over cameras (dropped_frames_count null when absent)",
             "targets": format!("latency_ms_p99 <= {TARGET_P99_MS}, every camera >= {TARGET_RATE_HZ} Hz, \
@@ -194,6 +201,10 @@ fn one(
     counters.insert(&mut m, "daemon", ids.len());
     m.insert("peak_rss_mb".into(), opt_num(run.peak_rss_mb));
     m.insert("peak_vmhwm_mb".into(), opt_num(run.peak_hwm_mb));
+    m.insert("rss_end_mb".into(), opt_num(w.rss_end_mb));
+    if let Some(b) = &w.memory_end {
+        b.insert(&mut m);
+    }
     m.insert("cpu_s".into(), num(run.cpu_s));
     m.insert("cpu_s_per_wall_s".into(), num(run.cpu_s / run.wall_s));
     m.insert(

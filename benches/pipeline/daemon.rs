@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value, json};
 
 use crate::common::{self, Daemon, Mosquitto, MqttCollector, Msg};
-use crate::measure::{children_cpu_s, num, opt_num, percentile, process_cpu_s, rss_mb};
+use crate::measure::{
+    MemoryBreakdown, children_cpu_s, memory_breakdown, num, opt_num, percentile, process_cpu_s,
+    rss_mb,
+};
 
 /// `[[cameras]]` `ID` at `url` (any TOML-ready URL) with the person query and the
 /// camera settings in `extra` (TOML lines).
@@ -96,6 +99,8 @@ pub struct Window {
     pub rss_end_mb: Option<f64>,
     /// The largest VmRSS read inside the window (every 500 ms and at its edges).
     pub peak_rss_mb: Option<f64>,
+    /// Where the daemon's memory was at the window's end (smaps and threads).
+    pub memory_end: Option<MemoryBreakdown>,
 }
 
 /// A window's edge: when, the daemon's CPU seconds, this process's CPU seconds.
@@ -110,7 +115,13 @@ fn mark(pid: &str, ticks: f64) -> Mark {
 }
 
 impl Window {
-    fn between(start: Mark, end: Mark, rss_end_mb: Option<f64>, peak: Option<f64>) -> Self {
+    fn between(
+        start: Mark,
+        end: Mark,
+        rss_end_mb: Option<f64>,
+        peak: Option<f64>,
+        memory_end: Option<MemoryBreakdown>,
+    ) -> Self {
         Window {
             start: start.0,
             end: end.0,
@@ -118,6 +129,7 @@ impl Window {
             bench_cpu_s: start.2.zip(end.2).map(|(a, b)| b - a),
             rss_end_mb,
             peak_rss_mb: peak,
+            memory_end,
         }
     }
 
@@ -280,7 +292,8 @@ pub fn run_phased(
                 let at = mark(&pid_s, ticks);
                 let rss = mem.sample(true);
                 if let Some(start) = open.take() {
-                    phases.push(Window::between(start, at, rss, mem.window_peak));
+                    let memory = memory_breakdown(pid);
+                    phases.push(Window::between(start, at, rss, mem.window_peak, memory));
                 }
                 mem.window_peak = rss;
                 on_edge(next);
@@ -297,7 +310,7 @@ pub fn run_phased(
                 // Gone: its window ends here, without the daemon's CPU time.
                 if let Some(start) = open.take() {
                     let at = mark(&pid_s, ticks);
-                    phases.push(Window::between(start, at, None, mem.window_peak));
+                    phases.push(Window::between(start, at, None, mem.window_peak, None));
                 }
                 problem = Some(format!(
                     "exited by itself after {:.1} s",

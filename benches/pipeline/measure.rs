@@ -7,6 +7,7 @@
 //! `getrusage(RUSAGE_CHILDREN)` reports. Children are therefore run one at a time
 //! while a measurement is open (the broker, also a child, lives on and is not reaped).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,7 +16,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::common;
 
@@ -316,4 +317,180 @@ pub fn machine_busy_s(ticks: f64) -> Option<f64> {
 /// This process's and its reaped children's CPU seconds so far.
 pub fn own_cpu_s(ticks: f64) -> Option<f64> {
     Some(process_cpu_s("self", ticks)? + children_cpu_s(ticks))
+}
+
+/// Where a live process's resident memory is: `/proc/PID/smaps` grouped by mapping,
+/// and its threads.
+///
+/// Anonymous memory is told apart by the shape glibc gives it: a malloc arena of a
+/// thread (not the main one) is a 64 MiB-aligned read-write mapping followed by the
+/// `---p` rest of its 64 MiB reservation; a thread stack is a read-write mapping
+/// right above its `---p` guard page(s); the main arena is `[heap]` (brk). Every other
+/// anonymous mapping (malloc's own mmaps of large blocks, libraries' mmaps) is
+/// `anon_other`. File-backed mappings are grouped by library.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryBreakdown {
+    /// Group → (Rss MB, mappings).
+    pub groups: BTreeMap<&'static str, (f64, usize)>,
+    pub threads: usize,
+    /// Thread names with their digits taken out (`cam12-src` → `cam#-src`) → count.
+    pub thread_names: BTreeMap<String, usize>,
+}
+
+/// One line of smaps' mapping header: start, end, permissions, path ("" when anonymous).
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: String,
+    path: String,
+    rss_kb: u64,
+}
+
+const ARENA_ALIGN: u64 = 64 << 20;
+const MAX_GUARD: u64 = 1 << 20;
+
+fn mappings(smaps: &str) -> Vec<Mapping> {
+    let mut out: Vec<Mapping> = Vec::new();
+    for line in smaps.lines() {
+        if let Some(rest) = line.strip_prefix("Rss:") {
+            if let Some(m) = out.last_mut() {
+                m.rss_kb = rest
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+            }
+            continue;
+        }
+        let mut parts = line.splitn(6, ' ');
+        let Some((range, perms)) = parts.next().zip(parts.next()) else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        if perms.len() != 4 {
+            continue;
+        }
+        let path = parts.nth(3).unwrap_or("").trim().to_string();
+        out.push(Mapping {
+            start,
+            end,
+            perms: perms.into(),
+            path,
+            rss_kb: 0,
+        });
+    }
+    out
+}
+
+fn group_of(maps: &[Mapping], i: usize) -> &'static str {
+    let m = &maps[i];
+    let anon = |x: &Mapping| x.path.is_empty();
+    let none = |x: &Mapping| x.perms.starts_with("---");
+    if anon(m) {
+        if none(m) {
+            return "reserved";
+        }
+        let next = maps.get(i + 1);
+        let prev = i.checked_sub(1).map(|p| &maps[p]);
+        if m.start.is_multiple_of(ARENA_ALIGN)
+            && next.is_some_and(|n| anon(n) && none(n) && n.start == m.end)
+        {
+            return "malloc_arenas";
+        }
+        if prev
+            .is_some_and(|p| anon(p) && none(p) && p.end == m.start && p.end - p.start <= MAX_GUARD)
+        {
+            return "stacks";
+        }
+        return "anon_other";
+    }
+    let p = m.path.as_str();
+    let file = p.rsplit('/').next().unwrap_or(p);
+    match p {
+        "[heap]" => "heap_brk",
+        "[stack]" => "stacks",
+        _ if p.starts_with('[') => "other",
+        _ if file.contains("onnxruntime") => "onnxruntime",
+        _ if p.contains("/gstreamer-1.0/")
+            || [
+                "libgst",
+                "libav",
+                "libsw",
+                "libx26",
+                "liborc",
+                "libopenh264",
+                "libdav1d",
+                "libvpx",
+            ]
+            .iter()
+            .any(|l| file.starts_with(l)) =>
+        {
+            "gstreamer_and_codecs"
+        }
+        _ if file == "ocellus" => "ocellus_binary",
+        _ if file.contains(".so") => "other_libs",
+        _ => "other_files",
+    }
+}
+
+/// [`MemoryBreakdown`] of `pid`; `None` once it is gone.
+pub fn memory_breakdown(pid: u32) -> Option<MemoryBreakdown> {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let maps = mappings(&smaps);
+    let mut b = MemoryBreakdown::default();
+    for i in 0..maps.len() {
+        let g = b.groups.entry(group_of(&maps, i)).or_insert((0.0, 0));
+        g.0 += maps[i].rss_kb as f64 * 1024.0 / 1e6;
+        g.1 += 1;
+    }
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        b.threads += 1;
+        let name = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // Each run of digits becomes one `#`.
+        let mut short = String::new();
+        for c in name.trim().chars() {
+            if !c.is_ascii_digit() {
+                short.push(c);
+            } else if !short.ends_with('#') {
+                short.push('#');
+            }
+        }
+        *b.thread_names.entry(short).or_insert(0) += 1;
+    }
+    Some(b)
+}
+
+impl MemoryBreakdown {
+    /// `rss_breakdown_mb` (group → MB, and their sum), `mappings_count` per group,
+    /// `threads_count`, `threads_by_name_count`.
+    pub fn insert(&self, out: &mut Map<String, Value>) {
+        let mut mb = Map::new();
+        let mut count = Map::new();
+        for (g, (rss, n)) in &self.groups {
+            mb.insert((*g).into(), num((rss * 10.0).round() / 10.0));
+            count.insert((*g).into(), json!(n));
+        }
+        let total: f64 = self.groups.values().map(|(r, _)| r).sum();
+        mb.insert("total".into(), num((total * 10.0).round() / 10.0));
+        out.insert("rss_breakdown_mb".into(), Value::Object(mb));
+        out.insert("rss_breakdown_mappings_count".into(), Value::Object(count));
+        out.insert("threads_count".into(), json!(self.threads));
+        let mut names: Vec<(&String, &usize)> = self.thread_names.iter().collect();
+        names.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        out.insert(
+            "threads_by_name_count".into(),
+            Value::Object(
+                names
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect(),
+            ),
+        );
+    }
 }
