@@ -199,7 +199,9 @@ pub fn median_by<T>(
     mut run: impl FnMut() -> Result<T, String>,
     cpu: impl Fn(&T) -> f64,
 ) -> Result<T, String> {
-    let mut runs = (0..n.max(1)).map(|_| run()).collect::<Result<Vec<_>, _>>()?;
+    let mut runs = (0..n.max(1))
+        .map(|_| run())
+        .collect::<Result<Vec<_>, _>>()?;
     runs.sort_by(|a, b| cpu(a).total_cmp(&cpu(b)));
     Ok(runs.swap_remove(runs.len() / 2))
 }

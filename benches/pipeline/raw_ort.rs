@@ -80,7 +80,12 @@ pub fn child_main() {
         _ => panic!("unexpected input shape {dims:?}"),
     };
     let one = letterboxed_tensor(w, h);
-    let tensor: Vec<f32> = one.iter().copied().cycle().take(one.len() * per_run).collect();
+    let tensor: Vec<f32> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * per_run)
+        .collect();
     let setup_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();

@@ -41,6 +41,8 @@ pub struct LinearResize {
     cys: Vec<Tap>,
     /// Vertically blended source rows (Y, U, V) of the output row being made.
     rows: [Vec<f32>; 3],
+    /// Those rows sampled at the output columns (Y, U, V).
+    samples: [Vec<f32>; 3],
     /// The chroma taps `rows[1..]` hold (consecutive output rows often share them).
     chroma_row: Option<(usize, usize, u32)>,
 }
@@ -139,25 +141,45 @@ impl LinearResize {
         let n = out_w as usize;
         let (w, cw) = (src.width() as usize, src.width().div_ceil(2) as usize);
         let [yrow, urow, vrow] = &mut self.rows;
+        let [ys, us, vs] = &mut self.samples;
         yrow.resize(w, 0.0);
         urow.resize(cw, 0.0);
         vrow.resize(cw, 0.0);
+        for s in [&mut *ys, &mut *us, &mut *vs] {
+            s.resize(n, 0.0);
+        }
         self.chroma_row = None;
+        // Which output plane takes R, G and B.
+        let plane_of = |c: usize| order.iter().position(|&o| o == c).unwrap_or(c);
+        let (ri, gi, bi) = (plane_of(0), plane_of(1), plane_of(2));
         for (y, (ty, cy)) in self.ys.iter().zip(&self.cys).enumerate() {
             vertical(&src.row(0, ty.a)[..w], &src.row(0, ty.b)[..w], ty.t, yrow);
             let chroma = (cy.a, cy.b, cy.t.to_bits());
             if self.chroma_row != Some(chroma) {
                 vertical(&src.row(1, cy.a)[..cw], &src.row(1, cy.b)[..cw], cy.t, urow);
                 vertical(&src.row(2, cy.a)[..cw], &src.row(2, cy.b)[..cw], cy.t, vrow);
+                for ((u, v), cx) in us.iter_mut().zip(vs.iter_mut()).zip(&self.cxs) {
+                    *u = sample(urow, cx);
+                    *v = sample(vrow, cx);
+                }
                 self.chroma_row = Some(chroma);
             }
-            let [o0, o1, o2] = rows_mut(&mut dst.planes, dst.stride, y, n);
-            let columns = self.xs.iter().zip(&self.cxs);
-            for (x, (tx, cx)) in columns.enumerate() {
-                let rgb = m.rgb(sample(yrow, tx), sample(urow, cx), sample(vrow, cx));
-                o0[x] = rgb[order[0]];
-                o1[x] = rgb[order[1]];
-                o2[x] = rgb[order[2]];
+            for (o, tx) in ys.iter_mut().zip(&self.xs) {
+                *o = sample(yrow, tx);
+            }
+            // The conversion over contiguous rows (vectorised), each channel into
+            // its plane.
+            let mut rows = rows_mut(&mut dst.planes, dst.stride, y, n).map(Some);
+            let (Some(r), Some(g), Some(b)) = (rows[ri].take(), rows[gi].take(), rows[bi].take())
+            else {
+                return Err(EngineError::Resize(format!(
+                    "channel order {order:?} is not a permutation"
+                )));
+            };
+            let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
+            for (((r, g), b), ((&y, &u), &v)) in pixels.zip(ys.iter().zip(us.iter()).zip(vs.iter()))
+            {
+                [*r, *g, *b] = m.rgb(y, u, v);
             }
         }
         Ok(())
