@@ -33,6 +33,8 @@
 //!   `OCELLUS_BENCH_CAMERAS` (16) — the cameras scenario (the warm-up and the number
 //!   of cameras also the tiles scenario's);
 //! * `OCELLUS_BENCH_TILE_SECONDS` (30) — each of the tiles scenario's three phases;
+//! * `OCELLUS_BENCH_YOLOX` — extra lines for the daemon's `[models.coco]` (e.g.
+//!   `max_batch = 1`) in the static, every, cameras and tiles scenarios;
 //! * `OCELLUS_BENCH_PYTHON` — the interpreter that makes the Python venv (python3);
 //! * `OCELLUS_BENCH_ROLE=raw-ort` — internal: run the raw ONNX Runtime loop only.
 //!

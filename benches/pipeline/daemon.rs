@@ -39,12 +39,14 @@ pub fn threads() -> usize {
         .unwrap_or(2)
 }
 
-/// The YOLOX-nano model on the CPU with `threads()` threads, then the cameras.
+/// The YOLOX-nano model on the CPU with `threads()` threads (and the lines of
+/// `OCELLUS_BENCH_YOLOX`, e.g. `max_batch = 1`, to compare settings), then the cameras.
 pub fn config(cameras: &[String]) -> String {
     let n = threads();
+    let extra = std::env::var("OCELLUS_BENCH_YOLOX").unwrap_or_default();
     format!(
         "[engine]\nthreads = {n}\n\n{}{}",
-        common::yolox_model(&common::yolox_dir(), &format!("threads = {n}")),
+        common::yolox_model(&common::yolox_dir(), &format!("threads = {n}\n{extra}")),
         cameras.concat()
     )
 }

@@ -72,6 +72,8 @@ pub struct Batcher {
     shape: Arc<Shapes>,
     pool: Arc<JobPool>,
     pub metrics: Arc<ModelMetrics>,
+    /// Disconnected once the engine thread's warm-up run is over (see `Drop`).
+    warmed: Receiver<()>,
 }
 
 /// A camera's connection to a batcher (one request in flight at a time).
@@ -148,7 +150,6 @@ impl Batcher {
         let (tx, rx) = crossbeam_channel::bounded(1024);
         let clients = Arc::new(AtomicUsize::new(0));
         let metrics = Arc::new(ModelMetrics::default());
-        // Two batches in flight (one running, one gathering) plus slack.
         // One batch running, one gathering, plus slack.
         let pool = Arc::new(JobPool::new(2 * shape.max_batch + 2));
         let worker = Worker {
@@ -159,9 +160,10 @@ impl Batcher {
             batch_input: Vec::new(),
             batch_options: None,
         };
+        let (warming, warmed) = crossbeam_channel::bounded(0);
         std::thread::Builder::new()
             .name(format!("engine-{}", spec.model))
-            .spawn(move || worker.serve(&rx))
+            .spawn(move || worker.serve(&rx, warming))
             .map_err(|e| bad(RunError::Thread(e)))?;
         Ok(Self {
             tx,
@@ -169,6 +171,7 @@ impl Batcher {
             shape,
             pool,
             metrics,
+            warmed,
         })
     }
 
@@ -284,6 +287,15 @@ impl BatchClient {
     }
 }
 
+impl Drop for Batcher {
+    /// Waits for the warm-up run if it is still going: a process that exits (say,
+    /// `ask` on a camera that failed at once) must not tear ONNX Runtime down under
+    /// a run, which fails with an error of its own on the way out.
+    fn drop(&mut self) {
+        let _ = self.warmed.recv();
+    }
+}
+
 impl Drop for BatchClient {
     fn drop(&mut self) {
         self.clients.fetch_sub(1, Ordering::Relaxed);
@@ -303,8 +315,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn serve(mut self, rx: &Receiver<Request>) {
+    fn serve(mut self, rx: &Receiver<Request>, warming: Sender<()>) {
         self.warm_up();
+        drop(warming);
         let mut pending: Vec<Request> = Vec::with_capacity(64);
         let mut batch: Vec<Request> = Vec::with_capacity(self.shape.max_batch);
         loop {

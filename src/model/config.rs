@@ -140,10 +140,9 @@ pub struct YoloxConfig {
     /// Class-wise NMS IoU.
     #[serde(default = "default_iou")]
     pub nms_iou: f32,
-    /// Most frames (of different cameras) one run takes. Default: `[engine]
-    /// max_batch`, at most 4 on the CPU (larger batches measured no faster there).
-    /// An export with a fixed batch of 1 has its batch dimension freed at load when
-    /// this is more than 1 and the model runs on the CPU; `1` runs the file as is.
+    /// Most frames (of different cameras) one run takes; default 1 (the file as it
+    /// is). Over 1 on the CPU, an export with a fixed batch of 1 has its batch
+    /// dimension freed at load (2 to 4 measured the most frames per CPU-second).
     #[serde(default)]
     pub max_batch: Option<usize>,
 }

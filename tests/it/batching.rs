@@ -242,11 +242,11 @@ fn a_freed_yolox_batch_runs_several_cameras_with_the_fixed_files_results() {
     assert!(max_diff(&reference[0], &reference[1]) > 1e-3);
 }
 
-/// How the registry opens YOLOX: on the CPU with several frames a run allowed, the
-/// export's batch is freed (at most 4 a run unless configured); `max_batch = 1`
-/// runs the file as it is.
+/// How the registry opens YOLOX: one frame a run by default (the file as it is);
+/// with `max_batch` over 1 on the CPU, the export's batch is freed and runs take up
+/// to that many frames, whatever `[engine] max_batch` says.
 #[test]
-fn yolox_on_the_cpu_batches_up_to_four_unless_told_otherwise() {
+fn yolox_batches_on_the_cpu_only_when_asked() {
     use ocellus::model::YoloxConfig;
     use ocellus::model::yolox::Yolox;
     let env = engine::environment(&EngineConfig::default()).unwrap();
@@ -259,16 +259,17 @@ fn yolox_on_the_cpu_batches_up_to_four_unless_told_otherwise() {
     };
     let batch = |c: &YoloxConfig, engine_cfg: &EngineConfig| {
         let (model, session) = Yolox::load("coco", c, env, engine_cfg).unwrap();
-        model.engine(session).unwrap().max_batch()
+        let free = session.lock().inputs()[0].dtype().tensor_shape().unwrap()[0] < 0;
+        (model.engine(session).unwrap().max_batch(), free)
     };
     let default = EngineConfig::default();
     assert_eq!(default.max_batch, 8);
-    assert_eq!(batch(&cfg(""), &default), 4);
-    assert_eq!(batch(&cfg("max_batch = 1"), &default), 1);
-    assert_eq!(batch(&cfg("max_batch = 6"), &default), 6);
+    assert_eq!(batch(&cfg(""), &default), (1, false));
+    assert_eq!(batch(&cfg("max_batch = 1"), &default), (1, false));
+    assert_eq!(batch(&cfg("max_batch = 4"), &default), (4, true));
     let two = EngineConfig {
         max_batch: 2,
         ..EngineConfig::default()
     };
-    assert_eq!(batch(&cfg(""), &two), 2);
+    assert_eq!(batch(&cfg("max_batch = 3"), &two), (3, true));
 }
