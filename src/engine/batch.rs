@@ -54,6 +54,9 @@ pub struct BatchSpec {
     pub max_wait: Duration,
 }
 
+/// The longest dropping a [`Batcher`] waits for its warm-up run.
+const WARM_UP_WAIT: Duration = Duration::from_secs(10);
+
 /// What a camera's request gets back: its job, and whether its run succeeded.
 type Reply = (Job, Result<(), Arc<BatchError>>);
 
@@ -288,11 +291,12 @@ impl BatchClient {
 }
 
 impl Drop for Batcher {
-    /// Waits for the warm-up run if it is still going: a process that exits (say,
-    /// `ask` on a camera that failed at once) must not tear ONNX Runtime down under
-    /// a run, which fails with an error of its own on the way out.
+    /// Waits (at most [`WARM_UP_WAIT`]) for the warm-up run if it is still going: a
+    /// process that exits (say, `ask` on a camera that failed at once) must not tear
+    /// ONNX Runtime down under a run, which fails with an error of its own on the way
+    /// out. The bound keeps a long TensorRT engine build from holding up a shutdown.
     fn drop(&mut self) {
-        let _ = self.warmed.recv();
+        let _ = self.warmed.recv_timeout(WARM_UP_WAIT);
     }
 }
 
