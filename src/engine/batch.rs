@@ -291,7 +291,7 @@ impl BatchClient {
 }
 
 impl Drop for Batcher {
-    /// Waits (at most [`WARM_UP_WAIT`]) for the warm-up run if it is still going: a
+    /// Waits (at most 10 s) for the warm-up run if it is still going: a
     /// process that exits (say, `ask` on a camera that failed at once) must not tear
     /// ONNX Runtime down under a run, which fails with an error of its own on the way
     /// out. The bound keeps a long TensorRT engine build from holding up a shutdown.
