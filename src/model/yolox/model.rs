@@ -61,7 +61,7 @@ impl Yolox {
         };
         let labels = read_labels(name, &labels_file)?;
         let on_cpu = engine::first_available(&cfg.providers) == Some(Provider::Cpu);
-        // One frame a run unless asked: batching YOLOX-nano on the CPU measured +10 %
+        // One frame a run unless asked: batching YOLOX-nano on the CPU measured +12 %
         // frames per CPU-second for busy cameras but +80 MB with 16 cameras at 1 Hz,
         // which it made no cheaper (`cargo bench --bench pipeline`, batch, cameras).
         let max_batch = cfg.max_batch.unwrap_or(1);
